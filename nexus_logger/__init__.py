@@ -1,0 +1,3 @@
+"""nexus-logger: a desktop session logger that writes NexusLIMS-compatible session logs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,75 @@
+"""The ``nexus-logger`` command.
+
+Without a sub-command it opens the window and starts a session for this PC's instrument. The
+sub-commands are headless: they never import Qt, so they run on a server or over SSH. Errors
+are printed as one readable sentence with a non-zero exit code; tracebacks go to the log file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from nexus_logger import __version__
+from nexus_logger.core.errors import NexusLoggerError
+
+_logger = logging.getLogger(__name__)
+
+#: Modules under ``nexus_logger.commands`` whose ``register()`` adds sub-commands.
+COMMAND_MODULES = ("database",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used to document the commands)."""
+    from nexus_logger.commands._common import common_options
+
+    common = common_options()
+    parser = argparse.ArgumentParser(
+        prog="nexus-logger",
+        description="Session logger for NexusLIMS instruments. Without a command, opens the "
+        "window and starts a session for this PC's instrument.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"nexus-logger {__version__}")
+    parser.add_argument("--instrument", metavar="PID", help="instrument of this PC")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"nexus_logger.commands.{name}")
+        module.register(sub, common)
+    parser.set_defaults(func=_open_window)
+    return parser
+
+
+def _open_window(args: argparse.Namespace) -> int:
+    from nexus_logger.gui.app import run_app  # Qt is imported only here
+
+    return run_app(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from nexus_logger.core.logsetup import setup_logging
+
+    log_path = setup_logging()
+    try:
+        return int(args.func(args) or 0)
+    except NexusLoggerError as err:
+        _logger.error("%s", err, exc_info=_logger.isEnabledFor(logging.DEBUG))
+        print(f"nexus-logger: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # the last line of defence: never a traceback on screen
+        _logger.exception("Unexpected error")
+        where = f" Details are in {log_path}." if log_path else ""
+        print(f"nexus-logger: unexpected error: {err}.{where}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""What every command shares: the common options, settings and engine from arguments."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+
+from nexus_logger.core import engine as engines
+from nexus_logger.core.config import Settings, load_settings
+
+
+def common_options() -> argparse.ArgumentParser:
+    """A parent parser with ``--db`` and ``--config`` for every sub-command."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--db",
+        metavar="PATH_OR_URL",
+        help="database file or SQLAlchemy URL (overrides NX_DB_PATH and the config file)",
+    )
+    parent.add_argument(
+        "--config", metavar="FILE", help="config file (default: the platform's config folder)"
+    )
+    return parent
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings with command-line values on top of environment and file."""
+    overrides = {
+        "database": getattr(args, "db", None),
+        "instrument": getattr(args, "instrument", None),
+    }
+    return load_settings(getattr(args, "config", None), overrides)
+
+
+def engine_from_args(args: argparse.Namespace, *, create: bool = False) -> Engine:
+    """The engine for the effective database, also made the default for core calls."""
+    settings = settings_from_args(args)
+    target = settings.database_target
+    engines.set_default_database(target)
+    return engines.get_engine(target, create=create, timeout=settings.db_timeout_seconds)
+
+
+def add_format_option(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
+    """``--format`` with the given choices, the first one being the default."""
+    parser.add_argument("--format", choices=list(choices), default=choices[0])
+
+
+def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A plain text table with a header line; empty cells for ``None``."""
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    for row in cells:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def render_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
+    """CSV text with a header row."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(
+        buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    return buf.getvalue().rstrip("\n")
+
+
+def render_json(data: Any) -> str:
+    """Indented JSON, non-ASCII kept readable."""
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,278 @@
+"""Engines for the shared database: an SQLite file (the default) or a PostgreSQL server.
+
+SQLite rules, because the file often lives on a network share that several PCs write to:
+
+* rollback journal, never WAL (WAL needs shared memory that network file systems do not give);
+* a busy timeout (30 s by default) so a briefly locked file is waited for, not failed;
+* a real ``BEGIN IMMEDIATE`` for every read-then-write transaction (:func:`write_transaction`),
+  so that the check and the write happen under one write lock;
+* a file that does not exist is never created by accident (``mode=rw``); only ``init-db`` and
+  the demo create files;
+* no pooled connections: each transaction opens the file anew, so a share that went away and
+  came back is noticed at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sqlite3
+import threading
+import urllib.parse
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from nexus_logger.core.errors import ConfigError, DatabaseUnavailable, NexusLoggerError, translate
+
+_logger = logging.getLogger(__name__)
+
+#: What every public function accepts as its database: an Engine, a path, a URL, or ``None``
+#: for the configured database.
+EngineLike: TypeAlias = Engine | str | os.PathLike[str] | None
+
+DEFAULT_TIMEOUT = 30.0
+
+_engines: dict[tuple[str, bool, float], Engine] = {}
+_engine_info: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
+_engines_lock = threading.Lock()
+_default_target: str | None = None
+
+
+def engine_info(engine: Engine) -> dict[str, Any]:
+    """A per-engine dictionary for facts worth caching (file path, reflected schema)."""
+    return _engine_info.setdefault(engine, {})
+
+
+def set_default_database(target: str | os.PathLike[str] | None) -> None:
+    """Make ``target`` the database used when a function is given no engine (CLI ``--db``)."""
+    global _default_target
+    _default_target = os.fspath(target) if target is not None else None
+
+
+def default_database() -> str:
+    """The database used when none is given: :func:`set_default_database`, else the config."""
+    if _default_target:
+        return _default_target
+    from nexus_logger.core.config import load_settings
+
+    return load_settings().database_target
+
+
+def is_url(target: str) -> bool:
+    """True for ``scheme://...`` text; a Windows path such as ``C:\\x`` is not a URL."""
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", target))
+
+
+def sqlite_uri(path: Path, mode: str) -> str:
+    """An SQLite ``file:`` URI for ``path`` that also works for Windows drive and UNC paths."""
+    posix = path.as_posix()
+    quoted = urllib.parse.quote(posix, safe="/:")
+    if posix.startswith("//"):  # \\server\share\... on Windows
+        base = "file:" + "//" + quoted
+    elif re.match(r"^[A-Za-z]:", posix):
+        base = "file:///" + quoted
+    else:
+        base = "file:" + quoted
+    return f"{base}?mode={mode}"
+
+
+def describe(target: EngineLike) -> str:
+    """A printable name for a database, never showing a password."""
+    if isinstance(target, Engine):
+        url = target.url
+        if url.get_backend_name() == "sqlite":
+            return str(engine_info(target).get("nexus_path") or url.database or "in-memory SQLite")
+        return url.render_as_string(hide_password=True)
+    if target is None:
+        target = default_database()
+    text = os.fspath(target)
+    if is_url(text):
+        try:
+            return make_url(text).render_as_string(hide_password=True)
+        except ArgumentError:
+            return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", text)
+    return text
+
+
+def _sqlite_engine(path: Path, create: bool, timeout: float) -> Engine:
+    uri = sqlite_uri(path.absolute(), "rwc" if create else "rw")
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=timeout, check_same_thread=False, isolation_level=None
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() == "wal":
+            # Someone switched the file to WAL; that breaks on network shares. Switching back
+            # needs the file to ourselves, so a failure here is only logged.
+            try:
+                conn.execute("PRAGMA journal_mode = DELETE")
+                _logger.warning("%s was in WAL mode; switched it back to DELETE", path)
+            except sqlite3.Error as err:
+                _logger.warning("%s is in WAL mode and could not be switched back: %s", path, err)
+        return conn
+
+    engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
+    engine_info(engine)["nexus_path"] = str(path)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # pysqlite's own transaction handling is off (isolation_level=None); emit BEGIN here so
+        # that write transactions can take the write lock up front.
+        if conn.get_execution_options().get("nexus_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: URL, timeout: float) -> Engine:
+    if url.drivername in {"postgresql", "postgres"}:
+        url = url.set(drivername="postgresql+psycopg")
+    if url.drivername != "postgresql+psycopg":
+        raise ConfigError(
+            f"The database URL uses the driver '{url.drivername}'; nexus-logger supports "
+            "'postgresql+psycopg://'. Change the URL's scheme."
+        )
+    ms = int(timeout * 1000)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=2,
+        max_overflow=4,
+        connect_args={
+            "connect_timeout": max(1, int(min(timeout, 10))),
+            "options": f"-c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms * 4}",
+            "application_name": "nexus-logger",
+        },
+    )
+
+
+def create_db_engine(
+    target: str | os.PathLike[str], *, create: bool = False, timeout: float = DEFAULT_TIMEOUT
+) -> Engine:
+    """Create an engine for a path or URL. ``create`` allows a new SQLite file to be made."""
+    text = os.fspath(target).strip()
+    if not text:
+        raise ConfigError("No database was given. Pass --db PATH_OR_URL or set 'database'.")
+    if is_url(text):
+        try:
+            url = make_url(text)
+        except ArgumentError:
+            raise ConfigError(
+                f"'{describe(text)}' is not a valid database URL. "
+                "Use a file path or postgresql+psycopg://user:password@host/dbname."
+            ) from None
+        backend = url.get_backend_name()
+        if backend == "sqlite":
+            if not url.database:
+                raise ConfigError("An in-memory SQLite database cannot be shared; give a file.")
+            return _sqlite_engine(Path(url.database), create, timeout)
+        if backend == "postgresql":
+            return _postgres_engine(url, timeout)
+        raise ConfigError(
+            f"The database '{describe(text)}' is neither an SQLite file nor PostgreSQL; "
+            "nexus-logger supports only those two."
+        )
+    path = Path(text).expanduser()
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except OSError as err:
+        raise DatabaseUnavailable(
+            f"The database file {path} cannot be reached ({err.strerror}). Check that the "
+            "share is connected and that this account may open the folder."
+        ) from None
+    if is_dir:
+        raise ConfigError(f"{path} is a folder, not a database file. Give the file's path.")
+    if not create and not exists:
+        raise NexusLoggerError(
+            f"The database file {path} does not exist. Check the path (is the share "
+            "connected?), or create a new database with 'nexus-logger init-db'."
+        )
+    return _sqlite_engine(path, create, timeout)
+
+
+def get_engine(
+    target: EngineLike = None, *, create: bool = False, timeout: float | None = None
+) -> Engine:
+    """Return an engine for ``target``, reusing one per database; ``None`` is the default DB."""
+    if isinstance(target, Engine):
+        return target
+    text = os.fspath(target) if target is not None else default_database()
+    if timeout is None:
+        timeout = _configured_timeout()
+    key = (text, create, timeout)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = create_db_engine(text, create=create, timeout=timeout)
+            _engines[key] = engine
+        return engine
+
+
+def _configured_timeout() -> float:
+    try:
+        from nexus_logger.core.config import load_settings
+
+        return float(load_settings().db_timeout_seconds)
+    except NexusLoggerError:
+        return DEFAULT_TIMEOUT
+
+
+def dispose_engines() -> None:
+    """Close every cached engine (tests, and before the app exits)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """True for an SQLite engine."""
+    return engine.url.get_backend_name() == "sqlite"
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read-then-write transaction: ``BEGIN IMMEDIATE`` on SQLite, ``BEGIN`` on PostgreSQL.
+
+    Commits when the block ends normally and rolls back on any exception. Database errors come
+    out as :class:`~nexus_logger.core.errors.NexusLoggerError` with a readable message.
+    """
+    try:
+        with engine.connect().execution_options(nexus_write=True) as conn:
+            with conn.begin():
+                yield conn
+    except SQLAlchemyError as err:
+        raise translate(err, describe(engine)) from err
+    except sqlite3.Error as err:
+        raise translate(err, describe(engine)) from err
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction (deferred on SQLite, so it never blocks writers for long)."""
+    try:
+        with engine.connect() as conn:
+            with conn.begin():
+                yield conn
+    except SQLAlchemyError as err:
+        raise translate(err, describe(engine)) from err
+    except sqlite3.Error as err:
+        raise translate(err, describe(engine)) from err
+
+
+def server_info(engine: Engine) -> dict[str, Any]:
+    """Backend name and a printable location, for logs and ``doctor``."""
+    return {"backend": engine.url.get_backend_name(), "where": describe(engine)}

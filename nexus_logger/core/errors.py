@@ -1,0 +1,112 @@
+"""Errors with a message a person can act on.
+
+Every error the user may see is a :class:`NexusLoggerError` whose ``str()`` is one or two plain
+sentences: what is wrong and what to do. Interfaces print that message and never a traceback;
+the traceback goes to the log file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy import exc as sa_exc
+
+
+class NexusLoggerError(Exception):
+    """Base class: ``str(err)`` is a complete, user-facing sentence."""
+
+    exit_code = 2
+
+
+class InvalidInput(NexusLoggerError):
+    """Input refused before anything was written (bad user name, unknown status, ...)."""
+
+
+class ConfigError(NexusLoggerError):
+    """The configuration file or an option is wrong."""
+
+
+class DatabaseUnavailable(NexusLoggerError):
+    """The database cannot be reached now or stayed locked past the timeout.
+
+    This is the only error after which an event may be kept in the local outbox: the same
+    write is expected to succeed later.
+    """
+
+
+class DatabaseReadOnly(NexusLoggerError):
+    """The database can be read but not written."""
+
+
+class SchemaError(NexusLoggerError):
+    """The file or server is reachable but does not hold NexusLIMS tables we understand."""
+
+
+class NotFound(NexusLoggerError):
+    """A named instrument, session or station was not found."""
+
+
+class Conflict(NexusLoggerError):
+    """The action conflicts with the current state (e.g. a session is already open)."""
+
+
+def _root_message(err: BaseException) -> str:
+    orig = getattr(err, "orig", None)
+    return str(orig if orig is not None else err).strip()
+
+
+def translate(err: BaseException, where: str) -> NexusLoggerError:
+    """Turn a driver or SQLAlchemy error into a :class:`NexusLoggerError` for ``where``.
+
+    ``where`` names the database (a path or a URL without password) so that the message says
+    which one is at fault.
+    """
+    if isinstance(err, NexusLoggerError):
+        return err
+    text = _root_message(err)
+    low = text.lower()
+    if "database is locked" in low or "database table is locked" in low or "busy" in low:
+        return DatabaseUnavailable(
+            f"The database {where} stayed locked by another program past the timeout. "
+            "Try again in a minute; if it persists, close the program holding it."
+        )
+    if "readonly database" in low or "read-only" in low or "read only" in low:
+        return DatabaseReadOnly(
+            f"The database {where} is read-only for this account. "
+            "Ask IT for write permission on the file (and its folder) or use another database."
+        )
+    if "file is not a database" in low or "file is encrypted" in low:
+        return SchemaError(
+            f"{where} is not an SQLite database. Check the database path in the configuration."
+        )
+    if "unable to open database" in low or "disk i/o error" in low or "no such file" in low:
+        return DatabaseUnavailable(
+            f"The database {where} cannot be opened (missing file, unreachable share or "
+            "no permission). Check that the share is connected and the path is right."
+        )
+    if "no such table" in low or ("relation" in low and "does not exist" in low):
+        return SchemaError(
+            f"The database {where} has no NexusLIMS tables. "
+            "Point nexus-logger at the NexusLIMS database, or create one with "
+            "'nexus-logger init-db'."
+        )
+    if "check constraint" in low:
+        return InvalidInput(
+            f"The database {where} refused the value (a CHECK constraint failed: {text}). "
+            "An older NexusLIMS database may not allow this status."
+        )
+    if isinstance(err, sa_exc.OperationalError | sa_exc.InterfaceError | sqlite3.OperationalError):
+        if "password authentication failed" in low or "role" in low and "does not exist" in low:
+            return DatabaseUnavailable(
+                f"The database server {where} refused the login. "
+                "Check the user name and password in the database URL."
+            )
+        return DatabaseUnavailable(
+            f"The database {where} cannot be reached ({text.splitlines()[0] if text else 'no reason given'}). "
+            "Check the network connection and the database setting."
+        )
+    if isinstance(err, sa_exc.IntegrityError):
+        return InvalidInput(f"The database {where} refused the change: {text.splitlines()[0]}.")
+    if isinstance(err, sa_exc.SQLAlchemyError | sqlite3.Error):
+        return NexusLoggerError(f"The database {where} reported an error: {text.splitlines()[0]}.")
+    return NexusLoggerError(f"Unexpected error with the database {where}: {text}.")

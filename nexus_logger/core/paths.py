@@ -1,0 +1,49 @@
+"""Where nexus-logger keeps its files on this machine.
+
+``platformdirs`` gives the per-user locations (``%LOCALAPPDATA%\\nexus-logger`` on Windows, XDG
+folders on Linux), which need no admin rights. ``NEXUS_LOGGER_HOME`` puts everything under one
+folder instead: for a portable install on a USB stick, and for tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "nexus-logger"
+HOME_ENV = "NEXUS_LOGGER_HOME"
+
+
+def _home() -> Path | None:
+    value = os.environ.get(HOME_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def config_dir() -> Path:
+    """Folder of ``config.toml``."""
+    home = _home()
+    return home / "config" if home else platformdirs.user_config_path(APP_NAME, appauthor=False)
+
+
+def data_dir() -> Path:
+    """Folder of the demo database, the outbox and the heartbeat file."""
+    home = _home()
+    return home / "data" if home else platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def log_dir() -> Path:
+    """Folder of the rotating log file."""
+    home = _home()
+    return home / "logs" if home else platformdirs.user_log_path(APP_NAME, appauthor=False)
+
+
+def default_config_file() -> Path:
+    """``config.toml`` in :func:`config_dir`."""
+    return config_dir() / "config.toml"
+
+
+def demo_database() -> Path:
+    """The embedded default database: a local SQLite file with demo instruments."""
+    return data_dir() / "demo.sqlite"

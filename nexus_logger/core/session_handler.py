@@ -1,0 +1,475 @@
+"""The ``session_handler`` API of NexusLIMS, against any database nexus-logger can open.
+
+Names, signatures and defaults follow ``nexusLIMS.db.session_handler`` (see
+``shared/seeds/``) so that scripts written for NexusLIMS work unchanged. Every function also
+takes an ``engine`` keyword (an Engine, a path or a URL) so that tools and tests need no global
+state; without it the configured database is used.
+
+Differences from NexusLIMS, each deliberate:
+
+* ``get_sessions_to_build`` pairs START and END rows in SQL (NexusLIMS pairs them in a nested
+  Python loop that is quadratic) and has ``strict=False`` so one broken row cannot hide every
+  other session;
+* ``get_all_session_logs`` orders by the instant a timestamp names, not by its text, so rows
+  with different UTC offsets (or naive 1.x times) come out in real order;
+* datetimes handed out are always timezone-aware; naive stored times are read in the
+  instrument's time zone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import aliased
+
+from nexus_logger.core import timestamps
+from nexus_logger.core.engine import (
+    EngineLike,
+    describe,
+    get_engine,
+    is_sqlite,
+    read_connection,
+    write_transaction,
+)
+from nexus_logger.core.enums import EventType, RecordStatus
+from nexus_logger.core.errors import InvalidInput, NotFound, translate
+from nexus_logger.core.models import Instrument, SessionLogEntry
+from nexus_logger.core.schema import load_instruments, require_usable
+from nexus_logger.core.validation import MAX_IDENTIFIER, clean_instrument, clean_text, clean_user
+
+_logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Session",
+    "SessionLog",
+    "SessionsToBuild",
+    "db_query",
+    "get_all_session_logs",
+    "get_sessions_to_build",
+]
+
+_T = SessionLogEntry.__table__
+
+
+def _qmark_to_format(query: str) -> str:
+    """Rewrite ``?`` placeholders (outside quotes) to psycopg's ``%s`` and escape ``%``."""
+    out: list[str] = []
+    quote: str | None = None
+    for ch in query:
+        if quote:
+            out.append("%%" if ch == "%" else ch)
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+            out.append(ch)
+        elif ch == "?":
+            out.append("%s")
+        elif ch == "%":
+            out.append("%%")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def db_query(
+    query: str, args: Sequence[Any] | Mapping[str, Any] | None = None, *, engine: EngineLike = None
+) -> tuple[bool, list[tuple[Any, ...]]]:
+    """Run one SQL statement with bound parameters and return ``(success, rows)``.
+
+    ``args`` is a sequence for ``?`` placeholders (as in NexusLIMS) or a mapping for
+    ``:name`` placeholders. Values are always bound, never pasted into the SQL. A statement
+    that changes data is committed. On a database error the error is logged and
+    ``(False, [])`` is returned, as NexusLIMS callers expect.
+    """
+    eng = get_engine(engine)
+    try:
+        with eng.connect().execution_options(nexus_write=True) as conn:
+            with conn.begin():
+                if isinstance(args, Mapping):
+                    result = conn.execute(text(query), dict(args))
+                else:
+                    params = tuple(args or ())
+                    sql = query if is_sqlite(eng) else _qmark_to_format(query)
+                    result = conn.exec_driver_sql(sql, params)
+                rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
+        return True, rows
+    except SQLAlchemyError as err:
+        _logger.error("db_query failed on %s: %s", describe(eng), translate(err, describe(eng)))
+        return False, []
+
+
+class SessionLog:
+    """One ``session_log`` row as NexusLIMS's ``SessionLog`` presents it.
+
+    ``timestamp`` is the stored ISO-8601 text; ``record_status`` defaults to ``TO_BE_BUILT``
+    as on the reference page. ``id_session_log`` is set for rows read from the database.
+    """
+
+    __slots__ = (
+        "event_type",
+        "id_session_log",
+        "instrument",
+        "record_status",
+        "session_identifier",
+        "timestamp",
+        "user",
+    )
+
+    def __init__(
+        self,
+        session_identifier: str,
+        instrument: str,
+        timestamp: str | datetime,
+        event_type: str | EventType,
+        user: str | None,
+        record_status: str | RecordStatus = RecordStatus.TO_BE_BUILT.value,
+        id_session_log: int | None = None,
+    ) -> None:
+        self.session_identifier = session_identifier
+        self.instrument = instrument
+        self.timestamp = timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp
+        self.event_type = str(event_type)
+        self.user = user
+        self.record_status = str(record_status)
+        self.id_session_log = id_session_log
+
+    def __repr__(self) -> str:
+        return (
+            f"SessionLog (id={self.session_identifier}, instrument={self.instrument}, "
+            f"timestamp={self.timestamp}, event_type={self.event_type}, user={self.user}, "
+            f"record_status={self.record_status})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SessionLog):
+            return NotImplemented
+        return all(getattr(self, a) == getattr(other, a) for a in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def datetime(self, tz_name: str | None = None) -> datetime:
+        """The timestamp as an aware datetime (naive text read in ``tz_name``)."""
+        return timestamps.parse(self.timestamp, tz_name)
+
+    def _validated(self, engine: Engine) -> dict[str, Any]:
+        identifier = clean_text(self.session_identifier, "session identifier", MAX_IDENTIFIER)
+        instrument = clean_instrument(self.instrument)
+        try:
+            event = EventType(self.event_type)
+        except ValueError:
+            allowed = ", ".join(e.value for e in EventType)
+            raise InvalidInput(
+                f"{self.event_type!r} is not an event type; use one of: {allowed}."
+            ) from None
+        try:
+            status = RecordStatus.parse(self.record_status)
+        except ValueError as err:
+            raise InvalidInput(str(err)) from None
+        user = clean_user(self.user) if self.user is not None else None
+        info = require_usable(engine)
+        if status not in info.allowed_statuses:
+            raise InvalidInput(
+                f"The database {describe(engine)} uses the {info.layout} layout, which does not "
+                f"allow the status {status.value}."
+            )
+        instruments = load_instruments(engine)
+        if instrument not in instruments:
+            raise NotFound(
+                f"The instrument {instrument!r} is not in the database {describe(engine)}. "
+                f"Known instruments: {', '.join(instruments) or 'none'}."
+            )
+        tz_name = instruments[instrument].timezone
+        try:
+            stamp = timestamps.parse(self.timestamp, tz_name)
+        except timestamps.TimestampError as err:
+            raise InvalidInput(
+                f"{err}; give an ISO-8601 time such as 2025-01-06T08:06:34-05:00."
+            ) from None
+        stored = self.timestamp if not timestamps.is_naive(self.timestamp) else stamp.isoformat()
+        return {
+            "session_identifier": identifier,
+            "instrument": instrument,
+            "timestamp": stored,
+            "event_type": event.value,
+            "record_status": status.value,
+            "user": user,
+        }
+
+    def insert_log(self, *, engine: EngineLike = None) -> bool:
+        """Insert this row once.
+
+        If a row with the same session identifier, instrument and event type already exists
+        (for RECORD_GENERATION: also the same timestamp), a warning is logged and nothing is
+        inserted. Returns ``True`` when the row is in the database afterwards.
+        Raises :class:`~nexus_logger.core.errors.NexusLoggerError` with a readable message
+        for invalid values or an unusable database.
+        """
+        eng = get_engine(engine)
+        values = self._validated(eng)
+        cond = [
+            _T.c.session_identifier == values["session_identifier"],
+            _T.c.instrument == values["instrument"],
+            _T.c.event_type == values["event_type"],
+        ]
+        if values["event_type"] == EventType.RECORD_GENERATION:
+            cond.append(_T.c.timestamp == values["timestamp"])
+        with write_transaction(eng) as conn:
+            existing = conn.execute(select(_T.c.id_session_log).where(and_(*cond))).first()
+            if existing is not None:
+                _logger.warning("SessionLog already exists, nothing inserted: %r", self)
+                self.id_session_log = existing[0]
+                return True
+            result = conn.execute(insert(_T).values(**values))
+            self.id_session_log = result.inserted_primary_key[0]
+        self.timestamp = values["timestamp"]
+        _logger.debug("Inserted %r", self)
+        return True
+
+
+class Session:
+    """A session ready to be built: a START and its END, as NexusLIMS's ``Session``.
+
+    ``dt_from`` and ``dt_to`` are timezone-aware datetimes; ``instrument`` is an
+    :class:`~nexus_logger.core.models.Instrument`.
+    """
+
+    __slots__ = ("dt_from", "dt_to", "engine", "instrument", "session_identifier", "user")
+
+    def __init__(
+        self,
+        session_identifier: str,
+        instrument: Instrument,
+        dt_range: tuple[datetime, datetime],
+        user: str,
+        *,
+        engine: EngineLike = None,
+    ) -> None:
+        self.session_identifier = session_identifier
+        self.instrument = instrument
+        self.dt_from, self.dt_to = dt_range
+        self.user = user
+        self.engine = engine
+
+    def __repr__(self) -> str:
+        return f"{self.dt_from.isoformat()} to {self.dt_to.isoformat()} on {self.instrument.name}"
+
+    def update_session_status(self, status: str | RecordStatus) -> bool:
+        """Set ``record_status`` of every row of this session; unknown statuses are refused."""
+        try:
+            new = RecordStatus.parse(status)
+        except ValueError as err:
+            raise InvalidInput(str(err)) from None
+        eng = get_engine(self.engine)
+        info = require_usable(eng)
+        if new not in info.allowed_statuses:
+            raise InvalidInput(
+                f"The {info.layout} database {describe(eng)} does not allow the status {new.value}."
+            )
+        with write_transaction(eng) as conn:
+            result = conn.execute(
+                update(_T)
+                .where(_T.c.session_identifier == self.session_identifier)
+                .values(record_status=new.value)
+            )
+        _logger.info(
+            "Session %s -> %s (%d rows)", self.session_identifier, new.value, result.rowcount
+        )
+        return result.rowcount > 0
+
+    def insert_record_generation_event(self) -> dict[str, Any]:
+        """Log a RECORD_GENERATION row now (user ``nexuslims``, WAITING_FOR_END), as NexusLIMS.
+
+        The timestamp is aware, in the instrument's time zone. Returns the inserted row.
+        """
+        eng = get_engine(self.engine)
+        require_usable(eng)
+        stamp = timestamps.to_db(timestamps.now_in(self.instrument.timezone))
+        values = {
+            "session_identifier": self.session_identifier,
+            "instrument": self.instrument.instrument_pid,
+            "timestamp": stamp,
+            "event_type": EventType.RECORD_GENERATION.value,
+            "record_status": RecordStatus.WAITING_FOR_END.value,
+            "user": "nexuslims",
+        }
+        with write_transaction(eng) as conn:
+            result = conn.execute(insert(_T).values(**values))
+            new_id = result.inserted_primary_key[0]
+        return {
+            "id_session_log": new_id,
+            "event_type": EventType.RECORD_GENERATION.value,
+            "session_identifier": self.session_identifier,
+            "timestamp": stamp,
+            "record_status": RecordStatus.WAITING_FOR_END.value,
+            "user": "nexuslims",
+            "instrument": self.instrument.instrument_pid,
+        }
+
+
+class SessionsToBuild(list[Session]):
+    """The sessions to build, plus the TO_BE_BUILT STARTs that had no matching END.
+
+    With ``strict=False`` the bad STARTs are in :attr:`unpaired` (as :class:`SessionLog`)
+    instead of raising.
+    """
+
+    def __init__(self, sessions: list[Session], unpaired: list[SessionLog]) -> None:
+        super().__init__(sessions)
+        self.unpaired = unpaired
+
+
+def _unpaired_message(start: SessionLog) -> str:
+    return (
+        f"Session {start.session_identifier} on {start.instrument} (user {start.user!r}, "
+        f"started {start.timestamp}) is TO_BE_BUILT but has no TO_BE_BUILT END row with the "
+        "same instrument and user; NexusLIMS cannot build it."
+    )
+
+
+def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> SessionsToBuild:
+    """Pair every TO_BE_BUILT START with its TO_BE_BUILT END, as NexusLIMS does, in SQL.
+
+    An END matches when ``session_identifier``, ``instrument`` and ``user`` are the same (two
+    NULL users match, as Python's ``==`` does in NexusLIMS). With several matching ENDs the
+    newest row (highest id) is used, as in NexusLIMS.
+
+    By default a START without a matching END raises ``ValueError`` naming the session, as
+    NexusLIMS does; with ``strict=False`` the good sessions are returned and the bad STARTs
+    are listed in ``.unpaired`` and logged.
+    """
+    eng = get_engine(engine)
+    require_usable(eng)
+    instruments = load_instruments(eng)
+    s = aliased(SessionLogEntry, name="s")
+    e = aliased(SessionLogEntry, name="e")
+    same_user = (e.user == s.user) | (e.user.is_(None) & s.user.is_(None))
+    newest_end = (
+        select(func.max(e.id_session_log))
+        .where(
+            e.session_identifier == s.session_identifier,
+            e.instrument == s.instrument,
+            same_user,
+            e.event_type == EventType.END.value,
+            e.record_status == RecordStatus.TO_BE_BUILT.value,
+        )
+        .scalar_subquery()
+    )
+    pairs = (
+        select(
+            s.id_session_log,
+            s.session_identifier,
+            s.instrument,
+            s.timestamp,
+            s.user,
+            newest_end.label("end_id"),
+        )
+        .where(
+            s.event_type == EventType.START.value,
+            s.record_status == RecordStatus.TO_BE_BUILT.value,
+        )
+        .subquery("pairs")
+    )
+    end = aliased(SessionLogEntry, name="end_row")
+    stmt = (
+        select(
+            pairs.c.session_identifier,
+            pairs.c.instrument,
+            pairs.c.timestamp,
+            pairs.c.user,
+            pairs.c.id_session_log,
+            end.timestamp,
+        )
+        .select_from(pairs)
+        .outerjoin(end, end.id_session_log == pairs.c.end_id)
+        .order_by(pairs.c.id_session_log)
+    )
+    sessions: list[Session] = []
+    unpaired: list[SessionLog] = []
+    fallback: dict[str, Instrument] = {}
+    with read_connection(eng) as conn:
+        rows = conn.execute(stmt)
+        for ident, pid, start_ts, user, start_id, end_ts in rows:
+            if end_ts is None:
+                start = SessionLog(
+                    ident, pid, start_ts, EventType.START, user, RecordStatus.TO_BE_BUILT, start_id
+                )
+                if strict:
+                    raise ValueError(_unpaired_message(start))
+                _logger.warning(_unpaired_message(start))
+                unpaired.append(start)
+                continue
+            inst = instruments.get(pid)
+            if inst is None:  # NexusLIMS does not enforce the foreign key
+                inst = fallback.setdefault(
+                    pid, Instrument(instrument_pid=pid, display_name=pid, timezone="UTC")
+                )
+            tz = inst.timezone
+            try:
+                dt_range = (timestamps.parse(start_ts, tz), timestamps.parse(end_ts, tz))
+            except timestamps.TimestampError as err:
+                start = SessionLog(
+                    ident, pid, start_ts, EventType.START, user, RecordStatus.TO_BE_BUILT, start_id
+                )
+                if strict:
+                    raise ValueError(f"Session {ident}: {err}") from None
+                _logger.warning("Session %s: %s", ident, err)
+                unpaired.append(start)
+                continue
+            sessions.append(Session(ident, inst, dt_range, user, engine=engine))
+    _logger.info("Found %i new sessions to build", len(sessions))
+    return SessionsToBuild(sessions, unpaired)
+
+
+def get_all_session_logs(*, engine: EngineLike = None) -> list[SessionLog]:
+    """Every ``session_log`` row, ordered by the instant its timestamp names.
+
+    Rows with different UTC offsets sort by real time; naive (1.x) timestamps are read in
+    their instrument's time zone; ties keep insertion (id) order.
+    """
+    eng = get_engine(engine)
+    require_usable(eng)
+    zones = {pid: inst.timezone for pid, inst in load_instruments(eng).items()}
+    stmt = select(
+        _T.c.session_identifier,
+        _T.c.instrument,
+        _T.c.timestamp,
+        _T.c.event_type,
+        _T.c.user,
+        _T.c.record_status,
+        _T.c.id_session_log,
+    ).order_by(_T.c.id_session_log)
+    logs: list[SessionLog] = []
+    intern: dict[Any, Any] = {}
+    with read_connection(eng) as conn:
+        for ident, pid, ts, ev, user, status, row_id in conn.execute(stmt):
+            # Share the few distinct instrument/user/status strings between rows: on a
+            # million-session database this halves the memory the list takes.
+            pid = intern.setdefault(pid, pid)
+            user = intern.setdefault(user, user)
+            log = SessionLog.__new__(SessionLog)
+            log.session_identifier = ident
+            log.instrument = pid
+            log.timestamp = ts
+            log.event_type = intern.setdefault(ev, ev)
+            log.user = user
+            log.record_status = intern.setdefault(status, status)
+            log.id_session_log = row_id
+            logs.append(log)
+    # list.sort computes each key once; the sort is stable, so equal instants keep id order.
+    logs.sort(key=lambda log: timestamps.sort_key(log.timestamp, zones.get(log.instrument)))
+    _logger.info("Found %i session logs in database", len(logs))
+    return logs
+
+
+def check_status(value: str) -> RecordStatus:
+    """Parse a status given by a person; raise :class:`InvalidInput` listing valid ones."""
+    try:
+        return RecordStatus.parse(value)
+    except ValueError as err:
+        raise InvalidInput(str(err)) from None

@@ -1,0 +1,91 @@
+"""Timestamps as NexusLIMS 2.x writes and reads them.
+
+NexusLIMS stores ``datetime.isoformat()`` of a timezone-aware datetime (for example
+``2025-01-06T08:06:34-05:00``) and reads with ``datetime.fromisoformat``. Older databases hold
+naive local times; those are interpreted in the instrument's time zone, which is the only
+reading under which they mean anything.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class TimestampError(ValueError):
+    """Raised for text that is not an ISO-8601 timestamp."""
+
+
+@lru_cache(maxsize=256)
+def zone(name: str | None) -> tzinfo:
+    """Return the ``ZoneInfo`` for an IANA name; unknown or empty names fall back to UTC.
+
+    Uses the ``tzdata`` package where the OS has no zone database (Windows).
+    """
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def is_valid_zone(name: str) -> bool:
+    """True when ``name`` is an IANA time zone this machine knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def now_in(tz_name: str | None) -> datetime:
+    """The current instant as an aware datetime in the named zone."""
+    return datetime.now(zone(tz_name))
+
+
+def to_db(value: datetime, tz_name: str | None = None) -> str:
+    """Format a datetime the way NexusLIMS stores it: aware ISO-8601 in the instrument's zone.
+
+    A naive ``value`` is taken to be in ``tz_name`` (the instrument's zone).
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone(tz_name))
+    elif tz_name:
+        value = value.astimezone(zone(tz_name))
+    return value.isoformat()
+
+
+def parse(text: str | datetime, tz_name: str | None = None) -> datetime:
+    """Parse stored text into an aware datetime.
+
+    Accepts what NexusLIMS accepts: an offset, ``Z``, a space instead of ``T``, and naive
+    values (interpreted in ``tz_name``).
+    """
+    if isinstance(text, datetime):
+        value = text
+    else:
+        try:
+            value = datetime.fromisoformat(text.strip())
+        except (ValueError, AttributeError):
+            raise TimestampError(f"{text!r} is not an ISO-8601 timestamp") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone(tz_name))
+    return value
+
+
+def is_naive(text: str) -> bool:
+    """True when stored text carries no UTC offset (a NexusLIMS 1.x style local time)."""
+    try:
+        return datetime.fromisoformat(text.strip()).tzinfo is None
+    except ValueError:
+        return False
+
+
+def sort_key(text: str, tz_name: str | None = None) -> float:
+    """A number that orders stored timestamps by the instant they name; unparsable text last."""
+    try:
+        return parse(text, tz_name).timestamp()
+    except TimestampError:
+        return float("inf")

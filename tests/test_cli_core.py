@@ -1,0 +1,167 @@
+"""The headless commands of issue 2: --version, init-db, sessions, and their error messages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from nexus_logger import __version__
+from nexus_logger.cli import main
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a child process, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "nexus_logger", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"nexus-logger {__version__}"
+
+
+def test_init_db_creates_then_leaves_alone(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    first = run_cli("init-db", str(path))
+    assert first.returncode == 0, first.stderr
+    assert "Created" in first.stdout
+    second = run_cli("init-db", str(path))
+    assert second.returncode == 0
+    assert "nothing was changed" in second.stdout
+
+
+def test_sessions_formats_on_reference(
+    reference_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["sessions", "--db", reference_db, "--status", "TO_BE_BUILT", "--format", "json"]) == 0
+    )
+    rows = json.loads(capsys.readouterr().out)
+    with sqlite3.connect(reference_db) as conn:
+        expected = {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT session_identifier FROM session_log WHERE record_status='TO_BE_BUILT'"
+            )
+        }
+    assert {r["session_identifier"] for r in rows} == expected
+    assert all(r["end"] and r["record_generation_events"] == 0 for r in rows)
+
+    assert main(["sessions", "--db", reference_db, "--format", "csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    completed = [r for r in table if r["status"] == "COMPLETED"]
+    assert len(completed) == 2 and all(r["record_generation_events"] == "1" for r in completed)
+    open_rows = [r for r in table if r["status"] == "WAITING_FOR_END"]
+    assert len(open_rows) == 1 and open_rows[0]["end"] == ""
+
+    assert main(["sessions", "--db", reference_db]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].split()[:3] == ["SESSION_IDENTIFIER", "INSTRUMENT", "USER"]
+
+
+def test_db_from_nx_db_path_environment(reference_db: str) -> None:
+    result = run_cli("sessions", "--format", "json", env={"NX_DB_PATH": reference_db})
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 9
+
+
+def _assert_clean_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("nexus-logger: ")
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_bad_inputs_give_one_clear_sentence(tmp_path: Path, reference_db: str) -> None:
+    not_db = tmp_path / "notes.txt"
+    not_db.write_text("hello, I am not a database\n" * 50)
+    _assert_clean_error(run_cli("sessions", "--db", str(not_db)), "is not an SQLite database")
+
+    empty = tmp_path / "empty.sqlite"
+    sqlite3.connect(empty).close()
+    _assert_clean_error(run_cli("sessions", "--db", str(empty)), "no NexusLIMS tables", "init-db")
+
+    missing = tmp_path / "missing.sqlite"
+    _assert_clean_error(run_cli("sessions", "--db", str(missing)), "does not exist")
+    assert not missing.exists()
+
+    _assert_clean_error(
+        run_cli("sessions", "--db", reference_db, "--status", "DONE"),
+        "not a NexusLIMS record status",
+        "TO_BE_BUILT",
+    )
+
+    result = run_cli("sessions", "--db", "postgresql+psycopg://bob:hunter2@127.0.0.1:9/nexus")
+    _assert_clean_error(result, "cannot be reached")
+    assert "hunter2" not in result.stderr
+
+    _assert_clean_error(
+        run_cli("sessions", "--db", "mysql://x@y/z"), "neither an SQLite file nor PostgreSQL"
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork() to drop root privileges")
+def test_read_only_database_is_reported_and_untouched(tmp_path: Path, reference_db: str) -> None:
+    """A write-protected file gives the read-only message and stays byte-for-byte the same.
+
+    Root ignores permission bits, so the attempt runs in a forked child that has dropped to
+    the unprivileged 'nobody' account (everything it needs is already imported).
+    """
+    from nexus_logger.core import SessionLog
+    from nexus_logger.core.errors import NexusLoggerError
+
+    outer = Path(tempfile.mkdtemp(prefix="nexus-logger-ro-"))  # /tmp, reachable by 'nobody'
+    outer.chmod(0o755)
+    folder = outer / "share"
+    folder.mkdir()
+    path = folder / "nexuslims.sqlite"
+    path.write_bytes(Path(reference_db).read_bytes())
+    before = path.read_bytes()
+    path.chmod(0o444)
+    folder.chmod(0o555)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_end)
+        message = "no error"
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            SessionLog(
+                "x", "NX-TEST-INSTR-001", "2025-01-01T00:00:00+00:00", "START", "u"
+            ).insert_log(engine=str(path))
+        except NexusLoggerError as err:
+            message = f"{type(err).__name__}: {err}"
+        except BaseException as err:  # report anything else to the parent
+            message = f"unexpected {type(err).__name__}: {err}"
+        os.write(write_end, message.encode())
+        os._exit(0)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    message = os.read(read_end, 4096).decode()
+    os.close(read_end)
+    folder.chmod(0o755)
+    path.chmod(0o644)
+    assert status == 0
+    assert message.startswith("DatabaseReadOnly: "), message
+    assert "read-only" in message and "write permission" in message
+    assert path.read_bytes() == before
+    shutil.rmtree(outer)
