@@ -19,7 +19,17 @@ from nexus_logger.core.errors import NexusLoggerError
 _logger = logging.getLogger(__name__)
 
 #: Modules under ``nexus_logger.commands`` whose ``register()`` adds sub-commands.
-COMMAND_MODULES = ("database",)
+COMMAND_MODULES = (
+    "database",
+    "session",
+    "station",
+    "sync",
+    "config",
+    "doctor",
+    "demo",
+    "admin",
+    "check",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
