@@ -1,0 +1,135 @@
+"""SQLite engine rules for a file on a network share, and where the database comes from."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from nexus_logger.core import engine as engines
+from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
+
+
+def test_sqlite_connection_settings(sqlite_db: str) -> None:
+    eng = engines.get_engine(sqlite_db)
+    with engines.read_connection(eng) as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 30_000
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+
+
+def test_wal_database_is_switched_back_to_rollback_journal(sqlite_db: str) -> None:
+    with sqlite3.connect(sqlite_db) as conn:
+        assert conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+    with engines.read_connection(engines.get_engine(sqlite_db)) as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+    assert not Path(sqlite_db + "-wal").exists()
+
+
+def test_write_transaction_takes_the_write_lock_up_front(sqlite_db: str) -> None:
+    """BEGIN IMMEDIATE: before our first write, another writer is already locked out."""
+    eng = engines.get_engine(sqlite_db)
+    with engines.write_transaction(eng) as conn:
+        conn.execute(text("SELECT COUNT(*) FROM session_log")).scalar()  # a read only
+        other = sqlite3.connect(sqlite_db, timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+    other = sqlite3.connect(sqlite_db, timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # free again after commit
+    other.rollback()
+    other.close()
+
+
+def test_read_transaction_does_not_block_writers(sqlite_db: str) -> None:
+    eng = engines.get_engine(sqlite_db)
+    with engines.read_connection(eng) as conn:
+        conn.execute(text("SELECT COUNT(*) FROM instruments")).scalar()
+        other = sqlite3.connect(sqlite_db, timeout=0)
+        other.execute("BEGIN IMMEDIATE")
+        other.rollback()
+        other.close()
+
+
+def test_locked_database_waits_then_reports(sqlite_db: str) -> None:
+    eng = engines.get_engine(sqlite_db, timeout=0.3)
+    holder = sqlite3.connect(sqlite_db, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(DatabaseUnavailable, match="stayed locked"):
+            with engines.write_transaction(eng) as conn:
+                conn.execute(text("SELECT 1"))
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_lock_released_within_timeout_is_waited_for(sqlite_db: str) -> None:
+    """A lock held for 0.5 s is waited out (busy timeout), not reported as a failure."""
+    eng = engines.get_engine(sqlite_db, timeout=10)
+    holder = sqlite3.connect(sqlite_db, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    timer = threading.Timer(0.5, holder.rollback)
+    started = time.monotonic()
+    timer.start()
+    try:
+        with engines.write_transaction(eng) as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM instruments")).scalar() == 3
+        waited = time.monotonic() - started
+    finally:
+        timer.join()
+        holder.close()
+    assert waited >= 0.4
+
+
+def test_missing_file_is_never_created(tmp_path: Path) -> None:
+    target = tmp_path / "absent.sqlite"
+    with pytest.raises(NexusLoggerError, match="does not exist"):
+        engines.get_engine(str(target))
+    assert not target.exists()
+
+
+def test_database_precedence_flag_env_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    from nexus_logger.core.config import load_settings
+
+    config = isolated_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('database = "from-file.sqlite"\n')
+    assert load_settings().database_target == "from-file.sqlite"
+    monkeypatch.setenv("NX_DB_PATH", "from-nx.sqlite")
+    assert load_settings().database_target == "from-nx.sqlite"
+    monkeypatch.setenv("NEXUS_LOGGER_DB", "from-ours.sqlite")
+    assert load_settings().database_target == "from-ours.sqlite"
+    assert (
+        load_settings(overrides={"database": "from-flag.sqlite"}).database_target
+        == "from-flag.sqlite"
+    )
+    engines.set_default_database("explicit.sqlite")
+    assert engines.default_database() == "explicit.sqlite"
+
+
+@pytest.mark.parametrize(
+    ("path", "uri"),
+    [
+        ("/srv/share/nexus lims.sqlite", "file:/srv/share/nexus%20lims.sqlite?mode=rw"),
+        ("C:/Users/x/db#1.sqlite", "file:///C:/Users/x/db%231.sqlite?mode=rw"),
+        (
+            "//fileserver/share/nexuslims.sqlite",
+            "file:////fileserver/share/nexuslims.sqlite?mode=rw",
+        ),
+    ],
+)
+def test_sqlite_uri_for_posix_drive_and_unc_paths(path: str, uri: str) -> None:
+    from pathlib import PurePosixPath
+
+    assert engines.sqlite_uri(PurePosixPath(path), "rw") == uri  # type: ignore[arg-type]
+
+
+def test_password_never_shown() -> None:
+    shown = engines.describe("postgresql+psycopg://nexus:s3cret@db.example.org/nexuslims")
+    assert "s3cret" not in shown and "nexus" in shown

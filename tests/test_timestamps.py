@@ -1,0 +1,60 @@
+"""Timestamps read and written as NexusLIMS 2.x does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from nexus_logger.core import timestamps
+
+
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2025-01-06T08:06:34-05:00", datetime(2025, 1, 6, 13, 6, 34, tzinfo=UTC)),
+        ("2025-01-06T13:06:34Z", datetime(2025, 1, 6, 13, 6, 34, tzinfo=UTC)),
+        ("2025-01-06 08:06:34.250000-05:00", datetime(2025, 1, 6, 13, 6, 34, 250000, tzinfo=UTC)),
+        ("2025-01-06T08:06:34", datetime(2025, 1, 6, 13, 6, 34, tzinfo=UTC)),  # naive: NY
+        (
+            "2025-07-06T08:06:34.123",
+            datetime(2025, 7, 6, 12, 6, 34, 123000, tzinfo=UTC),
+        ),  # NY in DST
+    ],
+)
+def test_parse_accepts_what_nexuslims_accepts(text: str, utc: datetime) -> None:
+    value = timestamps.parse(text, "America/New_York")
+    assert value.tzinfo is not None
+    assert value == utc
+
+
+def test_to_db_is_aware_isoformat_in_instrument_zone() -> None:
+    instant = datetime(2025, 1, 6, 13, 6, 34, tzinfo=UTC)
+    assert timestamps.to_db(instant, "America/Denver") == "2025-01-06T06:06:34-07:00"
+    assert (
+        timestamps.to_db(datetime(2025, 1, 6, 8, 0), "Europe/Berlin") == "2025-01-06T08:00:00+01:00"
+    )
+    assert datetime.fromisoformat(
+        timestamps.to_db(timestamps.now_in("Asia/Kolkata"))
+    ).utcoffset() == timedelta(hours=5, minutes=30)
+
+
+def test_garbage_is_refused_with_a_clear_error() -> None:
+    with pytest.raises(timestamps.TimestampError, match="not an ISO-8601"):
+        timestamps.parse("last tuesday")
+
+
+def test_sort_key_orders_by_instant() -> None:
+    texts = ["2025-01-06T10:00:00+05:30", "2025-01-06T09:00:00-05:00", "2025-01-06T06:00:00+01:00"]
+    ordered = sorted(texts, key=timestamps.sort_key)
+    assert [timestamps.parse(t) for t in ordered] == sorted(timestamps.parse(t) for t in texts)
+    assert timestamps.sort_key("nonsense") == float("inf")
+
+
+def test_unknown_zone_falls_back_to_utc() -> None:
+    assert timestamps.zone("Mars/Olympus_Mons") is timestamps.zone(None)
+    assert not timestamps.is_valid_zone("Mars/Olympus_Mons")
+    assert timestamps.is_valid_zone("Europe/Berlin") and isinstance(
+        timestamps.zone("Europe/Berlin"), ZoneInfo
+    )
