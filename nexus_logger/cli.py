@@ -59,10 +59,34 @@ def _open_window(args: argparse.Namespace) -> int:
     return run_app(args)
 
 
+def _window_launch_args(argv: Sequence[str]) -> argparse.Namespace | None:
+    """The options of a launch without sub-command, or ``None`` for anything else.
+
+    Building the full parser imports every command module, and SQLAlchemy with them, which
+    alone takes longer than the window's 0.5 s start-up budget. A plain ``nexus-logger`` (with
+    at most ``--db``, ``--config`` and ``--instrument``) needs none of that; any other token,
+    including ``--help`` and options added later to :func:`build_parser`, takes the full parser.
+    """
+    quick = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    for option in ("--db", "--config", "--instrument"):
+        quick.add_argument(option)
+    try:
+        args, rest = quick.parse_known_args(list(argv))
+    except argparse.ArgumentError:
+        return None
+    if rest:
+        return None
+    args.command = None
+    args.func = _open_window
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _window_launch_args(argv)
+    if args is None:
+        args = build_parser().parse_args(argv)
     from nexus_logger.core.logsetup import setup_logging
 
     log_path = setup_logging()

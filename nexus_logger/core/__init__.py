@@ -5,15 +5,39 @@ import PySide6 or :mod:`nexus_logger.gui` (an import-linter contract in ``pyproj
 enforces it).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from nexus_logger.core.enums import EventType, RecordStatus
-from nexus_logger.core.session_handler import (
-    Session,
-    SessionLog,
-    SessionsToBuild,
-    db_query,
-    get_all_session_logs,
-    get_sessions_to_build,
-)
+
+if TYPE_CHECKING:
+    from nexus_logger.core.session_handler import (
+        Session,
+        SessionLog,
+        SessionsToBuild,
+        db_query,
+        get_all_session_logs,
+        get_sessions_to_build,
+    )
+
+_FROM_SESSION_HANDLER = {
+    "Session",
+    "SessionLog",
+    "SessionsToBuild",
+    "db_query",
+    "get_all_session_logs",
+    "get_sessions_to_build",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The session_handler names are loaded on first use (PEP 562): importing any core module
+    # must not import SQLAlchemy, which would take the window past its 0.5 s start-up budget.
+    if name in _FROM_SESSION_HANDLER:
+        from nexus_logger.core import session_handler
+
+        return getattr(session_handler, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EventType",

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 
-from sqlalchemy import exc as sa_exc
-
 
 class NexusLoggerError(Exception):
     """Base class: ``str(err)`` is a complete, user-facing sentence."""
@@ -63,6 +61,10 @@ def translate(err: BaseException, where: str) -> NexusLoggerError:
     """
     if isinstance(err, NexusLoggerError):
         return err
+    # Imported here, not at module level: the window imports this module before it is shown,
+    # and SQLAlchemy alone takes longer to import than the whole start-up budget (0.5 s).
+    from sqlalchemy import exc as sa_exc
+
     text = _root_message(err)
     low = text.lower()
     if "database is locked" in low or "database table is locked" in low or "busy" in low:
