@@ -1,20 +1,131 @@
-"""The session lifecycle of one instrument PC: identify, start, end, resume.
+"""The session lifecycle of one instrument PC: identify, start, end, resume, heartbeat, note.
 
-CONTRACT STUB — the public names and signatures below are the agreed interface used by the
-outbox (``core/outbox.py``), the CLI and the GUI. Bodies are being implemented (issue 3).
+Used by the CLI, the GUI's database worker and the outbox replay. Every state change is one
+transaction (:func:`~nexus_logger.core.engine.write_transaction`: ``BEGIN IMMEDIATE`` on SQLite,
+plus a transaction-scoped advisory lock on the instrument on PostgreSQL), so the states the
+original logger could leave behind cannot happen:
 
-Every state change is one transaction (``write_transaction``: ``BEGIN IMMEDIATE`` on SQLite,
-an advisory lock on PostgreSQL), so the states the original logger could leave behind (an END
-without the status change, two open sessions on one instrument) cannot happen.
+* two open sessions on one instrument: the "is one open?" check and the START insert run under
+  the same lock, so of N PCs racing to start exactly one writes a START and the others get that
+  session back (``created=False``);
+* an END whose rows were never queued: the END insert and the status change of START and END
+  to ``TO_BE_BUILT`` commit together, with the row counts checked, or not at all. NexusLIMS's
+  ``get_sessions_to_build()`` needs both rows TO_BE_BUILT with the same user, or it stops the
+  whole build run.
+
+"Open session" means the latest START on the instrument whose ``session_identifier`` has no END
+row (RECORD_GENERATION rows are ignored). The logger-owned tables ``nexus_logger_heartbeat`` and
+``nexus_logger_note`` hold the last-alive time and the note of a session; a local JSON file in
+:func:`~nexus_logger.core.paths.data_dir` also keeps the last-alive time, so a PC that lost the
+network still knows when its session was last alive.
 """
 
 from __future__ import annotations
 
+import contextlib
+import getpass
+import json
+import logging
+import os
+import tempfile
+import time
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
-from nexus_logger.core.engine import EngineLike
-from nexus_logger.core.models import Instrument
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
+from sqlalchemy import Connection, Engine, delete, exists, insert, select, update
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from nexus_logger.core import paths, timestamps
+from nexus_logger.core.engine import (
+    EngineLike,
+    describe,
+    engine_info,
+    get_engine,
+    read_connection,
+    write_transaction,
+)
+from nexus_logger.core.enums import EventType, RecordStatus
+from nexus_logger.core.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    InvalidInput,
+    NotFound,
+)
+from nexus_logger.core.logger_tables import (
+    advisory_lock,
+    ensure_tables,
+    table_exists,
+)
+from nexus_logger.core.logger_tables import heartbeat as heartbeat_table
+from nexus_logger.core.logger_tables import note as note_table
+from nexus_logger.core.models import Instrument, SessionLogEntry
+from nexus_logger.core.schema import legacy_computer_names, load_instruments, require_usable
+from nexus_logger.core.station import host_candidates, lookup_station, this_host
+from nexus_logger.core.validation import MAX_IDENTIFIER, clean_instrument, clean_text, clean_user
+
+_logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MAX_NOTE",
+    "EndedSession",
+    "NoOpenSession",
+    "OpenSession",
+    "SessionAlreadyOpen",
+    "StartResult",
+    "clean_note",
+    "default_user",
+    "end_in_transaction",
+    "end_session",
+    "find_open_session",
+    "get_note",
+    "heartbeat_file",
+    "identify_instrument",
+    "last_heartbeat",
+    "lock_instrument",
+    "record_heartbeat",
+    "replace_session",
+    "set_note",
+    "start_session",
+]
+
+_T = SessionLogEntry.__table__
+_START = EventType.START.value
+_END = EventType.END.value
+_WAITING = RecordStatus.WAITING_FOR_END.value
+_TO_BE_BUILT = RecordStatus.TO_BE_BUILT.value
+
+#: Longest note accepted (characters).
+MAX_NOTE = 2000
+#: Instruments change rarely; a short cache saves a query on every start and end. An unknown
+#: PID always reloads, so a newly added instrument is usable at once.
+_INSTRUMENT_CACHE_SECONDS = 60.0
+#: Entries of the local heartbeat file older than this are dropped when it is rewritten.
+_LOCAL_HEARTBEAT_KEEP = timedelta(days=30)
+
+#: Test seam: called with the connection between the END insert and the status update of
+#: :func:`end_in_transaction`. Tests set it to inject a failure at the worst moment; it is
+#: ``None`` in normal use.
+_between_end_insert_and_status_update: Callable[[Connection], None] | None = None
+
+
+class NoOpenSession(NotFound):
+    """There is no open session to end on the instrument."""
+
+    exit_code = 3
+
+
+class SessionAlreadyOpen(Conflict):
+    """A session is already open on the instrument (raised by callers that refuse to resume)."""
+
+    exit_code = 3
 
 
 @dataclass(frozen=True)
@@ -29,6 +140,18 @@ class OpenSession:
     last_heartbeat: datetime | None = None
     note: str | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for JSON output."""
+        return {
+            "session_identifier": self.session_identifier,
+            "instrument": self.instrument.instrument_pid,
+            "instrument_name": self.instrument.display_name,
+            "user": self.user,
+            "started": self.started.isoformat(),
+            "last_heartbeat": self.last_heartbeat.isoformat() if self.last_heartbeat else None,
+            "note": self.note,
+        }
+
 
 @dataclass(frozen=True)
 class StartResult:
@@ -40,29 +163,363 @@ class StartResult:
 
 @dataclass(frozen=True)
 class EndedSession:
-    """A session that :func:`end_session` closed (both rows now TO_BE_BUILT)."""
+    """A session that :func:`end_session` closed (both rows now TO_BE_BUILT).
+
+    ``already_ended`` is True when the session had an END before the call: nothing new was
+    written (apart from finishing a half-done END left by the original logger), which makes a
+    repeated END (an outbox replay after a crash) harmless.
+    """
 
     session_identifier: str
     instrument: Instrument
     user: str | None
     started: datetime
     ended: datetime
+    already_ended: bool = False
 
     @property
     def duration_seconds(self) -> float:
         return (self.ended - self.started).total_seconds()
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values for JSON output."""
+        return {
+            "session_identifier": self.session_identifier,
+            "instrument": self.instrument.instrument_pid,
+            "instrument_name": self.instrument.display_name,
+            "user": self.user,
+            "started": self.started.isoformat(),
+            "ended": self.ended.isoformat(),
+            "duration_seconds": round(self.duration_seconds, 3),
+            "already_ended": self.already_ended,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks and small helpers
+
+
+def default_user() -> str:
+    """The OS login of whoever runs the program: the default ``user`` of a session."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # OSError, KeyError or ImportError when nothing names the account
+        name = ""
+    if not name or not name.strip():
+        raise InvalidInput(
+            "Could not tell who is logged in on this PC. Give the user name (--user NAME)."
+        )
+    return name.strip()
+
+
+def clean_note(value: object) -> str | None:
+    """A session note: free text up to :data:`MAX_NOTE` characters; blank means no note.
+
+    Line breaks and tabs are kept (a note may have several lines); other control characters
+    are refused.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"The note must be text, not {type(value).__name__}.")
+    text = value.replace("\r\n", "\n").strip()
+    if not text:
+        return None
+    if any(ch not in "\n\t" and unicodedata.category(ch) == "Cc" for ch in text):
+        raise InvalidInput(
+            "The note contains control characters other than line breaks and tabs. "
+            "Type it again without them."
+        )
+    if len(text) > MAX_NOTE:
+        raise InvalidInput(
+            f"The note is {len(text)} characters long; at most {MAX_NOTE} are kept. Shorten it."
+        )
+    return text
+
+
+def _clean_identifier(value: object) -> str:
+    text = clean_text(value, "session identifier", MAX_IDENTIFIER)
+    if any(ch.isspace() for ch in text):
+        raise InvalidInput(f"The session identifier {text!r} contains spaces; check it.")
+    return text
+
+
+def _instruments(eng: Engine, *, refresh: bool = False) -> dict[str, Instrument]:
+    info = engine_info(eng)
+    cached = info.get("nexus_lifecycle_instruments")
+    now = time.monotonic()
+    if cached is not None and not refresh and now - cached[0] < _INSTRUMENT_CACHE_SECONDS:
+        return cached[1]
+    data = load_instruments(eng)
+    info["nexus_lifecycle_instruments"] = (now, data)
+    return data
+
+
+def _instrument(eng: Engine, pid: str) -> Instrument:
+    inst = _instruments(eng).get(pid)
+    if inst is None:
+        known = _instruments(eng, refresh=True)
+        inst = known.get(pid)
+        if inst is None:
+            raise NotFound(
+                f"The instrument {pid!r} is not in the database {describe(eng)}. "
+                f"Known instruments: {', '.join(known) or 'none'}."
+            )
+    return inst
+
+
+def lock_instrument(conn: Connection, instrument_pid: str) -> None:
+    """Serialise writers of one instrument's sessions inside the current write transaction.
+
+    On PostgreSQL: a transaction-scoped advisory lock keyed on the PID (released at commit or
+    rollback). On SQLite the ``BEGIN IMMEDIATE`` of the write transaction already holds the
+    database's write lock, so nothing more is needed. Used by start, end, replace, notes, and
+    by the admin force-end, so that they never interleave on one instrument.
+    """
+    advisory_lock(conn, f"nexus_logger:instrument:{instrument_pid}")
+
+
+def _stamp(at: datetime | None, tz: str) -> str:
+    return timestamps.to_db(at if at is not None else timestamps.now_in(tz), tz)
+
+
+def _parse(text: str, tz: str | None) -> datetime:
+    """Stored text as an aware datetime in the instrument's zone (a ZoneInfo, so that
+    arithmetic across a DST change stays right); naive 1.x text is read in that zone."""
+    return timestamps.parse(text, tz).astimezone(timestamps.zone(tz))
+
+
+def _sessions_db(conn: Connection) -> str:
+    return describe(conn.engine)
+
+
+# --------------------------------------------------------------------------------------------
+# Which instrument is this PC?
+
+
+def _configured_instrument() -> str | None:
+    from nexus_logger.core.config import load_settings
+
+    value = load_settings().instrument
+    return value or None
+
 
 def identify_instrument(
-    *, instrument: str | None = None, hostname: str | None = None, engine: EngineLike = None
+    *,
+    instrument: str | None = None,
+    hostname: str | None = None,
+    engine: EngineLike = None,
+    use_config: bool = True,
 ) -> Instrument:
-    """This PC's instrument: explicit PID, else the station table, else legacy computer_name."""
-    raise NotImplementedError
+    """This PC's instrument, found in this order:
+
+    1. ``instrument`` (``--instrument PID``), else the ``instrument`` setting of the config
+       file or environment (unless ``use_config`` is False);
+    2. the logger-owned table ``nexus_logger_station`` (``nexus-logger station set``), by host
+       name (``hostname``, default this PC), full name first, then without the DNS domain;
+    3. the legacy ``instruments.computer_name`` column of a NexusLIMS 1.x database.
+
+    Raises :class:`NotFound` naming this host and listing the known instruments when nothing
+    matches, so the person at the PC knows exactly what to run.
+    """
+    eng = get_engine(engine)
+    info = require_usable(eng)
+    if instrument is None and use_config:
+        instrument = _configured_instrument()
+    if instrument is not None:
+        return _instrument(eng, clean_instrument(instrument))
+    host = hostname if hostname is not None else this_host()
+    pid = lookup_station(host, engine=eng)
+    how = "the station table"
+    if pid is None and info.has_computer_name:
+        names = {name.casefold(): p for name, p in legacy_computer_names(eng).items()}
+        for candidate in host_candidates(host):
+            if candidate in names:
+                pid, how = names[candidate], "instruments.computer_name"
+                break
+    if pid is None:
+        known = _instruments(eng, refresh=True)
+        raise NotFound(
+            f"This PC (host name {host!r}) is not linked to an instrument in the database "
+            f"{describe(eng)}. Known instruments: {', '.join(known) or 'none'}. Run "
+            "'nexus-logger station set PID' on this PC once, or pass --instrument PID."
+        )
+    try:
+        inst = _instrument(eng, pid)
+    except NotFound:
+        known = _instruments(eng)
+        raise NotFound(
+            f"This PC (host name {host!r}) is linked to the instrument {pid!r}, which is not in "
+            f"the database {describe(eng)}. Known instruments: {', '.join(known) or 'none'}. "
+            "Fix the link with 'nexus-logger station set PID'."
+        ) from None
+    _logger.debug("Host %s is %s (from %s)", host, pid, how)
+    return inst
+
+
+# --------------------------------------------------------------------------------------------
+# Reading sessions
+
+
+def _open_start_row(conn: Connection, pid: str) -> Any:
+    e = _T.alias("e")
+    has_end = exists().where(
+        e.c.session_identifier == _T.c.session_identifier, e.c.event_type == _END
+    )
+    stmt = (
+        select(
+            _T.c.id_session_log,
+            _T.c.session_identifier,
+            _T.c.user,
+            _T.c.timestamp,
+            _T.c.record_status,
+        )
+        .where(_T.c.instrument == pid, _T.c.event_type == _START, ~has_end)
+        .order_by(_T.c.id_session_log.desc())
+        .limit(1)
+    )
+    return conn.execute(stmt).first()
+
+
+def _start_rows(conn: Connection, ident: str) -> list[Any]:
+    return list(
+        conn.execute(
+            select(
+                _T.c.id_session_log,
+                _T.c.instrument,
+                _T.c.user,
+                _T.c.timestamp,
+                _T.c.record_status,
+            )
+            .where(_T.c.session_identifier == ident, _T.c.event_type == _START)
+            .order_by(_T.c.id_session_log)
+        ).all()
+    )
+
+
+def _end_rows(conn: Connection, ident: str) -> list[Any]:
+    return list(
+        conn.execute(
+            select(_T.c.id_session_log, _T.c.user, _T.c.timestamp, _T.c.record_status)
+            .where(_T.c.session_identifier == ident, _T.c.event_type == _END)
+            .order_by(_T.c.id_session_log)
+        ).all()
+    )
+
+
+def _db_heartbeat(conn: Connection, ident: str, tz: str) -> datetime | None:
+    if not table_exists(conn, heartbeat_table):
+        return None
+    value = conn.execute(
+        select(heartbeat_table.c.last_alive).where(heartbeat_table.c.session_identifier == ident)
+    ).scalar()
+    if value is None:
+        return None
+    try:
+        return _parse(value, tz)
+    except timestamps.TimestampError:
+        _logger.warning("Unreadable heartbeat %r of session %s", value, ident)
+        return None
+
+
+def _db_note(conn: Connection, ident: str) -> str | None:
+    if not table_exists(conn, note_table):
+        return None
+    return conn.execute(
+        select(note_table.c.note).where(note_table.c.session_identifier == ident)
+    ).scalar()
+
+
+def _latest(*values: datetime | None) -> datetime | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def _open_session(conn: Connection, row: Any, inst: Instrument) -> OpenSession:
+    tz = inst.timezone
+    ident = row.session_identifier
+    local = _local_heartbeat(ident, tz)
+    return OpenSession(
+        session_identifier=ident,
+        instrument=inst,
+        user=row.user,
+        started=_parse(row.timestamp, tz),
+        start_text=row.timestamp,
+        last_heartbeat=_latest(_db_heartbeat(conn, ident, tz), local),
+        note=_db_note(conn, ident),
+    )
 
 
 def find_open_session(instrument_pid: str, *, engine: EngineLike = None) -> OpenSession | None:
-    """The open session of an instrument (latest START without END), or None."""
-    raise NotImplementedError
+    """The open session of an instrument (latest START without END), or None.
+
+    Comes with its last heartbeat (the later of the database's and this PC's local file) and
+    its note. Writes nothing: *Continue* in the resume dialog is just this.
+    """
+    eng = get_engine(engine)
+    require_usable(eng)
+    inst = _instrument(eng, clean_instrument(instrument_pid))
+    with read_connection(eng) as conn:
+        row = _open_start_row(conn, inst.instrument_pid)
+        return _open_session(conn, row, inst) if row is not None else None
+
+
+# --------------------------------------------------------------------------------------------
+# Start
+
+
+def _start_in_transaction(
+    conn: Connection,
+    inst: Instrument,
+    *,
+    user: str,
+    note: str | None,
+    stamp: str,
+    ident: str,
+    explicit_identifier: bool,
+) -> StartResult:
+    pid = inst.instrument_pid
+    lock_instrument(conn, pid)
+    if explicit_identifier:
+        existing = _start_rows(conn, ident)
+        if existing:
+            _logger.info("START %s is already in the database; nothing written", ident)
+            row = existing[0]
+            if row.instrument != pid:
+                inst = _instrument(conn.engine, row.instrument)
+            fake = _RowView(ident, row.user, row.timestamp)
+            return StartResult(_open_session(conn, fake, inst), created=False)
+    row = _open_start_row(conn, pid)
+    if row is not None:
+        return StartResult(_open_session(conn, row, inst), created=False)
+    conn.execute(
+        insert(_T).values(
+            session_identifier=ident,
+            instrument=pid,
+            timestamp=stamp,
+            event_type=_START,
+            record_status=_WAITING,
+            user=user,
+        )
+    )
+    if note:
+        conn.execute(insert(note_table).values(session_identifier=ident, note=note, updated=stamp))
+    session = OpenSession(
+        session_identifier=ident,
+        instrument=inst,
+        user=user,
+        started=_parse(stamp, inst.timezone),
+        start_text=stamp,
+        note=note,
+    )
+    return StartResult(session, created=True)
+
+
+@dataclass(frozen=True)
+class _RowView:
+    session_identifier: str
+    user: str | None
+    timestamp: str
 
 
 def start_session(
@@ -76,11 +533,141 @@ def start_session(
 ) -> StartResult:
     """Write a START (WAITING_FOR_END) unless a session is already open on the instrument.
 
+    ``user`` defaults to the OS login. The START gets a new uuid4 identifier and the current
+    time (aware, in the instrument's zone). If a session is already open on the instrument,
+    nothing is written and that session comes back with ``created=False`` (its note is kept;
+    ``note`` is then ignored). Everything is checked before anything is written.
+
     ``session_identifier`` and ``at`` let the outbox replay a START made offline with its
     original identifier and time; a START with that identifier already present is a no-op
     that returns ``created=False``.
     """
-    raise NotImplementedError
+    eng = get_engine(engine)
+    require_usable(eng)
+    pid = clean_instrument(instrument)
+    name = clean_user(default_user() if user is None else user)
+    text = clean_note(note)
+    explicit = session_identifier is not None
+    ident = _clean_identifier(session_identifier) if explicit else str(uuid.uuid4())
+    inst = _instrument(eng, pid)
+    stamp = _stamp(at, inst.timezone)
+    if text:
+        ensure_tables(eng, [note_table])
+    with write_transaction(eng) as conn:
+        result = _start_in_transaction(
+            conn, inst, user=name, note=text, stamp=stamp, ident=ident, explicit_identifier=explicit
+        )
+    if result.created:
+        _logger.info("Started session %s on %s for %s at %s", ident, pid, name, stamp)
+    else:
+        s = result.session
+        _logger.info(
+            "Not started on %s: session %s of %s (since %s) is open",
+            pid,
+            s.session_identifier,
+            s.user,
+            s.start_text,
+        )
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# End
+
+
+def end_in_transaction(
+    conn: Connection, *, session_identifier: str, at: datetime | None
+) -> EndedSession:
+    """The END logic on an already-open write transaction (see :func:`end_session`).
+
+    Inserts END (WAITING_FOR_END, the START's user), then sets START and END to TO_BE_BUILT
+    with one UPDATE whose row count must be exactly what was read under the lock; any
+    difference raises :class:`Conflict`, and the caller's transaction rolls everything back.
+
+    A session that already has an END is not ended twice: it comes back with
+    ``already_ended=True``. If that END was left half-done by the original logger (END
+    written, statuses still WAITING_FOR_END, same user), the status change is finished here.
+    Used by :func:`end_session`, the outbox replay and the admin force-end, so that an audit
+    row can commit in the same transaction.
+    """
+    ident = _clean_identifier(session_identifier)
+    starts = _start_rows(conn, ident)
+    if not starts:
+        raise NotFound(f"There is no session {ident} in the database {_sessions_db(conn)}.")
+    pid = starts[0].instrument
+    lock_instrument(conn, pid)
+    starts = _start_rows(conn, ident)  # again, under the lock (PostgreSQL: read committed)
+    start = starts[0]
+    inst = _instrument(conn.engine, pid)
+    tz = inst.timezone
+    started = _parse(start.timestamp, tz)
+    ends = _end_rows(conn, ident)
+    waiting_starts = sum(1 for s in starts if s.record_status == _WAITING)
+    if ends:
+        waiting_ends = [e for e in ends if e.record_status == _WAITING]
+        if waiting_starts and waiting_ends:
+            if any(e.user != start.user for e in waiting_ends):
+                raise Conflict(
+                    f"Session {ident} has an unfinished END whose user differs from its START "
+                    f"({start.user!r}); NexusLIMS could not pair them. An administrator must fix "
+                    "the END's user."
+                )
+            _queue_rows(conn, ident, waiting_starts + len(waiting_ends))
+            _logger.warning("Finished the half-done END of session %s", ident)
+        return EndedSession(
+            ident,
+            inst,
+            start.user,
+            started,
+            _parse(ends[-1].timestamp, tz),
+            already_ended=True,
+        )
+    if start.record_status not in (_WAITING, _TO_BE_BUILT):
+        raise Conflict(
+            f"Session {ident} has no END but its START is already {start.record_status}; "
+            "it cannot be ended. An administrator must look at it."
+        )
+    stamp = _stamp(at, tz)
+    ended = _parse(stamp, tz)
+    if ended < started:
+        raise InvalidInput(
+            f"The end time {stamp} is before the session started ({start.timestamp}). "
+            "Give a later end time."
+        )
+    conn.execute(
+        insert(_T).values(
+            session_identifier=ident,
+            instrument=pid,
+            timestamp=stamp,
+            event_type=_END,
+            record_status=_WAITING,
+            user=start.user,
+        )
+    )
+    hook = _between_end_insert_and_status_update
+    if hook is not None:
+        hook(conn)
+    _queue_rows(conn, ident, waiting_starts + 1)
+    return EndedSession(ident, inst, start.user, started, ended)
+
+
+def _queue_rows(conn: Connection, ident: str, expected: int) -> None:
+    """Set the WAITING_FOR_END START/END rows of ``ident`` to TO_BE_BUILT; exactly ``expected``."""
+    result = conn.execute(
+        update(_T)
+        .where(
+            _T.c.session_identifier == ident,
+            _T.c.event_type.in_((_START, _END)),
+            _T.c.record_status == _WAITING,
+        )
+        .values(record_status=_TO_BE_BUILT)
+    )
+    if result.rowcount != expected:
+        raise Conflict(
+            f"Ending session {ident} would have changed {result.rowcount} rows instead of "
+            f"{expected}; nothing was written. Someone else changed the session at the same "
+            "time: look at it and try again."
+        )
 
 
 def end_session(
@@ -90,5 +677,309 @@ def end_session(
     at: datetime | None = None,
     engine: EngineLike = None,
 ) -> EndedSession:
-    """Insert END with the START's user and set START and END to TO_BE_BUILT in one transaction."""
-    raise NotImplementedError
+    """Insert END with the START's user and set START and END to TO_BE_BUILT in one transaction.
+
+    Ends the session named by ``session_identifier``, or else the open session of
+    ``instrument`` (:class:`NoOpenSession` when there is none). ``at`` is the end time
+    (default now; naive means the instrument's zone); it may not be before the start. After
+    this, NexusLIMS's ``get_sessions_to_build()`` returns the session.
+    """
+    eng = get_engine(engine)
+    require_usable(eng)
+    if session_identifier is None and instrument is None:
+        raise InvalidInput("Say which session to end: give the instrument or the session.")
+    pid = clean_instrument(instrument) if instrument is not None else None
+    if pid is not None:
+        _instrument(eng, pid)
+    ident = _clean_identifier(session_identifier) if session_identifier is not None else None
+    with write_transaction(eng) as conn:
+        if ident is None:
+            assert pid is not None
+            lock_instrument(conn, pid)
+            row = _open_start_row(conn, pid)
+            if row is None:
+                raise NoOpenSession(
+                    f"No session is open on {pid}; there is nothing to end. "
+                    "('nexus-logger session status' shows the instrument's state.)"
+                )
+            ident = row.session_identifier
+        ended = end_in_transaction(conn, session_identifier=ident, at=at)
+        if pid is not None and ended.instrument.instrument_pid != pid:
+            raise InvalidInput(
+                f"Session {ident} belongs to {ended.instrument.instrument_pid}, not {pid}; "
+                "nothing was changed."
+            )
+    _forget_local_heartbeat(ident)
+    if not ended.already_ended:
+        _logger.info(
+            "Ended session %s on %s (%s), %.0f s",
+            ident,
+            ended.instrument.instrument_pid,
+            ended.user,
+            ended.duration_seconds,
+        )
+    return ended
+
+
+def replace_session(
+    *,
+    old_session_identifier: str,
+    end_at: datetime,
+    instrument: str,
+    user: str | None,
+    note: str | None = None,
+    engine: EngineLike = None,
+) -> StartResult:
+    """End the old session at ``end_at`` and start a new one now, in one transaction.
+
+    "End it and start a new one" in the resume dialog: ``end_at`` is now or the old session's
+    last heartbeat. Either both happen or neither does. ``user=None`` means the OS login.
+    """
+    eng = get_engine(engine)
+    require_usable(eng)
+    pid = clean_instrument(instrument)
+    name = clean_user(default_user() if user is None else user)
+    text = clean_note(note)
+    old = _clean_identifier(old_session_identifier)
+    inst = _instrument(eng, pid)
+    stamp = _stamp(None, inst.timezone)
+    if timestamps.parse(_stamp(end_at, inst.timezone)) > timestamps.parse(stamp):
+        raise InvalidInput(
+            "The old session cannot end after the new one starts; choose an end time up to now."
+        )
+    if text:
+        ensure_tables(eng, [note_table])
+    with write_transaction(eng) as conn:
+        lock_instrument(conn, pid)
+        ended = end_in_transaction(conn, session_identifier=old, at=end_at)
+        if ended.instrument.instrument_pid != pid:
+            raise InvalidInput(
+                f"Session {old} belongs to {ended.instrument.instrument_pid}, not {pid}; "
+                "nothing was changed."
+            )
+        result = _start_in_transaction(
+            conn,
+            inst,
+            user=name,
+            note=text,
+            stamp=stamp,
+            ident=str(uuid.uuid4()),
+            explicit_identifier=False,
+        )
+    _forget_local_heartbeat(old)
+    _logger.info(
+        "Replaced session %s (ended %s) by %s on %s",
+        old,
+        ended.ended.isoformat(),
+        result.session.session_identifier,
+        pid,
+    )
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Heartbeat
+
+
+def heartbeat_file() -> Path:
+    """The local heartbeat file of this PC (JSON, rewritten atomically)."""
+    return paths.data_dir() / "heartbeat.json"
+
+
+def _read_local() -> dict[str, dict[str, Any]]:
+    path = heartbeat_file()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        _logger.warning("Local heartbeat file %s unreadable (%s); ignoring it", path, err)
+        return {}
+    sessions = data.get("sessions") if isinstance(data, dict) else None
+    return sessions if isinstance(sessions, dict) else {}
+
+
+@contextlib.contextmanager
+def _local_file_locked() -> Iterator[None]:
+    path = heartbeat_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=10):
+        yield
+
+
+def _write_local(sessions: dict[str, dict[str, Any]]) -> None:
+    path = heartbeat_file()
+    payload = json.dumps({"version": 1, "sessions": sessions}, indent=1, ensure_ascii=False)
+    fd, tmp = tempfile.mkstemp(prefix=".heartbeat-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        for attempt in range(5):  # Windows refuses to replace a file another process reads
+            try:
+                os.replace(tmp, path)
+                break
+            except PermissionError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _update_local(ident: str, entry: dict[str, Any] | None) -> None:
+    """Set (or with ``None`` remove) one session's entry; old entries are pruned."""
+    try:
+        with _local_file_locked():
+            sessions = _read_local()
+            if entry is None:
+                if sessions.pop(ident, None) is None:
+                    return
+            else:
+                sessions[ident] = entry
+            cutoff = timestamps.now_in("UTC") - _LOCAL_HEARTBEAT_KEEP
+            for key in list(sessions):
+                try:
+                    if timestamps.parse(sessions[key]["last_alive"]) < cutoff:
+                        del sessions[key]
+                except (KeyError, TypeError, timestamps.TimestampError):
+                    del sessions[key]
+            _write_local(sessions)
+    except (OSError, FileLockTimeout) as err:
+        _logger.warning("Could not update the local heartbeat file %s: %s", heartbeat_file(), err)
+
+
+def _forget_local_heartbeat(ident: str) -> None:
+    _update_local(ident, None)
+
+
+def _local_heartbeat(ident: str, tz: str | None = None) -> datetime | None:
+    entry = _read_local().get(ident)
+    if not isinstance(entry, dict):
+        return None
+    try:
+        return _parse(entry["last_alive"], tz or entry.get("timezone"))
+    except (KeyError, TypeError, timestamps.TimestampError):
+        return None
+
+
+def record_heartbeat(
+    session_identifier: str,
+    *,
+    engine: EngineLike = None,
+    instrument: Instrument | None = None,
+) -> datetime:
+    """Record that the session is alive now; returns that time (aware, instrument's zone).
+
+    Written to ``nexus_logger_heartbeat`` and to this PC's local heartbeat file. When the
+    database cannot be reached, the local file alone is updated (the time is still returned,
+    and a warning logged): it is what lets a PC that lost the network know when its session
+    was really last alive. ``instrument`` gives the time zone in that case for a session the
+    local file does not know yet. A session that has ended is refused with :class:`Conflict`.
+    """
+    ident = _clean_identifier(session_identifier)
+    known = _read_local().get(ident) or {}
+    pid: str | None = instrument.instrument_pid if instrument else known.get("instrument")
+    tz: str | None = instrument.timezone if instrument else known.get("timezone")
+    try:
+        eng = get_engine(engine)
+        require_usable(eng)
+        ensure_tables(eng, [heartbeat_table])
+        with write_transaction(eng) as conn:
+            starts = _start_rows(conn, ident)
+            if not starts:
+                raise NotFound(f"There is no session {ident} in the database {describe(eng)}.")
+            if _end_rows(conn, ident):
+                raise Conflict(f"Session {ident} has ended; it has no heartbeat any more.")
+            pid = starts[0].instrument
+            tz = _instrument(eng, pid).timezone
+            now = timestamps.now_in(tz)
+            values = {
+                "session_identifier": ident,
+                "instrument": pid,
+                "last_alive": timestamps.to_db(now, tz),
+                "hostname": this_host()[:255],
+            }
+            conn.execute(_upsert(conn, heartbeat_table, values, "session_identifier"))
+    except DatabaseUnavailable as err:
+        if pid is None:
+            raise
+        now = timestamps.now_in(tz)
+        _logger.warning("Heartbeat of %s kept on this PC only: %s", ident, err)
+    except Conflict:
+        _forget_local_heartbeat(ident)
+        raise
+    _update_local(
+        ident,
+        {"instrument": pid, "timezone": tz, "last_alive": now.isoformat(), "hostname": this_host()},
+    )
+    return now
+
+
+def _upsert(conn: Connection, table: Any, values: dict[str, Any], key: str) -> Any:
+    dialect = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
+    stmt = dialect.insert(table).values(**values)
+    return stmt.on_conflict_do_update(
+        index_elements=[key], set_={k: v for k, v in values.items() if k != key}
+    )
+
+
+def last_heartbeat(session_identifier: str, *, engine: EngineLike = None) -> datetime | None:
+    """When the session was last known alive: the later of the database and the local file.
+
+    Falls back to the local file alone when the database cannot be reached.
+    """
+    ident = _clean_identifier(session_identifier)
+    from_db: datetime | None = None
+    tz: str | None = None
+    try:
+        eng = get_engine(engine)
+        require_usable(eng)
+        with read_connection(eng) as conn:
+            starts = _start_rows(conn, ident)
+            if starts:
+                tz = _instrument(eng, starts[0].instrument).timezone
+                from_db = _db_heartbeat(conn, ident, tz)
+    except DatabaseUnavailable as err:
+        _logger.warning("Last heartbeat of %s from this PC only: %s", ident, err)
+    return _latest(from_db, _local_heartbeat(ident, tz))
+
+
+# --------------------------------------------------------------------------------------------
+# Notes
+
+
+def set_note(session_identifier: str, text: str | None, *, engine: EngineLike = None) -> None:
+    """Set the note of a session (blank text removes it); refused once the session has ended.
+
+    Runs under the instrument's lock, so a note cannot slip in after a concurrent END.
+    """
+    ident = _clean_identifier(session_identifier)
+    value = clean_note(text)
+    eng = get_engine(engine)
+    require_usable(eng)
+    ensure_tables(eng, [note_table])
+    with write_transaction(eng) as conn:
+        starts = _start_rows(conn, ident)
+        if not starts:
+            raise NotFound(f"There is no session {ident} in the database {describe(eng)}.")
+        lock_instrument(conn, starts[0].instrument)
+        if _end_rows(conn, ident):
+            raise InvalidInput(f"Session {ident} has ended; its note can no longer be changed.")
+        if value is None:
+            conn.execute(delete(note_table).where(note_table.c.session_identifier == ident))
+            return
+        tz = _instrument(eng, starts[0].instrument).timezone
+        values = {"session_identifier": ident, "note": value, "updated": _stamp(None, tz)}
+        conn.execute(_upsert(conn, note_table, values, "session_identifier"))
+
+
+def get_note(session_identifier: str, *, engine: EngineLike = None) -> str | None:
+    """The note of a session, or None."""
+    ident = _clean_identifier(session_identifier)
+    eng = get_engine(engine)
+    require_usable(eng)
+    with read_connection(eng) as conn:
+        return _db_note(conn, ident)
