@@ -28,7 +28,7 @@ def clean_text(value: object, what: str, max_len: int, *, required: bool = True)
         raise InvalidInput(f"The {what} must be text, not {type(value).__name__}.")
     text = value.strip()
     if required and not text:
-        article = "an" if what[:1].lower() in "aeiou" else "a"
+        article = "an" if what[:1].lower() in "aeio" else "a"  # "a user name"
         raise InvalidInput(f"The {what} is empty. Give {article} {what}.")
     if has_control_chars(text):
         raise InvalidInput(
