@@ -1,9 +1,236 @@
-"""Sub-command(s) 'admin' (placeholder until implemented)."""
+"""``admin``: the Admin tab in its own window, and the same admin actions without a window.
+
+``nexus-logger admin`` opens the tab alone (for a staff PC that logs no sessions). The actions
+(``force-end``, ``requeue``, ``fix-user``) print exactly which rows will change and ask before
+doing anything (``--yes`` skips the question); ``audit`` lists what administrators did;
+``create-tables`` and ``postgres-roles`` help set up a PostgreSQL database with separate roles.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from datetime import datetime
+from typing import Any
+
+from nexus_logger.commands._common import (
+    add_format_option,
+    engine_from_args,
+    render_json,
+    render_table,
+    settings_from_args,
+)
+
+
+def _quiet_common(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--db``/``--config`` again for the actions, without defaults.
+
+    argparse lets a sub-parser's default overwrite what the parent parsed, so
+    ``admin --db X requeue ID`` would lose X; with SUPPRESS the option is set only when given.
+    """
+    parent = argparse.ArgumentParser(add_help=False)
+    for action in common._actions:
+        if action.option_strings:
+            parent.add_argument(
+                *action.option_strings,
+                dest=action.dest,
+                metavar=action.metavar,
+                help=action.help,
+                default=argparse.SUPPRESS,
+            )
+    return parent
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    p = sub.add_parser(
+        "admin",
+        parents=[common],
+        help="open the Admin tab alone, or run an admin action",
+        description="Without an action: open the Admin tab in its own window (sessions pending "
+        "build, their events, problems, timeline, admin actions). With an action: run it "
+        "headless. Actions are for the OS logins listed in 'administrators'.",
+    )
+    p.set_defaults(func=cmd_window)
+    quiet = _quiet_common(common)
+    actions = p.add_subparsers(dest="admin_command", metavar="ACTION")
+
+    a = actions.add_parser(
+        "force-end",
+        parents=[quiet],
+        help="end an open session at a given time",
+        description="Insert the END of an open session at the given time and queue it for "
+        "building (START and END become TO_BE_BUILT), with an audit row.",
+    )
+    a.add_argument("session", metavar="SESSION_ID", help="session_identifier")
+    a.add_argument(
+        "--at",
+        required=True,
+        metavar="TIME",
+        help="end time, ISO-8601 (e.g. 2025-01-06T17:30); without offset: the instrument's zone",
+    )
+    a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    a.set_defaults(func=cmd_force_end)
+
+    a = actions.add_parser(
+        "requeue",
+        parents=[quiet],
+        help="queue a session (ERROR, NO_FILES_FOUND, ...) to be built again",
+        description="Set START and END of a session back to TO_BE_BUILT, with an audit row.",
+    )
+    a.add_argument("session", metavar="SESSION_ID", help="session_identifier")
+    a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    a.set_defaults(func=cmd_requeue)
+
+    a = actions.add_parser(
+        "fix-user",
+        parents=[quiet],
+        help="give START and END of a session the same user",
+        description="NexusLIMS pairs START and END by user; set both to USER, with an audit row.",
+    )
+    a.add_argument("session", metavar="SESSION_ID", help="session_identifier")
+    a.add_argument("--user", required=True, metavar="USER", help="the right user name")
+    a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    a.set_defaults(func=cmd_fix_user)
+
+    a = actions.add_parser(
+        "audit", parents=[quiet], help="list the admin actions recorded in the database"
+    )
+    a.add_argument("--session", metavar="SESSION_ID", help="only actions on this session")
+    a.add_argument("--limit", type=int, default=50, metavar="N", help="newest N (default 50)")
+    add_format_option(a, ("table", "json"))
+    a.set_defaults(func=cmd_audit)
+
+    a = actions.add_parser(
+        "create-tables",
+        parents=[quiet],
+        help="create the logger-owned tables now (before granting rights on them)",
+    )
+    a.set_defaults(func=cmd_create_tables)
+
+    a = actions.add_parser(
+        "postgres-roles",
+        help="print SQL that sets up an instrument role and an admin role on PostgreSQL",
+        description="Print the GRANT script of docs/postgres-roles.md for the given names. "
+        "Review it, then run it as the database owner (e.g. with psql).",
+    )
+    a.add_argument("--database", default="nexuslims", help="database name (default nexuslims)")
+    a.add_argument("--instrument-role", default="nexus_instrument", metavar="ROLE")
+    a.add_argument("--admin-role", default="nexus_admin", metavar="ROLE")
+    a.add_argument("--schema", default="public", help="schema of the tables (default public)")
+    a.set_defaults(func=cmd_postgres_roles)
+
+
+def cmd_window(args: argparse.Namespace) -> int:
+    from nexus_logger.gui.admin import run_admin_window  # Qt is imported only here
+
+    return run_admin_window(args)
+
+
+def _administrators(args: argparse.Namespace) -> list[str]:
+    return list(settings_from_args(args).administrators)
+
+
+def _confirm(plan: Any, assume_yes: bool) -> bool:
+    print("\n".join(plan.lines()))
+    if assume_yes:
+        return True
+    if not sys.stdin or not sys.stdin.isatty():
+        from nexus_logger.core.errors import InvalidInput
+
+        raise InvalidInput(
+            "Nothing was changed: confirmation needs a terminal. Add --yes to apply the "
+            "changes listed above."
+        )
+    answer = input("Apply these changes? [y/N] ").strip().lower()
+    return answer in {"y", "yes"}
+
+
+def _run(args: argparse.Namespace, make_plan: Any) -> int:
+    from nexus_logger.core import admin_actions
+
+    engine = engine_from_args(args)
+    admins = _administrators(args)
+    admin_actions.require_administrator(administrators=admins)
+    plan = make_plan(engine)
+    if not _confirm(plan, args.yes):
+        print("Nothing was changed.")
+        return 1
+    entry = admin_actions.apply(plan, administrators=admins, engine=engine)
+    print(f"Done; recorded as audit entry {entry.id}.")
+    return 0
+
+
+def cmd_force_end(args: argparse.Namespace) -> int:
+    from nexus_logger.core import admin_actions
+    from nexus_logger.core.errors import InvalidInput
+
+    try:
+        at = datetime.fromisoformat(args.at.strip())  # naive: the instrument's local time
+    except ValueError:
+        raise InvalidInput(
+            f"{args.at!r} is not an ISO-8601 time; write it like 2025-01-06T17:30 "
+            "(the instrument's local time) or 2025-01-06T17:30-05:00."
+        ) from None
+    return _run(args, lambda eng: admin_actions.plan_force_end(args.session, at, engine=eng))
+
+
+def cmd_requeue(args: argparse.Namespace) -> int:
+    from nexus_logger.core import admin_actions
+
+    return _run(args, lambda eng: admin_actions.plan_requeue(args.session, engine=eng))
+
+
+def cmd_fix_user(args: argparse.Namespace) -> int:
+    from nexus_logger.core import admin_actions
+
+    return _run(args, lambda eng: admin_actions.plan_fix_user(args.session, args.user, engine=eng))
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from nexus_logger.core.admin_actions import list_audit
+
+    engine = engine_from_args(args)
+    entries = list_audit(session_identifier=args.session, limit=args.limit, engine=engine)
+    if args.format == "json":
+        print(render_json([e.as_dict() for e in entries]))
+        return 0
+    if not entries:
+        print("No admin actions recorded.")
+        return 0
+    rows = [
+        {
+            "id": e.id,
+            "at": e.at.isoformat(timespec="seconds"),
+            "login": e.login,
+            "action": e.action,
+            "session": e.session_identifier,
+            "rows": len(e.after),
+        }
+        for e in entries
+    ]
+    print(render_table(rows, list(rows[0])))
+    return 0
+
+
+def cmd_create_tables(args: argparse.Namespace) -> int:
+    from nexus_logger.core.admin_actions import create_logger_tables
+    from nexus_logger.core.engine import describe
+
+    engine = engine_from_args(args)
+    names = create_logger_tables(engine)
+    print(f"Logger tables present in {describe(engine)}: {', '.join(names)}.")
+    return 0
+
+
+def cmd_postgres_roles(args: argparse.Namespace) -> int:
+    from nexus_logger.core.admin_actions import postgres_roles_sql
+
+    print(
+        postgres_roles_sql(
+            database=args.database,
+            instrument_role=args.instrument_role,
+            admin_role=args.admin_role,
+            schema=args.schema,
+        )
+    )
+    return 0

@@ -1,9 +1,91 @@
-"""Sub-command(s) 'check' (placeholder until implemented)."""
+"""``check``: what would make NexusLIMS's build run fail or skip sessions (exit 1 if anything)."""
 
 from __future__ import annotations
 
 import argparse
 
+from nexus_logger.commands._common import (
+    add_format_option,
+    engine_from_args,
+    render_json,
+    render_table,
+    settings_from_args,
+)
+
+#: Exit code when problems were found (errors that stop the command itself exit with 2).
+EXIT_PROBLEMS = 1
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    p = sub.add_parser(
+        "check",
+        parents=[common],
+        help="list sessions NexusLIMS would fail on or skip (exit 1 when there are any)",
+        description="Look for everything that would make NexusLIMS's get_sessions_to_build() "
+        "fail or skip a session: TO_BE_BUILT STARTs without END, START/END user or instrument "
+        "mismatches, duplicate ENDs, ENDs without START, END before START, timestamps without "
+        "time zone, unknown instruments, sessions open too long, sessions stuck in ERROR or "
+        "NO_FILES_FOUND. Exits 0 when there is none, 1 when there are problems.",
+    )
+    add_format_option(p, ("table", "json"))
+    p.add_argument(
+        "--long-hours",
+        type=float,
+        metavar="HOURS",
+        help="report open sessions older than this (default: the long_session_hours setting)",
+    )
+    p.set_defaults(func=cmd_check)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from nexus_logger.core.engine import describe
+    from nexus_logger.core.errors import InvalidInput
+    from nexus_logger.core.problems import find_problems
+
+    settings = settings_from_args(args)
+    hours = args.long_hours if args.long_hours is not None else settings.long_session_hours
+    if hours <= 0:
+        raise InvalidInput("--long-hours must be greater than zero.")
+    engine = engine_from_args(args)
+    problems = find_problems(long_session_hours=hours, engine=engine)
+    if args.format == "json":
+        print(
+            render_json(
+                {
+                    "database": describe(engine),
+                    "problem_count": len(problems),
+                    "blocking_count": sum(p.blocks_build for p in problems),
+                    "problems": [p.as_dict() for p in problems],
+                }
+            )
+        )
+        return EXIT_PROBLEMS if problems else 0
+    if not problems:
+        print(f"No problems found in {describe(engine)}.")
+        return 0
+    print(render_problems(problems))
+    return EXIT_PROBLEMS
+
+
+def render_problems(problems: list) -> str:
+    """A summary table, then each problem in full: explanation, what to do, rows."""
+    blocking = sum(p.blocks_build for p in problems)
+    head = f"{len(problems)} problem(s)"
+    if blocking:
+        head += f"; {blocking} stop(s) the NexusLIMS build run"
+    rows = [
+        {
+            "no": i,
+            "problem": p.title,
+            "session": p.session_identifier,
+            "instrument": p.instrument,
+            "rows": ",".join(map(str, p.row_ids)),
+            "blocks_build": "YES" if p.blocks_build else "",
+        }
+        for i, p in enumerate(problems, 1)
+    ]
+    lines = [head + ".", "", render_table(rows, list(rows[0])), ""]
+    for i, p in enumerate(problems, 1):
+        lines.append(f"{i}. {p.explanation}")
+        lines.append(f"   What to do: {p.action}")
+    return "\n".join(lines)
