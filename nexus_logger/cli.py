@@ -87,9 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _window_launch_args(argv)
     if args is None:
         args = build_parser().parse_args(argv)
-    from nexus_logger.core.logsetup import setup_logging
+    from nexus_logger.core.logsetup import configured_level, setup_logging
 
-    log_path = setup_logging()
+    log_path = setup_logging(configured_level(getattr(args, "config", None)))
     try:
         return int(args.func(args) or 0)
     except NexusLoggerError as err:

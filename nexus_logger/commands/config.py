@@ -1,9 +1,133 @@
-"""Sub-command(s) 'config' (placeholder until implemented)."""
+"""``config show``, ``config path`` and ``config init``: what the configuration is and where.
+
+``show`` answers the question support asks first ("which database is this PC using, and
+why?"): each key, its effective value and the place it came from, with passwords masked.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from nexus_logger.commands._common import render_json, render_table, settings_from_args
+from nexus_logger.core import paths
+from nexus_logger.core.config import (
+    config_file_path,
+    mask_secret,
+    parse_flag,
+    read_config_file,
+    render_template,
+)
+from nexus_logger.core.errors import ConfigError
+from nexus_logger.core.logsetup import log_file
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    config = sub.add_parser(
+        "config",
+        help="show the configuration and where it comes from",
+        description="Inspect or create the configuration. Precedence: command-line flag > "
+        "environment variable > config file > default.",
+    )
+    actions = config.add_subparsers(dest="config_command", metavar="ACTION")
+    config.set_defaults(func=cmd_show, format="table", all=False)
+
+    p = actions.add_parser(
+        "show",
+        parents=[common],
+        help="each key, its effective value and its source (passwords masked)",
+    )
+    p.add_argument("--instrument", metavar="PID", help="as if given on the command line")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_show)
+
+    p = actions.add_parser("path", parents=[common], help="print the config file's location")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="also print the data folder, the log file and the demo database",
+    )
+    p.set_defaults(func=cmd_path)
+
+    p = actions.add_parser(
+        "init",
+        parents=[common],
+        help="write a commented config file (with --db/--instrument filled in)",
+        description="Write a config file listing every key with its meaning. Values given "
+        "with --db and --instrument are written active; the others stay commented out.",
+    )
+    p.add_argument("--instrument", metavar="PID", help="instrument of this PC")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.set_defaults(func=cmd_init)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    rows = settings.rows()
+    if args.format == "json":
+        print(
+            render_json(
+                {
+                    "config_file": str(settings.config_file),
+                    "config_file_exists": settings.config_file_exists,
+                    "settings": [
+                        {"key": r["key"], "value": r["value"], "source": r["source"]} for r in rows
+                    ],
+                    "warnings": settings.warnings,
+                }
+            )
+        )
+        return 0
+    state = "" if settings.config_file_exists else " (not found: defaults apply)"
+    print(f"Config file: {settings.config_file}{state}")
+    print()
+    print(
+        render_table(
+            [{"key": r["key"], "value": r["display"], "source": r["source"]} for r in rows],
+            ("key", "value", "source"),
+        )
+    )
+    for warning in settings.warnings:
+        print(f"\nWarning: {warning}")
+    return 0
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    path, _explicit = config_file_path(getattr(args, "config", None))
+    if not args.all:
+        print(path)
+        return 0
+    print(f"config file:   {path}{'' if path.is_file() else ' (does not exist)'}")
+    print(f"data folder:   {paths.data_dir()}")
+    print(f"demo database: {paths.demo_database()}")
+    print(f"log file:      {log_file()}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path, _explicit = config_file_path(getattr(args, "config", None))
+    if path.exists() and not args.force:
+        raise ConfigError(
+            f"The config file {path} already exists; nothing was changed. Edit it, or run "
+            "'nexus-logger config init --force' to replace it."
+        )
+    values = {}
+    for key, raw in (("database", args.db), ("instrument", args.instrument)):
+        if raw is not None:
+            values[key] = parse_flag(key, raw)
+    text = render_template(values)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        read_config_file(tmp)  # what we write must load: prove it before it replaces anything
+        tmp.replace(path)
+    except OSError as err:
+        raise ConfigError(
+            f"The config file {path} cannot be written ({err.strerror}). Choose another "
+            "location with --config, or ask IT for write permission on the folder."
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    shown = ", ".join(f"{k} = {mask_secret(str(v))}" for k, v in values.items())
+    print(f"Wrote {path}" + (f" ({shown})." if shown else "."))
+    return 0

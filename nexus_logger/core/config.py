@@ -2,30 +2,52 @@
 
 Precedence, highest first: command-line flag > environment variable > config file > default.
 Every value remembers where it came from so that ``nexus-logger config show`` can say so.
-The README's configuration reference is generated from :data:`FIELDS`, so it cannot drift.
+The README's configuration reference is generated from :data:`FIELDS` by
+:func:`render_reference` (``python -m nexus_logger.core.config --write-readme``), and a test
+fails when the README differs, so the documentation cannot drift from the code.
+
+The file is TOML. It is usually edited by hand on Windows, so the loader is forgiving where
+that costs nothing (a UTF-8 byte-order mark from Notepad) and precise where a mistake would
+otherwise go unnoticed (``"C:\\new\\x.sqlite"`` silently turns ``\\n`` into a line break): every
+problem is one :class:`~nexus_logger.core.errors.ConfigError` naming the file or variable, the
+key and the fix.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
+import math
 import os
+import re
+import sys
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nexus_logger.core import paths
 from nexus_logger.core.errors import ConfigError
+from nexus_logger.core.validation import has_control_chars
 
 _logger = logging.getLogger(__name__)
 
 CONFIG_ENV = "NEXUS_LOGGER_CONFIG"
 
+#: Source label of a value that came from no file, variable or flag.
+DEFAULT_SOURCE = "default"
+
 
 @dataclass(frozen=True)
 class Field:
-    """One configuration key: its type, default, environment variables and meaning."""
+    """One configuration key: its type, default, where else it can be set, and its limits.
+
+    ``flag`` is the command-line option that overrides it (if any); ``env`` the environment
+    variables, first match wins; ``secret`` marks values that may hold a password and are
+    masked wherever they are shown.
+    """
 
     name: str
     type: type
@@ -34,43 +56,58 @@ class Field:
     env: tuple[str, ...] = ()
     secret: bool = False
     check: Callable[[Any], str | None] | None = None
+    flag: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    choices: tuple[str, ...] = ()
+
+    def limits_text(self) -> str:
+        """The allowed values in words, for messages and the reference table."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        parts = []
+        if self.minimum is not None:
+            parts.append(f"{'>' if self.exclusive_minimum else '≥'} {_num(self.minimum)}")
+        if self.maximum is not None:
+            parts.append(f"≤ {_num(self.maximum)}")
+        return ", ".join(parts)
 
 
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "must be greater than zero"
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 else "must be zero or more"
-
-
-def _log_level(value: Any) -> str | None:
-    ok = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
-    return None if str(value).upper() in ok else f"must be one of {', '.join(sorted(ok))}"
-
+#: Log levels accepted by ``log_level`` (case-insensitive).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 FIELDS: tuple[Field, ...] = (
     Field(
         "database",
         str,
         "",
-        "Database: a path to the NexusLIMS SQLite file, or a SQLAlchemy URL such as "
-        "postgresql+psycopg://user:password@host/nexuslims. Empty means the local demo database.",
+        "Database: a path to the NexusLIMS SQLite file (a network share is fine), or a "
+        "SQLAlchemy URL such as postgresql+psycopg://user:password@host/nexuslims. "
+        "Empty means the local demo database.",
         env=("NEXUS_LOGGER_DB", "NX_DB_PATH"),
         secret=True,
+        flag="--db",
     ),
     Field(
         "instrument",
         str,
         "",
-        "instrument_pid of the instrument this PC controls. Empty: look the PC up by host name.",
+        "instrument_pid of the instrument this PC controls. Empty: look the PC up by host name "
+        "(the station mapping).",
         env=("NEXUS_LOGGER_INSTRUMENT",),
+        flag="--instrument",
     ),
     Field(
         "administrators",
         list,
         [],
-        "OS logins allowed to use the admin actions (force-end, re-queue, fix user).",
+        "OS logins allowed to use the admin actions (force-end, re-queue, fix user). In the "
+        "environment: names separated by commas.",
         env=("NEXUS_LOGGER_ADMINISTRATORS",),
     ),
     Field(
@@ -79,7 +116,8 @@ FIELDS: tuple[Field, ...] = (
         3,
         "Seconds the window waits after End session before it closes (0: close at once).",
         env=("NEXUS_LOGGER_AUTO_CLOSE_SECONDS",),
-        check=_non_negative,
+        minimum=0,
+        maximum=3600,
     ),
     Field(
         "heartbeat_seconds",
@@ -87,7 +125,9 @@ FIELDS: tuple[Field, ...] = (
         60,
         "How often an open session records that it is still alive.",
         env=("NEXUS_LOGGER_HEARTBEAT_SECONDS",),
-        check=_positive,
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=86400,
     ),
     Field(
         "long_session_hours",
@@ -95,7 +135,9 @@ FIELDS: tuple[Field, ...] = (
         12.0,
         "Open sessions older than this are reported as problems in the admin tab and 'check'.",
         env=("NEXUS_LOGGER_LONG_SESSION_HOURS",),
-        check=_positive,
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=8760,
     ),
     Field(
         "admin_refresh_seconds",
@@ -103,7 +145,8 @@ FIELDS: tuple[Field, ...] = (
         30,
         "Auto-refresh interval of the admin tab (0: no auto-refresh).",
         env=("NEXUS_LOGGER_ADMIN_REFRESH_SECONDS",),
-        check=_non_negative,
+        minimum=0,
+        maximum=86400,
     ),
     Field(
         "db_timeout_seconds",
@@ -112,19 +155,53 @@ FIELDS: tuple[Field, ...] = (
         "How long to wait for a locked SQLite database or a slow server before giving up "
         "(and keeping the event in the local outbox).",
         env=("NEXUS_LOGGER_DB_TIMEOUT_SECONDS",),
-        check=_positive,
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=3600,
     ),
     Field(
         "log_level",
         str,
         "INFO",
-        "Log level of the log file: DEBUG, INFO, WARNING, ERROR.",
+        "Level of the log file: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
         env=("NEXUS_LOGGER_LOG_LEVEL",),
-        check=_log_level,
+        choices=LOG_LEVELS,
     ),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+
+_KIND = {
+    list: "a list of strings",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+}
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where a raw value came from: used to name it in messages and to say how to fix it."""
+
+    label: str  # "config file /x/config.toml", "environment variable NX_DB_PATH", ...
+    fix: str  # "Fix the value in the file or remove the line."
+    text: bool  # True when the value is text to convert (environment, command line)
+
+    @staticmethod
+    def file(path: Path) -> _Origin:
+        return _Origin(f"{path}", "Fix the value in the file or remove the line.", False)
+
+    @staticmethod
+    def env(var: str) -> _Origin:
+        return _Origin(
+            f"The environment variable {var}", f"Fix the value of {var} or unset it.", True
+        )
+
+    @staticmethod
+    def flag(fld: Field) -> _Origin:
+        option = fld.flag or fld.name
+        return _Origin(f"The option {option}", f"Fix the value given to {option}.", True)
 
 
 @dataclass
@@ -143,6 +220,11 @@ class Settings:
         except KeyError:
             raise AttributeError(name) from None
 
+    def __repr__(self) -> str:
+        # Settings end up in log lines and tracebacks: never with a password in them.
+        shown = {key: self.display_value(key) for key in self.values}
+        return f"Settings({shown!r}, config_file={str(self.config_file)!r})"
+
     @property
     def database_target(self) -> str:
         """The database to use: the configured one, or the local demo database."""
@@ -152,6 +234,55 @@ class Settings:
     def using_default_database(self) -> bool:
         """True when no database was configured anywhere and the demo database is used."""
         return not self.values["database"]
+
+    def display_value(self, key: str) -> str:
+        """``values[key]`` as text for people: passwords masked, empty values explained."""
+        value = self.values[key]
+        fld = FIELDS_BY_NAME.get(key)
+        if key == "database":
+            if not value:
+                return f"(not set: the demo database {paths.demo_database()})"
+            return mask_secret(value)
+        if fld is not None and fld.secret:
+            return mask_secret(str(value))
+        if isinstance(value, list):
+            return ", ".join(value) if value else "(none)"
+        if value == "":
+            return "(not set)"
+        return str(value)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per key (key, value, source) for ``config show``; secrets masked."""
+        rows = []
+        for fld in FIELDS:
+            value = self.values[fld.name]
+            shown: Any = mask_secret(value) if fld.secret and isinstance(value, str) else value
+            rows.append(
+                {
+                    "key": fld.name,
+                    "value": shown,
+                    "display": self.display_value(fld.name),
+                    "source": self.sources[fld.name],
+                }
+            )
+        return rows
+
+
+# Greedy up to the last "@" of the URL: a password with an unencoded "@" must not leak its tail.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)\S*(?P<at>@)")
+_KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s;&]+)", re.I)
+
+
+def mask_secret(text: str) -> str:
+    """Hide the password of a database URL (``scheme://user:***@host``) or DSN keyword text.
+
+    Works on text that is not a valid URL too, because a half-typed URL in a config file is
+    exactly what ends up in an error message.
+    """
+    if not text:
+        return text
+    text = _URL_PASSWORD.sub(r"\g<head>***\g<at>", text)
+    return _KEYWORD_PASSWORD.sub(r"\g<head>***", text)
 
 
 def config_file_path(
@@ -166,65 +297,152 @@ def config_file_path(
     return paths.default_config_file(), False
 
 
-def _coerce(fld: Field, value: Any, origin: str) -> Any:
-    """Convert ``value`` to the field's type or raise a :class:`ConfigError` naming ``origin``."""
+def _fail(fld: Field, origin: _Origin, problem: str) -> ConfigError:
+    return ConfigError(f"{origin.label}: '{fld.name}' {problem}. {origin.fix}")
+
+
+def _shown(fld: Field, value: Any) -> str:
+    """The offending value for a message; never the value of a secret key."""
+    if fld.secret:
+        return f"a {type(value).__name__}" if not isinstance(value, str) else "that value"
+    return repr(value)
+
+
+def _coerce(fld: Field, value: Any, origin: _Origin) -> Any:
+    """Convert ``value`` to the field's type, check its limits, or raise :class:`ConfigError`.
+
+    TOML values must already have the right type (``heartbeat_seconds = "60"`` is a mistake
+    worth pointing out); text from the environment or the command line is converted.
+    """
+    kind = _KIND[fld.type]
     try:
         if fld.type is list:
-            if isinstance(value, str):
-                value = [v.strip() for v in value.replace(";", ",").split(",") if v.strip()]
+            if isinstance(value, str) and origin.text:
+                value = re.split(r"[,;]", value)
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise TypeError
+            value = [v.strip() for v in value if v.strip()]
+            value = list(dict.fromkeys(value))  # drop repeats, keep order
         elif fld.type is bool:
-            if isinstance(value, str):
-                value = value.strip().lower() in {"1", "true", "yes", "on"}
+            if isinstance(value, str) and origin.text:
+                low = value.strip().lower()
+                if low not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+                    raise ValueError
+                value = low in {"1", "true", "yes", "on"}
             elif not isinstance(value, bool):
                 raise TypeError
         elif fld.type is int:
-            if isinstance(value, bool) or isinstance(value, float):
+            if isinstance(value, str) and origin.text:
+                value = int(value.strip())
+            elif isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError
-            value = int(value)
         elif fld.type is float:
-            if isinstance(value, bool):
+            if isinstance(value, str) and origin.text:
+                value = float(value.strip())
+            elif isinstance(value, bool) or not isinstance(value, int | float):
                 raise TypeError
             value = float(value)
+            if not math.isfinite(value):
+                raise ValueError
         elif fld.type is str:
             if not isinstance(value, str):
                 raise TypeError
             value = value.strip()
     except (TypeError, ValueError):
-        kind = {
-            list: "a list of strings",
-            int: "a whole number",
-            float: "a number",
-            str: "a string",
-            bool: "true or false",
-        }[fld.type]
-        raise ConfigError(
-            f"{origin}: '{fld.name}' must be {kind}, not {value!r}. Fix the value or remove the line."
-        ) from None
+        raise _fail(fld, origin, f"must be {kind}, not {_shown(fld, value)}") from None
+    if fld.type is str and has_control_chars(value):
+        hint = (
+            " (in a double-quoted TOML string a backslash starts an escape such as \\n; "
+            "write Windows paths in single quotes: 'C:\\data\\x.sqlite')"
+            if not origin.text
+            else ""
+        )
+        raise _fail(fld, origin, f"contains a control character{hint}")
+    if fld.choices:
+        if value.upper() not in fld.choices:
+            raise _fail(fld, origin, f"must be {fld.limits_text()}, not {_shown(fld, value)}")
+        value = value.upper()
+    if fld.type in (int, float):
+        low_ok = fld.minimum is None or (
+            value > fld.minimum if fld.exclusive_minimum else value >= fld.minimum
+        )
+        high_ok = fld.maximum is None or value <= fld.maximum
+        if not (low_ok and high_ok):
+            raise _fail(fld, origin, f"must be {fld.limits_text()} (got {_num(value)})")
     if fld.check is not None:
         problem = fld.check(value)
         if problem:
-            raise ConfigError(f"{origin}: '{fld.name}' {problem} (got {value!r}).")
-    if fld.name == "log_level":
-        value = str(value).upper()
+            raise _fail(fld, origin, f"{problem} (got {_shown(fld, value)})")
     return value
+
+
+def parse_flag(key: str, raw: Any) -> Any:
+    """Check and convert a command-line value for ``key`` as :func:`load_settings` would."""
+    fld = FIELDS_BY_NAME[key]
+    return _coerce(fld, raw, _Origin.flag(fld))
+
+
+def _decode_toml(path: Path, raw: bytes) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8-sig")  # Notepad may add a byte-order mark; it means nothing
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path}: is not UTF-8 text. Save it again with the encoding UTF-8."
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        hint = ""
+        if "\\" in text and ("escape" in str(err).lower() or "hex" in str(err).lower()):
+            hint = (
+                " A backslash inside double quotes starts an escape: write Windows paths in "
+                "single quotes (database = '\\\\server\\share\\nexuslims.sqlite') "
+                "or with forward slashes."
+            )
+        elif "\\" in text and "unescaped" in str(err).lower():
+            hint = (
+                " Write Windows paths in single quotes "
+                "(database = '\\\\server\\share\\nexuslims.sqlite') or with forward slashes."
+            )
+        raise ConfigError(
+            f"{path}: is not valid TOML ({err}).{hint or ' Fix the line, or delete the file.'}"
+        ) from None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Read and validate a TOML config file; unknown keys and bad TOML are errors."""
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err}). Fix the file or delete it.") from None
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder, not a config file. Give the file's path.") from None
     except OSError as err:
-        raise ConfigError(f"{path}: cannot be read ({err.strerror}).") from None
+        raise ConfigError(
+            f"{path}: cannot be read ({err.strerror}). Check the file's permissions."
+        ) from None
+    data = _decode_toml(path, raw)
     unknown = sorted(set(data) - set(FIELDS_BY_NAME))
     if unknown:
-        known = ", ".join(FIELDS_BY_NAME)
-        raise ConfigError(f"{path}: unknown key '{unknown[0]}'. Remove it or use one of: {known}.")
-    return {k: _coerce(FIELDS_BY_NAME[k], v, str(path)) for k, v in data.items()}
+        key = unknown[0]
+        import difflib  # only needed for this message
+
+        close = difflib.get_close_matches(key, list(FIELDS_BY_NAME), n=1)
+        if close:
+            fix = f"Did you mean '{close[0]}'? Rename the key or remove the line."
+        else:
+            fix = f"Remove it, or use one of: {', '.join(FIELDS_BY_NAME)}."
+        if isinstance(data[key], dict):
+            return_msg = f"{path}: unknown section [{key}]. {fix}"
+        else:
+            return_msg = f"{path}: unknown key '{key}'. {fix}"
+        raise ConfigError(return_msg)
+    for key, value in data.items():
+        if isinstance(value, dict):
+            raise ConfigError(
+                f"{path}: '{key}' is written as a section [{key}]; nexus-logger has no "
+                f"sections. Write it as one line at the top of the file: {key} = ..."
+            )
+    origin = _Origin.file(path)
+    return {k: _coerce(FIELDS_BY_NAME[k], v, origin) for k, v in data.items()}
 
 
 def load_settings(
@@ -235,7 +453,9 @@ def load_settings(
     """Build the effective :class:`Settings`.
 
     ``overrides`` are command-line values (``None`` entries are ignored). A config file named
-    explicitly must exist; the default one may be missing.
+    explicitly (``--config`` or ``NEXUS_LOGGER_CONFIG``) must exist; the default one may be
+    missing. An empty environment variable counts as unset, so that ``set NX_DB_PATH=`` on
+    Windows really unsets nothing by accident.
     """
     env = os.environ if environ is None else environ
     path, explicit = config_file_path(config_file, env)
@@ -243,31 +463,41 @@ def load_settings(
     warnings: list[str] = []
     try:
         exists = path.is_file()
+        is_dir = not exists and path.is_dir()
     except OSError as err:  # e.g. a folder this account may not enter
         if explicit:
-            raise ConfigError(f"The config file {path} cannot be read ({err.strerror}).") from None
+            raise ConfigError(
+                f"The config file {path} cannot be read ({err.strerror}). "
+                "Check the path and its permissions."
+            ) from None
         warnings.append(f"The config file {path} cannot be read ({err.strerror}); using defaults.")
         _logger.warning(warnings[-1])
-        exists = False
+        exists = is_dir = False
+    if is_dir:
+        raise ConfigError(
+            f"The config file {path} is a folder, not a file. "
+            f"Give the path of a .toml file (--config or {CONFIG_ENV})."
+        )
     if exists:
         from_file = read_config_file(path)
     elif explicit:
         raise ConfigError(
-            f"The config file {path} does not exist. Create it, or drop --config/"
-            f"{CONFIG_ENV} to use {paths.default_config_file()}."
+            f"The config file {path} does not exist. Create it (nexus-logger config init "
+            f"--config {path}), or drop --config/{CONFIG_ENV} to use "
+            f"{paths.default_config_file()}."
         )
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for fld in FIELDS:
         cli_value = (overrides or {}).get(fld.name)
         if cli_value is not None:
-            values[fld.name] = _coerce(fld, cli_value, "command line")
-            sources[fld.name] = "command line"
+            values[fld.name] = _coerce(fld, cli_value, _Origin.flag(fld))
+            sources[fld.name] = f"command line ({fld.flag})" if fld.flag else "command line"
             continue
         for var in fld.env:
             raw = env.get(var)
             if raw is not None and raw.strip():
-                values[fld.name] = _coerce(fld, raw, f"environment variable {var}")
+                values[fld.name] = _coerce(fld, raw, _Origin.env(var))
                 sources[fld.name] = f"environment ({var})"
                 break
         else:
@@ -278,7 +508,7 @@ def load_settings(
                 values[fld.name] = (
                     list(fld.default) if isinstance(fld.default, list) else fld.default
                 )
-                sources[fld.name] = "default"
+                sources[fld.name] = DEFAULT_SOURCE
     return Settings(
         values=values,
         sources=sources,
@@ -286,3 +516,165 @@ def load_settings(
         config_file_exists=exists,
         warnings=warnings,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Generated documentation and the template config file
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML literal for the value types :data:`FIELDS` uses."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value)
+    if "'" not in text and not has_control_chars(text):
+        return f"'{text}'"  # literal string: backslashes of Windows paths stay as typed
+    return json.dumps(text, ensure_ascii=False)  # JSON strings are valid TOML basic strings
+
+
+def render_template(values: Mapping[str, Any] | None = None) -> str:
+    """A commented config file: every key with its meaning; ``values`` are written active.
+
+    Keys not in ``values`` are present but commented out with their default, so the file
+    documents itself and changing a default later in the code still reaches every PC.
+    """
+    values = values or {}
+    lines = [
+        "# nexus-logger configuration (TOML). Generated by 'nexus-logger config init'.",
+        "# Precedence: command-line flag > environment variable > this file > default.",
+        "# Windows paths: use single quotes, e.g. database = '\\\\server\\share\\nexuslims.sqlite'",
+        "",
+    ]
+    for fld in FIELDS:
+        lines.append(f"# {fld.help}")
+        extra = []
+        if fld.env:
+            extra.append("environment: " + ", ".join(fld.env))
+        if fld.limits_text():
+            extra.append("allowed: " + fld.limits_text())
+        if extra:
+            lines.append("# (" + "; ".join(extra) + ")")
+        if fld.name in values and values[fld.name] not in (None, ""):
+            lines.append(f"{fld.name} = {_toml_value(values[fld.name])}")
+        else:
+            lines.append(f"# {fld.name} = {_toml_value(fld.default)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _default_text(fld: Field) -> str:
+    if fld.name == "database":
+        return "*(empty: the demo database)*"
+    if fld.default in ("", []):
+        return "*(empty)*"
+    return f"`{_toml_value(fld.default)}`"
+
+
+def render_reference() -> str:
+    """The README's configuration reference, generated from :data:`FIELDS` (Markdown)."""
+    out = [
+        "<!-- Generated by `python -m nexus_logger.core.config --write-readme` from "
+        "nexus_logger/core/config.py; do not edit by hand (a test compares it). -->",
+        "",
+        "The config file is TOML. Its location: `nexus-logger config path` (on Windows "
+        "`%LOCALAPPDATA%\\nexus-logger\\config.toml`, on Linux "
+        "`~/.config/nexus-logger/config.toml`, on macOS "
+        "`~/Library/Application Support/nexus-logger/config.toml`); another file can be named "
+        f"with `--config FILE` or the environment variable `{CONFIG_ENV}`. "
+        "`nexus-logger config init` writes a commented template; "
+        "`nexus-logger config show` prints every effective value and where it came from.",
+        "",
+        "Each value is taken from the first of: **command-line flag > environment variable > "
+        "config file > default**. An empty environment variable counts as unset. A config "
+        "file named with `--config` or the variable must exist; unknown keys, values of the "
+        "wrong type or out of range, and invalid TOML are reported with the file, the key and "
+        "the fix. Passwords in a database URL are masked in `config show` and in the log.",
+        "",
+        "| key | type | default | allowed | environment | flag | meaning |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for fld in FIELDS:
+        env = ", ".join(f"`{v}`" for v in fld.env) or ""
+        flag = f"`{fld.flag}`" if fld.flag else ""
+        kind = {list: "list of strings", int: "integer", float: "number", str: "string"}[fld.type]
+        out.append(
+            f"| `{fld.name}` | {kind} | {_default_text(fld)} | {_md(fld.limits_text())} "
+            f"| {env} | {flag} | {_md(fld.help)} |"
+        )
+    out += [
+        "",
+        "Example (`config.toml` of an instrument PC):",
+        "",
+        "```toml",
+        "database = '\\\\nexus-server\\nexuslims\\nexuslims.sqlite'",
+        "instrument = 'FEI-Titan-TEM-635816'",
+        "administrators = ['jsmith', 'facility-admin']",
+        "auto_close_seconds = 5",
+        "```",
+    ]
+    return "\n".join(out)
+
+
+README_START = "<!-- config-reference:start -->"
+README_END = "<!-- config-reference:end -->"
+
+
+def readme_path() -> Path:
+    """The project's README.md (next to the package in a source checkout)."""
+    return Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_with_reference(readme_text: str) -> str:
+    """``readme_text`` with the section between the markers replaced by the reference."""
+    start = readme_text.find(README_START)
+    end = readme_text.find(README_END)
+    if start < 0 or end < start:
+        raise ConfigError(
+            f"The README has no '{README_START}' ... '{README_END}' markers; add them where "
+            "the configuration reference belongs."
+        )
+    head = readme_text[: start + len(README_START)]
+    return f"{head}\n{render_reference()}\n{readme_text[end:]}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m nexus_logger.core.config``: print, check or write the README reference."""
+    parser = argparse.ArgumentParser(prog="python -m nexus_logger.core.config")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--write-readme", action="store_true", help="update README.md")
+    group.add_argument("--check-readme", action="store_true", help="exit 1 if README is stale")
+    group.add_argument("--template", action="store_true", help="print a config file template")
+    parser.add_argument("--readme", type=Path, default=None, help="README to use")
+    args = parser.parse_args(argv)
+    if args.template:
+        print(render_template())
+        return 0
+    if not (args.write_readme or args.check_readme):
+        print(render_reference())
+        return 0
+    path = args.readme or readme_path()
+    current = path.read_text(encoding="utf-8")
+    wanted = readme_with_reference(current)
+    if args.check_readme:
+        if current != wanted:
+            print(f"{path}: the configuration reference is out of date; run --write-readme.")
+            return 1
+        return 0
+    if current != wanted:
+        path.write_text(wanted, encoding="utf-8")
+        print(f"Updated the configuration reference in {path}.")
+    else:
+        print(f"{path} is up to date.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
