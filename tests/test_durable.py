@@ -1,0 +1,450 @@
+"""DurableLogger (core/durable.py): online writes, offline queueing, replay, conflicts."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from nexus_logger.core import lifecycle, timestamps
+from nexus_logger.core import outbox as outbox_module
+from nexus_logger.core.durable import (
+    QUEUED_END,
+    QUEUED_START,
+    DurableLogger,
+    database_key,
+)
+from nexus_logger.core.errors import DatabaseUnavailable, InvalidInput, SchemaError
+from nexus_logger.core.instruments import add_instrument
+from nexus_logger.core.models import Instrument
+from nexus_logger.core.outbox import ConflictKind, EventKind, EventState, Outbox
+from tests.helpers_lifecycle import dump_session_log, raw_execute
+from tests.helpers_outbox import (
+    SEM,
+    TEM,
+    assert_exactly_once,
+    assert_pairing_holds,
+    durable_for,
+    moved_away,
+    queue_offline,
+    session_events,
+)
+
+T0 = "2025-03-04T09:00:00-05:00"
+T1 = "2025-03-04T10:30:00-05:00"
+T2 = "2025-03-04T11:00:00-05:00"
+
+
+def _rows(target: str, sid: str) -> list[tuple]:
+    return [(r[4], r[5], r[6], r[3]) for r in dump_session_log(target) if r[1] == sid]
+
+
+# --- online -------------------------------------------------------------------------------
+
+
+def test_online_start_and_end_write_at_once(db: str) -> None:
+    durable = durable_for(db)
+    inst = durable.identify(instrument=TEM)
+    started = durable.start(instrument=inst, user="alice", note="grid 4")
+    assert (started.created, started.queued) == (True, False)
+    assert "Session started" in started.message
+    sid = started.session.session_identifier
+    assert _rows(db, sid) == [("START", "WAITING_FOR_END", "alice", started.session.start_text)]
+    assert lifecycle.get_note(sid, engine=db) == "grid 4"
+    assert durable.find_open(TEM).session_identifier == sid
+
+    ended = durable.end(started.session)
+    assert not ended.queued and "NexusLIMS will build" in ended.message
+    assert [r[:3] for r in _rows(db, sid)] == [
+        ("START", "TO_BE_BUILT", "alice"),
+        ("END", "TO_BE_BUILT", "alice"),
+    ]
+    assert durable.pending_count() == 0
+    assert durable.find_open(TEM) is None
+    assert [e.state for e in durable.outbox.items(states=tuple(EventState))] == [
+        EventState.SENT,
+        EventState.SENT,
+    ]
+    assert assert_pairing_holds(db) == [(sid, TEM, "alice")]
+
+
+def test_start_while_open_returns_the_open_session(db: str) -> None:
+    durable = durable_for(db)
+    inst = durable.identify(instrument=TEM)
+    first = durable.start(instrument=inst, user="alice")
+    second = durable.start(instrument=inst, user="bob")
+    assert second.created is False and second.queued is False
+    assert second.session.session_identifier == first.session.session_identifier
+    assert "already open" in second.message and "alice" in second.message
+    assert session_events(db)[(first.session.session_identifier, "START")] == 1
+    assert durable.pending_count() == 0
+
+
+def test_bad_input_is_refused_and_nothing_is_kept(sqlite_db: str) -> None:
+    durable = durable_for(sqlite_db)
+    inst = durable.identify(instrument=TEM)
+    with pytest.raises(InvalidInput, match="user name"):
+        durable.start(instrument=inst, user="a\nb")
+    with moved_away(sqlite_db):  # even offline: bad input is never queued
+        with pytest.raises(InvalidInput):
+            durable.start(instrument=inst, user="")
+    assert durable.outbox.items(states=tuple(EventState)) == []
+
+
+def test_database_error_other_than_unreachable_is_raised_not_queued(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.sqlite"
+    sqlite3.connect(empty).close()
+    durable = durable_for(str(empty))
+    inst = Instrument(instrument_pid=TEM, display_name="TEM", timezone="UTC")
+    with pytest.raises(SchemaError):
+        durable.start(instrument=inst, user="alice")
+    assert durable.pending_count() == 0
+    [event] = durable.outbox.items(states=tuple(EventState))
+    assert event.state is EventState.SKIPPED and "NexusLIMS" in event.last_error
+
+
+# --- offline, then replay -------------------------------------------------------------------
+
+
+def test_offline_start_and_end_are_kept_then_sent_in_order(sqlite_db: str) -> None:
+    durable = durable_for(sqlite_db)
+    inst = durable.identify(instrument=TEM)
+    with moved_away(sqlite_db):
+        started = durable.start(instrument=inst, user="alice")
+        assert (started.created, started.queued) == (True, True)
+        assert started.message == QUEUED_START
+        assert durable.find_open(TEM).session_identifier == started.session.session_identifier
+        ended = durable.end(started.session)
+        assert ended.queued and ended.message == QUEUED_END
+        assert durable.find_open(TEM) is None
+        assert durable.pending_count() == 2
+        report = durable.sync()
+        assert report.sent == 0 and report.pending == 2 and "cannot be" in report.error
+        assert outbox_module.pending_events() == 2
+    assert dump_session_log(sqlite_db) == []
+    report = durable.sync()
+    assert (report.sent, report.pending, report.conflicts, report.error) == (2, 0, (), None)
+    sid = started.session.session_identifier
+    # The original times, not the replay time.
+    assert [r[3] for r in _rows(sqlite_db, sid)] == [
+        started.session.start_text,
+        ended.ended.isoformat(),
+    ]
+    assert_exactly_once(sqlite_db, {sid: "ended"})
+    assert assert_pairing_holds(sqlite_db) == [(sid, TEM, "alice")]
+    assert durable.sync().sent == 0  # a second replay sends nothing
+
+
+def test_offline_start_refused_when_this_pc_knows_a_session_is_open(sqlite_db: str) -> None:
+    durable = durable_for(sqlite_db)
+    inst = durable.identify(instrument=TEM)
+    first = durable.start(instrument=inst, user="alice")
+    with moved_away(sqlite_db):
+        again = durable.start(instrument=inst, user="bob")
+        assert again.created is False and again.queued is False
+        assert again.session.session_identifier == first.session.session_identifier
+        assert durable.pending_count() == 0
+        # End it offline and start anew: now allowed, both kept.
+        replaced = durable.replace(
+            first.session, end_at=timestamps.now_in(inst.timezone), user="bob"
+        )
+        assert replaced.queued and replaced.created and durable.pending_count() == 2
+        assert durable.find_open(TEM).user == "bob"
+    assert durable.sync().sent == 2
+    assert_exactly_once(
+        sqlite_db,
+        {first.session.session_identifier: "ended", replaced.session.session_identifier: "open"},
+    )
+    assert durable.find_open(TEM).session_identifier == replaced.session.session_identifier
+
+
+def test_identify_offline_uses_the_instrument_seen_last(sqlite_db: str) -> None:
+    durable = durable_for(sqlite_db)
+    with moved_away(sqlite_db):
+        with pytest.raises(DatabaseUnavailable, match="has not reached that database before"):
+            durable.identify(instrument=TEM)
+    online = durable.identify(instrument=SEM)
+    with moved_away(sqlite_db):
+        offline = durable.identify(instrument=SEM)
+    assert (offline.instrument_pid, offline.timezone, offline.display_name) == (
+        online.instrument_pid,
+        online.timezone,
+        online.display_name,
+    )
+
+
+def test_missing_database_file_by_path_counts_as_unreachable(sqlite_db: str) -> None:
+    durable = DurableLogger(sqlite_db, timeout=1.0)
+    inst = durable.identify(instrument=TEM)
+    with moved_away(sqlite_db):
+        fresh = DurableLogger(sqlite_db, timeout=1.0)  # e.g. the next launch, share still down
+        assert fresh.identify(instrument=TEM).instrument_pid == TEM
+        outcome = fresh.start(instrument=inst, user="carol")
+        assert outcome.queued
+    assert durable.sync().sent == 1
+    assert_exactly_once(sqlite_db, {outcome.session.session_identifier: "open"})
+
+
+def test_replay_after_a_crash_between_commit_and_outbox_update(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    durable = durable_for(db)
+    inst = durable.identify(instrument=TEM)
+    started = durable.start(instrument=inst, user="alice")
+    real = Outbox.set_state
+
+    def die_after_commit(self: Outbox, event_id: int, state: EventState, **kw: object):
+        if state is EventState.SENT:
+            raise KeyboardInterrupt  # the process dies: the database has the END, the outbox not
+        return real(self, event_id, state, **kw)
+
+    monkeypatch.setattr(Outbox, "set_state", die_after_commit)
+    with pytest.raises(KeyboardInterrupt):
+        durable.end(started.session)
+    monkeypatch.setattr(Outbox, "set_state", real)
+    sid = started.session.session_identifier
+    assert session_events(db)[(sid, "END")] == 1
+    assert durable.pending_count() == 1  # the END still looks unsent
+
+    report = durable_for(db).sync()  # the next launch
+    assert report.sent == 1 and report.conflicts == ()
+    assert_exactly_once(db, {sid: "ended"})
+    # Even forcing every event back in line writes nothing twice.
+    for event in durable.outbox.items(states=tuple(EventState)):
+        durable.outbox.set_state(event.id, EventState.PENDING)
+    assert durable.sync().conflicts == ()
+    assert_exactly_once(db, {sid: "ended"})
+    assert_pairing_holds(db)
+
+
+def test_events_are_replayed_in_order(db: str) -> None:
+    """END of the old session before START of the next: otherwise the START would collide."""
+    durable = durable_for(db)
+    inst = durable.identify(instrument=TEM)
+    old = durable.start(instrument=inst, user="alice").session
+    queue_offline(durable, EventKind.END, old.session_identifier, T1, start_text=old.start_text)
+    # T1 may be before the START written just now; keep the old session in the past instead.
+    raw_execute(
+        db,
+        "UPDATE session_log SET timestamp = ? WHERE session_identifier = ?",
+        (T0, old.session_identifier),
+    )
+    queue_offline(durable, EventKind.START, "s-new-1", T1, user="bob")
+    queue_offline(durable, EventKind.END, "s-new-1", T2, user="bob", start_text=T1)
+    queue_offline(durable, EventKind.START, "s-new-2", T2, user="carol")
+    report = durable.sync()
+    assert (report.sent, report.conflicts, report.pending) == (4, (), 0)
+    assert_exactly_once(
+        db, {old.session_identifier: "ended", "s-new-1": "ended", "s-new-2": "open"}
+    )
+    assert assert_pairing_holds(db) == sorted(
+        [(old.session_identifier, TEM, "alice"), ("s-new-1", TEM, "bob")]
+    )
+    assert durable.find_open(TEM).session_identifier == "s-new-2"
+
+
+def test_events_for_another_database_stay_for_it(db: str, tmp_path: Path) -> None:
+    durable = durable_for(db)
+    other = DurableLogger(str(tmp_path / "elsewhere.sqlite"), outbox_path=durable.outbox.path)
+    queue_offline(other, EventKind.START, "s-elsewhere", T0)
+    assert durable.sync().sent == 0
+    assert durable.pending_count() == 0 and other.pending_count() == 1
+    assert dump_session_log(db) == []
+
+
+def test_database_key_ignores_spelling_and_password(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite"
+    assert database_key(str(path)) == database_key(f"sqlite:///{path}")
+    assert database_key("postgresql://u:secret@h:5432/db") == database_key(
+        "postgresql+psycopg://u:other@h:5432/db"
+    )
+    assert "secret" not in database_key("postgresql://u:secret@h:5432/db")
+
+
+# --- conflicts --------------------------------------------------------------------------------
+
+
+def test_start_while_another_session_was_opened_is_held_then_written_whole(db: str) -> None:
+    durable = durable_for(db)
+    durable.identify(instrument=TEM)
+    queue_offline(durable, EventKind.START, "s-offline", T0, user="alice", note="sample A")
+    other = lifecycle.start_session(instrument=TEM, user="bob", engine=db)  # another PC
+
+    report = durable.sync()
+    [conflict] = report.conflicts
+    assert conflict.kind is ConflictKind.START_WHILE_OPEN
+    assert other.session.session_identifier in conflict.message
+    assert report.pending == 1 and durable.pending_count() == 1
+    assert session_events(db)[("s-offline", "START")] == 0  # never two open sessions
+    # This PC still shows its own session, and can end it.
+    mine = durable.find_open(TEM)
+    assert mine.session_identifier == "s-offline" and mine.user == "alice"
+
+    ended = durable.end(mine, at=timestamps.parse(T1))
+    assert not ended.queued
+    assert [r[:3] for r in _rows(db, "s-offline")] == [
+        ("START", "TO_BE_BUILT", "alice"),
+        ("END", "TO_BE_BUILT", "alice"),
+    ]
+    assert _rows(db, "s-offline")[0][3] == T0
+    assert lifecycle.get_note("s-offline", engine=db) == "sample A"
+    assert lifecycle.find_open_session(TEM, engine=db).session_identifier == (
+        other.session.session_identifier
+    )
+    assert durable.pending_count() == 0
+    [still] = durable.conflicts()
+    assert still.id == conflict.id and "written together" in still.message
+    assert assert_pairing_holds(db) == [("s-offline", TEM, "alice")]
+    durable.resolve_conflict(conflict.id, by="staff", note="overlap checked")
+    assert durable.conflicts() == []
+
+
+def test_end_whose_start_is_missing_recreates_the_start(db: str) -> None:
+    durable = durable_for(db)
+    durable.identify(instrument=TEM)
+    queue_offline(durable, EventKind.END, "s-lost", T1, user="dana", start_text=T0, note="n")
+    report = durable.sync()
+    [conflict] = report.conflicts
+    assert conflict.kind is ConflictKind.END_WITHOUT_START and report.sent == 1
+    assert "re-created" in conflict.message
+    assert _rows(db, "s-lost") == [
+        ("START", "TO_BE_BUILT", "dana", T0),
+        ("END", "TO_BE_BUILT", "dana", T1),
+    ]
+    assert assert_pairing_holds(db) == [("s-lost", TEM, "dana")]
+    assert durable.pending_count() == 0 and durable.sync().sent == 0
+    assert_exactly_once(db, {"s-lost": "ended"})
+
+
+def test_end_without_start_and_without_start_time_is_held(db: str) -> None:
+    durable = durable_for(db)
+    event = queue_offline(durable, EventKind.END, "s-unknown", T1, start_text=None)
+    [conflict] = durable.sync().conflicts
+    assert conflict.kind is ConflictKind.END_WITHOUT_START and "kept on this PC" in conflict.message
+    assert durable.outbox.get(event.id).state is EventState.HELD
+    assert dump_session_log(db) == []
+    assert durable.pending_count() == 1
+    durable.resolve_conflict(conflict.id)
+    assert durable.pending_count() == 0
+    assert durable.outbox.get(event.id).state is EventState.SKIPPED
+
+
+def test_end_of_a_session_staff_force_ended_keeps_the_staff_end(db: str) -> None:
+    durable = durable_for(db)
+    inst = durable.identify(instrument=TEM)
+    session = durable.start(instrument=inst, user="alice").session
+    sid = session.session_identifier
+    staff_end = session.started + timedelta(minutes=5)
+    lifecycle.end_session(session_identifier=sid, at=staff_end, engine=db)  # force-end
+    mine = queue_offline(
+        durable,
+        EventKind.END,
+        sid,
+        timestamps.to_db(session.started + timedelta(minutes=50), inst.timezone),
+        start_text=session.start_text,
+    )
+    [conflict] = durable.sync().conflicts
+    assert conflict.kind is ConflictKind.END_ALREADY_RECORDED
+    assert durable.outbox.get(mine.id).state is EventState.SKIPPED
+    assert durable.pending_count() == 0
+    assert_exactly_once(db, {sid: "ended"})
+    assert timestamps.parse(_rows(db, sid)[1][3]) == staff_end
+    assert [c.id for c in durable.conflicts()] == [conflict.id]  # visible until handled
+    assert_pairing_holds(db)
+
+
+def test_live_end_of_a_force_ended_session_tells_the_user(db: str) -> None:
+    durable = durable_for(db)
+    inst = durable.identify(instrument=TEM)
+    session = durable.start(instrument=inst, user="alice").session
+    lifecycle.end_session(session_identifier=session.session_identifier, engine=db)
+    outcome = durable.end(session, at=session.started + timedelta(hours=1))
+    assert not outcome.queued and "already been ended" in outcome.message
+    assert durable.conflicts() == [] and durable.pending_count() == 0
+    assert_exactly_once(db, {session.session_identifier: "ended"})
+
+
+def test_event_the_database_refuses_is_held_and_can_be_retried(sqlite_db: str) -> None:
+    durable = durable_for(sqlite_db)
+    event = queue_offline(durable, EventKind.START, "s-gone", T0, pid="TEST-XXX-404")
+    later = queue_offline(durable, EventKind.START, "s-fine", T0, pid=SEM, tz="Europe/Berlin")
+    report = durable.sync()
+    [conflict] = report.conflicts
+    assert conflict.kind is ConflictKind.REJECTED and "TEST-XXX-404" in conflict.message
+    assert f"--retry {event.id}" in conflict.message
+    assert report.sent == 1  # the next event was not held back
+    assert durable.outbox.get(later.id).state is EventState.SENT
+    assert durable.outbox.get(event.id).state is EventState.HELD
+    assert durable.sync().sent == 0  # held: not retried by itself
+
+    add_instrument("TEST-XXX-404", display_name="new", timezone="UTC", engine=sqlite_db)
+    assert durable.retry(event.id).sent == 1
+    assert_exactly_once(sqlite_db, {"s-gone": "open", "s-fine": "open"})
+
+
+# --- concurrency --------------------------------------------------------------------------------
+
+
+def test_concurrent_replays_on_one_pc_never_duplicate(db: str) -> None:
+    first = durable_for(db, timeout=10.0, lock_wait=30.0)
+    for i in range(10):
+        start = f"2025-03-0{1 + i % 9}T0{i % 10}:00:00-05:00"
+        pid = ("TEST-TEM-001", "TEST-SEM-002")[i % 2]
+        tz = ("America/New_York", "Europe/Berlin")[i % 2]
+        queue_offline(first, EventKind.START, f"s-{i}", start, pid=pid, tz=tz)
+        queue_offline(
+            first,
+            EventKind.END,
+            f"s-{i}",
+            start.replace("00:00-05", "30:00-05"),
+            pid=pid,
+            tz=tz,
+            start_text=start,
+        )
+    loggers = [first] + [
+        durable_for(db, timeout=10.0, lock_wait=30.0, outbox_path=first.outbox.path)
+        for _ in range(2)
+    ]
+    reports = []
+    barrier = threading.Barrier(len(loggers))
+
+    def run(logger: DurableLogger) -> None:
+        barrier.wait()
+        reports.append(logger.sync())
+
+    threads = [threading.Thread(target=run, args=(lg,)) for lg in loggers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.sent for r in reports) == 20
+    assert all(r.conflicts == () for r in reports)
+    assert_exactly_once(db, {f"s-{i}": "ended" for i in range(10)})
+    assert len(assert_pairing_holds(db)) == 10
+
+
+def test_ending_twice_offline_keeps_one_end_and_no_conflict(sqlite_db: str) -> None:
+    durable = durable_for(sqlite_db)
+    inst = durable.identify(instrument=TEM)
+    session = durable.start(instrument=inst, user="alice").session
+    with moved_away(sqlite_db):
+        first = durable.end(session)
+        second = durable.end(session)  # a second click, or the script run again
+        assert first.queued and second.queued and second.ended == first.ended
+        assert durable.pending_count() == 1
+    report = durable.sync()
+    assert (report.sent, report.conflicts) == (1, ())
+    again = durable.end(session)
+    assert not again.queued
+    assert_exactly_once(sqlite_db, {session.session_identifier: "ended"})
+
+
+def test_end_before_the_start_is_refused_before_anything_is_kept(sqlite_db: str) -> None:
+    durable = durable_for(sqlite_db)
+    session = durable.start(instrument=durable.identify(instrument=TEM), user="alice").session
+    with moved_away(sqlite_db), pytest.raises(InvalidInput, match="before the session started"):
+        durable.end(session, at=session.started - timedelta(minutes=1))
+    assert durable.pending_count() == 0

@@ -1,0 +1,134 @@
+"""Fault injection (issue 4, item 5): the database goes away mid-session and comes back.
+
+After recovery every event is in the database exactly once, and NexusLIMS's pairing rules hold:
+checked with our strict ``get_sessions_to_build`` and, on SQLite, with the real NexusLIMS 2.8.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nexus_logger.core import engine as engines
+from nexus_logger.core.durable import QUEUED_END, QUEUED_START
+from nexus_logger.core.errors import DatabaseUnavailable
+from nexus_logger.core.lifecycle import find_open_session
+from tests.helpers_outbox import (
+    TEM,
+    ExclusiveLock,
+    assert_exactly_once,
+    assert_pairing_holds,
+    durable_for,
+    moved_away,
+    populate,
+)
+from tests.nexuslims_ref import nexuslims_sessions_to_build
+from tests.pgcluster import PgCluster, find_pg_bin
+
+
+def _nexuslims_agrees(python: Path, db: str, expected: list[tuple[str, str, str | None]]) -> None:
+    result = nexuslims_sessions_to_build(python, Path(db))
+    assert "error" not in result, result
+    got = sorted((s["session_identifier"], s["instrument"], s["user"]) for s in result["sessions"])
+    assert got == expected
+
+
+def test_file_moved_away_between_start_and_end(sqlite_db: str, nexuslims_python: Path) -> None:
+    durable = durable_for(sqlite_db)
+    inst = durable.identify(instrument=TEM)
+    first = durable.start(instrument=inst, user="alice")
+    assert not first.queued
+
+    with moved_away(sqlite_db):
+        ended = durable.end(first.session)
+        assert ended.queued and ended.message == QUEUED_END
+        second = durable.start(instrument=durable.identify(instrument=TEM), user="bob")
+        assert second.queued and second.created and second.message == QUEUED_START
+        ended2 = durable.end(second.session)
+        assert ended2.queued
+        third = durable.start(instrument=inst, user="carol")
+        assert durable.pending_count() == 4
+        assert durable.sync().pending == 4  # still away: nothing lost, nothing sent
+
+    report = durable.sync()
+    assert (report.sent, report.pending, report.conflicts) == (4, 0, ())
+    assert durable.sync().sent == 0  # replaying again changes nothing
+    a, b, c = (x.session.session_identifier for x in (first, second, third))
+    assert_exactly_once(sqlite_db, {a: "ended", b: "ended", c: "open"})
+    expected = sorted([(a, TEM, "alice"), (b, TEM, "bob")])
+    assert assert_pairing_holds(sqlite_db) == expected
+    _nexuslims_agrees(nexuslims_python, sqlite_db, expected)
+    assert find_open_session(TEM, engine=sqlite_db).user == "carol"
+
+
+def test_file_locked_by_another_process_past_the_timeout(
+    sqlite_db: str, nexuslims_python: Path
+) -> None:
+    durable = durable_for(sqlite_db, timeout=1.0)
+    inst = durable.identify(instrument=TEM)
+    session = durable.start(instrument=inst, user="alice").session
+
+    with ExclusiveLock(sqlite_db) as holder:
+        t = time.monotonic()
+        ended = durable.end(session)
+        waited = time.monotonic() - t
+        assert ended.queued and ended.message == QUEUED_END
+        assert 0.9 <= waited < 10, waited  # it waited for the lock, then gave up and kept it
+        report = durable.sync()
+        assert report.pending == 1 and "locked" in report.error
+        holder.release()
+
+    report = durable.sync()
+    assert (report.sent, report.pending) == (1, 0)
+    sid = session.session_identifier
+    assert_exactly_once(sqlite_db, {sid: "ended"})
+    assert assert_pairing_holds(sqlite_db) == [(sid, TEM, "alice")]
+    _nexuslims_agrees(nexuslims_python, sqlite_db, [(sid, TEM, "alice")])
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[PgCluster]:
+    """A throw-away PostgreSQL server of this test only (own port and folder)."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb found)")
+    cluster = PgCluster(bin_dir).init()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        engines.dispose_engines()
+        cluster.destroy()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_postgres_server_stopped_after_start_and_restarted_after_end(
+    own_cluster: PgCluster,
+) -> None:
+    url = populate(own_cluster.create_database("outbox"))
+    durable = durable_for(url, timeout=2.0)
+    inst = durable.identify(instrument=TEM)
+    first = durable.start(instrument=inst, user="alice")
+    assert not first.queued
+
+    own_cluster.stop()
+    with pytest.raises(DatabaseUnavailable):
+        find_open_session(TEM, engine=durable.engine())
+    ended = durable.end(first.session)
+    assert ended.queued and ended.message == QUEUED_END
+    second = durable.start(instrument=durable.identify(instrument=TEM), user="bob")
+    assert second.queued and second.created
+    assert durable.find_open(TEM).session_identifier == second.session.session_identifier
+    assert durable.pending_count() == 2
+
+    own_cluster.start()
+    report = durable.sync()
+    assert (report.sent, report.pending, report.conflicts) == (2, 0, ())
+    assert durable.sync().sent == 0
+    a, b = first.session.session_identifier, second.session.session_identifier
+    assert_exactly_once(url, {a: "ended", b: "open"})
+    assert assert_pairing_holds(url) == [(a, TEM, "alice")]
