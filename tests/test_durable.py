@@ -21,15 +21,16 @@ from nexus_logger.core.errors import DatabaseUnavailable, InvalidInput, SchemaEr
 from nexus_logger.core.instruments import add_instrument
 from nexus_logger.core.models import Instrument
 from nexus_logger.core.outbox import ConflictKind, EventKind, EventState, Outbox
-from tests.helpers_lifecycle import dump_session_log, raw_execute
 from tests.helpers_outbox import (
     SEM,
     TEM,
     assert_exactly_once,
     assert_pairing_holds,
+    dump_session_log,
     durable_for,
     moved_away,
     queue_offline,
+    raw_execute,
     session_events,
 )
 
