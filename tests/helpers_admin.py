@@ -1,0 +1,245 @@
+"""Helpers for the admin tests: raw rows in a test database, one builder per problem type.
+
+Rows are written straight through the driver (``sqlite3`` / ``psycopg``), not through
+nexus-logger, so that the tests can make the broken states that nexus-logger itself never
+writes but the original logger, hand edits or the back-end left behind.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import make_url
+
+from nexus_logger.core.engine import is_url
+
+Row = tuple[Any, ...]
+
+#: The "now" of the problem tests: 2025-02-10 12:00 in New York (UTC-5, no DST).
+NOW = datetime(2025, 2, 10, 17, 0, tzinfo=UTC)
+NY = ZoneInfo("America/New_York")
+TEM = "TEST-TEM-001"
+SEM = "TEST-SEM-002"
+FIB = "TEST-FIB-003"
+
+
+def _pg_dsn(url: str) -> str:
+    u = make_url(url)
+    user = u.username or "postgres"
+    return f"host={u.host} port={u.port} user={user} dbname={u.database}"
+
+
+def raw_query(target: str, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
+    """Rows of ``sql`` (``?`` placeholders) read straight from the file or server."""
+    if is_url(target):
+        import psycopg
+
+        with psycopg.connect(_pg_dsn(target)) as conn:
+            return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params).fetchall()]
+    conn = sqlite3.connect(target)
+    try:
+        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+    finally:
+        conn.close()
+
+
+def raw_execute(target: str, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """Run one statement straight through the driver and commit."""
+    if is_url(target):
+        import psycopg
+
+        with psycopg.connect(_pg_dsn(target)) as conn:
+            conn.execute(sql.replace("?", "%s"), params)
+        return
+    conn = sqlite3.connect(target)
+    try:
+        conn.execute(sql, params)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def insert_rows(target: str, rows: list[Row]) -> list[int]:
+    """Insert ``(session_identifier, instrument, timestamp, event_type, status, user)`` rows.
+
+    Returns their ``id_session_log`` values, in order.
+    """
+    sql = (
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        'record_status, "user") VALUES (?, ?, ?, ?, ?, ?)'
+    )
+    ids: list[int] = []
+    if is_url(target):
+        import psycopg
+
+        with psycopg.connect(_pg_dsn(target)) as conn:
+            for row in rows:
+                cur = conn.execute(sql.replace("?", "%s") + " RETURNING id_session_log", row)
+                ids.append(cur.fetchone()[0])
+        return ids
+    conn = sqlite3.connect(target)
+    try:
+        for row in rows:
+            ids.append(conn.execute(sql, row).lastrowid)
+        conn.commit()
+    finally:
+        conn.close()
+    return ids
+
+
+def dump_session_log(target: str) -> list[Row]:
+    """Every ``session_log`` row, every column, in id order."""
+    return raw_query(
+        target,
+        "SELECT id_session_log, session_identifier, instrument, timestamp, event_type, "
+        'record_status, "user" FROM session_log ORDER BY id_session_log',
+    )
+
+
+def audit_count(target: str) -> int:
+    """Rows in ``nexus_logger_audit`` (0 when the table does not exist)."""
+    try:
+        return raw_query(target, "SELECT COUNT(*) FROM nexus_logger_audit")[0][0]
+    except Exception:  # no such table
+        return 0
+
+
+def ny(hours_before_now: float) -> str:
+    """A stored New York timestamp ``hours_before_now`` hours before :data:`NOW`."""
+    return (NOW - timedelta(hours=hours_before_now)).astimezone(NY).isoformat()
+
+
+def session(
+    target: str,
+    ident: str,
+    *,
+    user: str = "alice",
+    status: str = "TO_BE_BUILT",
+    start_h: float = 50.0,
+    end_h: float | None = 49.0,
+    instrument: str = TEM,
+    generations: int = 0,
+) -> list[int]:
+    """A well-formed session (START, END, RECORD_GENERATION rows); returns the row ids."""
+    rows: list[Row] = [(ident, instrument, ny(start_h), "START", status, user)]
+    if end_h is not None:
+        rows.append((ident, instrument, ny(end_h), "END", status, user))
+    for i in range(generations):
+        rows.append(
+            (ident, instrument, ny(end_h - 1 - i), "RECORD_GENERATION", status, "nexuslims")
+        )
+    return insert_rows(target, rows)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A problem the database was built to contain."""
+
+    kind: str
+    row_ids: tuple[int, ...]
+    blocks_build: bool
+    fix: str | None
+
+
+def build_problem_db(target: str, *, unknown_instrument: bool = True) -> dict[str, Expected]:
+    """One session per problem type, plus healthy sessions; returns what must be found.
+
+    Keys are session identifiers. ``unknown_instrument`` is False on PostgreSQL, whose foreign
+    key refuses rows naming an instrument that does not exist.
+    """
+    exp: dict[str, Expected] = {}
+    # Healthy sessions: nothing may be reported for them.
+    session(target, "ok-built", status="COMPLETED", generations=1)
+    session(target, "ok-pending", user="bob")
+    session(target, "ok-open", user="carol", status="WAITING_FOR_END", start_h=1, end_h=None)
+
+    ids = session(target, "p-start-no-end", user="dave", end_h=None)
+    exp["p-start-no-end"] = Expected("start_without_end", tuple(ids), True, "force_end")
+
+    ids = insert_rows(
+        target,
+        [
+            ("p-end-waiting", TEM, ny(40), "START", "TO_BE_BUILT", "erin"),
+            ("p-end-waiting", TEM, ny(39), "END", "WAITING_FOR_END", "erin"),
+        ],
+    )
+    exp["p-end-waiting"] = Expected("start_without_end", tuple(ids), True, "requeue")
+
+    ids = insert_rows(
+        target,
+        [
+            ("p-user", TEM, ny(38), "START", "TO_BE_BUILT", "frank"),
+            ("p-user", TEM, ny(37), "END", "TO_BE_BUILT", "grace"),
+        ],
+    )
+    exp["p-user"] = Expected("user_mismatch", tuple(ids), True, "fix_user")
+
+    ids = insert_rows(
+        target,
+        [
+            ("p-inst", TEM, ny(36), "START", "TO_BE_BUILT", "heidi"),
+            ("p-inst", SEM, ny(35), "END", "TO_BE_BUILT", "heidi"),
+        ],
+    )
+    exp["p-inst"] = Expected("instrument_mismatch", tuple(ids), True, None)
+
+    ids = session(target, "p-dup-end", user="ivan", status="COMPLETED")
+    ids += insert_rows(target, [("p-dup-end", TEM, ny(48), "END", "COMPLETED", "ivan")])
+    exp["p-dup-end"] = Expected("duplicate_end", (ids[1], ids[2]), False, None)
+
+    ids = insert_rows(target, [("p-orphan-end", TEM, ny(30), "END", "TO_BE_BUILT", "judy")])
+    exp["p-orphan-end"] = Expected("end_without_start", tuple(ids), False, None)
+
+    ids = session(target, "p-end-first", user="mallory", start_h=20, end_h=22)
+    exp["p-end-first"] = Expected("end_before_start", tuple(ids), False, None)
+
+    ids = insert_rows(
+        target,
+        [
+            ("p-naive", TEM, "2025-02-07T09:00:00", "START", "COMPLETED", "oscar"),
+            ("p-naive", TEM, "2025-02-07T10:00:00", "END", "COMPLETED", "oscar"),
+        ],
+    )
+    exp["p-naive"] = Expected("naive_timestamp", tuple(ids), False, None)
+
+    ids = insert_rows(
+        target,
+        [
+            ("p-bad-ts", TEM, "yesterday morning", "START", "TO_BE_BUILT", "peggy"),
+            ("p-bad-ts", TEM, ny(10), "END", "TO_BE_BUILT", "peggy"),
+        ],
+    )
+    exp["p-bad-ts"] = Expected("bad_timestamp", (ids[0],), True, None)
+
+    ids = session(
+        target, "p-long-open", user="trent", status="WAITING_FOR_END", start_h=30, end_h=None
+    )
+    exp["p-long-open"] = Expected("long_open_session", tuple(ids), False, "force_end")
+
+    ids = session(target, "p-error", user="victor", status="ERROR", generations=1)
+    exp["p-error"] = Expected("stuck_status", tuple(ids), False, "requeue")
+
+    ids = session(target, "p-nofiles", user="walter", status="NO_FILES_FOUND", generations=1)
+    exp["p-nofiles"] = Expected("stuck_status", tuple(ids), False, "requeue")
+
+    ids = insert_rows(
+        target,
+        [
+            ("p-status", TEM, ny(12), "START", "WAITING_FOR_END", "wendy"),
+            ("p-status", TEM, ny(11), "END", "TO_BE_BUILT", "wendy"),
+        ],
+    )
+    exp["p-status"] = Expected("status_mismatch", tuple(ids), False, "requeue")
+
+    ids = session(target, "p-dup-start", user="sybil", status="COMPLETED")
+    ids += insert_rows(target, [("p-dup-start", TEM, ny(49.5), "START", "COMPLETED", "sybil")])
+    exp["p-dup-start"] = Expected("duplicate_start", (ids[0], ids[2]), False, None)
+
+    if unknown_instrument:
+        ids = session(target, "p-ghost", user="zoe", status="COMPLETED", instrument="GHOST-999")
+        exp["p-ghost"] = Expected("unknown_instrument", tuple(ids), False, None)
+    return exp

@@ -1,0 +1,105 @@
+"""The PostgreSQL role setup of docs/postgres-roles.md, run for real on the test cluster.
+
+The instrument PCs' role may insert and update ``session_log`` but not delete; only the admin
+role may use the admin actions (its audit row is the part the instrument role may not write,
+and the action rolls back with it).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from nexus_logger.core import admin_actions as aa
+from nexus_logger.core import lifecycle
+from nexus_logger.core.errors import NexusLoggerError
+from tests.helpers_admin import audit_count, dump_session_log, session
+
+pytestmark = pytest.mark.postgres
+
+
+def _connect(pg_cluster, dbname: str, user: str) -> psycopg.Connection:
+    return psycopg.connect(
+        f"host=127.0.0.1 port={pg_cluster.port} user={user} dbname={dbname}", autocommit=True
+    )
+
+
+@pytest.fixture
+def roles(pg_cluster, pg_db: str) -> dict[str, str]:
+    """The script applied to a new database; URLs for the owner and both roles."""
+    dbname = make_url(pg_db).database
+    suffix = uuid.uuid4().hex[:8]
+    inst, admin = f"instr_{suffix}", f"admin_{suffix}"
+    aa.create_logger_tables(pg_db)  # as the owner, before the grants
+    pg_cluster.execute(
+        aa.postgres_roles_sql(database=dbname, instrument_role=inst, admin_role=admin),
+        dbname=dbname,
+    )
+    return {
+        "owner": pg_db,
+        "dbname": dbname,
+        "instrument_role": inst,
+        "admin_role": admin,
+        "instrument": pg_cluster.url(dbname, user=inst),
+        "admin": pg_cluster.url(dbname, user=admin),
+    }
+
+
+def test_instrument_role_logs_sessions_but_cannot_delete(pg_cluster, roles) -> None:
+    url = roles["instrument"]
+    started = lifecycle.start_session(instrument="TEST-TEM-001", user="alice", engine=url)
+    assert started.created
+    lifecycle.set_note(started.session.session_identifier, "sample 7", engine=url)
+    lifecycle.end_session(instrument="TEST-TEM-001", engine=url)
+    rows = dump_session_log(roles["owner"])
+    assert [(r[4], r[5]) for r in rows] == [("START", "TO_BE_BUILT"), ("END", "TO_BE_BUILT")]
+
+    for role in ("instrument_role", "admin_role"):
+        with _connect(pg_cluster, roles["dbname"], roles[role]) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM session_log")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("TRUNCATE session_log")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("CREATE TABLE nexus_logger_mine (x int)")
+    assert len(dump_session_log(roles["owner"])) == 2
+
+
+def test_only_the_admin_role_can_run_admin_actions(pg_cluster, roles) -> None:
+    session(roles["owner"], "err", status="ERROR", generations=1)
+    before = dump_session_log(roles["owner"])
+
+    with pytest.raises(aa.NotAdministrator, match="permission denied"):
+        aa.requeue("err", login="root", administrators=["root"], engine=roles["instrument"])
+    assert dump_session_log(roles["owner"]) == before  # rolled back with the audit insert
+    assert audit_count(roles["owner"]) == 0
+
+    entry = aa.requeue("err", login="root", administrators=["root"], engine=roles["admin"])
+    assert [r[5] for r in dump_session_log(roles["owner"])] == [
+        "TO_BE_BUILT",
+        "TO_BE_BUILT",
+        "ERROR",
+    ]
+    # Everyone can read the audit trail; nobody but the owner can change it.
+    assert aa.list_audit(engine=roles["instrument"]) == [entry]
+    for role in ("instrument_role", "admin_role"):
+        with _connect(pg_cluster, roles["dbname"], roles[role]) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("UPDATE nexus_logger_audit SET login = 'someone else'")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM nexus_logger_audit")
+    assert audit_count(roles["owner"]) == 1
+
+
+def test_script_can_be_run_twice(pg_cluster, roles) -> None:
+    sql = aa.postgres_roles_sql(
+        database=roles["dbname"],
+        instrument_role=roles["instrument_role"],
+        admin_role=roles["admin_role"],
+    )
+    pg_cluster.execute(sql, dbname=roles["dbname"])
+    with pytest.raises(NexusLoggerError):
+        aa.requeue("nothing", login="root", administrators=["root"], engine=roles["instrument"])

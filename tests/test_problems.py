@@ -1,0 +1,148 @@
+"""The problems panel's core and ``nexus-logger check``: every problem type, built as rows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nexus_logger.cli import main
+from nexus_logger.core import admin_actions
+from nexus_logger.core.engine import is_url
+from nexus_logger.core.problems import ProblemKind, find_problems
+from tests.helpers_admin import NOW, build_problem_db, insert_rows, ny, session
+from tests.nexuslims_ref import nexuslims_sessions_to_build
+
+
+def test_every_problem_type_is_found_with_its_rows(db: str) -> None:
+    expected = build_problem_db(db, unknown_instrument=not is_url(db))
+    problems = find_problems(long_session_hours=12, now=NOW, engine=db)
+
+    found = {(p.session_identifier, p.kind.value): p for p in problems}
+    assert set(found) == {(ident, e.kind) for ident, e in expected.items()}
+    for ident, exp in expected.items():
+        problem = found[(ident, exp.kind)]
+        assert problem.row_ids == exp.row_ids, ident
+        assert problem.blocks_build is exp.blocks_build, ident
+        assert problem.fix == exp.fix, ident
+        assert problem.explanation and problem.action, ident
+        assert problem.explanation.endswith(".") and problem.action.endswith("."), ident
+    # Most harmful first: every problem that stops the build run comes before the others.
+    flags = [p.blocks_build for p in problems]
+    assert flags == sorted(flags, reverse=True)
+    assert found[("p-user", "user_mismatch")].users == ("frank", "grace")
+    assert set(ProblemKind) == {ProblemKind(e.kind) for e in expected.values()} | (
+        {ProblemKind.UNKNOWN_INSTRUMENT} if is_url(db) else set()
+    )
+
+
+def test_healthy_database_has_no_problems(sqlite_db: str) -> None:
+    session(sqlite_db, "a", status="COMPLETED", generations=2)
+    session(sqlite_db, "b", user="bob")
+    session(sqlite_db, "c", user="carol", status="WAITING_FOR_END", start_h=2, end_h=None)
+    assert find_problems(long_session_hours=12, now=NOW, engine=sqlite_db) == []
+
+
+def test_long_session_limit_is_configurable(sqlite_db: str, isolated_home: Path) -> None:
+    session(sqlite_db, "open", status="WAITING_FOR_END", start_h=5, end_h=None)
+
+    def kinds(**kw: object) -> list[str]:
+        return [p.kind.value for p in find_problems(now=NOW, engine=sqlite_db, **kw)]
+
+    assert kinds(long_session_hours=12) == []
+    assert kinds(long_session_hours=4) == ["long_open_session"]
+    assert kinds() == []  # the default setting: 12 h
+    config = isolated_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("long_session_hours = 2.5\n")
+    assert kinds() == ["long_open_session"]
+
+
+def test_reference_fixture_only_reports_its_open_session(reference_db: str) -> None:
+    problems = find_problems(long_session_hours=12, engine=reference_db)
+    assert [(p.kind, p.row_ids) for p in problems] == [(ProblemKind.LONG_OPEN_SESSION, (19,))]
+    assert "dave" in problems[0].explanation
+
+
+def test_legacy_fixture_reports_naive_timestamps(legacy_db: str) -> None:
+    kinds = {p.kind for p in find_problems(long_session_hours=12, engine=legacy_db)}
+    assert ProblemKind.NAIVE_TIMESTAMP in kinds
+    assert not any(k is ProblemKind.BAD_TIMESTAMP for k in kinds)
+
+
+def test_check_command_exit_codes_and_formats(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session(sqlite_db, "fine", status="COMPLETED")
+    assert main(["check", "--db", sqlite_db]) == 0
+    assert "No problems found" in capsys.readouterr().out
+
+    insert_rows(
+        sqlite_db,
+        [
+            ("broken", "TEST-TEM-001", ny(3), "START", "TO_BE_BUILT", "frank"),
+            ("broken", "TEST-TEM-001", ny(2), "END", "TO_BE_BUILT", "grace"),
+        ],
+    )
+    assert main(["check", "--db", sqlite_db, "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["problem_count"] == 1 and data["blocking_count"] == 1
+    assert data["problems"][0]["kind"] == "user_mismatch"
+    assert data["problems"][0]["session_identifier"] == "broken"
+
+    assert main(["check", "--db", sqlite_db]) == 1
+    text = capsys.readouterr().out
+    assert "1 problem(s); 1 stop(s) the NexusLIMS build run." in text
+    assert "What to do: Fix the user mismatch" in text
+    assert "broken" in text and "YES" in text
+
+
+def test_check_long_hours_option(sqlite_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    session(sqlite_db, "open", status="WAITING_FOR_END", start_h=0, end_h=None)  # started at NOW
+    # NOW is in the past, so the session has been open for a while; a huge limit hides it.
+    assert main(["check", "--db", sqlite_db, "--long-hours", "1000000"]) == 0
+    capsys.readouterr()
+    assert main(["check", "--db", sqlite_db, "--long-hours", "1", "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["problems"][0]["kind"] == "long_open_session"
+
+
+def test_blocking_problems_agree_with_real_nexuslims(
+    sqlite_db: str, nexuslims_python: Path, tmp_path: Path
+) -> None:
+    """What check calls blocking makes the real back-end stop; the admin fixes unblock it."""
+    session(sqlite_db, "good", user="bob")
+    insert_rows(
+        sqlite_db,
+        [
+            ("mismatch", "TEST-TEM-001", ny(30), "START", "TO_BE_BUILT", "frank"),
+            ("mismatch", "TEST-TEM-001", ny(29), "END", "TO_BE_BUILT", "grace"),
+            ("end-waiting", "TEST-SEM-002", ny(28), "START", "TO_BE_BUILT", "erin"),
+            ("end-waiting", "TEST-SEM-002", ny(27), "END", "WAITING_FOR_END", "erin"),
+            ("no-end", "TEST-FIB-003", ny(26), "START", "TO_BE_BUILT", "dave"),
+        ],
+    )
+    copy = tmp_path / "before.sqlite"
+    shutil.copyfile(sqlite_db, copy)
+    assert "error" in nexuslims_sessions_to_build(nexuslims_python, copy)
+    blocking = {p.session_identifier for p in find_problems(engine=sqlite_db) if p.blocks_build}
+    assert blocking == {"mismatch", "end-waiting", "no-end"}
+
+    admins = ["root"]
+    admin_actions.fix_user(
+        "mismatch", "frank", login="root", administrators=admins, engine=sqlite_db
+    )
+    admin_actions.requeue("end-waiting", login="root", administrators=admins, engine=sqlite_db)
+    admin_actions.force_end("no-end", NOW, login="root", administrators=admins, engine=sqlite_db)
+    assert not [p for p in find_problems(engine=sqlite_db) if p.blocks_build]
+    result = nexuslims_sessions_to_build(nexuslims_python, Path(sqlite_db))
+    assert "error" not in result, result
+    assert {s["session_identifier"] for s in result["sessions"]} == {
+        "good",
+        "mismatch",
+        "end-waiting",
+        "no-end",
+    }
+    users = {s["session_identifier"]: s["user"] for s in result["sessions"]}
+    assert users["mismatch"] == "frank" and users["no-end"] == "dave"
