@@ -1,0 +1,194 @@
+"""``nexus-logger session start|end|status``: output, exit codes, JSON, defaults."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from nexus_logger.cli import main
+from nexus_logger.core.lifecycle import find_open_session, record_heartbeat
+from tests.helpers_lifecycle import dump_database, raw_query, starts_on
+
+TEM = "TEST-TEM-001"
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> tuple[dict, str]:
+    out = capsys.readouterr()
+    return json.loads(out.out), out.err  # json.loads fails unless stdout is ONE JSON value
+
+
+def test_start_status_end_text(sqlite_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["session", "status", "--db", sqlite_db, "--instrument", TEM]) == 0
+    assert "No session is open." in capsys.readouterr().out
+
+    assert main(["session", "start", "--db", sqlite_db, "--instrument", TEM, "--note", "grid"]) == 0
+    out = capsys.readouterr().out
+    session = find_open_session(TEM, engine=sqlite_db)
+    assert f"Started session {session.session_identifier} on {TEM}" in out
+    assert session.user == getpass.getuser() and session.note == "grid"
+
+    assert main(["session", "status", "--db", sqlite_db, "--instrument", TEM]) == 0
+    out = capsys.readouterr().out
+    assert session.session_identifier in out and getpass.getuser() in out and "grid" in out
+
+    assert main(["session", "end", "--db", sqlite_db, "--instrument", TEM]) == 0
+    out = capsys.readouterr().out
+    assert f"Ended session {session.session_identifier}" in out
+    assert find_open_session(TEM, engine=sqlite_db) is None
+
+
+def test_start_while_open_exits_nonzero_naming_the_session(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["session", "start", "--db", sqlite_db, "--instrument", TEM, "--user", "ann"]) == 0
+    capsys.readouterr()
+    before = dump_database(sqlite_db)
+    code = main(["session", "start", "--db", sqlite_db, "--instrument", TEM, "--user", "ben"])
+    err = capsys.readouterr().err
+    assert code == 3
+    session = find_open_session(TEM, engine=sqlite_db)
+    assert err.startswith(f"nexus-logger: A session is already open on {TEM}: ann since ")
+    assert session.started.isoformat(sep=" ", timespec="seconds") in err
+    assert session.session_identifier in err
+    assert dump_database(sqlite_db) == before
+
+
+def test_end_with_none_open_exits_nonzero(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["session", "end", "--db", sqlite_db, "--instrument", TEM]) == 3
+    assert "No session is open on TEST-TEM-001" in capsys.readouterr().err
+    assert main(["session", "end", "--db", sqlite_db, "--instrument", TEM, "--format", "json"]) == 3
+    data, err = _json(capsys)
+    assert data["ok"] is False and data["ended"] is None and "No session is open" in err
+
+
+def test_json_outputs_are_single_objects(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--db", sqlite_db, "--instrument", TEM, "--format", "json"]
+    assert main(["session", "status", *base]) == 0
+    data, _ = _json(capsys)
+    assert data["open"] is False and data["session"] is None
+    assert data["instrument"] == {
+        "instrument_pid": TEM,
+        "display_name": "Test TEM",
+        "timezone": "America/New_York",
+    }
+
+    assert main(["session", "start", *base, "--user", "Zoë O'Neil"]) == 0
+    data, _ = _json(capsys)
+    assert data["ok"] is True and data["created"] is True
+    ident = data["session"]["session_identifier"]
+    assert data["session"]["user"] == "Zoë O'Neil"
+
+    record_heartbeat(ident, engine=sqlite_db)
+    assert main(["session", "status", *base]) == 0
+    data, _ = _json(capsys)
+    assert data["open"] is True and data["session"]["session_identifier"] == ident
+    assert data["session"]["last_heartbeat"] is not None
+    assert "pending_events" in data
+
+    assert main(["session", "start", *base]) == 3
+    data, err = _json(capsys)
+    assert data["ok"] is False and data["created"] is False
+    assert data["session"]["session_identifier"] == ident and "already open" in err
+
+    assert main(["session", "end", *base]) == 0
+    data, _ = _json(capsys)
+    assert data["ended"]["session_identifier"] == ident and data["ended"]["user"] == "Zoë O'Neil"
+    assert data["ended"]["already_ended"] is False
+
+
+def test_end_at_naive_time_is_instrument_zone(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base, "--at", "2025-01-06T08:00:00"]) == 0
+    assert main(["session", "end", *base, "--at", "2025-01-06T09:30", "--format", "json"]) == 0
+    capsys.readouterr()
+    rows = raw_query(sqlite_db, "SELECT event_type, timestamp FROM session_log ORDER BY 1 DESC")
+    assert rows == [("START", "2025-01-06T08:00:00-05:00"), ("END", "2025-01-06T09:30:00-05:00")]
+
+
+def test_end_at_heartbeat(sqlite_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base]) == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    assert main(["session", "end", *base, "--at", "heartbeat"]) == 2
+    assert "no heartbeat recorded" in capsys.readouterr().err
+    beat = record_heartbeat(ident, engine=sqlite_db)
+    assert main(["session", "end", *base, "--at", "heartbeat"]) == 0
+    (end_ts,) = raw_query(sqlite_db, "SELECT timestamp FROM session_log WHERE event_type = 'END'")[
+        0
+    ]
+    assert datetime.fromisoformat(end_ts) == beat
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--user", "x" * 51], "at most 50"),
+        (["--user", ""], "user name is empty"),
+        (["--instrument", ""], "instrument is empty"),
+        (["--instrument", "NOPE"], "Known instruments: TEST-FIB-003, TEST-SEM-002, TEST-TEM-001"),
+        (["--at", "yesterday"], "not an ISO-8601 time"),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    before = dump_database(sqlite_db)
+    args = ["session", "start", "--db", sqlite_db, "--instrument", TEM, *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nexus-logger: ") and message in err and "Traceback" not in err
+    assert dump_database(sqlite_db) == before
+
+
+def test_instrument_from_environment_and_from_station_table(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEXUS_LOGGER_INSTRUMENT", "TEST-SEM-002")
+    assert main(["session", "start", "--db", sqlite_db, "--user", "env"]) == 0
+    assert starts_on(sqlite_db, "TEST-SEM-002")[0][1] == "env"
+    monkeypatch.delenv("NEXUS_LOGGER_INSTRUMENT")
+    assert main(["session", "status", "--db", sqlite_db]) == 2
+    assert "is not linked to an instrument" in capsys.readouterr().err
+    assert main(["station", "set", "TEST-FIB-003", "--db", sqlite_db]) == 0
+    capsys.readouterr()
+    assert main(["session", "start", "--db", sqlite_db, "--user", "station"]) == 0
+    assert starts_on(sqlite_db, "TEST-FIB-003")[0][1] == "station"
+
+
+def test_session_commands_run_headless(sqlite_db: str) -> None:
+    """The real entry point in a child: works, and never imports Qt."""
+    code = (
+        "import sys, json\n"
+        "from nexus_logger.cli import main\n"
+        f"rc = main(['session', 'start', '--db', {sqlite_db!r}, '--instrument', {TEM!r}, "
+        "'--format', 'json'])\n"
+        "print(json.dumps([rc, [k for k in sys.modules if k.split('.')[0] in "
+        "('PySide6', 'shiboken6')]]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=120,
+    )
+    lines = out.stdout.strip().splitlines()
+    assert json.loads(lines[-1]) == [0, []], out.stderr
+    started = json.loads("\n".join(lines[:-1]))["session"]["started"]
+    assert (
+        datetime.fromisoformat(started).utcoffset()
+        == datetime.fromisoformat(started).astimezone(ZoneInfo("America/New_York")).utcoffset()
+    )
