@@ -230,3 +230,23 @@ def test_demo_opens_the_window_on_the_demo_database(isolated_home: Path) -> None
     assert result.returncode == 0, result.stderr
     assert "window shown" in result.stdout
     assert paths.demo_database().is_file()
+
+
+def test_later_calls_are_cheap_no_sqlalchemy(isolated_home: Path) -> None:
+    """Once made, the window's start-up can call it without importing SQLAlchemy."""
+    ensure_demo_database()
+    code = (
+        "import sys, json\n"
+        "from nexus_logger.core.demo import ensure_demo_database\n"
+        "path = ensure_demo_database()\n"
+        "print(json.dumps([str(path), 'sqlalchemy' in sys.modules]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, paths.HOME_ENV: str(isolated_home)},
+        timeout=120,
+    )
+    assert json.loads(out.stdout) == [str(paths.demo_database()), False]

@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -355,3 +357,25 @@ def test_relevant_check_picks_the_one_that_explains_the_error() -> None:
     assert relevant_check(checks, DatabaseUnavailable("away")).name == "schema"  # first real
     assert relevant_check(checks).name == "schema"
     assert relevant_check([Check("clock", False, "x", skipped=True)]) is None
+
+
+@pytest.mark.parametrize(
+    "argv", [["doctor"], ["config", "show"], ["config", "path", "--all"], ["config"]]
+)
+def test_headless_commands_do_not_import_qt(argv: list[str], isolated_home: Path) -> None:
+    code = (
+        "import sys, json\n"
+        "from nexus_logger.cli import main\n"
+        f"rc = main({argv!r})\n"
+        "print(json.dumps([rc, [k for k in sys.modules if k.split('.')[0] == 'PySide6']]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, paths.HOME_ENV: str(isolated_home)},
+        timeout=120,
+    )
+    rc, qt = json.loads(out.stdout.strip().splitlines()[-1])
+    assert qt == [] and rc in (0, 1)
