@@ -267,6 +267,21 @@ def test_queued_start_without_end_becomes_buildable(db: str) -> None:
     assert [s.session_identifier for s in get_sessions_to_build(engine=db)] == [ident]
 
 
+def test_start_without_end_in_a_final_status_does_not_block_the_instrument(db: str) -> None:
+    """Someone marked a stuck START as ERROR: it can never be ended, so it is not open."""
+    ident = str(uuid.uuid4())
+    raw_execute(
+        db,
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        'record_status, "user") VALUES (?, ?, ?, ?, ?, ?)',
+        (ident, FIB, "2024-05-01T09:00:00+05:30", "START", "ERROR", "old"),
+    )
+    assert find_open_session(FIB, engine=db) is None
+    assert start_session(instrument=FIB, user="new", engine=db).created
+    with pytest.raises(Conflict, match="already ERROR"):
+        end_session(session_identifier=ident, engine=db)
+
+
 def test_failure_between_end_insert_and_status_update_leaves_database_as_before(
     db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

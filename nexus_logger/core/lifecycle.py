@@ -14,7 +14,10 @@ original logger could leave behind cannot happen:
   whole build run.
 
 "Open session" means the latest START on the instrument whose ``session_identifier`` has no END
-row (RECORD_GENERATION rows are ignored). The logger-owned tables ``nexus_logger_heartbeat`` and
+row (RECORD_GENERATION rows are ignored) and whose status still allows an END (WAITING_FOR_END,
+or TO_BE_BUILT: the broken state that stops NexusLIMS, which ending repairs). A START without
+END that someone already set to a final status (ERROR, ...) is not open: it could never be
+ended, and would otherwise block the instrument for good. The logger-owned tables ``nexus_logger_heartbeat`` and
 ``nexus_logger_note`` hold the last-alive time and the note of a session; a local JSON file in
 :func:`~nexus_logger.core.paths.data_dir` also keeps the last-alive time, so a PC that lost the
 network still knows when its session was last alive.
@@ -101,6 +104,9 @@ _START = EventType.START.value
 _END = EventType.END.value
 _WAITING = RecordStatus.WAITING_FOR_END.value
 _TO_BE_BUILT = RecordStatus.TO_BE_BUILT.value
+#: START statuses after which an END may still be written: the normal WAITING_FOR_END, and
+#: TO_BE_BUILT without END (a broken state that stops NexusLIMS's build run; ending repairs it).
+_ENDABLE = (_WAITING, _TO_BE_BUILT)
 
 #: Longest note accepted (characters).
 MAX_NOTE = 2000
@@ -374,7 +380,14 @@ def _open_start_row(conn: Connection, pid: str) -> Any:
             _T.c.timestamp,
             _T.c.record_status,
         )
-        .where(_T.c.instrument == pid, _T.c.event_type == _START, ~has_end)
+        .where(
+            _T.c.instrument == pid,
+            _T.c.event_type == _START,
+            # Only statuses an END can still follow. This also keeps the NOT EXISTS probe to a
+            # handful of rows: a full history is mostly COMPLETED.
+            _T.c.record_status.in_(_ENDABLE),
+            ~has_end,
+        )
         .order_by(_T.c.id_session_log.desc())
         .limit(1)
     )
@@ -596,7 +609,10 @@ def end_in_transaction(
         raise NotFound(f"There is no session {ident} in the database {_sessions_db(conn)}.")
     pid = starts[0].instrument
     lock_instrument(conn, pid)
-    starts = _start_rows(conn, ident)  # again, under the lock (PostgreSQL: read committed)
+    if conn.dialect.name == "postgresql":
+        # Read again under the lock: READ COMMITTED may have seen the rows before another
+        # writer's commit. (SQLite's BEGIN IMMEDIATE held the write lock from the start.)
+        starts = _start_rows(conn, ident)
     start = starts[0]
     inst = _instrument(conn.engine, pid)
     tz = inst.timezone
@@ -622,7 +638,7 @@ def end_in_transaction(
             _parse(ends[-1].timestamp, tz),
             already_ended=True,
         )
-    if start.record_status not in (_WAITING, _TO_BE_BUILT):
+    if start.record_status not in _ENDABLE:
         raise Conflict(
             f"Session {ident} has no END but its START is already {start.record_status}; "
             "it cannot be ended. An administrator must look at it."

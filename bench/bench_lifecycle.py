@@ -1,0 +1,339 @@
+"""Benchmark of the session lifecycle (issue 3): latency of start/end, and many writers at once.
+
+1. Latency of ``start_session`` and ``end_session`` (median, p99, max) on a local SQLite file
+   and on PostgreSQL, with ``--history`` finished sessions already in ``session_log`` (the
+   open-session check reads the instrument's history; NexusLIMS's table has no index on
+   ``instrument`` and we may not add one).
+2. ``--procs`` processes x ``--cycles`` start/end cycles, one instrument per process, all on
+   one SQLite file (``--procs-backend postgres`` for the server): errors, lost or duplicated
+   rows (checked row by row afterwards) and throughput.
+
+Targets (issue 3): median under 20 ms on SQLite, under 10 ms on PostgreSQL; 0 errors, 0 lost
+or duplicated rows. The default run takes about a minute on 2 cores; scale up with the flags.
+
+    python bench/bench_lifecycle.py [--samples 200] [--history 10000] [--procs 20]
+                                    [--cycles 100] [--no-postgres] [--procs-backend sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ZONES = ("America/New_York", "Europe/Berlin", "Asia/Kolkata", "America/Denver", "UTC")
+
+
+def instrument_pid(i: int) -> str:
+    return f"BENCH-{i:02d}"
+
+
+def make_database(target: str, instruments: int, history: int) -> None:
+    """NexusLIMS 2.8 schema, ``instruments`` instruments and ``history`` finished sessions."""
+    from sqlalchemy import insert
+
+    from nexus_logger.core.engine import get_engine, write_transaction
+    from nexus_logger.core.instruments import add_instrument
+    from nexus_logger.core.models import SessionLogEntry
+    from nexus_logger.core.schema import init_db
+
+    init_db(get_engine(target, create=True))
+    for i in range(instruments):
+        add_instrument(
+            instrument_pid(i), display_name=f"Bench {i}", timezone=ZONES[i % 5], engine=target
+        )
+    rows = []
+    for k in range(history):
+        ident, pid = str(uuid.uuid4()), instrument_pid(k % instruments)
+        day = f"2024-{1 + k % 12:02d}-{1 + k % 28:02d}"
+        for event, ts, user in (
+            ("START", f"{day}T09:00:00+00:00", "past"),
+            ("END", f"{day}T10:00:00+00:00", "past"),
+            ("RECORD_GENERATION", f"{day}T23:00:00+00:00", "nexuslims"),
+        ):
+            rows.append(
+                {
+                    "session_identifier": ident,
+                    "instrument": pid,
+                    "timestamp": ts,
+                    "event_type": event,
+                    "record_status": "COMPLETED",
+                    "user": user,
+                }
+            )
+    engine = get_engine(target)
+    for i in range(0, len(rows), 30_000):
+        with write_transaction(engine) as conn:
+            conn.execute(insert(SessionLogEntry.__table__), rows[i : i + 30_000])
+
+
+def summarize(seconds: list[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in seconds)
+    p99 = statistics.quantiles(ms, n=100, method="inclusive")[98] if len(ms) > 1 else ms[0]
+    return {"n": len(ms), "median": statistics.median(ms), "p99": p99, "max": ms[-1]}
+
+
+def fmt(stats: dict[str, float]) -> str:
+    return (
+        f"median {stats['median']:6.2f} ms   p99 {stats['p99']:7.2f} ms   "
+        f"max {stats['max']:7.2f} ms   (n={stats['n']})"
+    )
+
+
+def latency(target: str, samples: int) -> tuple[list[float], list[float]]:
+    from nexus_logger.core.lifecycle import end_session, find_open_session, start_session
+
+    pid = instrument_pid(0)
+    find_open_session(pid, engine=target)  # warm-up: schema, instrument cache, connection
+    starts, ends = [], []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        result = start_session(instrument=pid, user="bench", engine=target)
+        t1 = time.perf_counter()
+        end_session(instrument=pid, engine=target)
+        t2 = time.perf_counter()
+        if not result.created:
+            raise RuntimeError("a session was unexpectedly open")
+        starts.append(t1 - t0)
+        ends.append(t2 - t1)
+    return starts, ends
+
+
+def bare_commit(path: Path, samples: int) -> list[float]:
+    """One-row INSERT + COMMIT with plain sqlite3 on the same disk: the floor set by fsync."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = DELETE")
+        conn.execute("CREATE TABLE t (x INTEGER)")
+        times = []
+        for i in range(samples):
+            t0 = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t VALUES (?)", (i,))
+            conn.execute("COMMIT")
+            times.append(time.perf_counter() - t0)
+        return times
+    finally:
+        conn.close()
+
+
+def worker(target: str, pid: str, cycles: int, barrier: Any, results: Any) -> None:
+    """One PC: ``cycles`` start/end cycles on its own instrument, after all are ready."""
+    from nexus_logger.core.errors import NexusLoggerError
+    from nexus_logger.core.lifecycle import end_session, find_open_session, start_session
+
+    errors: list[str] = []
+    starts: list[float] = []
+    ends: list[float] = []
+    find_open_session(pid, engine=target)
+    barrier.wait(timeout=300)
+    begin = time.time()
+    for i in range(cycles):
+        try:
+            t0 = time.perf_counter()
+            result = start_session(instrument=pid, user=f"user-{pid}", engine=target)
+            t1 = time.perf_counter()
+            if not result.created:
+                errors.append(f"cycle {i}: a session was already open")
+                continue
+            end_session(instrument=pid, engine=target)
+            t2 = time.perf_counter()
+            starts.append(t1 - t0)
+            ends.append(t2 - t1)
+        except NexusLoggerError as err:
+            errors.append(f"cycle {i}: {err}")
+    results.put((pid, begin, time.time(), errors, starts, ends))
+
+
+def check_rows(target: str, pids: list[str], expected_per_pid: int) -> dict[str, int]:
+    """Count lost and duplicated rows of the bench instruments, session by session."""
+    from sqlalchemy import text
+
+    from nexus_logger.core import get_sessions_to_build
+    from nexus_logger.core.engine import get_engine, read_connection
+
+    per_session: dict[str, list[tuple[str, str, str, str]]] = {}
+    with read_connection(get_engine(target)) as conn:
+        rows = conn.execute(
+            text(
+                'SELECT session_identifier, instrument, event_type, record_status, "user" '
+                "FROM session_log WHERE record_status <> 'COMPLETED'"
+            )
+        ).all()
+    for ident, pid, event, status, user in rows:
+        per_session.setdefault(ident, []).append((pid, event, status, user))
+    good = dup = bad = 0
+    for events in per_session.values():
+        kinds = sorted(e[1] for e in events)
+        if (
+            kinds == ["END", "START"]
+            and {e[2] for e in events} == {"TO_BE_BUILT"}
+            and (len({e[3] for e in events}) == 1)
+        ):
+            good += 1
+        elif len(kinds) > 2:
+            dup += 1
+        else:
+            bad += 1
+    expected = expected_per_pid * len(pids)
+    built = len(get_sessions_to_build(engine=target))
+    return {
+        "expected_sessions": expected,
+        "complete_sessions": good,
+        "lost_sessions": max(0, expected - good),
+        "duplicated_sessions": dup + max(0, good - expected),
+        "broken_sessions": bad,
+        "get_sessions_to_build": built,
+    }
+
+
+def many_writers(target: str, procs: int, cycles: int) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(procs)
+    results = ctx.Queue()
+    pids = [instrument_pid(i) for i in range(procs)]
+    workers = [
+        ctx.Process(target=worker, args=(target, pid, cycles, barrier, results)) for pid in pids
+    ]
+    for w in workers:
+        w.start()
+    got = [results.get(timeout=3600) for _ in workers]
+    for w in workers:
+        w.join()
+    begin = min(g[1] for g in got)
+    end = max(g[2] for g in got)
+    errors = [e for g in got for e in g[3]]
+    starts = [s for g in got for s in g[4]]
+    ends = [s for g in got for s in g[5]]
+    return {
+        "wall": end - begin,
+        "errors": errors,
+        "start": summarize(starts) if starts else None,
+        "end": summarize(ends) if ends else None,
+        "rows": check_rows(target, pids, cycles),
+    }
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor() or cpu
+    ram = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram = f", {int(line.split()[1]) / 1024 / 1024:.0f} GiB RAM"
+    except OSError:
+        pass
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = f", load average at start {os.getloadavg()[0]:.2f}"
+    return (
+        f"{os.cpu_count()} cores ({cpu}){ram}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}{load}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--samples", type=int, default=200, help="start/end pairs timed per backend"
+    )
+    parser.add_argument("--history", type=int, default=10_000, help="finished sessions preloaded")
+    parser.add_argument("--procs", type=int, default=20, help="writer processes")
+    parser.add_argument("--cycles", type=int, default=100, help="start/end cycles per process")
+    parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
+    parser.add_argument(
+        "--procs-backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="backend of the many-writers run",
+    )
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
+    os.environ["NEXUS_LOGGER_HOME"] = str(tmp / "home")
+    print(f"Machine: {machine()}")
+    print(f"History: {args.history} finished sessions ({3 * args.history} rows) preloaded\n")
+
+    cluster = None
+    try:
+        sqlite_path = str(tmp / "latency.sqlite")
+        make_database(sqlite_path, max(args.procs, 1), args.history)
+        s, e = latency(sqlite_path, args.samples)
+        print("SQLite file (local disk), one process:")
+        floor = summarize(bare_commit(tmp / "floor.sqlite", args.samples))
+        print(f"  bare sqlite3 one-row commit (reference floor)  {fmt(floor)}")
+        print(f"  start  {fmt(summarize(s))}")
+        print(f"  end    {fmt(summarize(e))}")
+
+        pg_url = None
+        if not args.no_postgres or args.procs_backend == "postgres":
+            from tests.pgcluster import PgCluster, find_pg_bin
+
+            bin_dir = find_pg_bin()
+            if bin_dir is None:
+                print("\nPostgreSQL: not installed, skipped")
+            else:
+                cluster = PgCluster(bin_dir).init()
+                cluster.start()
+                pg_url = cluster.create_database("bench")
+                make_database(pg_url, max(args.procs, 1), args.history)
+        if pg_url and not args.no_postgres:
+            s, e = latency(pg_url, args.samples)
+            print("PostgreSQL (local server, TCP, fsync=off as in the test cluster), one process:")
+            print(f"  start  {fmt(summarize(s))}")
+            print(f"  end    {fmt(summarize(e))}")
+
+        if args.procs > 0:
+            if args.procs_backend == "postgres":
+                if pg_url is None:
+                    print("\nMany writers: PostgreSQL not available, skipped")
+                    return 1
+                target = cluster.create_database("bench_many")
+                label = "PostgreSQL"
+            else:
+                target = str(tmp / "shared.sqlite")
+                label = "one SQLite file"
+            make_database(target, args.procs, args.history)
+            result = many_writers(target, args.procs, args.cycles)
+            total = args.procs * args.cycles
+            print(
+                f"\nMany writers: {args.procs} processes x {args.cycles} start/end cycles, "
+                f"{args.procs} instruments, {label}:"
+            )
+            print(
+                f"  wall {result['wall']:.1f} s, {total / result['wall']:.1f} cycles/s "
+                f"({2 * total / result['wall']:.1f} transactions/s)"
+            )
+            if result["start"]:
+                print(f"  start  {fmt(result['start'])}")
+                print(f"  end    {fmt(result['end'])}")
+            print(f"  errors {len(result['errors'])}")
+            for line in result["errors"][:5]:
+                print(f"    {line}")
+            print("  rows   " + ", ".join(f"{k} {v}" for k, v in result["rows"].items()))
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
