@@ -1,26 +1,48 @@
-"""``nexus-logger admin``: the Admin tab alone in a window, for a staff PC."""
+"""``nexus-logger admin``: the Admin tab alone in a window, for a staff PC that logs no sessions."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
 from nexus_logger.commands._common import settings_from_args
+from nexus_logger.core.config import Settings
 from nexus_logger.gui.admin.tab import AdminTab
 from nexus_logger.gui.worker import DbWorker
 
 
+class AdminWindow(QMainWindow):
+    """A main window holding only the Admin tab; stops the database worker when closed."""
+
+    def __init__(self, worker: DbWorker, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.worker = worker
+        self.setWindowTitle(f"nexus-logger admin \u2013 {_short(settings.database_target)}")
+        self.tab = AdminTab(worker, settings.database_target, settings, self)
+        self.setCentralWidget(self.tab)
+        self.resize(1280, 820)
+
+
+def _short(target: str) -> str:
+    from nexus_logger.core.engine import describe
+
+    return describe(target)
+
+
 def run_admin_window(args: argparse.Namespace) -> int:
     """Open the Admin tab in its own window and run the event loop; returns the exit code."""
+    from nexus_logger.gui import qtlog
+    from nexus_logger.gui.icons import app_icon
+
     settings = settings_from_args(args)
+    qtlog.install()
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("nexus-logger")
+    app.setWindowIcon(app_icon())
     worker = DbWorker()
-    window = QMainWindow()
-    window.setWindowTitle("nexus-logger - Admin")
-    window.setCentralWidget(AdminTab(worker, settings.database_target, settings, window))
-    window.resize(1200, 800)
+    window = AdminWindow(worker, settings)
     window.show()
     try:
         return int(app.exec())
