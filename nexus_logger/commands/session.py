@@ -14,7 +14,6 @@ from typing import Any
 
 from nexus_logger.commands._common import (
     add_format_option,
-    engine_from_args,
     render_json,
     settings_from_args,
 )
@@ -91,15 +90,16 @@ def _instrument_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _resolve_instrument(args: argparse.Namespace, engine: Any) -> Any:
-    from nexus_logger.core.lifecycle import identify_instrument
+def _resolve_instrument(args: argparse.Namespace, durable: Any) -> Any:
+    """This PC's instrument through the DurableLogger: while the database is away, the one
+    identified last on this PC (so start/end still work offline)."""
     from nexus_logger.core.validation import clean_instrument
 
     explicit = getattr(args, "instrument", None)
     if explicit is not None:
         clean_instrument(explicit)  # "--instrument ''" is refused, not ignored
     configured = settings_from_args(args).instrument or None
-    return identify_instrument(instrument=configured, engine=engine, use_config=False)
+    return durable.identify(instrument=configured, use_config=False)
 
 
 def parse_time(text: str) -> datetime:
@@ -137,16 +137,16 @@ def _refused(args: argparse.Namespace, message: str, payload: dict[str, Any]) ->
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from nexus_logger.core.lifecycle import start_session
+    from nexus_logger.commands.sync import durable_from_args
+    from nexus_logger.core.lifecycle import default_user
 
-    engine = engine_from_args(args)
-    inst = _resolve_instrument(args, engine)
+    durable = durable_from_args(args)
+    inst = _resolve_instrument(args, durable)
     at = parse_time(args.at) if args.at else None
-    result = start_session(
-        instrument=inst.instrument_pid, user=args.user, note=args.note, at=at, engine=engine
-    )
-    s = result.session
-    if not result.created:
+    user = args.user if args.user is not None else default_user()
+    outcome = durable.start(instrument=inst, user=user, note=args.note, at=at)
+    s = outcome.session
+    if not outcome.created:
         message = (
             f"A session is already open on {inst.instrument_pid}: {s.user or 'unknown user'} "
             f"since {_when(s.started)} (session {s.session_identifier}). "
@@ -154,8 +154,13 @@ def cmd_start(args: argparse.Namespace) -> int:
         )
         return _refused(args, message, {"created": False, "session": s.as_dict()})
     if args.format == "json":
-        print(render_json({"ok": True, "created": True, "session": s.as_dict()}))
+        data = {"ok": True, "created": True, "queued": outcome.queued, "session": s.as_dict()}
+        if outcome.queued:
+            data["message"] = outcome.message
+        print(render_json(data))
     else:
+        if outcome.queued:
+            print(outcome.message)
         print(
             f"Started session {s.session_identifier} on {inst.instrument_pid} "
             f"({inst.display_name}) for {s.user} at {_when(s.started)}."
@@ -164,51 +169,79 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_end(args: argparse.Namespace) -> int:
-    from nexus_logger.core.lifecycle import (
-        NoOpenSession,
-        end_session,
-        find_open_session,
-        last_heartbeat,
-    )
+    from nexus_logger.commands.sync import durable_from_args
+    from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
+    from nexus_logger.core.lifecycle import end_session, last_heartbeat
 
-    engine = engine_from_args(args)
+    durable = durable_from_args(args)
     inst = None
     ident = args.session
+    session = None
     if ident is None:
-        inst = _resolve_instrument(args, engine)
+        inst = _resolve_instrument(args, durable)
+        session = durable.find_open(inst.instrument_pid)
+        if session is None:
+            return _no_open(args, inst.instrument_pid)
+        ident = session.session_identifier
+    else:
+        # The session this PC has open can be ended offline too; any other goes straight
+        # to the database.
+        try:
+            inst = _resolve_instrument(args, durable)
+            mine = durable.find_open(inst.instrument_pid)
+        except NexusLoggerError:
+            mine = None
+        if mine is not None and mine.session_identifier == ident:
+            session = mine
     at: datetime | None = None
     if args.at and args.at.strip().lower() == "heartbeat":
-        if ident is None:
-            open_session = find_open_session(inst.instrument_pid, engine=engine)
-            if open_session is None:
-                return _no_open(args, inst.instrument_pid)
-            ident = open_session.session_identifier
-        at = last_heartbeat(ident, engine=engine)
+        try:
+            at = last_heartbeat(ident, engine=durable.engine())
+        except DatabaseUnavailable as err:
+            raise DatabaseUnavailable(
+                f"{err} The last heartbeat cannot be read now; give the end time with --at TIME."
+            ) from err
         if at is None:
             raise NotFound(
                 f"Session {ident} has no heartbeat recorded; give the end time with --at TIME."
             )
     elif args.at:
         at = parse_time(args.at)
-    try:
-        if ident is not None:
-            ended = end_session(session_identifier=ident, at=at, engine=engine)
-        else:
-            ended = end_session(instrument=inst.instrument_pid, at=at, engine=engine)
-    except NoOpenSession:
-        return _no_open(args, inst.instrument_pid if inst else "")
-    if args.format == "json":
-        print(render_json({"ok": True, "ended": ended.as_dict()}))
-    elif ended.already_ended:
-        print(
-            f"Session {ended.session_identifier} had already ended at {_when(ended.ended)}; "
-            "nothing was changed."
-        )
+    if session is None:
+        ended = end_session(session_identifier=ident, at=at, engine=durable.engine())
+        result = ended.as_dict()
+        queued, message, already = False, "", ended.already_ended
     else:
+        outcome = durable.end(session, at=at)
+        started = outcome.started or session.started
+        result = {
+            "session_identifier": ident,
+            "instrument": session.instrument.instrument_pid,
+            "instrument_name": session.instrument.display_name,
+            "user": session.user,
+            "started": started.isoformat(),
+            "ended": outcome.ended.isoformat(),
+            "duration_seconds": round((outcome.ended - started).total_seconds(), 3),
+            "already_ended": outcome.already_ended,
+        }
+        queued, message, already = outcome.queued, outcome.message, outcome.already_ended
+    started_at = datetime.fromisoformat(result["started"])
+    ended_at = datetime.fromisoformat(result["ended"])
+    if args.format == "json":
+        data: dict[str, Any] = {"ok": True, "queued": queued, "ended": result}
+        if queued:
+            data["message"] = message
+        print(render_json(data))
+    elif already:
+        print(f"Session {ident} had already ended at {_when(ended_at)}; nothing was changed.")
+    else:
+        if queued:
+            print(message)
         print(
-            f"Ended session {ended.session_identifier} on {ended.instrument.instrument_pid} "
-            f"for {ended.user}: {_when(ended.started)} to {_when(ended.ended)} "
-            f"({format_duration(ended.duration_seconds)}). NexusLIMS will build its record."
+            f"Ended session {ident} on {result['instrument']} for {result['user']}: "
+            f"{_when(started_at)} to {_when(ended_at)} "
+            f"({format_duration(result['duration_seconds'])})."
+            + ("" if queued else " NexusLIMS will build its record.")
         )
     return 0
 
@@ -219,15 +252,9 @@ def _no_open(args: argparse.Namespace, pid: str) -> int:
 
 
 def pending_events() -> int | None:
-    """Events kept in this PC's local outbox, not yet in the database; None when unknown.
+    """Events kept in this PC's local outbox (every database), not yet sent; None if unknown."""
+    from nexus_logger.core.outbox import pending_events as count
 
-    Placeholder for the outbox (issue 4): it reports ``core.outbox.pending_events()`` once that
-    module exists; ``session status`` prints the figure when it is not None.
-    """
-    try:
-        from nexus_logger.core.outbox import pending_events as count  # type: ignore[import-not-found]
-    except ImportError:
-        return None
     try:
         return int(count())
     except Exception:  # a broken outbox must not break 'status'; doctor reports it
@@ -235,13 +262,18 @@ def pending_events() -> int | None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from nexus_logger.commands.sync import durable_from_args
     from nexus_logger.core import timestamps
-    from nexus_logger.core.lifecycle import find_open_session
 
-    engine = engine_from_args(args)
-    inst = _resolve_instrument(args, engine)
-    session = find_open_session(inst.instrument_pid, engine=engine)
+    durable = durable_from_args(args)
+    inst = _resolve_instrument(args, durable)
+    session = durable.find_open(inst.instrument_pid)
+    offline = durable.offline_reason
     pending = pending_events()
+    try:
+        conflicts = len(durable.conflicts())
+    except Exception:  # as above: the status must still show
+        conflicts = None
     if args.format == "json":
         data = {
             "instrument": {
@@ -252,9 +284,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             "open": session is not None,
             "session": session.as_dict() if session else None,
             "pending_events": pending,
+            "open_conflicts": conflicts,
+            "database_reachable": offline is None,
         }
         print(render_json(data))
         return 0
+    if offline is not None:
+        print(f"{offline} Showing what this PC knows.")
     print(f"Instrument: {inst.instrument_pid} ({inst.display_name}), zone {inst.timezone}")
     if session is None:
         print("No session is open.")
@@ -270,4 +306,6 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  note:           {session.note}")
     if pending is not None:
         print(f"Events waiting on this PC to be sent: {pending}")
+    if conflicts:
+        print(f"Conflicts to look at: {conflicts} (see 'nexus-logger sync --status').")
     return 0

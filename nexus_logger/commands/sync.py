@@ -1,9 +1,152 @@
-"""Sub-command(s) 'sync' (placeholder until implemented)."""
+"""``sync``: send the events kept on this PC, show what waits, mark conflicts handled."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+from nexus_logger.commands._common import (
+    add_format_option,
+    render_json,
+    render_table,
+    settings_from_args,
+)
+from nexus_logger.core import engine as engines
+from nexus_logger.core.outbox import EventState, Outbox
+
+if TYPE_CHECKING:  # imported lazily at run time: it pulls in SQLAlchemy
+    from nexus_logger.core.durable import DurableLogger
+
+EVENT_COLUMNS = ("id", "kind", "state", "session_identifier", "instrument", "user", "time")
+CONFLICT_COLUMNS = ("id", "kind", "session_identifier", "instrument", "found", "handled_by")
+
+#: Exit code when events are still waiting because the database could not take them now.
+EXIT_WAITING = 3
+
+_EPILOG = """\
+Without an option, sends every event kept on this PC to its database now, in order (the
+window also does this by itself). Exit code 0: nothing is waiting for the database; 3: some
+events could not be sent now (they stay saved and are sent later).
+
+Conflicts (a START while another session was opened meanwhile, an END whose START is missing,
+an END for a session staff had ended) are resolved as described in docs/outbox.md and stay
+listed by --status until someone marks them handled with --resolve ID.
+"""
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    p = sub.add_parser(
+        "sync",
+        parents=[common],
+        help="send events saved on this PC while the database was away",
+        description="Send, list or settle the events kept in this PC's local outbox.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    action = p.add_mutually_exclusive_group()
+    action.add_argument(
+        "--status",
+        action="store_true",
+        help="list waiting events and open conflicts (does not contact the database)",
+    )
+    action.add_argument(
+        "--resolve", metavar="ID", type=int, help="mark conflict ID handled (by your login)"
+    )
+    action.add_argument(
+        "--retry", metavar="ID", type=int, help="put held event ID back in line and send now"
+    )
+    p.add_argument("--note", metavar="TEXT", help="with --resolve: what was done about it")
+    p.add_argument("--all", action="store_true", help="with --status: include handled conflicts")
+    add_format_option(p, ("table", "json"))
+    p.set_defaults(func=cmd_sync)
+
+
+def durable_from_args(args: argparse.Namespace) -> DurableLogger:
+    """The DurableLogger for the effective database (also made the default for core calls).
+
+    Used by ``sync`` and by ``session start|end|status``, so that they keep events on this PC
+    when the database is away.
+    """
+    from nexus_logger.core.durable import DurableLogger
+
+    settings = settings_from_args(args)
+    target = settings.database_target
+    engines.set_default_database(target)
+    return DurableLogger(target, timeout=settings.db_timeout_seconds)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    if args.status:
+        return _status(args)
+    if args.resolve is not None:
+        from nexus_logger.core.durable import os_login
+
+        record = Outbox().resolve(args.resolve, by=os_login(), note=args.note)
+        if args.format == "json":
+            print(render_json(record.as_dict()))
+        else:
+            print(f"Conflict {record.id} is marked handled (by {record.handled_by}).")
+        return 0
+    durable = durable_from_args(args)
+    report = durable.retry(args.retry) if args.retry is not None else durable.sync()
+    if args.format == "json":
+        print(
+            render_json(
+                {
+                    "sent": report.sent,
+                    "pending": report.pending,
+                    "error": report.error,
+                    "busy": report.busy,
+                    "conflicts": [c.as_dict() for c in report.conflicts],
+                    "message": report.message,
+                }
+            )
+        )
+    else:
+        print(report.message)
+        for record in report.conflicts:
+            print(f"  conflict {record.id} ({record.kind}): {record.message}")
+    waiting = [e for e in durable.pending_events() if e.state is EventState.PENDING]
+    return EXIT_WAITING if waiting else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    outbox = Outbox()
+    events = outbox.items()
+    conflicts = outbox.conflicts(include_handled=args.all)
+    if args.format == "json":
+        print(
+            render_json(
+                {
+                    "outbox": str(outbox.path),
+                    "pending": len(events),
+                    "events": [e.as_dict() for e in events],
+                    "conflicts": [c.as_dict() for c in conflicts],
+                }
+            )
+        )
+        return 0
+    print(f"Outbox: {outbox.path}")
+    if not events:
+        print("No events waiting: everything is in the database.")
+    else:
+        print(f"{len(events)} event{'s' if len(events) != 1 else ''} waiting:")
+        rows = [e.as_dict() for e in events]
+        print(render_table(rows, EVENT_COLUMNS))
+        for event in events:
+            if event.last_error:
+                print(f"  event {event.id}: {event.last_error}")
+        databases = sorted({e.database for e in events})
+        print("For: " + ", ".join(databases))
+    open_conflicts = [c for c in conflicts if not c.handled]
+    if conflicts:
+        label = "Conflicts" if args.all else "Open conflicts"
+        print(f"\n{label} ({len(open_conflicts)} not handled):")
+        print(render_table([c.as_dict() for c in conflicts], CONFLICT_COLUMNS))
+        for record in conflicts:
+            print(f"  conflict {record.id}: {record.message}")
+        if open_conflicts:
+            print("Mark one handled with: nexus-logger sync --resolve ID [--note TEXT]")
+    else:
+        print("No open conflicts.")
+    return 0

@@ -116,6 +116,7 @@ class EndOutcome:
     ended: datetime
     queued: bool
     message: str
+    already_ended: bool = False  # the database had an END already (staff, another PC)
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ class _Live:
 
 @dataclass
 class _Run:
+    attempted: bool = False  # the database was contacted
     sent: int = 0
     conflicts: list[ConflictRecord] = field(default_factory=list)
     error: str | None = None
@@ -239,6 +241,8 @@ class DurableLogger:
         )
         self._lock_wait = lock_wait
         self._pruned = False
+        #: Why the database could not be reached at the last attempt; None after a success.
+        self.offline_reason: str | None = None
 
     # -- the database ---------------------------------------------------------------------
 
@@ -266,16 +270,19 @@ class DurableLogger:
 
     # -- identify and find ----------------------------------------------------------------
 
-    def identify(self, *, instrument: str | None = None) -> Instrument:
+    def identify(self, *, instrument: str | None = None, use_config: bool = True) -> Instrument:
         """This PC's instrument (see :func:`lifecycle.identify_instrument`).
 
         The answer is kept in the outbox file; while the database is away the instrument
         identified last is used, so a session can still be started and ended.
         """
-        requested = self._identity_key(instrument)
+        requested = self._identity_key(instrument, use_config)
         try:
-            found = lifecycle.identify_instrument(instrument=instrument, engine=self.engine())
+            found = lifecycle.identify_instrument(
+                instrument=instrument, engine=self.engine(), use_config=use_config
+            )
         except DatabaseUnavailable as err:
+            self.offline_reason = str(err)
             cached = self.outbox.cached_instrument(self.database_key, requested)
             if cached is None and instrument is not None:
                 cached = self.outbox.cached_instrument(self.database_key, f"pid:{instrument}")
@@ -290,11 +297,12 @@ class DurableLogger:
                 cached.instrument_pid,
             )
             return cached
+        self.offline_reason = None
         self.outbox.remember_instrument(self.database_key, requested, found)
         return found
 
-    def _identity_key(self, instrument: str | None) -> str:
-        if instrument is None:
+    def _identity_key(self, instrument: str | None, use_config: bool) -> str:
+        if instrument is None and use_config:
             try:
                 from nexus_logger.core.config import load_settings
 
@@ -328,8 +336,10 @@ class DurableLogger:
                 found = lifecycle.find_open_session(instrument_pid, engine=self.engine())
             except DatabaseUnavailable as err:
                 _logger.info("find_open from local state: %s", err)
+                self.offline_reason = str(err)
                 found = self._known_open(instrument_pid)
             else:
+                self.offline_reason = None
                 self._remember_open(instrument_pid, found)
             return self._merge_open(found, waiting)
 
@@ -389,16 +399,25 @@ class DurableLogger:
 
     # -- start, end, replace ----------------------------------------------------------------
 
-    def start(self, *, instrument: Instrument, user: str, note: str | None = None) -> StartOutcome:
-        """Start a session now for ``user``; queued locally if the database is away.
+    def start(
+        self,
+        *,
+        instrument: Instrument,
+        user: str,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> StartOutcome:
+        """Start a session for ``user`` now (or at ``at``); queued locally if the database is away.
 
         If a session is already open on the instrument (in the database, or known to this PC
         while offline), nothing is started and that session comes back with ``created=False``.
+        A naive ``at`` is in the instrument's zone.
         """
         name = clean_user(user)
         text = lifecycle.clean_note(note)
         tz = instrument.timezone
-        at = timestamps.now_in(tz)
+        if at is None:
+            at = timestamps.now_in(tz)
         with self._lock:
             event = self.outbox.add(
                 EventKind.START,
@@ -501,7 +520,8 @@ class DurableLogger:
                 raise live.error
             if live.applied:
                 ended: EndedSession = live.result
-                if ended.already_ended and not _instant_equal(ended.ended, event.at):
+                earlier = ended.already_ended and not _instant_equal(ended.ended, event.at)
+                if earlier:
                     message = (
                         f"This session had already been ended at {ended.ended:%Y-%m-%d %H:%M} "
                         "(by staff or another PC); nothing else was changed."
@@ -509,7 +529,12 @@ class DurableLogger:
                 else:
                     message = "Session ended. NexusLIMS will build its record."
                 return EndOutcome(
-                    session.session_identifier, ended.started, ended.ended, False, message
+                    session.session_identifier,
+                    ended.started,
+                    ended.ended,
+                    False,
+                    message,
+                    already_ended=earlier,
                 )
             message = _BUSY.format(what="end") if report.busy else QUEUED_END
             _logger.warning("END %s kept on this PC: %s", event.session_identifier, report.error)
@@ -594,6 +619,10 @@ class DurableLogger:
                     self.outbox.prune()
                 except NexusLoggerError as err:
                     _logger.warning("Could not prune the outbox: %s", err)
+            if run.error is not None:
+                self.offline_reason = run.error
+            elif run.attempted:
+                self.offline_reason = None
             report = SyncReport(
                 sent=run.sent,
                 pending=self.pending_count(),
@@ -614,6 +643,7 @@ class DurableLogger:
         except DatabaseUnavailable as err:
             run.error = str(err)
             return run
+        run.attempted = True
         for event in events:
             is_live = event.id == live.event_id
             try:
