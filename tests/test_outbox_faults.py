@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from nexus_logger.core import engine as engines
+from nexus_logger.core import lifecycle, timestamps
 from nexus_logger.core.durable import QUEUED_END, QUEUED_START
 from nexus_logger.core.errors import DatabaseUnavailable
 from nexus_logger.core.lifecycle import find_open_session
+from nexus_logger.core.outbox import ConflictKind, EventKind
 from tests.helpers_outbox import (
+    SEM,
     TEM,
     ExclusiveLock,
     assert_exactly_once,
@@ -24,6 +28,7 @@ from tests.helpers_outbox import (
     durable_for,
     moved_away,
     populate,
+    queue_offline,
 )
 from tests.nexuslims_ref import nexuslims_sessions_to_build
 from tests.pgcluster import PgCluster, find_pg_bin
@@ -132,3 +137,70 @@ def test_postgres_server_stopped_after_start_and_restarted_after_end(
     a, b = first.session.session_identifier, second.session.session_identifier
     assert_exactly_once(url, {a: "ended", b: "open"})
     assert assert_pairing_holds(url) == [(a, TEM, "alice")]
+
+
+def test_conflict_outcomes_leave_a_database_nexuslims_can_build(
+    sqlite_db: str, nexuslims_python: Path
+) -> None:
+    """Each conflict outcome (docs/outbox.md) keeps the real NexusLIMS build run working."""
+    durable = durable_for(sqlite_db)
+    durable.identify(instrument=TEM)
+    # start_while_open: a START kept offline, another PC opened a session meanwhile.
+    queue_offline(durable, EventKind.START, "c1-offline", "2025-03-04T09:00:00-05:00")
+    other = lifecycle.start_session(instrument=TEM, user="bob", engine=sqlite_db).session
+    # end_without_start: an END whose START the database lost.
+    queue_offline(
+        durable,
+        EventKind.END,
+        "c2-lost",
+        "2025-03-04T09:30:00+01:00",
+        pid=SEM,
+        tz="Europe/Berlin",
+        user="dana",
+        start_text="2025-03-04T08:00:00+01:00",
+    )
+    # end_already_recorded: staff force-ended a session this PC then ended offline.
+    mine = lifecycle.start_session(instrument=SEM, user="erin", engine=sqlite_db).session
+    staff_end = mine.started + timedelta(minutes=1)
+    lifecycle.end_session(
+        session_identifier=mine.session_identifier, at=staff_end, engine=sqlite_db
+    )
+    queue_offline(
+        durable,
+        EventKind.END,
+        mine.session_identifier,
+        timestamps.to_db(mine.started + timedelta(hours=1), "Europe/Berlin"),
+        pid=SEM,
+        tz="Europe/Berlin",
+        user="erin",
+        start_text=mine.start_text,
+    )
+    kinds = sorted(c.kind for c in durable.sync().conflicts)
+    assert kinds == sorted(
+        [
+            ConflictKind.START_WHILE_OPEN,
+            ConflictKind.END_WITHOUT_START,
+            ConflictKind.END_ALREADY_RECORDED,
+        ]
+    )
+    # The held START's user ends the session on this PC.
+    durable.end(durable.find_open(TEM), at=timestamps.parse("2025-03-04T10:00:00-05:00"))
+    expected = sorted(
+        [
+            ("c1-offline", TEM, "alice"),
+            ("c2-lost", SEM, "dana"),
+            (mine.session_identifier, SEM, "erin"),
+        ]
+    )
+    assert assert_pairing_holds(sqlite_db) == expected
+    _nexuslims_agrees(nexuslims_python, sqlite_db, expected)
+    assert find_open_session(TEM, engine=sqlite_db).session_identifier == other.session_identifier
+    assert_exactly_once(
+        sqlite_db,
+        {
+            "c1-offline": "ended",
+            "c2-lost": "ended",
+            mine.session_identifier: "ended",
+            other.session_identifier: "open",
+        },
+    )
