@@ -192,3 +192,29 @@ def test_session_commands_run_headless(sqlite_db: str) -> None:
         datetime.fromisoformat(started).utcoffset()
         == datetime.fromisoformat(started).astimezone(ZoneInfo("America/New_York")).utcoffset()
     )
+
+
+def test_heartbeat_and_note_commands(sqlite_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "heartbeat", *base]) == 3
+    assert main(["session", "note", *base, "x"]) == 3
+    assert "No session is open" in capsys.readouterr().err
+    assert main(["session", "start", *base, "--note", "first"]) == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    capsys.readouterr()
+
+    assert main(["session", "heartbeat", *base, "--format", "json"]) == 0
+    data, _ = _json(capsys)
+    assert data["session_identifier"] == ident
+    assert find_open_session(TEM, engine=sqlite_db).last_heartbeat == datetime.fromisoformat(
+        data["last_heartbeat"]
+    )
+
+    assert main(["session", "note", *base]) == 0
+    assert capsys.readouterr().out.strip() == "first"
+    assert main(["session", "note", *base, "Au grid; 'tilt' ü", "--format", "json"]) == 0
+    data, _ = _json(capsys)
+    assert data == {"ok": True, "session_identifier": ident, "note": "Au grid; 'tilt' ü"}
+    assert main(["session", "note", *base, ""]) == 0
+    assert "removed" in capsys.readouterr().out
+    assert find_open_session(TEM, engine=sqlite_db).note is None

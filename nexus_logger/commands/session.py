@@ -82,6 +82,30 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_format_option(status, ("table", "json"))
     status.set_defaults(func=cmd_status)
 
+    beat = actions.add_parser(
+        "heartbeat",
+        parents=[common],
+        help="record that the open session is still alive",
+        description="Record that the open session is alive now (the window does this every "
+        "heartbeat_seconds; a scheduled task can do it on a PC without the window). Exits "
+        "with code 3 when no session is open.",
+    )
+    _instrument_option(beat)
+    add_format_option(beat, ("table", "json"))
+    beat.set_defaults(func=cmd_heartbeat)
+
+    note = actions.add_parser(
+        "note",
+        parents=[common],
+        help="show or set the open session's note",
+        description="Show the note of the open session, or set it (editable until the session "
+        "ends). An empty TEXT removes the note.",
+    )
+    _instrument_option(note)
+    note.add_argument("text", metavar="TEXT", nargs="?", help="the new note")
+    add_format_option(note, ("table", "json"))
+    note.set_defaults(func=cmd_note)
+
 
 def _instrument_option(parser: argparse.ArgumentParser) -> None:
     # SUPPRESS: without the option, a value given before the sub-command stays in effect.
@@ -308,4 +332,70 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"Events waiting on this PC to be sent: {pending}")
     if conflicts:
         print(f"Conflicts to look at: {conflicts} (see 'nexus-logger sync --status').")
+    return 0
+
+
+def _open_or_refuse(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The DurableLogger, this PC's instrument and its open session (None if none)."""
+    from nexus_logger.commands.sync import durable_from_args
+
+    durable = durable_from_args(args)
+    inst = _resolve_instrument(args, durable)
+    return durable, inst, durable.find_open(inst.instrument_pid)
+
+
+def _engine_or_default(durable: Any) -> Any:
+    # Unreachable database: None means the default database (durable_from_args set it), and
+    # record_heartbeat then keeps the heartbeat in this PC's local file.
+    from nexus_logger.core.errors import DatabaseUnavailable
+
+    try:
+        return durable.engine()
+    except DatabaseUnavailable:
+        return None
+
+
+def cmd_heartbeat(args: argparse.Namespace) -> int:
+    from nexus_logger.core.lifecycle import record_heartbeat
+
+    durable, inst, session = _open_or_refuse(args)
+    if session is None:
+        message = f"No session is open on {inst.instrument_pid}; no heartbeat recorded."
+        return _refused(args, message, {"session_identifier": None})
+    when = record_heartbeat(
+        session.session_identifier, engine=_engine_or_default(durable), instrument=inst
+    )
+    if args.format == "json":
+        print(
+            render_json(
+                {
+                    "ok": True,
+                    "session_identifier": session.session_identifier,
+                    "last_heartbeat": when.isoformat(),
+                }
+            )
+        )
+    else:
+        print(f"Session {session.session_identifier} is alive at {_when(when)}.")
+    return 0
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    from nexus_logger.core.lifecycle import get_note, set_note
+
+    durable, inst, session = _open_or_refuse(args)
+    engine = durable.engine()
+    if session is None:
+        message = f"No session is open on {inst.instrument_pid}; there is no note to show or set."
+        return _refused(args, message, {"session_identifier": None, "note": None})
+    ident = session.session_identifier
+    if args.text is not None:
+        set_note(ident, args.text, engine=engine)
+    note = get_note(ident, engine=engine)
+    if args.format == "json":
+        print(render_json({"ok": True, "session_identifier": ident, "note": note}))
+    elif args.text is not None:
+        print(f"Note of session {ident} {'saved' if note else 'removed'}.")
+    else:
+        print(note if note else f"Session {ident} has no note.")
     return 0
