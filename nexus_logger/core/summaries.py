@@ -297,11 +297,11 @@ def _note_table(conn: Connection) -> Table | None:
 class _Parts:
     """The aliased tables and expressions one admin query is built from."""
 
-    def __init__(self, conn: Connection, *, now: datetime | None) -> None:
-        self.s = _T.alias("s")
-        self.e = _T.alias("e")
-        x = _T.alias("x")
-        g = _T.alias("g")
+    def __init__(self, conn: Connection, *, now: datetime | None, prefix: str = "") -> None:
+        self.s = _T.alias(prefix + "s")
+        self.e = _T.alias(prefix + "e")
+        x = _T.alias(prefix + "x")
+        g = _T.alias(prefix + "g")
         s = self.s
         newest_end = (
             select(func.max(x.c.id_session_log))
@@ -321,7 +321,7 @@ class _Parts:
             .scalar_subquery()
         )
         self.note_table = _note_table(conn)
-        self.n = self.note_table.alias("n") if self.note_table is not None else None
+        self.n = self.note_table.alias(prefix + "n") if self.note_table is not None else None
         col = self.n.c.note if self.n is not None else None
         self.has_note = col is not None
         self.note = col if col is not None else null()
@@ -391,15 +391,33 @@ def query_sessions(
     eng = get_engine(engine)
     require_usable(eng)
     zones = {pid: inst.timezone for pid, inst in load_instruments(eng).items()}
+    needs_end = query.sort in ("end", "duration") or _needs_joins(query)
+    needs_note = query.sort == "note" or _needs_joins(query)
     with read_connection(eng) as conn:
+        # The page is chosen first, joining only what the order and filters need (sorting
+        # 100,000 STARTs by their own columns is cheap; looking up every END first is not);
+        # then only the rows of the page get their END, RECORD_GENERATION count and note.
+        pi = _Parts(conn, now=now, prefix="p")
+        key = pi.sort_exprs[query.sort].label("sort_key")
+        inner = (
+            select(pi.s.c.id_session_log.label("sid"), key)
+            .select_from(pi.from_(with_end=needs_end, with_note=needs_note))
+            .where(*pi.where(query))
+        )
+        if query.descending:
+            inner = inner.order_by(key.desc().nulls_last(), pi.s.c.id_session_log.desc())
+        else:
+            inner = inner.order_by(key.asc().nulls_last(), pi.s.c.id_session_log.asc())
+        inner = inner.offset(max(0, int(offset)))
+        if limit is not None:
+            inner = inner.limit(max(0, int(limit)))
+        page = inner.subquery("page")
         p = _Parts(conn, now=now)
         s, e = p.s, p.e
-        key = p.sort_exprs[query.sort]
-        tie = s.c.id_session_log
         if query.descending:
-            order = [key.desc().nulls_last(), tie.desc()]
+            order = [page.c.sort_key.desc().nulls_last(), page.c.sid.desc()]
         else:
-            order = [key.asc().nulls_last(), tie.asc()]
+            order = [page.c.sort_key.asc().nulls_last(), page.c.sid.asc()]
         stmt = (
             select(
                 s.c.id_session_log,
@@ -413,13 +431,12 @@ def query_sessions(
                 p.gen.label("gen"),
                 p.note.label("note"),
             )
-            .select_from(p.from_())
-            .where(*p.where(query))
+            .select_from(page.join(s, s.c.id_session_log == page.c.sid))
+            .outerjoin(e, p.end_on)
             .order_by(*order)
-            .offset(max(0, int(offset)))
         )
-        if limit is not None:
-            stmt = stmt.limit(max(0, int(limit)))
+        if p.n is not None:
+            stmt = stmt.outerjoin(p.n, p.n.c.session_identifier == s.c.session_identifier)
         rows = conn.execute(stmt).all()
     out: list[SessionSummary] = []
     for sid_row, ident, pid, user, start_ts, status, end_ts, end_user, gen, note in rows:

@@ -105,6 +105,9 @@ class AdminTab(QWidget):
         self._detail_sid: str | None = None
         self._detail_events: list[summaries.SessionEvent] = []
         self._counts: dict[str, int] = {}
+        self._counts_wanted = [0]  # generation of the counts the filter bar wants
+        self._page_wanted = [0]  # token of the page the list wants (read on the worker thread)
+        self._when_idle: list[Callable[[], None]] = []
         self._columns_sized = False
         self.last_refresh: datetime | None = None
         self._build()
@@ -373,7 +376,7 @@ class AdminTab(QWidget):
         self._started = True
         self._submit(load_instruments, self.database, on_done=self._instruments_loaded)
         self.apply_filters()
-        self.load_problems()
+        self._after_idle(self.load_problems)
 
     def refresh(self) -> None:
         """Reload what is shown, keeping the selection (also run by the auto-refresh timer)."""
@@ -387,14 +390,18 @@ class AdminTab(QWidget):
             if self.model.query is None:
                 self.apply_filters()
         self.load_counts()
-        self.load_problems()
         self._reload_detail()
         page = self.pages.currentIndex()
         if page == 2:
             self.load_timeline()
         elif page == 3:
             self.load_audit()
-        self._submit(lambda: None, on_done=lambda _r: self._refresh_done())
+
+        def then_problems() -> None:
+            self.load_problems()
+            self._after_idle(self._refresh_done)
+
+        self._after_idle(then_problems)
 
     def _refresh_done(self) -> None:
         self._refreshing = False
@@ -427,12 +434,29 @@ class AdminTab(QWidget):
         def done(result: Any) -> None:
             if finish():
                 on_done(result)
+                self._run_when_idle()
 
         def failed(error: JobError) -> None:
             if finish():
                 (on_error or self.show_error)(error)
+                self._run_when_idle()
 
         self.worker.submit(fn, *args, on_done=done, on_error=failed, **kwargs)
+
+    def _after_idle(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once every query of this tab has answered (at once if none is queued).
+
+        The slow whole-table scans (problems) wait here, so that the list and its counts,
+        which the person is looking at, are never queued behind them.
+        """
+        if self._jobs == 0:
+            fn()
+        else:
+            self._when_idle.append(fn)
+
+    def _run_when_idle(self) -> None:
+        while self._jobs == 0 and self._when_idle:
+            self._when_idle.pop(0)()
 
     def show_error(self, error: JobError | str) -> None:
         """Show a problem in the red line at the top (never a modal box)."""
@@ -505,34 +529,44 @@ class AdminTab(QWidget):
             self.model.page_failed(token)
             self.show_error(error)
 
-        def done(rows: list[summaries.SessionSummary]) -> None:
+        def done(rows: list[summaries.SessionSummary] | None) -> None:
+            if rows is None:
+                return  # skipped: the filters changed before the query ran
             self._clear_error()
             self.model.add_page(token, offset, limit, rows)
             if rows and not self._columns_sized:
                 self._columns_sized = True
                 self.sessions_view.resizeColumnsToContents()
 
-        self._submit(
-            summaries.query_sessions,
-            query,
-            offset=offset,
-            limit=limit,
-            engine=self.database,
-            on_done=done,
-            on_error=failed,
-        )
+        wanted = self._page_wanted
+        wanted[0] = token
+        database = self.database
+
+        def run() -> list[summaries.SessionSummary] | None:
+            if wanted[0] != token:
+                return None  # a newer request is queued; do not spend a query on this one
+            return summaries.query_sessions(query, offset=offset, limit=limit, engine=database)
+
+        self._submit(run, on_done=done, on_error=failed)
 
     def load_counts(self) -> None:
         """Counts per status under the other filters."""
         query = self.current_query()
-        self._submit(
-            summaries.count_by_status,
-            query,
-            engine=self.database,
-            on_done=self._counts_loaded,
-        )
+        wanted = self._counts_wanted
+        wanted[0] += 1
+        generation = wanted[0]
+        database = self.database
 
-    def _counts_loaded(self, counts: dict[str, int]) -> None:
+        def run() -> dict[str, int] | None:
+            if wanted[0] != generation:
+                return None  # newer filters are queued
+            return summaries.count_by_status(query, engine=database)
+
+        self._submit(run, on_done=self._counts_loaded)
+
+    def _counts_loaded(self, counts: dict[str, int] | None) -> None:
+        if counts is None:
+            return
         self._counts = counts
         self._update_count_buttons()
         self._update_status()
