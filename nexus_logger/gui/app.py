@@ -1,0 +1,100 @@
+"""The composition root of the window: ``nexus-logger`` without a sub-command.
+
+Order matters for start-up speed (the window must be on screen within 0.5 s): only Qt and
+the light parts of the core are imported here; the window is shown first, and the database
+work (which imports SQLAlchemy) is queued on the database worker afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from types import TracebackType
+
+_logger = logging.getLogger(__name__)
+
+#: Set to 1 to print "window shown" on stdout and quit at once (``bench/bench_startup.py``).
+STARTUP_PROBE_ENV = "NEXUS_LOGGER_STARTUP_PROBE"
+
+
+def _log_uncaught(
+    kind: type[BaseException], value: BaseException, tb: TracebackType | None
+) -> None:
+    """An exception escaped a Qt slot: log it instead of printing to a console nobody sees."""
+    _logger.critical("Unexpected error in the window", exc_info=(kind, value, tb))
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Open the window, start the session, run the event loop; returns the exit code."""
+    started = time.perf_counter()
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    from nexus_logger.core.config import load_settings
+    from nexus_logger.gui import qtlog
+    from nexus_logger.gui.icons import app_icon
+    from nexus_logger.gui.main_window import MainWindow
+    from nexus_logger.gui.single_instance import SingleInstance
+    from nexus_logger.gui.worker import DbWorker
+
+    qtlog.install()
+    if QApplication.instance() is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("nexus-logger")
+    app.setApplicationDisplayName("NexusLIMS session logger")
+    app.setDesktopFileName("nexus-logger")
+    app.setWindowIcon(app_icon())
+    previous_hook = sys.excepthook
+    sys.excepthook = _log_uncaught
+
+    instance = SingleInstance()
+    if not instance.acquire():
+        _logger.info("nexus-logger already runs for this user; its window was raised")
+        return 0
+
+    overrides = {
+        "database": getattr(args, "db", None),
+        "instrument": getattr(args, "instrument", None),
+    }
+    config_file = getattr(args, "config", None)
+
+    def load():
+        settings = load_settings(config_file, overrides)
+        for warning in settings.warnings:
+            _logger.warning(warning)
+        return settings
+
+    worker = DbWorker()
+    window = MainWindow(worker, load)
+    instance.raise_requested.connect(window.bring_to_front)
+    # Logoff or shutdown: end the session (or keep its END in the outbox) before Qt exits.
+    app.commitDataRequest.connect(lambda _manager: window.end_for_shutdown())
+    app.aboutToQuit.connect(window.end_for_shutdown)
+    window.show()
+    probe = os.environ.get(STARTUP_PROBE_ENV) == "1"
+
+    def after_show() -> None:
+        _logger.info("Window shown %.0f ms after run_app", (time.perf_counter() - started) * 1000)
+        if probe:
+            print("window shown", flush=True)
+            app.quit()
+            return
+        window.start()
+
+    QTimer.singleShot(0, after_show)
+    try:
+        return int(app.exec())
+    finally:
+        worker.shutdown()
+        instance.close()
+        sys.excepthook = previous_hook
+        engines = sys.modules.get("nexus_logger.core.engine")  # not imported if no DB work ran
+        if engines is not None:
+            engines.dispose_engines()

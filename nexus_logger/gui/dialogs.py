@@ -1,0 +1,234 @@
+"""The two questions the window asks: what to do with an open session, and how to close.
+
+Each dialog returns its answer from :meth:`choice` and is shown by one method of the main
+window (``ask_resume_choice``, ``ask_close_choice``) that a test can replace; a test can also
+build the dialog, click its buttons and read :meth:`choice` without ever calling ``exec()``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nexus_logger.gui import text, theme
+
+if TYPE_CHECKING:
+    from nexus_logger.core.lifecycle import OpenSession
+
+
+class ResumeAction(enum.Enum):
+    """What to do with a session that was still open at launch."""
+
+    CONTINUE = "continue"
+    NEW = "new"
+
+
+@dataclass(frozen=True)
+class ResumeChoice:
+    """The answer of the resume dialog; ``end_at`` is the old session's end for ``NEW``."""
+
+    action: ResumeAction
+    end_at: datetime | None = None
+
+
+class CloseChoice(enum.Enum):
+    """The answer of the close dialog."""
+
+    END = "end"
+    KEEP_OPEN = "keep"
+    CANCEL = "cancel"
+
+
+def _message_label(content: str, parent: QWidget, point_size: float = theme.DETAIL_PT) -> QLabel:
+    label = QLabel(content, parent)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    theme.set_font(label, point_size)
+    return label
+
+
+class ResumeDialog(QDialog):
+    """An open session was found: continue it, or end it and start a new one.
+
+    It cannot be dismissed without a choice: no Cancel button, Escape and the title bar's
+    close button do nothing.
+    """
+
+    def __init__(
+        self, session: OpenSession, parent: QWidget | None = None, now: datetime | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.session = session
+        self._choice: ResumeChoice | None = None
+        self.setWindowTitle("An open session was found")
+        self.setModal(True)
+        self.setWindowFlag(Qt.WindowType.WindowCloseButtonHint, False)
+        self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
+        inst = session.instrument
+        now = now or text.now_like(session.started)
+
+        title = _message_label(
+            f"A session on {inst.display_name} ({inst.instrument_pid}) is still open.",
+            self,
+            theme.STATE_PT - 4,
+        )
+        title.setFont(theme.font(theme.STATE_PT - 4, bold=True))
+        who = session.user or "an unknown user"
+        self.started_label = _message_label(
+            f"Started by {who} at {text.when(session.started, now)} "
+            f"({text.ago(session.started, now)}).",
+            self,
+        )
+        beat = session.last_heartbeat
+        self.heartbeat_label = _message_label(
+            f"Last heartbeat: {text.when(beat, now)} ({text.ago(beat, now)})."
+            if beat is not None
+            else "Last heartbeat: none recorded.",
+            self,
+        )
+
+        self.continue_button = QPushButton("&Continue this session", self)
+        self.new_button = QPushButton("&End it and start a new one", self)
+        for button in (self.continue_button, self.new_button):
+            theme.set_font(button, theme.DETAIL_PT, bold=True)
+            button.setStyleSheet(theme.PRIMARY_BUTTON_STYLE)
+            button.setAutoDefault(False)
+            button.setMinimumHeight(48)
+
+        self.end_time_label = _message_label("End the old session at:", self)
+        self.at_heartbeat = QRadioButton(
+            f"its last heartbeat ({beat.strftime('%H:%M')})" if beat else "its last heartbeat",
+            self,
+        )
+        self.at_now = QRadioButton("now", self)
+        for radio in (self.at_heartbeat, self.at_now):
+            theme.set_font(radio, theme.DETAIL_PT)
+        group = QButtonGroup(self)
+        group.addButton(self.at_heartbeat)
+        group.addButton(self.at_now)
+        # The old session most likely stopped when it stopped sending heartbeats.
+        self.at_heartbeat.setEnabled(beat is not None)
+        (self.at_heartbeat if beat is not None else self.at_now).setChecked(True)
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(12)
+        layout.addWidget(title)
+        layout.addWidget(self.started_label)
+        layout.addWidget(self.heartbeat_label)
+        layout.addSpacing(8)
+        layout.addWidget(self.continue_button)
+        layout.addSpacing(8)
+        end_box = QVBoxLayout()
+        end_box.addWidget(self.new_button)
+        radios = QHBoxLayout()
+        radios.addWidget(self.end_time_label)
+        radios.addWidget(self.at_heartbeat)
+        radios.addWidget(self.at_now)
+        radios.addStretch(1)
+        end_box.addLayout(radios)
+        layout.addLayout(end_box)
+        self.continue_button.clicked.connect(self._continue)
+        self.new_button.clicked.connect(self._new)
+        self.continue_button.setFocus()
+        self.setMinimumWidth(560)
+
+    def choice(self) -> ResumeChoice | None:
+        """The choice made, or None while the dialog is still open."""
+        return self._choice
+
+    def end_time(self) -> datetime:
+        """The end time selected for the old session."""
+        if self.at_heartbeat.isChecked() and self.session.last_heartbeat is not None:
+            return self.session.last_heartbeat
+        return text.now_like(self.session.started)
+
+    def _continue(self) -> None:
+        self._choice = ResumeChoice(ResumeAction.CONTINUE)
+        self.accept()
+
+    def _new(self) -> None:
+        self._choice = ResumeChoice(ResumeAction.NEW, self.end_time())
+        self.accept()
+
+    def reject(self) -> None:  # Escape: a choice is required
+        if self._choice is not None:
+            super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._choice is None:
+            event.ignore()
+        else:
+            super().closeEvent(event)
+
+
+class CloseDialog(QDialog):
+    """The window is closing while a session runs: end it, keep it open, or stay."""
+
+    def __init__(self, instrument_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._choice = CloseChoice.CANCEL
+        self.setWindowTitle("Close nexus-logger")
+        self.setModal(True)
+        self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
+        question = _message_label(
+            f"Your session on {instrument_name} is still running.", self, theme.STATE_PT - 6
+        )
+        question.setFont(theme.font(theme.STATE_PT - 6, bold=True))
+        explain = _message_label(
+            "End it now, or keep it open and close the window (it continues when you open "
+            "nexus-logger again).",
+            self,
+        )
+        self.end_button = QPushButton("&End session", self)
+        self.end_button.setStyleSheet(theme.END_BUTTON_STYLE.replace("14px 28px", "8px 18px"))
+        self.keep_button = QPushButton("&Keep it open and close", self)
+        self.keep_button.setStyleSheet(theme.PRIMARY_BUTTON_STYLE)
+        self.cancel_button = QPushButton("Cancel", self)
+        for button in (self.end_button, self.keep_button, self.cancel_button):
+            theme.set_font(button, theme.DETAIL_PT, bold=button is not self.cancel_button)
+            button.setAutoDefault(False)
+            button.setMinimumHeight(44)
+        self.end_button.setDefault(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.end_button)
+        buttons.addWidget(self.keep_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.setSpacing(12)
+        layout.addWidget(question)
+        layout.addWidget(explain)
+        layout.addSpacing(8)
+        layout.addLayout(buttons)
+        self.end_button.clicked.connect(lambda: self._choose(CloseChoice.END))
+        self.keep_button.clicked.connect(lambda: self._choose(CloseChoice.KEEP_OPEN))
+        self.cancel_button.clicked.connect(lambda: self._choose(CloseChoice.CANCEL))
+        self.setMinimumWidth(560)
+
+    def choice(self) -> CloseChoice:
+        """The choice made; Cancel when the dialog was dismissed (Escape, close button)."""
+        return self._choice
+
+    def _choose(self, value: CloseChoice) -> None:
+        self._choice = value
+        self.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self._choice = CloseChoice.CANCEL
+        super().keyPressEvent(event)

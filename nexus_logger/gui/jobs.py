@@ -1,0 +1,143 @@
+"""The database work of the window: plain functions that run on the :class:`DbWorker` thread.
+
+Nothing here touches a widget. The core (and SQLAlchemy with it) is imported inside the
+functions, so that none of it is loaded before the window is on screen.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from nexus_logger.core.errors import Conflict, DatabaseUnavailable, NotFound
+
+if TYPE_CHECKING:
+    from nexus_logger.core.config import Settings
+    from nexus_logger.core.durable import DurableLogger
+    from nexus_logger.core.lifecycle import OpenSession
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Connected:
+    """Result of the first step: the logger to use, who is logged in, and whether we are online."""
+
+    logger: DurableLogger
+    user: str
+    database: str
+    online: bool
+    offline_reason: str | None
+    pending: int
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """What the status line says: reachable or not, and how many events wait on this PC."""
+
+    online: bool
+    pending: int
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class HeartbeatResult:
+    """A heartbeat: when, or that the session was ended elsewhere (staff force-end)."""
+
+    at: datetime | None
+    ended_elsewhere: str | None = None
+
+
+def connect(settings: Settings) -> Connected:
+    """Open the configured database and check it is a NexusLIMS one.
+
+    An unreachable database is not a failure here: the session can still be kept on this PC
+    (the outbox), so the result says "offline" and the next steps carry on. Any other problem
+    (wrong file, no NexusLIMS tables, bad URL) is raised for the window to show.
+    """
+    from nexus_logger.core import engine as engines
+    from nexus_logger.core import lifecycle
+    from nexus_logger.core.durable import DurableLogger
+    from nexus_logger.core.schema import inspect_schema, require_usable
+
+    target = settings.database_target
+    if settings.using_default_database:
+        # Nothing configured: the local demo database (made on first use, this PC mapped to
+        # a demo instrument), so a fresh install shows a working session at once.
+        from nexus_logger.core.demo import ensure_demo_database
+
+        target = str(ensure_demo_database())
+    engines.set_default_database(target)
+    user = lifecycle.default_user()
+    logger = DurableLogger(target, timeout=float(settings.db_timeout_seconds))
+    online, reason = True, None
+    try:
+        engine = logger.engine()
+        # Read the schema afresh (not from the engine's cache): this is the step that tells
+        # the user whether the database answers now.
+        inspect_schema(engine, refresh=True)
+        require_usable(engine)
+    except DatabaseUnavailable as err:
+        online, reason = False, str(err)
+        _logger.warning("Starting offline: %s", err)
+    pending = logger.pending_count()
+    if online and pending:
+        report = logger.sync()
+        _logger.info("Sent saved events at start-up: %s", report.message)
+        pending = report.pending
+    where = engines.describe(target)
+    if settings.using_default_database:
+        where = f"The demo database {where} (no database is configured on this PC)."
+    return Connected(logger, user, where, online, reason, pending)
+
+
+def sync_state(logger: DurableLogger) -> SyncState:
+    """Send what waits on this PC (if anything) and say whether the database answers."""
+    from nexus_logger.core.engine import read_connection
+
+    pending = logger.pending_count()
+    if pending:
+        report = logger.sync()
+        online = report.error is None and not report.busy
+        return SyncState(online, report.pending, report.error)
+    try:
+        with read_connection(logger.engine()) as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except DatabaseUnavailable as err:
+        return SyncState(False, logger.pending_count(), str(err))
+    return SyncState(True, logger.pending_count())
+
+
+def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
+    """Record that the session is alive; notice when staff ended it meanwhile."""
+    from nexus_logger.core import lifecycle
+
+    try:
+        engine = logger.engine()
+    except DatabaseUnavailable as err:
+        _logger.info("No heartbeat for %s: %s", session.session_identifier, err)
+        return HeartbeatResult(None)
+    try:
+        at = lifecycle.record_heartbeat(
+            session.session_identifier, engine=engine, instrument=session.instrument
+        )
+    except Conflict as err:
+        if logger.pending_count():
+            # This PC still holds an END (or START) for it; the database is simply behind.
+            return HeartbeatResult(None)
+        return HeartbeatResult(None, str(err))
+    except NotFound:
+        # The START is still waiting in the outbox: nothing to beat on yet.
+        return HeartbeatResult(None)
+    return HeartbeatResult(at)
+
+
+def save_note(logger: DurableLogger, session: OpenSession, note: str | None) -> str | None:
+    """Store the session note; returns the cleaned note."""
+    from nexus_logger.core import lifecycle
+
+    cleaned = lifecycle.clean_note(note)
+    lifecycle.set_note(session.session_identifier, cleaned, engine=logger.engine())
+    return cleaned

@@ -1,0 +1,674 @@
+"""The instrument-PC window: start a session at launch, show it while it runs, end it.
+
+All database work goes to the one :class:`~nexus_logger.gui.worker.DbWorker` through
+:mod:`nexus_logger.gui.jobs` and :class:`~nexus_logger.core.durable.DurableLogger`, so a
+locked file or a slow server never freezes the window: the steps and buttons keep reacting
+while a job waits. The two questions the window may ask are the methods
+:meth:`MainWindow.ask_resume_choice` and :meth:`MainWindow.ask_close_choice`; tests replace
+them, so no test waits on a modal dialog.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nexus_logger.core.errors import NexusLoggerError
+from nexus_logger.gui import jobs, text, theme
+from nexus_logger.gui.dialogs import (
+    CloseChoice,
+    CloseDialog,
+    ResumeAction,
+    ResumeChoice,
+    ResumeDialog,
+)
+from nexus_logger.gui.icons import app_icon
+from nexus_logger.gui.pages import EndedPage, SessionPage, Step, StepsPage, StepState, SyncIndicator
+from nexus_logger.gui.worker import DbWorker, JobError
+
+if TYPE_CHECKING:
+    from nexus_logger.core.config import Settings
+    from nexus_logger.core.durable import EndOutcome, StartOutcome
+    from nexus_logger.core.lifecycle import OpenSession
+    from nexus_logger.core.models import Instrument
+
+_logger = logging.getLogger(__name__)
+
+#: How often the status line re-checks the database and sends waiting events (ms).
+SYNC_INTERVAL_MS = 30_000
+
+
+class Phase(enum.Enum):
+    """Where the window is in a session's life."""
+
+    STARTING = "starting"
+    FAILED = "failed"
+    RUNNING = "running"
+    ENDING = "ending"
+    ENDED = "ended"
+
+
+class MainWindow(QMainWindow):
+    """Session tab (steps, running session, end) and the Admin tab."""
+
+    def __init__(
+        self,
+        worker: DbWorker,
+        settings_loader: Callable[[], Settings],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.worker = worker
+        self._settings_loader = settings_loader
+        self.settings: Settings | None = None
+        self.phase = Phase.STARTING
+        self.connected: jobs.Connected | None = None
+        self.instrument: Instrument | None = None
+        self.session: OpenSession | None = None
+        self.session_queued = False
+        self.end_outcome: EndOutcome | None = None
+        self.paused = False  # "Keep it open and close": the session stays open on purpose
+        self._closing = False  # closing without asking (after End, at logoff)
+        self._generation = 0
+        self._inflight: set[str] = set()
+        self._note_pending: str | None = None
+        self._log_window: QWidget | None = None
+        self._admin_tab: QWidget | None = None
+        self._countdown_left = 0
+
+        self.setWindowTitle("NexusLIMS session logger")
+        self.setWindowIcon(app_icon())
+        self.resize(760, 640)
+        self.setMinimumSize(560, 480)
+        self._build()
+
+        self._clock = QTimer(self)
+        self._clock.setInterval(1000)
+        self._clock.timeout.connect(self._update_elapsed)
+        self._countdown = QTimer(self)
+        self._countdown.setInterval(1000)
+        self._countdown.timeout.connect(self._count_down)
+        self._heartbeat_timer = QTimer(self)
+        self._heartbeat_timer.timeout.connect(self.send_heartbeat)
+        self._sync_timer = QTimer(self)
+        self._sync_timer.setInterval(SYNC_INTERVAL_MS)
+        self._sync_timer.timeout.connect(self.refresh_sync_state)
+
+    # -- layout -------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.steps_page = StepsPage()
+        self.session_page = SessionPage()
+        self.ended_page = EndedPage()
+        self.pages = QStackedWidget()
+        for page in (self.steps_page, self.session_page, self.ended_page):
+            self.pages.addWidget(page)
+        self.sync_indicator = SyncIndicator()
+        self.log_button = QPushButton("Show debug &log")
+        theme.set_font(self.log_button, theme.BASE_PT)
+        self.log_button.setToolTip("The program's log, to copy or save for support (Ctrl+L)")
+        footer = QHBoxLayout()
+        footer.addWidget(self.sync_indicator, 1)
+        footer.addWidget(self.log_button)
+
+        session_tab = QWidget()
+        layout = QVBoxLayout(session_tab)
+        layout.setContentsMargins(24, 20, 24, 14)
+        layout.addWidget(self.pages, 1)
+        layout.addLayout(footer)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        theme.set_font(self.tabs.tabBar(), theme.BASE_PT)
+        self.tabs.addTab(session_tab, "Session")
+        self._admin_placeholder = QLabel("Loading the admin view\u2026")
+        self._admin_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.tabs.addTab(self._admin_placeholder, "Admin")
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.setCentralWidget(self.tabs)
+
+        self.steps_page.retry_requested.connect(self.start)
+        self.steps_page.log_requested.connect(self.show_log)
+        self.session_page.end_requested.connect(self.end_session)
+        self.session_page.note_edited.connect(self.save_note)
+        self.ended_page.keep_open_requested.connect(self.keep_window_open)
+        self.ended_page.new_session_requested.connect(self.start)
+        self.ended_page.close_requested.connect(self.close)
+        self.log_button.clicked.connect(self.show_log)
+
+        self.end_shortcut = QShortcut(QKeySequence("Ctrl+E"), self)
+        self.end_shortcut.activated.connect(self.end_session)
+        QShortcut(QKeySequence("Ctrl+L"), self).activated.connect(self.show_log)
+        QShortcut(QKeySequence("F5"), self).activated.connect(self._retry_if_failed)
+
+    # -- start-up steps -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the start-up steps: connect, identify, check for an open session, start."""
+        if self.phase in (Phase.RUNNING, Phase.ENDING):
+            return
+        self._countdown.stop()
+        self._generation += 1
+        self.session = None
+        self.end_outcome = None
+        self.paused = False
+        self._set_phase(Phase.STARTING)
+        self.steps_page.reset()
+        self.pages.setCurrentWidget(self.steps_page)
+        try:
+            self.settings = self._settings_loader()
+        except NexusLoggerError as err:
+            self._fail(Step.CONNECT, str(err))
+            return
+        self._heartbeat_timer.setInterval(int(self.settings.heartbeat_seconds) * 1000)
+        self.steps_page.set_step(Step.CONNECT, StepState.ACTIVE)
+        self._submit_step(Step.CONNECT, jobs.connect, self.settings, on_done=self._on_connected)
+
+    def _submit_step(
+        self,
+        step: Step,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_done: Callable[[Any], None],
+        **kw: Any,
+    ) -> None:
+        generation = self._generation
+
+        def done(result: Any) -> None:
+            if generation == self._generation:
+                on_done(result)
+
+        def failed(error: JobError) -> None:
+            if generation == self._generation:
+                self._fail(step, error.message)
+
+        self.worker.submit(fn, *args, on_done=done, on_error=failed, **kw)
+
+    def _fail(self, step: Step, message: str) -> None:
+        _logger.warning("Start-up step '%s' failed: %s", step.value, message)
+        self.steps_page.set_step(step, StepState.FAILED)
+        self.steps_page.show_error(message)
+        self._set_phase(Phase.FAILED)
+
+    def _retry_if_failed(self) -> None:
+        if self.phase is Phase.FAILED:
+            self.start()
+
+    def _on_connected(self, connected: jobs.Connected) -> None:
+        self.connected = connected
+        if connected.online:
+            self.steps_page.set_step(Step.CONNECT, StepState.DONE, connected.database)
+        else:
+            self.steps_page.set_step(
+                Step.CONNECT,
+                StepState.WARNING,
+                "The database cannot be reached; the session will be kept on this PC and sent "
+                "when it is back.",
+            )
+        self.sync_indicator.set_state(connected.online, connected.pending)
+        self.steps_page.set_step(Step.IDENTIFY, StepState.ACTIVE)
+        assert self.settings is not None
+        self._submit_step(
+            Step.IDENTIFY,
+            connected.logger.identify,
+            instrument=self.settings.instrument or None,
+            on_done=self._on_identified,
+        )
+
+    def _on_identified(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self.steps_page.set_step(
+            Step.IDENTIFY,
+            StepState.DONE,
+            f"{instrument.display_name} ({instrument.instrument_pid})",
+        )
+        self.steps_page.set_step(Step.CHECK, StepState.ACTIVE)
+        assert self.connected is not None
+        self._submit_step(
+            Step.CHECK,
+            self.connected.logger.find_open,
+            instrument.instrument_pid,
+            on_done=self._on_checked,
+        )
+
+    def _on_checked(self, open_session: OpenSession | None) -> None:
+        assert self.connected is not None and self.instrument is not None
+        logger = self.connected.logger
+        if open_session is None:
+            self.steps_page.set_step(Step.CHECK, StepState.DONE, "No open session.")
+            self.steps_page.set_step(Step.START, StepState.ACTIVE)
+            self._submit_step(
+                Step.START,
+                logger.start,
+                instrument=self.instrument,
+                user=self.connected.user,
+                on_done=self._on_started,
+            )
+            return
+        self.steps_page.set_step(
+            Step.CHECK,
+            StepState.DONE,
+            f"Open session found: {open_session.user or 'unknown user'}, "
+            f"since {text.when(open_session.started)}.",
+        )
+        choice = self.ask_resume_choice(open_session) or ResumeChoice(ResumeAction.CONTINUE)
+        _logger.info(
+            "Open session %s found; user chose %s", open_session.session_identifier, choice
+        )
+        if choice.action is ResumeAction.CONTINUE:
+            self.steps_page.set_step(Step.START, StepState.DONE, "Continuing the open session.")
+            self._show_running(
+                open_session,
+                queued=False,
+                message=f"Continuing the open session of {open_session.user or 'an unknown user'}"
+                f" (started {text.when(open_session.started)}).",
+            )
+            return
+        end_at = choice.end_at or text.now_like(open_session.started)
+        self.steps_page.set_step(
+            Step.START,
+            StepState.ACTIVE,
+            f"Ending the open session at {end_at:%H:%M} and starting a new one.",
+        )
+        self._submit_step(
+            Step.START,
+            logger.replace,
+            open_session,
+            end_at=end_at,
+            user=self.connected.user,
+            on_done=self._on_started,
+        )
+
+    def _on_started(self, outcome: StartOutcome) -> None:
+        state = StepState.WARNING if outcome.queued else StepState.DONE
+        self.steps_page.set_step(Step.START, state, outcome.message)
+        self._show_running(outcome.session, queued=outcome.queued, message=outcome.message)
+
+    # -- the running session --------------------------------------------------------------
+
+    def _show_running(self, session: OpenSession, *, queued: bool, message: str) -> None:
+        self.session = session
+        self.session_queued = queued
+        self._note_pending = None
+        self.session_page.show_session(session, queued=queued)
+        self.session_page.set_message(message)
+        self.pages.setCurrentWidget(self.session_page)
+        self._set_phase(Phase.RUNNING)
+        self._clock.start()
+        self._heartbeat_timer.start()
+        self._sync_timer.start()
+        self.session_page.end_button.setFocus()
+        self.send_heartbeat()
+        self.refresh_sync_state()
+
+    def _update_elapsed(self) -> None:
+        if self.session is not None and self.phase in (Phase.RUNNING, Phase.ENDING):
+            seconds = (text.now_like(self.session.started) - self.session.started).total_seconds()
+            self.session_page.set_elapsed(seconds)
+
+    def _submit_once(
+        self,
+        key: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[JobError], None] | None = None,
+    ) -> bool:
+        """Queue a background job unless the same kind is still waiting (a slow database
+        must not pile up heartbeats behind each other)."""
+        if key in self._inflight:
+            return False
+        self._inflight.add(key)
+
+        def done(result: Any) -> None:
+            self._inflight.discard(key)
+            if on_done is not None:
+                on_done(result)
+
+        def failed(error: JobError) -> None:
+            self._inflight.discard(key)
+            if on_error is not None:
+                on_error(error)
+            else:
+                _logger.info("Background job %s failed: %s", key, error.message)
+
+        self.worker.submit(fn, *args, on_done=done, on_error=failed)
+        return True
+
+    def send_heartbeat(self) -> None:
+        """Record in the background that the session is alive."""
+        if self.phase is not Phase.RUNNING or self.session is None or self.connected is None:
+            return
+        session = self.session
+        self._submit_once(
+            "heartbeat",
+            jobs.heartbeat,
+            self.connected.logger,
+            session,
+            on_done=lambda result: self._on_heartbeat(session, result),
+        )
+
+    def _on_heartbeat(self, session: OpenSession, result: jobs.HeartbeatResult) -> None:
+        if result.ended_elsewhere and self.phase is Phase.RUNNING and self.session == session:
+            _logger.warning(
+                "Session %s was ended elsewhere: %s",
+                session.session_identifier,
+                result.ended_elsewhere,
+            )
+            self._show_ended(
+                instrument=session.instrument,
+                user=session.user,
+                started=session.started,
+                ended=text.now_like(session.started),
+                message="This session was ended elsewhere (by staff or on another PC). "
+                "Start a new session if you are still working.",
+                queued=False,
+                countdown=False,
+            )
+
+    def refresh_sync_state(self) -> None:
+        """Send events waiting on this PC and update the status line (in the background)."""
+        if self.connected is None:
+            return
+        if self._note_pending is not None:
+            self.save_note(self._note_pending)
+        self._submit_once(
+            "sync",
+            jobs.sync_state,
+            self.connected.logger,
+            on_done=self._on_sync_state,
+        )
+
+    def _on_sync_state(self, state: jobs.SyncState) -> None:
+        self.sync_indicator.set_state(state.online, state.pending)
+        if self.phase is Phase.RUNNING and self.session_queued and state.pending == 0:
+            self.session_queued = False
+            self.session_page.set_running(queued=False)
+            self.session_page.set_message("The session start has been sent to the database.")
+
+    def save_note(self, note: str) -> None:
+        """Save the session note in the background (kept and retried if the database is away)."""
+        if self.session is None or self.connected is None or self.phase is not Phase.RUNNING:
+            return
+        if note == (self.session.note or "") and self._note_pending is None:
+            return
+        session = self.session
+        self.session_page.note_status.setText("Saving the note\u2026")
+
+        def saved(cleaned: str | None) -> None:
+            if self._note_pending == note:
+                self._note_pending = None
+            if (
+                self.session is not None
+                and self.session.session_identifier == session.session_identifier
+            ):
+                self.session = dataclasses.replace(self.session, note=cleaned)
+            self.session_page.note_status.setText("Note saved.")
+
+        def failed(error: JobError) -> None:
+            from nexus_logger.core.errors import DatabaseUnavailable, NotFound
+
+            if isinstance(error.exception, DatabaseUnavailable | NotFound):
+                # Not in the database yet: keep it here, retried with the next status check,
+                # and carried by the END in any case.
+                self._note_pending = note
+                if self.session is not None:
+                    self.session = dataclasses.replace(self.session, note=note or None)
+                self.session_page.note_status.setText(
+                    "Note kept on this PC; it will be saved when the database answers."
+                )
+            else:
+                self.session_page.note_status.setText(f"Note not saved: {error.message}")
+
+        if not self._submit_once(
+            "note",
+            jobs.save_note,
+            self.connected.logger,
+            session,
+            note,
+            on_done=saved,
+            on_error=failed,
+        ):
+            self._note_pending = note
+
+    # -- ending ---------------------------------------------------------------------------
+
+    def end_session(self) -> None:
+        """End the running session (the End button and Ctrl+E)."""
+        if self.phase is not Phase.RUNNING or self.session is None or self.connected is None:
+            return
+        if self.session_page.note_edit.text() != (self.session.note or ""):
+            self.session = dataclasses.replace(
+                self.session, note=self.session_page.note_edit.text().strip() or None
+            )
+        session = self.session
+        self._set_phase(Phase.ENDING)
+        self.session_page.set_ending()
+        self.session_page.set_message("Ending the session\u2026")
+        self._heartbeat_timer.stop()
+        self.worker.submit(
+            self.connected.logger.end,
+            session,
+            on_done=lambda outcome: self._on_ended(session, outcome),
+            on_error=self._on_end_failed,
+        )
+
+    def _on_end_failed(self, error: JobError) -> None:
+        if self.phase is not Phase.ENDING:
+            return
+        _logger.warning("Ending the session failed: %s", error.message)
+        self._set_phase(Phase.RUNNING)
+        self.session_page.set_running(queued=self.session_queued)
+        self.session_page.set_message(f"The session was not ended: {error.message}", error=True)
+        self._heartbeat_timer.start()
+
+    def _on_ended(self, session: OpenSession, outcome: EndOutcome) -> None:
+        self.end_outcome = outcome
+        self._show_ended(
+            instrument=session.instrument,
+            user=session.user,
+            started=outcome.started or session.started,
+            ended=outcome.ended,
+            message=outcome.message,
+            queued=outcome.queued,
+            countdown=True,
+        )
+        self.refresh_sync_state()
+
+    def _show_ended(
+        self,
+        *,
+        instrument: Instrument,
+        user: str | None,
+        started: Any,
+        ended: Any,
+        message: str,
+        queued: bool,
+        countdown: bool,
+    ) -> None:
+        self._clock.stop()
+        self._heartbeat_timer.stop()
+        self._set_phase(Phase.ENDED)
+        self.ended_page.show_ended(
+            instrument=f"{instrument.display_name} ({instrument.instrument_pid})",
+            user=user,
+            started=started,
+            ended=ended,
+            message=message,
+            queued=queued,
+        )
+        self.pages.setCurrentWidget(self.ended_page)
+        seconds = int(self.settings.auto_close_seconds) if self.settings is not None else 3
+        if not countdown:
+            self.ended_page.set_countdown(None)
+        elif seconds <= 0:
+            self._close_after_end()
+        else:
+            self._countdown_left = seconds
+            self.ended_page.set_countdown(seconds)
+            self._countdown.start()
+
+    def _count_down(self) -> None:
+        self._countdown_left -= 1
+        if self._countdown_left <= 0:
+            self._countdown.stop()
+            self._close_after_end()
+        else:
+            self.ended_page.set_countdown(self._countdown_left)
+
+    def keep_window_open(self) -> None:
+        """Cancel the countdown after End."""
+        self._countdown.stop()
+        self.ended_page.set_countdown(None)
+        self.ended_page.new_button.setFocus()
+
+    def _close_after_end(self) -> None:
+        self._closing = True
+        self.close()
+
+    # -- closing, logoff ------------------------------------------------------------------
+
+    def ask_resume_choice(self, session: OpenSession) -> ResumeChoice | None:
+        """Ask what to do with the open session found at launch (tests replace this)."""
+        dialog = ResumeDialog(session, self)
+        dialog.exec()
+        return dialog.choice()
+
+    def ask_close_choice(self) -> CloseChoice:
+        """Ask whether closing ends the session (tests replace this)."""
+        name = self.session.instrument.display_name if self.session else "this instrument"
+        dialog = CloseDialog(name, self)
+        dialog.exec()
+        return dialog.choice()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._closing or self.phase in (Phase.FAILED, Phase.ENDED, Phase.STARTING):
+            self._accept_close(event)
+            return
+        if self.phase is Phase.ENDING:
+            # The END is on its way; closing now could lose the answer. It takes seconds.
+            self.session_page.set_message("Please wait: the session is being ended.")
+            event.ignore()
+            return
+        choice = self.ask_close_choice()
+        _logger.info("Close requested with a running session; user chose %s", choice.value)
+        if choice is CloseChoice.END:
+            event.ignore()
+            self.end_session()
+        elif choice is CloseChoice.KEEP_OPEN:
+            self.paused = True
+            self._accept_close(event)
+        else:
+            event.ignore()
+
+    def _accept_close(self, event: QCloseEvent) -> None:
+        self._clock.stop()
+        self._countdown.stop()
+        self._heartbeat_timer.stop()
+        self._sync_timer.stop()
+        if self._log_window is not None:
+            self._log_window.close()
+        event.accept()
+
+    def end_for_shutdown(self, timeout_ms: int | None = None) -> bool:
+        """End the running session before the OS logs off or shuts down; True when done.
+
+        Called from the application's session-end signals. Waits (with the event loop
+        running) for the END, which :class:`DurableLogger` writes to the database or, if it
+        cannot be reached, keeps in the outbox. Does nothing if the user chose to keep the
+        session open.
+        """
+        self._closing = True
+        if self.phase is Phase.ENDING:
+            pass  # already on its way; wait for it below
+        elif self.phase is not Phase.RUNNING or self.paused:
+            return False
+        else:
+            _logger.info("The OS session is ending: ending the session")
+            self.end_session()
+        if timeout_ms is None:
+            limit = float(self.settings.db_timeout_seconds) if self.settings else 30.0
+            timeout_ms = int((limit + 5) * 1000)
+        loop = QEventLoop()
+        watchdog = QTimer()
+        watchdog.setSingleShot(True)
+        watchdog.timeout.connect(loop.quit)
+        check = QTimer()
+        check.setInterval(20)
+        check.timeout.connect(lambda: self.phase is not Phase.ENDING and loop.quit())
+        watchdog.start(timeout_ms)
+        check.start()
+        if self.phase is Phase.ENDING:
+            loop.exec()
+        check.stop()
+        watchdog.stop()
+        ended = self.phase is Phase.ENDED
+        if not ended:
+            _logger.error("The session could not be ended before the OS session ended")
+        return ended
+
+    # -- misc -----------------------------------------------------------------------------
+
+    def _set_phase(self, phase: Phase) -> None:
+        if phase is not self.phase:
+            _logger.debug("Window phase: %s -> %s", self.phase.value, phase.value)
+        self.phase = phase
+        self.end_shortcut.setEnabled(phase is Phase.RUNNING)
+
+    def bring_to_front(self) -> None:
+        """Show the window on top (a second launch asked for it)."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def show_log(self) -> None:
+        """Open (or raise) the debug-log window."""
+        from nexus_logger.gui.log_window import LogWindow
+
+        if self._log_window is None:
+            self._log_window = LogWindow(self)
+        self._log_window.show()
+        self._log_window.raise_()
+        self._log_window.activateWindow()
+
+    def _on_tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self._admin_placeholder and self._admin_tab is None:
+            self._create_admin_tab()
+
+    def _create_admin_tab(self) -> None:
+        """The Admin tab is built on first use: it is not needed to start a session."""
+        try:
+            from nexus_logger.gui.admin import AdminTab
+
+            settings = self.settings or self._settings_loader()
+            tab = AdminTab(self.worker, settings.database_target, settings, self)
+        except (ImportError, NexusLoggerError) as err:
+            _logger.warning("The Admin tab is not available: %s", err)
+            self._admin_placeholder.setText(f"The admin view is not available: {err}")
+            return
+        self._admin_tab = tab
+        index = self.tabs.indexOf(self._admin_placeholder)
+        self.tabs.blockSignals(True)
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, tab, "Admin")
+        self.tabs.setCurrentIndex(index)
+        self.tabs.blockSignals(False)
+        self._admin_placeholder.deleteLater()

@@ -1,0 +1,66 @@
+"""How times and durations are written in the window (plain Python, no Qt)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def now_like(value: datetime) -> datetime:
+    """The current time in the zone of ``value`` (an aware datetime)."""
+    return datetime.now(UTC).astimezone(value.tzinfo)
+
+
+def clock(seconds: float) -> str:
+    """Elapsed time as a clock: ``0:04:09``, ``12:30:00``; negative counts as zero."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def duration(seconds: float) -> str:
+    """A duration in words: ``45 s``, ``12 min 5 s``, ``3 h 20 min``, ``2 days 4 h``."""
+    total = max(0, int(round(seconds)))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if minutes < 10 and secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def when(value: datetime, now: datetime | None = None) -> str:
+    """A moment as people say it: ``14:03 today``, ``09:12 yesterday``, ``14:03 on Tue 25 Nov 2025``.
+
+    The time is on the clock of ``value``'s zone (the instrument's); its abbreviation is added
+    when that is not this PC's zone.
+    """
+    now = now.astimezone(value.tzinfo) if now is not None else now_like(value)
+    day = (now.date() - value.date()).days
+    time_text = value.strftime("%H:%M")
+    if value.utcoffset() != datetime.now().astimezone().utcoffset():
+        # The instrument's zone is not this PC's: say which clock the time is on.
+        time_text += f" {value.tzname() or value.strftime('%z')}"
+    if day == 0:
+        return f"{time_text} today"
+    if day == 1:
+        return f"{time_text} yesterday"
+    return f"{time_text} on {value.strftime('%a')} {value.day} {value.strftime('%b %Y')}"
+
+
+def ago(value: datetime, now: datetime | None = None) -> str:
+    """How long ago ``value`` was: ``3 h 12 min ago``, or ``just now``."""
+    now = now or now_like(value)
+    seconds = (now - value).total_seconds()
+    if seconds < 60:
+        return "just now"
+    return f"{duration(seconds)} ago"
+
+
+def plural(count: int, word: str) -> str:
+    """``1 event``, ``3 events``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"

@@ -1,0 +1,65 @@
+"""Sizes and colours of the window, chosen to be read from two metres away.
+
+Sizes are in points, never pixels, so that Qt's high-DPI scaling keeps them the same physical
+size on a 4K monitor and on an old 1280x1024 one. Colours carry meaning only together with a
+word ("Running", "Waiting on this PC"), never alone.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import QWidget
+
+#: Point sizes of the text roles.
+BASE_PT = 12
+STATE_PT = 22
+ELAPSED_PT = 48
+DETAIL_PT = 14
+BUTTON_PT = 18
+
+GREEN = "#1e7b3c"
+AMBER = "#9a5b00"
+RED = "#b3261e"
+BLUE = "#1d5a8c"
+GREY = "#5f6368"
+
+
+def font(point_size: float, *, bold: bool = False, fixed: bool = False) -> QFont:
+    """A font of ``point_size``; ``fixed`` uses the system's fixed-width font (for clocks)."""
+    base = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont) if fixed else QFont()
+    base.setPointSizeF(point_size)
+    base.setBold(bold)
+    return base
+
+
+def set_font(
+    widget: QWidget, point_size: float, *, bold: bool = False, fixed: bool = False
+) -> None:
+    """Give ``widget`` a font of ``point_size`` points."""
+    widget.setFont(font(point_size, bold=bold, fixed=fixed))
+
+
+def color_text(widget: QWidget, color: str) -> None:
+    """Colour the text of a label-like widget."""
+    widget.setStyleSheet(f"color: {color};")
+
+
+END_BUTTON_STYLE = f"""
+QPushButton {{
+    background-color: {RED}; color: white; border: none; border-radius: 8px;
+    padding: 14px 28px;
+}}
+QPushButton:hover {{ background-color: #c9352b; }}
+QPushButton:focus {{ border: 3px solid #1a1a1a; }}
+QPushButton:disabled {{ background-color: #c7c7c7; color: #4a4a4a; }}
+"""
+
+PRIMARY_BUTTON_STYLE = f"""
+QPushButton {{
+    background-color: {BLUE}; color: white; border: none; border-radius: 6px;
+    padding: 8px 18px;
+}}
+QPushButton:hover {{ background-color: #2a6aa3; }}
+QPushButton:focus {{ border: 3px solid #1a1a1a; }}
+QPushButton:disabled {{ background-color: #c7c7c7; color: #4a4a4a; }}
+"""
