@@ -1,0 +1,83 @@
+"""``nexus-logger`` as a process: start-up order, second launch, what is imported before show."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nexus_logger.core import lifecycle
+from tests.gui.helpers_gui import PID, session_rows
+
+LAUNCH = [sys.executable, "-m", "nexus_logger"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env.update(extra)
+    return env
+
+
+def test_window_is_shown_before_any_database_work(sqlite_db):
+    # The probe quits as soon as the window is up: no session may have been started by then,
+    # and SQLAlchemy (0.3-0.6 s to import) must not have been loaded.
+    code = (
+        "import sys\n"
+        "from nexus_logger.cli import main\n"
+        f"rc = main(['--db', {sqlite_db!r}, '--instrument', {PID!r}])\n"
+        "print('sqlalchemy loaded:', 'sqlalchemy' in sys.modules)\n"
+        "sys.exit(rc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(NEXUS_LOGGER_STARTUP_PROBE="1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["window shown", "sqlalchemy loaded: False"]
+    assert session_rows(sqlite_db) == []
+
+
+def test_second_launch_raises_the_first_window_and_exits(sqlite_db, isolated_home):
+    args = [*LAUNCH, "--db", sqlite_db, "--instrument", PID]
+    first = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while lifecycle.find_open_session(PID, engine=sqlite_db) is None:
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first window did not start a session"
+            time.sleep(0.1)
+        second = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=30)
+        assert second.returncode == 0, second.stderr
+        assert first.poll() is None  # the first window is still there
+        log = (isolated_home / "logs" / "nexus-logger.log").read_text(encoding="utf-8")
+        assert "Another launch asked for this window; raising it" in log
+        assert "already runs for this user" in log
+        assert [r["event_type"] for r in session_rows(sqlite_db)] == ["START"]
+    finally:
+        first.terminate()
+        first.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["--db", "x.sqlite"], ["--db=x", "--instrument", "P", "--config", "c.toml"]],
+)
+def test_plain_launch_takes_the_quick_parser(argv):
+    from nexus_logger.cli import _open_window, _window_launch_args
+
+    args = _window_launch_args(argv)
+    assert args is not None and args.func is _open_window and args.command is None
+
+
+@pytest.mark.parametrize("argv", [["sessions"], ["--help"], ["--version"], ["--smoke"], ["--db"]])
+def test_anything_else_takes_the_full_parser(argv):
+    from nexus_logger.cli import _window_launch_args
+
+    assert _window_launch_args(argv) is None

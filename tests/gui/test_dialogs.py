@@ -1,0 +1,128 @@
+"""The resume and close dialogs, driven by their buttons and keys (never ``exec()``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from PySide6.QtCore import Qt
+
+from nexus_logger.core.lifecycle import OpenSession
+from nexus_logger.core.models import Instrument
+from nexus_logger.gui.dialogs import (
+    CloseChoice,
+    CloseDialog,
+    ResumeAction,
+    ResumeDialog,
+)
+
+TZ = ZoneInfo("America/New_York")
+NOW = datetime(2026, 3, 10, 15, 30, tzinfo=TZ)
+
+
+def _session(*, heartbeat: bool) -> OpenSession:
+    inst = Instrument(instrument_pid="TEST-TEM-001", display_name="Test TEM", timezone=str(TZ))
+    started = NOW - timedelta(hours=6, minutes=15)
+    return OpenSession(
+        session_identifier="0b7c5a52-2f0e-4a4a-9a36-0f3a8e1c7d11",
+        instrument=inst,
+        user="alice",
+        started=started,
+        start_text=started.isoformat(),
+        last_heartbeat=NOW - timedelta(hours=4, minutes=2) if heartbeat else None,
+    )
+
+
+@pytest.fixture
+def resume_dialog(qtbot):
+    def make(*, heartbeat: bool) -> ResumeDialog:
+        dialog = ResumeDialog(_session(heartbeat=heartbeat), now=NOW)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        return dialog
+
+    return make
+
+
+def test_resume_dialog_says_who_when_and_last_heartbeat(resume_dialog):
+    dialog = resume_dialog(heartbeat=True)
+    assert dialog.started_label.text().startswith("Started by alice at 09:15 ")
+    assert "(6 h 15 min ago)" in dialog.started_label.text()
+    assert dialog.heartbeat_label.text().startswith("Last heartbeat: 11:28 ")
+    assert "(4 h 2 min ago)" in dialog.heartbeat_label.text()
+    assert dialog.at_heartbeat.isEnabled() and dialog.at_heartbeat.isChecked()
+    assert dialog.choice() is None
+
+
+def test_resume_dialog_cannot_be_dismissed_without_a_choice(qtbot, resume_dialog):
+    dialog = resume_dialog(heartbeat=True)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert dialog.isVisible() and dialog.choice() is None
+    dialog.close()
+    assert dialog.isVisible() and dialog.choice() is None
+    assert not dialog.windowFlags() & Qt.WindowType.WindowCloseButtonHint
+
+
+def test_resume_dialog_continue(qtbot, resume_dialog):
+    dialog = resume_dialog(heartbeat=True)
+    qtbot.mouseClick(dialog.continue_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    choice = dialog.choice()
+    assert choice is not None and choice.action is ResumeAction.CONTINUE and choice.end_at is None
+
+
+def test_resume_dialog_new_ending_at_the_last_heartbeat(qtbot, resume_dialog):
+    dialog = resume_dialog(heartbeat=True)
+    qtbot.mouseClick(dialog.new_button, Qt.MouseButton.LeftButton)
+    choice = dialog.choice()
+    assert choice is not None and choice.action is ResumeAction.NEW
+    assert choice.end_at == NOW - timedelta(hours=4, minutes=2)
+
+
+def test_resume_dialog_new_ending_now(qtbot, resume_dialog):
+    dialog = resume_dialog(heartbeat=True)
+    qtbot.mouseClick(dialog.at_now, Qt.MouseButton.LeftButton)
+    assert dialog.at_now.isChecked()
+    before = datetime.now(TZ)
+    qtbot.mouseClick(dialog.new_button, Qt.MouseButton.LeftButton)
+    choice = dialog.choice()
+    assert choice is not None and choice.action is ResumeAction.NEW
+    assert choice.end_at is not None and before <= choice.end_at <= datetime.now(TZ)
+
+
+def test_resume_dialog_without_heartbeat_offers_only_now(resume_dialog):
+    dialog = resume_dialog(heartbeat=False)
+    assert dialog.heartbeat_label.text() == "Last heartbeat: none recorded."
+    assert not dialog.at_heartbeat.isEnabled()
+    assert dialog.at_now.isChecked()
+
+
+@pytest.fixture
+def close_dialog(qtbot):
+    dialog = CloseDialog("Test TEM")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+@pytest.mark.parametrize(
+    ("button", "expected"),
+    [
+        ("end_button", CloseChoice.END),
+        ("keep_button", CloseChoice.KEEP_OPEN),
+        ("cancel_button", CloseChoice.CANCEL),
+    ],
+)
+def test_close_dialog_buttons(qtbot, close_dialog, button, expected):
+    qtbot.mouseClick(getattr(close_dialog, button), Qt.MouseButton.LeftButton)
+    assert not close_dialog.isVisible()
+    assert close_dialog.choice() is expected
+
+
+def test_close_dialog_escape_is_cancel(qtbot, close_dialog):
+    qtbot.keyClick(close_dialog, Qt.Key.Key_Escape)
+    assert not close_dialog.isVisible()
+    assert close_dialog.choice() is CloseChoice.CANCEL

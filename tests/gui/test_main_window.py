@@ -1,0 +1,351 @@
+"""The instrument-PC window, flow by flow, against real SQLite databases (Qt offscreen).
+
+Each test drives the window as a person would (buttons, shortcuts, the close button) and then
+checks the database itself: the rows NexusLIMS will read, not only what the window says.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from PySide6.QtCore import Qt
+
+from nexus_logger.core import lifecycle
+from nexus_logger.core.config import load_settings
+from nexus_logger.core.enums import RecordStatus
+from nexus_logger.core.session_handler import get_sessions_to_build
+from nexus_logger.gui.dialogs import CloseChoice, ResumeAction, ResumeChoice
+from nexus_logger.gui.main_window import MainWindow, Phase
+from nexus_logger.gui.pages import Step, StepState
+from tests.gui.helpers_gui import PID, gui_settings, rows_of, session_rows, wait_phase
+
+
+def _running_identifier(window: MainWindow) -> str:
+    assert window.session is not None
+    return window.session.session_identifier
+
+
+def test_launch_runs_the_steps_in_order_and_starts_a_session(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db, start=False)
+    seen: list[tuple[Step, StepState]] = []
+    original = window.steps_page.set_step
+
+    def record(step, state, detail=""):
+        seen.append((step, state))
+        original(step, state, detail)
+
+    window.steps_page.set_step = record
+    assert window.pages.currentWidget() is window.steps_page  # shown before any database work
+    window.start()
+    assert window.phase is Phase.STARTING
+    assert window.steps_page.state(Step.CONNECT) is StepState.ACTIVE
+    wait_phase(qtbot, window, Phase.RUNNING)
+
+    progress = [(s, st) for s, st in seen if st is not StepState.PENDING]
+    assert progress == [
+        (Step.CONNECT, StepState.ACTIVE),
+        (Step.CONNECT, StepState.DONE),
+        (Step.IDENTIFY, StepState.ACTIVE),
+        (Step.IDENTIFY, StepState.DONE),
+        (Step.CHECK, StepState.ACTIVE),
+        (Step.CHECK, StepState.DONE),
+        (Step.START, StepState.ACTIVE),
+        (Step.START, StepState.DONE),
+    ]
+    assert window.steps_page.progress.value() == 4
+    ident = _running_identifier(window)
+    user = lifecycle.default_user()
+    (start,) = rows_of(sqlite_db, ident)
+    assert (start["event_type"], start["record_status"], start["user"], start["instrument"]) == (
+        "START",
+        "WAITING_FOR_END",
+        user,
+        PID,
+    )
+    page = window.session_page
+    assert window.pages.currentWidget() is page
+    assert page.instrument_label.text() == f"Test TEM ({PID})"
+    assert page.user_label.text() == f"User: {user}"
+    assert page.started_label.text().startswith("Started: ")
+    assert page.end_button.isEnabled() and page.end_button.isVisible()
+    qtbot.waitUntil(lambda: window.sync_indicator.plain_text().startswith("Online"))
+
+
+def test_elapsed_time_counts_up(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    assert window.session is not None
+    # Pretend the session started 1 h 2 min 3 s ago; the clock must follow within a tick.
+    window.session = window.session.__class__(
+        **{**window.session.__dict__, "started": window.session.started - timedelta(seconds=3723)}
+    )
+    qtbot.waitUntil(
+        lambda: window.session_page.elapsed_label.text() in {"1:02:03", "1:02:04", "1:02:05"},
+        timeout=3000,
+    )
+
+
+def test_end_button_ends_the_session_and_the_window_counts_down(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db, auto_close_seconds=2)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    qtbot.mouseClick(window.session_page.end_button, Qt.MouseButton.LeftButton)
+    wait_phase(qtbot, window, Phase.ENDED)
+
+    rows = rows_of(sqlite_db, ident)
+    assert [(r["event_type"], r["record_status"]) for r in rows] == [
+        ("START", "TO_BE_BUILT"),
+        ("END", "TO_BE_BUILT"),
+    ]
+    assert rows[0]["user"] == rows[1]["user"]
+    built = get_sessions_to_build(engine=sqlite_db)
+    assert [s.session_identifier for s in built] == [ident]
+
+    page = window.ended_page
+    assert window.pages.currentWidget() is page
+    assert page.duration_label.text().startswith("Duration: ")
+    assert page.countdown_label.text() == "This window closes in 2 s."
+    assert page.keep_open_button.isVisible()
+    qtbot.waitUntil(lambda: page.countdown_label.text() == "This window closes in 1 s.")
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=4000)
+
+
+def test_keep_window_open_cancels_the_countdown_and_a_new_session_can_start(
+    qtbot, make_window, sqlite_db
+):
+    window = make_window(sqlite_db, auto_close_seconds=1)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    first = _running_identifier(window)
+    window.end_session()
+    wait_phase(qtbot, window, Phase.ENDED)
+    qtbot.mouseClick(window.ended_page.keep_open_button, Qt.MouseButton.LeftButton)
+    assert window.ended_page.countdown_label.text() == ""
+    assert window.ended_page.new_button.isVisible()
+    qtbot.wait(1300)  # longer than the countdown was: the window must stay
+    assert window.isVisible()
+    qtbot.mouseClick(window.ended_page.new_button, Qt.MouseButton.LeftButton)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    assert _running_identifier(window) != first
+    assert [r["event_type"] for r in session_rows(sqlite_db)] == ["START", "END", "START"]
+
+
+def test_keyboard_shortcut_ends_the_session(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    window.activateWindow()
+    qtbot.keyClick(
+        window.session_page.end_button, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier
+    )
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+    # Once ended, the shortcut does nothing (no second END, no error).
+    qtbot.keyClick(window.ended_page, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+
+
+def test_note_is_saved_with_the_session(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    edit = window.session_page.note_edit
+    edit.setFocus()
+    qtbot.keyClicks(edit, "EELS maps, sample 7b")
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.session_page.note_status.text() == "Note saved.")
+    assert lifecycle.get_note(ident, engine=sqlite_db) == "EELS maps, sample 7b"
+
+
+def _open_session_of(user: str, database: str, *, heartbeat: bool) -> lifecycle.OpenSession:
+    started = lifecycle.start_session(
+        instrument=PID,
+        user=user,
+        at=lifecycle.timestamps.now_in("America/New_York") - timedelta(hours=3),
+        engine=database,
+    ).session
+    if heartbeat:
+        lifecycle.record_heartbeat(started.session_identifier, engine=database)
+    found = lifecycle.find_open_session(PID, engine=database)
+    assert found is not None
+    return found
+
+
+def test_resume_continue_keeps_the_open_session(qtbot, make_window, sqlite_db):
+    old = _open_session_of("alice", sqlite_db, heartbeat=True)
+    window = make_window(sqlite_db, start=False)
+    asked: list[lifecycle.OpenSession] = []
+
+    def choose(session):
+        asked.append(session)
+        return ResumeChoice(ResumeAction.CONTINUE)
+
+    window.ask_resume_choice = choose
+    window.start()
+    wait_phase(qtbot, window, Phase.RUNNING)
+    assert [s.session_identifier for s in asked] == [old.session_identifier]
+    assert asked[0].user == "alice" and asked[0].last_heartbeat is not None
+    assert _running_identifier(window) == old.session_identifier
+    assert window.session_page.user_label.text() == "User: alice"
+    assert window.steps_page.state(Step.START) is StepState.DONE
+    # Nothing new was written: still the one START.
+    assert [r["event_type"] for r in session_rows(sqlite_db)] == ["START"]
+    assert window.session_page.elapsed_label.text().startswith("3:0")
+
+
+def test_resume_new_ends_the_old_session_at_its_last_heartbeat(qtbot, make_window, sqlite_db):
+    old = _open_session_of("alice", sqlite_db, heartbeat=True)
+    assert old.last_heartbeat is not None
+    window = make_window(sqlite_db, start=False)
+    window.ask_resume_choice = lambda session: ResumeChoice(
+        ResumeAction.NEW, session.last_heartbeat
+    )
+    window.start()
+    wait_phase(qtbot, window, Phase.RUNNING)
+    new_ident = _running_identifier(window)
+    assert new_ident != old.session_identifier
+
+    old_rows = rows_of(sqlite_db, old.session_identifier)
+    assert [(r["event_type"], r["record_status"], r["user"]) for r in old_rows] == [
+        ("START", "TO_BE_BUILT", "alice"),
+        ("END", "TO_BE_BUILT", "alice"),
+    ]
+    ended = lifecycle.timestamps.parse(old_rows[1]["timestamp"])
+    assert abs((ended - old.last_heartbeat).total_seconds()) < 1
+    (new_start,) = rows_of(sqlite_db, new_ident)
+    assert (new_start["record_status"], new_start["user"]) == (
+        "WAITING_FOR_END",
+        lifecycle.default_user(),
+    )
+    assert [s.session_identifier for s in get_sessions_to_build(engine=sqlite_db)] == [
+        old.session_identifier
+    ]
+
+
+def test_close_and_end_session(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db, auto_close_seconds=0)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    window.ask_close_choice = lambda: CloseChoice.END
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible())
+    assert window.phase is Phase.ENDED
+    assert [(r["event_type"], r["record_status"]) for r in rows_of(sqlite_db, ident)] == [
+        ("START", "TO_BE_BUILT"),
+        ("END", "TO_BE_BUILT"),
+    ]
+
+
+def test_close_and_keep_open_leaves_the_session_for_the_next_launch(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    window.ask_close_choice = lambda: CloseChoice.KEEP_OPEN
+    window.close()
+    assert not window.isVisible()
+    assert window.paused
+    assert window.end_for_shutdown() is False  # quitting now must not end it
+    assert [(r["event_type"], r["record_status"]) for r in rows_of(sqlite_db, ident)] == [
+        ("START", "WAITING_FOR_END")
+    ]
+    # The next launch finds it and asks.
+    again = make_window(sqlite_db, start=False)
+    asked: list[str] = []
+    again.ask_resume_choice = lambda s: (
+        asked.append(s.session_identifier) or ResumeChoice(ResumeAction.CONTINUE)
+    )
+    again.start()
+    wait_phase(qtbot, again, Phase.RUNNING)
+    assert asked == [ident]
+
+
+def test_close_and_cancel_keeps_the_window(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    asked: list[bool] = []
+    window.ask_close_choice = lambda: asked.append(True) or CloseChoice.CANCEL
+    window.close()
+    assert asked == [True]
+    assert window.isVisible() and window.phase is Phase.RUNNING
+    assert window.session_page.end_button.isEnabled()
+
+
+def test_closing_before_a_session_runs_does_not_ask(qtbot, make_window, tmp_path):
+    window = make_window(str(tmp_path / "missing.sqlite"))
+    wait_phase(qtbot, window, Phase.FAILED)
+    window.close()  # ask_close_choice would fail the test
+    assert not window.isVisible()
+
+
+def test_os_logoff_ends_the_running_session(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    assert window.end_for_shutdown(timeout_ms=10_000) is True
+    assert [(r["event_type"], r["record_status"]) for r in rows_of(sqlite_db, ident)] == [
+        ("START", "TO_BE_BUILT"),
+        ("END", "TO_BE_BUILT"),
+    ]
+    window.close()  # after logoff the window closes without asking
+    assert not window.isVisible()
+
+
+def test_a_failed_step_shows_a_sentence_retry_and_log(qtbot, make_window, sqlite_db, log_to_file):
+    window = make_window(sqlite_db, start=False, instrument="NO-SUCH-INSTRUMENT")
+    window.start()
+    wait_phase(qtbot, window, Phase.FAILED)
+    page = window.steps_page
+    assert page.state(Step.CONNECT) is StepState.DONE
+    assert page.state(Step.IDENTIFY) is StepState.FAILED
+    assert page.error_box.isVisible() and page.retry_button.isVisible()
+    message = page.error_label.text()
+    assert "NO-SUCH-INSTRUMENT" in message and "Traceback" not in message
+    qtbot.mouseClick(page.log_button, Qt.MouseButton.LeftButton)
+    assert window._log_window is not None and window._log_window.isVisible()
+    assert "NO-SUCH-INSTRUMENT" in window._log_window.text()  # the failure is in the log
+    # Fix the cause, then Retry: the steps run again and the session starts.
+    window._settings_loader = lambda: gui_settings(sqlite_db)
+    qtbot.mouseClick(page.retry_button, Qt.MouseButton.LeftButton)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    assert not page.error_box.isVisible()
+
+
+def test_a_bad_config_file_is_a_failed_step_not_a_crash(qtbot, make_window, sqlite_db, tmp_path):
+    window = make_window(sqlite_db, start=False)
+    bad = tmp_path / "config.toml"
+    bad.write_text("database = [unclosed\n")
+    window._settings_loader = lambda: load_settings(bad)
+    window.start()
+    assert window.phase is Phase.FAILED
+    assert "not valid TOML" in window.steps_page.error_label.text()
+
+
+def test_session_ended_by_staff_is_noticed_at_the_next_heartbeat(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    lifecycle.end_session(session_identifier=ident, engine=sqlite_db)
+    window.send_heartbeat()
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert "ended elsewhere" in window.ended_page.message_label.text()
+    assert window.ended_page.countdown_label.text() == ""  # stays open to say so
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+
+
+def test_admin_tab_is_built_when_first_opened(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    assert window._admin_tab is None
+    window.tabs.setCurrentIndex(1)
+    assert window._admin_tab is not None
+    assert window.tabs.tabText(1) == "Admin"
+    assert window.tabs.currentWidget() is window._admin_tab
+
+
+def test_all_statuses_written_are_nexuslims_ones(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    window.end_session()
+    wait_phase(qtbot, window, Phase.ENDED)
+    statuses = {r["record_status"] for r in session_rows(sqlite_db)}
+    assert statuses <= {s.value for s in RecordStatus}

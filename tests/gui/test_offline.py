@@ -1,0 +1,123 @@
+"""The database is away (share not connected): sessions are kept on this PC and sent later.
+
+"Away" is the SQLite file moved aside, as when the network share holding it is not
+connected: the core reports it as unreachable at once, and every START and END goes through
+the local outbox (:class:`~nexus_logger.core.durable.DurableLogger`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from nexus_logger.core.durable import DurableLogger
+from nexus_logger.core.outbox import pending_events
+from nexus_logger.core.session_handler import get_sessions_to_build
+from nexus_logger.gui.main_window import Phase
+from nexus_logger.gui.pages import Step, StepState
+from tests.gui.helpers_gui import PID, rows_of, session_rows, wait_phase
+
+
+@contextmanager
+def database_away(path: str) -> Iterator[None]:
+    """The database file cannot be reached inside the block."""
+    os.rename(path, path + ".away")
+    try:
+        yield
+    finally:
+        os.rename(path + ".away", path)
+
+
+def _seen_before(database: str) -> None:
+    """This PC reached the database once, so it knows its instrument (as after any launch)."""
+    DurableLogger(database).identify(instrument=PID)
+
+
+def test_database_down_at_start_keeps_the_session_on_this_pc(qtbot, make_window, sqlite_db):
+    _seen_before(sqlite_db)
+    with database_away(sqlite_db):
+        window = make_window(sqlite_db, auto_close_seconds=60)
+        wait_phase(qtbot, window, Phase.RUNNING)
+        steps = window.steps_page
+        assert steps.state(Step.CONNECT) is StepState.WARNING
+        assert steps.state(Step.IDENTIFY) is StepState.DONE
+        assert steps.state(Step.START) is StepState.WARNING
+        assert window.session_queued
+        assert window.session_page.state_label.text() == "Session running (kept on this PC)"
+        assert "saved on this PC" in window.session_page.message_label.text()
+        qtbot.waitUntil(lambda: window.sync_indicator.pending == 1)
+        assert "1 event waiting on this PC" in window.sync_indicator.plain_text()
+        assert window.session_page.end_button.isEnabled()
+        assert pending_events() == 1
+        assert window.session is not None
+        ident = window.session.session_identifier
+    assert session_rows(sqlite_db) == []  # nothing reached the database while it was away
+
+    # The share is back: the next status check sends the START.
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: window.sync_indicator.pending == 0 and window.sync_indicator.online)
+    assert window.session_page.state_label.text() == "Session running"
+    assert [(r["event_type"], r["record_status"]) for r in rows_of(sqlite_db, ident)] == [
+        ("START", "WAITING_FOR_END")
+    ]
+    window.end_session()
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert [s.session_identifier for s in get_sessions_to_build(engine=sqlite_db)] == [ident]
+
+
+def test_database_down_at_end_keeps_the_end_on_this_pc(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    assert window.session is not None
+    ident = window.session.session_identifier
+    with database_away(sqlite_db):
+        window.end_session()
+        wait_phase(qtbot, window, Phase.ENDED)
+        assert window.end_outcome is not None and window.end_outcome.queued
+        assert "saved on this PC" in window.ended_page.message_label.text()
+        assert window.ended_page.duration_label.text().startswith("Duration: ")
+        qtbot.waitUntil(lambda: window.sync_indicator.pending == 1)
+        assert pending_events() == 1
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: window.sync_indicator.pending == 0 and window.sync_indicator.online)
+    assert [(r["event_type"], r["record_status"]) for r in rows_of(sqlite_db, ident)] == [
+        ("START", "TO_BE_BUILT"),
+        ("END", "TO_BE_BUILT"),
+    ]
+    assert [s.session_identifier for s in get_sessions_to_build(engine=sqlite_db)] == [ident]
+
+
+def test_os_logoff_with_the_database_down_keeps_the_end_on_this_pc(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    assert window.session is not None
+    ident = window.session.session_identifier
+    with database_away(sqlite_db):
+        assert window.end_for_shutdown(timeout_ms=10_000) is True
+        assert pending_events() == 1
+        qtbot.waitUntil(lambda: window.worker.pending == 0)  # its own retry, still offline
+    # The next launch (or 'nexus-logger sync') sends it.
+    report = DurableLogger(sqlite_db).sync()
+    assert report.sent == 1 and report.pending == 0
+    assert [(r["event_type"], r["record_status"]) for r in rows_of(sqlite_db, ident)] == [
+        ("START", "TO_BE_BUILT"),
+        ("END", "TO_BE_BUILT"),
+    ]
+
+
+def test_database_down_on_a_pc_that_never_reached_it_fails_with_retry(
+    qtbot, make_window, sqlite_db
+):
+    with database_away(sqlite_db):
+        window = make_window(sqlite_db)
+        wait_phase(qtbot, window, Phase.FAILED)
+        message = window.steps_page.error_label.text()
+        assert "cannot be reached" in message and "Traceback" not in message
+        assert window.steps_page.state(Step.IDENTIFY) is StepState.FAILED
+    window.steps_page.retry_button.click()
+    wait_phase(qtbot, window, Phase.RUNNING)
+    assert not window.session_queued
+    qtbot.waitUntil(lambda: window.sync_indicator.online is True)

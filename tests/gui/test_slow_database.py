@@ -1,0 +1,119 @@
+"""A database that takes seconds to answer never freezes the window.
+
+Another connection holds the SQLite file's exclusive lock (as a backup tool or a stuck
+program on another PC would), with the app's timeout longer than the hold, so the app waits
+for the database exactly as it would for one that takes 10 s. While it waits, a timer on the
+GUI thread must keep ticking, the window must react to clicks, and the buttons must say what
+is possible. The test never sleeps: it waits on states, then releases the lock.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+
+from nexus_logger.gui.main_window import Phase
+from nexus_logger.gui.pages import Step, StepState
+from tests.gui.helpers_gui import Ticker, rows_of, wait_phase
+
+#: The app waits this long for the lock: far longer than the test holds it.
+PATIENT = 60
+
+
+def _event_loop_keeps_running(qtbot, ticker: Ticker, seconds: float = 0.6) -> None:
+    since = time.monotonic()
+    qtbot.waitUntil(lambda: time.monotonic() - since >= seconds, timeout=int(seconds * 1000) + 5000)
+    ticks = ticker.count_since(since)
+    assert ticks >= seconds / 0.02 * 0.5, f"only {ticks} timer ticks in {seconds} s"
+    assert ticker.max_gap(since) < 0.25, "the GUI thread was blocked"
+
+
+def test_start_on_a_locked_database_keeps_the_window_responsive(
+    qtbot, make_window, sqlite_db, sqlite_lock
+):
+    lock = sqlite_lock(sqlite_db).acquire()
+    ticker = Ticker(20)
+    window = make_window(sqlite_db, db_timeout_seconds=PATIENT)
+    try:
+        assert window.phase is Phase.STARTING
+        _event_loop_keeps_running(qtbot, ticker)
+        # Still waiting on the first step, and saying so; nothing to retry, nothing to end.
+        assert window.phase is Phase.STARTING
+        assert window.steps_page.state(Step.CONNECT) is StepState.ACTIVE
+        assert window.steps_page.labels[Step.CONNECT].text() == "Connecting to the database\u2026"
+        assert not window.steps_page.error_box.isVisible()
+        assert not window.session_page.end_button.isVisible()
+        assert window.worker.pending >= 1
+        # The window reacts to input meanwhile.
+        qtbot.mouseClick(window.log_button, Qt.MouseButton.LeftButton)
+        assert window._log_window is not None and window._log_window.isVisible()
+        window._log_window.close()
+    finally:
+        lock.release()
+        ticker.stop()
+    wait_phase(qtbot, window, Phase.RUNNING, timeout=20_000)
+    assert window.session_page.end_button.isEnabled()
+
+
+def test_end_on_a_locked_database_keeps_the_window_responsive(
+    qtbot, make_window, sqlite_db, sqlite_lock
+):
+    window = make_window(sqlite_db, db_timeout_seconds=PATIENT, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    assert window.session is not None
+    ident = window.session.session_identifier
+    lock = sqlite_lock(sqlite_db).acquire()
+    ticker = Ticker(20)
+    try:
+        qtbot.mouseClick(window.session_page.end_button, Qt.MouseButton.LeftButton)
+        assert window.phase is Phase.ENDING
+        elapsed_before = window.session_page.elapsed_label.text()
+        _event_loop_keeps_running(qtbot, ticker)
+        assert window.phase is Phase.ENDING
+        button = window.session_page.end_button
+        assert not button.isEnabled() and button.text() == "Ending the session\u2026"
+        assert not window.end_shortcut.isEnabled()
+        # The clock keeps going while the END waits for the database.
+        qtbot.waitUntil(lambda: window.session_page.elapsed_label.text() != elapsed_before)
+        # Closing now is refused (the END is on its way), without asking anything.
+        window.close()
+        assert window.isVisible()
+        assert "being ended" in window.session_page.message_label.text()
+        # Nothing was written yet (read through the lock holder's own connection).
+        assert [r["event_type"] for r in rows_of(sqlite_db, ident, lock.conn)] == ["START"]
+    finally:
+        lock.release()
+        ticker.stop()
+    wait_phase(qtbot, window, Phase.ENDED, timeout=20_000)
+    assert [(r["event_type"], r["record_status"]) for r in rows_of(sqlite_db, ident)] == [
+        ("START", "TO_BE_BUILT"),
+        ("END", "TO_BE_BUILT"),
+    ]
+    assert window.end_outcome is not None and not window.end_outcome.queued
+
+
+def test_a_lock_held_past_the_timeout_keeps_the_end_on_this_pc(
+    qtbot, make_window, sqlite_db, sqlite_lock
+):
+    window = make_window(sqlite_db, db_timeout_seconds=0.5, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    assert window.session is not None
+    ident = window.session.session_identifier
+    lock = sqlite_lock(sqlite_db).acquire()
+    try:
+        window.end_session()
+        wait_phase(qtbot, window, Phase.ENDED)
+        assert window.end_outcome is not None and window.end_outcome.queued
+        assert "saved on this PC" in window.ended_page.message_label.text()
+        qtbot.waitUntil(lambda: window.sync_indicator.pending == 1)
+    finally:
+        lock.release()
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: window.sync_indicator.pending == 0 and window.sync_indicator.online)
+    assert [(r["event_type"], r["record_status"]) for r in rows_of(sqlite_db, ident)] == [
+        ("START", "TO_BE_BUILT"),
+        ("END", "TO_BE_BUILT"),
+    ]

@@ -1,0 +1,66 @@
+"""How the window writes times and durations."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from nexus_logger.gui import text
+
+NY = ZoneInfo("America/New_York")
+KOLKATA = ZoneInfo("Asia/Kolkata")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "clock"),
+    [(0, "0:00:00"), (59.9, "0:00:59"), (249, "0:04:09"), (45000, "12:30:00"), (-5, "0:00:00")],
+)
+def test_clock(seconds, clock):
+    assert text.clock(seconds) == clock
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0, "0 s"),
+        (45, "45 s"),
+        (725, "12 min"),
+        (305, "5 min 5 s"),
+        (3 * 3600 + 20 * 60 + 10, "3 h 20 min"),
+        (2 * 86400 + 4 * 3600, "2 days 4 h"),
+    ],
+)
+def test_duration(seconds, words):
+    assert text.duration(seconds) == words
+
+
+def test_when_today_yesterday_and_older():
+    now = datetime(2026, 3, 10, 15, 30, tzinfo=NY)
+    local = text.when(now.replace(hour=9, minute=5), now)
+    assert local.startswith("09:05") and local.endswith("today")
+    assert text.when(now - timedelta(days=1), now).endswith("yesterday")
+    assert text.when(now - timedelta(days=5), now).endswith("on Thu 5 Mar 2026")
+
+
+@pytest.mark.skipif(not hasattr(time, "tzset"), reason="needs time.tzset (not on Windows)")
+def test_when_names_the_zone_when_it_is_not_this_pcs(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        value = datetime(2026, 3, 10, 9, 5, tzinfo=KOLKATA)
+        assert text.when(value, value) == "09:05 IST today"
+        utc = datetime(2026, 3, 10, 9, 5, tzinfo=ZoneInfo("UTC"))
+        assert text.when(utc, utc) == "09:05 today"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_ago_and_plural():
+    now = datetime(2026, 3, 10, 15, 30, tzinfo=NY)
+    assert text.ago(now - timedelta(seconds=20), now) == "just now"
+    assert text.ago(now - timedelta(hours=3, minutes=12), now) == "3 h 12 min ago"
+    assert text.plural(1, "event") == "1 event" and text.plural(3, "event") == "3 events"
