@@ -666,10 +666,14 @@ def export_csv(
     path: str | os.PathLike[str],
     *,
     now: datetime | None = None,
-    page: int = 5000,
+    page: int = 20_000,
     engine: EngineLike = None,
 ) -> int:
-    """Write every session ``query`` selects, in its order, to ``path``; returns the count."""
+    """Write every session ``query`` selects, in its order, to ``path``; returns the count.
+
+    Read in pages of ``page`` sessions, each its own short read transaction, so that a long
+    export never keeps the instrument PCs from writing (an SQLite reader blocks commits).
+    """
     now = now or datetime.now(UTC)
 
     def pages() -> Iterator[SessionSummary]:

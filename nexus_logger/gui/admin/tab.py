@@ -81,6 +81,8 @@ def _table(model: Any, parent: QWidget) -> QTableView:
     view.verticalHeader().setVisible(False)
     view.horizontalHeader().setStretchLastSection(True)
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    # Size columns from the first rows only: measuring thousands of rows blocks the GUI.
+    view.horizontalHeader().setResizeContentsPrecision(50)
     return view
 
 
@@ -109,6 +111,7 @@ class AdminTab(QWidget):
         self._page_wanted = [0]  # token of the page the list wants (read on the worker thread)
         self._when_idle: list[Callable[[], None]] = []
         self._columns_sized = False
+        self._problem_columns_sized = False
         self.last_refresh: datetime | None = None
         self._build()
         self._connect()
@@ -860,7 +863,9 @@ class AdminTab(QWidget):
     def _problems_loaded(self, found: list[problems.Problem]) -> None:
         selected = self._selected_problem()
         self.problems_model.set_items(found)
-        self.problems_view.resizeColumnsToContents()
+        if found and not self._problem_columns_sized:
+            self._problem_columns_sized = True
+            self.problems_view.resizeColumnsToContents()
         self.pages.setTabText(1, f"Problems ({len(found)})" if found else "Problems")
         self.model.set_problems(problems.problems_by_session(found))
         blocking = [p for p in found if p.blocks_build]
