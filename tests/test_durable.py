@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection
+from sqlalchemy import event as sa_event
 
 from nexus_logger.core import lifecycle, timestamps
 from nexus_logger.core import outbox as outbox_module
@@ -449,3 +451,34 @@ def test_end_before_the_start_is_refused_before_anything_is_kept(sqlite_db: str)
     with moved_away(sqlite_db), pytest.raises(InvalidInput, match="before the session started"):
         durable.end(session, at=session.started - timedelta(minutes=1))
     assert durable.pending_count() == 0
+
+
+def test_file_moved_in_the_middle_of_the_end_transaction(sqlite_db: str) -> None:
+    """Found by the soak test: SQLite refuses to write to a file renamed after the transaction
+    began (SQLITE_READONLY_DBMOVED); that is a share that dropped, not a permission problem."""
+    durable = durable_for(sqlite_db)
+    session = durable.start(instrument=durable.identify(instrument=TEM), user="alice").session
+    away = Path(sqlite_db + ".away")
+    engine = durable.engine()
+
+    moved = []
+
+    def move_away_once(conn: Connection) -> None:  # runs right after BEGIN IMMEDIATE
+        if conn.get_execution_options().get("nexus_write") and not moved:
+            moved.append(True)
+            Path(sqlite_db).rename(away)
+
+    sa_event.listen(engine, "begin", move_away_once)
+    try:
+        ended = durable.end(session)
+    finally:
+        sa_event.remove(engine, "begin", move_away_once)
+    assert moved
+    assert ended.queued and ended.message == QUEUED_END
+    away.rename(sqlite_db)
+    assert [r[:2] for r in _rows(sqlite_db, session.session_identifier)] == [
+        ("START", "WAITING_FOR_END")
+    ]
+    assert durable.sync().sent == 1
+    assert_exactly_once(sqlite_db, {session.session_identifier: "ended"})
+    assert_pairing_holds(sqlite_db)

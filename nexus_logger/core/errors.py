@@ -48,6 +48,10 @@ class Conflict(NexusLoggerError):
     """The action conflicts with the current state (e.g. a session is already open)."""
 
 
+#: SQLITE_READONLY_DBMOVED: "attempt to write a readonly database" because the file was moved.
+_READONLY_DBMOVED = 1032
+
+
 def _root_message(err: BaseException) -> str:
     orig = getattr(err, "orig", None)
     return str(orig if orig is not None else err).strip()
@@ -71,6 +75,14 @@ def translate(err: BaseException, where: str) -> NexusLoggerError:
         return DatabaseUnavailable(
             f"The database {where} stayed locked by another program past the timeout. "
             "Try again in a minute; if it persists, close the program holding it."
+        )
+    orig = getattr(err, "orig", None)
+    if getattr(orig if orig is not None else err, "sqlite_errorcode", None) == _READONLY_DBMOVED:
+        # SQLite refuses to write to a file renamed or replaced since it was opened: the share
+        # dropped or the file is being moved. That passes, unlike a real lack of permission.
+        return DatabaseUnavailable(
+            f"The database file {where} was moved or replaced while in use (a share that "
+            "dropped?). Try again in a moment; check the share if it persists."
         )
     if "readonly database" in low or "read-only" in low or "read only" in low:
         return DatabaseReadOnly(
