@@ -22,11 +22,13 @@ This module is only the store. Replaying it against the database is
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -351,7 +353,7 @@ class OutboxError(NexusLoggerError):
 
 
 class Outbox:
-    """The outbox file. Cheap to create; every call opens the file, so any thread may use it.
+    """The outbox file. Cheap to create; any thread may use it (calls are serialised).
 
     Several processes (the window and ``nexus-logger sync``) may use the same file: writes are
     ``BEGIN IMMEDIATE`` transactions, so each one is atomic against the others.
@@ -359,7 +361,10 @@ class Outbox:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
-        self._ready = False
+        # One connection per Outbox, kept open: opening and closing a WAL file for every call
+        # costs a checkpoint and several fsyncs each time. The lock lets threads share it.
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -376,19 +381,17 @@ class Outbox:
             ) from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(_LOCAL_TIMEOUT * 1000)}")
-            if not self._ready:
-                # WAL is safe here: the file is on a local disk, never on a share.
-                conn.execute("PRAGMA journal_mode = WAL")
+            # WAL is safe here: the file is on a local disk, never on a share. FULL: every
+            # commit is fsynced, so a kept event survives a power cut.
+            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
-            if not self._ready:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version < _SCHEMA_VERSION:
-                    conn.execute("BEGIN IMMEDIATE")
-                    for ddl in _DDL:
-                        conn.execute(ddl)
-                    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-                    conn.execute("COMMIT")
-                self._ready = True
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < _SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                for ddl in _DDL:
+                    conn.execute(ddl)
+                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+                conn.execute("COMMIT")
         except sqlite3.Error as err:
             conn.close()
             raise OutboxError(
@@ -397,17 +400,37 @@ class Outbox:
             ) from None
         return conn
 
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _drop(self) -> None:
+        """Forget the connection after an error, so the next call opens the file afresh."""
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        """Close the file (it is opened again on the next call)."""
+        with self._lock:
+            self._drop()
+
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with closing(self._open()) as conn:
+        with self._lock:
+            conn = self._connection()
             try:
                 yield conn
             except sqlite3.Error as err:
+                self._drop()
                 raise OutboxError(f"Reading the local outbox {self.path} failed ({err}).") from None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with closing(self._open()) as conn:
+        with self._lock:
+            conn = self._connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -417,6 +440,7 @@ class Outbox:
                     raise
                 conn.execute("COMMIT")
             except sqlite3.Error as err:
+                self._drop()
                 raise OutboxError(
                     f"Writing the local outbox {self.path} failed ({err}). Check that the disk "
                     "is not full."
@@ -642,6 +666,13 @@ class Outbox:
         """Keep the instrument identified for ``requested`` (``pid:X`` or ``host:NAME``)."""
         values = [getattr(instrument, f) or "" for f in _INSTRUMENT_FIELDS]
         keys = {requested, f"pid:{instrument.instrument_pid}"}
+        with self._read() as conn:
+            same = all(
+                list(conn.execute(_LOAD_INSTRUMENT, (database, req)).fetchone() or ()) == values
+                for req in keys
+            )
+        if same:  # the usual case: skip the fsync
+            return
         with self._write() as conn:
             for req in keys:
                 conn.execute(
@@ -664,6 +695,8 @@ class Outbox:
 
     def remember_open(self, database: str, instrument_pid: str, known: KnownOpen | None) -> None:
         """Record the session open on an instrument (``None``: none is open)."""
+        if self.known_open(database, instrument_pid) == known:
+            return  # unchanged: skip the fsync
         with self._write() as conn:
             conn.execute(
                 "DELETE FROM open_sessions WHERE database = ? AND instrument_pid = ?",
@@ -705,4 +738,8 @@ def pending_events(path: Path | None = None) -> int:
     target = Path(path) if path is not None else default_path()
     if not target.exists():
         return 0
-    return Outbox(target).pending_count()
+    box = Outbox(target)
+    try:
+        return box.pending_count()
+    finally:
+        box.close()
