@@ -567,3 +567,24 @@ def test_nexuslims_tables_are_not_altered(sqlite_db: str) -> None:
     }
     assert added == {"nexus_logger_note", "nexus_logger_heartbeat"}
     assert dump_session_log(sqlite_db)  # and the rows went into NexusLIMS's own table
+
+
+def test_lock_timeout_still_reads_as_before_for_every_caller(sqlite_db: str) -> None:
+    """The write lock is polled for (fair to many writers); a timeout looks as it always did."""
+    from nexus_logger.core import db_query
+
+    locker = sqlite3.connect(sqlite_db, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        short = get_engine(sqlite_db, timeout=0.3)
+        before = dump_session_log(sqlite_db)
+        with pytest.raises(DatabaseUnavailable, match="stayed locked"):
+            start_session(instrument=TEM, user="a", engine=short)
+        assert db_query("UPDATE session_log SET user = 'x'", engine=short) == (False, [])
+        with short.connect() as conn:  # and the busy timeout is back after each attempt
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 300
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert dump_session_log(sqlite_db) == before
+    assert start_session(instrument=TEM, user="a", engine=short).created
