@@ -273,6 +273,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", metavar="FILE", help="build the SQLite database here and keep it")
     parser.add_argument("--pg-url", metavar="URL", help="also time the core queries on PostgreSQL")
+    parser.add_argument(
+        "--pg",
+        action="store_true",
+        help="also time them on a throw-away PostgreSQL server (tests/pgcluster.py)",
+    )
     parser.add_argument("--no-gui", action="store_true", help="skip the Qt part")
     args = parser.parse_args()
     os.environ.setdefault("NEXUS_LOGGER_HOME", tempfile.mkdtemp(prefix="bench-admin-"))
@@ -288,13 +293,30 @@ def main() -> int:
         core_figures(target, args.repeat)
         if not args.no_gui:
             gui_figures(target)
-        if args.pg_url:
-            build(args.pg_url, args.sessions)
-            print("\nPostgreSQL:", end="")
-            core_figures(args.pg_url, args.repeat)
-        from nexus_logger.core.engine import dispose_engines
+        cluster = None
+        pg_url = args.pg_url
+        if args.pg and not pg_url:
+            from tests.pgcluster import PgCluster, find_pg_bin
 
-        dispose_engines()
+            bin_dir = find_pg_bin()
+            if bin_dir is None:
+                print("\nPostgreSQL is not installed; --pg skipped.")
+            else:
+                cluster = PgCluster(bin_dir).init()
+                cluster.start()
+                pg_url = cluster.create_database("bench")
+        try:
+            if pg_url:
+                t0 = time.perf_counter()
+                build(pg_url, args.sessions)
+                print(f"\nPostgreSQL ({time.perf_counter() - t0:.1f} s to load):", end="")
+                core_figures(pg_url, args.repeat)
+        finally:
+            from nexus_logger.core.engine import dispose_engines
+
+            dispose_engines()
+            if cluster is not None:
+                cluster.destroy()
     return 0
 
 
