@@ -14,7 +14,7 @@ Then every START and END the user "clicked" is looked up in the database, row by
 * lost: clicked events with no row.
 
 Targets: lost 0, duplicates 0, and NexusLIMS's strict pairing holds for every session. The
-default run (1,000 cycles) takes about a minute on 2 cores.
+default run (1,000 cycles) takes about 1.5 minutes on 2 cores.
 
     python bench/soak_outbox.py [--cycles 1000] [--seed 1] [--up-ms 400] [--down-ms 100]
                                 [--timeout 1.0] [--no-sync-thread] [--keep]
