@@ -40,6 +40,7 @@ class SyncState:
     online: bool
     pending: int
     detail: str | None = None
+    conflicts: int = 0  # outbox conflicts not yet marked handled (docs/outbox.md)
 
 
 @dataclass(frozen=True)
@@ -101,13 +102,13 @@ def sync_state(logger: DurableLogger) -> SyncState:
     if pending:
         report = logger.sync()
         online = report.error is None and not report.busy
-        return SyncState(online, report.pending, report.error)
+        return SyncState(online, report.pending, report.error, len(logger.conflicts()))
     try:
         with read_connection(logger.engine()) as conn:
             conn.exec_driver_sql("SELECT 1")
     except DatabaseUnavailable as err:
-        return SyncState(False, logger.pending_count(), str(err))
-    return SyncState(True, logger.pending_count())
+        return SyncState(False, logger.pending_count(), str(err), len(logger.conflicts()))
+    return SyncState(True, logger.pending_count(), conflicts=len(logger.conflicts()))
 
 
 def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:

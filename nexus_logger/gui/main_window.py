@@ -396,7 +396,7 @@ class MainWindow(QMainWindow):
         )
 
     def _on_sync_state(self, state: jobs.SyncState) -> None:
-        self.sync_indicator.set_state(state.online, state.pending)
+        self.sync_indicator.set_state(state.online, state.pending, state.conflicts)
         if self.phase is Phase.RUNNING and self.session_queued and state.pending == 0:
             self.session_queued = False
             self.session_page.set_running(queued=False)

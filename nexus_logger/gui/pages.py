@@ -181,11 +181,12 @@ class SyncIndicator(QLabel):
         theme.set_font(self, theme.BASE_PT + 1)
         self.online: bool | None = None
         self.pending = 0
+        self.conflicts = 0
         self.set_state(None, 0)
 
-    def set_state(self, online: bool | None, pending: int) -> None:
-        """Show the database's reachability and the number of events kept on this PC."""
-        self.online, self.pending = online, pending
+    def set_state(self, online: bool | None, pending: int, conflicts: int = 0) -> None:
+        """Show the database's reachability, the events kept on this PC and open conflicts."""
+        self.online, self.pending, self.conflicts = online, pending, conflicts
         if pending:
             color = theme.AMBER
             words = (
@@ -200,6 +201,12 @@ class SyncIndicator(QLabel):
             color, words = theme.GREEN, "Online: everything is saved in the database"
         else:
             color, words = theme.AMBER, "Database not reachable: events are kept on this PC"
+        if conflicts:
+            color = theme.AMBER
+            words += (
+                f". Staff attention needed: {text.plural(conflicts, 'conflict')} with saved "
+                "events (see 'nexus-logger sync --status')"
+            )
         self.setText(f'<span style="color:{color}; font-size:large">\u25cf</span> {words}')
         self.setToolTip(words)
 

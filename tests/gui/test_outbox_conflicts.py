@@ -1,0 +1,43 @@
+"""Outbox conflicts stay visible in the window until handled (issue 4, item 3)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from nexus_logger.core import lifecycle, timestamps
+from nexus_logger.core.durable import DurableLogger
+from nexus_logger.core.outbox import ConflictKind, EventKind
+from nexus_logger.gui.main_window import Phase
+from tests.gui.helpers_gui import PID, wait_phase
+
+
+def test_conflict_is_shown_until_marked_handled(qtbot, make_window, sqlite_db):
+    # An END kept on this PC for a session that staff force-ended meanwhile.
+    durable = DurableLogger(sqlite_db)
+    inst = durable.identify(instrument=PID)
+    old = lifecycle.start_session(instrument=PID, user="alice", engine=sqlite_db).session
+    lifecycle.end_session(session_identifier=old.session_identifier, engine=sqlite_db)
+    durable.outbox.add(
+        EventKind.END,
+        database=durable.database_key,
+        session_identifier=old.session_identifier,
+        instrument_pid=PID,
+        timezone=inst.timezone,
+        at_text=timestamps.to_db(old.started + timedelta(hours=1), inst.timezone),
+        user="alice",
+        start_text=old.start_text,
+    )
+
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)  # the launch sent what waited
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: window.sync_indicator.conflicts == 1)
+    words = window.sync_indicator.plain_text()
+    assert "Staff attention needed: 1 conflict" in words and "sync --status" in words
+    [conflict] = durable.conflicts()
+    assert conflict.kind is ConflictKind.END_ALREADY_RECORDED
+
+    durable.resolve_conflict(conflict.id, by="staff")
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: window.sync_indicator.conflicts == 0)
+    assert window.sync_indicator.plain_text().startswith("Online")
