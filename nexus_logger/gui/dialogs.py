@@ -135,9 +135,11 @@ class ResumeDialog(QDialog):
         layout.addSpacing(8)
         end_box = QVBoxLayout()
         end_box.addWidget(self.new_button)
+        end_box.addWidget(self.end_time_label)
         radios = QHBoxLayout()
-        radios.addWidget(self.end_time_label)
+        radios.setContentsMargins(24, 0, 0, 0)
         radios.addWidget(self.at_heartbeat)
+        radios.addSpacing(16)
         radios.addWidget(self.at_now)
         radios.addStretch(1)
         end_box.addLayout(radios)
@@ -145,7 +147,8 @@ class ResumeDialog(QDialog):
         self.continue_button.clicked.connect(self._continue)
         self.new_button.clicked.connect(self._new)
         self.continue_button.setFocus()
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(640)
+        self.adjustSize()
 
     def choice(self) -> ResumeChoice | None:
         """The choice made, or None while the dialog is still open."""
@@ -203,6 +206,9 @@ class CloseDialog(QDialog):
             theme.set_font(button, theme.DETAIL_PT, bold=button is not self.cancel_button)
             button.setAutoDefault(False)
             button.setMinimumHeight(44)
+            # Room for the padding and focus frame of the style sheet around the words.
+            words = button.text().replace("&", "")
+            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(words) + 56)
         self.end_button.setDefault(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.end_button)
@@ -218,7 +224,8 @@ class CloseDialog(QDialog):
         self.end_button.clicked.connect(lambda: self._choose(CloseChoice.END))
         self.keep_button.clicked.connect(lambda: self._choose(CloseChoice.KEEP_OPEN))
         self.cancel_button.clicked.connect(lambda: self._choose(CloseChoice.CANCEL))
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(680)
+        self.adjustSize()
 
     def choice(self) -> CloseChoice:
         """The choice made; Cancel when the dialog was dismissed (Escape, close button)."""

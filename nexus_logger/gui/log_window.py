@@ -105,8 +105,9 @@ class LogWindow(QDialog):
         lines = tail(TAIL_LINES, self.path)
         at_end = self.view.verticalScrollBar().value() >= self.view.verticalScrollBar().maximum()
         self.view.setPlainText("\n".join(lines))
-        if at_end or force:
+        if at_end or force:  # show the newest lines, from their start
             self.view.moveCursor(QTextCursor.MoveOperation.End)
+            self.view.moveCursor(QTextCursor.MoveOperation.StartOfLine)
 
     def copy_to_clipboard(self) -> None:
         """Put the whole text shown on the clipboard."""

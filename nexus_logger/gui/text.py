@@ -42,7 +42,7 @@ def when(value: datetime, now: datetime | None = None) -> str:
     now = now.astimezone(value.tzinfo) if now is not None else now_like(value)
     day = (now.date() - value.date()).days
     time_text = value.strftime("%H:%M")
-    if value.utcoffset() != datetime.now().astimezone().utcoffset():
+    if value.utcoffset() != value.astimezone().utcoffset():
         # The instrument's zone is not this PC's: say which clock the time is on.
         time_text += f" {value.tzname() or value.strftime('%z')}"
     if day == 0:

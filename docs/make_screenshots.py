@@ -1,0 +1,182 @@
+"""Make the screenshots of the window's states in docs/screenshots/ (Qt offscreen, no display).
+
+    python docs/make_screenshots.py [OUTPUT_FOLDER]
+
+The pages are filled with fixed example data (no database is touched), so the pictures only
+change when the window's look changes. The clock is set to the instrument's zone, as on an
+instrument PC.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ZONE = "America/New_York"
+os.environ["TZ"] = ZONE
+if hasattr(time, "tzset"):
+    time.tzset()
+os.environ.setdefault("NEXUS_LOGGER_HOME", tempfile.mkdtemp(prefix="nexus-logger-shots-"))
+
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+from nexus_logger.core.config import load_settings  # noqa: E402
+from nexus_logger.core.lifecycle import OpenSession  # noqa: E402
+from nexus_logger.core.models import Instrument  # noqa: E402
+from nexus_logger.gui.dialogs import CloseDialog, ResumeDialog  # noqa: E402
+from nexus_logger.gui.log_window import LogWindow  # noqa: E402
+from nexus_logger.gui.main_window import MainWindow  # noqa: E402
+from nexus_logger.gui.pages import Step, StepState  # noqa: E402
+from nexus_logger.gui.worker import DbWorker  # noqa: E402
+
+OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "screenshots"
+TZ = ZoneInfo(ZONE)
+NOW = datetime(2026, 3, 10, 14, 30, 12, tzinfo=TZ)
+INSTRUMENT = Instrument(
+    instrument_pid="FEI-Titan-TEM-635816",
+    display_name="FEI Titan TEM",
+    timezone=ZONE,
+    location="Building 217, room B113",
+)
+SESSION = OpenSession(
+    session_identifier="5d0f4e0c-8a43-4b0e-9f57-2f3b7c1d9a10",
+    instrument=INSTRUMENT,
+    user="jsmith",
+    started=NOW - timedelta(hours=1, minutes=23, seconds=45),
+    start_text=(NOW - timedelta(hours=1, minutes=23, seconds=45)).isoformat(),
+    note="EELS maps of sample 7b",
+)
+OLD_SESSION = OpenSession(
+    session_identifier="0b7c5a52-2f0e-4a4a-9a36-0f3a8e1c7d11",
+    instrument=INSTRUMENT,
+    user="mgarcia",
+    started=NOW - timedelta(hours=20, minutes=5),
+    start_text=(NOW - timedelta(hours=20, minutes=5)).isoformat(),
+    last_heartbeat=NOW - timedelta(hours=16, minutes=48),
+)
+DATABASE = r"\\nexuslims-share\nexuslims\nexuslims_db.sqlite"
+
+
+def save(widget: QWidget, name: str) -> None:
+    QApplication.processEvents()
+    path = OUT / name
+    widget.grab().save(str(path))
+    print(f"wrote {path}")
+
+
+def main() -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    OUT.mkdir(parents=True, exist_ok=True)
+    worker = DbWorker()
+    window = MainWindow(worker, lambda: load_settings(None, {"database": DATABASE}))
+    window.resize(760, 640)
+    window.show()
+    steps, session, ended = window.steps_page, window.session_page, window.ended_page
+
+    steps.reset()
+    steps.set_step(Step.CONNECT, StepState.DONE, DATABASE)
+    steps.set_step(Step.IDENTIFY, StepState.DONE, "FEI Titan TEM (FEI-Titan-TEM-635816)")
+    steps.set_step(Step.CHECK, StepState.ACTIVE)
+    window.sync_indicator.set_state(True, 0)
+    save(window, "starting.png")
+
+    steps.set_step(Step.CHECK, StepState.PENDING)
+    steps.set_step(
+        Step.IDENTIFY,
+        StepState.FAILED,
+    )
+    steps.show_error(
+        "This PC (host name 'TITAN-SUPPORT-PC') is not linked to an instrument in the "
+        f"database {DATABASE}. Known instruments: FEI-Quanta-ESEM-633137, "
+        "FEI-Titan-TEM-635816. Run 'nexus-logger station set PID' on this PC once, or pass "
+        "--instrument PID."
+    )
+    save(window, "failed.png")
+
+    window.pages.setCurrentWidget(session)
+    session.show_session(SESSION, queued=False, now=NOW)
+    session.set_message("Session started on FEI Titan TEM for jsmith.")
+    session.note_status.setText("Note saved.")
+    window.sync_indicator.set_state(True, 0)
+    save(window, "running.png")
+
+    session.show_session(SESSION, queued=True, now=NOW)
+    session.set_message(
+        "The database cannot be reached right now. The session start is saved on this PC "
+        "and will be sent automatically."
+    )
+    window.sync_indicator.set_state(False, 1)
+    save(window, "running-offline.png")
+
+    session.show_session(SESSION, queued=False, now=NOW)
+    session.set_ending()
+    session.set_message("Ending the session\u2026")
+    window.sync_indicator.set_state(True, 0)
+    save(window, "ending.png")
+
+    window.pages.setCurrentWidget(ended)
+    ended.show_ended(
+        instrument="FEI Titan TEM (FEI-Titan-TEM-635816)",
+        user="jsmith",
+        started=SESSION.started,
+        ended=NOW,
+        message="Session ended. NexusLIMS will build its record.",
+        queued=False,
+        now=NOW,
+    )
+    ended.set_countdown(3)
+    save(window, "ended.png")
+
+    resume = ResumeDialog(OLD_SESSION, window, now=NOW)
+    resume.show()
+    save(resume, "resume-dialog.png")
+    resume.hide()
+
+    close = CloseDialog("FEI Titan TEM", window)
+    close.show()
+    save(close, "close-dialog.png")
+    close.hide()
+
+    log_path = Path(os.environ["NEXUS_LOGGER_HOME"]) / "example.log"
+    log_path.write_text(
+        "\n".join(
+            [
+                "2026-03-10T13:06:27.114-05:00 INFO     nexus_logger.gui.app: Window shown 148 ms after run_app",
+                "2026-03-10T13:06:27.402-05:00 INFO     nexus_logger.core.lifecycle: Started session "
+                "5d0f4e0c-8a43-4b0e-9f57-2f3b7c1d9a10 on FEI-Titan-TEM-635816 for jsmith",
+                "2026-03-10T13:36:27.518-05:00 WARNING  nexus_logger.core.lifecycle: Heartbeat of "
+                "5d0f4e0c-8a43-4b0e-9f57-2f3b7c1d9a10 kept on this PC only: The database file "
+                f"{DATABASE} cannot be reached (it is missing or its share is not connected).",
+                "2026-03-10T13:37:27.530-05:00 INFO     nexus_logger.core.durable: Outbox replay: "
+                "Nothing to send: every event is in the database.",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    log = LogWindow(window, path=log_path)
+    # Where the log lives on a Windows instrument PC (the example file is a temporary one).
+    log.path_label.setText(
+        r"Log file: C:\Users\jsmith\AppData\Local\nexus-logger\Logs\nexus-logger.log"
+    )
+    log.resize(900, 360)
+    log.show()
+    log.copy_to_clipboard()
+    save(log, "log-window.png")
+    log.hide()
+
+    window._closing = True
+    window.close()
+    worker.shutdown()
+    del app
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
