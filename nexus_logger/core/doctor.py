@@ -114,7 +114,7 @@ def _fix_for_database(err: NexusLoggerError, settings: Settings, *, postgres: bo
     if isinstance(err, DatabaseReadOnly) and postgres:
         return (
             "Ask the database administrator to grant this login INSERT and UPDATE on "
-            "session_log and CREATE in the schema (for the nexus_logger_* tables), or use "
+            "session_log (docs/postgres-roles.md has the SQL for an instrument role), or use "
             "another login in the database URL."
         )
     if isinstance(err, DatabaseReadOnly):
