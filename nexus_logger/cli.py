@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"nexus-logger {__version__}")
     parser.add_argument("--instrument", metavar="PID", help="instrument of this PC")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="self-test: log a session in a temporary database with the window shown "
+        "offscreen; exit 0 if everything works (with --db: a new, empty database instead)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"nexus_logger.commands.{name}")
@@ -54,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open_window(args: argparse.Namespace) -> int:
+    if getattr(args, "smoke", False):
+        from nexus_logger.gui.smoke import run_smoke
+
+        return run_smoke(database=args.db)
     from nexus_logger.gui.app import run_app  # Qt is imported only here
 
     return run_app(args)
