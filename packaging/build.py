@@ -234,6 +234,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-smoke", action="store_true", help="do not run the built app's --smoke self-test"
     )
+    parser.add_argument(
+        "--skip-build",
+        action="store_true",
+        help="do not run PyInstaller: check and pack the app already in --dist (for example "
+        "after signing its executables)",
+    )
     parser.add_argument("--quiet", action="store_true", help="show only PyInstaller's warnings")
     args = parser.parse_args(argv)
     if args.onefile and (args.archive or args.installer):
@@ -252,13 +258,26 @@ def build(args: argparse.Namespace) -> list[Path]:
     produced: list[Path] = []
     if args.onefile:
         target = dist / "onefile"
-        run_pyinstaller(target, work / "onefile", onefile=True, clean=args.clean, quiet=args.quiet)
+        if not args.skip_build:
+            run_pyinstaller(
+                target, work / "onefile", onefile=True, clean=args.clean, quiet=args.quiet
+            )
         app = target / f"{nxp.GUI_EXE}{EXE_SUFFIX}"
     else:
-        run_pyinstaller(dist, work / "onedir", onefile=False, clean=args.clean, quiet=args.quiet)
+        if not args.skip_build:
+            run_pyinstaller(
+                dist, work / "onedir", onefile=False, clean=args.clean, quiet=args.quiet
+            )
         app = dist / nxp.APP_NAME
     if not app.exists():
-        raise BuildError(f"PyInstaller reported success but {app} does not exist.")
+        raise BuildError(
+            f"{app} does not exist: "
+            + (
+                "build it first (without --skip-build)."
+                if args.skip_build
+                else "PyInstaller failed."
+            )
+        )
     produced.append(app)
     _say(f"{app} ({nxp.dir_size(app) / 1e6:.1f} MB)")
     if not args.no_smoke:

@@ -66,6 +66,7 @@ EXCLUDED_MODULES = (
     "ruff",
     "sqlalchemy.testing",
     "PyInstaller",
+    # Not 'ssl' (with libssl/libcrypto): psycopg-binary imports it; the smoke test shows it.
     # Qt modules the app does not use (it needs QtCore, QtGui, QtWidgets, QtNetwork, QtSvg).
     "PySide6.QtQml",
     "PySide6.QtQuick",
