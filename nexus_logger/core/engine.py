@@ -155,7 +155,7 @@ def _poll_begin_immediate(dbapi: Any, timeout: float) -> bool:
     with many writers the one that just committed, or a newcomer, keeps winning the lock and an
     early waiter can starve past the timeout (seen with 20 writers on one file: 24-30 s waits).
     Polling every 5-20 ms at random, however long one has waited, gives every waiter the same
-    chance (longest wait 6.6 s in the same run), at a modest cost in lock attempts.
+    chance (longest wait about 7 s in the same run), at a modest cost in lock attempts.
     """
     deadline = time.monotonic() + timeout
     while True:

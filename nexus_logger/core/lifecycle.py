@@ -500,8 +500,8 @@ def _start_in_transaction(
             row = existing[0]
             if row.instrument != pid:
                 inst = _instrument(conn.engine, row.instrument)
-            fake = _RowView(ident, row.user, row.timestamp)
-            return StartResult(_open_session(conn, fake, inst), created=False)
+            view = _RowView(ident, row.user, row.timestamp)
+            return StartResult(_open_session(conn, view, inst), created=False)
     row = _open_start_row(conn, pid)
     if row is not None:
         return StartResult(_open_session(conn, row, inst), created=False)
