@@ -16,6 +16,7 @@ PyInstaller cannot cross-compile: build the Windows app on Windows.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import subprocess
@@ -126,21 +127,22 @@ def make_linux_archive(app: Path, out_dir: Path, version: str) -> Path:
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = archive.with_name(archive.name + ".part")
+
+    def anonymous(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        # Files unpacked by another user belong to that user, not to the build account.
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
     with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
-        tar.add(app, arcname=top)
+        tar.add(app, arcname=top, filter=anonymous)
         now = int(time.time())
         for name, (data, mode) in extras.items():
             info = tarfile.TarInfo(f"{top}/{name}")
             info.size, info.mode, info.mtime = len(data), mode, now
-            tar.addfile(info, _bytes_io(data))
+            tar.addfile(info, io.BytesIO(data))
     tmp.replace(archive)
     return archive
-
-
-def _bytes_io(data: bytes):
-    import io
-
-    return io.BytesIO(data)
 
 
 def make_zip_archive(app: Path, out_dir: Path, version: str) -> Path:
