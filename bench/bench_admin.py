@@ -254,11 +254,15 @@ def gui_figures(target: str) -> None:
     print(
         f"  refresh (list, counts, problems)             {(time.perf_counter() - t0) * 1000:8.1f} ms"
     )
-    tab.sessions_view.scrollToBottom()
+    tab.search_edit.clear()
+    tab.apply_filters()
+    wait(lambda: not tab.busy)
+    loaded = tab.model.rowCount()
     t0 = time.perf_counter()
-    wait(lambda: tab.model.rowCount() > tab.model.page_size or not tab.model.canFetchMore())
+    tab.model.fetchMore()  # what the view calls when it is scrolled to the bottom
+    wait(lambda: tab.model.rowCount() > loaded)
     print(
-        f"  scroll to bottom -> next page                {(time.perf_counter() - t0) * 1000:8.1f} ms"
+        f"  next page (fetchMore), all statuses          {(time.perf_counter() - t0) * 1000:8.1f} ms"
     )
     wait(lambda: not tab.busy)
     print(f"  longest GUI-thread gap during the above      {max(gaps):8.1f} ms (timer every 10 ms)")
