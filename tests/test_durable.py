@@ -482,3 +482,23 @@ def test_file_moved_in_the_middle_of_the_end_transaction(sqlite_db: str) -> None
     assert durable.sync().sent == 1
     assert_exactly_once(sqlite_db, {session.session_identifier: "ended"})
     assert_pairing_holds(sqlite_db)
+
+
+def test_sync_report_says_what_waits_and_what_is_held(sqlite_db: str) -> None:
+    durable = durable_for(sqlite_db)
+    held = queue_offline(durable, EventKind.END, "s-nostart", T1, start_text=None)
+    report = durable.sync()
+    assert (report.pending, report.held, report.sent) == (1, 1, 0)
+    assert "1 conflict found" in report.message
+    assert "1 event held on this PC because of a conflict" in report.message
+    assert "still waiting" not in report.message
+    with moved_away(sqlite_db):
+        queue_offline(durable, EventKind.START, "s-next", T2)
+        report = durable.sync()
+        assert (report.pending, report.held) == (2, 1)
+        assert report.message.startswith("1 event still waiting: The database ")
+    durable.resolve_conflict(durable.conflicts()[0].id)
+    assert durable.outbox.get(held.id).state is EventState.SKIPPED
+    report = durable.sync()
+    assert report.message == "Sent 1 saved event." and report.complete
+    assert durable.sync().message == "Nothing to send: every event is in the database."

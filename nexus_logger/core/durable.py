@@ -128,6 +128,7 @@ class SyncReport:
     conflicts: tuple[ConflictRecord, ...] = ()  # conflicts found in this run
     error: str | None = None  # why the run stopped early (database unreachable), if it did
     busy: bool = False  # another process was replaying this outbox; nothing was done
+    held: int = 0  # of ``pending``: events held because of a conflict (not sent by themselves)
 
     @property
     def complete(self) -> bool:
@@ -150,9 +151,15 @@ class SyncReport:
             parts.append(
                 f"{n} conflict{'s' if n != 1 else ''} found; see 'nexus-logger sync --status'."
             )
-        if self.pending:
-            waiting = f"{self.pending} event{'s' if self.pending != 1 else ''} still waiting"
+        queued = self.pending - self.held
+        if queued:
+            waiting = f"{queued} event{'s' if queued != 1 else ''} still waiting"
             parts.append(f"{waiting}: {self.error}" if self.error else f"{waiting}.")
+        if self.held:
+            parts.append(
+                f"{self.held} event{'s' if self.held != 1 else ''} held on this PC because of "
+                "a conflict; see 'nexus-logger sync --status'."
+            )
         if not parts:
             parts.append("Nothing to send: every event is in the database.")
         return " ".join(parts)
@@ -623,11 +630,13 @@ class DurableLogger:
                 self.offline_reason = run.error
             elif run.attempted:
                 self.offline_reason = None
+            held = len(self.outbox.items(database=self.database_key, states=(EventState.HELD,)))
             report = SyncReport(
                 sent=run.sent,
                 pending=self.pending_count(),
                 conflicts=tuple(run.conflicts),
                 error=run.error,
+                held=held,
             )
         if run.sent or run.conflicts or (run.error and live_event is None):
             _logger.info("Outbox replay: %s", report.message)
