@@ -75,6 +75,8 @@ def run_app(args: argparse.Namespace) -> int:
     window = MainWindow(worker, load)
     instance.raise_requested.connect(window.bring_to_front)
     # Logoff or shutdown: end the session (or keep its END in the outbox) before Qt exits.
+    # Qt asks for the session's data first (commitDataRequest), then closes the windows and
+    # quits; aboutToQuit is the safety net for a quit that skipped the first step.
     app.commitDataRequest.connect(lambda _manager: window.end_for_shutdown())
     app.aboutToQuit.connect(window.end_for_shutdown)
     window.show()
@@ -89,12 +91,23 @@ def run_app(args: argparse.Namespace) -> int:
         window.start()
 
     QTimer.singleShot(0, after_show)
+    code = 1
     try:
-        return int(app.exec())
+        code = int(app.exec())
     finally:
-        worker.shutdown()
+        # Free the single-instance name first: a new launch must not be handed this closed
+        # window while a database job finishes below.
         instance.close()
+        limit = float(window.settings.db_timeout_seconds) if window.settings else 30.0
+        stopped = worker.shutdown(int((limit + 10) * 1000))
         sys.excepthook = previous_hook
         engines = sys.modules.get("nexus_logger.core.engine")  # not imported if no DB work ran
-        if engines is not None:
+        if engines is not None and stopped:
             engines.dispose_engines()
+    if not stopped:
+        # A job is stuck in a driver call past every timeout. Destroying its running QThread
+        # would abort the process with a crash report; leave without waiting for it instead.
+        _logger.error("A database job was still running at exit; leaving without it")
+        logging.shutdown()
+        os._exit(code)
+    return code

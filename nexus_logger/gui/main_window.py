@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -558,6 +558,10 @@ class MainWindow(QMainWindow):
         return dialog.choice()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        app = QGuiApplication.instance()
+        if isinstance(app, QGuiApplication) and app.isSavingSession() and not self._closing:
+            # The OS session is ending and Qt closes the windows: nobody can answer a question.
+            self.end_for_shutdown()
         if self._closing or self.phase in (Phase.FAILED, Phase.ENDED, Phase.STARTING):
             self._accept_close(event)
             return

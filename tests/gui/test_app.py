@@ -81,3 +81,55 @@ def test_anything_else_takes_the_full_parser(argv):
     from nexus_logger.cli import _window_launch_args
 
     assert _window_launch_args(argv) is None
+
+
+QUIT_WHILE_RUNNING = """
+import os, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from nexus_logger.gui import main_window
+
+DB, PID, AWAY = sys.argv[1], sys.argv[2], sys.argv[3] == "away"
+show_running = main_window.MainWindow._show_running
+
+def log_off(window):
+    if AWAY:
+        os.rename(DB, DB + ".away")  # the share drops just before the logoff
+    # What Qt does when the OS session ends: commitDataRequest (connected by run_app to
+    # end_for_shutdown; a QSessionManager cannot be made from Python), then quit, which
+    # closes the windows: no question may be asked any more.
+    window.end_for_shutdown()
+    QApplication.quit()
+
+def logoff_soon(self, *args, **kwargs):
+    show_running(self, *args, **kwargs)
+    QTimer.singleShot(200, lambda: log_off(self))
+
+main_window.MainWindow._show_running = logoff_soon
+from nexus_logger.cli import main
+sys.exit(main(["--db", DB, "--instrument", PID]))
+"""
+
+
+@pytest.mark.parametrize("database", ["reachable", "away"])
+def test_os_session_end_while_running_ends_the_session(sqlite_db, database):
+    out = subprocess.run(
+        [sys.executable, "-c", QUIT_WHILE_RUNNING, sqlite_db, PID, database],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    if database == "away":
+        from nexus_logger.core.durable import DurableLogger
+        from nexus_logger.core.outbox import pending_events
+
+        os.rename(sqlite_db + ".away", sqlite_db)
+        assert pending_events() == 1  # the END waited on this PC...
+        assert DurableLogger(sqlite_db).sync().sent == 1  # ...and is sent at the next launch
+    rows = session_rows(sqlite_db)
+    assert [(r["event_type"], r["record_status"]) for r in rows] == [
+        ("START", "TO_BE_BUILT"),
+        ("END", "TO_BE_BUILT"),
+    ]
