@@ -66,6 +66,10 @@ EXCLUDED_MODULES = (
     "ruff",
     "sqlalchemy.testing",
     "PyInstaller",
+    # No process pools: without this, PyInstaller's multiprocessing start-up hook imports
+    # the package at every launch (only concurrent.futures' process pool refers to it).
+    "multiprocessing",
+    "concurrent.futures.process",
     # Not 'ssl' (with libssl/libcrypto): psycopg-binary imports it; the smoke test shows it.
     # Qt modules the app does not use (it needs QtCore, QtGui, QtWidgets, QtNetwork, QtSvg).
     "PySide6.QtQml",
