@@ -14,6 +14,7 @@ import dataclasses
 import enum
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer
@@ -275,7 +276,8 @@ class MainWindow(QMainWindow):
             self.steps_page.set_step(Step.START, StepState.DONE, "Continuing the open session.")
             self._show_running(
                 open_session,
-                queued=False,
+                # Events of this PC still waiting: the database may not have this START yet.
+                queued=self.sync_indicator.pending > 0,
                 message=f"Continuing the open session of {open_session.user or 'an unknown user'}"
                 f" (started {text.when(open_session.started)}).",
             )
@@ -496,8 +498,8 @@ class MainWindow(QMainWindow):
         *,
         instrument: Instrument,
         user: str | None,
-        started: Any,
-        ended: Any,
+        started: datetime | None,
+        ended: datetime,
         message: str,
         queued: bool,
         countdown: bool,
