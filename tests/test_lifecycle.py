@@ -588,3 +588,16 @@ def test_lock_timeout_still_reads_as_before_for_every_caller(sqlite_db: str) -> 
         locker.close()
     assert dump_session_log(sqlite_db) == before
     assert start_session(instrument=TEM, user="a", engine=short).created
+
+
+def test_local_only_heartbeat_is_merged_into_last_heartbeat(sqlite_db: str) -> None:
+    """While the database is away the caller records locally; the time is not lost."""
+    started = start_session(instrument=FIB, user="a", engine=sqlite_db).session
+    in_db = record_heartbeat(started.session_identifier, engine=sqlite_db)
+    local = lifecycle.record_local_heartbeat(started.session_identifier, started.instrument)
+    assert local > in_db and local.tzinfo == ZoneInfo(ZONES[FIB])
+    assert raw_query(sqlite_db, "SELECT last_alive FROM nexus_logger_heartbeat") == [
+        (in_db.isoformat(),)
+    ]
+    assert last_heartbeat(started.session_identifier, engine=sqlite_db) == local
+    assert find_open_session(FIB, engine=sqlite_db).last_heartbeat == local

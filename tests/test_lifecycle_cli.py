@@ -218,3 +218,28 @@ def test_heartbeat_and_note_commands(sqlite_db: str, capsys: pytest.CaptureFixtu
     assert main(["session", "note", *base, ""]) == 0
     assert "removed" in capsys.readouterr().out
     assert find_open_session(TEM, engine=sqlite_db).note is None
+
+
+def test_heartbeat_command_with_the_database_away(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The share went away: the heartbeat lands in this PC's local file and is not lost."""
+    import os as _os
+
+    from nexus_logger.core.lifecycle import last_heartbeat
+
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base]) == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    capsys.readouterr()
+    _os.rename(sqlite_db, sqlite_db + ".away")
+    try:
+        assert main(["session", "heartbeat", *base, "--format", "json"]) == 0
+        data, _ = _json(capsys)
+    finally:
+        _os.rename(sqlite_db + ".away", sqlite_db)
+    assert data["session_identifier"] == ident
+    assert last_heartbeat(ident, engine=sqlite_db) == datetime.fromisoformat(data["last_heartbeat"])
+    assert raw_query(
+        sqlite_db, "SELECT COUNT(*) FROM sqlite_master WHERE name = ?", ("nexus_logger_heartbeat",)
+    ) == [(0,)]

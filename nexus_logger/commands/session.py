@@ -344,27 +344,22 @@ def _open_or_refuse(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     return durable, inst, durable.find_open(inst.instrument_pid)
 
 
-def _engine_or_default(durable: Any) -> Any:
-    # Unreachable database: None means the default database (durable_from_args set it), and
-    # record_heartbeat then keeps the heartbeat in this PC's local file.
-    from nexus_logger.core.errors import DatabaseUnavailable
-
-    try:
-        return durable.engine()
-    except DatabaseUnavailable:
-        return None
-
-
 def cmd_heartbeat(args: argparse.Namespace) -> int:
-    from nexus_logger.core.lifecycle import record_heartbeat
+    from nexus_logger.core.errors import DatabaseUnavailable
+    from nexus_logger.core.lifecycle import record_heartbeat, record_local_heartbeat
 
     durable, inst, session = _open_or_refuse(args)
     if session is None:
         message = f"No session is open on {inst.instrument_pid}; no heartbeat recorded."
         return _refused(args, message, {"session_identifier": None})
-    when = record_heartbeat(
-        session.session_identifier, engine=_engine_or_default(durable), instrument=inst
-    )
+    try:
+        engine = durable.engine()
+    except DatabaseUnavailable:
+        engine = None
+    if engine is None:  # the database is away: this PC's local file keeps the time
+        when = record_local_heartbeat(session.session_identifier, inst)
+    else:
+        when = record_heartbeat(session.session_identifier, engine=engine, instrument=inst)
     if args.format == "json":
         print(
             render_json(

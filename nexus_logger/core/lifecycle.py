@@ -94,6 +94,7 @@ __all__ = [
     "last_heartbeat",
     "lock_instrument",
     "record_heartbeat",
+    "record_local_heartbeat",
     "replace_session",
     "set_note",
     "start_session",
@@ -879,6 +880,27 @@ def _local_heartbeat(ident: str, tz: str | None = None) -> datetime | None:
         return _parse(entry["last_alive"], tz or entry.get("timezone"))
     except (KeyError, TypeError, timestamps.TimestampError):
         return None
+
+
+def record_local_heartbeat(session_identifier: str, instrument: Instrument) -> datetime:
+    """Record in this PC's local file only that the session is alive now; returns that time.
+
+    For a caller that already knows the database is away, or that the session's START is still
+    waiting in the outbox: the local file then keeps the real last-alive time until the
+    database can be written again (:func:`last_heartbeat` reads both).
+    """
+    ident = _clean_identifier(session_identifier)
+    now = timestamps.now_in(instrument.timezone)
+    _update_local(
+        ident,
+        {
+            "instrument": instrument.instrument_pid,
+            "timezone": instrument.timezone,
+            "last_alive": now.isoformat(),
+            "hostname": this_host(),
+        },
+    )
+    return now
 
 
 def record_heartbeat(
