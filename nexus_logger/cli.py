@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -63,7 +64,7 @@ def _open_window(args: argparse.Namespace) -> int:
     if getattr(args, "smoke", False):
         from nexus_logger.gui.smoke import run_smoke
 
-        return run_smoke(database=args.db)
+        return run_smoke(database=getattr(args, "db", None))
     from nexus_logger.gui.app import run_app  # Qt is imported only here
 
     return run_app(args)
@@ -108,6 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``nexus-logger sessions | head``): not an error of ours.
+        # Point stdout at devnull so the interpreter's final flush does not complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as err:  # the last line of defence: never a traceback on screen
         _logger.exception("Unexpected error")
         where = f" Details are in {log_path}." if log_path else ""

@@ -75,6 +75,34 @@ def test_sessions_formats_on_reference(
     assert text.splitlines()[0].split()[:3] == ["SESSION_IDENTIFIER", "INSTRUMENT", "USER"]
 
 
+def test_db_option_before_or_after_the_command(reference_db: str, tmp_path: Path) -> None:
+    for argv in (["--db", reference_db, "sessions"], ["sessions", "--db", reference_db]):
+        result = run_cli(*argv, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        assert len(json.loads(result.stdout)) == 9
+    assert not (tmp_path / "home" / "data" / "demo.sqlite").exists()
+
+
+def test_closed_pipe_is_not_an_error(reference_db: str) -> None:
+    with sqlite3.connect(reference_db) as conn:  # more output than a pipe buffer holds
+        conn.executemany(
+            "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+            "record_status, user) VALUES (?, 'NX-TEST-INSTR-001', ?, 'START', 'COMPLETED', 'x')",
+            [(f"bulk-{i}", f"2024-01-01T00:{i % 60:02d}:00-05:00") for i in range(3000)],
+        )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nexus_logger", "sessions", "--db", reference_db],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.readline()
+    proc.stdout.close()  # like 'head -1'
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert "unexpected error" not in err and "Traceback" not in err
+
+
 def test_db_from_nx_db_path_environment(reference_db: str) -> None:
     result = run_cli("sessions", "--format", "json", env={"NX_DB_PATH": reference_db})
     assert result.returncode == 0, result.stderr

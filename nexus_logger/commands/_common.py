@@ -16,15 +16,24 @@ from nexus_logger.core.config import Settings, load_settings
 
 
 def common_options() -> argparse.ArgumentParser:
-    """A parent parser with ``--db`` and ``--config`` for every sub-command."""
+    """A parent parser with ``--db`` and ``--config`` for every sub-command.
+
+    The options default to ``SUPPRESS`` so that a sub-command that is not given them keeps the
+    value given before the sub-command (``nexus-logger --db X sessions``); the top-level
+    parser sets the real defaults.
+    """
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
         "--db",
         metavar="PATH_OR_URL",
+        default=argparse.SUPPRESS,
         help="database file or SQLAlchemy URL (overrides NX_DB_PATH and the config file)",
     )
     parent.add_argument(
-        "--config", metavar="FILE", help="config file (default: the platform's config folder)"
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="config file (default: the platform's config folder)",
     )
     return parent
 

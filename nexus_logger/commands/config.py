@@ -111,7 +111,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             "'nexus-logger config init --force' to replace it."
         )
     values = {}
-    for key, raw in (("database", args.db), ("instrument", args.instrument)):
+    for key, raw in (("database", getattr(args, "db", None)), ("instrument", args.instrument)):
         if raw is not None:
             values[key] = parse_flag(key, raw)
     text = render_template(values)
