@@ -118,8 +118,11 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
     try:
         engine = logger.engine()
     except DatabaseUnavailable as err:
-        _logger.info("No heartbeat for %s: %s", session.session_identifier, err)
-        return HeartbeatResult(None)
+        # Keep the real last-alive time on this PC; it is what a later "End it at its last
+        # heartbeat" should use if this session is never ended properly.
+        _logger.info("Heartbeat of %s kept on this PC: %s", session.session_identifier, err)
+        at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)
+        return HeartbeatResult(at)
     try:
         at = lifecycle.record_heartbeat(
             session.session_identifier, engine=engine, instrument=session.instrument
@@ -130,8 +133,9 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
             return HeartbeatResult(None)
         return HeartbeatResult(None, str(err))
     except NotFound:
-        # The START is still waiting in the outbox: nothing to beat on yet.
-        return HeartbeatResult(None)
+        # The START is still waiting in the outbox: the database has nothing to beat on yet.
+        at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)
+        return HeartbeatResult(at)
     return HeartbeatResult(at)
 
 

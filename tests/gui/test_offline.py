@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from nexus_logger.core import lifecycle
 from nexus_logger.core.durable import DurableLogger
 from nexus_logger.core.outbox import pending_events
 from nexus_logger.core.session_handler import get_sessions_to_build
@@ -52,6 +53,12 @@ def test_database_down_at_start_keeps_the_session_on_this_pc(qtbot, make_window,
         assert pending_events() == 1
         assert window.session is not None
         ident = window.session.session_identifier
+        # Heartbeats go on, kept on this PC (the database has nothing to beat on yet).
+        qtbot.waitUntil(lambda: window.worker.pending == 0)
+        window.send_heartbeat()
+        qtbot.waitUntil(lambda: window.worker.pending == 0)
+        beat = lifecycle.last_heartbeat(ident)
+        assert beat is not None and beat >= window.session.started
     assert session_rows(sqlite_db) == []  # nothing reached the database while it was away
 
     # The share is back: the next status check sends the START.
