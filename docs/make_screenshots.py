@@ -24,6 +24,7 @@ if hasattr(time, "tzset"):
     time.tzset()
 os.environ.setdefault("NEXUS_LOGGER_HOME", tempfile.mkdtemp(prefix="nexus-logger-shots-"))
 
+from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from nexus_logger.core.config import load_settings  # noqa: E402
@@ -63,8 +64,15 @@ OLD_SESSION = OpenSession(
 DATABASE = r"\\nexuslims-share\nexuslims\nexuslims_db.sqlite"
 
 
+def settle(ms: int = 300) -> None:
+    """Let animations (the note field's clear button fades in) finish, for stable pictures."""
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
 def save(widget: QWidget, name: str) -> None:
-    QApplication.processEvents()
+    settle()
     path = OUT / name
     widget.grab().save(str(path))
     print(f"wrote {path}")
@@ -116,7 +124,7 @@ def main() -> int:
 
     session.show_session(SESSION, queued=False, now=NOW)
     session.set_ending()
-    session.set_message("Ending the session\u2026")
+    session.set_message("")
     window.sync_indicator.set_state(True, 0)
     save(window, "ending.png")
 

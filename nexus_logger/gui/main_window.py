@@ -462,7 +462,7 @@ class MainWindow(QMainWindow):
         session = self.session
         self._set_phase(Phase.ENDING)
         self.session_page.set_ending()
-        self.session_page.set_message("Ending the session\u2026")
+        self.session_page.set_message("")
         self._heartbeat_timer.stop()
         self.worker.submit(
             self.connected.logger.end,

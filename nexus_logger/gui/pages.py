@@ -312,6 +312,8 @@ class SessionPage(QWidget):
 
     def set_ending(self) -> None:
         """The END is on its way: the button cannot be pressed twice."""
+        self.state_label.setText("Ending the session\u2026")
+        theme.color_text(self.state_label, theme.BLUE)
         self.end_button.setText("Ending the session\u2026")
         self.end_button.setEnabled(False)
 
