@@ -349,3 +349,16 @@ def test_all_statuses_written_are_nexuslims_ones(qtbot, make_window, sqlite_db):
     wait_phase(qtbot, window, Phase.ENDED)
     statuses = {r["record_status"] for r in session_rows(sqlite_db)}
     assert statuses <= {s.value for s in RecordStatus}
+
+
+def test_start_and_end_on_sqlite_and_postgresql(qtbot, make_window, db):
+    window = make_window(db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    found = lifecycle.find_open_session(PID, engine=db)
+    assert found is not None and found.session_identifier == ident
+    window.end_session()
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert window.end_outcome is not None and not window.end_outcome.queued
+    built = get_sessions_to_build(engine=db)
+    assert [(s.session_identifier, s.user) for s in built] == [(ident, lifecycle.default_user())]
