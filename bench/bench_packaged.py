@@ -79,7 +79,9 @@ def build(dist: Path, *, onefile: bool) -> float:
     if onefile:
         cmd.append("--onefile")
     started = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"build failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     return time.perf_counter() - started
 
 
@@ -245,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         + "."
     )
     print("\n".join(lines))
-    missed = size_mb >= SIZE_BUDGET_MB or any(r["median"] >= budgets[k] for k, r in results.items())
+    missed = size_mb >= SIZE_BUDGET_MB or any(
+        budgets[k] is not None and r["median"] >= budgets[k] for k, r in results.items()
+    )
     return 1 if missed else 0
 
 
