@@ -146,3 +146,18 @@ def save_note(logger: DurableLogger, session: OpenSession, note: str | None) -> 
     cleaned = lifecycle.clean_note(note)
     lifecycle.set_note(session.session_identifier, cleaned, engine=logger.engine())
     return cleaned
+
+
+def diagnose(settings: Settings, error: BaseException | None) -> str | None:
+    """Run the pre-flight checks after a failed start and describe the one that explains it.
+
+    The same checks as ``nexus-logger doctor``; ``None`` when every check passes (the step's
+    own message is then all there is to say).
+    """
+    from nexus_logger.core.doctor import relevant_check, run_checks
+
+    check = relevant_check(run_checks(settings), error)
+    if check is None:
+        return None
+    text = f"Pre-flight check \u201c{check.title}\u201d: {check.message}"
+    return f"{text} What to do: {check.fix}" if check.fix else text

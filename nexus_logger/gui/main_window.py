@@ -197,15 +197,24 @@ class MainWindow(QMainWindow):
 
         def failed(error: JobError) -> None:
             if generation == self._generation:
-                self._fail(step, error.message)
+                self._fail(step, error.message, error.exception)
 
         self.worker.submit(fn, *args, on_done=done, on_error=failed, **kw)
 
-    def _fail(self, step: Step, message: str) -> None:
+    def _fail(self, step: Step, message: str, error: BaseException | None = None) -> None:
         _logger.warning("Start-up step '%s' failed: %s", step.value, message)
         self.steps_page.set_step(step, StepState.FAILED)
         self.steps_page.show_error(message)
         self._set_phase(Phase.FAILED)
+        if self.settings is not None:
+            # The doctor's checks say which part of the set-up is at fault and what to do.
+            generation = self._generation
+
+            def show(diagnosis: str | None) -> None:
+                if generation == self._generation and diagnosis:
+                    self.steps_page.show_diagnosis(diagnosis)
+
+            self.worker.submit(jobs.diagnose, self.settings, error, on_done=show)
 
     def _retry_if_failed(self) -> None:
         if self.phase is Phase.FAILED:

@@ -103,6 +103,8 @@ class StepsPage(QWidget):
         self.error_label = _label(self.error_box, "", theme.DETAIL_PT)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         theme.color_text(self.error_label, theme.RED)
+        self.diagnosis_label = _label(self.error_box, "", theme.BASE_PT)
+        self.diagnosis_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.retry_button = QPushButton("&Retry", self.error_box)
         self.retry_button.setStyleSheet(theme.PRIMARY_BUTTON_STYLE)
         self.log_button = QPushButton("Show &log", self.error_box)
@@ -116,6 +118,7 @@ class StepsPage(QWidget):
         box = QVBoxLayout(self.error_box)
         box.setContentsMargins(16, 12, 16, 12)
         box.addWidget(self.error_label)
+        box.addWidget(self.diagnosis_label)
         box.addLayout(error_buttons)
         self.retry_button.clicked.connect(self.retry_requested)
         self.log_button.clicked.connect(self.log_requested)
@@ -167,8 +170,15 @@ class StepsPage(QWidget):
         self.title.setText("The session could not be started")
         theme.color_text(self.title, theme.RED)
         self.error_label.setText(message)
+        self.diagnosis_label.clear()
+        self.diagnosis_label.hide()
         self.error_box.show()
         self.retry_button.setFocus()
+
+    def show_diagnosis(self, text: str) -> None:
+        """Add the pre-flight check that explains the failure (what is wrong, what to do)."""
+        self.diagnosis_label.setText(text)
+        self.diagnosis_label.show()
 
 
 class SyncIndicator(QLabel):

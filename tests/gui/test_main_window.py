@@ -299,6 +299,11 @@ def test_a_failed_step_shows_a_sentence_retry_and_log(qtbot, make_window, sqlite
     assert page.error_box.isVisible() and page.retry_button.isVisible()
     message = page.error_label.text()
     assert "NO-SUCH-INSTRUMENT" in message and "Traceback" not in message
+    # The doctor's checks run and the one that explains the failure is shown with its fix.
+    qtbot.waitUntil(page.diagnosis_label.isVisible)
+    diagnosis = page.diagnosis_label.text()
+    assert diagnosis.startswith("Pre-flight check") and "What to do:" in diagnosis
+    assert "NO-SUCH-INSTRUMENT" in diagnosis
     qtbot.mouseClick(page.log_button, Qt.MouseButton.LeftButton)
     assert window._log_window is not None and window._log_window.isVisible()
     assert "NO-SUCH-INSTRUMENT" in window._log_window.text()  # the failure is in the log
