@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sqlite3
 import sys
 import tempfile
@@ -32,6 +31,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmachine import describe_machine
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -40,27 +41,6 @@ INSTRUMENTS = (
     ("BENCH-SEM-002", "Europe/Berlin"),
     ("BENCH-FIB-003", "Asia/Kolkata"),
 )
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        ram = f", {kb / 1024 / 1024:.0f} GB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    load = ""
-    if hasattr(os, "getloadavg"):
-        load = ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-    return f"{os.cpu_count()} CPUs ({cpu}){ram}{load}; Python {platform.python_version()}"
 
 
 def build(target: str, sessions: int) -> None:
@@ -285,7 +265,7 @@ def main() -> int:
     parser.add_argument("--no-gui", action="store_true", help="skip the Qt part")
     args = parser.parse_args()
     os.environ.setdefault("NEXUS_LOGGER_HOME", tempfile.mkdtemp(prefix="bench-admin-"))
-    print(f"Machine: {machine()}")
+    print(f"Machine: {describe_machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         target = args.keep or str(Path(tmp) / "admin-bench.sqlite")
         if not Path(target).exists():

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from benchmachine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONES = ("America/New_York", "Europe/Berlin", "Asia/Kolkata", "America/Denver", "UTC")
@@ -240,31 +241,6 @@ def many_writers(target: str, procs: int, cycles: int) -> dict[str, Any]:
     }
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or cpu
-    ram = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f", {int(line.split()[1]) / 1024 / 1024:.0f} GiB RAM"
-    except OSError:
-        pass
-    load = ""
-    if hasattr(os, "getloadavg"):
-        load = f", load average at start {os.getloadavg()[0]:.2f}"
-    return (
-        f"{os.cpu_count()} cores ({cpu}){ram}, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}{load}"
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -284,7 +260,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     tmp = Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
     os.environ["NEXUS_LOGGER_HOME"] = str(tmp / "home")
-    print(f"Machine: {machine()}")
+    print(f"Machine: {describe_machine()}")
     print(f"History: {args.history} finished sessions ({3 * args.history} rows) preloaded\n")
 
     cluster = None

@@ -32,34 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "packaging"))
 import nexus_packaging as nxp  # noqa: E402
+from benchmachine import describe_machine  # noqa: E402
 
 SIZE_BUDGET_MB = 150.0
 ONE_FOLDER_BUDGET_S = 0.5
 ONE_FILE_BUDGET_S = 1.5
 EXE = ".exe" if sys.platform == "win32" else ""
-
-
-def machine() -> str:
-    """CPU count and model, memory and load: the figures mean little without them."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.0f} GB"
-    except OSError:
-        pass
-    load = ""
-    if hasattr(os, "getloadavg"):
-        load = ", load average {:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg())
-    return f"{os.cpu_count()} CPUs ({cpu}), {ram} RAM, {platform.platform()}{load}"
 
 
 def versions() -> str:
@@ -212,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         load_after = _load()
         results = {label: summarize(runs) for label, runs in samples.items()}
         smokes = {"one folder": smoke(folder_exe, home), "one file": smoke(file_exe, home)}
-        where = machine()
+        where = describe_machine()
 
     budgets = {label: budget for label, _, _, budget in variants}
     size_mb = folder_bytes / 1e6

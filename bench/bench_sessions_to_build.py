@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sqlite3
 import statistics
 import subprocess
@@ -26,6 +25,8 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from benchmachine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -70,7 +71,14 @@ def build_database(path: Path, sessions: int) -> None:
             user = f"user{n % 97}"
             status = "COMPLETED" if n < history else "TO_BE_BUILT"
             yield (ident, f"BENCH-{pid}", t.isoformat(), "START", status, user)
-            yield (ident, f"BENCH-{pid}", (t + timedelta(minutes=45)).isoformat(), "END", status, user)
+            yield (
+                ident,
+                f"BENCH-{pid}",
+                (t + timedelta(minutes=45)).isoformat(),
+                "END",
+                status,
+                user,
+            )
             if n < history:
                 gen = (t + timedelta(days=1)).isoformat(timespec="microseconds")
                 yield (ident, f"BENCH-{pid}", gen, "RECORD_GENERATION", status, "nexuslims")
@@ -89,7 +97,10 @@ def measure(kind: str, db: Path, repeat: int) -> dict:
     for _ in range(repeat):
         out = subprocess.run(
             [sys.executable, "-c", _CHILD, kind, str(db)],
-            capture_output=True, text=True, check=True, cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -101,33 +112,19 @@ def measure(kind: str, db: Path, repeat: int) -> dict:
     }
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{os.cpu_count()} cores, {cpu}{mem}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "nexus-logger-bench")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "nexus-logger-bench"
+    )
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {machine()}")
-    print(f"{'sessions':>10} {'rows':>10} | {'get_sessions_to_build':>30} | {'get_all_session_logs':>30}")
+    print(f"machine: {describe_machine()}, SQLite {sqlite3.sqlite_version}")
+    print(
+        f"{'sessions':>10} {'rows':>10} | {'get_sessions_to_build':>30} | {'get_all_session_logs':>30}"
+    )
     for size in args.sizes:
         db = args.cache / f"sessions-{size}.sqlite"
         if not db.exists():
@@ -141,8 +138,10 @@ def main() -> int:
             f"| {b['median_s']:>9.3f} s, peak {b['peak_mb']:>7.0f} MB",
             flush=True,
         )
-    print("(peak = maximum resident memory of the child process, including ~"
-          f"{a['import_mb']:.0f} MB for Python and the imported libraries)")
+    print(
+        "(peak = maximum resident memory of the child process, including ~"
+        f"{a['import_mb']:.0f} MB for Python and the imported libraries)"
+    )
     return 0
 
 

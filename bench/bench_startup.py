@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -25,38 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmachine import machine_facts
+
 BUDGET_MS = 500.0
-
-
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
-        pass
-    try:
-        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        load = "n/a"
-    return {
-        "cpus": str(os.cpu_count()),
-        "cpu": cpu,
-        "ram": ram,
-        "python": platform.python_version(),
-        "os": platform.platform(),
-        "load average (1, 5, 15 min)": load,
-    }
 
 
 def make_database(folder: Path) -> str:
@@ -115,7 +85,7 @@ def main() -> int:
         "max_ms": round(max(times), 1),
         "all_ms": [round(t, 1) for t in times],
         "budget_ms": BUDGET_MS,
-        "machine": machine(),
+        "machine": machine_facts(),
     }
     if args.json:
         print(json.dumps(result, indent=2))

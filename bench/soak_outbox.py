@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import shutil
 import sqlite3
@@ -35,30 +34,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from benchmachine import describe_machine
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PID = "SOAK-TEM-001"
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or cpu
-    ram = ""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f", {int(line.split()[1]) / 1024 / 1024:.0f} GiB RAM"
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({cpu}){ram}, Python {platform.python_version()}, {platform.system()}"
 
 
 class Chaos(threading.Thread):
@@ -187,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
     generated = sum(clicked.values())
     waiting = durable.pending_count()
-    print(f"machine:              {machine()}")
+    print(f"machine:              {describe_machine()}")
     print(f"cycles:               {args.cycles} (seed {args.seed}, timeout {args.timeout} s)")
     print(
         f"outages:              {chaos.outages} (file away {chaos.time_away:.1f} s of {elapsed:.1f} s)"

@@ -1,0 +1,48 @@
+"""What machine a benchmark ran on: figures mean little without it.
+
+Shared by every script in ``bench/`` (they run as ``python bench/NAME.py``, so this module is
+importable by its plain name).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+
+def _proc_value(path: str, key: str) -> str | None:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def machine_facts() -> dict[str, str]:
+    """CPU count and model, memory, OS, Python, and the load average now."""
+    cpu = _proc_value("/proc/cpuinfo", "model name") or platform.processor() or platform.machine()
+    mem_kb = _proc_value("/proc/meminfo", "MemTotal")
+    ram = f"{int(mem_kb.split()[0]) / 1024 / 1024:.1f} GiB" if mem_kb else "unknown"
+    load = "n/a"
+    if hasattr(os, "getloadavg"):
+        load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu,
+        "ram": ram,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "load_average": load,
+    }
+
+
+def describe_machine() -> str:
+    """One line for a benchmark's output and for docs/performance.md."""
+    f = machine_facts()
+    return (
+        f"{f['cpus']} CPUs ({f['cpu']}), {f['ram']} RAM, {f['os']}, Python {f['python']}, "
+        f"load average (1/5/15 min) {f['load_average']}"
+    )
