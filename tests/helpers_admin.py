@@ -10,14 +10,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import make_url
-
 from nexus_logger.core.engine import is_url
-
-Row = tuple[Any, ...]
+from tests.rawdb import Row, dump_session_log, pg_dsn, raw_execute, raw_query  # noqa: F401
 
 #: The "now" of the problem tests: 2025-02-10 12:00 in New York (UTC-5, no DST).
 NOW = datetime(2025, 2, 10, 17, 0, tzinfo=UTC)
@@ -25,42 +21,6 @@ NY = ZoneInfo("America/New_York")
 TEM = "TEST-TEM-001"
 SEM = "TEST-SEM-002"
 FIB = "TEST-FIB-003"
-
-
-def _pg_dsn(url: str) -> str:
-    u = make_url(url)
-    user = u.username or "postgres"
-    return f"host={u.host} port={u.port} user={user} dbname={u.database}"
-
-
-def raw_query(target: str, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
-    """Rows of ``sql`` (``?`` placeholders) read straight from the file or server."""
-    if is_url(target):
-        import psycopg
-
-        with psycopg.connect(_pg_dsn(target)) as conn:
-            return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params).fetchall()]
-    conn = sqlite3.connect(target)
-    try:
-        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
-    finally:
-        conn.close()
-
-
-def raw_execute(target: str, sql: str, params: tuple[Any, ...] = ()) -> None:
-    """Run one statement straight through the driver and commit."""
-    if is_url(target):
-        import psycopg
-
-        with psycopg.connect(_pg_dsn(target)) as conn:
-            conn.execute(sql.replace("?", "%s"), params)
-        return
-    conn = sqlite3.connect(target)
-    try:
-        conn.execute(sql, params)
-        conn.commit()
-    finally:
-        conn.close()
 
 
 def insert_rows(target: str, rows: list[Row]) -> list[int]:
@@ -76,7 +36,7 @@ def insert_rows(target: str, rows: list[Row]) -> list[int]:
     if is_url(target):
         import psycopg
 
-        with psycopg.connect(_pg_dsn(target)) as conn:
+        with psycopg.connect(pg_dsn(target)) as conn:
             for row in rows:
                 cur = conn.execute(sql.replace("?", "%s") + " RETURNING id_session_log", row)
                 ids.append(cur.fetchone()[0])
@@ -89,15 +49,6 @@ def insert_rows(target: str, rows: list[Row]) -> list[int]:
     finally:
         conn.close()
     return ids
-
-
-def dump_session_log(target: str) -> list[Row]:
-    """Every ``session_log`` row, every column, in id order."""
-    return raw_query(
-        target,
-        "SELECT id_session_log, session_identifier, instrument, timestamp, event_type, "
-        'record_status, "user" FROM session_log ORDER BY id_session_log',
-    )
 
 
 def audit_count(target: str) -> int:

@@ -7,17 +7,14 @@ nexus-logger's engine, so they see what is really stored.
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from nexus_logger.core import engine as engines
 from nexus_logger.core.durable import DurableLogger
@@ -25,6 +22,7 @@ from nexus_logger.core.instruments import add_instrument
 from nexus_logger.core.outbox import EventKind, OutboxEvent
 from nexus_logger.core.schema import init_db
 from nexus_logger.core.session_handler import get_sessions_to_build
+from tests.rawdb import Row, dump_session_log, pg_dsn, raw_execute, raw_query  # noqa: F401
 
 TEM = "TEST-TEM-001"
 SEM = "TEST-SEM-002"
@@ -35,47 +33,6 @@ INSTRUMENTS = (
     ("TEST-SEM-002", "Test SEM", "Europe/Berlin"),
     ("TEST-FIB-003", "Test FIB", "Asia/Kolkata"),
 )
-
-
-Row = tuple[Any, ...]
-
-
-def _pg_dsn(url: str) -> str:
-    u = make_url(url)
-    return f"host={u.host} port={u.port} user={u.username} dbname={u.database}"
-
-
-def raw_query(target: str, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
-    """Rows of ``sql`` (``?`` placeholders) read straight from the file or server."""
-    if engines.is_url(target):
-        import psycopg
-
-        with psycopg.connect(_pg_dsn(target)) as conn:
-            return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params).fetchall()]
-    with closing(sqlite3.connect(target)) as conn:
-        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
-
-
-def raw_execute(target: str, sql: str, params: tuple[Any, ...] = ()) -> None:
-    """Run one statement straight through the driver and commit (to build odd states)."""
-    if engines.is_url(target):
-        import psycopg
-
-        with psycopg.connect(_pg_dsn(target)) as conn:
-            conn.execute(sql.replace("?", "%s"), params)
-        return
-    with closing(sqlite3.connect(target)) as conn:
-        conn.execute(sql, params)
-        conn.commit()
-
-
-def dump_session_log(target: str) -> list[Row]:
-    """Every ``session_log`` row, every column, in id order."""
-    return raw_query(
-        target,
-        "SELECT id_session_log, session_identifier, instrument, timestamp, event_type, "
-        'record_status, "user" FROM session_log ORDER BY id_session_log',
-    )
 
 
 def populate(target: str) -> str:
