@@ -283,7 +283,20 @@ def lock_instrument(conn: Connection, instrument_pid: str) -> None:
     database's write lock, so nothing more is needed. Used by start, end, replace, notes, and
     by the admin force-end, so that they never interleave on one instrument.
     """
+    if holds_instrument_lock(conn, instrument_pid):
+        return  # taken earlier in this transaction; asking again is a wasted round trip
     advisory_lock(conn, f"nexus_logger:instrument:{instrument_pid}")
+    if conn.dialect.name == "postgresql":
+        conn.info["nexus_instrument_locks"] = (conn.get_transaction(), instrument_pid)
+
+
+def holds_instrument_lock(conn: Connection, instrument_pid: str) -> bool:
+    """True when this transaction already took :func:`lock_instrument` for the instrument.
+
+    (``Connection.info`` outlives the transaction, so the mark names the transaction too.)
+    """
+    mark = conn.info.get("nexus_instrument_locks")
+    return mark is not None and mark[0] is conn.get_transaction() and mark[1] == instrument_pid
 
 
 def _stamp(at: datetime | None, tz: str) -> str:
@@ -609,8 +622,8 @@ def end_in_transaction(
     if not starts:
         raise NotFound(f"There is no session {ident} in the database {_sessions_db(conn)}.")
     pid = starts[0].instrument
-    lock_instrument(conn, pid)
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and not holds_instrument_lock(conn, pid):
+        lock_instrument(conn, pid)
         # Read again under the lock: READ COMMITTED may have seen the rows before another
         # writer's commit. (SQLite's BEGIN IMMEDIATE held the write lock from the start.)
         starts = _start_rows(conn, ident)
