@@ -105,6 +105,11 @@ def main() -> int:
         "FEI-Titan-TEM-635816. Run 'nexus-logger station set PID' on this PC once, or pass "
         "--instrument PID."
     )
+    steps.show_diagnosis(
+        "Pre-flight check \u201cThis PC's instrument\u201d: What to do: Map this PC once with "
+        "'nexus-logger station set PID' (it is stored in the database for every user of this "
+        "PC), or set 'instrument' in the config file."
+    )
     save(window, "failed.png")
 
     window.pages.setCurrentWidget(session)

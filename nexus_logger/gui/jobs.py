@@ -159,5 +159,7 @@ def diagnose(settings: Settings, error: BaseException | None) -> str | None:
     check = relevant_check(run_checks(settings), error)
     if check is None:
         return None
-    text = f"Pre-flight check \u201c{check.title}\u201d: {check.message}"
+    text = f"Pre-flight check \u201c{check.title}\u201d:"
+    if error is None or check.message.strip() != str(error).strip():
+        text += f" {check.message}"  # not already on screen as the step's own sentence
     return f"{text} What to do: {check.fix}" if check.fix else text

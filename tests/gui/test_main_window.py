@@ -303,7 +303,8 @@ def test_a_failed_step_shows_a_sentence_retry_and_log(qtbot, make_window, sqlite
     qtbot.waitUntil(page.diagnosis_label.isVisible)
     diagnosis = page.diagnosis_label.text()
     assert diagnosis.startswith("Pre-flight check") and "What to do:" in diagnosis
-    assert "NO-SUCH-INSTRUMENT" in diagnosis
+    assert "'instrument'" in diagnosis.split("What to do:")[1]  # the setting to fix
+    assert message not in diagnosis  # the step's own sentence is not repeated
     qtbot.mouseClick(page.log_button, Qt.MouseButton.LeftButton)
     assert window._log_window is not None and window._log_window.isVisible()
     assert "NO-SUCH-INSTRUMENT" in window._log_window.text()  # the failure is in the log
