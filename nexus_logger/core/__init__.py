@@ -1,8 +1,8 @@
 """The Qt-free core of nexus-logger: models, engines and the ``session_handler`` API.
 
-Everything here works from a script, the CLI or the GUI's database worker. Nothing here may
-import PySide6 or :mod:`nexus_logger.gui` (an import-linter contract in ``pyproject.toml``
-enforces it).
+Everything here works from a script, the CLI or the GUI's database worker. No module here may
+depend on PySide6 or on :mod:`nexus_logger.gui`; an import-linter contract in
+``pyproject.toml`` enforces it.
 """
 
 from typing import TYPE_CHECKING, Any
