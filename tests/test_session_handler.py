@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -197,6 +198,7 @@ def test_session_log_default_status_is_to_be_built() -> None:
     [
         ({"user": "x" * 51}, InvalidInput, "at most 50"),
         ({"user": "bad\nname"}, InvalidInput, "control characters"),
+        ({"user": "evil\u202etxt.exe"}, InvalidInput, "control characters"),
         ({"instrument": "   "}, InvalidInput, "instrument is empty"),
         ({"instrument": "NOPE-1"}, NotFound, "Known instruments: TEST-"),
         ({"record_status": "DONE"}, InvalidInput, "not a NexusLIMS record status"),
@@ -220,6 +222,44 @@ def test_insert_log_refuses_bad_input_and_writes_nothing(
     assert db_query("SELECT COUNT(*) FROM session_log", engine=db) == (True, [(0,)])
 
 
+def test_insert_log_racing_threads_insert_once(db: str) -> None:
+    """Eight threads inserting the same START: exactly one row (check and insert are atomic)."""
+    ident = str(uuid.uuid4())
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+
+    def insert() -> None:
+        log = SessionLog(
+            ident, "TEST-TEM-001", "2025-05-02T08:00:00-04:00", "START", "amy", "WAITING_FOR_END"
+        )
+        barrier.wait(10)
+        results.append(log.insert_log(engine=db))
+
+    threads = [threading.Thread(target=insert) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [True] * 8
+    assert db_query(
+        "SELECT COUNT(*) FROM session_log WHERE session_identifier = ?", (ident,), engine=db
+    ) == (True, [(1,)])
+
+
+@pytest.mark.parametrize(
+    "given", ["2025-01-06T13:06:34Z", "2025-01-06 13:06:34+00:00", "2025-01-06T14:06:34+01:00"]
+)
+def test_aware_timestamp_is_stored_in_instrument_zone(db: str, given: str) -> None:
+    ident = str(uuid.uuid4())
+    assert SessionLog(ident, "TEST-TEM-001", given, "START", "ann", "WAITING_FOR_END").insert_log(
+        engine=db
+    )
+    _, rows = db_query(
+        "SELECT timestamp FROM session_log WHERE session_identifier = ?", (ident,), engine=db
+    )
+    assert rows == [("2025-01-06T08:06:34-05:00",)]  # the same instant, New York time
+
+
 def test_naive_timestamp_is_stored_aware_in_instrument_zone(db: str) -> None:
     ident = str(uuid.uuid4())
     assert SessionLog(
@@ -232,7 +272,7 @@ def test_naive_timestamp_is_stored_aware_in_instrument_zone(db: str) -> None:
 
 
 def test_non_ascii_names_round_trip(db: str) -> None:
-    name = "Zoë Ångström-Łukasz 田中"
+    name = "Zoë Ångström-Łukasz 田中 Mohammad\u200cReza"  # with a zero-width non-joiner
     ident = _session(db, "TEST-TEM-001", name, datetime(2025, 6, 1, 9, tzinfo=ZoneInfo("UTC")))
     (s,) = get_sessions_to_build(engine=db)
     assert (s.session_identifier, s.user) == (ident, name)

@@ -38,6 +38,7 @@ from nexus_logger.core.engine import (
 )
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import InvalidInput, NotFound, translate
+from nexus_logger.core.logger_tables import advisory_lock
 from nexus_logger.core.models import Instrument, SessionLogEntry
 from nexus_logger.core.schema import load_instruments, require_usable
 from nexus_logger.core.validation import MAX_IDENTIFIER, clean_instrument, clean_text, clean_user
@@ -191,7 +192,8 @@ class SessionLog:
             raise InvalidInput(
                 f"{err}; give an ISO-8601 time such as 2025-01-06T08:06:34-05:00."
             ) from None
-        stored = self.timestamp if not timestamps.is_naive(self.timestamp) else stamp.isoformat()
+        # Stored as NexusLIMS writes it: aware, in the instrument's zone (the instant is kept).
+        stored = timestamps.to_db(stamp, tz_name)
         return {
             "session_identifier": identifier,
             "instrument": instrument,
@@ -220,6 +222,9 @@ class SessionLog:
         if values["event_type"] == EventType.RECORD_GENERATION:
             cond.append(_T.c.timestamp == values["timestamp"])
         with write_transaction(eng) as conn:
+            # PostgreSQL: serialise check-then-insert per instrument, as the lifecycle does
+            # (SQLite's BEGIN IMMEDIATE already holds the write lock).
+            advisory_lock(conn, f"nexus_logger:instrument:{values['instrument']}")
             existing = conn.execute(select(_T.c.id_session_log).where(and_(*cond))).first()
             if existing is not None:
                 _logger.warning("SessionLog already exists, nothing inserted: %r", self)

@@ -12,9 +12,17 @@ MAX_INSTRUMENT = 100
 MAX_IDENTIFIER = 36
 
 
+#: Invisible characters that reorder or hide text (bidirectional overrides and isolates,
+#: direction marks, zero-width space, byte-order mark). Zero-width (non-)joiners stay allowed:
+#: they are part of correctly written Persian, Indic and other names.
+_INVISIBLE = frozenset(
+    "\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+)
+
+
 def has_control_chars(text: str) -> bool:
-    """True when ``text`` holds control or format characters (newlines, NUL, BIDI marks...)."""
-    return any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in text)
+    """True when ``text`` holds control characters, line separators or text-hiding marks."""
+    return any(unicodedata.category(ch) in {"Cc", "Zl", "Zp"} or ch in _INVISIBLE for ch in text)
 
 
 def clean_text(value: object, what: str, max_len: int, *, required: bool = True) -> str:
