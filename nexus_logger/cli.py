@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import sys
@@ -106,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NexusLoggerError as err:
         _logger.error("%s", err, exc_info=_logger.isEnabledFor(logging.DEBUG))
         print(f"nexus-logger: {err}", file=sys.stderr)
+        if getattr(args, "format", None) == "json":
+            # A script asked for JSON: it gets one object on stdout, failures included.
+            print(json.dumps({"ok": False, "error": str(err), "exit_code": err.exit_code}))
         return err.exit_code
     except KeyboardInterrupt:
         return 130

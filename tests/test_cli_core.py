@@ -146,6 +146,14 @@ def test_bad_inputs_give_one_clear_sentence(tmp_path: Path, reference_db: str) -
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork() to drop root privileges")
+def test_json_format_gets_one_object_on_failure_too(tmp_path: Path) -> None:
+    result = run_cli("sessions", "--db", str(tmp_path / "missing.sqlite"), "--format", "json")
+    assert result.returncode == 2
+    data = json.loads(result.stdout)
+    assert data["ok"] is False and data["exit_code"] == 2
+    assert "does not exist" in data["error"]
+
+
 def test_read_only_database_is_reported_and_untouched(tmp_path: Path, reference_db: str) -> None:
     """A write-protected file gives the read-only message and stays byte-for-byte the same.
 
