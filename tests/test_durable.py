@@ -31,6 +31,7 @@ from tests.helpers_outbox import (
     dump_session_log,
     durable_for,
     moved_away,
+    populate,
     queue_offline,
     raw_execute,
     session_events,
@@ -502,3 +503,36 @@ def test_sync_report_says_what_waits_and_what_is_held(sqlite_db: str) -> None:
     report = durable.sync()
     assert report.message == "Sent 1 saved event." and report.complete
     assert durable.sync().message == "Nothing to send: every event is in the database."
+
+
+def test_note_typed_while_offline_is_written_with_the_replayed_end(tmp_path: Path) -> None:
+    import dataclasses
+
+    db = populate(str(tmp_path / "db.sqlite"))
+    logger = durable_for(db)
+    session = logger.start(instrument=logger.identify(instrument=TEM), user="alice").session
+    with moved_away(db):
+        outcome = logger.end(dataclasses.replace(session, note="EELS maps of sample 7b"))
+        assert outcome.queued
+    logger.sync()
+    assert lifecycle.get_note(session.session_identifier, engine=db) == "EELS maps of sample 7b"
+    assert_pairing_holds(db)
+
+
+def test_offline_open_session_keeps_its_local_heartbeat(tmp_path: Path) -> None:
+    db = populate(str(tmp_path / "db.sqlite"))
+    logger = durable_for(db)
+    inst = logger.identify(instrument=TEM)
+    session = logger.start(instrument=inst, user="alice").session
+    with moved_away(db):
+        alive = lifecycle.record_local_heartbeat(session.session_identifier, inst)
+        found = logger.find_open(TEM)
+        assert found is not None and found.session_identifier == session.session_identifier
+        assert found.last_heartbeat == alive
+        # a START still waiting in the outbox knows its local heartbeat too
+        logger.end(found)
+        waiting = logger.start(instrument=inst, user="bob").session
+        alive2 = lifecycle.record_local_heartbeat(waiting.session_identifier, inst)
+        found2 = logger.find_open(TEM)
+        assert found2 is not None and found2.session_identifier == waiting.session_identifier
+        assert found2.last_heartbeat == alive2

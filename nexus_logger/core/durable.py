@@ -362,6 +362,7 @@ class DurableLogger:
                 timestamps.zone(known.timezone)
             ),
             start_text=known.start_text,
+            last_heartbeat=lifecycle.local_heartbeat(known.session_identifier, known.timezone),
             note=known.note,
         )
 
@@ -385,6 +386,7 @@ class DurableLogger:
             user=event.user,
             started=event.at,
             start_text=event.at_text,
+            last_heartbeat=lifecycle.local_heartbeat(event.session_identifier, event.timezone),
             note=event.note,
         )
 
@@ -733,11 +735,18 @@ class DurableLogger:
         )
 
     def _replay_end(self, eng: Engine, event: OutboxEvent, run: _Run, live: _Live | None) -> None:
+        if event.note:
+            ensure_tables(eng, [note_table])
         try:
             with write_transaction(eng) as conn:
                 ended = lifecycle.end_in_transaction(
                     conn, session_identifier=event.session_identifier, at=event.at
                 )
+                if event.note and not ended.already_ended:
+                    # The note as it was when End was clicked (typed offline, perhaps).
+                    lifecycle.write_note_in_transaction(
+                        conn, event.session_identifier, event.note, event.timezone
+                    )
         except NotFound:
             # No START in the database: write the whole session from what this PC kept.
             self._write_whole_session(eng, event, run, live)

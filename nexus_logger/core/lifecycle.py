@@ -885,6 +885,15 @@ def _forget_local_heartbeat(ident: str) -> None:
     _update_local(ident, None)
 
 
+def local_heartbeat(session_identifier: str, tz: str | None = None) -> datetime | None:
+    """The last-alive time this PC's local file holds for a session (None if none).
+
+    Known even while the database is away, so an abandoned session can still be closed at
+    the time it was really last alive.
+    """
+    return _local_heartbeat(session_identifier, tz)
+
+
 def _local_heartbeat(ident: str, tz: str | None = None) -> datetime | None:
     entry = _read_local().get(ident)
     if not isinstance(entry, dict):
@@ -1025,6 +1034,25 @@ def set_note(session_identifier: str, text: str | None, *, engine: EngineLike = 
         tz = _instrument(eng, starts[0].instrument).timezone
         values = {"session_identifier": ident, "note": value, "updated": _stamp(None, tz)}
         conn.execute(_upsert(conn, note_table, values, "session_identifier"))
+
+
+def write_note_in_transaction(
+    conn: Connection, session_identifier: str, text: str | None, tz: str
+) -> None:
+    """Store a session's note inside the caller's write transaction (blank text: nothing).
+
+    The outbox uses it so that a note typed while the database was away is written together
+    with the END that carries it. The note table must exist (``ensure_tables``).
+    """
+    value = clean_note(text)
+    if value is None:
+        return
+    values = {
+        "session_identifier": _clean_identifier(session_identifier),
+        "note": value,
+        "updated": _stamp(None, tz),
+    }
+    conn.execute(_upsert(conn, note_table, values, "session_identifier"))
 
 
 def get_note(session_identifier: str, *, engine: EngineLike = None) -> str | None:

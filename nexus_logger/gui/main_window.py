@@ -14,7 +14,7 @@ import dataclasses
 import enum
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer
@@ -469,6 +469,9 @@ class MainWindow(QMainWindow):
                 self.session, note=self.session_page.note_edit.text().strip() or None
             )
         session = self.session
+        # The END is the moment of the click, even if the worker is still busy with an
+        # earlier job (a heartbeat waiting on a locked file) when it gets to this one.
+        clicked = datetime.now(UTC)
         self._set_phase(Phase.ENDING)
         self.session_page.set_ending()
         self.session_page.set_message("")
@@ -476,6 +479,7 @@ class MainWindow(QMainWindow):
         self.worker.submit(
             self.connected.logger.end,
             session,
+            at=clicked,
             on_done=lambda outcome: self._on_ended(session, outcome),
             on_error=self._on_end_failed,
         )
