@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from nexus_logger.commands._common import (
@@ -197,6 +197,9 @@ def cmd_end(args: argparse.Namespace) -> int:
     from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
     from nexus_logger.core.lifecycle import end_session, last_heartbeat
 
+    # "Now" is when the command was given, not after the lookups below have waited out an
+    # unreachable database.
+    invoked = datetime.now(UTC)
     durable = durable_from_args(args)
     inst = None
     ident = args.session
@@ -231,6 +234,8 @@ def cmd_end(args: argparse.Namespace) -> int:
             )
     elif args.at:
         at = parse_time(args.at)
+    else:
+        at = invoked
     if session is None:
         ended = end_session(session_identifier=ident, at=at, engine=durable.engine())
         result = ended.as_dict()
