@@ -211,10 +211,9 @@ def test_demo_without_window_needs_no_qt(isolated_home: Path) -> None:
 
 
 def test_demo_opens_the_window_on_the_demo_database(isolated_home: Path) -> None:
-    app = pytest.importorskip("nexus_logger.gui.app")
-    probe = getattr(app, "STARTUP_PROBE_ENV", None)
-    if probe is None:
-        pytest.skip("the window has no start-up probe")
+    from nexus_logger.gui import app
+
+    probe = app.STARTUP_PROBE_ENV
     result = subprocess.run(
         [sys.executable, "-m", "nexus_logger", "demo"],
         capture_output=True,
