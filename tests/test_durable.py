@@ -536,3 +536,45 @@ def test_offline_open_session_keeps_its_local_heartbeat(tmp_path: Path) -> None:
         found2 = logger.find_open(TEM)
         assert found2 is not None and found2.session_identifier == waiting.session_identifier
         assert found2.last_heartbeat == alive2
+
+
+def test_offline_start_overlapping_a_session_logged_meanwhile_is_a_conflict(tmp_path: Path) -> None:
+    """Another PC opened and closed a session while this PC's START waited: flagged, not silent."""
+    db = populate(str(tmp_path / "db.sqlite"))
+    logger = durable_for(db)
+    inst = logger.identify(instrument=TEM)
+    now = timestamps.now_in(inst.timezone)
+    with moved_away(db):
+        mine = logger.start(instrument=inst, user="alice", at=now - timedelta(hours=2)).session
+    other = lifecycle.start_session(
+        instrument=TEM, user="bob", at=now - timedelta(hours=1), engine=db
+    ).session
+    lifecycle.end_session(
+        session_identifier=other.session_identifier, at=now - timedelta(minutes=30), engine=db
+    )
+    report = logger.sync()
+    assert [c.kind for c in report.conflicts] == [ConflictKind.OVERLAP]
+    conflict = logger.conflicts()[0]
+    assert (
+        mine.session_identifier in conflict.message and other.session_identifier in conflict.message
+    )
+    # both sessions are kept as recorded; the conflict stays until handled
+    logger.end(logger.find_open(TEM))
+    built = {s[0] for s in assert_pairing_holds(db)}
+    assert {mine.session_identifier, other.session_identifier} <= built
+
+
+def test_offline_start_after_a_finished_session_is_no_conflict(tmp_path: Path) -> None:
+    db = populate(str(tmp_path / "db.sqlite"))
+    logger = durable_for(db)
+    inst = logger.identify(instrument=TEM)
+    now = timestamps.now_in(inst.timezone)
+    earlier = lifecycle.start_session(
+        instrument=TEM, user="bob", at=now - timedelta(hours=3), engine=db
+    ).session
+    lifecycle.end_session(
+        session_identifier=earlier.session_identifier, at=now - timedelta(hours=2), engine=db
+    )
+    with moved_away(db):
+        logger.start(instrument=inst, user="alice", at=now - timedelta(hours=1))
+    assert list(logger.sync().conflicts) == []

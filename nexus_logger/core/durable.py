@@ -709,6 +709,8 @@ class DurableLogger:
             self._remember_open(pid, result.session)
             if live is not None:
                 live.applied, live.result = True, result
+            elif result.created:
+                self._report_overlaps(eng, event, run)
             return
         other = result.session
         self._remember_open(pid, other)
@@ -731,6 +733,46 @@ class DurableLogger:
                 "instrument never has two open sessions; when this session's END arrives, "
                 "START and END are written together as a finished session (both TO_BE_BUILT). "
                 "Check the overlap of the two sessions.",
+            )
+        )
+
+    def _report_overlaps(self, eng: Engine, event: OutboxEvent, run: _Run) -> None:
+        """A START written late may overlap sessions logged on the instrument meanwhile.
+
+        Another PC (or staff) may have opened *and closed* a session while this PC was
+        offline; nothing stops the late START then, but NexusLIMS would build two records
+        over the same time. Both sessions are kept as recorded; the overlap is a conflict
+        that stays listed until staff handle it.
+        """
+        # The session's own END, if it already waits in the outbox, bounds it.
+        ends = [
+            e.at
+            for e in self.outbox.items(session_identifier=event.session_identifier)
+            if e.kind is EventKind.END
+        ]
+        others = lifecycle.sessions_overlapping(
+            event.instrument_pid,
+            event.at,
+            until=min(ends) if ends else None,
+            exclude=event.session_identifier,
+            engine=eng,
+        )
+        if not others:
+            return
+        listed = "; ".join(
+            f"{o.session_identifier} (user {o.user}, {o.start_text} to {o.end_text or 'open'})"
+            for o in others
+        )
+        run.conflicts.append(
+            self.outbox.add_conflict(
+                event,
+                ConflictKind.OVERLAP,
+                f"Session {event.session_identifier} was started on this PC at {event.at_text} "
+                f"({event.instrument_pid}, user {event.user}) while the database was away, and "
+                f"meanwhile these sessions were logged on the same instrument: {listed}. "
+                "Outcome: every session is kept as recorded, so NexusLIMS would build records "
+                "over the same time. Check with the users which is right and correct the other "
+                "session's times or status in the admin tab.",
             )
         )
 

@@ -1036,6 +1036,67 @@ def set_note(session_identifier: str, text: str | None, *, engine: EngineLike = 
         conn.execute(_upsert(conn, note_table, values, "session_identifier"))
 
 
+@dataclass(frozen=True)
+class LoggedSession:
+    """A session already in the database, as :func:`sessions_overlapping` reports it."""
+
+    session_identifier: str
+    user: str | None
+    start_text: str
+    end_text: str | None
+
+
+def sessions_overlapping(
+    instrument_pid: str,
+    since: datetime,
+    *,
+    until: datetime | None = None,
+    exclude: str,
+    engine: EngineLike = None,
+) -> list[LoggedSession]:
+    """Other sessions on the instrument that ran during ``since``..``until`` (open: no end).
+
+    A session overlaps when it started before ``until`` and had not ended by ``since``. Only
+    STARTs from the day before ``since`` on are read, so the query stays small on a long
+    history (the text of ISO timestamps sorts by date).
+    """
+    eng = get_engine(engine)
+    tz = _instrument(eng, instrument_pid).timezone
+    since = since.astimezone(timestamps.zone(tz))
+    floor = (since - timedelta(days=1)).date().isoformat()
+    with read_connection(eng) as conn:
+        starts = conn.execute(
+            select(_T.c.session_identifier, _T.c.user, _T.c.timestamp)
+            .where(
+                _T.c.instrument == instrument_pid,
+                _T.c.event_type == _START,
+                _T.c.session_identifier != exclude,
+                _T.c.timestamp >= floor,
+            )
+            .order_by(_T.c.id_session_log)
+        ).all()
+        idents = [r.session_identifier for r in starts]
+        ends: dict[str, str] = {}
+        if idents:
+            for ident, stamp in conn.execute(
+                select(_T.c.session_identifier, _T.c.timestamp).where(
+                    _T.c.session_identifier.in_(idents), _T.c.event_type == _END
+                )
+            ):
+                ends[ident] = stamp
+    found = []
+    for row in starts:
+        try:
+            began = _parse(row.timestamp, tz)
+            end_text = ends.get(row.session_identifier)
+            finished = _parse(end_text, tz) if end_text else None
+        except timestamps.TimestampError:
+            continue
+        if (until is None or began < until) and (finished is None or finished > since):
+            found.append(LoggedSession(row.session_identifier, row.user, row.timestamp, end_text))
+    return found
+
+
 def write_note_in_transaction(
     conn: Connection, session_identifier: str, text: str | None, tz: str
 ) -> None:

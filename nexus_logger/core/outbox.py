@@ -81,6 +81,7 @@ class ConflictKind(StrEnum):
     """The situations a replay cannot apply as they were recorded (``docs/outbox.md``)."""
 
     START_WHILE_OPEN = "start_while_open"
+    OVERLAP = "overlap"
     END_WITHOUT_START = "end_without_start"
     END_ALREADY_RECORDED = "end_already_recorded"
     REJECTED = "rejected"
