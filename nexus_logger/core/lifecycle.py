@@ -424,6 +424,23 @@ def _start_rows(conn: Connection, ident: str) -> list[Any]:
     )
 
 
+def _start_and_end_rows(conn: Connection, ident: str) -> tuple[list[Any], list[Any]]:
+    """START rows and END rows of a session, in id order, with one query (one round trip)."""
+    rows = conn.execute(
+        select(
+            _T.c.id_session_log,
+            _T.c.instrument,
+            _T.c.user,
+            _T.c.timestamp,
+            _T.c.record_status,
+            _T.c.event_type,
+        )
+        .where(_T.c.session_identifier == ident, _T.c.event_type.in_((_START, _END)))
+        .order_by(_T.c.id_session_log)
+    ).all()
+    return [r for r in rows if r.event_type == _START], [r for r in rows if r.event_type == _END]
+
+
 def _end_rows(conn: Connection, ident: str) -> list[Any]:
     return list(
         conn.execute(
@@ -618,7 +635,7 @@ def end_in_transaction(
     row can commit in the same transaction.
     """
     ident = _clean_identifier(session_identifier)
-    starts = _start_rows(conn, ident)
+    starts, ends = _start_and_end_rows(conn, ident)
     if not starts:
         raise NotFound(f"There is no session {ident} in the database {_sessions_db(conn)}.")
     pid = starts[0].instrument
@@ -626,12 +643,11 @@ def end_in_transaction(
         lock_instrument(conn, pid)
         # Read again under the lock: READ COMMITTED may have seen the rows before another
         # writer's commit. (SQLite's BEGIN IMMEDIATE held the write lock from the start.)
-        starts = _start_rows(conn, ident)
+        starts, ends = _start_and_end_rows(conn, ident)
     start = starts[0]
     inst = _instrument(conn.engine, pid)
     tz = inst.timezone
     started = _parse(start.timestamp, tz)
-    ends = _end_rows(conn, ident)
     waiting_starts = sum(1 for s in starts if s.record_status == _WAITING)
     if ends:
         waiting_ends = [e for e in ends if e.record_status == _WAITING]
