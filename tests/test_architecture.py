@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.headless import run_main_in_child
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,11 +38,4 @@ def test_core_package_imports_no_qt_at_runtime() -> None:
 @pytest.mark.parametrize("argv", [["--version"], ["sessions", "--help"], ["init-db", "DBFILE"]])
 def test_headless_commands_do_not_import_qt(argv: list[str], tmp_path: Path) -> None:
     argv = [str(tmp_path / "x.sqlite") if a == "DBFILE" else a for a in argv]
-    code = (
-        "import sys, json\n"
-        "from nexus_logger.cli import main\n"
-        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
-        "print(json.dumps([k for k in sys.modules if k.split('.')[0] in ('PySide6', 'shiboken6')]))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert run_main_in_child(argv).qt_modules == []

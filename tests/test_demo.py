@@ -24,6 +24,7 @@ from nexus_logger.core.lifecycle import (
     start_session,
 )
 from nexus_logger.core.schema import Layout, inspect_schema
+from tests.headless import run_main_in_child
 from tests.nexuslims_ref import nexuslims_sessions_to_build
 
 
@@ -193,21 +194,8 @@ def test_demo_command_refuses_an_instrument_that_is_not_a_demo_one(
 
 
 def test_demo_without_window_needs_no_qt(isolated_home: Path) -> None:
-    code = (
-        "import sys, json\n"
-        "from nexus_logger.cli import main\n"
-        "rc = main(['demo', '--no-window'])\n"
-        "print(json.dumps([rc, [k for k in sys.modules if k.split('.')[0] == 'PySide6']]))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, paths.HOME_ENV: str(isolated_home)},
-        timeout=120,
-    )
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, []]
+    run = run_main_in_child(["demo", "--no-window"], {paths.HOME_ENV: str(isolated_home)})
+    assert (run.rc, run.qt_modules) == (0, [])
 
 
 def test_demo_opens_the_window_on_the_demo_database(isolated_home: Path) -> None:

@@ -7,8 +7,6 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import uuid
@@ -32,6 +30,7 @@ from nexus_logger.core.doctor import (
 from nexus_logger.core.durable import DurableLogger
 from nexus_logger.core.errors import DatabaseUnavailable, NotFound, SchemaError
 from nexus_logger.core.station import set_station, this_host
+from tests.headless import run_main_in_child
 
 NAMES = list(TITLES)
 
@@ -363,19 +362,5 @@ def test_relevant_check_picks_the_one_that_explains_the_error() -> None:
     "argv", [["doctor"], ["config", "show"], ["config", "path", "--all"], ["config"]]
 )
 def test_headless_commands_do_not_import_qt(argv: list[str], isolated_home: Path) -> None:
-    code = (
-        "import sys, json\n"
-        "from nexus_logger.cli import main\n"
-        f"rc = main({argv!r})\n"
-        "print(json.dumps([rc, [k for k in sys.modules if k.split('.')[0] == 'PySide6']]))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, paths.HOME_ENV: str(isolated_home)},
-        timeout=120,
-    )
-    rc, qt = json.loads(out.stdout.strip().splitlines()[-1])
-    assert qt == [] and rc in (0, 1)
+    run = run_main_in_child(argv, {paths.HOME_ENV: str(isolated_home)})
+    assert run.qt_modules == [] and run.rc in (0, 1)

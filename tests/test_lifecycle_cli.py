@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -14,6 +11,7 @@ import pytest
 
 from nexus_logger.cli import main
 from nexus_logger.core.lifecycle import find_open_session, record_heartbeat
+from tests.headless import run_main_in_child
 from tests.helpers_lifecycle import dump_database, raw_query, starts_on
 
 TEM = "TEST-TEM-001"
@@ -170,24 +168,12 @@ def test_instrument_from_environment_and_from_station_table(
 
 def test_session_commands_run_headless(sqlite_db: str) -> None:
     """The real entry point in a child: works, and never imports Qt."""
-    code = (
-        "import sys, json\n"
-        "from nexus_logger.cli import main\n"
-        f"rc = main(['session', 'start', '--db', {sqlite_db!r}, '--instrument', {TEM!r}, "
-        "'--format', 'json'])\n"
-        "print(json.dumps([rc, [k for k in sys.modules if k.split('.')[0] in "
-        "('PySide6', 'shiboken6')]]))"
+    run = run_main_in_child(
+        ["session", "start", "--db", sqlite_db, "--instrument", TEM, "--format", "json"],
+        {"QT_QPA_PLATFORM": "offscreen"},
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
-        timeout=120,
-    )
-    lines = out.stdout.strip().splitlines()
-    assert json.loads(lines[-1]) == [0, []], out.stderr
-    started = json.loads("\n".join(lines[:-1]))["session"]["started"]
+    assert (run.rc, run.qt_modules) == (0, []), run.stderr
+    started = json.loads("\n".join(run.output))["session"]["started"]
     assert (
         datetime.fromisoformat(started).utcoffset()
         == datetime.fromisoformat(started).astimezone(ZoneInfo("America/New_York")).utcoffset()
