@@ -303,8 +303,3 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
         raise translate(err, describe(engine)) from err
     except sqlite3.Error as err:
         raise translate(err, describe(engine)) from err
-
-
-def server_info(engine: Engine) -> dict[str, Any]:
-    """Backend name and a printable location, for logs and ``doctor``."""
-    return {"backend": engine.url.get_backend_name(), "where": describe(engine)}
