@@ -17,8 +17,11 @@ original logger could leave behind cannot happen:
 row (RECORD_GENERATION rows are ignored) and whose status still allows an END (WAITING_FOR_END,
 or TO_BE_BUILT: the broken state that stops NexusLIMS, which ending repairs). A START without
 END that someone already set to a final status (ERROR, ...) is not open: it could never be
-ended, and would otherwise block the instrument for good. The logger-owned tables ``nexus_logger_heartbeat`` and
-``nexus_logger_note`` hold the last-alive time and the note of a session; a local JSON file in
+ended, and would otherwise block the instrument for good. :mod:`~nexus_logger.core.open_sessions`
+finds it without reading the whole history on every start and end.
+
+The logger-owned tables ``nexus_logger_heartbeat`` and ``nexus_logger_note`` hold the last-alive
+time and the note of a session; a local JSON file in
 :func:`~nexus_logger.core.paths.data_dir` also keeps the last-alive time, so a PC that lost the
 network still knows when its session was last alive.
 """
@@ -42,7 +45,7 @@ from typing import Any
 
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
-from sqlalchemy import Connection, Engine, delete, exists, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
@@ -70,6 +73,7 @@ from nexus_logger.core.logger_tables import (
 from nexus_logger.core.logger_tables import heartbeat as heartbeat_table
 from nexus_logger.core.logger_tables import note as note_table
 from nexus_logger.core.models import Instrument, SessionLogEntry
+from nexus_logger.core.open_sessions import ENDABLE, open_start_rows
 from nexus_logger.core.schema import legacy_computer_names, load_instruments, require_usable
 from nexus_logger.core.station import host_candidates, lookup_station, this_host
 from nexus_logger.core.validation import MAX_IDENTIFIER, clean_instrument, clean_text, clean_user
@@ -105,9 +109,6 @@ _START = EventType.START.value
 _END = EventType.END.value
 _WAITING = RecordStatus.WAITING_FOR_END.value
 _TO_BE_BUILT = RecordStatus.TO_BE_BUILT.value
-#: START statuses after which an END may still be written: the normal WAITING_FOR_END, and
-#: TO_BE_BUILT without END (a broken state that stops NexusLIMS's build run; ending repairs it).
-_ENDABLE = (_WAITING, _TO_BE_BUILT)
 
 #: Longest note accepted (characters).
 MAX_NOTE = 2000
@@ -116,6 +117,31 @@ MAX_NOTE = 2000
 _INSTRUMENT_CACHE_SECONDS = 60.0
 #: Entries of the local heartbeat file older than this are dropped when it is rewritten.
 _LOCAL_HEARTBEAT_KEEP = timedelta(days=30)
+
+# The statements of start and end, built once: building a SQLAlchemy expression costs more
+# client CPU than the round trip it sends (these run on every start and end).
+_START_AND_END = (
+    select(
+        _T.c.id_session_log,
+        _T.c.instrument,
+        _T.c.user,
+        _T.c.timestamp,
+        _T.c.record_status,
+        _T.c.event_type,
+    )
+    .where(_T.c.session_identifier == bindparam("ident"), _T.c.event_type.in_((_START, _END)))
+    .order_by(_T.c.id_session_log)
+)
+_QUEUE = (
+    update(_T)
+    .where(
+        _T.c.session_identifier == bindparam("ident"),
+        _T.c.event_type.in_((_START, _END)),
+        _T.c.record_status == _WAITING,
+    )
+    .values(record_status=_TO_BE_BUILT)
+)
+_INSERT_EVENT = insert(_T)
 
 #: Test seam: called with the connection between the END insert and the status update of
 #: :func:`end_in_transaction`. Tests set it to inject a failure at the worst moment; it is
@@ -382,30 +408,8 @@ def identify_instrument(
 
 
 def _open_start_row(conn: Connection, pid: str) -> Any:
-    e = _T.alias("e")
-    has_end = exists().where(
-        e.c.session_identifier == _T.c.session_identifier, e.c.event_type == _END
-    )
-    stmt = (
-        select(
-            _T.c.id_session_log,
-            _T.c.session_identifier,
-            _T.c.user,
-            _T.c.timestamp,
-            _T.c.record_status,
-        )
-        .where(
-            _T.c.instrument == pid,
-            _T.c.event_type == _START,
-            # Only statuses an END can still follow. This also keeps the NOT EXISTS probe to a
-            # handful of rows: a full history is mostly COMPLETED.
-            _T.c.record_status.in_(_ENDABLE),
-            ~has_end,
-        )
-        .order_by(_T.c.id_session_log.desc())
-        .limit(1)
-    )
-    return conn.execute(stmt).first()
+    rows = open_start_rows(conn, pid)
+    return rows[0] if rows else None
 
 
 def _start_rows(conn: Connection, ident: str) -> list[Any]:
@@ -426,18 +430,7 @@ def _start_rows(conn: Connection, ident: str) -> list[Any]:
 
 def _start_and_end_rows(conn: Connection, ident: str) -> tuple[list[Any], list[Any]]:
     """START rows and END rows of a session, in id order, with one query (one round trip)."""
-    rows = conn.execute(
-        select(
-            _T.c.id_session_log,
-            _T.c.instrument,
-            _T.c.user,
-            _T.c.timestamp,
-            _T.c.record_status,
-            _T.c.event_type,
-        )
-        .where(_T.c.session_identifier == ident, _T.c.event_type.in_((_START, _END)))
-        .order_by(_T.c.id_session_log)
-    ).all()
+    rows = conn.execute(_START_AND_END, {"ident": ident}).all()
     return [r for r in rows if r.event_type == _START], [r for r in rows if r.event_type == _END]
 
 
@@ -537,14 +530,15 @@ def _start_in_transaction(
     if row is not None:
         return StartResult(_open_session(conn, row, inst), created=False)
     conn.execute(
-        insert(_T).values(
-            session_identifier=ident,
-            instrument=pid,
-            timestamp=stamp,
-            event_type=_START,
-            record_status=_WAITING,
-            user=user,
-        )
+        _INSERT_EVENT,
+        {
+            "session_identifier": ident,
+            "instrument": pid,
+            "timestamp": stamp,
+            "event_type": _START,
+            "record_status": _WAITING,
+            "user": user,
+        },
     )
     if note:
         conn.execute(insert(note_table).values(session_identifier=ident, note=note, updated=stamp))
@@ -668,7 +662,7 @@ def end_in_transaction(
             _parse(ends[-1].timestamp, tz),
             already_ended=True,
         )
-    if start.record_status not in _ENDABLE:
+    if start.record_status not in ENDABLE:
         raise Conflict(
             f"Session {ident} has no END but its START is already {start.record_status}; "
             "it cannot be ended. An administrator must look at it."
@@ -681,14 +675,15 @@ def end_in_transaction(
             "Give a later end time."
         )
     conn.execute(
-        insert(_T).values(
-            session_identifier=ident,
-            instrument=pid,
-            timestamp=stamp,
-            event_type=_END,
-            record_status=_WAITING,
-            user=start.user,
-        )
+        _INSERT_EVENT,
+        {
+            "session_identifier": ident,
+            "instrument": pid,
+            "timestamp": stamp,
+            "event_type": _END,
+            "record_status": _WAITING,
+            "user": start.user,
+        },
     )
     hook = _between_end_insert_and_status_update
     if hook is not None:
@@ -699,15 +694,7 @@ def end_in_transaction(
 
 def _queue_rows(conn: Connection, ident: str, expected: int) -> None:
     """Set the WAITING_FOR_END START/END rows of ``ident`` to TO_BE_BUILT; exactly ``expected``."""
-    result = conn.execute(
-        update(_T)
-        .where(
-            _T.c.session_identifier == ident,
-            _T.c.event_type.in_((_START, _END)),
-            _T.c.record_status == _WAITING,
-        )
-        .values(record_status=_TO_BE_BUILT)
-    )
+    result = conn.execute(_QUEUE, {"ident": ident})
     if result.rowcount != expected:
         raise Conflict(
             f"Ending session {ident} would have changed {result.rowcount} rows instead of "
@@ -898,7 +885,11 @@ def _update_local(ident: str, entry: dict[str, Any] | None) -> None:
 
 
 def _forget_local_heartbeat(ident: str) -> None:
-    _update_local(ident, None)
+    # Most sessions ended here have no local entry (ended from another process, or within a
+    # minute of their start): look before taking the file lock and rewriting the file. An
+    # entry a concurrent heartbeat adds after this look is dropped with the old entries later.
+    if ident in _read_local():
+        _update_local(ident, None)
 
 
 def local_heartbeat(session_identifier: str, tz: str | None = None) -> datetime | None:

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, and_, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
-from nexus_logger.core import timestamps
+from nexus_logger.core import open_sessions, timestamps
 from nexus_logger.core.engine import (
     EngineLike,
     describe,
@@ -282,6 +282,7 @@ class Session:
                 .where(_T.c.session_identifier == self.session_identifier)
                 .values(record_status=new.value)
             )
+        open_sessions.forget(eng)  # a final status set back to an open one re-opens a session
         _logger.info(
             "Session %s -> %s (%d rows)", self.session_identifier, new.value, result.rowcount
         )

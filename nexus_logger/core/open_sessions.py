@@ -1,0 +1,156 @@
+"""Which START rows of an instrument are open, without reading the whole history every time.
+
+"Open" is the lifecycle's definition: a START of the instrument whose status still allows an
+END (WAITING_FOR_END or TO_BE_BUILT) and whose ``session_identifier`` has no END row. NexusLIMS's
+``session_log`` has no index on ``instrument`` or ``record_status``, and nexus-logger may not add
+one, so proving that *no* session is open means reading every row: about 3-5 ms on PostgreSQL
+and 3-35 ms on SQLite for 10,000-100,000 past sessions, on every start and end.
+
+So each process remembers, per engine and instrument, what its last full look found: every row
+with ``id_session_log <= upto`` was read, and ``open_ids`` were the open STARTs among them. Until
+that memo is :data:`MEMO_SECONDS` old, the check reads only rows newer than ``upto`` (a range of
+the primary key) and the remembered open STARTs again (which may have been ended since). That
+is exact for everything nexus-logger and NexusLIMS write:
+
+* every new row gets a larger id than any row already read. On PostgreSQL the id comes from
+  a sequence, and every nexus-logger writer of an instrument's START or END holds the
+  instrument's lock, so none commits a smaller id after a check made under that lock. On
+  SQLite NexusLIMS's 2.x table is a plain ``INTEGER PRIMARY KEY``, whose next id is the largest
+  plus one: an id is used again only after the newest row went away (a rolled-back insert of
+  the same transaction, a deleted row). The memo therefore keeps the identifier of the row at
+  ``upto`` and takes a full look again when that row is no longer the same;
+* an old session only becomes less open: NexusLIMS moves statuses forward, and nexus-logger's
+  admin actions never take an END away.
+
+What the memo cannot see is a change made by a program that does not take nexus-logger's
+lock: a hand edit that re-opens an old session (deleting its END row, or setting a final status
+back to WAITING_FOR_END), or another program's START for the same instrument that commits after
+a newer row was read (possible on PostgreSQL only). This process then finds it at its next full
+look, at most :data:`MEMO_SECONDS` later; a START written in between leaves two open sessions on
+the instrument, and the admin tab lists the re-opened one as open for a long time. Status edits
+this process makes through the NexusLIMS API (``Session.update_session_status``) call
+:func:`forget`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, exists, select
+
+from nexus_logger.core.engine import engine_info
+from nexus_logger.core.enums import EventType, RecordStatus
+from nexus_logger.core.models import SessionLogEntry
+
+__all__ = ["ENDABLE", "MEMO_SECONDS", "forget", "open_start_rows"]
+
+#: How long a full look at ``session_log`` is trusted (see the module docstring).
+MEMO_SECONDS = 60.0
+#: More open STARTs than this on one instrument is a broken history (the admin tab lists
+#: them); it is then read in full every time rather than remembered.
+_MAX_REMEMBERED = 50
+_KEY = "nexus_open_start_memo"
+
+_T = SessionLogEntry.__table__
+_E = _T.alias("e")
+#: START statuses after which an END may still be written: the normal WAITING_FOR_END, and
+#: TO_BE_BUILT without END (a broken state that stops NexusLIMS's build run; ending repairs it).
+ENDABLE = (RecordStatus.WAITING_FOR_END.value, RecordStatus.TO_BE_BUILT.value)
+
+# Built once: building a SQLAlchemy expression costs more client CPU than the query's round
+# trip, and these run on every start and end.
+_COLUMNS = (
+    _T.c.id_session_log,
+    _T.c.session_identifier,
+    _T.c.user,
+    _T.c.timestamp,
+    _T.c.record_status,
+)
+_OPEN = (
+    _T.c.instrument == bindparam("pid"),
+    _T.c.event_type == EventType.START.value,
+    # Only statuses an END can still follow; this also keeps the NOT EXISTS probe (by the
+    # indexed session_identifier) to a handful of rows, as a full history is mostly COMPLETED.
+    _T.c.record_status.in_(ENDABLE),
+    ~exists().where(
+        _E.c.session_identifier == _T.c.session_identifier,
+        _E.c.event_type == EventType.END.value,
+    ),
+)
+_NEWEST_FIRST = _T.c.id_session_log.desc()
+_ALL = select(*_COLUMNS).where(*_OPEN).order_by(_NEWEST_FIRST)
+_TOP = select(_T.c.id_session_log, _T.c.session_identifier).order_by(_NEWEST_FIRST).limit(1)
+_AT = select(_T.c.session_identifier).where(_T.c.id_session_log == bindparam("upto"))
+_SINCE = (
+    select(*_COLUMNS).where(_T.c.id_session_log > bindparam("upto"), *_OPEN).order_by(_NEWEST_FIRST)
+)
+_SINCE_OR_KNOWN = (
+    select(*_COLUMNS)
+    .where(
+        (_T.c.id_session_log > bindparam("upto"))
+        | _T.c.id_session_log.in_(bindparam("ids", expanding=True)),
+        *_OPEN,
+    )
+    .order_by(_NEWEST_FIRST)
+)
+
+
+@dataclass(frozen=True)
+class _Memo:
+    upto: int
+    top_identifier: str | None  # session_identifier of the row at ``upto``
+    open_ids: tuple[int, ...]
+    taken: float  # time.monotonic() of the full look
+
+
+def _memos(engine: Engine) -> dict[str, _Memo]:
+    return engine_info(engine).setdefault(_KEY, {})
+
+
+def open_start_rows(conn: Connection, instrument_pid: str) -> list[Any]:
+    """The instrument's open START rows, newest first (normally none or one).
+
+    Each row has ``id_session_log``, ``session_identifier``, ``user``, ``timestamp`` and
+    ``record_status``. Called under the instrument's lock by start and end, so that the answer
+    cannot change before the caller writes.
+    """
+    memos = _memos(conn.engine)
+    memo = memos.get(instrument_pid)
+    now = time.monotonic()
+    if memo is not None and (now - memo.taken >= MEMO_SECONDS or not _same_top(conn, memo)):
+        memo = None
+    if memo is not None:
+        if memo.open_ids:
+            params = {"pid": instrument_pid, "upto": memo.upto, "ids": list(memo.open_ids)}
+            rows = conn.execute(_SINCE_OR_KNOWN, params).all()
+        else:
+            rows = conn.execute(_SINCE, {"pid": instrument_pid, "upto": memo.upto}).all()
+        upto, top_identifier, taken = memo.upto, memo.top_identifier, memo.taken
+    else:
+        # The newest row first: on PostgreSQL each statement has its own snapshot, and a row
+        # that commits between the two is then read by the scan or, being newer than
+        # ``upto``, by the next check.
+        top = conn.execute(_TOP).first()
+        upto, top_identifier = (top[0], top[1]) if top is not None else (0, None)
+        rows = conn.execute(_ALL, {"pid": instrument_pid}).all()
+        taken = now
+    if len(rows) <= _MAX_REMEMBERED:
+        ids = tuple(r.id_session_log for r in rows)
+        memos[instrument_pid] = _Memo(upto, top_identifier, ids, taken)
+    else:
+        memos.pop(instrument_pid, None)
+    return rows
+
+
+def _same_top(conn: Connection, memo: _Memo) -> bool:
+    """False when the row at ``upto`` changed: SQLite may then hand out ids the memo covers."""
+    if conn.dialect.name != "sqlite" or memo.upto == 0:
+        return True  # PostgreSQL's sequence never hands out an id twice
+    return conn.execute(_AT, {"upto": memo.upto}).scalar() == memo.top_identifier
+
+
+def forget(engine: Engine) -> None:
+    """Drop what this process remembers of the engine's open sessions (after a status edit)."""
+    engine_info(engine).pop(_KEY, None)

@@ -1,0 +1,224 @@
+"""The open-session check remembers its last full look at ``session_log`` (open_sessions.py).
+
+Each test checks that the shortcut gives the same answer as reading the whole table would, in
+the cases its docstring names: sessions started and ended by another process, a status set
+back through the NexusLIMS API, an id SQLite hands out a second time, and a memo that expired.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, event
+
+from nexus_logger.core import open_sessions
+from nexus_logger.core.engine import create_db_engine, get_engine
+from nexus_logger.core.lifecycle import end_session, find_open_session, start_session
+from nexus_logger.core.schema import load_instruments
+from nexus_logger.core.session_handler import Session, get_sessions_to_build
+from tests.helpers_lifecycle import raw_execute, raw_query
+
+PID = "TEST-TEM-001"
+OTHER = "TEST-SEM-002"
+
+
+class _Statements:
+    """The SQL an engine sends while the context is open."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sql: list[str] = []
+
+    def _record(self, *args: object) -> None:
+        statement = str(args[2])  # (conn, cursor, statement, parameters, context, executemany)
+        self.sql.append(" ".join(statement.split()))
+
+    def __enter__(self) -> _Statements:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def open_checks(self) -> list[str]:
+        """The open-session queries among them (they alone probe for a missing END)."""
+        return [s for s in self.sql if "NOT (EXISTS" in s]
+
+
+@pytest.fixture
+def second_process_engine(db: str) -> Iterator[Engine]:
+    """A second engine on the same database: its own memo, as another PC or process has."""
+    engine = create_db_engine(db)
+    yield engine
+    engine.dispose()
+
+
+def _full_look(target: str, pid: str = PID) -> object:
+    """This process reads the whole history now, and remembers it (the memo's ``upto`` is the
+    newest row): what a launch, or the first start after a quiet minute, does."""
+    open_sessions.forget(get_engine(target))
+    return find_open_session(pid, engine=target)
+
+
+def _history(db: str, sessions: int) -> None:
+    for _ in range(sessions):
+        start_session(instrument=PID, user="past", engine=db)
+        end_session(instrument=PID, engine=db)
+
+
+def test_after_a_full_look_only_newer_rows_are_read(db: str) -> None:
+    _history(db, 3)
+    engine = get_engine(db)
+    open_sessions.forget(engine)
+    with _Statements(engine) as first:
+        started = start_session(instrument=PID, user="alice", engine=db)
+    with _Statements(engine) as second:
+        ended = end_session(instrument=PID, engine=db)
+    assert ended.session_identifier == started.session.session_identifier
+    [full] = first.open_checks()
+    [short] = second.open_checks()
+    assert "id_session_log >" not in full  # the whole history
+    assert "id_session_log >" in short  # a primary-key range: rows since the full look
+
+
+def test_an_expired_memo_takes_a_full_look(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _history(db, 1)
+    engine = get_engine(db)
+    monkeypatch.setattr(open_sessions, "MEMO_SECONDS", 0.0)
+    with _Statements(engine) as seen:
+        start_session(instrument=PID, user="alice", engine=db)
+    assert all("id_session_log >" not in s for s in seen.open_checks())
+    assert seen.open_checks()
+
+
+def test_sessions_of_another_process_are_seen_through_the_memo(
+    db: str, second_process_engine: Engine
+) -> None:
+    _history(db, 2)
+    assert _full_look(db) is None  # this process's memo: nothing open
+    theirs = start_session(instrument=PID, user="bob", engine=second_process_engine)
+    assert theirs.created
+    mine = start_session(instrument=PID, user="alice", engine=db)
+    assert not mine.created
+    assert mine.session.session_identifier == theirs.session.session_identifier
+    assert mine.session.user == "bob"
+    # Ended by the other process: this one must see the instrument free again.
+    end_session(instrument=PID, engine=second_process_engine)
+    assert find_open_session(PID, engine=db) is None
+    again = start_session(instrument=PID, user="alice", engine=db)
+    assert again.created
+    assert find_open_session(PID, engine=second_process_engine).user == "alice"
+    ended = end_session(instrument=PID, engine=db)
+    built = {s.session_identifier for s in get_sessions_to_build(engine=db)}
+    assert {theirs.session.session_identifier, ended.session_identifier} <= built
+
+
+def test_other_instruments_rows_do_not_hide_this_ones(
+    db: str, second_process_engine: Engine
+) -> None:
+    _history(db, 1)
+    assert _full_look(db) is None
+    assert find_open_session(OTHER, engine=db) is None
+    for _ in range(5):  # rows of another instrument move the top id on
+        start_session(instrument=OTHER, user="carol", engine=second_process_engine)
+        end_session(instrument=OTHER, engine=second_process_engine)
+    theirs = start_session(instrument=PID, user="bob", engine=second_process_engine)
+    found = find_open_session(PID, engine=db)
+    assert found is not None and found.session_identifier == theirs.session.session_identifier
+    assert find_open_session(OTHER, engine=db) is None
+
+
+def test_status_set_back_through_the_nexuslims_api_reopens_the_session(db: str) -> None:
+    started = start_session(instrument=PID, user="alice", engine=db)
+    ident = started.session.session_identifier
+    raw_execute(
+        db, "UPDATE session_log SET record_status = 'ERROR' WHERE session_identifier = ?", (ident,)
+    )
+    assert _full_look(db) is None  # memo: ERROR without END is not open
+    instrument = load_instruments(get_engine(db))[PID]
+    span = (started.session.started, started.session.started)
+    session = Session(ident, instrument, span, "alice", engine=db)
+    assert session.update_session_status("WAITING_FOR_END")
+    again = start_session(instrument=PID, user="bob", engine=db)
+    assert not again.created
+    assert again.session.session_identifier == ident
+
+
+def test_an_id_sqlite_hands_out_again_is_noticed(sqlite_db: str) -> None:
+    done = start_session(instrument=PID, user="past", engine=sqlite_db)
+    end_session(instrument=PID, engine=sqlite_db)
+    ident = done.session.session_identifier
+    raw_execute(
+        sqlite_db,
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        "record_status, user) VALUES (?, ?, '2026-01-01T00:00:00+00:00', 'RECORD_GENERATION', "
+        "'COMPLETED', 'nexuslims')",
+        (ident, PID),
+    )
+    assert _full_look(sqlite_db) is None  # memo: up to the newest row
+    [(top,)] = raw_query(sqlite_db, "SELECT max(id_session_log) FROM session_log")
+    # The newest row goes away and SQLite gives its id to the next row: a START of another
+    # program that the memo would count as already read.
+    raw_execute(sqlite_db, "DELETE FROM session_log WHERE id_session_log = ?", (top,))
+    other = str(uuid.uuid4())
+    raw_execute(
+        sqlite_db,
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        "record_status, user) VALUES (?, ?, '2026-01-02T09:00:00+01:00', 'START', "
+        "'WAITING_FOR_END', 'legacy')",
+        (other, PID),
+    )
+    assert raw_query(
+        sqlite_db, "SELECT id_session_log FROM session_log WHERE session_identifier = ?", (other,)
+    ) == [(top,)]
+    result = start_session(instrument=PID, user="alice", engine=sqlite_db)
+    assert not result.created
+    assert result.session.session_identifier == other
+
+
+def test_hand_edit_reopening_a_session_is_found_once_the_memo_expires(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _history(db, 2)
+    [(ident,)] = raw_query(
+        db,
+        "SELECT session_identifier FROM session_log WHERE event_type = 'START' "
+        "ORDER BY id_session_log LIMIT 1",
+    )
+    assert _full_look(db) is None
+    raw_execute(
+        db, "DELETE FROM session_log WHERE session_identifier = ? AND event_type = 'END'", (ident,)
+    )
+    monkeypatch.setattr(open_sessions, "MEMO_SECONDS", 0.0)
+    found = find_open_session(PID, engine=db)
+    assert found is not None and found.session_identifier == ident
+
+
+def test_many_open_starts_are_read_in_full_each_time(sqlite_db: str) -> None:
+    idents = [str(uuid.uuid4()) for _ in range(open_sessions._MAX_REMEMBERED + 5)]
+    for k, ident in enumerate(idents):
+        raw_execute(
+            sqlite_db,
+            "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+            "record_status, user) VALUES (?, ?, ?, 'START', 'WAITING_FOR_END', 'legacy')",
+            (ident, PID, f"2026-01-01T{k // 60:02d}:{k % 60:02d}:00+00:00"),
+        )
+    for expected in reversed(idents[-3:]):  # newest first, each ended in turn
+        assert find_open_session(PID, engine=sqlite_db).session_identifier == expected
+        end_session(instrument=PID, engine=sqlite_db)
+    assert find_open_session(PID, engine=sqlite_db).session_identifier == idents[-4]
+
+
+def test_a_session_open_at_the_full_look_is_still_found_after_it(db: str) -> None:
+    _history(db, 1)
+    started = start_session(instrument=PID, user="alice", engine=db)
+    ident = started.session.session_identifier
+    found = _full_look(db)  # the open START is now at or below the memo's ``upto``
+    assert found is not None and found.session_identifier == ident
+    for _ in range(2):  # checked again by id, not by the range of newer rows
+        again = start_session(instrument=PID, user="bob", engine=db)
+        assert not again.created and again.session.session_identifier == ident
+    assert end_session(instrument=PID, engine=db).session_identifier == ident
+    assert find_open_session(PID, engine=db) is None
