@@ -13,9 +13,14 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, event
 
-from nexus_logger.core import open_sessions
+from nexus_logger.core import lifecycle, open_sessions
 from nexus_logger.core.engine import create_db_engine, get_engine
-from nexus_logger.core.lifecycle import end_session, find_open_session, start_session
+from nexus_logger.core.lifecycle import (
+    end_session,
+    find_open_session,
+    replace_session,
+    start_session,
+)
 from nexus_logger.core.schema import load_instruments
 from nexus_logger.core.session_handler import Session, get_sessions_to_build
 from tests.helpers_lifecycle import raw_execute, raw_query
@@ -222,3 +227,29 @@ def test_a_session_open_at_the_full_look_is_still_found_after_it(db: str) -> Non
         assert not again.created and again.session.session_identifier == ident
     assert end_session(instrument=PID, engine=db).session_identifier == ident
     assert find_open_session(PID, engine=db) is None
+
+
+def test_a_check_after_own_writes_is_forgotten_when_they_roll_back(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = start_session(instrument=PID, user="alice", engine=db).session
+    assert _full_look(db).session_identifier == old.session_identifier
+
+    def crash(**_: object) -> None:
+        raise RuntimeError("crash after the new START")
+
+    # "End it and start a new one": its open check comes after its own END insert, and the
+    # transaction then fails.
+    monkeypatch.setattr(lifecycle, "OpenSession", crash)
+    with pytest.raises(RuntimeError, match="crash after the new START"):
+        replace_session(
+            old_session_identifier=old.session_identifier,
+            end_at=old.started,
+            instrument=PID,
+            user="bob",
+            engine=db,
+        )
+    monkeypatch.undo()
+    again = start_session(instrument=PID, user="carol", engine=db)
+    assert not again.created
+    assert again.session.session_identifier == old.session_identifier

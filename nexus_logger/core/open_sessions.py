@@ -3,14 +3,14 @@
 "Open" is the lifecycle's definition: a START of the instrument whose status still allows an
 END (WAITING_FOR_END or TO_BE_BUILT) and whose ``session_identifier`` has no END row. NexusLIMS's
 ``session_log`` has no index on ``instrument`` or ``record_status``, and nexus-logger may not add
-one, so proving that *no* session is open means reading every row: about 3-5 ms on PostgreSQL
-and 3-35 ms on SQLite for 10,000-100,000 past sessions, on every start and end.
+one, so proving that *no* session is open means reading every row: about 5 ms at 10,000 past
+sessions and 30 ms at 100,000 on either backend (docs/performance.md), on every start and end.
 
 So each process remembers, per engine and instrument, what its last full look found: every row
 with ``id_session_log <= upto`` was read, and ``open_ids`` were the open STARTs among them. Until
-that memo is :data:`MEMO_SECONDS` old, the check reads only rows newer than ``upto`` (a range of
-the primary key) and the remembered open STARTs again (which may have been ended since). That
-is exact for everything nexus-logger and NexusLIMS write:
+that memo is :data:`MEMO_SECONDS` old, the check reads only rows newer than ``upto``, or newer
+than the oldest remembered open START (which may have been ended since): a range of the primary
+key. That is exact for everything nexus-logger and NexusLIMS write:
 
 * every new row gets a larger id than any row already read. On PostgreSQL the id comes from
   a sequence, and every nexus-logger writer of an instrument's START or END holds the
@@ -20,7 +20,9 @@ is exact for everything nexus-logger and NexusLIMS write:
   the same transaction, a deleted row). The memo therefore keeps the identifier of the row at
   ``upto`` and takes a full look again when that row is no longer the same;
 * an old session only becomes less open: NexusLIMS moves statuses forward, and nexus-logger's
-  admin actions never take an END away.
+  admin actions never take an END away;
+* a check made after its own transaction wrote something is not remembered: a rollback would
+  take back the END it saw.
 
 What the memo cannot see is a change made by a program that does not take nexus-logger's
 lock: a hand edit that re-opens an old session (deleting its END row, or setting a final status
@@ -40,7 +42,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, exists, select
 
-from nexus_logger.core.engine import engine_info
+from nexus_logger.core.engine import engine_info, wrote_in_transaction
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.models import SessionLogEntry
 
@@ -83,16 +85,10 @@ _NEWEST_FIRST = _T.c.id_session_log.desc()
 _ALL = select(*_COLUMNS).where(*_OPEN).order_by(_NEWEST_FIRST)
 _TOP = select(_T.c.id_session_log, _T.c.session_identifier).order_by(_NEWEST_FIRST).limit(1)
 _AT = select(_T.c.session_identifier).where(_T.c.id_session_log == bindparam("upto"))
+#: Rows after ``after``: a range of the primary key, the one plan every engine runs well.
 _SINCE = (
-    select(*_COLUMNS).where(_T.c.id_session_log > bindparam("upto"), *_OPEN).order_by(_NEWEST_FIRST)
-)
-_SINCE_OR_KNOWN = (
     select(*_COLUMNS)
-    .where(
-        (_T.c.id_session_log > bindparam("upto"))
-        | _T.c.id_session_log.in_(bindparam("ids", expanding=True)),
-        *_OPEN,
-    )
+    .where(_T.c.id_session_log > bindparam("after"), *_OPEN)
     .order_by(_NEWEST_FIRST)
 )
 
@@ -101,7 +97,7 @@ _SINCE_OR_KNOWN = (
 class _Memo:
     upto: int
     top_identifier: str | None  # session_identifier of the row at ``upto``
-    open_ids: tuple[int, ...]
+    open_ids: tuple[int, ...]  # open STARTs at or below ``upto`` (newer ones are in the range)
     taken: float  # time.monotonic() of the full look
 
 
@@ -122,11 +118,10 @@ def open_start_rows(conn: Connection, instrument_pid: str) -> list[Any]:
     if memo is not None and (now - memo.taken >= MEMO_SECONDS or not _same_top(conn, memo)):
         memo = None
     if memo is not None:
-        if memo.open_ids:
-            params = {"pid": instrument_pid, "upto": memo.upto, "ids": list(memo.open_ids)}
-            rows = conn.execute(_SINCE_OR_KNOWN, params).all()
-        else:
-            rows = conn.execute(_SINCE, {"pid": instrument_pid, "upto": memo.upto}).all()
+        # From the oldest START that was open at the full look (normally none), so that it is
+        # checked again: it may have been ended since.
+        after = min((memo.upto, *(i - 1 for i in memo.open_ids)))
+        rows = conn.execute(_SINCE, {"pid": instrument_pid, "after": after}).all()
         upto, top_identifier, taken = memo.upto, memo.top_identifier, memo.taken
     else:
         # The newest row first: on PostgreSQL each statement has its own snapshot, and a row
@@ -136,8 +131,12 @@ def open_start_rows(conn: Connection, instrument_pid: str) -> list[Any]:
         upto, top_identifier = (top[0], top[1]) if top is not None else (0, None)
         rows = conn.execute(_ALL, {"pid": instrument_pid}).all()
         taken = now
+    if wrote_in_transaction(conn):
+        # What this transaction wrote before the check (an END, in "end it and start a new
+        # one") is in the answer, and is gone again if the transaction rolls back.
+        return rows
     if len(rows) <= _MAX_REMEMBERED:
-        ids = tuple(r.id_session_log for r in rows)
+        ids = tuple(r.id_session_log for r in rows if r.id_session_log <= upto)
         memos[instrument_pid] = _Memo(upto, top_identifier, ids, taken)
     else:
         memos.pop(instrument_pid, None)
