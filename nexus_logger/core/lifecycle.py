@@ -413,35 +413,13 @@ def _open_start_row(conn: Connection, pid: str) -> Any:
 
 
 def _start_rows(conn: Connection, ident: str) -> list[Any]:
-    return list(
-        conn.execute(
-            select(
-                _T.c.id_session_log,
-                _T.c.instrument,
-                _T.c.user,
-                _T.c.timestamp,
-                _T.c.record_status,
-            )
-            .where(_T.c.session_identifier == ident, _T.c.event_type == _START)
-            .order_by(_T.c.id_session_log)
-        ).all()
-    )
+    return _start_and_end_rows(conn, ident)[0]
 
 
 def _start_and_end_rows(conn: Connection, ident: str) -> tuple[list[Any], list[Any]]:
     """START rows and END rows of a session, in id order, with one query (one round trip)."""
     rows = conn.execute(_START_AND_END, {"ident": ident}).all()
     return [r for r in rows if r.event_type == _START], [r for r in rows if r.event_type == _END]
-
-
-def _end_rows(conn: Connection, ident: str) -> list[Any]:
-    return list(
-        conn.execute(
-            select(_T.c.id_session_log, _T.c.user, _T.c.timestamp, _T.c.record_status)
-            .where(_T.c.session_identifier == ident, _T.c.event_type == _END)
-            .order_by(_T.c.id_session_log)
-        ).all()
-    )
 
 
 def _db_heartbeat(conn: Connection, ident: str, tz: str) -> datetime | None:
@@ -955,10 +933,10 @@ def record_heartbeat(
         require_usable(eng)
         ensure_tables(eng, [heartbeat_table])
         with write_transaction(eng) as conn:
-            starts = _start_rows(conn, ident)
+            starts, ends = _start_and_end_rows(conn, ident)
             if not starts:
                 raise NotFound(f"There is no session {ident} in the database {describe(eng)}.")
-            if _end_rows(conn, ident):
+            if ends:
                 raise Conflict(f"Session {ident} has ended; it has no heartbeat any more.")
             pid = starts[0].instrument
             tz = _instrument(eng, pid).timezone
@@ -1033,7 +1011,7 @@ def set_note(session_identifier: str, text: str | None, *, engine: EngineLike = 
         if not starts:
             raise NotFound(f"There is no session {ident} in the database {describe(eng)}.")
         lock_instrument(conn, starts[0].instrument)
-        if _end_rows(conn, ident):
+        if _start_and_end_rows(conn, ident)[1]:  # read under the lock
             raise InvalidInput(f"Session {ident} has ended; its note can no longer be changed.")
         if value is None:
             conn.execute(delete(note_table).where(note_table.c.session_identifier == ident))
