@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from nexus_logger.core import lifecycle, open_sessions
-from nexus_logger.core.engine import create_db_engine, get_engine
+from nexus_logger.core.engine import create_db_engine, get_engine, is_url
 from nexus_logger.core.lifecycle import (
     end_session,
     find_open_session,
@@ -151,34 +151,37 @@ def test_status_set_back_through_the_nexuslims_api_reopens_the_session(db: str) 
     assert again.session.session_identifier == ident
 
 
-def test_an_id_sqlite_hands_out_again_is_noticed(sqlite_db: str) -> None:
-    done = start_session(instrument=PID, user="past", engine=sqlite_db)
-    end_session(instrument=PID, engine=sqlite_db)
+_INSERT = (
+    "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+    'record_status, "user") VALUES (?, ?, ?, ?, ?, ?)'
+)
+
+
+def test_an_id_handed_out_again_is_noticed(db: str) -> None:
+    done = start_session(instrument=PID, user="past", engine=db)
+    end_session(instrument=PID, engine=db)
     ident = done.session.session_identifier
-    raw_execute(
-        sqlite_db,
-        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
-        "record_status, user) VALUES (?, ?, '2026-01-01T00:00:00+00:00', 'RECORD_GENERATION', "
-        "'COMPLETED', 'nexuslims')",
-        (ident, PID),
-    )
-    assert _full_look(sqlite_db) is None  # memo: up to the newest row
-    [(top,)] = raw_query(sqlite_db, "SELECT max(id_session_log) FROM session_log")
-    # The newest row goes away and SQLite gives its id to the next row: a START of another
-    # program that the memo would count as already read.
-    raw_execute(sqlite_db, "DELETE FROM session_log WHERE id_session_log = ?", (top,))
+    stamp = "2026-01-01T00:00:00+00:00"
+    raw_execute(db, _INSERT, (ident, PID, stamp, "RECORD_GENERATION", "COMPLETED", "nexuslims"))
+    assert _full_look(db) is None  # memo: up to the newest row
+    [(top,)] = raw_query(db, "SELECT max(id_session_log) FROM session_log")
+    # The newest row goes away and its id is handed out again: SQLite does so by itself; a
+    # PostgreSQL sequence after it was set back (a restore from a backup). The next row, a
+    # START of another program, has an id the memo counts as already read.
+    raw_execute(db, "DELETE FROM session_log WHERE id_session_log = ?", (top,))
+    if is_url(db):
+        raw_execute(
+            db,
+            "SELECT setval(pg_get_serial_sequence('session_log', 'id_session_log'), ?)",
+            (top - 1,),
+        )
     other = str(uuid.uuid4())
-    raw_execute(
-        sqlite_db,
-        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
-        "record_status, user) VALUES (?, ?, '2026-01-02T09:00:00+01:00', 'START', "
-        "'WAITING_FOR_END', 'legacy')",
-        (other, PID),
-    )
+    stamp = "2026-01-02T09:00:00+01:00"
+    raw_execute(db, _INSERT, (other, PID, stamp, "START", "WAITING_FOR_END", "legacy"))
     assert raw_query(
-        sqlite_db, "SELECT id_session_log FROM session_log WHERE session_identifier = ?", (other,)
+        db, "SELECT id_session_log FROM session_log WHERE session_identifier = ?", (other,)
     ) == [(top,)]
-    result = start_session(instrument=PID, user="alice", engine=sqlite_db)
+    result = start_session(instrument=PID, user="alice", engine=db)
     assert not result.created
     assert result.session.session_identifier == other
 
@@ -204,12 +207,8 @@ def test_hand_edit_reopening_a_session_is_found_once_the_memo_expires(
 def test_many_open_starts_are_read_in_full_each_time(sqlite_db: str) -> None:
     idents = [str(uuid.uuid4()) for _ in range(open_sessions._MAX_REMEMBERED + 5)]
     for k, ident in enumerate(idents):
-        raw_execute(
-            sqlite_db,
-            "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
-            "record_status, user) VALUES (?, ?, ?, 'START', 'WAITING_FOR_END', 'legacy')",
-            (ident, PID, f"2026-01-01T{k // 60:02d}:{k % 60:02d}:00+00:00"),
-        )
+        stamp = f"2026-01-01T{k // 60:02d}:{k % 60:02d}:00+00:00"
+        raw_execute(sqlite_db, _INSERT, (ident, PID, stamp, "START", "WAITING_FOR_END", "legacy"))
     for expected in reversed(idents[-3:]):  # newest first, each ended in turn
         assert find_open_session(PID, engine=sqlite_db).session_identifier == expected
         end_session(instrument=PID, engine=sqlite_db)

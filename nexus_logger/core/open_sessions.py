@@ -17,8 +17,10 @@ key. That is exact for everything nexus-logger and NexusLIMS write:
   instrument's lock, so none commits a smaller id after a check made under that lock. On
   SQLite NexusLIMS's 2.x table is a plain ``INTEGER PRIMARY KEY``, whose next id is the largest
   plus one: an id is used again only after the newest row went away (a rolled-back insert of
-  the same transaction, a deleted row). The memo therefore keeps the identifier of the row at
-  ``upto`` and takes a full look again when that row is no longer the same;
+  the same transaction, a deleted row). A PostgreSQL sequence hands an id out again only when
+  someone sets it back (a database restored from a backup). The memo therefore keeps the
+  identifier of the row at ``upto``, on both backends, and takes a full look again when that
+  row is no longer the same;
 * an old session only becomes less open: NexusLIMS moves statuses forward, and nexus-logger's
   admin actions never take an END away;
 * a check made after its own transaction wrote something is not remembered: a rollback would
@@ -144,9 +146,9 @@ def open_start_rows(conn: Connection, instrument_pid: str) -> list[Any]:
 
 
 def _same_top(conn: Connection, memo: _Memo) -> bool:
-    """False when the row at ``upto`` changed: SQLite may then hand out ids the memo covers."""
-    if conn.dialect.name != "sqlite" or memo.upto == 0:
-        return True  # PostgreSQL's sequence never hands out an id twice
+    """False when the row at ``upto`` changed: ids the memo covers may then be handed out."""
+    if memo.upto == 0:
+        return True  # the table was empty: every row is newer than ``upto``
     return conn.execute(_AT, {"upto": memo.upto}).scalar() == memo.top_identifier
 
 
