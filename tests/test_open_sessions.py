@@ -7,6 +7,8 @@ back through the NexusLIMS API, an id SQLite hands out a second time, and a memo
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -21,9 +23,10 @@ from nexus_logger.core.lifecycle import (
     replace_session,
     start_session,
 )
+from nexus_logger.core.logger_tables import ADVISORY_NAMESPACE, advisory_key
 from nexus_logger.core.schema import load_instruments
 from nexus_logger.core.session_handler import Session, get_sessions_to_build
-from tests.helpers_lifecycle import raw_execute, raw_query
+from tests.helpers_lifecycle import pg_dsn, raw_execute, raw_query
 
 PID = "TEST-TEM-001"
 OTHER = "TEST-SEM-002"
@@ -252,3 +255,51 @@ def test_a_check_after_own_writes_is_forgotten_when_they_roll_back(
     again = start_session(instrument=PID, user="carol", engine=db)
     assert not again.created
     assert again.session.session_identifier == old.session_identifier
+
+
+@pytest.mark.postgres
+def test_a_start_committing_after_a_newer_row_is_not_missed(pg_db: str) -> None:
+    """On PostgreSQL ids are handed out at insert and made visible at commit, in any order."""
+    import psycopg
+
+    _history(pg_db, 1)
+    ident = str(uuid.uuid4())
+    stamp = "2026-01-02T09:00:00+01:00"
+    # A writer of this instrument (another PC) holds its lock and has inserted a START that it
+    # has not committed yet...
+    writer = psycopg.connect(pg_dsn(pg_db))
+    try:
+        writer.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            (ADVISORY_NAMESPACE, advisory_key(f"nexus_logger:instrument:{PID}")),
+        )
+        writer.execute(
+            _INSERT.replace("?", "%s"), (ident, PID, stamp, "START", "WAITING_FOR_END", "w")
+        )
+        # ...when a row with a larger id, of another instrument, commits.
+        raw_execute(pg_db, _INSERT, (str(uuid.uuid4()), OTHER, stamp, "START", "COMPLETED", "x"))
+        open_sessions.forget(get_engine(pg_db))
+        found: list[object] = []
+        look = threading.Thread(target=lambda: found.append(find_open_session(PID, engine=pg_db)))
+        look.start()
+        deadline = time.monotonic() + 30
+        while look.is_alive() and not _waits_for_a_lock(pg_db) and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling the server for the waiting look, not timing it
+        writer.commit()
+    finally:
+        writer.close()
+    look.join(timeout=30)
+    assert not look.is_alive()
+    assert found and getattr(found[0], "session_identifier", None) == ident
+    again = start_session(instrument=PID, user="alice", engine=pg_db)
+    assert not again.created
+    assert again.session.session_identifier == ident
+
+
+def _waits_for_a_lock(url: str) -> bool:
+    rows = raw_query(
+        url,
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE application_name = 'nexus-logger' AND wait_event_type = 'Lock'",
+    )
+    return rows[0][0] > 0

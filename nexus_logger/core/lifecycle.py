@@ -65,8 +65,8 @@ from nexus_logger.core.errors import (
     InvalidInput,
     NotFound,
 )
+from nexus_logger.core.instrument_lock import holds_instrument_lock, lock_instrument
 from nexus_logger.core.logger_tables import (
-    advisory_lock,
     ensure_tables,
     table_exists,
 )
@@ -301,30 +301,6 @@ def _instrument(eng: Engine, pid: str) -> Instrument:
     return inst
 
 
-def lock_instrument(conn: Connection, instrument_pid: str) -> None:
-    """Serialise writers of one instrument's sessions inside the current write transaction.
-
-    On PostgreSQL: a transaction-scoped advisory lock keyed on the PID (released at commit or
-    rollback). On SQLite the ``BEGIN IMMEDIATE`` of the write transaction already holds the
-    database's write lock, so nothing more is needed. Used by start, end, replace, notes, and
-    by the admin force-end, so that they never interleave on one instrument.
-    """
-    if holds_instrument_lock(conn, instrument_pid):
-        return  # taken earlier in this transaction; asking again is a wasted round trip
-    advisory_lock(conn, f"nexus_logger:instrument:{instrument_pid}")
-    if conn.dialect.name == "postgresql":
-        conn.info["nexus_instrument_locks"] = (conn.get_transaction(), instrument_pid)
-
-
-def holds_instrument_lock(conn: Connection, instrument_pid: str) -> bool:
-    """True when this transaction already took :func:`lock_instrument` for the instrument.
-
-    (``Connection.info`` outlives the transaction, so the mark names the transaction too.)
-    """
-    mark = conn.info.get("nexus_instrument_locks")
-    return mark is not None and mark[0] is conn.get_transaction() and mark[1] == instrument_pid
-
-
 def _stamp(at: datetime | None, tz: str) -> str:
     return timestamps.to_db(at if at is not None else timestamps.now_in(tz), tz)
 
@@ -475,6 +451,9 @@ def find_open_session(instrument_pid: str, *, engine: EngineLike = None) -> Open
     require_usable(eng)
     inst = _instrument(eng, clean_instrument(instrument_pid))
     with read_connection(eng) as conn:
+        # On PostgreSQL, wait for a writer of this instrument that is between its insert and
+        # its commit: the check may then remember what it read (see open_sessions).
+        lock_instrument(conn, inst.instrument_pid)
         row = _open_start_row(conn, inst.instrument_pid)
         return _open_session(conn, row, inst) if row is not None else None
 

@@ -14,7 +14,8 @@ key. That is exact for everything nexus-logger and NexusLIMS write:
 
 * every new row gets a larger id than any row already read. On PostgreSQL the id comes from
   a sequence, and every nexus-logger writer of an instrument's START or END holds the
-  instrument's lock, so none commits a smaller id after a check made under that lock. On
+  instrument's lock (:mod:`~nexus_logger.core.instrument_lock`), so none commits a smaller id
+  after a check made under that lock; only such checks are remembered there. On
   SQLite NexusLIMS's 2.x table is a plain ``INTEGER PRIMARY KEY``, whose next id is the largest
   plus one: an id is used again only after the newest row went away (a rolled-back insert of
   the same transaction, a deleted row). A PostgreSQL sequence hands an id out again only when
@@ -46,6 +47,7 @@ from sqlalchemy import Connection, Engine, bindparam, exists, select
 
 from nexus_logger.core.engine import engine_info, wrote_in_transaction
 from nexus_logger.core.enums import EventType, RecordStatus
+from nexus_logger.core.instrument_lock import holds_instrument_lock
 from nexus_logger.core.models import SessionLogEntry
 
 __all__ = ["ENDABLE", "MEMO_SECONDS", "forget", "open_start_rows"]
@@ -136,6 +138,10 @@ def open_start_rows(conn: Connection, instrument_pid: str) -> list[Any]:
     if wrote_in_transaction(conn):
         # What this transaction wrote before the check (an END, in "end it and start a new
         # one") is in the answer, and is gone again if the transaction rolls back.
+        return rows
+    if conn.dialect.name != "sqlite" and not holds_instrument_lock(conn, instrument_pid):
+        # Without the lock, a writer of this instrument may be between its insert and its
+        # commit, with an id below rows already committed.
         return rows
     if len(rows) <= _MAX_REMEMBERED:
         ids = tuple(r.id_session_log for r in rows if r.id_session_log <= upto)

@@ -38,7 +38,7 @@ from nexus_logger.core.engine import (
 )
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import InvalidInput, NotFound, translate
-from nexus_logger.core.logger_tables import advisory_lock
+from nexus_logger.core.instrument_lock import lock_instrument
 from nexus_logger.core.models import Instrument, SessionLogEntry
 from nexus_logger.core.schema import load_instruments, require_usable
 from nexus_logger.core.validation import MAX_IDENTIFIER, clean_instrument, clean_text, clean_user
@@ -224,7 +224,7 @@ class SessionLog:
         with write_transaction(eng) as conn:
             # PostgreSQL: serialise check-then-insert per instrument, as the lifecycle does
             # (SQLite's BEGIN IMMEDIATE already holds the write lock).
-            advisory_lock(conn, f"nexus_logger:instrument:{values['instrument']}")
+            lock_instrument(conn, values["instrument"])
             existing = conn.execute(select(_T.c.id_session_log).where(and_(*cond))).first()
             if existing is not None:
                 _logger.warning("SessionLog already exists, nothing inserted: %r", self)

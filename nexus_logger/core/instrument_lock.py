@@ -1,0 +1,40 @@
+"""The per-instrument lock that every writer of an instrument's START and END rows takes.
+
+On PostgreSQL it is a transaction-scoped advisory lock keyed on the instrument's PID (released
+at commit or rollback). On SQLite the write transaction's ``BEGIN IMMEDIATE`` already holds the
+database's write lock, and a read transaction sees the commits in the order their ids were
+handed out, so nothing more is needed there.
+
+Start, end, replace, notes, the outbox replay, the admin force-end and ``SessionLog.insert_log``
+take it, so they never interleave on one instrument; the open-session check
+(:mod:`~nexus_logger.core.open_sessions`) relies on it to remember what it read.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from nexus_logger.core.logger_tables import advisory_lock
+
+__all__ = ["holds_instrument_lock", "lock_instrument"]
+
+_MARK = "nexus_instrument_locks"
+
+
+def lock_instrument(conn: Connection, instrument_pid: str) -> None:
+    """Serialise writers of one instrument's sessions inside the current transaction."""
+    if holds_instrument_lock(conn, instrument_pid):
+        return  # taken earlier in this transaction; asking again is a wasted round trip
+    advisory_lock(conn, f"nexus_logger:instrument:{instrument_pid}")
+    if conn.dialect.name == "postgresql":
+        conn.info[_MARK] = (conn.get_transaction(), instrument_pid)
+
+
+def holds_instrument_lock(conn: Connection, instrument_pid: str) -> bool:
+    """True when this transaction already took :func:`lock_instrument` for the instrument.
+
+    Always False on SQLite, where the lock is the write transaction itself. (``Connection.info``
+    outlives the transaction, so the mark names the transaction too.)
+    """
+    mark = conn.info.get(_MARK)
+    return mark is not None and mark[0] is conn.get_transaction() and mark[1] == instrument_pid
