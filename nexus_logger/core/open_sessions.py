@@ -32,9 +32,9 @@ lock: a hand edit that re-opens an old session (deleting its END row, or setting
 back to WAITING_FOR_END), or another program's START for the same instrument that commits after
 a newer row was read (possible on PostgreSQL only). This process then finds it at its next full
 look, at most :data:`MEMO_SECONDS` later; a START written in between leaves two open sessions on
-the instrument, and the admin tab lists the re-opened one as open for a long time. Status edits
-this process makes through the NexusLIMS API (``Session.update_session_status``) call
-:func:`forget`.
+the instrument, and the admin tab lists the re-opened one as open for a long time (once it is
+older than ``long_session_hours``). Status edits this process makes through the NexusLIMS API
+(``Session.update_session_status``) call :func:`forget`.
 """
 
 from __future__ import annotations
@@ -113,8 +113,9 @@ def open_start_rows(conn: Connection, instrument_pid: str) -> list[Any]:
     """The instrument's open START rows, newest first (normally none or one).
 
     Each row has ``id_session_log``, ``session_identifier``, ``user``, ``timestamp`` and
-    ``record_status``. Called under the instrument's lock by start and end, so that the answer
-    cannot change before the caller writes.
+    ``record_status``. Start, end and ``find_open_session`` call it under the instrument's lock
+    (:func:`~nexus_logger.core.instrument_lock.lock_instrument`), so that the answer cannot change
+    before the caller writes, and so that it may be remembered.
     """
     memos = _memos(conn.engine)
     memo = memos.get(instrument_pid)
