@@ -6,6 +6,7 @@ checks the database itself: the rows NexusLIMS will read, not only what the wind
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 from PySide6.QtCore import Qt
@@ -18,6 +19,7 @@ from nexus_logger.gui.dialogs import CloseChoice, ResumeAction, ResumeChoice
 from nexus_logger.gui.main_window import MainWindow, Phase
 from nexus_logger.gui.pages import Step, StepState
 from tests.gui.helpers_gui import PID, gui_settings, rows_of, session_rows, wait_phase
+from tests.rawdb import raw_query
 
 
 def _running_identifier(window: MainWindow) -> str:
@@ -336,6 +338,30 @@ def test_session_ended_by_staff_is_noticed_at_the_next_heartbeat(qtbot, make_win
     assert "ended elsewhere" in window.ended_page.message_label.text()
     assert window.ended_page.countdown_label.text() == ""  # stays open to say so
     assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+
+
+def test_the_heartbeat_timer_records_the_session_alive_on_its_own(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db, heartbeat_seconds=1)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+
+    def beats() -> list[str]:
+        sql = "SELECT last_alive FROM nexus_logger_heartbeat WHERE session_identifier = ?"
+        try:
+            return [r[0] for r in raw_query(sqlite_db, sql, (ident,))]
+        except sqlite3.OperationalError:  # the table is made by the first heartbeat
+            return []
+
+    # Nothing calls send_heartbeat here: only the window's timer does.
+    qtbot.waitUntil(lambda: len(beats()) == 1, timeout=5000)
+    first = beats()[0]
+    qtbot.waitUntil(lambda: beats() != [first], timeout=5000)
+    assert beats()[0] > first  # the same row, moved on (same zone, so text order is time order)
+    assert lifecycle.last_heartbeat(ident, engine=sqlite_db) is not None
+
+    qtbot.mouseClick(window.session_page.end_button, Qt.MouseButton.LeftButton)
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert not window._heartbeat_timer.isActive()  # an ended session sends no more heartbeats
 
 
 def test_admin_tab_is_built_when_first_opened(qtbot, make_window, sqlite_db):
