@@ -109,17 +109,15 @@ def latency(target: str, samples: int) -> dict[str, list[float]]:
     (the ``full`` rows: the check reads the whole history).
     """
     from nexus_logger.core import open_sessions
-    from nexus_logger.core.engine import get_engine
     from nexus_logger.core.lifecycle import end_session, find_open_session, start_session
 
     pid = instrument_pid(0)
-    engine = get_engine(target)
     find_open_session(pid, engine=target)  # warm-up: schema, instrument cache, connection
     out: dict[str, list[float]] = {}
     for _ in range(samples):
         for suffix in ("", "_full"):
             if suffix:
-                open_sessions.forget(engine)
+                open_sessions.forget()
             c0, t0 = time.process_time(), time.perf_counter()
             result = start_session(instrument=pid, user="bench", engine=target)
             c1, t1 = time.process_time(), time.perf_counter()
@@ -128,7 +126,7 @@ def latency(target: str, samples: int) -> dict[str, list[float]]:
             out.setdefault(f"start{suffix}", []).append(t1 - t0)
             out.setdefault(f"start{suffix}_cpu", []).append(c1 - c0)
             if suffix:
-                open_sessions.forget(engine)
+                open_sessions.forget()
             c0, t0 = time.process_time(), time.perf_counter()
             end_session(instrument=pid, engine=target)
             c1, t1 = time.process_time(), time.perf_counter()

@@ -7,13 +7,11 @@ back through the NexusLIMS API, an id SQLite hands out a second time, and a memo
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, create_engine, event
 
 from nexus_logger.core import lifecycle, open_sessions
 from nexus_logger.core.engine import create_db_engine, get_engine, is_url
@@ -25,7 +23,7 @@ from nexus_logger.core.lifecycle import (
 )
 from nexus_logger.core.logger_tables import ADVISORY_NAMESPACE, advisory_key
 from nexus_logger.core.schema import load_instruments
-from nexus_logger.core.session_handler import Session, get_sessions_to_build
+from nexus_logger.core.session_handler import Session, db_query, get_sessions_to_build
 from tests.helpers_lifecycle import pg_dsn, raw_execute, raw_query
 
 PID = "TEST-TEM-001"
@@ -66,7 +64,7 @@ def second_process_engine(db: str) -> Iterator[Engine]:
 def _full_look(target: str, pid: str = PID) -> object:
     """This process reads the whole history now, and remembers it (the memo's ``upto`` is the
     newest row): what a launch, or the first start after a quiet minute, does."""
-    open_sessions.forget(get_engine(target))
+    open_sessions.forget()
     return find_open_session(pid, engine=target)
 
 
@@ -79,7 +77,7 @@ def _history(db: str, sessions: int) -> None:
 def test_after_a_full_look_only_newer_rows_are_read(db: str) -> None:
     _history(db, 3)
     engine = get_engine(db)
-    open_sessions.forget(engine)
+    open_sessions.forget()
     with _Statements(engine) as first:
         started = start_session(instrument=PID, user="alice", engine=db)
     with _Statements(engine) as second:
@@ -138,20 +136,64 @@ def test_other_instruments_rows_do_not_hide_this_ones(
     assert find_open_session(OTHER, engine=db) is None
 
 
-def test_status_set_back_through_the_nexuslims_api_reopens_the_session(db: str) -> None:
+@pytest.mark.parametrize("api", ["update_session_status", "db_query"])
+def test_status_set_back_through_the_nexuslims_api_reopens_the_session(
+    db: str, second_process_engine: Engine, api: str
+) -> None:
     started = start_session(instrument=PID, user="alice", engine=db)
     ident = started.session.session_identifier
     raw_execute(
         db, "UPDATE session_log SET record_status = 'ERROR' WHERE session_identifier = ?", (ident,)
     )
     assert _full_look(db) is None  # memo: ERROR without END is not open
-    instrument = load_instruments(get_engine(db))[PID]
-    span = (started.session.started, started.session.started)
-    session = Session(ident, instrument, span, "alice", engine=db)
-    assert session.update_session_status("WAITING_FOR_END")
+    # Through another engine on the same database (a path here, the configured default
+    # there): what every engine of the process remembers must go.
+    if api == "db_query":
+        ok, _ = db_query(
+            "UPDATE session_log SET record_status = ? WHERE session_identifier = ?",
+            ("WAITING_FOR_END", ident),
+            engine=second_process_engine,
+        )
+        assert ok
+    else:
+        instrument = load_instruments(get_engine(db))[PID]
+        span = (started.session.started, started.session.started)
+        session = Session(ident, instrument, span, "alice", engine=second_process_engine)
+        assert session.update_session_status("WAITING_FOR_END")
     again = start_session(instrument=PID, user="bob", engine=db)
     assert not again.created
     assert again.session.session_identifier == ident
+
+
+def test_an_engine_built_elsewhere_is_not_trusted_with_the_memo(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller's own ``create_engine`` does not mark its writes, so nothing it reads is kept."""
+    url = db if is_url(db) else f"sqlite:///{db}"
+    foreign = create_engine(url)
+    try:
+        old = start_session(instrument=PID, user="alice", engine=foreign).session
+        open_sessions.forget()
+        assert find_open_session(PID, engine=foreign).session_identifier == old.session_identifier
+
+        def crash(**_: object) -> None:
+            raise RuntimeError("crash after the new START")
+
+        monkeypatch.setattr(lifecycle, "OpenSession", crash)
+        with pytest.raises(RuntimeError, match="crash after the new START"):
+            replace_session(
+                old_session_identifier=old.session_identifier,
+                end_at=old.started,
+                instrument=PID,
+                user="bob",
+                engine=foreign,
+            )
+        monkeypatch.undo()
+        again = start_session(instrument=PID, user="carol", engine=foreign)
+        assert not again.created
+        assert again.session.session_identifier == old.session_identifier
+    finally:
+        foreign.dispose()
 
 
 _INSERT = (
@@ -267,39 +309,43 @@ def test_a_start_committing_after_a_newer_row_is_not_missed(pg_db: str) -> None:
     stamp = "2026-01-02T09:00:00+01:00"
     # A writer of this instrument (another PC) holds its lock and has inserted a START that it
     # has not committed yet...
-    writer = psycopg.connect(pg_dsn(pg_db))
-    try:
+    with psycopg.connect(pg_dsn(pg_db)) as writer:
         writer.execute(
             "SELECT pg_advisory_xact_lock(%s, %s)",
             (ADVISORY_NAMESPACE, advisory_key(f"nexus_logger:instrument:{PID}")),
         )
-        writer.execute(
-            _INSERT.replace("?", "%s"), (ident, PID, stamp, "START", "WAITING_FOR_END", "w")
-        )
+        row = (ident, PID, stamp, "START", "WAITING_FOR_END", "w")
+        writer.execute(_INSERT.replace("?", "%s"), row)
         # ...when a row with a larger id, of another instrument, commits.
         raw_execute(pg_db, _INSERT, (str(uuid.uuid4()), OTHER, stamp, "START", "COMPLETED", "x"))
-        open_sessions.forget(get_engine(pg_db))
-        found: list[object] = []
-        look = threading.Thread(target=lambda: found.append(find_open_session(PID, engine=pg_db)))
-        look.start()
-        deadline = time.monotonic() + 30
-        while look.is_alive() and not _waits_for_a_lock(pg_db) and time.monotonic() < deadline:
-            time.sleep(0.01)  # polling the server for the waiting look, not timing it
-        writer.commit()
+        # A look now does not wait for the writer, and cannot see its START yet...
+        assert _full_look(pg_db) is None
+    # ...which commits (leaving the block), with an id below the newest row the look read.
+    result = start_session(instrument=PID, user="alice", engine=pg_db)
+    assert not result.created
+    assert result.session.session_identifier == ident
+
+
+@pytest.mark.postgres
+def test_a_sequence_with_a_cache_is_read_in_full_every_time(pg_db: str) -> None:
+    """With a cache each connection takes ids from its own block: they are not in order."""
+    raw_execute(pg_db, "ALTER SEQUENCE session_log_id_session_log_seq CACHE 20")
+    first, second = create_db_engine(pg_db), create_db_engine(pg_db)
+    try:
+        for engine in (first, second):  # each takes its block: ids 1-20, then 21-40
+            start_session(instrument=PID, user="past", engine=engine)
+            end_session(instrument=PID, engine=engine)
+        assert _full_look(pg_db) is None  # the newest row read has id 22
+        theirs = start_session(instrument=PID, user="alice", engine=first)  # id 3
+        [(theirs_id,)] = raw_query(
+            pg_db,
+            "SELECT id_session_log FROM session_log WHERE session_identifier = ?",
+            (theirs.session.session_identifier,),
+        )
+        assert theirs_id < 22
+        mine = start_session(instrument=PID, user="bob", engine=pg_db)
+        assert not mine.created
+        assert mine.session.session_identifier == theirs.session.session_identifier
     finally:
-        writer.close()
-    look.join(timeout=30)
-    assert not look.is_alive()
-    assert found and getattr(found[0], "session_identifier", None) == ident
-    again = start_session(instrument=PID, user="alice", engine=pg_db)
-    assert not again.created
-    assert again.session.session_identifier == ident
-
-
-def _waits_for_a_lock(url: str) -> bool:
-    rows = raw_query(
-        url,
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE application_name = 'nexus-logger' AND wait_event_type = 'Lock'",
-    )
-    return rows[0][0] > 0
+        first.dispose()
+        second.dispose()

@@ -197,10 +197,12 @@ def create_db_engine(
     """Create an engine for a path or URL. ``create`` allows a new SQLite file to be made."""
     engine = _build_engine(target, create=create, timeout=timeout)
     event.listen(engine, "before_cursor_execute", _mark_write)
+    engine_info(engine)[_MARKS_WRITES] = True
     return engine
 
 
 _WROTE = "nexus_wrote_in"
+_MARKS_WRITES = "nexus_marks_writes"
 _WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE"})
 
 
@@ -225,6 +227,14 @@ def wrote_in_transaction(conn: Connection) -> bool:
     """
     mark = conn.info.get(_WROTE)
     return mark is not None and mark is conn.get_transaction()
+
+
+def marks_writes(engine: Engine) -> bool:
+    """True for engines made here, whose writes :func:`wrote_in_transaction` sees.
+
+    An engine a caller built itself with ``create_engine`` and passed in does not.
+    """
+    return bool(engine_info(engine).get(_MARKS_WRITES))
 
 
 def _build_engine(target: str | os.PathLike[str], *, create: bool, timeout: float) -> Engine:

@@ -65,7 +65,11 @@ from nexus_logger.core.errors import (
     InvalidInput,
     NotFound,
 )
-from nexus_logger.core.instrument_lock import holds_instrument_lock, lock_instrument
+from nexus_logger.core.instrument_lock import (
+    holds_instrument_lock,
+    lock_instrument,
+    try_lock_instrument,
+)
 from nexus_logger.core.logger_tables import (
     ensure_tables,
     table_exists,
@@ -451,9 +455,9 @@ def find_open_session(instrument_pid: str, *, engine: EngineLike = None) -> Open
     require_usable(eng)
     inst = _instrument(eng, clean_instrument(instrument_pid))
     with read_connection(eng) as conn:
-        # On PostgreSQL, wait for a writer of this instrument that is between its insert and
-        # its commit: the check may then remember what it read (see open_sessions).
-        lock_instrument(conn, inst.instrument_pid)
+        # With the instrument's lock (when no writer holds it) the check may remember what it
+        # read (see open_sessions); a reader never waits for it.
+        try_lock_instrument(conn, inst.instrument_pid)
         row = _open_start_row(conn, inst.instrument_pid)
         return _open_session(conn, row, inst) if row is not None else None
 

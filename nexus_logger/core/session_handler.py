@@ -33,8 +33,10 @@ from nexus_logger.core.engine import (
     describe,
     get_engine,
     is_sqlite,
+    marks_writes,
     read_connection,
     write_transaction,
+    wrote_in_transaction,
 )
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import InvalidInput, NotFound, translate
@@ -99,6 +101,13 @@ def db_query(
                     sql = query if is_sqlite(eng) else _qmark_to_format(query)
                     result = conn.exec_driver_sql(sql, params)
                 rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
+                # Any write might re-open a session (see update_session_status); an engine
+                # built elsewhere does not say whether it wrote.
+                wrote = wrote_in_transaction(conn) or not marks_writes(eng)
+                if wrote:
+                    open_sessions.forget()
+        if wrote:
+            open_sessions.forget()
         return True, rows
     except SQLAlchemyError as err:
         _logger.error("db_query failed on %s: %s", describe(eng), translate(err, describe(eng)))
@@ -282,7 +291,11 @@ class Session:
                 .where(_T.c.session_identifier == self.session_identifier)
                 .values(record_status=new.value)
             )
-        open_sessions.forget(eng)  # a final status set back to an open one re-opens a session
+            # A final status set back to an open one re-opens a session: what the lifecycle
+            # remembers is dropped before the commit and again after it (another thread may
+            # have looked in between).
+            open_sessions.forget()
+        open_sessions.forget()
         _logger.info(
             "Session %s -> %s (%d rows)", self.session_identifier, new.value, result.rowcount
         )
