@@ -136,7 +136,7 @@ def test_other_instruments_rows_do_not_hide_this_ones(
     assert find_open_session(OTHER, engine=db) is None
 
 
-@pytest.mark.parametrize("api", ["update_session_status", "db_query"])
+@pytest.mark.parametrize("api", ["update_session_status", "db_query", "db_query with a comment"])
 def test_status_set_back_through_the_nexuslims_api_reopens_the_session(
     db: str, second_process_engine: Engine, api: str
 ) -> None:
@@ -148,9 +148,10 @@ def test_status_set_back_through_the_nexuslims_api_reopens_the_session(
     assert _full_look(db) is None  # memo: ERROR without END is not open
     # Through another engine on the same database (a path here, the configured default
     # there): what every engine of the process remembers must go.
-    if api == "db_query":
+    if api.startswith("db_query"):
+        comment = "/* put it back */ " if "comment" in api else ""
         ok, _ = db_query(
-            "UPDATE session_log SET record_status = ? WHERE session_identifier = ?",
+            comment + "UPDATE session_log SET record_status = ? WHERE session_identifier = ?",
             ("WAITING_FOR_END", ident),
             engine=second_process_engine,
         )
@@ -349,3 +350,29 @@ def test_a_sequence_with_a_cache_is_read_in_full_every_time(pg_db: str) -> None:
     finally:
         first.dispose()
         second.dispose()
+
+
+@pytest.mark.postgres
+def test_a_remembered_check_needs_no_second_connection(pg_db: str) -> None:
+    """While it holds the instrument lock, a check must not wait for another pooled connection:
+    those may all be waiting for that lock."""
+    engine = create_db_engine(pg_db)
+    out = [0]
+    most = [0]
+
+    def checkout(*_: object) -> None:
+        out[0] += 1
+        most[0] = max(most[0], out[0])
+
+    def checkin(*_: object) -> None:
+        out[0] -= 1
+
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "checkin", checkin)
+    try:
+        started = start_session(instrument=PID, user="alice", engine=engine)  # a fresh engine
+        assert started.created
+        end_session(instrument=PID, engine=engine)
+        assert most[0] == 1
+    finally:
+        engine.dispose()

@@ -66,6 +66,8 @@ MEMO_SECONDS = 60.0
 _MAX_REMEMBERED = 50
 _KEY = "nexus_open_start_memo"
 _IN_ORDER_KEY = "nexus_session_log_ids_in_order"
+#: How long the answer of :func:`_ids_in_order` is kept (a sequence's cache rarely changes).
+_IN_ORDER_SECONDS = 600.0
 _generation = [0]
 _generation_lock = threading.Lock()
 _logger = logging.getLogger(__name__)
@@ -176,33 +178,37 @@ def _may_remember(conn: Connection, instrument_pid: str) -> bool:
     # Without the lock, a writer of this instrument may be between its insert and its commit,
     # with an id below rows already committed; a sequence with a cache hands out ids out of
     # order across connections even with it.
-    return holds_instrument_lock(conn, instrument_pid) and _ids_in_order(conn.engine)
+    return holds_instrument_lock(conn, instrument_pid) and _ids_in_order(conn)
 
 
-def _ids_in_order(engine: Engine) -> bool:
+def _ids_in_order(conn: Connection) -> bool:
     """True when ``session_log``'s ids come from a PostgreSQL sequence without a cache.
 
-    Asked once per engine, on a connection of its own (an error must not abort the caller's
-    transaction). Unknown (no sequence, no right to read the catalogue) counts as no.
+    Asked on the caller's own connection, inside a savepoint so that an error cannot abort its
+    transaction (a second connection from the pool, taken while holding the instrument lock,
+    could wait for connections that wait for that lock). The answer is kept for
+    :data:`_IN_ORDER_SECONDS`; an error is not kept, and counts as no.
     """
-    info = engine_info(engine)
+    info = engine_info(conn.engine)
     known = info.get(_IN_ORDER_KEY)
-    if known is None:
-        try:
-            with engine.connect() as conn:
-                cache = conn.execute(_SEQUENCE_CACHE).scalar()
-        except SQLAlchemyError as err:
-            _logger.info("Cannot read the id sequence of session_log (%s); not remembering", err)
-            cache = None
-        known = cache == 1
-        if not known:
-            _logger.info(
-                "session_log's ids are not handed out in order (sequence cache %s): the "
-                "open-session check reads the whole table every time",
-                cache,
-            )
-        info[_IN_ORDER_KEY] = known
-    return bool(known)
+    now = time.monotonic()
+    if known is not None and now - known[1] < _IN_ORDER_SECONDS:
+        return bool(known[0])
+    try:
+        with conn.begin_nested():
+            cache = conn.execute(_SEQUENCE_CACHE).scalar()
+    except SQLAlchemyError as err:
+        _logger.info("Cannot read the id sequence of session_log (%s); not remembering", err)
+        return False
+    answer = cache == 1
+    if not answer:
+        _logger.info(
+            "session_log's ids are not handed out in order (sequence cache %s): the "
+            "open-session check reads the whole table every time",
+            cache,
+        )
+    info[_IN_ORDER_KEY] = (answer, now)
+    return answer
 
 
 def _same_top(conn: Connection, memo: _Memo) -> bool:

@@ -33,10 +33,8 @@ from nexus_logger.core.engine import (
     describe,
     get_engine,
     is_sqlite,
-    marks_writes,
     read_connection,
     write_transaction,
-    wrote_in_transaction,
 )
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import InvalidInput, NotFound, translate
@@ -101,13 +99,11 @@ def db_query(
                     sql = query if is_sqlite(eng) else _qmark_to_format(query)
                     result = conn.exec_driver_sql(sql, params)
                 rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
-                # Any write might re-open a session (see update_session_status); an engine
-                # built elsewhere does not say whether it wrote.
-                wrote = wrote_in_transaction(conn) or not marks_writes(eng)
-                if wrote:
-                    open_sessions.forget()
-        if wrote:
-            open_sessions.forget()
+                # Any statement may have re-opened a session (see update_session_status), and
+                # not every write starts with INSERT, UPDATE or DELETE (a comment, WITH,
+                # REPLACE, MERGE): forget before the commit and after it.
+                open_sessions.forget()
+        open_sessions.forget()
         return True, rows
     except SQLAlchemyError as err:
         _logger.error("db_query failed on %s: %s", describe(eng), translate(err, describe(eng)))
