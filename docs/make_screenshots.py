@@ -2,8 +2,9 @@
 
     python docs/make_screenshots.py [OUTPUT_FOLDER]
 
-The pages are filled with fixed example data (no database is touched), so the pictures only
-change when the window's look changes. The clock is set to the instrument's zone, as on an
+The pages are filled with fixed example data, so the pictures only change when the window's
+look changes: the window's pages touch no database, and the Admin tab reads a small SQLite
+database made here with fixed sessions. The clock is set to the instrument's zone, as on an
 instrument PC.
 """
 
@@ -24,7 +25,7 @@ if hasattr(time, "tzset"):
     time.tzset()
 os.environ.setdefault("NEXUS_LOGGER_HOME", tempfile.mkdtemp(prefix="nexus-logger-shots-"))
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtCore import QDate, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from nexus_logger.core.config import load_settings  # noqa: E402
@@ -76,6 +77,165 @@ def save(widget: QWidget, name: str) -> None:
     path = OUT / name
     widget.grab().save(str(path))
     print(f"wrote {path}")
+
+
+def example_database() -> Path:
+    """A small NexusLIMS database with fixed sessions: some pending build, one built, problems.
+
+    No session is open, so nothing on the pictures depends on today's date.
+    """
+    from sqlalchemy import insert
+
+    from nexus_logger.core.engine import get_engine, write_transaction
+    from nexus_logger.core.instruments import add_instrument
+    from nexus_logger.core.models import SessionLogEntry
+    from nexus_logger.core.schema import init_db
+
+    path = Path(os.environ["NEXUS_LOGGER_HOME"]) / "admin-example.sqlite"
+    path.unlink(missing_ok=True)
+    init_db(str(path))
+    sem = "FEI-Quanta-ESEM-633137"
+    add_instrument(
+        INSTRUMENT.instrument_pid,
+        display_name=INSTRUMENT.display_name,
+        timezone=ZONE,
+        location=INSTRUMENT.location or "",
+        engine=str(path),
+    )
+    add_instrument(sem, display_name="FEI Quanta ESEM", timezone=ZONE, engine=str(path))
+    tem = INSTRUMENT.instrument_pid
+    sessions = [
+        # (identifier, instrument, day, start, end, user, status, end user, built at)
+        (
+            "3f9c2a10-5b7e-4d61-9a0c-1e2f3a4b5c01",
+            tem,
+            5,
+            "09:02",
+            "11:47",
+            "akim",
+            "COMPLETED",
+            None,
+            "23:00",
+        ),
+        (
+            "3f9c2a10-5b7e-4d61-9a0c-1e2f3a4b5c02",
+            sem,
+            6,
+            "13:15",
+            "16:40",
+            "lchen",
+            "ERROR",
+            None,
+            "23:05",
+        ),
+        (
+            "3f9c2a10-5b7e-4d61-9a0c-1e2f3a4b5c03",
+            tem,
+            9,
+            "08:30",
+            "12:05",
+            "pnguyen",
+            "TO_BE_BUILT",
+            "pnguyen2",
+            None,
+        ),
+        (
+            "3f9c2a10-5b7e-4d61-9a0c-1e2f3a4b5c04",
+            sem,
+            9,
+            "14:00",
+            "15:20",
+            "akim",
+            "TO_BE_BUILT",
+            None,
+            None,
+        ),
+        (
+            "3f9c2a10-5b7e-4d61-9a0c-1e2f3a4b5c05",
+            tem,
+            10,
+            "08:10",
+            "09:45",
+            "mgarcia",
+            "TO_BE_BUILT",
+            None,
+            None,
+        ),
+        (
+            "3f9c2a10-5b7e-4d61-9a0c-1e2f3a4b5c06",
+            tem,
+            10,
+            "10:02",
+            "12:58",
+            "jsmith",
+            "TO_BE_BUILT",
+            None,
+            None,
+        ),
+    ]
+    rows = []
+    for ident, pid, day, start, end, user, status, end_user, built in sessions:
+        offset = "-04:00" if day >= 8 else "-05:00"  # US daylight saving time from 8 March
+        stamp = f"2026-03-{day:02d}T{{}}:00{offset}"
+        events = [("START", start, user), ("END", end, end_user or user)]
+        if built:
+            events.append(("RECORD_GENERATION", built, "nexuslims"))
+        for event, at, who in events:
+            rows.append(
+                {
+                    "session_identifier": ident,
+                    "instrument": pid,
+                    "timestamp": stamp.format(at),
+                    "event_type": event,
+                    "record_status": status,
+                    "user": who,
+                }
+            )
+    with write_transaction(get_engine(str(path))) as conn:
+        conn.execute(insert(SessionLogEntry.__table__), rows)
+    return path
+
+
+def wait_until_idle(tab: QWidget, seconds: float = 30.0) -> None:
+    """Let the database worker answer every query of the admin tab."""
+    deadline = time.monotonic() + seconds
+    while (tab.busy or tab.model.loading) and time.monotonic() < deadline:
+        settle(50)
+    if tab.busy or tab.model.loading:
+        raise RuntimeError("the admin tab did not finish loading")
+
+
+def admin_shots(worker: DbWorker) -> None:
+    """The Admin tab on :func:`example_database`: sessions pending build, and the problems."""
+    from nexus_logger.core import admin_actions
+    from nexus_logger.gui.admin import AdminTab
+
+    database = str(example_database())
+    login = admin_actions.current_login()
+    settings = load_settings(
+        None, {"database": database, "administrators": [login], "admin_refresh_seconds": 0}
+    )
+    tab = AdminTab(worker, database, settings)
+    for edit, day in ((tab.date_from, 3), (tab.date_to, 10)):  # not the week of the run
+        edit.blockSignals(True)
+        edit.setDate(QDate(2026, 3, day))
+        edit.blockSignals(False)
+    tab.resize(1180, 720)
+    tab.show()
+    wait_until_idle(tab)
+    # The session whose START and END users differ: its fix is one of the admin actions.
+    idents = [summary.session_identifier for summary in tab.model.summaries()]
+    tab.select_row(idents.index("3f9c2a10-5b7e-4d61-9a0c-1e2f3a4b5c03"))
+    wait_until_idle(tab)
+    tab.last_refresh = NOW  # the clock on the picture, not the one of the machine making it
+    tab._update_status()
+    save(tab, "admin.png")
+
+    tab.pages.setCurrentIndex(tab.pages.indexOf(tab.problems_view.parentWidget()))
+    wait_until_idle(tab)
+    tab.problems_view.selectRow(0)
+    save(tab, "admin-problems.png")
+    tab.close()
 
 
 def main() -> int:
@@ -183,6 +343,8 @@ def main() -> int:
     log.copy_to_clipboard()
     save(log, "log-window.png")
     log.hide()
+
+    admin_shots(worker)
 
     window._closing = True
     window.close()

@@ -20,6 +20,8 @@ STATES = (
     "resume-dialog.png",
     "close-dialog.png",
     "log-window.png",
+    "admin.png",
+    "admin-problems.png",
 )
 
 
