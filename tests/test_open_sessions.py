@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from nexus_logger.core import lifecycle, open_sessions
 from nexus_logger.core.engine import create_db_engine, get_engine, is_url
 from nexus_logger.core.lifecycle import (
+    OpenSession,
     end_session,
     find_open_session,
     replace_session,
@@ -74,6 +75,42 @@ def _history(db: str, sessions: int) -> None:
         end_session(instrument=PID, engine=db)
 
 
+def _start_finds(engine: str | Engine, ident: str, *, user: str) -> OpenSession:
+    """A start on :data:`PID` writes nothing and returns the open session ``ident``."""
+    result = start_session(instrument=PID, user=user, engine=engine)
+    assert not result.created
+    assert result.session.session_identifier == ident
+    return result.session
+
+
+def _replace_that_fails_after_its_check(
+    monkeypatch: pytest.MonkeyPatch, engine: str | Engine
+) -> None:
+    """Start a session, look, then "end it and start a new one" failing after its open check.
+
+    That check comes after the transaction's own END insert; the rollback takes the END back,
+    so the old session must still be found open afterwards.
+    """
+    old = start_session(instrument=PID, user="alice", engine=engine).session
+    open_sessions.forget()
+    assert find_open_session(PID, engine=engine).session_identifier == old.session_identifier
+
+    def crash(**_: object) -> None:
+        raise RuntimeError("crash after the new START")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(lifecycle, "OpenSession", crash)
+        with pytest.raises(RuntimeError, match="crash after the new START"):
+            replace_session(
+                old_session_identifier=old.session_identifier,
+                end_at=old.started,
+                instrument=PID,
+                user="bob",
+                engine=engine,
+            )
+    _start_finds(engine, old.session_identifier, user="carol")
+
+
 def test_after_a_full_look_only_newer_rows_are_read(db: str) -> None:
     _history(db, 3)
     engine = get_engine(db)
@@ -106,10 +143,7 @@ def test_sessions_of_another_process_are_seen_through_the_memo(
     assert _full_look(db) is None  # this process's memo: nothing open
     theirs = start_session(instrument=PID, user="bob", engine=second_process_engine)
     assert theirs.created
-    mine = start_session(instrument=PID, user="alice", engine=db)
-    assert not mine.created
-    assert mine.session.session_identifier == theirs.session.session_identifier
-    assert mine.session.user == "bob"
+    assert _start_finds(db, theirs.session.session_identifier, user="alice").user == "bob"
     # Ended by the other process: this one must see the instrument free again.
     end_session(instrument=PID, engine=second_process_engine)
     assert find_open_session(PID, engine=db) is None
@@ -161,9 +195,7 @@ def test_status_set_back_through_the_nexuslims_api_reopens_the_session(
         span = (started.session.started, started.session.started)
         session = Session(ident, instrument, span, "alice", engine=second_process_engine)
         assert session.update_session_status("WAITING_FOR_END")
-    again = start_session(instrument=PID, user="bob", engine=db)
-    assert not again.created
-    assert again.session.session_identifier == ident
+    _start_finds(db, ident, user="bob")
 
 
 def test_an_engine_built_elsewhere_is_not_trusted_with_the_memo(
@@ -173,26 +205,7 @@ def test_an_engine_built_elsewhere_is_not_trusted_with_the_memo(
     url = db if is_url(db) else f"sqlite:///{db}"
     foreign = create_engine(url)
     try:
-        old = start_session(instrument=PID, user="alice", engine=foreign).session
-        open_sessions.forget()
-        assert find_open_session(PID, engine=foreign).session_identifier == old.session_identifier
-
-        def crash(**_: object) -> None:
-            raise RuntimeError("crash after the new START")
-
-        monkeypatch.setattr(lifecycle, "OpenSession", crash)
-        with pytest.raises(RuntimeError, match="crash after the new START"):
-            replace_session(
-                old_session_identifier=old.session_identifier,
-                end_at=old.started,
-                instrument=PID,
-                user="bob",
-                engine=foreign,
-            )
-        monkeypatch.undo()
-        again = start_session(instrument=PID, user="carol", engine=foreign)
-        assert not again.created
-        assert again.session.session_identifier == old.session_identifier
+        _replace_that_fails_after_its_check(monkeypatch, foreign)
     finally:
         foreign.dispose()
 
@@ -227,9 +240,7 @@ def test_an_id_handed_out_again_is_noticed(db: str) -> None:
     assert raw_query(
         db, "SELECT id_session_log FROM session_log WHERE session_identifier = ?", (other,)
     ) == [(top,)]
-    result = start_session(instrument=PID, user="alice", engine=db)
-    assert not result.created
-    assert result.session.session_identifier == other
+    _start_finds(db, other, user="alice")
 
 
 def test_hand_edit_reopening_a_session_is_found_once_the_memo_expires(
@@ -277,27 +288,7 @@ def test_a_session_open_at_the_full_look_is_still_found_after_it(db: str) -> Non
 def test_a_check_after_own_writes_is_forgotten_when_they_roll_back(
     db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    old = start_session(instrument=PID, user="alice", engine=db).session
-    assert _full_look(db).session_identifier == old.session_identifier
-
-    def crash(**_: object) -> None:
-        raise RuntimeError("crash after the new START")
-
-    # "End it and start a new one": its open check comes after its own END insert, and the
-    # transaction then fails.
-    monkeypatch.setattr(lifecycle, "OpenSession", crash)
-    with pytest.raises(RuntimeError, match="crash after the new START"):
-        replace_session(
-            old_session_identifier=old.session_identifier,
-            end_at=old.started,
-            instrument=PID,
-            user="bob",
-            engine=db,
-        )
-    monkeypatch.undo()
-    again = start_session(instrument=PID, user="carol", engine=db)
-    assert not again.created
-    assert again.session.session_identifier == old.session_identifier
+    _replace_that_fails_after_its_check(monkeypatch, db)
 
 
 @pytest.mark.postgres
@@ -322,9 +313,7 @@ def test_a_start_committing_after_a_newer_row_is_not_missed(pg_db: str) -> None:
         # A look now does not wait for the writer, and cannot see its START yet...
         assert _full_look(pg_db) is None
     # ...which commits (leaving the block), with an id below the newest row the look read.
-    result = start_session(instrument=PID, user="alice", engine=pg_db)
-    assert not result.created
-    assert result.session.session_identifier == ident
+    _start_finds(pg_db, ident, user="alice")
 
 
 @pytest.mark.postgres
@@ -344,9 +333,7 @@ def test_a_sequence_with_a_cache_is_read_in_full_every_time(pg_db: str) -> None:
             (theirs.session.session_identifier,),
         )
         assert theirs_id < 22
-        mine = start_session(instrument=PID, user="bob", engine=pg_db)
-        assert not mine.created
-        assert mine.session.session_identifier == theirs.session.session_identifier
+        _start_finds(pg_db, theirs.session.session_identifier, user="bob")
     finally:
         first.dispose()
         second.dispose()
