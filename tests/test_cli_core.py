@@ -144,6 +144,10 @@ def test_bad_inputs_give_one_clear_sentence(tmp_path: Path, reference_db: str) -
         run_cli("sessions", "--db", "mysql://x@y/z"), "neither an SQLite file nor PostgreSQL"
     )
 
+    result = run_cli("sessions", "--db", "postgresql+psycopg://bob:hunter2@127.0.0.1:5o32/nexus")
+    _assert_clean_error(result, "port must be a number")
+    assert "hunter2" not in result.stderr
+
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork() to drop root privileges")
 def test_json_format_gets_one_object_on_failure_too(tmp_path: Path) -> None:

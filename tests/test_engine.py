@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from nexus_logger.core import engine as engines
-from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
+from nexus_logger.core.errors import ConfigError, DatabaseUnavailable, NexusLoggerError
 
 
 def test_sqlite_connection_settings(sqlite_db: str) -> None:
@@ -133,3 +133,23 @@ def test_sqlite_uri_for_posix_drive_and_unc_paths(path: str, uri: str) -> None:
 def test_password_never_shown() -> None:
     shown = engines.describe("postgresql+psycopg://nexus:s3cret@db.example.org/nexuslims")
     assert "s3cret" not in shown and "nexus" in shown
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (
+            "postgresql+psycopg://nexus:s3cret@db.example.org:54x2/nexuslims",
+            "port must be a number",
+        ),
+        ("postgresql+psycopg://nexus:s3c@ret@db.example.org/nexuslims", "as %40"),
+    ],
+)
+def test_a_malformed_url_is_a_clear_config_error_that_hides_the_password(
+    url: str, says: str
+) -> None:
+    with pytest.raises(ConfigError, match=says) as caught:
+        engines.get_engine(url)
+    for shown in (str(caught.value), engines.describe(url)):
+        assert "s3c" not in shown and "ret@" not in shown
+        assert "db.example.org" in shown

@@ -40,8 +40,6 @@ from typing import Any
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from nexus_logger.core import lifecycle, timestamps
 from nexus_logger.core.engine import (
@@ -50,10 +48,12 @@ from nexus_logger.core.engine import (
     engine_info,
     get_engine,
     is_url,
+    parse_url,
     write_transaction,
 )
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import (
+    ConfigError,
     DatabaseUnavailable,
     InvalidInput,
     NexusLoggerError,
@@ -189,8 +189,8 @@ def _path_key(path: str) -> str:
 
 def _url_key(text: str) -> str:
     try:
-        url = make_url(text)
-    except ArgumentError:
+        url = parse_url(text)
+    except ConfigError:
         return text
     if url.get_backend_name() == "sqlite":
         return _path_key(url.database or "")

@@ -99,10 +99,37 @@ def describe(target: EngineLike) -> str:
     text = os.fspath(target)
     if is_url(text):
         try:
-            return make_url(text).render_as_string(hide_password=True)
-        except ArgumentError:
-            return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", text)
+            return parse_url(text).render_as_string(hide_password=True)
+        except ConfigError:
+            return _masked(text)
     return text
+
+
+def parse_url(text: str) -> URL:
+    """The SQLAlchemy URL in ``text``, or :class:`ConfigError` saying what is wrong with it.
+
+    (SQLAlchemy raises ``ValueError``, not its own error, for a port that is not a number.)
+    """
+    netloc = re.split(r"[/?#]", text.split("://", 1)[-1], maxsplit=1)[0]
+    if netloc.count("@") > 1:
+        # SQLAlchemy would end the password at the first "@" and take the rest for the host.
+        raise ConfigError(
+            f"'{_masked(text)}' is not a valid database URL: it has more than one '@' before "
+            "the host. Write an '@' in the user name or password as %40."
+        )
+    try:
+        return make_url(text)
+    except (ArgumentError, ValueError) as err:
+        detail = "the port must be a number" if isinstance(err, ValueError) else "unreadable"
+        raise ConfigError(
+            f"'{_masked(text)}' is not a valid database URL ({detail}). Use a file path or "
+            "postgresql+psycopg://user:password@host[:port]/dbname."
+        ) from None
+
+
+def _masked(text: str) -> str:
+    """``text`` with the password of a URL hidden (up to the last "@": it may contain "@")."""
+    return re.sub(r"://([^:/@]*):.*@", r"://\1:***@", text)
 
 
 def _sqlite_engine(path: Path, create: bool, timeout: float) -> Engine:
@@ -242,13 +269,7 @@ def _build_engine(target: str | os.PathLike[str], *, create: bool, timeout: floa
     if not text:
         raise ConfigError("No database was given. Pass --db PATH_OR_URL or set 'database'.")
     if is_url(text):
-        try:
-            url = make_url(text)
-        except ArgumentError:
-            raise ConfigError(
-                f"'{describe(text)}' is not a valid database URL. "
-                "Use a file path or postgresql+psycopg://user:password@host/dbname."
-            ) from None
+        url = parse_url(text)
         backend = url.get_backend_name()
         if backend == "sqlite":
             if not url.database:
