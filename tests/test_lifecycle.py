@@ -197,6 +197,18 @@ def test_end_before_start_is_refused_and_changes_nothing(db: str) -> None:
     assert dump_database(db) == before
 
 
+def test_end_in_the_future_is_refused_and_changes_nothing(db: str) -> None:
+    start_session(instrument=TEM, user="alice", engine=db)
+    before = dump_database(db)
+    later = datetime.now(ZoneInfo("UTC")) + lifecycle.CLOCK_SLACK + timedelta(minutes=1)
+    with pytest.raises(InvalidInput, match="in the future"):
+        end_session(instrument=TEM, at=later, engine=db)
+    assert dump_database(db) == before
+    # Within the slack (clocks of two PCs differ a little) it is still accepted.
+    soon = datetime.now(ZoneInfo("UTC")) + timedelta(minutes=1)
+    assert end_session(instrument=TEM, at=soon, engine=db).ended == soon
+
+
 def test_ending_twice_is_a_harmless_no_op(db: str) -> None:
     ident = start_session(instrument=TEM, user="alice", engine=db).session.session_identifier
     first = end_session(session_identifier=ident, engine=db)

@@ -27,7 +27,7 @@ import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -53,7 +53,7 @@ from nexus_logger.core.engine import (
 )
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import Conflict, InvalidInput, NexusLoggerError, NotFound
-from nexus_logger.core.lifecycle import end_in_transaction, lock_instrument
+from nexus_logger.core.lifecycle import CLOCK_SLACK, end_in_transaction, lock_instrument
 from nexus_logger.core.logger_tables import ensure_tables, table_exists
 from nexus_logger.core.logger_tables import metadata as lifecycle_metadata
 from nexus_logger.core.models import SessionLogEntry
@@ -72,9 +72,6 @@ FORCE_END = "force_end"
 REQUEUE = "requeue"
 FIX_USER = "fix_user"
 ACTIONS = (FORCE_END, REQUEUE, FIX_USER)
-
-#: A forced end time may be this far in the future (clocks of two PCs never agree exactly).
-_CLOCK_SLACK = timedelta(minutes=5)
 
 audit_metadata = MetaData()
 
@@ -312,7 +309,7 @@ def _force_end_changes(
             f"The end time {stamp} is before the session started ({start['timestamp']}). "
             "Choose a later end time."
         )
-    if ended > datetime.now(UTC) + _CLOCK_SLACK:
+    if ended > datetime.now(UTC) + CLOCK_SLACK:
         raise InvalidInput(
             f"The end time {stamp} is in the future. Choose the time the session really ended."
         )

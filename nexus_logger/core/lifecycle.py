@@ -85,6 +85,7 @@ from nexus_logger.core.validation import MAX_IDENTIFIER, clean_instrument, clean
 _logger = logging.getLogger(__name__)
 
 __all__ = [
+    "CLOCK_SLACK",
     "MAX_NOTE",
     "EndedSession",
     "NoOpenSession",
@@ -119,6 +120,8 @@ MAX_NOTE = 2000
 #: Instruments change rarely; a short cache saves a query on every start and end. An unknown
 #: PID always reloads, so a newly added instrument is usable at once.
 _INSTRUMENT_CACHE_SECONDS = 60.0
+#: An end time may be this far in the future (the clocks of two PCs never agree exactly).
+CLOCK_SLACK = timedelta(minutes=5)
 #: Entries of the local heartbeat file older than this are dropped when it is rewritten.
 _LOCAL_HEARTBEAT_KEEP = timedelta(days=30)
 
@@ -635,6 +638,12 @@ def end_in_transaction(
             f"The end time {stamp} is before the session started ({start.timestamp}). "
             "Give a later end time."
         )
+    if ended > timestamps.now_in(tz) + CLOCK_SLACK:
+        # NexusLIMS would build a record reaching into the future, with other users' files.
+        raise InvalidInput(
+            f"The end time {stamp} is in the future. Give the time the session really ended "
+            "(now at the latest)."
+        )
     conn.execute(
         _INSERT_EVENT,
         {
@@ -675,8 +684,9 @@ def end_session(
 
     Ends the session named by ``session_identifier``, or else the open session of
     ``instrument`` (:class:`NoOpenSession` when there is none). ``at`` is the end time
-    (default now; naive means the instrument's zone); it may not be before the start. After
-    this, NexusLIMS's ``get_sessions_to_build()`` returns the session.
+    (default now; naive means the instrument's zone); it may not be before the start, nor more
+    than :data:`CLOCK_SLACK` in the future. After this, NexusLIMS's ``get_sessions_to_build()``
+    returns the session.
     """
     eng = get_engine(engine)
     require_usable(eng)
