@@ -145,7 +145,7 @@ def test_bad_inputs_give_one_clear_sentence(tmp_path: Path, reference_db: str) -
     )
 
     result = run_cli("sessions", "--db", "postgresql+psycopg://bob:hunter2@127.0.0.1:5o32/nexus")
-    _assert_clean_error(result, "port must be a number")
+    _assert_clean_error(result, "port '5o32' is not a number")
     assert "hunter2" not in result.stderr
 
 

@@ -140,7 +140,7 @@ def test_password_never_shown() -> None:
     [
         (
             "postgresql+psycopg://nexus:s3cret@db.example.org:54x2/nexuslims",
-            "port must be a number",
+            "port .54x2. is not a number",
         ),
         ("postgresql+psycopg://nexus:s3c@ret@db.example.org/nexuslims", "as %40"),
     ],

@@ -120,7 +120,11 @@ def parse_url(text: str) -> URL:
     try:
         return make_url(text)
     except (ArgumentError, ValueError) as err:
-        detail = "the port must be a number" if isinstance(err, ValueError) else "unreadable"
+        if isinstance(err, ValueError):  # "invalid literal for int() with base 10: 'x'"
+            port = str(err).rpartition(": ")[2]
+            detail = f"the port {port} is not a number"
+        else:
+            detail = "unreadable"
         raise ConfigError(
             f"'{_masked(text)}' is not a valid database URL ({detail}). Use a file path or "
             "postgresql+psycopg://user:password@host[:port]/dbname."
