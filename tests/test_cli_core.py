@@ -144,6 +144,10 @@ def test_bad_inputs_give_one_clear_sentence(tmp_path: Path, reference_db: str) -
         run_cli("sessions", "--db", "mysql://x@y/z"), "neither an SQLite file nor PostgreSQL"
     )
 
+    # A server socket that is not there: "No such file or directory", but not a file problem.
+    socket = "postgresql+psycopg://bob@/nexus?host=/nonexistent-socket-dir"
+    _assert_clean_error(run_cli("sessions", "--db", socket), "cannot be reached", "network")
+
     result = run_cli("sessions", "--db", "postgresql+psycopg://bob:hunter2@127.0.0.1:5o32/nexus")
     _assert_clean_error(result, "port '5o32' is not a number")
     assert "hunter2" not in result.stderr

@@ -93,7 +93,11 @@ def translate(err: BaseException, where: str) -> NexusLoggerError:
         return SchemaError(
             f"{where} is not an SQLite database. Check the database path in the configuration."
         )
-    if "unable to open database" in low or "disk i/o error" in low or "no such file" in low:
+    from_sqlite = isinstance(orig if orig is not None else err, sqlite3.Error)
+    if from_sqlite and (
+        "unable to open database" in low or "disk i/o error" in low or "no such file" in low
+    ):
+        # (PostgreSQL's "no such file" is a missing server socket: it cannot be reached.)
         return DatabaseUnavailable(
             f"The database {where} cannot be opened (missing file, unreachable share or "
             "no permission). Check that the share is connected and the path is right."
