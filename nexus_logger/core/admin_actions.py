@@ -53,7 +53,7 @@ from nexus_logger.core.engine import (
 )
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import Conflict, InvalidInput, NexusLoggerError, NotFound
-from nexus_logger.core.lifecycle import CLOCK_SLACK, end_in_transaction, lock_instrument
+from nexus_logger.core.lifecycle import check_end_time, end_in_transaction, lock_instrument
 from nexus_logger.core.logger_tables import ensure_tables, table_exists
 from nexus_logger.core.logger_tables import metadata as lifecycle_metadata
 from nexus_logger.core.models import SessionLogEntry
@@ -234,20 +234,9 @@ class AuditEntry:
         }
 
 
-_ROW_COLUMNS = (
-    "id_session_log",
-    "session_identifier",
-    "instrument",
-    "timestamp",
-    "event_type",
-    "record_status",
-    "user",
-)
-
-
 def _rows(conn: Connection, ident: str) -> list[dict[str, Any]]:
     stmt = (
-        select(*(_T.c[c] for c in _ROW_COLUMNS))
+        select(*_T.columns)  # every column of session_log, in the model's order
         .where(_T.c.session_identifier == ident)
         .order_by(_T.c.id_session_log)
     )
@@ -304,15 +293,7 @@ def _force_end_changes(
         raise InvalidInput(
             f"Session {ident}'s START time {start['timestamp']!r} cannot be read; correct it first."
         ) from None
-    if ended < began:
-        raise InvalidInput(
-            f"The end time {stamp} is before the session started ({start['timestamp']}). "
-            "Choose a later end time."
-        )
-    if ended > datetime.now(UTC) + CLOCK_SLACK:
-        raise InvalidInput(
-            f"The end time {stamp} is in the future. Choose the time the session really ended."
-        )
+    check_end_time(ended, began, stamp=stamp, start_text=start["timestamp"])
     waiting_starts = [s for s in starts if s["record_status"] == _WAITING]
     changes = [RowChange(s, {**s, "record_status": _TO_BE_BUILT}) for s in waiting_starts]
     changes.append(

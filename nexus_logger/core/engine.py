@@ -228,12 +228,10 @@ def create_db_engine(
     """Create an engine for a path or URL. ``create`` allows a new SQLite file to be made."""
     engine = _build_engine(target, create=create, timeout=timeout)
     event.listen(engine, "before_cursor_execute", _mark_write)
-    engine_info(engine)[_MARKS_WRITES] = True
     return engine
 
 
 _WROTE = "nexus_wrote_in"
-_MARKS_WRITES = "nexus_marks_writes"
 _WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE"})
 
 
@@ -265,7 +263,7 @@ def marks_writes(engine: Engine) -> bool:
 
     An engine a caller built itself with ``create_engine`` and passed in does not.
     """
-    return bool(engine_info(engine).get(_MARKS_WRITES))
+    return event.contains(engine, "before_cursor_execute", _mark_write)
 
 
 def _build_engine(target: str | os.PathLike[str], *, create: bool, timeout: float) -> Engine:

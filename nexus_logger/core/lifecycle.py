@@ -39,7 +39,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,7 @@ __all__ = [
     "SessionAlreadyOpen",
     "StartResult",
     "clean_note",
+    "check_end_time",
     "default_user",
     "end_in_transaction",
     "end_session",
@@ -633,17 +634,7 @@ def end_in_transaction(
         )
     stamp = _stamp(at, tz)
     ended = _parse(stamp, tz)
-    if ended < started:
-        raise InvalidInput(
-            f"The end time {stamp} is before the session started ({start.timestamp}). "
-            "Give a later end time."
-        )
-    if ended > timestamps.now_in(tz) + CLOCK_SLACK:
-        # NexusLIMS would build a record reaching into the future, with other users' files.
-        raise InvalidInput(
-            f"The end time {stamp} is in the future. Give the time the session really ended "
-            "(now at the latest)."
-        )
+    check_end_time(ended, started, stamp=stamp, start_text=start.timestamp)
     conn.execute(
         _INSERT_EVENT,
         {
@@ -660,6 +651,25 @@ def end_in_transaction(
         hook(conn)
     _queue_rows(conn, ident, waiting_starts + 1)
     return EndedSession(ident, inst, start.user, started, ended)
+
+
+def check_end_time(ended: datetime, started: datetime, *, stamp: str, start_text: str) -> None:
+    """Refuse an end before the start, or more than :data:`CLOCK_SLACK` in the future.
+
+    ``stamp`` and ``start_text`` are the end and start as stored, for the message. Used by
+    :func:`end_in_transaction` and by the admin force-end's preview.
+    """
+    if ended < started:
+        raise InvalidInput(
+            f"The end time {stamp} is before the session started ({start_text}). "
+            "Give a later end time."
+        )
+    if ended > datetime.now(UTC) + CLOCK_SLACK:
+        # NexusLIMS would build a record reaching into the future, with other users' files.
+        raise InvalidInput(
+            f"The end time {stamp} is in the future. Give the time the session really ended "
+            "(now at the latest)."
+        )
 
 
 def _queue_rows(conn: Connection, ident: str, expected: int) -> None:
