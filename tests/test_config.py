@@ -92,6 +92,8 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "long_session_hours": (2, "3.5", None),
         "admin_refresh_seconds": (0, "45", None),
         "db_timeout_seconds": (4.5, "6", None),
+        "clock_skew_minutes": (2.5, "3", None),
+        "backfill_days": (10.0, "20", None),
         "log_level": ("warning", "debug", None),
     }
     assert set(samples) == set(FIELDS_BY_NAME), "add a sample for the new key"
@@ -123,6 +125,8 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "long_session_hours": 3.5,
         "admin_refresh_seconds": 45,
         "db_timeout_seconds": 6.0,
+        "clock_skew_minutes": 3.0,
+        "backfill_days": 20.0,
         "log_level": "DEBUG",
     }
     for key, (_file, in_env, _cli) in samples.items():

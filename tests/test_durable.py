@@ -68,9 +68,10 @@ def test_online_start_and_end_write_at_once(db: str) -> None:
     ]
     assert durable.pending_count() == 0
     assert durable.find_open(TEM) is None
-    assert [e.state for e in durable.outbox.items(states=tuple(EventState))] == [
-        EventState.SENT,
-        EventState.SENT,
+    # Database first: the START never touched the outbox; the END passed through it (so that
+    # a click is never lost) and is sent.
+    assert [(e.kind, e.state) for e in durable.outbox.items(states=tuple(EventState))] == [
+        (EventKind.END, EventState.SENT)
     ]
     assert assert_pairing_holds(db) == [(sid, TEM, "alice")]
 
@@ -103,11 +104,9 @@ def test_database_error_other_than_unreachable_is_raised_not_queued(tmp_path: Pa
     sqlite3.connect(empty).close()
     durable = durable_for(str(empty))
     inst = Instrument(instrument_pid=TEM, display_name="TEM", timezone="UTC")
-    with pytest.raises(SchemaError):
+    with pytest.raises(SchemaError, match="NexusLIMS"):
         durable.start(instrument=inst, user="alice")
-    assert durable.pending_count() == 0
-    [event] = durable.outbox.items(states=tuple(EventState))
-    assert event.state is EventState.SKIPPED and "NexusLIMS" in event.last_error
+    assert durable.outbox.items(states=tuple(EventState)) == []  # nothing kept at all
 
 
 # --- offline, then replay -------------------------------------------------------------------
@@ -142,21 +141,23 @@ def test_offline_start_and_end_are_kept_then_sent_in_order(sqlite_db: str) -> No
     assert durable.sync().sent == 0  # a second replay sends nothing
 
 
-def test_offline_start_refused_when_this_pc_knows_a_session_is_open(sqlite_db: str) -> None:
+def test_offline_start_refused_when_this_pc_runs_a_session(sqlite_db: str) -> None:
     durable = durable_for(sqlite_db)
     inst = durable.identify(instrument=TEM)
     first = durable.start(instrument=inst, user="alice")
     with moved_away(sqlite_db):
         again = durable.start(instrument=inst, user="bob")
-        assert again.created is False and again.queued is False
+        assert again.created is False and again.queued is True
         assert again.session.session_identifier == first.session.session_identifier
+        assert "cannot be reached" in again.message and "alice" in again.message
         assert durable.pending_count() == 0
         # End it offline and start anew: now allowed, both kept.
         replaced = durable.replace(
             first.session, end_at=timestamps.now_in(inst.timezone), user="bob"
         )
         assert replaced.queued and replaced.created and durable.pending_count() == 2
-        assert durable.find_open(TEM).user == "bob"
+        found = durable.find_open(TEM)
+        assert found.user == "bob" and found.kept_on_pc
     assert durable.sync().sent == 2
     assert_exactly_once(
         sqlite_db,
@@ -283,8 +284,11 @@ def test_start_while_another_session_was_opened_is_held_then_written_whole(db: s
     assert other.session.session_identifier in conflict.message
     assert report.pending == 1 and durable.pending_count() == 1
     assert session_events(db)[("s-offline", "START")] == 0  # never two open sessions
-    # This PC still shows its own session, and can end it.
-    mine = durable.find_open(TEM)
+    # The database is the truth: the open session is bob's. The window that kept the START
+    # still holds its own session, and can end it.
+    assert durable.find_open(TEM).session_identifier == other.session.session_identifier
+    [held] = durable.pending_events()
+    mine = durable._session_from_event(held)
     assert mine.session_identifier == "s-offline" and mine.user == "alice"
 
     ended = durable.end(mine, at=timestamps.parse(T1))
@@ -365,7 +369,7 @@ def test_live_end_of_a_force_ended_session_tells_the_user(db: str) -> None:
     inst = durable.identify(instrument=TEM)
     session = durable.start(instrument=inst, user="alice").session
     lifecycle.end_session(session_identifier=session.session_identifier, engine=db)
-    outcome = durable.end(session, at=session.started + timedelta(hours=1))
+    outcome = durable.end(session, at=session.started)  # another end time than staff's
     assert not outcome.queued and "already been ended" in outcome.message
     assert durable.conflicts() == [] and durable.pending_count() == 0
     assert_exactly_once(db, {session.session_identifier: "ended"})
@@ -538,8 +542,8 @@ def test_offline_open_session_keeps_its_local_heartbeat(tmp_path: Path) -> None:
         assert found2.last_heartbeat == alive2
 
 
-def test_offline_start_overlapping_a_session_logged_meanwhile_is_a_conflict(tmp_path: Path) -> None:
-    """Another PC opened and closed a session while this PC's START waited: flagged, not silent."""
+def test_offline_start_overlapping_a_session_logged_meanwhile_is_held(tmp_path: Path) -> None:
+    """Another PC opened and closed a session while this PC's START waited: held, not written."""
     db = populate(str(tmp_path / "db.sqlite"))
     logger = durable_for(db)
     inst = logger.identify(instrument=TEM)
@@ -558,10 +562,13 @@ def test_offline_start_overlapping_a_session_logged_meanwhile_is_a_conflict(tmp_
     assert (
         mine.session_identifier in conflict.message and other.session_identifier in conflict.message
     )
-    # both sessions are kept as recorded; the conflict stays until handled
-    logger.end(logger.find_open(TEM))
-    built = {s[0] for s in assert_pairing_holds(db)}
-    assert {mine.session_identifier, other.session_identifier} <= built
+    assert session_events(db)[(mine.session_identifier, "START")] == 0
+    # Its END is kept too: written, the session would overlap bob's.
+    outcome = logger.end(mine)
+    assert outcome.queued and "conflicts" in outcome.message
+    assert [c.kind for c in logger.conflicts()] == [ConflictKind.OVERLAP, ConflictKind.OVERLAP]
+    assert logger.pending_count() == 2
+    assert {s[0] for s in assert_pairing_holds(db)} == {other.session_identifier}
 
 
 def test_offline_start_after_a_finished_session_is_no_conflict(tmp_path: Path) -> None:

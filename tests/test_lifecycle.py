@@ -553,10 +553,13 @@ def test_reading_never_creates_logger_tables(tmp_path: Path, sqlite_db: str) -> 
     from tests.helpers_lifecycle import table_names
 
     ident = start_session(instrument=TEM, user="a", engine=sqlite_db).session.session_identifier
+    # The START itself claims the instrument (the one-open-session rule); reads add nothing.
+    written = {t for t in table_names(sqlite_db) if t.startswith("nexus_logger_")}
+    assert written == {"nexus_logger_open_session"}
     assert find_open_session(TEM, engine=sqlite_db).note is None
     assert get_note(ident, engine=sqlite_db) is None
     assert last_heartbeat(ident, engine=sqlite_db) is None
-    assert not {t for t in table_names(sqlite_db) if t.startswith("nexus_logger_")}
+    assert {t for t in table_names(sqlite_db) if t.startswith("nexus_logger_")} == written
 
 
 def test_nexuslims_tables_are_not_altered(sqlite_db: str) -> None:
@@ -577,7 +580,7 @@ def test_nexuslims_tables_are_not_altered(sqlite_db: str) -> None:
         for r in raw_query(sqlite_db, "SELECT name FROM sqlite_master")
         if r[0].startswith("nexus_logger_")
     }
-    assert added == {"nexus_logger_note", "nexus_logger_heartbeat"}
+    assert added == {"nexus_logger_note", "nexus_logger_heartbeat", "nexus_logger_open_session"}
     assert dump_session_log(sqlite_db)  # and the rows went into NexusLIMS's own table
 
 

@@ -17,7 +17,6 @@ from nexus_logger.core.outbox import (
     ConflictKind,
     EventKind,
     EventState,
-    KnownOpen,
     Outbox,
     OutboxError,
     pending_events,
@@ -154,7 +153,7 @@ def test_prune_forgets_old_done_events_only(tmp_path: Path) -> None:
     assert {e.id for e in box.items(states=tuple(EventState))} == {old_conflict.id, waiting.id}
 
 
-def test_instrument_and_open_session_cache(tmp_path: Path) -> None:
+def test_instrument_cache(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "b.sqlite")
     inst = Instrument(
         instrument_pid="TEST-FIB-003",
@@ -177,12 +176,6 @@ def test_instrument_and_open_session_cache(tmp_path: Path) -> None:
             "Lab",
         )
     assert box.cached_instrument("other-db", "host:pc-7") is None
-
-    known = KnownOpen("s-9", "TEST-FIB-003", "bob", "2025-01-06T08:06:34+05:30", "Asia/Kolkata")
-    box.remember_open(DB, "TEST-FIB-003", known)
-    assert box.known_open(DB, "TEST-FIB-003") == known
-    box.remember_open(DB, "TEST-FIB-003", None)
-    assert box.known_open(DB, "TEST-FIB-003") is None
 
 
 def _add_many(path: str, prefix: str, n: int) -> None:
@@ -214,9 +207,22 @@ def test_two_processes_and_threads_adding_at_once_lose_nothing(tmp_path: Path) -
         assert mine == [f"{prefix}-{i}" for i in range(n)]
 
 
-def test_unusable_file_gives_a_readable_error(tmp_path: Path) -> None:
+def test_damaged_file_is_moved_aside_and_a_new_one_started(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite"
-    path.write_bytes(b"this is not a database, it is text" * 100)
+    damaged = b"this is not a database, it is text" * 100
+    path.write_bytes(damaged)
+    box = Outbox(path)
+    assert box.pending_count() == 0
+    assert box.moved_aside is not None and box.moved_aside.parent == tmp_path
+    assert box.moved_aside.read_bytes() == damaged  # kept whole, for support
+    _add(box)
+    assert Outbox(path).pending_count() == 1
+
+
+def test_unwritable_folder_gives_a_readable_error(tmp_path: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    (folder / "outbox.sqlite").mkdir()  # a folder where the file should be: cannot be opened
     with pytest.raises(OutboxError, match="cannot be used") as info:
-        Outbox(path).pending_count()
-    assert str(path) in str(info.value)
+        Outbox(folder / "outbox.sqlite").pending_count()
+    assert str(folder / "outbox.sqlite") in str(info.value)

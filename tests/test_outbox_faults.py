@@ -183,8 +183,10 @@ def test_conflict_outcomes_leave_a_database_nexuslims_can_build(
             ConflictKind.END_ALREADY_RECORDED,
         ]
     )
-    # The held START's user ends the session on this PC.
-    durable.end(durable.find_open(TEM), at=timestamps.parse("2025-03-04T10:00:00-05:00"))
+    # The held START's user ends the session on this PC (the window still holds it).
+    [held] = [e for e in durable.pending_events() if e.session_identifier == "c1-offline"]
+    kept = durable._session_from_event(held)
+    durable.end(kept, at=timestamps.parse("2025-03-04T10:00:00-05:00"))
     expected = sorted(
         [
             ("c1-offline", TEM, "alice"),

@@ -160,6 +160,27 @@ FIELDS: tuple[Field, ...] = (
         maximum=3600,
     ),
     Field(
+        "clock_skew_minutes",
+        float,
+        5.0,
+        "How far ahead of this PC's clock a start or end time may be (the clocks of two PCs "
+        "never agree exactly); later times are refused.",
+        env=("NEXUS_LOGGER_CLOCK_SKEW_MINUTES",),
+        minimum=0,
+        maximum=1440,
+    ),
+    Field(
+        "backfill_days",
+        float,
+        30.0,
+        "How far back a start or end time typed by a person may reach (catches a wrong year or "
+        "month); events kept on this PC while the database was away are always sent.",
+        env=("NEXUS_LOGGER_BACKFILL_DAYS",),
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=36500,
+    ),
+    Field(
         "log_level",
         str,
         "INFO",

@@ -226,44 +226,7 @@ def create_db_engine(
     target: str | os.PathLike[str], *, create: bool = False, timeout: float = DEFAULT_TIMEOUT
 ) -> Engine:
     """Create an engine for a path or URL. ``create`` allows a new SQLite file to be made."""
-    engine = _build_engine(target, create=create, timeout=timeout)
-    event.listen(engine, "before_cursor_execute", _mark_write)
-    return engine
-
-
-_WROTE = "nexus_wrote_in"
-_WRITE_VERBS = frozenset({"INSERT", "UPDATE", "DELETE"})
-
-
-def _mark_write(
-    conn: Connection,
-    cursor: Any,
-    statement: str,
-    parameters: Any,
-    context: Any,
-    executemany: bool,
-) -> None:
-    if statement.lstrip()[:6].upper() in _WRITE_VERBS:
-        conn.info[_WROTE] = conn.get_transaction()
-
-
-def wrote_in_transaction(conn: Connection) -> bool:
-    """True once the connection's current transaction has sent an INSERT, UPDATE or DELETE.
-
-    For what a caller may only remember if it was read before its own writes: those vanish
-    again if the transaction rolls back. (``Connection.info`` outlives the transaction, so
-    the mark names the transaction.)
-    """
-    mark = conn.info.get(_WROTE)
-    return mark is not None and mark is conn.get_transaction()
-
-
-def marks_writes(engine: Engine) -> bool:
-    """True for engines made here, whose writes :func:`wrote_in_transaction` sees.
-
-    An engine a caller built itself with ``create_engine`` and passed in does not.
-    """
-    return event.contains(engine, "before_cursor_execute", _mark_write)
+    return _build_engine(target, create=create, timeout=timeout)
 
 
 def _build_engine(target: str | os.PathLike[str], *, create: bool, timeout: float) -> Engine:

@@ -32,6 +32,13 @@ class DatabaseUnavailable(NexusLoggerError):
     """
 
 
+class AccessDenied(NexusLoggerError):
+    """The database answered and refused this account: wrong password, unknown role, no right.
+
+    Not :class:`DatabaseUnavailable`: waiting does not help, so nothing is kept on this PC.
+    """
+
+
 class DatabaseReadOnly(NexusLoggerError):
     """The database can be read but not written."""
 
@@ -113,12 +120,23 @@ def translate(err: BaseException, where: str) -> NexusLoggerError:
             f"The database {where} refused the value (a CHECK constraint failed: {text}). "
             "An older NexusLIMS database may not allow this status."
         )
+    if _login_refused(low):
+        return AccessDenied(
+            f"The database server {where} refused the login. "
+            "Check the user name and password in the database URL."
+        )
+    if "permission denied" in low or "must be owner" in low:
+        return AccessDenied(
+            f"The database {where} refused this account the right to do that "
+            f"({text.splitlines()[0]}). Ask the database administrator for the rights in "
+            "docs/postgres-roles.md."
+        )
+    if "database" in low and "does not exist" in low:
+        return SchemaError(
+            f"The database server answered, but the database named in {where} does not exist. "
+            "Check the database name in the URL."
+        )
     if isinstance(err, sa_exc.OperationalError | sa_exc.InterfaceError | sqlite3.OperationalError):
-        if "password authentication failed" in low or "role" in low and "does not exist" in low:
-            return DatabaseUnavailable(
-                f"The database server {where} refused the login. "
-                "Check the user name and password in the database URL."
-            )
         return DatabaseUnavailable(
             f"The database {where} cannot be reached ({text.splitlines()[0] if text else 'no reason given'}). "
             "Check the network connection and the database setting."
@@ -128,3 +146,14 @@ def translate(err: BaseException, where: str) -> NexusLoggerError:
     if isinstance(err, sa_exc.SQLAlchemyError | sqlite3.Error):
         return NexusLoggerError(f"The database {where} reported an error: {text.splitlines()[0]}.")
     return NexusLoggerError(f"Unexpected error with the database {where}: {text}.")
+
+
+def _login_refused(low: str) -> bool:
+    """True for the server's answers that mean "this login is not accepted"."""
+    return (
+        "password authentication failed" in low
+        or "no password supplied" in low
+        or "no pg_hba.conf entry" in low
+        or ("role" in low and "does not exist" in low)
+        or "authentication failed" in low
+    )

@@ -17,8 +17,9 @@ original logger could leave behind cannot happen:
 row (RECORD_GENERATION rows are ignored) and whose status still allows an END (WAITING_FOR_END,
 or TO_BE_BUILT: the broken state that stops NexusLIMS, which ending repairs). A START without
 END that someone already set to a final status (ERROR, ...) is not open: it could never be
-ended, and would otherwise block the instrument for good. :mod:`~nexus_logger.core.open_sessions`
-finds it without reading the whole history on every start and end.
+ended, and would otherwise block the instrument for good. :mod:`~nexus_logger.core.open_rule`
+holds that check and the claim row that makes a second open session impossible; every time
+passes :mod:`~nexus_logger.core.time_rules` first.
 
 The logger-owned tables ``nexus_logger_heartbeat`` and ``nexus_logger_note`` hold the last-alive
 time and the note of a session; a local JSON file in
@@ -49,7 +50,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, up
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from nexus_logger.core import paths, timestamps
+from nexus_logger.core import open_rule, paths, timestamps
 from nexus_logger.core.engine import (
     EngineLike,
     describe,
@@ -65,21 +66,20 @@ from nexus_logger.core.errors import (
     InvalidInput,
     NotFound,
 )
-from nexus_logger.core.instrument_lock import (
-    holds_instrument_lock,
-    lock_instrument,
-    try_lock_instrument,
-)
+from nexus_logger.core.instrument_lock import holds_instrument_lock, lock_instrument
 from nexus_logger.core.logger_tables import (
+    ensure_in_transaction,
     ensure_tables,
     table_exists,
 )
 from nexus_logger.core.logger_tables import heartbeat as heartbeat_table
 from nexus_logger.core.logger_tables import note as note_table
+from nexus_logger.core.logger_tables import open_session as claim_table
 from nexus_logger.core.models import Instrument, SessionLogEntry
-from nexus_logger.core.open_sessions import ENDABLE, open_start_rows
+from nexus_logger.core.open_rule import ENDABLE, LoggedSession
 from nexus_logger.core.schema import legacy_computer_names, load_instruments, require_usable
 from nexus_logger.core.station import host_candidates, lookup_station, this_host
+from nexus_logger.core.time_rules import DEFAULT_RULES, TimeRules, localize
 from nexus_logger.core.validation import MAX_IDENTIFIER, clean_instrument, clean_text, clean_user
 
 _logger = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ __all__ = [
     "NoOpenSession",
     "OpenSession",
     "SessionAlreadyOpen",
+    "SessionsOverlap",
     "StartResult",
     "clean_note",
     "check_end_time",
@@ -121,8 +122,11 @@ MAX_NOTE = 2000
 #: Instruments change rarely; a short cache saves a query on every start and end. An unknown
 #: PID always reloads, so a newly added instrument is usable at once.
 _INSTRUMENT_CACHE_SECONDS = 60.0
-#: An end time may be this far in the future (the clocks of two PCs never agree exactly).
-CLOCK_SLACK = timedelta(minutes=5)
+#: A start or end time may be this far in the future by default (``clock_skew_minutes``).
+CLOCK_SLACK = DEFAULT_RULES.skew
+#: A START whose time is this far before now is back-dated: it is checked for overlaps with
+#: sessions that finished meanwhile (a live START cannot overlap a finished one).
+_BACKDATED = timedelta(minutes=1)
 #: Entries of the local heartbeat file older than this are dropped when it is rewritten.
 _LOCAL_HEARTBEAT_KEEP = timedelta(days=30)
 
@@ -169,6 +173,14 @@ class SessionAlreadyOpen(Conflict):
     exit_code = 3
 
 
+class SessionsOverlap(Conflict):
+    """A back-dated START or a whole session would overlap sessions logged meanwhile."""
+
+    def __init__(self, message: str, sessions: list[LoggedSession]) -> None:
+        super().__init__(message)
+        self.sessions = sessions
+
+
 @dataclass(frozen=True)
 class OpenSession:
     """A session with a START and no END yet (RECORD_GENERATION rows ignored)."""
@@ -180,6 +192,15 @@ class OpenSession:
     start_text: str  # as stored
     last_heartbeat: datetime | None = None
     note: str | None = None
+    hostname: str | None = None  # the PC that started it, when nexus-logger did
+    #: When its START waits on this PC because the database could not be reached (the session
+    #: is then known only here); None for a session in the database.
+    kept_since: datetime | None = None
+
+    @property
+    def kept_on_pc(self) -> bool:
+        """True when the session exists only on this PC so far (database not reached)."""
+        return self.kept_since is not None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for JSON output."""
@@ -191,6 +212,8 @@ class OpenSession:
             "started": self.started.isoformat(),
             "last_heartbeat": self.last_heartbeat.isoformat() if self.last_heartbeat else None,
             "note": self.note,
+            "hostname": self.hostname,
+            "kept_on_pc_since": self.kept_since.isoformat() if self.kept_since else None,
         }
 
 
@@ -309,8 +332,9 @@ def _instrument(eng: Engine, pid: str) -> Instrument:
     return inst
 
 
-def _stamp(at: datetime | None, tz: str) -> str:
-    return timestamps.to_db(at if at is not None else timestamps.now_in(tz), tz)
+def _stamp(at: datetime | None, tz: str, what: str = "time") -> str:
+    """Stored text of ``at`` (default now); a naive ``at`` is read strictly in ``tz``."""
+    return timestamps.to_db(localize(at, tz, what) if at is not None else timestamps.now_in(tz), tz)
 
 
 def _parse(text: str, tz: str | None) -> datetime:
@@ -392,7 +416,7 @@ def identify_instrument(
 
 
 def _open_start_row(conn: Connection, pid: str) -> Any:
-    rows = open_start_rows(conn, pid)
+    rows = open_rule.open_start_rows(conn, pid)
     return rows[0] if rows else None
 
 
@@ -438,6 +462,7 @@ def _open_session(conn: Connection, row: Any, inst: Instrument) -> OpenSession:
     tz = inst.timezone
     ident = row.session_identifier
     local = _local_heartbeat(ident, tz)
+    claimed = open_rule.current_claim(conn, inst.instrument_pid)
     return OpenSession(
         session_identifier=ident,
         instrument=inst,
@@ -446,6 +471,9 @@ def _open_session(conn: Connection, row: Any, inst: Instrument) -> OpenSession:
         start_text=row.timestamp,
         last_heartbeat=_latest(_db_heartbeat(conn, ident, tz), local),
         note=_db_note(conn, ident),
+        hostname=claimed.hostname
+        if claimed is not None and claimed.session_identifier == ident
+        else None,
     )
 
 
@@ -459,9 +487,6 @@ def find_open_session(instrument_pid: str, *, engine: EngineLike = None) -> Open
     require_usable(eng)
     inst = _instrument(eng, clean_instrument(instrument_pid))
     with read_connection(eng) as conn:
-        # With the instrument's lock (when no writer holds it) the check may remember what it
-        # read (see open_sessions); a reader never waits for it.
-        try_lock_instrument(conn, inst.instrument_pid)
         row = _open_start_row(conn, inst.instrument_pid)
         return _open_session(conn, row, inst) if row is not None else None
 
@@ -479,7 +504,9 @@ def _start_in_transaction(
     stamp: str,
     ident: str,
     explicit_identifier: bool,
+    ends_at: datetime | None = None,
 ) -> StartResult:
+    """Check the instrument is free and write START and its claim (see :mod:`open_rule`)."""
     pid = inst.instrument_pid
     lock_instrument(conn, pid)
     if explicit_identifier:
@@ -491,9 +518,22 @@ def _start_in_transaction(
                 inst = _instrument(conn.engine, row.instrument)
             view = _RowView(ident, row.user, row.timestamp)
             return StartResult(_open_session(conn, view, inst), created=False)
-    row = _open_start_row(conn, pid)
-    if row is not None:
-        return StartResult(_open_session(conn, row, inst), created=False)
+    rows = open_rule.open_start_rows(conn, pid)
+    open_rule.drop_stale_claim(conn, pid, {r.session_identifier for r in rows})
+    if rows:
+        return StartResult(_open_session(conn, rows[0], inst), created=False)
+    started = _parse(stamp, inst.timezone)
+    if started < timestamps.now_in(inst.timezone) - _BACKDATED:
+        others = open_rule.overlapping_sessions(
+            conn, pid, inst.timezone, started, ends_at, exclude=ident
+        )
+        if others:
+            raise SessionsOverlap(
+                f"A session starting at {stamp} on {pid} would overlap "
+                f"{describe_sessions(others)}; nothing was written. Give a start time after "
+                "those sessions ended.",
+                others,
+            )
     conn.execute(
         _INSERT_EVENT,
         {
@@ -505,17 +545,31 @@ def _start_in_transaction(
             "user": user,
         },
     )
+    host = this_host()
+    ensure_in_transaction(conn, [claim_table])
+    open_rule.claim(
+        conn, instrument_pid=pid, session_identifier=ident, user=user, started=stamp, hostname=host
+    )
     if note:
         conn.execute(insert(note_table).values(session_identifier=ident, note=note, updated=stamp))
     session = OpenSession(
         session_identifier=ident,
         instrument=inst,
         user=user,
-        started=_parse(stamp, inst.timezone),
+        started=started,
         start_text=stamp,
         note=note,
+        hostname=host,
     )
     return StartResult(session, created=True)
+
+
+def describe_sessions(sessions: list[LoggedSession]) -> str:
+    """ "session X (user u, A to B)" for each, for messages."""
+    return "; ".join(
+        f"session {o.session_identifier} (user {o.user}, {o.start_text} to {o.end_text or 'open'})"
+        for o in sessions
+    )
 
 
 @dataclass(frozen=True)
@@ -533,17 +587,23 @@ def start_session(
     at: datetime | None = None,
     session_identifier: str | None = None,
     engine: EngineLike = None,
+    rules: TimeRules = DEFAULT_RULES,
+    ends_at: datetime | None = None,
 ) -> StartResult:
     """Write a START (WAITING_FOR_END) unless a session is already open on the instrument.
 
     ``user`` defaults to the OS login. The START gets a new uuid4 identifier and the current
     time (aware, in the instrument's zone). If a session is already open on the instrument,
     nothing is written and that session comes back with ``created=False`` (its note is kept;
-    ``note`` is then ignored). Everything is checked before anything is written.
+    ``note`` is then ignored). Everything is checked before anything is written: a time in
+    the future or implausibly old (:mod:`time_rules`), a back-dated START overlapping a
+    session that finished meanwhile (:class:`SessionsOverlap`).
 
-    ``session_identifier`` and ``at`` let the outbox replay a START made offline with its
-    original identifier and time; a START with that identifier already present is a no-op
-    that returns ``created=False``.
+    ``session_identifier`` and ``at`` let the outbox send a START kept on this PC with its
+    original identifier and time; a START with that identifier already present is a no-op that
+    returns ``created=False``. ``ends_at``: the session's END when it is already known (it
+    waits on this PC too), which bounds the overlap check. (The back-fill limit is for times a person types: the CLI and
+    the window check it, through :class:`~nexus_logger.core.durable.DurableLogger`.)
     """
     eng = get_engine(engine)
     require_usable(eng)
@@ -553,12 +613,21 @@ def start_session(
     explicit = session_identifier is not None
     ident = _clean_identifier(session_identifier) if explicit else str(uuid.uuid4())
     inst = _instrument(eng, pid)
-    stamp = _stamp(at, inst.timezone)
+    stamp = _stamp(at, inst.timezone, "start time")
+    if at is not None:
+        rules.check(_parse(stamp, inst.timezone), "start time", typed=False)
     if text:
         ensure_tables(eng, [note_table])
     with write_transaction(eng) as conn:
         result = _start_in_transaction(
-            conn, inst, user=name, note=text, stamp=stamp, ident=ident, explicit_identifier=explicit
+            conn,
+            inst,
+            user=name,
+            note=text,
+            stamp=stamp,
+            ident=ident,
+            explicit_identifier=explicit,
+            ends_at=ends_at,
         )
     if result.created:
         _logger.info("Started session %s on %s for %s at %s", ident, pid, name, stamp)
@@ -579,7 +648,12 @@ def start_session(
 
 
 def end_in_transaction(
-    conn: Connection, *, session_identifier: str, at: datetime | None
+    conn: Connection,
+    *,
+    session_identifier: str,
+    at: datetime | None,
+    rules: TimeRules = DEFAULT_RULES,
+    typed: bool = False,
 ) -> EndedSession:
     """The END logic on an already-open write transaction (see :func:`end_session`).
 
@@ -619,6 +693,7 @@ def end_in_transaction(
                 )
             _queue_rows(conn, ident, waiting_starts + len(waiting_ends))
             _logger.warning("Finished the half-done END of session %s", ident)
+        open_rule.release(conn, ident)
         return EndedSession(
             ident,
             inst,
@@ -632,9 +707,11 @@ def end_in_transaction(
             f"Session {ident} has no END but its START is already {start.record_status}; "
             "it cannot be ended. An administrator must look at it."
         )
-    stamp = _stamp(at, tz)
+    stamp = _stamp(at, tz, "end time")
     ended = _parse(stamp, tz)
-    check_end_time(ended, started, stamp=stamp, start_text=start.timestamp)
+    check_end_time(ended, started, stamp=stamp, start_text=start.timestamp, rules=rules)
+    if typed:
+        rules.check(ended, "end time", typed=True)
     conn.execute(
         _INSERT_EVENT,
         {
@@ -650,21 +727,30 @@ def end_in_transaction(
     if hook is not None:
         hook(conn)
     _queue_rows(conn, ident, waiting_starts + 1)
+    open_rule.release(conn, ident)
     return EndedSession(ident, inst, start.user, started, ended)
 
 
-def check_end_time(ended: datetime, started: datetime, *, stamp: str, start_text: str) -> None:
-    """Refuse an end before the start, or more than :data:`CLOCK_SLACK` in the future.
+def check_end_time(
+    ended: datetime,
+    started: datetime,
+    *,
+    stamp: str,
+    start_text: str,
+    rules: TimeRules = DEFAULT_RULES,
+) -> None:
+    """Refuse an end before the start, or more than the clock-skew tolerance in the future.
 
     ``stamp`` and ``start_text`` are the end and start as stored, for the message. Used by
-    :func:`end_in_transaction` and by the admin force-end's preview.
+    :func:`end_in_transaction` and by the admin force-end's preview. (The back-fill limit is
+    for times a person types; the caller checks it where it has one.)
     """
     if ended < started:
         raise InvalidInput(
             f"The end time {stamp} is before the session started ({start_text}). "
             "Give a later end time."
         )
-    if ended > datetime.now(UTC) + CLOCK_SLACK:
+    if ended > datetime.now(UTC) + rules.skew:
         # NexusLIMS would build a record reaching into the future, with other users' files.
         raise InvalidInput(
             f"The end time {stamp} is in the future. Give the time the session really ended "
@@ -689,14 +775,17 @@ def end_session(
     session_identifier: str | None = None,
     at: datetime | None = None,
     engine: EngineLike = None,
+    rules: TimeRules = DEFAULT_RULES,
+    typed: bool = False,
 ) -> EndedSession:
     """Insert END with the START's user and set START and END to TO_BE_BUILT in one transaction.
 
     Ends the session named by ``session_identifier``, or else the open session of
     ``instrument`` (:class:`NoOpenSession` when there is none). ``at`` is the end time
-    (default now; naive means the instrument's zone); it may not be before the start, nor more
-    than :data:`CLOCK_SLACK` in the future. After this, NexusLIMS's ``get_sessions_to_build()``
-    returns the session.
+    (default now; naive means the instrument's zone); it may not be before the start, nor
+    further in the future than ``rules`` allow (with ``typed``, a time a person gave: nor older
+    than their back-fill limit). After this, NexusLIMS's ``get_sessions_to_build()`` returns
+    the session.
     """
     eng = get_engine(engine)
     require_usable(eng)
@@ -717,7 +806,7 @@ def end_session(
                     "('nexus-logger session status' shows the instrument's state.)"
                 )
             ident = row.session_identifier
-        ended = end_in_transaction(conn, session_identifier=ident, at=at)
+        ended = end_in_transaction(conn, session_identifier=ident, at=at, rules=rules, typed=typed)
         if pid is not None and ended.instrument.instrument_pid != pid:
             raise InvalidInput(
                 f"Session {ident} belongs to {ended.instrument.instrument_pid}, not {pid}; "
@@ -743,6 +832,7 @@ def replace_session(
     user: str | None,
     note: str | None = None,
     engine: EngineLike = None,
+    rules: TimeRules = DEFAULT_RULES,
 ) -> StartResult:
     """End the old session at ``end_at`` and start a new one now, in one transaction.
 
@@ -765,7 +855,7 @@ def replace_session(
         ensure_tables(eng, [note_table])
     with write_transaction(eng) as conn:
         lock_instrument(conn, pid)
-        ended = end_in_transaction(conn, session_identifier=old, at=end_at)
+        ended = end_in_transaction(conn, session_identifier=old, at=end_at, rules=rules)
         if ended.instrument.instrument_pid != pid:
             raise InvalidInput(
                 f"Session {old} belongs to {ended.instrument.instrument_pid}, not {pid}; "
@@ -852,11 +942,14 @@ def _update_local(ident: str, entry: dict[str, Any] | None) -> None:
                 if sessions.pop(ident, None) is None:
                     return
             else:
-                sessions[ident] = entry
+                # Who started it and when stay known across heartbeats (see open_here).
+                old = sessions.get(ident)
+                sessions[ident] = {**(old if isinstance(old, dict) else {}), **entry}
             cutoff = timestamps.now_in("UTC") - _LOCAL_HEARTBEAT_KEEP
             for key in list(sessions):
                 try:
-                    if timestamps.parse(sessions[key]["last_alive"]) < cutoff:
+                    seen = sessions[key].get("last_alive") or sessions[key]["started"]
+                    if timestamps.parse(seen) < cutoff:
                         del sessions[key]
                 except (KeyError, TypeError, timestamps.TimestampError):
                     del sessions[key]
@@ -871,6 +964,45 @@ def _forget_local_heartbeat(ident: str) -> None:
     # entry a concurrent heartbeat adds after this look is dropped with the old entries later.
     if ident in _read_local():
         _update_local(ident, None)
+
+
+def remember_open_here(session: OpenSession) -> None:
+    """Note in this PC's local file that ``session`` runs here (its user, start and zone).
+
+    What lets this PC end its own session while the database cannot be reached: the window
+    and ``session end`` then find it with :func:`open_here`. Removed when the session ends.
+    """
+    inst = session.instrument
+    entry = {
+        "instrument": inst.instrument_pid,
+        "timezone": inst.timezone,
+        "hostname": this_host(),
+        "user": session.user,
+        "started": session.start_text,
+    }
+    if session.last_heartbeat is not None:
+        entry["last_alive"] = session.last_heartbeat.isoformat()
+    _update_local(session.session_identifier, entry)
+
+
+def forget_open_here(session_identifier: str) -> None:
+    """Drop a session from this PC's local file (it ended)."""
+    _forget_local_heartbeat(session_identifier)
+
+
+def open_here(instrument_pid: str) -> list[tuple[str, dict[str, Any]]]:
+    """Sessions this PC's local file says run here on the instrument, latest alive last.
+
+    Only entries written by :func:`remember_open_here` (they know the user and the start).
+    """
+    found = [
+        (ident, entry)
+        for ident, entry in _read_local().items()
+        if isinstance(entry, dict)
+        and entry.get("instrument") == instrument_pid
+        and entry.get("started")
+    ]
+    return sorted(found, key=lambda item: str(item[1].get("last_alive") or item[1]["started"]))
 
 
 def local_heartbeat(session_identifier: str, tz: str | None = None) -> datetime | None:
@@ -950,18 +1082,26 @@ def record_heartbeat(
                 "last_alive": timestamps.to_db(now, tz),
                 "hostname": this_host()[:255],
             }
+            owner = {"user": starts[0].user, "started": starts[0].timestamp}
             conn.execute(_upsert(conn, heartbeat_table, values, "session_identifier"))
     except DatabaseUnavailable as err:
         if pid is None:
             raise
         now = timestamps.now_in(tz)
+        owner = {}
         _logger.warning("Heartbeat of %s kept on this PC only: %s", ident, err)
     except Conflict:
         _forget_local_heartbeat(ident)
         raise
     _update_local(
         ident,
-        {"instrument": pid, "timezone": tz, "last_alive": now.isoformat(), "hostname": this_host()},
+        {
+            "instrument": pid,
+            "timezone": tz,
+            "last_alive": now.isoformat(),
+            "hostname": this_host(),
+            **owner,
+        },
     )
     return now
 
@@ -1022,67 +1162,6 @@ def set_note(session_identifier: str, text: str | None, *, engine: EngineLike = 
         tz = _instrument(eng, starts[0].instrument).timezone
         values = {"session_identifier": ident, "note": value, "updated": _stamp(None, tz)}
         conn.execute(_upsert(conn, note_table, values, "session_identifier"))
-
-
-@dataclass(frozen=True)
-class LoggedSession:
-    """A session already in the database, as :func:`sessions_overlapping` reports it."""
-
-    session_identifier: str
-    user: str | None
-    start_text: str
-    end_text: str | None
-
-
-def sessions_overlapping(
-    instrument_pid: str,
-    since: datetime,
-    *,
-    until: datetime | None = None,
-    exclude: str,
-    engine: EngineLike = None,
-) -> list[LoggedSession]:
-    """Other sessions on the instrument that ran during ``since``..``until`` (open: no end).
-
-    A session overlaps when it started before ``until`` and had not ended by ``since``. Only
-    STARTs from the day before ``since`` on are read, so the query stays small on a long
-    history (the text of ISO timestamps sorts by date).
-    """
-    eng = get_engine(engine)
-    tz = _instrument(eng, instrument_pid).timezone
-    since = since.astimezone(timestamps.zone(tz))
-    floor = (since - timedelta(days=1)).date().isoformat()
-    with read_connection(eng) as conn:
-        starts = conn.execute(
-            select(_T.c.session_identifier, _T.c.user, _T.c.timestamp)
-            .where(
-                _T.c.instrument == instrument_pid,
-                _T.c.event_type == _START,
-                _T.c.session_identifier != exclude,
-                _T.c.timestamp >= floor,
-            )
-            .order_by(_T.c.id_session_log)
-        ).all()
-        idents = [r.session_identifier for r in starts]
-        ends: dict[str, str] = {}
-        if idents:
-            for ident, stamp in conn.execute(
-                select(_T.c.session_identifier, _T.c.timestamp).where(
-                    _T.c.session_identifier.in_(idents), _T.c.event_type == _END
-                )
-            ):
-                ends[ident] = stamp
-    found = []
-    for row in starts:
-        try:
-            began = _parse(row.timestamp, tz)
-            end_text = ends.get(row.session_identifier)
-            finished = _parse(end_text, tz) if end_text else None
-        except timestamps.TimestampError:
-            continue
-        if (until is None or began < until) and (finished is None or finished > since):
-            found.append(LoggedSession(row.session_identifier, row.user, row.timestamp, end_text))
-    return found
 
 
 def write_note_in_transaction(

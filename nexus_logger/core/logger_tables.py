@@ -1,4 +1,4 @@
-"""Tables nexus-logger owns in the shared database: station, heartbeat and note.
+"""Tables nexus-logger owns in the shared database: station, heartbeat, note and open session.
 
 They live in their own :class:`~sqlalchemy.MetaData`, apart from ``models.Base``, so that
 ``init-db`` keeps creating exactly the NexusLIMS 2.8 schema. Every name starts with
@@ -57,6 +57,19 @@ note = Table(
     Column("updated", String, nullable=False),  # aware ISO-8601 in the instrument's zone
 )
 
+#: The open session of each instrument as nexus-logger started it: inserted with the START and
+#: deleted with the END, in the same transaction (see :mod:`~nexus_logger.core.open_rule`).
+#: Its primary key is what makes a second open session by a nexus-logger writer impossible.
+open_session = Table(
+    f"{LOGGER_TABLE_PREFIX}open_session",
+    metadata,
+    Column("instrument", String(100), primary_key=True),
+    Column("session_identifier", String(36), nullable=False, unique=True),
+    Column("user", String(50)),
+    Column("started", String, nullable=False),  # the START's timestamp, as stored
+    Column("hostname", String(255)),
+)
+
 _CACHE_KEY = "nexus_logger_tables_present"
 #: First key of every advisory lock nexus-logger takes on PostgreSQL ("NX"), so that its locks
 #: never collide with another application's.
@@ -113,3 +126,17 @@ def ensure_tables(engine: Engine, tables: Iterable[Table], *, meta: MetaData | N
         (meta or metadata).create_all(conn, tables=wanted, checkfirst=True)
     _present(engine).update(t.name for t in wanted)
     _logger.debug("Logger tables present: %s", ", ".join(t.name for t in wanted))
+
+
+def ensure_in_transaction(conn: Connection, tables: Iterable[Table]) -> None:
+    """Create missing logger-owned tables inside the caller's write transaction.
+
+    For a table that only a write creates, so that a write that is refused (a START while a
+    session is open) leaves the database exactly as it was. Serialised like
+    :func:`ensure_tables`; the table counts as present once the transaction commits.
+    """
+    wanted = [t for t in tables if not table_exists(conn, t)]
+    if not wanted:
+        return
+    advisory_lock(conn, "nexus_logger:ddl")
+    metadata.create_all(conn, tables=wanted, checkfirst=True)

@@ -1,23 +1,24 @@
-"""The local outbox: START and END events kept on this PC until the shared database takes them.
+"""The local outbox: the file that keeps START and END events on this PC.
 
 Instrument PCs reach the shared database over a share or a network that does go down. An event
-that cannot be written there is kept here, in a small SQLite file in the user's data folder
+that cannot be written there is kept here, in a small SQLite file in the data folder
 (``paths.data_dir() / "outbox.sqlite"``), and sent later in the order it happened. The file is
 local, so unlike the shared database it may use WAL, and every commit is fsynced
 (``synchronous=FULL``): once :meth:`Outbox.add` returns, a power cut does not lose the event.
 
-What the file holds, and why:
+What the file holds:
 
 * ``events``: one row per START or END, with an idempotency ``key``, the session identifier and
-  the timestamp chosen when the user clicked (so a replay writes exactly what the online path
-  would have written), the database it is meant for, and its state (see :class:`EventState`).
-* ``conflicts``: what the replay could not apply as it was, with the outcome it chose
-  (see ``docs/outbox.md``); a conflict stays listed until someone marks it handled.
-* ``instruments`` and ``open_sessions``: the instrument identified last and the session known
-  to be open, so a session can be started or ended while the database is away.
+  the time of the click, the database it is meant for, its state (:class:`EventState`) and
+  whether the user was told about it (``confirmed``);
+* ``conflicts``: what sending could not apply as it was, with the outcome chosen
+  (``docs/outbox.md``); a conflict stays listed until someone marks it handled;
+* ``instruments``: the instrument identified last, so that a session can be started while the
+  database is away.
 
-This module is only the store. Replaying it against the database is
-:mod:`nexus_logger.core.durable`'s job.
+This module is only the store. What to send, when, and what a conflict means is
+:mod:`nexus_logger.core.sender`'s job. A damaged file is moved aside (kept, never deleted) and
+a new one started; a full disk or a folder that cannot be written is one clear error.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ if TYPE_CHECKING:  # SQLAlchemy is imported only when needed: the window starts 
 _logger = logging.getLogger(__name__)
 
 OUTBOX_FILE = "outbox.sqlite"
-_SCHEMA_VERSION = 1
+#: 2: ``events.confirmed`` (a START the user was told about); no more ``open_sessions`` use.
+_SCHEMA_VERSION = 2
 #: How long a local write waits for another nexus-logger process holding the outbox.
 _LOCAL_TIMEOUT = 15.0
 #: Sent and skipped events are kept this long (for ``sync --status --all`` and support).
@@ -116,6 +118,7 @@ class OutboxEvent:
     attempts: int
     last_error: str | None
     done_at: str | None
+    confirmed: bool = True
 
     @property
     def at(self) -> datetime:
@@ -189,18 +192,6 @@ class ConflictRecord:
         }
 
 
-@dataclass(frozen=True)
-class KnownOpen:
-    """The session this PC last knew to be open on an instrument (START in the database)."""
-
-    session_identifier: str
-    instrument_pid: str
-    user: str | None
-    start_text: str
-    timezone: str
-    note: str | None = None
-
-
 _DDL = (
     """
     CREATE TABLE IF NOT EXISTS events (
@@ -221,7 +212,8 @@ _DDL = (
         attempts INTEGER NOT NULL DEFAULT 0,
         last_error TEXT,
         last_attempt TEXT,
-        done_at TEXT
+        done_at TEXT,
+        confirmed INTEGER NOT NULL DEFAULT 1
     )
     """,
     "CREATE INDEX IF NOT EXISTS events_by_state ON events (state, database, id)",
@@ -258,25 +250,14 @@ _DDL = (
         PRIMARY KEY (database, requested)
     )
     """,
-    """
-    CREATE TABLE IF NOT EXISTS open_sessions (
-        database TEXT NOT NULL,
-        instrument_pid TEXT NOT NULL,
-        session_identifier TEXT NOT NULL,
-        user TEXT,
-        start_text TEXT NOT NULL,
-        timezone TEXT NOT NULL,
-        note TEXT,
-        saved TEXT NOT NULL,
-        PRIMARY KEY (database, instrument_pid)
-    )
-    """,
 )
+#: From version 1: the column added in 2 (events then were all shown to the user).
+_UPGRADE_1 = "ALTER TABLE events ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 1"
 
 # Every statement is a complete literal with bound parameters (no SQL is built from text).
 _SELECT_EVENTS = (
     "SELECT id, key, kind, database, session_identifier, instrument_pid, timezone, user, note, "
-    "at_text, start_text, created, state, attempts, last_error, done_at FROM events"
+    "at_text, start_text, created, state, attempts, last_error, done_at, confirmed FROM events"
 )
 _EVENT_BY_KEY = _SELECT_EVENTS + " WHERE key = ?"
 _EVENT_BY_ID = _SELECT_EVENTS + " WHERE id = ?"
@@ -321,7 +302,7 @@ _INSTRUMENT_FIELDS = (
 
 def _event(row: tuple) -> OutboxEvent:
     (eid, key, kind, db, sid, pid, tz, user, note, at, start, created, state, tries, err, done) = (
-        row
+        row[:16]
     )
     return OutboxEvent(
         eid,
@@ -340,6 +321,7 @@ def _event(row: tuple) -> OutboxEvent:
         tries,
         err,
         done,
+        bool(row[16]),
     )
 
 
@@ -353,11 +335,35 @@ class OutboxError(NexusLoggerError):
     """The local outbox file cannot be used (disk full, no permission, damaged file)."""
 
 
+#: SQLite's words for a file that is not (or no longer) a database it can read.
+_DAMAGED = ("file is not a database", "malformed", "file is encrypted", "not a database")
+
+
+def _problem(path: Path, err: BaseException) -> str:
+    """What is wrong with the outbox file, in one sentence, from an OS or SQLite error."""
+    low = str(err).lower()
+    if "disk is full" in low or "no space" in low or getattr(err, "errno", None) == 28:
+        return (
+            f"The disk holding the local outbox {path} is full. Free some space; nothing "
+            "else needs doing."
+        )
+    if "readonly" in low or "read-only" in low or isinstance(err, PermissionError):
+        return (
+            f"The local outbox {path} cannot be written by this account (read-only folder or "
+            "file). Ask IT to let every login write to that folder."
+        )
+    return (
+        f"The local outbox {path} cannot be used ({err}). Check that its folder exists and "
+        "can be written."
+    )
+
+
 class Outbox:
     """The outbox file. Cheap to create; any thread may use it (calls are serialised).
 
     Several processes (the window and ``nexus-logger sync``) may use the same file: writes are
-    ``BEGIN IMMEDIATE`` transactions, so each one is atomic against the others.
+    ``BEGIN IMMEDIATE`` transactions, so each one is atomic against the others. A connection
+    that failed is dropped, so the next call opens the file again (after space was freed, say).
     """
 
     def __init__(self, path: Path | None = None) -> None:
@@ -366,6 +372,8 @@ class Outbox:
         # costs a checkpoint and several fsyncs each time. The lock lets threads share it.
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        #: Where a damaged file was moved, once this object did it (for the user's warning).
+        self.moved_aside: Path | None = None
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -376,30 +384,62 @@ class Outbox:
                 self.path, timeout=_LOCAL_TIMEOUT, isolation_level=None, check_same_thread=False
             )
         except (OSError, sqlite3.Error) as err:
-            raise OutboxError(
-                f"The local outbox {self.path} cannot be opened ({err}). Check that the disk is "
-                "not full and that this account may write to that folder."
-            ) from None
+            raise OutboxError(_problem(self.path, err)) from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(_LOCAL_TIMEOUT * 1000)}")
             # WAL is safe here: the file is on a local disk, never on a share. FULL: every
             # commit is fsynced, so a kept event survives a power cut.
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version < _SCHEMA_VERSION:
-                conn.execute("BEGIN IMMEDIATE")
-                for ddl in _DDL:
-                    conn.execute(ddl)
-                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-        except sqlite3.Error as err:
+            self._upgrade(conn)
+        except sqlite3.DatabaseError as err:
             conn.close()
-            raise OutboxError(
-                f"The local outbox {self.path} cannot be used ({err}). If the file is damaged, "
-                "move it aside and restart; unsent events in it are then not sent."
-            ) from None
+            if any(word in str(err).lower() for word in _DAMAGED):
+                return self._replace_damaged(err)
+            raise OutboxError(_problem(self.path, err)) from None
         return conn
+
+    @staticmethod
+    def _upgrade(conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version >= _SCHEMA_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # under the lock
+            if version == 1:
+                conn.execute(_UPGRADE_1)
+            for ddl in _DDL:
+                conn.execute(ddl)
+            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _replace_damaged(self, err: BaseException) -> sqlite3.Connection:
+        """Move a damaged file (and its WAL) aside, keeping it for support, and start anew."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(str(self.path) + suffix)
+                if part.exists():
+                    part.replace(Path(str(target) + suffix))
+        except OSError as move_err:
+            raise OutboxError(
+                f"The local outbox {self.path} is damaged ({err}) and could not be moved aside "
+                f"({move_err}). Move it away by hand; nexus-logger then starts a new one."
+            ) from None
+        self.moved_aside = target
+        _logger.error(
+            "The local outbox %s was damaged (%s); it was moved to %s and a new one started. "
+            "Events that waited in it were not sent: look at that file with support.",
+            self.path,
+            err,
+            target,
+        )
+        return self._open()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -426,7 +466,7 @@ class Outbox:
                 yield conn
             except sqlite3.Error as err:
                 self._drop()
-                raise OutboxError(f"Reading the local outbox {self.path} failed ({err}).") from None
+                raise OutboxError(_problem(self.path, err)) from None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -442,10 +482,7 @@ class Outbox:
                 conn.execute("COMMIT")
             except sqlite3.Error as err:
                 self._drop()
-                raise OutboxError(
-                    f"Writing the local outbox {self.path} failed ({err}). Check that the disk "
-                    "is not full."
-                ) from None
+                raise OutboxError(_problem(self.path, err)) from None
 
     # -- events -------------------------------------------------------------------------
 
@@ -462,11 +499,14 @@ class Outbox:
         note: str | None = None,
         start_text: str | None = None,
         key: str | None = None,
+        confirmed: bool = True,
     ) -> OutboxEvent:
         """Keep one event (durably: committed and fsynced) and return it.
 
         ``key`` is the idempotency key; adding a key that is already there returns the
         existing event unchanged, so a caller that retries cannot queue an event twice.
+        ``confirmed=False`` marks a START the user has not been told about yet (see
+        :meth:`confirm`).
         """
         key = key or str(uuid.uuid4())
         with self._write() as conn:
@@ -475,8 +515,8 @@ class Outbox:
                 return _event(row)
             cur = conn.execute(
                 "INSERT INTO events (key, kind, database, session_identifier, instrument_pid, "
-                "timezone, user, note, at_text, start_text, created, state) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "timezone, user, note, at_text, start_text, created, state, confirmed) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     EventKind(kind).value,
@@ -490,12 +530,18 @@ class Outbox:
                     start_text,
                     _utcnow(),
                     EventState.PENDING.value,
+                    int(confirmed),
                 ),
             )
             row = conn.execute(_EVENT_BY_ID, (cur.lastrowid,)).fetchone()
         event = _event(row)
         _logger.debug("Outbox: kept %s %s (%s)", event.kind, event.session_identifier, key)
         return event
+
+    def confirm(self, event_id: int) -> None:
+        """Record that the user was told about the event (a START kept on this PC)."""
+        with self._write() as conn:
+            conn.execute("UPDATE events SET confirmed = 1 WHERE id = ?", (event_id,))
 
     def get(self, event_id: int) -> OutboxEvent:
         """One event by id, or :class:`NotFound`."""
@@ -693,41 +739,6 @@ class Outbox:
         from nexus_logger.core.models import Instrument
 
         return Instrument(**dict(zip(_INSTRUMENT_FIELDS, row, strict=True)))
-
-    def remember_open(self, database: str, instrument_pid: str, known: KnownOpen | None) -> None:
-        """Record the session open on an instrument (``None``: none is open)."""
-        if self.known_open(database, instrument_pid) == known:
-            return  # unchanged: skip the fsync
-        with self._write() as conn:
-            conn.execute(
-                "DELETE FROM open_sessions WHERE database = ? AND instrument_pid = ?",
-                (database, instrument_pid),
-            )
-            if known is not None:
-                conn.execute(
-                    "INSERT INTO open_sessions (database, instrument_pid, session_identifier, "
-                    "user, start_text, timezone, note, saved) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        database,
-                        instrument_pid,
-                        known.session_identifier,
-                        known.user,
-                        known.start_text,
-                        known.timezone,
-                        known.note,
-                        _utcnow(),
-                    ),
-                )
-
-    def known_open(self, database: str, instrument_pid: str) -> KnownOpen | None:
-        """The session last known open on the instrument, or ``None``."""
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT session_identifier, instrument_pid, user, start_text, timezone, note "
-                "FROM open_sessions WHERE database = ? AND instrument_pid = ?",
-                (database, instrument_pid),
-            ).fetchone()
-        return KnownOpen(*row) if row else None
 
 
 def pending_events(path: Path | None = None) -> int:

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, and_, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
-from nexus_logger.core import open_sessions, timestamps
+from nexus_logger.core import timestamps
 from nexus_logger.core.engine import (
     EngineLike,
     describe,
@@ -99,11 +99,6 @@ def db_query(
                     sql = query if is_sqlite(eng) else _qmark_to_format(query)
                     result = conn.exec_driver_sql(sql, params)
                 rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
-                # Any statement may have re-opened a session (see update_session_status), and
-                # not every write starts with INSERT, UPDATE or DELETE (a comment, WITH,
-                # REPLACE, MERGE): forget before the commit and after it.
-                open_sessions.forget()
-        open_sessions.forget()
         return True, rows
     except SQLAlchemyError as err:
         _logger.error("db_query failed on %s: %s", describe(eng), translate(err, describe(eng)))
@@ -287,11 +282,6 @@ class Session:
                 .where(_T.c.session_identifier == self.session_identifier)
                 .values(record_status=new.value)
             )
-            # A final status set back to an open one re-opens a session: what the lifecycle
-            # remembers is dropped before the commit and again after it (another thread may
-            # have looked in between).
-            open_sessions.forget()
-        open_sessions.forget()
         _logger.info(
             "Session %s -> %s (%d rows)", self.session_identifier, new.value, result.rowcount
         )
