@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import Enum
 from typing import Any
 
@@ -173,8 +173,8 @@ class SessionLog:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def datetime(self, tz_name: str | None = None) -> datetime:
-        """The timestamp as an aware datetime (naive text read in ``tz_name``)."""
+    def datetime(self, tz_name: str | tzinfo | None = None) -> datetime:
+        """The timestamp as an aware datetime (naive text read in ``tz_name``, a name or tzinfo)."""
         return timestamps.parse(self.timestamp, tz_name)
 
     def _validated(self, engine: Engine) -> dict[str, Any]:
@@ -355,10 +355,10 @@ class SessionsToBuild(list[Session]):
 def _unpaired_message(start: SessionLog) -> str:
     """NexusLIMS's own ``ValueError`` text (code matches on it), then what it means."""
     return (
-        f"There was not exactly one 'END' log for this 'START' log; sl was {start!r}: "
-        f"session {start.session_identifier} on {start.instrument} (user {start.user!r}, "
-        f"started {start.timestamp}) is TO_BE_BUILT but has no TO_BE_BUILT END row with the "
-        "same instrument and user, so NexusLIMS cannot build it."
+        "There was not exactly one 'END' log for this 'START' log; len(el_list) was 0; "
+        f"sl was {start!r}. This START is TO_BE_BUILT but no TO_BE_BUILT END row has the same "
+        "session identifier, instrument and user, so NexusLIMS builds no session until it "
+        "is repaired."
     )
 
 

@@ -56,16 +56,6 @@ class InstrumentZone(ZoneInfo):
         return value.astimezone(self)
 
 
-def _zone_name(tz: object) -> str | None:
-    """The IANA name of a zone given as text, ``ZoneInfo`` (``key``) or pytz zone (``zone``)."""
-    if isinstance(tz, str):
-        return tz.strip()
-    for candidate in (getattr(tz, "key", None), getattr(tz, "zone", None), str(tz)):
-        if isinstance(candidate, str) and timestamps.is_valid_zone(candidate):
-            return candidate
-    return None
-
-
 def _tzinfo_for(name: str | None, given: object) -> tzinfo:
     """The zone to hand out: an :class:`InstrumentZone` where the name is known, else UTC.
 
@@ -125,7 +115,7 @@ class SessionInstrument:
         # add_instrument's default, and where NexusLIMS looks when nothing else is known.
         self.filestore_path = filestore_path if filestore_path is not None else instrument_pid
         self.harvester = harvester
-        name = _zone_name(timezone) if timezone is not None else None
+        name = timestamps.zone_name(timezone) if timezone is not None else None
         self.timezone_str = name if name is not None else str(timezone or "UTC")
         self.timezone = _tzinfo_for(name, timezone)
 

@@ -31,13 +31,31 @@ def zone(name: str | None) -> tzinfo:
         return UTC
 
 
+def zone_name(tz: object) -> str | None:
+    """The IANA name of a zone given as text, ``ZoneInfo`` (``key``) or pytz zone (``zone``).
+
+    ``None`` for a tzinfo without a known name (a fixed UTC offset, for example).
+    """
+    if isinstance(tz, str):
+        return tz.strip()
+    for candidate in (getattr(tz, "key", None), getattr(tz, "zone", None), str(tz)):
+        if isinstance(candidate, str) and is_valid_zone(candidate):
+            return candidate
+    return None
+
+
 def as_zone(tz: str | tzinfo | None) -> tzinfo:
-    """A tzinfo for an IANA name (see :func:`zone`) or a tzinfo given as is.
+    """A ``ZoneInfo`` for an IANA name or a named tzinfo; other tzinfos as given.
 
     NexusLIMS's ``Instrument.timezone`` is a pytz zone, nexus-logger's rows hold the name: both
-    are accepted wherever a time zone is asked for.
+    are accepted wherever a time zone is asked for. A pytz zone is replaced by the ``ZoneInfo``
+    of its name because ``datetime.replace(tzinfo=<pytz zone>)`` silently gives the zone's
+    first historical offset (local mean time), not the right one.
     """
-    return tz if isinstance(tz, tzinfo) else zone(tz)
+    if isinstance(tz, tzinfo):
+        name = zone_name(tz)
+        return zone(name) if name else tz
+    return zone(tz)
 
 
 def is_valid_zone(name: str) -> bool:
