@@ -10,13 +10,18 @@ import logging
 import os
 import shutil
 import sqlite3
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from enum import Enum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from nexus_logger.core import EventType, SessionLog, get_sessions_to_build
+from nexus_logger.core import EventType, Session, SessionLog, db_query, get_sessions_to_build
+from nexus_logger.core.errors import InvalidInput
+from nexus_logger.core.schema import load_instruments
+from nexus_logger.core.session_instrument import InstrumentZone, SessionInstrument
 from tests.nexuslims_ref import nexuslims_sessions_to_build, run_in_nexuslims
 
 SCRIPTS = Path(__file__).parent / "nexuslims_scripts"
@@ -188,3 +193,115 @@ def test_duplicate_log_warning_starts_with_nexuslims_wording(
         assert log.insert_log(engine=db)
     (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert record.getMessage().startswith("SessionLog already exists: SessionLog (id=dup-1, ")
+
+
+# The same rules without NexusLIMS installed, on SQLite and PostgreSQL: look-alikes of its
+# types (a ``(str, Enum)``, a plain ``Enum``, an instrument with only ``name`` and a tzinfo).
+
+
+class LabStatus(str, Enum):  # noqa: UP042 (NexusLIMS's shape, on purpose)
+    TO_BE_BUILT = "TO_BE_BUILT"
+    ERROR = "ERROR"
+
+
+class LabEvent(Enum):
+    START = "START"
+    END = "END"
+
+
+@dataclass
+class LookAlike:
+    name: str
+    timezone: tzinfo | str
+
+
+def test_foreign_enums_datetimes_and_instruments(db: str) -> None:
+    ny = ZoneInfo("America/New_York")
+    start = datetime(2025, 4, 1, 9, 0, tzinfo=ny)
+    end = start + timedelta(hours=1)
+    ident = "c0ffee00-1111-4222-8333-444455556666"
+    assert str(LabStatus.ERROR) == "LabStatus.ERROR"  # why str() cannot be used
+    for event, when in ((LabEvent.START, start), (LabEvent.END, end)):
+        log = SessionLog(
+            ident, LookAlike("TEST-TEM-001", ny), when, event, "kim", LabStatus.TO_BE_BUILT
+        )
+        assert (log.instrument, log.event_type, log.record_status) == (
+            "TEST-TEM-001",
+            event.value,
+            "TO_BE_BUILT",
+        )
+        assert log.insert_log(engine=db)
+    ok, rows = db_query(
+        "SELECT event_type, timestamp FROM session_log "
+        "WHERE session_identifier = ? AND timestamp = ? AND record_status = ?",
+        (ident, start, LabStatus.TO_BE_BUILT),
+        engine=db,
+    )
+    assert ok and rows == [("START", "2025-04-01T09:00:00-04:00")]
+    ok, rows = db_query(
+        "SELECT COUNT(*) FROM session_log WHERE timestamp = :ts AND event_type = :ev",
+        {"ts": end, "ev": LabEvent.END},
+        engine=db,
+    )
+    assert ok and rows == [(1,)]
+
+    (session,) = get_sessions_to_build(engine=db)
+    inst = session.instrument
+    assert (inst.name, inst.timezone_str, inst.display_name) == (
+        "TEST-TEM-001",
+        "America/New_York",
+        "Test TEM",
+    )
+    assert isinstance(inst.timezone, tzinfo)
+    assert inst.localize_datetime(datetime(2025, 4, 1, 9)) == start
+    with pytest.raises(InvalidInput, match=r"^'START' is not a valid RecordStatus; "):
+        session.update_session_status(LabEvent.START)
+    assert session.update_session_status(LabStatus.ERROR)
+    ok, rows = db_query(
+        "SELECT DISTINCT record_status FROM session_log WHERE session_identifier = ?",
+        (ident,),
+        engine=db,
+    )
+    assert rows == [("ERROR",)]
+
+    # A look-alike instrument with a fixed-offset tzinfo (no IANA name) is kept as given.
+    minus_five = timezone(timedelta(hours=-5))
+    fixed = Session(ident, LookAlike("TEST-TEM-001", minus_five), (start, end), "kim", engine=db)
+    assert fixed.instrument.timezone is minus_five
+    event = fixed.insert_record_generation_event()
+    assert datetime.fromisoformat(event["timestamp"]).utcoffset() == timedelta(hours=-5)
+    assert event["instrument"] == "TEST-TEM-001"
+
+
+def test_session_instrument_from_a_database_row(sqlite_db: str) -> None:
+    row = load_instruments(sqlite_db)["TEST-FIB-003"]
+    inst = SessionInstrument.of(row)
+    assert inst == row and SessionInstrument.of(inst) is inst
+    assert inst.to_dict() == {
+        "instrument_pid": "TEST-FIB-003",
+        "api_url": row.api_url,
+        "calendar_url": "",
+        "location": "Lab",
+        "display_name": "Test FIB",
+        "property_tag": "",
+        "filestore_path": "TEST-FIB-003",
+        "harvester": "nemo",
+        "timezone": "Asia/Kolkata",
+    }
+    assert str(inst) == "TEST-FIB-003 in Lab"
+    assert inst.timezone.zone == "Asia/Kolkata"
+    assert inst.localize_datetime_str(datetime(2025, 1, 1, 12)) == "2025-01-01 12:00:00 IST"
+    with pytest.raises(InvalidInput, match="has no instrument_pid or name"):
+        SessionInstrument.of(object())
+
+
+def test_instrument_zone_localizes_like_pytz() -> None:
+    zone = InstrumentZone("America/New_York")
+    repeated = datetime(2025, 11, 2, 1, 30)  # clocks go back at 02:00
+    skipped = datetime(2025, 3, 9, 2, 30)  # clocks go forward at 02:00
+    assert zone.localize(repeated).utcoffset() == timedelta(hours=-5)
+    assert zone.localize(repeated, is_dst=True).utcoffset() == timedelta(hours=-4)
+    assert zone.localize(skipped).utcoffset() == timedelta(hours=-5)
+    assert zone.normalize(datetime(2025, 7, 1, 12, tzinfo=UTC)).hour == 8
+    with pytest.raises(ValueError, match="Not naive datetime"):
+        zone.localize(datetime(2025, 1, 1, tzinfo=UTC))
