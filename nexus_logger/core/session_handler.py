@@ -422,6 +422,7 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
     sessions: list[Session] = []
     unpaired: list[SessionLog] = []
     fallback: dict[str, Instrument] = {}
+    adapted: dict[str, SessionInstrument] = {}
     with read_connection(eng) as conn:
         rows = conn.execute(stmt)
         for ident, pid, start_ts, user, start_id, end_ts in rows:
@@ -456,7 +457,9 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
                 _logger.warning(message)
                 unpaired.append(start)
                 continue
-            sessions.append(Session(ident, inst, dt_range, user, engine=engine))
+            # One SessionInstrument per instrument, shared by its sessions (as in NexusLIMS).
+            shared = adapted.setdefault(pid, SessionInstrument.of(inst))
+            sessions.append(Session(ident, shared, dt_range, user, engine=engine))
     _logger.info("Found %i new sessions to build", len(sessions))
     return SessionsToBuild(sessions, unpaired)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, tzinfo
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,18 +57,24 @@ class InstrumentZone(ZoneInfo):
         return value.astimezone(self)
 
 
-def _tzinfo_for(name: str | None, given: object) -> tzinfo:
-    """The zone to hand out: an :class:`InstrumentZone` where the name is known, else UTC.
+@lru_cache(maxsize=256)
+def _named_zone(name: str) -> tzinfo:
+    """The :class:`InstrumentZone` of an IANA name; UTC (warned about once) for unknown names.
 
-    A tzinfo without an IANA name (a fixed offset) is kept as given. An unknown name falls back
-    to UTC, the same reading :func:`nexus_logger.core.timestamps.zone` gives stored times.
+    UTC is the reading :func:`nexus_logger.core.timestamps.zone` gives stored times too.
     """
-    if name and timestamps.is_valid_zone(name):
+    if timestamps.is_valid_zone(name):
         return InstrumentZone(name)
+    _logger.warning("Instrument time zone %r is not an IANA zone; using UTC", name)
+    return InstrumentZone("UTC")
+
+
+def _tzinfo_for(name: str | None, given: object) -> tzinfo:
+    """The zone to hand out; a tzinfo without an IANA name (a fixed offset) is kept as given."""
+    if name:
+        return _named_zone(name)
     if isinstance(given, tzinfo):
         return given
-    if name:
-        _logger.warning("Instrument time zone %r is not an IANA zone; using UTC", name)
     return InstrumentZone("UTC")
 
 
