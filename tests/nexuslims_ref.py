@@ -17,6 +17,9 @@ from pathlib import Path
 
 NEXUSLIMS_VERSION = "2.8.0"
 _DEPS = ["sqlmodel", "pytz", "tzlocal", "pydantic-settings", "python-dotenv", "pydantic[email]"]
+#: What ``nexus_logger.core`` imports besides SQLAlchemy (which sqlmodel brings), so that a
+#: script in the environment can hand nexus-logger's objects to NexusLIMS's code.
+_LOGGER_DEPS = ["platformdirs>=4.0", "filelock>=3.12", "tzdata>=2024.1"]
 
 _PROBE = r"""
 import json, sys
@@ -47,24 +50,74 @@ def ensure_nexuslims() -> tuple[Path | None, str]:
     root = venv_dir()
     python = root / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     marker = root / ".complete"
-    if marker.exists():
-        return python, ""
+    logger_marker = root / ".nexus-logger-deps"
+    wanted = "\n".join(_LOGGER_DEPS)
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     try:
-        venv.EnvBuilder(with_pip=True, clear=True).create(root)
-        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        subprocess.run(
-            [*pip, "--no-deps", f"nexuslims=={NEXUSLIMS_VERSION}"],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        subprocess.run([*pip, *_DEPS], check=True, capture_output=True, text=True, timeout=600)
+        if not marker.exists():
+            venv.EnvBuilder(with_pip=True, clear=True).create(root)
+            subprocess.run(
+                [*pip, "--no-deps", f"nexuslims=={NEXUSLIMS_VERSION}"],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            subprocess.run([*pip, *_DEPS], check=True, capture_output=True, text=True, timeout=600)
+            marker.write_text("ok")
+        # Added to an environment made before they were needed (never rebuilt: another test
+        # run may be using it).
+        if not logger_marker.exists() or logger_marker.read_text() != wanted:
+            subprocess.run(
+                [*pip, *_LOGGER_DEPS], check=True, capture_output=True, text=True, timeout=600
+            )
+            logger_marker.write_text(wanted)
     except (subprocess.SubprocessError, OSError) as err:
         detail = getattr(err, "stderr", "") or str(err)
         return None, f"could not install nexuslims {NEXUSLIMS_VERSION}: {detail.strip()[-300:]}"
-    marker.write_text("ok")
     return python, ""
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_in_nexuslims(
+    python: Path,
+    code: str,
+    db_path: Path | str,
+    *args: str,
+    instrument_data: Path | str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> dict:
+    """Run ``code`` in NexusLIMS's environment against ``db_path``; return its last JSON line.
+
+    NexusLIMS reads its settings from ``NX_*`` variables (the caller's are dropped); the data
+    folders default to an empty temporary one. nexus-logger (this worktree) is importable there
+    too, so a script can hand nexus-logger's objects to NexusLIMS's own code. ``args`` are the
+    script's ``sys.argv[1:]``.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NX_")}
+        env.update(
+            NX_DB_PATH=str(db_path),
+            NX_INSTRUMENT_DATA_PATH=str(instrument_data or tmp),
+            NX_DATA_PATH=tmp,
+            NX_CDCS_TOKEN="test",
+            NX_CDCS_URL="http://localhost/",
+            PYTHONPATH=str(PROJECT_ROOT),
+        )
+        env.update(extra_env or {})
+        result = subprocess.run(
+            [str(python), "-c", code, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"NexusLIMS script failed: {result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def nexuslims_sessions_to_build(python: Path, db_path: Path) -> dict:
@@ -72,23 +125,4 @@ def nexuslims_sessions_to_build(python: Path, db_path: Path) -> dict:
 
     ``{"sessions": [...]}`` or ``{"error": "..."}`` when NexusLIMS raises ``ValueError``.
     """
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NX_")}
-        env.update(
-            NX_DB_PATH=str(db_path),
-            NX_INSTRUMENT_DATA_PATH=tmp,
-            NX_DATA_PATH=tmp,
-            NX_CDCS_TOKEN="test",
-            NX_CDCS_URL="http://localhost/",
-        )
-        result = subprocess.run(
-            [str(python), "-c", _PROBE],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=tmp,
-        )
-    if result.returncode != 0:
-        raise RuntimeError(f"NexusLIMS probe failed: {result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_in_nexuslims(python, _PROBE, db_path)

@@ -132,7 +132,7 @@ def test_bad_inputs_give_one_clear_sentence(tmp_path: Path, reference_db: str) -
 
     _assert_clean_error(
         run_cli("sessions", "--db", reference_db, "--status", "DONE"),
-        "not a NexusLIMS record status",
+        "is not a valid RecordStatus",
         "TO_BE_BUILT",
     )
 

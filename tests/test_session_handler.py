@@ -201,9 +201,9 @@ def test_session_log_default_status_is_to_be_built() -> None:
         ({"user": "evil\u202etxt.exe"}, InvalidInput, "control characters"),
         ({"instrument": "   "}, InvalidInput, "instrument is empty"),
         ({"instrument": "NOPE-1"}, NotFound, "Known instruments: TEST-"),
-        ({"record_status": "DONE"}, InvalidInput, "not a NexusLIMS record status"),
-        ({"event_type": "PAUSE"}, InvalidInput, "not an event type"),
-        ({"timestamp": "yesterday"}, InvalidInput, "not an ISO-8601"),
+        ({"record_status": "DONE"}, InvalidInput, "is not a valid RecordStatus"),
+        ({"event_type": "PAUSE"}, InvalidInput, "is not a valid EventType"),
+        ({"timestamp": "yesterday"}, InvalidInput, "^Invalid isoformat string: .yesterday."),
     ],
 )
 def test_insert_log_refuses_bad_input_and_writes_nothing(
@@ -283,7 +283,7 @@ def test_update_status_and_record_generation(db: str) -> None:
         db, "TEST-SEM-002", "frank", datetime(2025, 6, 2, 9, tzinfo=ZoneInfo("Europe/Berlin"))
     )
     (s,) = get_sessions_to_build(engine=db)
-    with pytest.raises(InvalidInput, match="not a NexusLIMS record status"):
+    with pytest.raises(InvalidInput, match="is not a valid RecordStatus"):
         s.update_session_status("FINISHED")
     event = s.insert_record_generation_event()
     assert event["event_type"] == "RECORD_GENERATION" and event["session_identifier"] == ident

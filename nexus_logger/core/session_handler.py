@@ -14,20 +14,28 @@ Differences from NexusLIMS, each deliberate:
   with different UTC offsets (or naive 1.x times) come out in real order;
 * datetimes handed out are always timezone-aware; naive stored times are read in the
   instrument's time zone.
+
+Every function and class also accepts NexusLIMS 2.x's own objects (its ``RecordStatus`` and
+``EventType`` members or any enum whose value is a valid name, aware ``datetime`` objects where
+the reference page says ``str``, its ``Instrument``), see :mod:`nexus_logger.core.coercion`; a
+``Session``'s instrument offers what NexusLIMS's record builder uses of its ``Instrument``
+(:class:`~nexus_logger.core.session_instrument.SessionInstrument`). Error messages that
+NexusLIMS code matches on start with NexusLIMS's own wording.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
-from nexus_logger.core import timestamps
+from nexus_logger.core import coercion, timestamps
 from nexus_logger.core.engine import (
     EngineLike,
     describe,
@@ -41,6 +49,7 @@ from nexus_logger.core.errors import InvalidInput, NotFound, translate
 from nexus_logger.core.instrument_lock import lock_instrument
 from nexus_logger.core.models import Instrument, SessionLogEntry
 from nexus_logger.core.schema import load_instruments, require_usable
+from nexus_logger.core.session_instrument import SessionInstrument
 from nexus_logger.core.validation import MAX_IDENTIFIER, clean_instrument, clean_text, clean_user
 
 _logger = logging.getLogger(__name__)
@@ -84,8 +93,9 @@ def db_query(
     """Run one SQL statement with bound parameters and return ``(success, rows)``.
 
     ``args`` is a sequence for ``?`` placeholders (as in NexusLIMS) or a mapping for
-    ``:name`` placeholders. Values are always bound, never pasted into the SQL. A statement
-    that changes data is committed. On a database error the error is logged and
+    ``:name`` placeholders. Values are always bound, never pasted into the SQL; enum members
+    are bound as their value and datetimes as ISO-8601 text, the form the columns hold. A
+    statement that changes data is committed. On a database error the error is logged and
     ``(False, [])`` is returned, as NexusLIMS callers expect.
     """
     eng = get_engine(engine)
@@ -93,9 +103,10 @@ def db_query(
         with eng.connect().execution_options(nexus_write=True) as conn:
             with conn.begin():
                 if isinstance(args, Mapping):
-                    result = conn.execute(text(query), dict(args))
+                    named = {k: coercion.bound_value(v) for k, v in args.items()}
+                    result = conn.execute(text(query), named)
                 else:
-                    params = tuple(args or ())
+                    params = tuple(coercion.bound_value(v) for v in args or ())
                     sql = query if is_sqlite(eng) else _qmark_to_format(query)
                     result = conn.exec_driver_sql(sql, params)
                 rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
@@ -110,6 +121,9 @@ class SessionLog:
 
     ``timestamp`` is the stored ISO-8601 text; ``record_status`` defaults to ``TO_BE_BUILT``
     as on the reference page. ``id_session_log`` is set for rows read from the database.
+    Every attribute is plain text, whatever was given: a ``datetime`` becomes its ISO-8601
+    text, an enum member (ours, NexusLIMS's or any other) its value, an instrument object its
+    PID.
     """
 
     __slots__ = (
@@ -125,19 +139,19 @@ class SessionLog:
     def __init__(
         self,
         session_identifier: str,
-        instrument: str,
+        instrument: str | Any,
         timestamp: str | datetime,
-        event_type: str | EventType,
+        event_type: str | EventType | Enum,
         user: str | None,
-        record_status: str | RecordStatus = RecordStatus.TO_BE_BUILT.value,
+        record_status: str | RecordStatus | Enum = RecordStatus.TO_BE_BUILT.value,
         id_session_log: int | None = None,
     ) -> None:
         self.session_identifier = session_identifier
-        self.instrument = instrument
-        self.timestamp = timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp
-        self.event_type = str(event_type)
+        self.instrument = coercion.instrument_pid(instrument)
+        self.timestamp = coercion.timestamp_text(timestamp)
+        self.event_type = _as_text(event_type)
         self.user = user
-        self.record_status = str(record_status)
+        self.record_status = _as_text(record_status)
         self.id_session_log = id_session_log
 
     def __repr__(self) -> str:
@@ -154,24 +168,15 @@ class SessionLog:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def datetime(self, tz_name: str | None = None) -> datetime:
-        """The timestamp as an aware datetime (naive text read in ``tz_name``)."""
+    def datetime(self, tz_name: str | tzinfo | None = None) -> datetime:
+        """The timestamp as an aware datetime (naive text read in ``tz_name``, a name or tzinfo)."""
         return timestamps.parse(self.timestamp, tz_name)
 
     def _validated(self, engine: Engine) -> dict[str, Any]:
         identifier = clean_text(self.session_identifier, "session identifier", MAX_IDENTIFIER)
         instrument = clean_instrument(self.instrument)
-        try:
-            event = EventType(self.event_type)
-        except ValueError:
-            allowed = ", ".join(e.value for e in EventType)
-            raise InvalidInput(
-                f"{self.event_type!r} is not an event type; use one of: {allowed}."
-            ) from None
-        try:
-            status = RecordStatus.parse(self.record_status)
-        except ValueError as err:
-            raise InvalidInput(str(err)) from None
+        event = _event_type(self.event_type)
+        status = check_status(self.record_status)
         user = clean_user(self.user) if self.user is not None else None
         info = require_usable(engine)
         if status not in info.allowed_statuses:
@@ -188,9 +193,10 @@ class SessionLog:
         tz_name = instruments[instrument].timezone
         try:
             stamp = timestamps.parse(self.timestamp, tz_name)
-        except timestamps.TimestampError as err:
+        except timestamps.TimestampError:
             raise InvalidInput(
-                f"{err}; give an ISO-8601 time such as 2025-01-06T08:06:34-05:00."
+                f"{_isoformat_error(self.timestamp)}: give an ISO-8601 time such as "
+                "2025-01-06T08:06:34-05:00."
             ) from None
         # Stored as NexusLIMS writes it: aware, in the instrument's zone (the instant is kept).
         stored = timestamps.to_db(stamp, tz_name)
@@ -227,7 +233,7 @@ class SessionLog:
             lock_instrument(conn, values["instrument"])
             existing = conn.execute(select(_T.c.id_session_log).where(and_(*cond))).first()
             if existing is not None:
-                _logger.warning("SessionLog already exists, nothing inserted: %r", self)
+                _logger.warning("SessionLog already exists: %r (nothing inserted)", self)
                 self.id_session_log = existing[0]
                 return True
             result = conn.execute(insert(_T).values(**values))
@@ -240,8 +246,13 @@ class SessionLog:
 class Session:
     """A session ready to be built: a START and its END, as NexusLIMS's ``Session``.
 
-    ``dt_from`` and ``dt_to`` are timezone-aware datetimes; ``instrument`` is an
-    :class:`~nexus_logger.core.models.Instrument`.
+    ``dt_from`` and ``dt_to`` are the datetimes given (timezone-aware when read from the
+    database). ``instrument`` is a
+    :class:`~nexus_logger.core.session_instrument.SessionInstrument` made from the instrument
+    given (a database :class:`~nexus_logger.core.models.Instrument`, NexusLIMS's ``Instrument``
+    or any object with a ``name`` and a ``timezone``): it has the row's columns, and
+    ``timezone`` (a tzinfo), ``timezone_str`` and ``localize_datetime`` as NexusLIMS's
+    ``Instrument`` has, so NexusLIMS's record builder can use it.
     """
 
     __slots__ = ("dt_from", "dt_to", "engine", "instrument", "session_identifier", "user")
@@ -249,14 +260,15 @@ class Session:
     def __init__(
         self,
         session_identifier: str,
-        instrument: Instrument,
+        instrument: Instrument | SessionInstrument | Any,
         dt_range: tuple[datetime, datetime],
         user: str,
         *,
         engine: EngineLike = None,
     ) -> None:
         self.session_identifier = session_identifier
-        self.instrument = instrument
+        # None is kept: NexusLIMS makes such sessions for rows whose instrument is not known.
+        self.instrument = None if instrument is None else coercion.session_instrument(instrument)
         self.dt_from, self.dt_to = dt_range
         self.user = user
         self.engine = engine
@@ -264,12 +276,13 @@ class Session:
     def __repr__(self) -> str:
         return f"{self.dt_from.isoformat()} to {self.dt_to.isoformat()} on {self.instrument.name}"
 
-    def update_session_status(self, status: str | RecordStatus) -> bool:
-        """Set ``record_status`` of every row of this session; unknown statuses are refused."""
-        try:
-            new = RecordStatus.parse(status)
-        except ValueError as err:
-            raise InvalidInput(str(err)) from None
+    def update_session_status(self, status: str | RecordStatus | Enum) -> bool:
+        """Set ``record_status`` of every row of this session; unknown statuses are refused.
+
+        ``status`` may be text or a member of any enum whose value is a status name, such as
+        NexusLIMS's own ``RecordStatus``.
+        """
+        new = check_status(status)
         eng = get_engine(self.engine)
         info = require_usable(eng)
         if new not in info.allowed_statuses:
@@ -294,7 +307,7 @@ class Session:
         """
         eng = get_engine(self.engine)
         require_usable(eng)
-        stamp = timestamps.to_db(timestamps.now_in(self.instrument.timezone))
+        stamp = timestamps.to_db(timestamps.now_in(self.instrument.timezone))  # a tzinfo
         values = {
             "session_identifier": self.session_identifier,
             "instrument": self.instrument.instrument_pid,
@@ -330,10 +343,12 @@ class SessionsToBuild(list[Session]):
 
 
 def _unpaired_message(start: SessionLog) -> str:
+    """NexusLIMS's own ``ValueError`` text (code matches on it), then what it means."""
     return (
-        f"Session {start.session_identifier} on {start.instrument} (user {start.user!r}, "
-        f"started {start.timestamp}) is TO_BE_BUILT but has no TO_BE_BUILT END row with the "
-        "same instrument and user; NexusLIMS cannot build it."
+        "There was not exactly one 'END' log for this 'START' log; len(el_list) was 0; "
+        f"sl was {start!r}. This START is TO_BE_BUILT but no TO_BE_BUILT END row has the same "
+        "session identifier, instrument and user, so NexusLIMS builds no session until it "
+        "is repaired."
     )
 
 
@@ -397,6 +412,7 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
     sessions: list[Session] = []
     unpaired: list[SessionLog] = []
     fallback: dict[str, Instrument] = {}
+    adapted: dict[str, SessionInstrument] = {}
     with read_connection(eng) as conn:
         rows = conn.execute(stmt)
         for ident, pid, start_ts, user, start_id, end_ts in rows:
@@ -417,16 +433,23 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
             tz = inst.timezone
             try:
                 dt_range = (timestamps.parse(start_ts, tz), timestamps.parse(end_ts, tz))
-            except timestamps.TimestampError as err:
+            except timestamps.TimestampError:
                 start = SessionLog(
                     ident, pid, start_ts, EventType.START, user, RecordStatus.TO_BE_BUILT, start_id
                 )
+                bad = start_ts if timestamps.sort_key(start_ts) == float("inf") else end_ts
+                message = (
+                    f"{_isoformat_error(bad)}: session {ident} on {pid} has a timestamp that "
+                    "is not ISO-8601, so NexusLIMS cannot read it."
+                )
                 if strict:
-                    raise ValueError(f"Session {ident}: {err}") from None
-                _logger.warning("Session %s: %s", ident, err)
+                    raise ValueError(message) from None
+                _logger.warning(message)
                 unpaired.append(start)
                 continue
-            sessions.append(Session(ident, inst, dt_range, user, engine=engine))
+            # One SessionInstrument per instrument, shared by its sessions (as in NexusLIMS).
+            shared = adapted.setdefault(pid, SessionInstrument.of(inst))
+            sessions.append(Session(ident, shared, dt_range, user, engine=engine))
     _logger.info("Found %i new sessions to build", len(sessions))
     return SessionsToBuild(sessions, unpaired)
 
@@ -472,9 +495,27 @@ def get_all_session_logs(*, engine: EngineLike = None) -> list[SessionLog]:
     return logs
 
 
-def check_status(value: str) -> RecordStatus:
-    """Parse a status given by a person; raise :class:`InvalidInput` listing valid ones."""
+def check_status(value: object) -> RecordStatus:
+    """Parse a status (text or any enum member); raise :class:`InvalidInput` listing valid ones."""
     try:
         return RecordStatus.parse(value)
     except ValueError as err:
         raise InvalidInput(str(err)) from None
+
+
+def _event_type(value: object) -> EventType:
+    try:
+        return EventType.parse(value)
+    except ValueError as err:
+        raise InvalidInput(str(err)) from None
+
+
+def _as_text(value: object) -> Any:
+    """An enum member as its value, so ``SessionLog``'s attributes stay plain text."""
+    plain = coercion.enum_text(value)
+    return str(plain) if isinstance(plain, str) else plain
+
+
+def _isoformat_error(text: object) -> str:
+    """Python's (hence NexusLIMS's) wording for text ``datetime.fromisoformat`` refuses."""
+    return f"Invalid isoformat string: {text!r}"

@@ -31,6 +31,33 @@ def zone(name: str | None) -> tzinfo:
         return UTC
 
 
+def zone_name(tz: object) -> str | None:
+    """The IANA name of a zone given as text, ``ZoneInfo`` (``key``) or pytz zone (``zone``).
+
+    ``None`` for a tzinfo without a known name (a fixed UTC offset, for example).
+    """
+    if isinstance(tz, str):
+        return tz.strip()
+    for candidate in (getattr(tz, "key", None), getattr(tz, "zone", None), str(tz)):
+        if isinstance(candidate, str) and is_valid_zone(candidate):
+            return candidate
+    return None
+
+
+def as_zone(tz: str | tzinfo | None) -> tzinfo:
+    """A ``ZoneInfo`` for an IANA name or a named tzinfo; other tzinfos as given.
+
+    NexusLIMS's ``Instrument.timezone`` is a pytz zone, nexus-logger's rows hold the name: both
+    are accepted wherever a time zone is asked for. A pytz zone is replaced by the ``ZoneInfo``
+    of its name because ``datetime.replace(tzinfo=<pytz zone>)`` silently gives the zone's
+    first historical offset (local mean time), not the right one.
+    """
+    if isinstance(tz, tzinfo):
+        name = zone_name(tz)
+        return zone(name) if name else tz
+    return zone(tz)
+
+
 def is_valid_zone(name: str) -> bool:
     """True when ``name`` is an IANA time zone this machine knows."""
     try:
@@ -40,24 +67,24 @@ def is_valid_zone(name: str) -> bool:
     return True
 
 
-def now_in(tz_name: str | None) -> datetime:
+def now_in(tz_name: str | tzinfo | None) -> datetime:
     """The current instant as an aware datetime in the named zone."""
-    return datetime.now(zone(tz_name))
+    return datetime.now(as_zone(tz_name))
 
 
-def to_db(value: datetime, tz_name: str | None = None) -> str:
+def to_db(value: datetime, tz_name: str | tzinfo | None = None) -> str:
     """Format a datetime the way NexusLIMS stores it: aware ISO-8601 in the instrument's zone.
 
     A naive ``value`` is taken to be in ``tz_name`` (the instrument's zone).
     """
     if value.tzinfo is None:
-        value = value.replace(tzinfo=zone(tz_name))
+        value = value.replace(tzinfo=as_zone(tz_name))
     elif tz_name:
-        value = value.astimezone(zone(tz_name))
+        value = value.astimezone(as_zone(tz_name))
     return value.isoformat()
 
 
-def parse(text: str | datetime, tz_name: str | None = None) -> datetime:
+def parse(text: str | datetime, tz_name: str | tzinfo | None = None) -> datetime:
     """Parse stored text into an aware datetime.
 
     Accepts what NexusLIMS accepts: an offset, ``Z``, a space instead of ``T``, and naive
@@ -71,7 +98,7 @@ def parse(text: str | datetime, tz_name: str | None = None) -> datetime:
         except (ValueError, AttributeError):
             raise TimestampError(f"{text!r} is not an ISO-8601 timestamp") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=zone(tz_name))
+        value = value.replace(tzinfo=as_zone(tz_name))
     return value
 
 
