@@ -106,8 +106,9 @@ def test_json_outputs_are_single_objects(
 
 
 def test_end_at_naive_time_is_instrument_zone(
-    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+    sqlite_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("NEXUS_LOGGER_BACKFILL_DAYS", "36500")  # the dates below are old
     base = ["--db", sqlite_db, "--instrument", TEM]
     assert main(["session", "start", *base, "--at", "2025-01-06T08:00:00"]) == 0
     assert main(["session", "end", *base, "--at", "2025-01-06T09:30", "--format", "json"]) == 0

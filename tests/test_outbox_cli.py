@@ -114,7 +114,8 @@ def test_retry_of_a_held_event(sqlite_db: str, capsys: pytest.CaptureFixture[str
     durable = durable_for(sqlite_db)
     event = queue_offline(durable, EventKind.START, "s-late", "2025-03-04T09:00:00-05:00")
     durable.outbox.set_state(event.id, EventState.HELD)
-    assert main(["sync", "--db", sqlite_db]) == 0  # held events are not sent by themselves
+    # Held events are not sent by themselves, and a held event means "something waits": 3.
+    assert main(["sync", "--db", sqlite_db]) == 3
     capsys.readouterr()
     assert_exactly_once(sqlite_db, {})
     assert main(["sync", "--db", sqlite_db, "--retry", str(event.id)]) == 0

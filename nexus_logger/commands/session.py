@@ -168,13 +168,17 @@ def cmd_start(args: argparse.Namespace) -> int:
     inst = _resolve_instrument(args, durable)
     at = parse_time(args.at) if args.at else None
     user = args.user if args.user is not None else default_user()
-    outcome = durable.start(instrument=inst, user=user, note=args.note, at=at)
+    outcome = durable.start(
+        instrument=inst, user=user, note=args.note, at=at, confirm=False, typed=at is not None
+    )
     s = outcome.session
     if not outcome.created:
+        where = f" on PC {s.hostname}" if s.hostname else ""
+        known = " (as this PC knows it; the database cannot be reached)" if outcome.queued else ""
         message = (
-            f"A session is already open on {inst.instrument_pid}: {s.user or 'unknown user'} "
-            f"since {_when(s.started)} (session {s.session_identifier}). "
-            "End it first with 'nexus-logger session end'."
+            f"A session is already open on {inst.instrument_pid}{known}: "
+            f"{s.user or 'unknown user'} since {_when(s.started)}{where} "
+            f"(session {s.session_identifier}). End it first with 'nexus-logger session end'."
         )
         return _refused(args, message, {"created": False, "session": s.as_dict()})
     if args.format == "json":
@@ -189,6 +193,8 @@ def cmd_start(args: argparse.Namespace) -> int:
             f"Started session {s.session_identifier} on {inst.instrument_pid} "
             f"({inst.display_name}) for {s.user} at {_when(s.started)}."
         )
+    sys.stdout.flush()
+    durable.confirm(outcome)  # the user has been told: a START kept on this PC now counts
     return 0
 
 
@@ -221,6 +227,7 @@ def cmd_end(args: argparse.Namespace) -> int:
         if mine is not None and mine.session_identifier == ident:
             session = mine
     at: datetime | None = None
+    typed = False  # a time the user typed: the back-fill limit applies
     if args.at and args.at.strip().lower() == "heartbeat":
         try:
             at = last_heartbeat(ident, engine=durable.engine())
@@ -234,14 +241,21 @@ def cmd_end(args: argparse.Namespace) -> int:
             )
     elif args.at:
         at = parse_time(args.at)
+        typed = True
     else:
         at = invoked
     if session is None:
-        ended = end_session(session_identifier=ident, at=at, engine=durable.engine())
+        ended = end_session(
+            session_identifier=ident,
+            at=at,
+            engine=durable.engine(),
+            rules=durable.rules,
+            typed=typed,
+        )
         result = ended.as_dict()
         queued, message, already = False, "", ended.already_ended
     else:
-        outcome = durable.end(session, at=at)
+        outcome = durable.end(session, at=at, typed=typed)
         started = outcome.started or session.started
         result = {
             "session_identifier": ident,
@@ -322,13 +336,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{offline} Showing what this PC knows.")
     print(f"Instrument: {inst.instrument_pid} ({inst.display_name}), zone {inst.timezone}")
     if session is None:
-        print("No session is open.")
+        print("No session is open." if offline is None else "No session is known to this PC.")
     else:
         now = timestamps.now_in(inst.timezone)
         running = format_duration((now - session.started).total_seconds())
         print(f"Open session: {session.session_identifier}")
         print(f"  user:           {session.user or '(none)'}")
         print(f"  since:          {_when(session.started)} ({running})")
+        if session.kept_since is not None:
+            print(
+                f"  waiting on this PC since {_when(session.kept_since)}, database unreachable: "
+                "the database does not have this session yet"
+            )
+        elif session.hostname:
+            print(f"  started on PC:  {session.hostname}")
         if session.last_heartbeat is not None:
             print(f"  last heartbeat: {_when(session.last_heartbeat)}")
         if session.note:

@@ -12,7 +12,7 @@ from nexus_logger.commands._common import (
     settings_from_args,
 )
 from nexus_logger.core import engine as engines
-from nexus_logger.core.outbox import EventState, Outbox
+from nexus_logger.core.outbox import Outbox
 
 if TYPE_CHECKING:  # imported lazily at run time: it pulls in SQLAlchemy
     from nexus_logger.core.durable import DurableLogger
@@ -74,7 +74,11 @@ def durable_from_args(args: argparse.Namespace) -> DurableLogger:
     settings = settings_from_args(args)
     target = settings.database_target
     engines.set_default_database(target)
-    return DurableLogger(target, timeout=settings.db_timeout_seconds)
+    from nexus_logger.core.time_rules import TimeRules
+
+    return DurableLogger(
+        target, timeout=settings.db_timeout_seconds, rules=TimeRules.from_settings(settings)
+    )
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -108,8 +112,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(report.message)
         for record in report.conflicts:
             print(f"  conflict {record.id} ({record.kind}): {record.message}")
-    waiting = [e for e in durable.pending_events() if e.state is EventState.PENDING]
-    return EXIT_WAITING if waiting else 0
+    # 0 only when nothing waits (held events count: they are not in the database) and no other
+    # process is still sending (docs/outbox.md).
+    return 0 if report.complete else EXIT_WAITING
 
 
 def _status(args: argparse.Namespace) -> int:

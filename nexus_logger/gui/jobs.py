@@ -72,7 +72,13 @@ def connect(settings: Settings) -> Connected:
         target = str(ensure_demo_database())
     engines.set_default_database(target)
     user = lifecycle.default_user()
-    logger = DurableLogger(target, timeout=float(settings.db_timeout_seconds))
+    from nexus_logger.core.time_rules import TimeRules
+
+    logger = DurableLogger(
+        target,
+        timeout=float(settings.db_timeout_seconds),
+        rules=TimeRules.from_settings(settings),
+    )
     online, reason = True, None
     try:
         engine = logger.engine()

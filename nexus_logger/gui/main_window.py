@@ -268,6 +268,7 @@ class MainWindow(QMainWindow):
                 logger.start,
                 instrument=self.instrument,
                 user=self.connected.user,
+                confirm=False,  # confirmed below, once the window shows it
                 on_done=self._on_started,
             )
             return
@@ -307,9 +308,24 @@ class MainWindow(QMainWindow):
         )
 
     def _on_started(self, outcome: StartOutcome) -> None:
+        if not outcome.created:
+            # Another session was opened between the check and the start (another PC, a
+            # second window): the database refused ours. Ask about that session, as at launch.
+            self._on_checked(outcome.session)
+            return
         state = StepState.WARNING if outcome.queued else StepState.DONE
-        self.steps_page.set_step(Step.START, state, outcome.message)
-        self._show_running(outcome.session, queued=outcome.queued, message=outcome.message)
+        message = outcome.message
+        kept = outcome.session.kept_since
+        if outcome.queued and kept is not None:
+            message = (
+                f"The database cannot be reached: the session start is saved on this PC "
+                f"(waiting since {kept:%H:%M}) and will be sent when the database answers."
+            )
+        self.steps_page.set_step(Step.START, state, message)
+        self._show_running(outcome.session, queued=outcome.queued, message=message)
+        if outcome.event_id is not None and self.connected is not None:
+            # Shown to the user now: the START kept on this PC counts (see DurableLogger.confirm).
+            self.worker.submit(self.connected.logger.confirm, outcome)
 
     # -- the running session --------------------------------------------------------------
 

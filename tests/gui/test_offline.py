@@ -47,6 +47,9 @@ def test_database_down_at_start_keeps_the_session_on_this_pc(qtbot, make_window,
         assert window.session_queued
         assert window.session_page.state_label.text() == "Session running (kept on this PC)"
         assert "saved on this PC" in window.session_page.message_label.text()
+        assert "waiting since" in window.session_page.message_label.text()
+        # Shown to the user, the kept START counts (it is no phantom for the sender).
+        qtbot.waitUntil(lambda: window.connected.logger.pending_events()[0].confirmed)
         qtbot.waitUntil(lambda: window.sync_indicator.pending == 1)
         assert "1 event waiting on this PC" in window.sync_indicator.plain_text()
         assert window.session_page.end_button.isEnabled()
