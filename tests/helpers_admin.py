@@ -104,11 +104,21 @@ def build_problem_db(target: str, *, unknown_instrument: bool = True) -> dict[st
     """
     exp: dict[str, Expected] = {}
     # Healthy sessions: nothing may be reported for them.
-    session(target, "ok-built", status="COMPLETED", generations=1)
-    session(target, "ok-pending", user="bob")
-    session(target, "ok-open", user="carol", status="WAITING_FOR_END", start_h=1, end_h=None)
+    # Each session on TEM has a time slot of its own (sessions that overlap are a problem too);
+    # the sessions still open run on instruments of their own.
+    session(target, "ok-built", status="COMPLETED", generations=1, start_h=70, end_h=69)
+    session(target, "ok-pending", user="bob", start_h=68, end_h=67)
+    session(
+        target,
+        "ok-open",
+        user="carol",
+        status="WAITING_FOR_END",
+        start_h=1,
+        end_h=None,
+        instrument=FIB,
+    )
 
-    ids = session(target, "p-start-no-end", user="dave", end_h=None)
+    ids = session(target, "p-start-no-end", user="dave", start_h=5, end_h=None)
     exp["p-start-no-end"] = Expected("start_without_end", tuple(ids), True, "force_end")
 
     ids = insert_rows(
@@ -138,8 +148,8 @@ def build_problem_db(target: str, *, unknown_instrument: bool = True) -> dict[st
     )
     exp["p-inst"] = Expected("instrument_mismatch", tuple(ids), True, None)
 
-    ids = session(target, "p-dup-end", user="ivan", status="COMPLETED")
-    ids += insert_rows(target, [("p-dup-end", TEM, ny(48), "END", "COMPLETED", "ivan")])
+    ids = session(target, "p-dup-end", user="ivan", status="COMPLETED", start_h=66, end_h=65)
+    ids += insert_rows(target, [("p-dup-end", TEM, ny(64.5), "END", "COMPLETED", "ivan")])
     exp["p-dup-end"] = Expected("duplicate_end", (ids[1], ids[2]), False, None)
 
     ids = insert_rows(target, [("p-orphan-end", TEM, ny(30), "END", "TO_BE_BUILT", "judy")])
@@ -167,14 +177,30 @@ def build_problem_db(target: str, *, unknown_instrument: bool = True) -> dict[st
     exp["p-bad-ts"] = Expected("bad_timestamp", (ids[0],), True, None)
 
     ids = session(
-        target, "p-long-open", user="trent", status="WAITING_FOR_END", start_h=30, end_h=None
+        target,
+        "p-long-open",
+        user="trent",
+        status="WAITING_FOR_END",
+        start_h=30,
+        end_h=None,
+        instrument=SEM,
     )
     exp["p-long-open"] = Expected("long_open_session", tuple(ids), False, "force_end")
 
-    ids = session(target, "p-error", user="victor", status="ERROR", generations=1)
+    ids = session(
+        target, "p-error", user="victor", status="ERROR", generations=1, start_h=64, end_h=63
+    )
     exp["p-error"] = Expected("stuck_status", tuple(ids), False, "requeue")
 
-    ids = session(target, "p-nofiles", user="walter", status="NO_FILES_FOUND", generations=1)
+    ids = session(
+        target,
+        "p-nofiles",
+        user="walter",
+        status="NO_FILES_FOUND",
+        generations=1,
+        start_h=62,
+        end_h=61,
+    )
     exp["p-nofiles"] = Expected("stuck_status", tuple(ids), False, "requeue")
 
     ids = insert_rows(
@@ -186,9 +212,18 @@ def build_problem_db(target: str, *, unknown_instrument: bool = True) -> dict[st
     )
     exp["p-status"] = Expected("status_mismatch", tuple(ids), False, "requeue")
 
-    ids = session(target, "p-dup-start", user="sybil", status="COMPLETED")
-    ids += insert_rows(target, [("p-dup-start", TEM, ny(49.5), "START", "COMPLETED", "sybil")])
+    ids = session(target, "p-dup-start", user="sybil", status="COMPLETED", start_h=60, end_h=59)
+    ids += insert_rows(target, [("p-dup-start", TEM, ny(59.5), "START", "COMPLETED", "sybil")])
     exp["p-dup-start"] = Expected("duplicate_start", (ids[0], ids[2]), False, None)
+
+    first = session(target, "p-overlap-a", user="uma", start_h=10, end_h=8, instrument=FIB)
+    later = session(target, "p-overlap-b", user="uri", start_h=9, end_h=7, instrument=FIB)
+    exp["p-overlap-b"] = Expected("overlap", (first[0], later[0]), False, None)
+
+    # Far ahead of any clock the tests run with (rows an older logger or a hand edit made).
+    future = "2999-01-01T09:00:00-05:00"
+    ids = insert_rows(target, [("p-future", SEM, future, "START", "WAITING_FOR_END", "xavier")])
+    exp["p-future"] = Expected("future_start", tuple(ids), False, "force_end")
 
     if unknown_instrument:
         ids = session(target, "p-ghost", user="zoe", status="COMPLETED", instrument="GHOST-999")

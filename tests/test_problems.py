@@ -40,7 +40,7 @@ def test_every_problem_type_is_found_with_its_rows(db: str) -> None:
 
 def test_healthy_database_has_no_problems(sqlite_db: str) -> None:
     session(sqlite_db, "a", status="COMPLETED", generations=2)
-    session(sqlite_db, "b", user="bob")
+    session(sqlite_db, "b", user="bob", start_h=48, end_h=47)  # after a, not over it
     session(sqlite_db, "c", user="carol", status="WAITING_FOR_END", start_h=2, end_h=None)
     assert find_problems(long_session_hours=12, now=NOW, engine=sqlite_db) == []
 

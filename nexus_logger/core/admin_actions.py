@@ -43,7 +43,7 @@ from sqlalchemy import (
     update,
 )
 
-from nexus_logger.core import timestamps
+from nexus_logger.core import open_rule, timestamps
 from nexus_logger.core.engine import (
     EngineLike,
     describe,
@@ -53,7 +53,12 @@ from nexus_logger.core.engine import (
 )
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import Conflict, InvalidInput, NexusLoggerError, NotFound
-from nexus_logger.core.lifecycle import check_end_time, end_in_transaction, lock_instrument
+from nexus_logger.core.lifecycle import (
+    CLOCK_SLACK,
+    check_end_time,
+    end_in_transaction,
+    lock_instrument,
+)
 from nexus_logger.core.logger_tables import ensure_tables, table_exists
 from nexus_logger.core.logger_tables import metadata as lifecycle_metadata
 from nexus_logger.core.models import SessionLogEntry
@@ -67,6 +72,7 @@ _START = EventType.START.value
 _END = EventType.END.value
 _TO_BE_BUILT = RecordStatus.TO_BE_BUILT.value
 _WAITING = RecordStatus.WAITING_FOR_END.value
+_ERROR = RecordStatus.ERROR.value
 
 FORCE_END = "force_end"
 REQUEUE = "requeue"
@@ -293,6 +299,8 @@ def _force_end_changes(
         raise InvalidInput(
             f"Session {ident}'s START time {start['timestamp']!r} cannot be read; correct it first."
         ) from None
+    if began > datetime.now(UTC) + CLOCK_SLACK:
+        return _close_future_start(ident, starts, start, stamp, ended, pid)
     check_end_time(ended, began, stamp=stamp, start_text=start["timestamp"])
     waiting_starts = [s for s in starts if s["record_status"] == _WAITING]
     changes = [RowChange(s, {**s, "record_status": _TO_BE_BUILT}) for s in waiting_starts]
@@ -314,6 +322,42 @@ def _force_end_changes(
     summary = (
         f"Force-end session {ident} on {pid} (user {start['user']!r}) at {stamp}, "
         f"{hours:.1f} h after it started; it becomes TO_BE_BUILT."
+    )
+    return tuple(changes), summary, pid
+
+
+def _close_future_start(
+    ident: str,
+    starts: list[dict[str, Any]],
+    start: dict[str, Any],
+    stamp: str,
+    ended: datetime,
+    pid: str,
+) -> tuple[tuple[RowChange, ...], str, str]:
+    """A START in the future (an older logger, a hand edit) blocks the instrument for ever and
+    cannot get an END after it; it is closed as ERROR, so NexusLIMS never builds it."""
+    if ended > datetime.now(UTC) + CLOCK_SLACK:
+        raise InvalidInput(f"The end time {stamp} is in the future. Give now at the latest.")
+    changes = [RowChange(s, {**s, "record_status": _ERROR}) for s in starts]
+    changes.append(
+        RowChange(
+            None,
+            {
+                "id_session_log": None,
+                "session_identifier": ident,
+                "instrument": pid,
+                "timestamp": stamp,
+                "event_type": _END,
+                "record_status": _ERROR,
+                "user": start["user"],
+            },
+        )
+    )
+    summary = (
+        f"Close session {ident} on {pid} (user {start['user']!r}), whose START is in the future "
+        f"({start['timestamp']}): an END at {stamp} is added and the session becomes ERROR, so "
+        "the instrument is free and NexusLIMS never builds it. Correct the START by hand if the "
+        "session really happened, then re-queue it."
     )
     return tuple(changes), summary, pid
 
@@ -552,14 +596,27 @@ def apply(
 
 
 def _carry_out(conn: Connection, plan: ActionPlan) -> None:
+    if plan.action == FORCE_END and plan.changes[-1].after["record_status"] == _ERROR:
+        _insert_and_update(conn, plan)
+        open_rule.release(conn, plan.session_identifier)
+        return
     if plan.action == FORCE_END:
         at = timestamps.parse(plan.params["at"])
         ended = end_in_transaction(conn, session_identifier=plan.session_identifier, at=at)
         if ended.already_ended:
             raise _stale(plan)
         return
+    _insert_and_update(conn, plan)
+
+
+def _insert_and_update(conn: Connection, plan: ActionPlan) -> None:
+    """Write the plan's rows as previewed: new rows inserted, changed rows only if unchanged."""
     for change in plan.changes:
-        assert change.before is not None
+        if change.before is None:
+            conn.execute(
+                insert(_T).values({k: v for k, v in change.after.items() if k != "id_session_log"})
+            )
+            continue
         before, after = change.before, change.after
         result = conn.execute(
             update(_T)

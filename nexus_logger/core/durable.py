@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,6 +71,9 @@ _logger = logging.getLogger(__name__)
 RETRY_SECONDS = 30
 #: How long ``sync`` waits for another process that is sending the same outbox.
 LOCK_WAIT_SECONDS = 5.0
+#: After the database could not be reached, calls within this many seconds (at most the
+#: database timeout) fail at once, so that one action never waits more than one timeout.
+_DOWN_SECONDS = 10.0
 
 QUEUED_START = (
     "The database cannot be reached right now. The session start is saved on this PC and will "
@@ -233,6 +237,9 @@ class DurableLogger:
         moved away for a moment), so it is treated like an unreachable server. A folder named
         as the database is a configuration mistake, not an outage.
         """
+        if self.offline_reason is not None and time.monotonic() < self._down_until:
+            # It just failed: one action (identify, find, end) waits once, not once per step.
+            raise DatabaseUnavailable(self.offline_reason)
         if isinstance(self._target, Engine):
             return self._target
         text = os.fspath(self._target) if self._target is not None else default_database()
@@ -254,6 +261,15 @@ class DurableLogger:
                 )
         return get_engine(text, timeout=self._timeout)
 
+    def _went_offline(self, err: BaseException | str) -> None:
+        """Remember why the database could not be reached, for a few seconds (see engine())."""
+        self.offline_reason = str(err)
+        self._down_until = time.monotonic() + min(self._timeout or 10.0, _DOWN_SECONDS)
+
+    def _came_online(self) -> None:
+        self.offline_reason = None
+        self._down_until = 0.0
+
     # -- identify and find ----------------------------------------------------------------
 
     def identify(self, *, instrument: str | None = None, use_config: bool = True) -> Instrument:
@@ -268,7 +284,7 @@ class DurableLogger:
                 instrument=instrument, engine=self.engine(), use_config=use_config
             )
         except DatabaseUnavailable as err:
-            self.offline_reason = str(err)
+            self._went_offline(err)
             cached = self._outbox_call(self.outbox.cached_instrument, self.database_key, requested)
             if cached is None and instrument is not None:
                 cached = self._outbox_call(
@@ -285,7 +301,7 @@ class DurableLogger:
                 cached.instrument_pid,
             )
             return cached
-        self.offline_reason = None
+        self._came_online()
         self._outbox_call(self.outbox.remember_instrument, self.database_key, requested, found)
         return found
 
@@ -323,9 +339,9 @@ class DurableLogger:
                 found = lifecycle.find_open_session(instrument_pid, engine=eng)
             except DatabaseUnavailable as err:
                 _logger.info("Open session as this PC knows it: %s", err)
-                self.offline_reason = str(err)
+                self._went_offline(err)
                 return self._kept_session(instrument_pid, offline=True)
-            self.offline_reason = None
+            self._came_online()
             return found if found is not None else self._kept_session(instrument_pid)
 
     def _known_here(self, pid: str, waiting: list[OutboxEvent]) -> OpenSession | None:
@@ -429,9 +445,9 @@ class DurableLogger:
                 )
                 faults.point("start:committed")
             except DatabaseUnavailable as err:
-                self.offline_reason = str(err)
+                self._went_offline(err)
                 return self._keep_start(instrument, name, text, when, err, confirm)
-            self.offline_reason = None
+            self._came_online()
         if result.created:
             lifecycle.remember_open_here(result.session)
             message = f"Session started on {instrument.display_name} for {name}."
@@ -565,7 +581,7 @@ class DurableLogger:
             engine=self.engine(),
             rules=self.rules,
         )
-        self.offline_reason = None
+        self._came_online()
         return self._ended(session, ended, when)
 
     def _end_outcome(
@@ -577,10 +593,11 @@ class DurableLogger:
     ) -> EndOutcome:
         ident = session.session_identifier
         if event.state is EventState.PENDING:
-            self.offline_reason = str(error) if error else self.offline_reason
+            if error is not None:
+                self._went_offline(error)
             _logger.warning("END %s kept on this PC: %s", ident, error)
             return EndOutcome(ident, session.started, event.at, True, QUEUED_END)
-        self.offline_reason = None
+        self._came_online()
         if event.state is EventState.HELD:
             return EndOutcome(
                 ident,
@@ -716,9 +733,9 @@ class DurableLogger:
             self._pruned = True
             self._outbox_call(self.outbox.prune)
         if run.error is not None:
-            self.offline_reason = run.error
+            self._went_offline(run.error)
         elif run.attempted:
-            self.offline_reason = None
+            self._came_online()
         return run
 
     def _report(self, run: sender.Run) -> SyncReport:

@@ -141,6 +141,12 @@ def translate(err: BaseException, where: str) -> NexusLoggerError:
             f"The database {where} cannot be reached ({text.splitlines()[0] if text else 'no reason given'}). "
             "Check the network connection and the database setting."
         )
+    if isinstance(err, sa_exc.IntegrityError) and "nexus_logger_open_session" in low:
+        return Conflict(
+            f"Another session was started on this instrument in the database {where} at the "
+            "same moment, so this one was not written. Look at the instrument's state and try "
+            "again."
+        )
     if isinstance(err, sa_exc.IntegrityError):
         return InvalidInput(f"The database {where} refused the change: {text.splitlines()[0]}.")
     if isinstance(err, sa_exc.SQLAlchemyError | sqlite3.Error):

@@ -28,6 +28,7 @@ from nexus_logger.core import timestamps
 from nexus_logger.core.engine import EngineLike, get_engine, read_connection
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.models import Instrument, SessionLogEntry
+from nexus_logger.core.overlaps import Overlap, find_overlaps
 from nexus_logger.core.schema import load_instruments, require_usable
 from nexus_logger.core.summaries import instant
 
@@ -60,6 +61,8 @@ class ProblemKind(StrEnum):
     END_BEFORE_START = "end_before_start"
     STATUS_MISMATCH = "status_mismatch"
     NAIVE_TIMESTAMP = "naive_timestamp"
+    OVERLAP = "overlap"
+    FUTURE_START = "future_start"
     LONG_OPEN_SESSION = "long_open_session"
     STUCK_STATUS = "stuck_status"
 
@@ -81,6 +84,8 @@ _TITLES = {
     ProblemKind.END_BEFORE_START: "END before START",
     ProblemKind.STATUS_MISMATCH: "START and END statuses differ",
     ProblemKind.NAIVE_TIMESTAMP: "Timestamp without time zone",
+    ProblemKind.OVERLAP: "Sessions overlap on one instrument",
+    ProblemKind.FUTURE_START: "START in the future",
     ProblemKind.LONG_OPEN_SESSION: "Session open for a long time",
     ProblemKind.STUCK_STATUS: "Build failed or found no files",
 }
@@ -138,7 +143,11 @@ def _naive_sql(column: Any) -> Any:
     return ~or_(column.like("%+__:__"), column.like("%-__:__"), column.like("%Z"))
 
 
-def _suspicious_sessions(conn: Any) -> list[str]:
+#: A START this far after now is in the future (the clocks of two PCs never agree exactly).
+_FUTURE_SLACK = timedelta(minutes=5)
+
+
+def _suspicious_sessions(conn: Any, now: datetime) -> list[str]:
     """Identifiers of sessions that might have a problem (one grouped scan of session_log)."""
     ev = _T.c.event_type
     is_start = ev == EventType.START.value
@@ -192,6 +201,7 @@ def _suspicious_sessions(conn: Any) -> list[str]:
                 n_naive > 0,
                 n_unreadable > 0,
                 n_unknown > 0,
+                start_at > (now + _FUTURE_SLACK).timestamp(),
             )
         )
     )
@@ -239,13 +249,15 @@ def find_problems(
     now = now or datetime.now(UTC)
     instruments = load_instruments(eng)
     with read_connection(eng) as conn:
-        suspicious = _suspicious_sessions(conn)
+        suspicious = _suspicious_sessions(conn, now)
         rows = _rows_of(conn, suspicious)
+        overlapping = find_overlaps(conn, now.timestamp())
     zones = {pid: inst.timezone for pid, inst in instruments.items()}
     limit = timedelta(hours=long_session_hours)
     problems: list[Problem] = []
     for ident in suspicious:
         problems.extend(_examine(ident, rows.get(ident, []), zones, limit, now))
+    problems.extend(_overlap_problem(o) for o in overlapping)
     problems.sort(key=lambda p: (not p.blocks_build, _KIND_ORDER[p.kind], p.row_ids[:1] or (0,)))
     _logger.info("Found %d problem(s) in %d suspicious session(s)", len(problems), len(suspicious))
     return problems
@@ -488,7 +500,24 @@ def _examine(
                 [start, end],
             )
 
-    if not ends and start.record_status == RecordStatus.WAITING_FOR_END.value:
+    closed_before = any(
+        (e := _parse(end.timestamp, zones.get(end.instrument, tz))) is not None
+        and began is not None
+        and e < began
+        for end in ends
+    )  # an END before it: "END before START" says all there is to say
+    if began is not None and began > now + _FUTURE_SLACK and not closed_before:
+        add(
+            ProblemKind.FUTURE_START,
+            f"Session {ident} on {start.instrument} ({_fmt_user(start.user)}) starts in the "
+            f"future ({start.timestamp}). While it is open nobody can start a session on the "
+            "instrument, and it cannot be ended normally (an END before its START).",
+            "Force-end the session (admin action): it is then marked ERROR, so NexusLIMS never "
+            "builds it; correct the START by hand if the session really happened.",
+            [start],
+            fix="force_end" if not ends else None,
+        )
+    elif not ends and start.record_status == RecordStatus.WAITING_FOR_END.value:
         if began is not None and now - began > long_limit:
             add(
                 ProblemKind.LONG_OPEN_SESSION,
@@ -519,6 +548,28 @@ def _examine(
             fix="requeue",
         )
     return out
+
+
+def _overlap_problem(pair: Overlap) -> Problem:
+    """One problem for the later session of an overlapping pair, naming the earlier one."""
+    a, b = pair.earlier, pair.later
+    return Problem(
+        kind=ProblemKind.OVERLAP,
+        session_identifier=b.session_identifier,
+        instrument=b.instrument,
+        explanation=(
+            f"Session {b.session_identifier} ({_fmt_user(b.user)}, from {b.start_text} to "
+            f"{b.end_text or 'still open'}) overlaps session {a.session_identifier} "
+            f"({_fmt_user(a.user)}, {a.start_text} to {a.end_text or 'still open'}) on "
+            f"{b.instrument}. NexusLIMS would build two records from the same files."
+        ),
+        action=(
+            "Ask both users which session is right; correct the other's times with a database "
+            "tool or force-end it at the right time, then re-check."
+        ),
+        row_ids=(a.start_id, b.start_id),
+        users=(a.user, b.user),
+    )
 
 
 def _parses(text: str | None) -> bool:
