@@ -71,9 +71,9 @@ _logger = logging.getLogger(__name__)
 RETRY_SECONDS = 30
 #: How long ``sync`` waits for another process that is sending the same outbox.
 LOCK_WAIT_SECONDS = 5.0
-#: After the database could not be reached, calls within this many seconds (at most the
-#: database timeout) fail at once, so that one action never waits more than one timeout.
-_DOWN_SECONDS = 10.0
+#: After the database could not be reached, calls within this many seconds fail at once, so
+#: that one action (identify, find, end) waits one timeout, not one per step.
+_DOWN_SECONDS = 2.0
 
 QUEUED_START = (
     "The database cannot be reached right now. The session start is saved on this PC and will "
@@ -227,6 +227,7 @@ class DurableLogger:
         #: Why nothing can be kept on this PC (the outbox cannot be written); None when it can.
         self.outbox_problem: str | None = None
         self._outbox_warned = False
+        self._moved_told = False
 
     # -- the database ---------------------------------------------------------------------
 
@@ -264,7 +265,7 @@ class DurableLogger:
     def _went_offline(self, err: BaseException | str) -> None:
         """Remember why the database could not be reached, for a few seconds (see engine())."""
         self.offline_reason = str(err)
-        self._down_until = time.monotonic() + min(self._timeout or 10.0, _DOWN_SECONDS)
+        self._down_until = time.monotonic() + _DOWN_SECONDS
 
     def _came_online(self) -> None:
         self.offline_reason = None
@@ -493,12 +494,17 @@ class DurableLogger:
             raise DatabaseUnavailable(
                 f"{err} The session cannot be kept on this PC either: {out}"
             ) from err
+        self._outbox_works()
         faults.point("start:kept")
         if confirm:
             self.outbox.confirm(event.id)
         _logger.warning("START %s kept on this PC: %s", event.session_identifier, err)
         return StartOutcome(
-            self._session_from_event(event), True, True, QUEUED_START, event_id=event.id
+            self._session_from_event(event),
+            True,
+            True,
+            self._with_warning(QUEUED_START),
+            event_id=event.id,
         )
 
     def confirm(self, outcome: StartOutcome) -> None:
@@ -554,7 +560,7 @@ class DurableLogger:
     def _keep_end(self, session: OpenSession, when: datetime) -> OutboxEvent | None:
         tz = session.instrument.timezone
         try:
-            return self.outbox.add(
+            event = self.outbox.add(
                 EventKind.END,
                 database=self.database_key,
                 session_identifier=session.session_identifier,
@@ -568,6 +574,8 @@ class DurableLogger:
         except OutboxError as err:
             self._outbox_failed(err)
             return None
+        self._outbox_works()
+        return event
 
     def _end_directly(self, session: OpenSession, when: datetime) -> EndOutcome:
         if session.kept_on_pc:
@@ -575,12 +583,19 @@ class DurableLogger:
                 f"This session exists only on this PC, and the outbox holding it cannot be "
                 f"used: {self.outbox_problem}"
             )
-        ended = lifecycle.end_session(
-            session_identifier=session.session_identifier,
-            at=when,
-            engine=self.engine(),
-            rules=self.rules,
-        )
+        try:
+            ended = lifecycle.end_session(
+                session_identifier=session.session_identifier,
+                at=when,
+                engine=self.engine(),
+                rules=self.rules,
+            )
+        except DatabaseUnavailable as err:
+            self._went_offline(err)
+            raise DatabaseUnavailable(
+                f"{err} The session end cannot be kept on this PC either: {self.outbox_problem} "
+                "Nothing was recorded: end the session again once either works."
+            ) from err
         self._came_online()
         return self._ended(session, ended, when)
 
@@ -596,7 +611,9 @@ class DurableLogger:
             if error is not None:
                 self._went_offline(error)
             _logger.warning("END %s kept on this PC: %s", ident, error)
-            return EndOutcome(ident, session.started, event.at, True, QUEUED_END)
+            return EndOutcome(
+                ident, session.started, event.at, True, self._with_warning(QUEUED_END)
+            )
         self._came_online()
         if event.state is EventState.HELD:
             return EndOutcome(
@@ -765,31 +782,32 @@ class DurableLogger:
     def _outbox_failed(self, err: OutboxError) -> None:
         if self.outbox_problem != str(err):
             _logger.error("Offline protection is off: %s", err)
+            self._outbox_warned = False  # a new reason: say it once more
         self.outbox_problem = str(err)
-        self._outbox_warned = False
+
+    def _outbox_works(self) -> None:
+        """An outbox write succeeded: offline protection is on again (after space was freed)."""
+        if self.outbox_problem is not None:
+            _logger.info("The local outbox can be written again; offline protection is on.")
+        self.outbox_problem = None
 
     def _with_warning(self, message: str) -> str:
-        """``message``, plus once the warning that nothing can be kept on this PC now."""
-        if self.outbox_problem is None:
-            return message
-        if self.outbox.moved_aside is None and not self._outbox_healthy():
-            if self._outbox_warned:
-                return message
+        """``message``, plus (once each) what the user must know about this PC's outbox."""
+        notes = []
+        moved = self.outbox.moved_aside
+        if moved is not None and not self._moved_told:
+            self._moved_told = True
+            notes.append(
+                f"The local outbox was damaged; it was kept as {moved} and a new one started "
+                "(tell facility staff: events that waited in it were not sent)."
+            )
+        if self.outbox_problem is not None and not self._outbox_warned:
             self._outbox_warned = True
-            return (
-                f"{message} Warning: nothing can be kept on this PC if the database goes away: "
+            notes.append(
+                "Warning: nothing can be kept on this PC if the database goes away: "
                 f"{self.outbox_problem}"
             )
-        return message
-
-    def _outbox_healthy(self) -> bool:
-        """True (and the warning cleared) once the outbox can be written again."""
-        try:
-            self.outbox.pending_count()
-        except OutboxError:
-            return False
-        self.outbox_problem = None
-        return True
+        return " ".join([message, *notes])
 
 
 def _who(session: OpenSession) -> str:

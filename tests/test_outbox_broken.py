@@ -1,0 +1,102 @@
+"""When this PC's outbox cannot be written, sessions still start and end in the database.
+
+A full disk is a real one: a tiny tmpfs the test mounts (as root, where mounting is allowed;
+elsewhere the test is skipped and says why). A damaged file is moved aside, kept, and a new one
+started. Nothing needs a person to repair it: once space is free, the outbox works again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nexus_logger.core.durable import DurableLogger
+from nexus_logger.core.errors import DatabaseUnavailable
+from nexus_logger.core.lifecycle import find_open_session
+from nexus_logger.core.outbox import EventKind, EventState
+from tests.helpers_outbox import TEM, assert_pairing_holds, fast_engine, moved_away
+
+
+@contextlib.contextmanager
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs, unmounted afterwards."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): full-disk test skipped")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Fill the disk holding ``folder`` to the last byte; returns the filler file."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as err:
+        assert err.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_full_disk_start_and_end_go_straight_to_the_database(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    with tiny_disk(tmp_path) as disk:
+        filler = fill(disk)
+        durable = DurableLogger(fast_engine(sqlite_db), outbox_path=disk / "outbox.sqlite")
+        inst = durable.identify(instrument=TEM)
+        started = durable.start(instrument=inst, user="alice")
+        assert started.created and not started.queued
+        assert "nothing can be kept on this PC" in started.message
+        assert "disk" in started.message and "full" in started.message
+        assert "damaged" not in started.message and "move it aside" not in started.message
+        ended = durable.end(started.session)
+        assert not ended.queued and "NexusLIMS will build" in ended.message
+        assert "nothing can be kept" not in ended.message  # warned once, not every time
+        assert assert_pairing_holds(sqlite_db) == [
+            (started.session.session_identifier, TEM, "alice")
+        ]
+        # With the database away as well, the user is told that nothing could be kept (here
+        # another nexus-logger process on the PC).
+        again = durable.start(instrument=inst, user="bob").session
+        other = DurableLogger(sqlite_db, outbox_path=disk / "outbox.sqlite")
+        with moved_away(sqlite_db), pytest.raises(DatabaseUnavailable, match="either"):
+            other.end(again)
+        # Space is freed: the outbox works again, with no step by hand.
+        filler.unlink()
+        ended = durable.end(again)
+        assert not ended.queued and durable.outbox_problem is None
+        kinds = [(e.kind, e.state) for e in durable.outbox.items(states=tuple(EventState))]
+        assert kinds == [(EventKind.END, EventState.SENT)]
+        assert find_open_session(TEM, engine=sqlite_db) is None
+
+
+def test_damaged_outbox_is_moved_aside_and_sessions_go_on(sqlite_db: str, tmp_path: Path) -> None:
+    box = tmp_path / "outbox.sqlite"
+    box.write_bytes(b"\x13garbage, not SQLite" * 500)
+    durable = DurableLogger(fast_engine(sqlite_db), outbox_path=box)
+    inst = durable.identify(instrument=TEM)
+    started = durable.start(instrument=inst, user="alice")
+    assert started.created
+    moved = durable.outbox.moved_aside
+    assert moved is not None and moved.exists() and str(moved) in started.message
+    ended = durable.end(started.session)
+    assert not ended.queued and str(moved) not in ended.message  # told once
+    assert assert_pairing_holds(sqlite_db) == [(started.session.session_identifier, TEM, "alice")]
