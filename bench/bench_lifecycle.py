@@ -1,18 +1,19 @@
-"""Benchmark of the session lifecycle (issue 3): latency of start/end, and many writers at once.
+"""Benchmark of the session lifecycle: latency of start/end, and many writers at once.
 
 1. Latency of ``start_session`` and ``end_session`` (median, p99, max) on a local SQLite file
    and on PostgreSQL, with ``--history`` finished sessions already in ``session_log`` (the
-   open-session check reads the instrument's history; NexusLIMS's table has no index on
-   ``instrument`` and we may not add one).
+   open-session check reads the whole table every time: NexusLIMS's table has no index on
+   ``instrument`` and we may not add one), and of a whole start+end pair as the CLI and the
+   window run it (``DurableLogger``: the END also passes through the fsynced local outbox).
 2. ``--procs`` processes x ``--cycles`` start/end cycles, one instrument per process, all on
    one SQLite file (``--procs-backend postgres`` for the server): errors, lost or duplicated
    rows (checked row by row afterwards) and throughput.
 
-Targets (issue 3): median under 20 ms on SQLite, under 10 ms on PostgreSQL; 0 errors, 0 lost
-or duplicated rows. The default run takes about two minutes on a busy 2-core machine; scale
+Targets: start+end median under 50 ms with 100,000 past sessions on both backends; 0 errors,
+0 lost or duplicated rows. The default run takes a few minutes on a 2-core machine; scale
 up or down with the flags.
 
-    python bench/bench_lifecycle.py [--samples 200] [--history 10000] [--procs 20]
+    python bench/bench_lifecycle.py [--samples 200] [--history 100000] [--procs 20]
                                     [--cycles 100] [--no-postgres] [--procs-backend sqlite]
 """
 
@@ -102,46 +103,48 @@ def latency(target: str, samples: int) -> dict[str, list[float]]:
 
     The CPU time does not grow when other programs load the machine, so it shows the cost of
     nexus-logger's own code (plus SQLite's, which runs in-process) on a busy machine too.
-
-    Each pair is timed twice: as a process that just checked the instrument (the open-session
-    check then reads only rows newer than its last full look), and as the first start and end
-    of a process, or the first after :data:`~nexus_logger.core.open_sessions.MEMO_SECONDS`
-    (the ``full`` rows: the check reads the whole history).
+    ``pair`` is a whole start+end through :class:`DurableLogger`, as the CLI and window do it.
     """
-    from nexus_logger.core import open_sessions
+    from nexus_logger.core.durable import DurableLogger
     from nexus_logger.core.lifecycle import end_session, find_open_session, start_session
 
     pid = instrument_pid(0)
     find_open_session(pid, engine=target)  # warm-up: schema, instrument cache, connection
+    durable = DurableLogger(target)
+    inst = durable.identify(instrument=pid)
     out: dict[str, list[float]] = {}
+
+    def timed(name: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        c0, t0 = time.process_time(), time.perf_counter()
+        result = fn(*args, **kw)
+        c1, t1 = time.process_time(), time.perf_counter()
+        out.setdefault(name, []).append(t1 - t0)
+        out.setdefault(f"{name}_cpu", []).append(c1 - c0)
+        return result
+
     for _ in range(samples):
-        for suffix in ("", "_full"):
-            if suffix:
-                open_sessions.forget()
-            c0, t0 = time.process_time(), time.perf_counter()
-            result = start_session(instrument=pid, user="bench", engine=target)
-            c1, t1 = time.process_time(), time.perf_counter()
-            if not result.created:
-                raise RuntimeError("a session was unexpectedly open")
-            out.setdefault(f"start{suffix}", []).append(t1 - t0)
-            out.setdefault(f"start{suffix}_cpu", []).append(c1 - c0)
-            if suffix:
-                open_sessions.forget()
-            c0, t0 = time.process_time(), time.perf_counter()
-            end_session(instrument=pid, engine=target)
-            c1, t1 = time.process_time(), time.perf_counter()
-            out.setdefault(f"end{suffix}", []).append(t1 - t0)
-            out.setdefault(f"end{suffix}_cpu", []).append(c1 - c0)
+        result = timed("start", start_session, instrument=pid, user="bench", engine=target)
+        if not result.created:
+            raise RuntimeError("a session was unexpectedly open")
+        timed("end", end_session, instrument=pid, engine=target)
+        c0, t0 = time.process_time(), time.perf_counter()
+        outcome = durable.start(instrument=inst, user="bench")
+        if not outcome.created or outcome.queued:
+            raise RuntimeError(f"start through the DurableLogger failed: {outcome.message}")
+        ended = durable.end(outcome.session)
+        if ended.queued:
+            raise RuntimeError(f"end through the DurableLogger failed: {ended.message}")
+        out.setdefault("pair", []).append(time.perf_counter() - t0)
+        out.setdefault("pair_cpu", []).append(time.process_time() - c0)
     return out
 
 
 def print_latency(label: str, got: dict[str, list[float]]) -> None:
     print(label)
     for op, what in (
-        ("start", "start"),
-        ("end", "end"),
-        ("start_full", "start, full check (first of a process)"),
-        ("end_full", "end, full check (first of a process)"),
+        ("start", "start_session"),
+        ("end", "end_session"),
+        ("pair", "start+end as the CLI/window run them"),
     ):
         cpu = statistics.median(got[f"{op}_cpu"]) * 1000
         print(f"  {what:<40} {fmt(summarize(got[op]))}   client CPU median {cpu:5.2f} ms")
@@ -269,7 +272,7 @@ def main() -> int:
     parser.add_argument(
         "--samples", type=int, default=200, help="start/end pairs timed per backend"
     )
-    parser.add_argument("--history", type=int, default=10_000, help="finished sessions preloaded")
+    parser.add_argument("--history", type=int, default=100_000, help="finished sessions preloaded")
     parser.add_argument("--procs", type=int, default=20, help="writer processes")
     parser.add_argument("--cycles", type=int, default=100, help="start/end cycles per process")
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL")
