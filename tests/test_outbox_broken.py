@@ -100,3 +100,28 @@ def test_damaged_outbox_is_moved_aside_and_sessions_go_on(sqlite_db: str, tmp_pa
     ended = durable.end(started.session)
     assert not ended.queued and str(moved) not in ended.message  # told once
     assert assert_pairing_holds(sqlite_db) == [(started.session.session_identifier, TEM, "alice")]
+
+
+def test_read_only_folder_start_and_end_still_work(sqlite_db: str, tmp_path: Path) -> None:
+    """A folder this account cannot write (a read-only mount: root ignores file modes)."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): read-only test skipped")
+    try:
+        durable = DurableLogger(fast_engine(sqlite_db), outbox_path=mount / "outbox.sqlite")
+        inst = durable.identify(instrument=TEM)
+        started = durable.start(instrument=inst, user="alice")
+        assert started.created and "nothing can be kept on this PC" in started.message
+        ended = durable.end(started.session)
+        assert not ended.queued
+        assert assert_pairing_holds(sqlite_db) == [
+            (started.session.session_identifier, TEM, "alice")
+        ]
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
