@@ -714,6 +714,7 @@ class DurableLogger:
         stays waiting, and so do the ones after it). Never raises for an unreachable database.
         """
         with self._lock:
+            self._down_until = 0.0  # asked to send now: try the database again, whatever failed
             try:
                 self._file_lock.acquire(timeout=self._lock_wait)
             except FileLockTimeout:
@@ -724,6 +725,20 @@ class DurableLogger:
             finally:
                 self._file_lock.release()
             return self._report(run)
+
+    def check_reachable(self) -> None:
+        """Ask the database now (``SELECT 1``); :class:`DatabaseUnavailable` if it does not answer."""
+        from nexus_logger.core.engine import read_connection
+
+        with self._lock:
+            self._down_until = 0.0
+            try:
+                with read_connection(self.engine()) as conn:
+                    conn.exec_driver_sql("SELECT 1")
+            except DatabaseUnavailable as err:
+                self._went_offline(err)
+                raise
+            self._came_online()
 
     def _send_if_free(self, eng: Engine, live_id: int | None = None) -> sender.Run:
         """Send what waits, unless nothing does or another process is sending it right now."""

@@ -102,16 +102,13 @@ def connect(settings: Settings) -> Connected:
 
 def sync_state(logger: DurableLogger) -> SyncState:
     """Send what waits on this PC (if anything) and say whether the database answers."""
-    from nexus_logger.core.engine import read_connection
-
     pending = logger.pending_count()
     if pending:
         report = logger.sync()
         online = report.error is None and not report.busy
         return SyncState(online, report.pending, report.error, len(logger.conflicts()))
     try:
-        with read_connection(logger.engine()) as conn:
-            conn.exec_driver_sql("SELECT 1")
+        logger.check_reachable()
     except DatabaseUnavailable as err:
         return SyncState(False, logger.pending_count(), str(err), len(logger.conflicts()))
     return SyncState(True, logger.pending_count(), conflicts=len(logger.conflicts()))
