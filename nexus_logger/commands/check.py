@@ -11,9 +11,7 @@ from nexus_logger.commands._common import (
     render_table,
     settings_from_args,
 )
-
-#: Exit code when problems were found (errors that stop the command itself exit with 2).
-EXIT_PROBLEMS = 1
+from nexus_logger.core.errors import EXIT_PROBLEMS
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
