@@ -204,7 +204,8 @@ class MainWindow(QMainWindow):
     def _fail(self, step: Step, message: str, error: BaseException | None = None) -> None:
         _logger.warning("Start-up step '%s' failed: %s", step.value, message)
         self.steps_page.set_step(step, StepState.FAILED)
-        self.steps_page.show_error(message)
+        contact = str(getattr(self.settings, "facility_contact", "") or "")
+        self.steps_page.show_error(message, contact)
         self._set_phase(Phase.FAILED)
         if self.settings is not None:
             # The doctor's checks say which part of the set-up is at fault and what to do.

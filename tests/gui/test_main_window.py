@@ -301,7 +301,14 @@ def test_a_failed_step_shows_a_sentence_retry_and_log(qtbot, make_window, sqlite
     assert page.error_box.isVisible() and page.retry_button.isVisible()
     message = page.error_label.text()
     assert "NO-SUCH-INSTRUMENT" in message and "Traceback" not in message
-    # The doctor's checks run and the one that explains the failure is shown with its fix.
+    # For the person at the instrument: one sentence, no command line, whom to tell.
+    assert "nexus-logger" not in message and "--" not in message
+    assert "facility staff" in page.contact_label.text()
+    assert not page.details_box.isVisible()
+    # The doctor's checks run and the one that explains the failure is behind Details.
+    qtbot.mouseClick(page.details_button, Qt.MouseButton.LeftButton)
+    assert page.details_box.isVisible()
+    assert page.detail_label.text().startswith(message)  # the full message, for staff
     qtbot.waitUntil(page.diagnosis_label.isVisible)
     diagnosis = page.diagnosis_label.text()
     assert diagnosis.startswith("Pre-flight check") and "What to do:" in diagnosis
@@ -394,3 +401,16 @@ def test_start_and_end_on_sqlite_and_postgresql(qtbot, make_window, db):
     assert window.end_outcome is not None and not window.end_outcome.queued
     built = get_sessions_to_build(engine=db)
     assert [(s.session_identifier, s.user) for s in built] == [(ident, lifecycle.default_user())]
+
+
+def test_the_failure_page_names_the_facility_contact(qtbot, make_window, sqlite_db):
+    window = make_window(
+        sqlite_db,
+        start=False,
+        instrument="NO-SUCH-INSTRUMENT",
+        facility_contact="Jane Smith, +1 301 975 2000",
+    )
+    window.start()
+    wait_phase(qtbot, window, Phase.FAILED)
+    assert "Jane Smith, +1 301 975 2000" in window.steps_page.contact_label.text()
+    assert window.steps_page.contact_label.isVisible()

@@ -33,7 +33,8 @@ def test_conflict_is_shown_until_marked_handled(qtbot, make_window, sqlite_db):
     window.refresh_sync_state()
     qtbot.waitUntil(lambda: window.sync_indicator.conflicts == 1)
     words = window.sync_indicator.plain_text()
-    assert "Staff attention needed: 1 conflict" in words and "sync --status" in words
+    assert "Staff attention needed: 1 conflict" in words and "debug log" in words
+    assert "nexus-logger" not in words  # no command line for the person at the instrument
     [conflict] = durable.conflicts()
     assert conflict.kind is ConflictKind.END_ALREADY_RECORDED
 

@@ -62,6 +62,7 @@ from nexus_logger.gui.admin.models import (
     SessionTableModel,
 )
 from nexus_logger.gui.admin.timeline import TimelineWidget, Zoom
+from nexus_logger.gui.flow import flow_container
 from nexus_logger.gui.worker import DbWorker, JobError
 
 _logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def _table(model: Any, parent: QWidget) -> QTableView:
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     # Size columns from the first rows only: measuring thousands of rows blocks the GUI.
     view.horizontalHeader().setResizeContentsPrecision(50)
+    view.resizeColumnsToContents()  # empty: every header title shows whole from the start
     return view
 
 
@@ -144,6 +146,9 @@ class AdminTab(QWidget):
         self.status_combo.setCurrentIndex(self.status_combo.findData(DEFAULT_STATUS))
         self.instrument_combo = QComboBox(self)
         self.instrument_combo.addItem("All instruments", None)
+        for combo in (self.status_combo, self.instrument_combo):
+            # As wide as the longest entry: a cut "TO_BE_B" is no filter anyone can read.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.dates_check = QCheckBox("Started between", self)
         today = QDate.currentDate()
         self.date_from = QDateEdit(today.addDays(-7), self)
@@ -153,29 +158,38 @@ class AdminTab(QWidget):
             edit.setDisplayFormat("yyyy-MM-dd")
             edit.setEnabled(False)
         self.search_edit = QLineEdit(self)
-        self.search_edit.setPlaceholderText("Search user, session, instrument, note")
+        self.search_edit.setPlaceholderText("Search user, session, note\u2026")
+        self.search_edit.setToolTip(
+            "Find sessions whose identifier, instrument, START or END user or note contains this"
+        )
         self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setMinimumWidth(
+            self.search_edit.fontMetrics().horizontalAdvance(self.search_edit.placeholderText())
+            + 40
+        )
         self.refresh_button = QPushButton("Refresh", self)
         self.export_button = QPushButton("Export CSV\u2026", self)
         self.export_button.setToolTip("Save the sessions of the current list (all pages) as CSV")
+        # Two rows, so that the 760-pixel window of an instrument PC shows every filter whole.
         for w in (
             QLabel("Status:", self),
             self.status_combo,
             QLabel("Instrument:", self),
             self.instrument_combo,
-            self.dates_check,
-            self.date_from,
-            QLabel("and", self),
-            self.date_to,
         ):
             bar.addWidget(w)
-        bar.addWidget(self.search_edit, 1)
+        bar.addStretch(1)
         bar.addWidget(self.refresh_button)
         bar.addWidget(self.export_button)
         outer.addLayout(bar)
+        second = QHBoxLayout()
+        for w in (self.dates_check, self.date_from, QLabel("and", self), self.date_to):
+            second.addWidget(w)
+        second.addWidget(self.search_edit, 1)
+        outer.addLayout(second)
 
-        # Counts per status (clicking one filters on it)
-        counts = QHBoxLayout()
+        # Counts per status (clicking one filters on it); they wrap in a narrow window.
+        counts_box, counts = flow_container(self)
         self.count_buttons: dict[str | None, QToolButton] = {}
         for status in [None, *[s.value for s in RecordStatus]]:
             button = QToolButton(self)
@@ -185,11 +199,10 @@ class AdminTab(QWidget):
             button.clicked.connect(lambda _checked=False, s=status: self.set_status_filter(s))
             self.count_buttons[status] = button
             counts.addWidget(button)
-        counts.addStretch(1)
         self.busy_label = QLabel("Loading\u2026", self)
         self.busy_label.setVisible(False)
         counts.addWidget(self.busy_label)
-        outer.addLayout(counts)
+        outer.addWidget(counts_box)
         self._update_count_buttons()
 
         # Messages
@@ -211,12 +224,15 @@ class AdminTab(QWidget):
                 "admin actions are not available."
             )
         self.readonly_label.setVisible(not self.is_admin)
-        for label in (self.blocking_label, self.error_label, self.readonly_label):
-            outer.addWidget(label)
 
         # Pages
         self.pages = QTabWidget(self)
         outer.addWidget(self.pages, 1)
+        # Messages come under the pages: one appearing never moves the page tabs or the list
+        # under the mouse (the read-only note is there from the start, so it stays on top).
+        outer.insertWidget(outer.indexOf(self.pages), self.readonly_label)
+        for label in (self.blocking_label, self.error_label):
+            outer.addWidget(label)
 
         sessions_page = QWidget(self)
         split = QSplitter(Qt.Orientation.Vertical, sessions_page)
