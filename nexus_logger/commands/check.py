@@ -68,9 +68,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def render_problems(problems: list) -> str:
     """A summary table, then each problem in full: explanation, what to do, rows."""
     blocking = sum(p.blocks_build for p in problems)
-    head = f"{len(problems)} problem(s)"
+    head = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
     if blocking:
-        head += f"; {blocking} stop(s) the NexusLIMS build run"
+        head += f"; {blocking} {'stops' if blocking == 1 else 'stop'} the NexusLIMS build run"
     rows = [
         {
             "no": i,

@@ -20,20 +20,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, QDateTime, QItemSelectionModel, Qt, QTimer, QTimeZone
+from PySide6.QtCore import QDate, QItemSelectionModel, QStandardPaths, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
     QCheckBox,
     QComboBox,
     QDateEdit,
-    QDateTimeEdit,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -55,6 +53,8 @@ from nexus_logger.core import admin_actions, problems, summaries, timestamps
 from nexus_logger.core.config import Settings
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.schema import load_instruments
+from nexus_logger.gui import text
+from nexus_logger.gui.admin.end_time import EndTimeDialog
 from nexus_logger.gui.admin.models import (
     AuditTableModel,
     EventsTableModel,
@@ -307,25 +307,27 @@ class AdminTab(QWidget):
         row = QHBoxLayout()
         self.zoom_group = QButtonGroup(page)
         self.zoom_buttons: dict[Zoom, QToolButton] = {}
-        for zoom, text in ((Zoom.DAY, "Day"), (Zoom.WEEK, "Week"), (Zoom.MONTH, "Month")):
+        for zoom, name in ((Zoom.DAY, "Day"), (Zoom.WEEK, "Week"), (Zoom.MONTH, "Month")):
             button = QToolButton(page)
-            button.setText(text)
+            button.setText(name)
             button.setCheckable(True)
             self.zoom_group.addButton(button)
             self.zoom_buttons[zoom] = button
             row.addWidget(button)
         self.zoom_buttons[Zoom.WEEK].setChecked(True)
         self.earlier_button = QToolButton(page)
-        self.earlier_button.setText("\u25c0 Earlier")
+        self.earlier_button.setText("\u25c0 Previous")
         self.now_button = QToolButton(page)
-        self.now_button.setText("Now")
+        self.now_button.setText("Today")
         self.later_button = QToolButton(page)
-        self.later_button.setText("Later \u25b6")
+        self.later_button.setText("Next \u25b6")
         for b in (self.earlier_button, self.now_button, self.later_button):
             row.addWidget(b)
-        self.window_label = QLabel(page)
-        row.addWidget(self.window_label, 1)
+        row.addStretch(1)
         lay.addLayout(row)
+        self.window_label = QLabel(page)
+        self.window_label.setWordWrap(True)
+        lay.addWidget(self.window_label)
         self.timeline = TimelineWidget(page)
         scroll = QScrollArea(page)
         scroll.setWidgetResizable(True)
@@ -368,7 +370,7 @@ class AdminTab(QWidget):
         self.earlier_button.clicked.connect(lambda: self.timeline.step(-1))
         self.later_button.clicked.connect(lambda: self.timeline.step(1))
         self.now_button.clicked.connect(self.timeline.go_now)
-        self.timeline.window_changed.connect(lambda *_: self.load_timeline())
+        self.timeline.window_changed.connect(self._timeline_window_changed)
         self.timeline.session_clicked.connect(self.show_session)
         self.pages.currentChanged.connect(self._page_changed)
 
@@ -500,6 +502,11 @@ class AdminTab(QWidget):
         self.instrument_combo.setCurrentIndex(max(0, index))
         self.instrument_combo.blockSignals(False)
         self.timeline.set_instruments(list(instruments))
+        # One clock for every band: the instruments' own when they share a zone.
+        zones = {inst.timezone for inst in instruments.values() if inst.timezone}
+        if len(zones) == 1:
+            (name,) = zones
+            self.timeline.set_zone(timestamps.zone(name), name)
 
     # ----------------------------------------------------------------------------------------
     # Filters and the sessions list
@@ -610,16 +617,16 @@ class AdminTab(QWidget):
     def _update_status(self) -> None:
         shown = self.model.rowCount()
         matching = self.matching
-        text = f"Showing {shown} session(s)"
+        words = f"Showing {text.plural(shown, 'session')}"
         if matching is not None:
-            text += f" of {matching} matching"
+            words += f" of {matching} matching"
         if self.model.loading:
-            text += " \u2013 loading\u2026"
+            words += " \u2013 loading\u2026"
         elif self.model.canFetchMore():
-            text += " \u2013 scroll down for more"
+            words += " \u2013 scroll down for more"
         if self.last_refresh is not None:
-            text += f". Updated {self.last_refresh.astimezone().strftime('%H:%M:%S')}."
-        self.status_label.setText(text)
+            words += f". Updated {self.last_refresh.astimezone().strftime('%H:%M:%S')}."
+        self.status_label.setText(words)
 
     # ----------------------------------------------------------------------------------------
     # Selection and detail
@@ -635,6 +642,7 @@ class AdminTab(QWidget):
             return
         self._selected_key = summary.start_id
         if summary.session_identifier != self._detail_sid:
+            self.action_label.clear()  # "Done ..." was about the session shown before
             self.load_detail(summary.session_identifier)
 
     def select_row(self, row: int) -> None:
@@ -714,7 +722,8 @@ class AdminTab(QWidget):
             gens = sum(e.event_type == EventType.RECORD_GENERATION.value for e in events)
             self.detail_title.setText(
                 f"Session {ident} on {first.instrument} ({user or 'no user'}): "
-                f"{len(events)} row(s), {gens} RECORD_GENERATION event(s)."
+                f"{text.plural(len(events), 'row')}, "
+                f"{text.plural(gens, 'RECORD_GENERATION event')}."
             )
         self._update_action_buttons()
 
@@ -741,36 +750,10 @@ class AdminTab(QWidget):
         """Ask when the session really ended (in the instrument's zone); None to cancel."""
         start = next((e for e in events if e.event_type == EventType.START.value), None)
         tz_name = self.zones.get(start.instrument) if start else None
-        zone = QTimeZone(tz_name.encode()) if tz_name else QTimeZone.systemTimeZone()
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Force end")
-        form = QFormLayout(dialog)
-        form.addRow(
-            QLabel(
-                f"When did the session end? Time in the instrument's zone ({tz_name or 'local'}).",
-                dialog,
-            )
-        )
-        edit = QDateTimeEdit(dialog)
-        edit.setCalendarPopup(True)
-        edit.setDisplayFormat("yyyy-MM-dd HH:mm")
-        edit.setTimeZone(zone)
-        edit.setDateTime(QDateTime.currentDateTime().toTimeZone(zone))
-        if start is not None and start.timestamp is not None:
-            edit.setMinimumDateTime(
-                QDateTime.fromSecsSinceEpoch(int(start.timestamp.timestamp()), zone)
-            )
-        form.addRow("End time:", edit)
-        box = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, dialog
-        )
-        box.accepted.connect(dialog.accept)
-        box.rejected.connect(dialog.reject)
-        form.addRow(box)
+        dialog = EndTimeDialog(start.timestamp if start else None, tz_name, self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
-        chosen = datetime.fromtimestamp(edit.dateTime().toSecsSinceEpoch(), UTC)
-        return chosen.astimezone(timestamps.zone(tz_name))
+        return dialog.value()
 
     def ask_user_name(self, users: list[str]) -> str | None:
         """Ask which user START and END should both have; None to cancel."""
@@ -837,7 +820,13 @@ class AdminTab(QWidget):
 
     def _plan(self, planner: Callable[..., admin_actions.ActionPlan], *args: Any) -> None:
         self.action_label.setText("Preparing\u2026")
-        self._submit(planner, *args, engine=self.database, on_done=self._confirm_and_apply)
+        self._submit(
+            planner,
+            *args,
+            engine=self.database,
+            on_done=self._confirm_and_apply,
+            on_error=self._action_failed,
+        )
 
     def _confirm_and_apply(self, plan: admin_actions.ActionPlan) -> None:
         self._clear_error()
@@ -861,8 +850,8 @@ class AdminTab(QWidget):
         self.load_audit()
 
     def _action_failed(self, error: JobError) -> None:
-        self.action_label.setText("Nothing was changed.")
-        self.show_error(error)
+        # Said where the person is looking (next to the buttons they just pressed).
+        self.action_label.setText(f"Nothing was changed: {error.message}")
 
     # ----------------------------------------------------------------------------------------
     # Problems, timeline, audit, export
@@ -887,8 +876,9 @@ class AdminTab(QWidget):
         blocking = [p for p in found if p.blocks_build]
         if blocking:
             self.blocking_label.setText(
-                f"{len(blocking)} problem(s) stop the NexusLIMS build run: no session gets "
-                "built until they are fixed. See the Problems page."
+                f"{text.plural(len(blocking), 'problem')} "
+                f"{'stops' if len(blocking) == 1 else 'stop'} the NexusLIMS build run: no "
+                "session gets built until it is fixed. See the Problems page."
             )
         self.blocking_label.setVisible(bool(blocking))
         if selected is not None:
@@ -925,12 +915,12 @@ class AdminTab(QWidget):
             self.load_audit()
 
     def _update_window_label(self) -> None:
-        start, end = self.timeline.window
-        fmt = "%Y-%m-%d %H:%M"
-        self.window_label.setText(
-            f"{start.astimezone().strftime(fmt)} to {end.astimezone().strftime(fmt)} "
-            "(this PC's time)"
-        )
+        self.window_label.setText(self.timeline.window_text())
+
+    def _timeline_window_changed(self, *_args: Any) -> None:
+        self._update_window_label()
+        if self.pages.currentIndex() == 2:
+            self.load_timeline()
 
     def load_timeline(self) -> None:
         """Load the sessions of the timeline's window."""
@@ -956,7 +946,8 @@ class AdminTab(QWidget):
 
     def ask_csv_path(self) -> str | None:
         """Ask where to save the CSV file; None to cancel."""
-        default = f"sessions-{date.today().isoformat()}.csv"
+        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        default = str(Path(folder or Path.home()) / f"sessions-{date.today().isoformat()}.csv")
         path, _filter = QFileDialog.getSaveFileName(
             self, "Export sessions as CSV", default, "CSV files (*.csv)"
         )
@@ -973,5 +964,10 @@ class AdminTab(QWidget):
             query,
             path,
             engine=self.database,
-            on_done=lambda n, p=path: self.action_label.setText(f"Exported {n} session(s) to {p}."),
+            on_done=lambda n, p=path: self.action_label.setText(
+                f"Exported {text.plural(n, 'session')} to {p}."
+            ),
+            on_error=lambda error: self.action_label.setText(
+                f"Nothing was exported: {error.message}"
+            ),
         )
