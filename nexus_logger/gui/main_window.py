@@ -17,8 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -155,6 +155,9 @@ class MainWindow(QMainWindow):
 
         self.end_shortcut = QShortcut(QKeySequence("Ctrl+E"), self)
         self.end_shortcut.activated.connect(self.end_session)
+        # A line edit takes Ctrl+E for itself (end of line, on X11): in the note field, where
+        # the user is after typing a note, it must still end the session.
+        self.session_page.note_edit.installEventFilter(self)
         QShortcut(QKeySequence("Ctrl+L"), self).activated.connect(self.show_log)
         QShortcut(QKeySequence("F5"), self).activated.connect(self._retry_if_failed)
 
@@ -644,6 +647,22 @@ class MainWindow(QMainWindow):
         return ended
 
     # -- misc -----------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        """Ctrl+E in the note field ends the session (saving the note with the END)."""
+        if (
+            watched is self.session_page.note_edit
+            and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress)
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_E
+            and event.modifiers() == Qt.KeyboardModifier.ControlModifier
+        ):
+            # Claimed at ShortcutOverride, so the key press comes here (and only here).
+            if event.type() == QEvent.Type.KeyPress:
+                self.end_session()
+            event.accept()
+            return True
+        return super().eventFilter(watched, event)
 
     def _set_phase(self, phase: Phase) -> None:
         if phase is not self.phase:

@@ -359,6 +359,8 @@ class SessionPage(QWidget):
         layout.addWidget(self.end_button)
         self.end_button.clicked.connect(self.end_requested)
         self.note_edit.editingFinished.connect(lambda: self.note_edited.emit(self.note_edit.text()))
+        # "Note saved." is about the text that was saved, not about what is typed since.
+        self.note_edit.textEdited.connect(lambda _t: self.note_status.clear())
 
     def show_session(
         self, session: OpenSession, *, queued: bool, now: datetime | None = None

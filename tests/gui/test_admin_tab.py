@@ -200,12 +200,12 @@ def test_live_duration_and_problem_marks(qtbot, make_tab, sqlite_db):
     tab = make_tab(sqlite_db, long_session_hours=1)
     tab.set_status_filter("WAITING_FOR_END")
     wait_idle(qtbot, tab)
-    assert _cell(tab, 0, "duration") == "1:30 (running)"
+    assert _cell(tab, 0, "duration") == "1 h 30 min (running)"
     tab.model.now = lambda: started + timedelta(hours=26, minutes=5)
     changed: list[Any] = []
     tab.model.dataChanged.connect(lambda *a: changed.append(a))
     qtbot.waitUntil(lambda: bool(changed), timeout=3000)  # the 1 s tick repaints it
-    assert _cell(tab, 0, "duration") == "1 d 02:05 (running)"
+    assert _cell(tab, 0, "duration") == "1 d 2 h 05 min (running)"
     # The session is open longer than the 1 h limit: marked in the list.
     assert _cell(tab, 0, "instrument") == "\u26a0 TEST-TEM-001"
     assert tab.pages.tabText(1) == "Problems (1)"

@@ -289,7 +289,7 @@ class AdminTab(QWidget):
         self.problems_model = ProblemsTableModel(self)
         self.problems_view = _table(self.problems_model, page)
         lay.addWidget(self.problems_view, 3)
-        self.problem_text = QLabel("Select a problem to see what it means and what to do.", page)
+        self.problem_text = QLabel("Looking for problems\u2026", page)
         self.problem_text.setWordWrap(True)
         self.problem_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.problem_text, 1)
@@ -342,7 +342,21 @@ class AdminTab(QWidget):
         self.audit_model = AuditTableModel(self)
         self.audit_view = _table(self.audit_model, page)
         lay.addWidget(self.audit_view)
+        self.audit_note = QLabel("Loading\u2026", page)
+        self.audit_note.setWordWrap(True)
+        lay.addWidget(self.audit_note)
+        self.audit_model.modelReset.connect(self._audit_loaded)
         return page
+
+    def _audit_loaded(self) -> None:
+        count = self.audit_model.rowCount()
+        self.audit_note.setText(
+            f"The newest {text.plural(count, 'admin action')}, newest first; hover over a row "
+            "for the rows as they were before and after."
+            if count
+            else "No admin action has been recorded in this database yet: force-end, re-queue "
+            "and fix-user each add a line here."
+        )
 
     def _connect(self) -> None:
         self.status_combo.currentIndexChanged.connect(self.apply_filters)
@@ -544,6 +558,8 @@ class AdminTab(QWidget):
     def apply_filters(self) -> None:
         """Reload the list and the counts for the filter bar's current values."""
         self._search_timer.stop()
+        if self._select_after_load is None:
+            self._clear_detail()  # the session shown may not be in the new list
         self.model.set_query(self.current_query())
         self.load_counts()
         self._update_count_buttons()
@@ -692,6 +708,15 @@ class AdminTab(QWidget):
         for w in (self.status_combo, self.instrument_combo, self.search_edit, self.dates_check):
             w.blockSignals(False)
         self.apply_filters()
+
+    def _clear_detail(self) -> None:
+        self._selected_key = None
+        self._detail_sid = None
+        self._detail_events = []
+        self.events_model.set_items([])
+        self.detail_title.setText("Select a session to see all its rows.")
+        self.action_label.clear()
+        self._update_action_buttons()
 
     def load_detail(self, session_identifier: str) -> None:
         """Load every row of a session into the detail table."""
@@ -872,6 +897,12 @@ class AdminTab(QWidget):
             self._problem_columns_sized = True
             self.problems_view.resizeColumnsToContents()
         self.pages.setTabText(1, f"Problems ({len(found)})" if found else "Problems")
+        if not found:
+            self.problem_text.setText(
+                "No problems found: nothing here stops NexusLIMS from building the sessions."
+            )
+        elif selected is None:
+            self.problem_text.setText("Select a problem to see what it means and what to do.")
         self.model.set_problems(problems.problems_by_session(found))
         blocking = [p for p in found if p.blocks_build]
         if blocking:
