@@ -85,9 +85,7 @@ class ResumeDialog(QDialog):
         title = _message_label("A session is still open", self, theme.STATE_PT - 4)
         title.setFont(theme.font(theme.STATE_PT - 4, bold=True))
         who = session.user or "an unknown user"
-        self.instrument_label = _message_label(
-            f"on {inst.display_name} ({inst.instrument_pid}).", self
-        )
+        self.instrument_label = _message_label(f"{inst.display_name} ({inst.instrument_pid})", self)
         self.started_label = _message_label(
             f"Started by {who} at {text.when(session.started, now)} "
             f"({text.ago(session.started, now)}).",

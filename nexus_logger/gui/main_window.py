@@ -648,7 +648,7 @@ class MainWindow(QMainWindow):
 
     # -- misc -----------------------------------------------------------------------------
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Ctrl+E in the note field ends the session (saving the note with the END)."""
         if (
             watched is self.session_page.note_edit

@@ -147,8 +147,8 @@ class StepsPage(QWidget):
         box.setContentsMargins(16, 12, 16, 12)
         box.addWidget(self.error_label)
         box.addWidget(self.contact_label)
-        box.addWidget(self.details_box)
         box.addLayout(error_buttons)
+        box.addWidget(self.details_box)  # under the buttons: opening it moves none of them
         self.retry_button.clicked.connect(self.retry_requested)
         self.log_button.clicked.connect(self.log_requested)
         self.details_button.toggled.connect(self.show_details)
