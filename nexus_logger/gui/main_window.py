@@ -494,7 +494,9 @@ class MainWindow(QMainWindow):
         _logger.warning("Ending the session failed: %s", error.message)
         self._set_phase(Phase.RUNNING)
         self.session_page.set_running(queued=self.session_queued)
-        self.session_page.set_message(f"The session was not ended: {error.message}", error=True)
+        # One sentence for the person at the instrument; the whole message is in the log.
+        sentence, _staff = text.for_user(error.message)
+        self.session_page.set_message(f"The session was not ended: {sentence}", error=True)
         self._heartbeat_timer.start()
 
     def _on_ended(self, session: OpenSession, outcome: EndOutcome) -> None:
