@@ -255,6 +255,8 @@ class SyncIndicator(QLabel):
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setWordWrap(True)
         theme.set_font(self, theme.BASE_PT + 1)
+        # Two lines' room from the start: a longer status never moves the End button.
+        self.setMinimumHeight(self.fontMetrics().lineSpacing() * 2 + 8)
         self.online: bool | None = None
         self.pending = 0
         self.conflicts = 0
@@ -265,12 +267,9 @@ class SyncIndicator(QLabel):
         self.online, self.pending, self.conflicts = online, pending, conflicts
         if pending:
             color = theme.AMBER
-            words = (
-                f"{text.plural(pending, 'event')} waiting on this PC; "
-                "they will be sent automatically"
-            )
+            words = f"{text.plural(pending, 'event')} waiting on this PC, sent automatically"
             if online is False:
-                words = "Database not reachable: " + words
+                words = "Offline: " + words
         elif online is None:
             color, words = theme.GREY, "Checking the database\u2026"
         elif online:
@@ -280,8 +279,8 @@ class SyncIndicator(QLabel):
         if conflicts:
             color = theme.AMBER
             words += (
-                f". Staff attention needed: {text.plural(conflicts, 'conflict')} with saved "
-                "events (details in the debug log)"
+                f". Staff attention needed: {text.plural(conflicts, 'conflict')} "
+                "(details in the debug log)"
             )
         self.setText(f'<span style="color:{color}; font-size:large">\u25cf</span> {words}')
         self.setToolTip(words)

@@ -73,6 +73,7 @@ def test_session_pages_fit(qtbot, make_window, sqlite_db: str) -> None:
     wait_phase(qtbot, win, Phase.RUNNING)
     steps, session, ended = win.steps_page, win.session_page, win.ended_page
     assert_fits(qtbot, win, "running")
+    end_at = session.end_button.geometry()
 
     session.show_session(SESSION, queued=True, now=NOW)
     session.set_message(
@@ -82,6 +83,7 @@ def test_session_pages_fit(qtbot, make_window, sqlite_db: str) -> None:
     session.note_status.setText("Note kept on this PC; it will be saved when the database answers.")
     win.sync_indicator.set_state(False, 2, 1)
     assert_fits(qtbot, win, "running offline")
+    assert session.end_button.geometry() == end_at  # longer messages do not move End
     session.set_ending()
     assert_fits(qtbot, win, "ending")
 
