@@ -909,7 +909,8 @@ class AdminTab(QWidget):
             self.blocking_label.setText(
                 f"{text.plural(len(blocking), 'problem')} "
                 f"{'stops' if len(blocking) == 1 else 'stop'} the NexusLIMS build run: no "
-                "session gets built until it is fixed. See the Problems page."
+                f"session gets built until {'it is' if len(blocking) == 1 else 'they are'} "
+                "fixed. See the Problems page."
             )
         self.blocking_label.setVisible(bool(blocking))
         if selected is not None:

@@ -135,7 +135,7 @@ class TimelineWidget(QWidget):
         self.zoom = Zoom.WEEK
         self.now = lambda: datetime.now(UTC)
         self.local_zone: tzinfo = datetime.now().astimezone().tzinfo or UTC
-        self.zone_name = f"this PC's time, {datetime.now().astimezone().tzname()}"
+        self.zone_name = f"this PC's zone ({datetime.now().astimezone().tzname()})"
         self._day = self.now().astimezone(self.local_zone).date()
         self._sessions: list[SessionSummary] = []
         self._instruments: list[str] = []
@@ -150,7 +150,7 @@ class TimelineWidget(QWidget):
 
     def window_text(self) -> str:
         """The shown day, week or month in words, with the zone its times are in."""
-        return f"{describe_window(self.zoom, self.window[0])} (times in {self.zone_name})"
+        return f"{describe_window(self.zoom, self.window[0])}, times in {self.zone_name}"
 
     def set_zone(self, zone: tzinfo, name: str) -> None:
         """Draw in ``zone`` (``name`` is shown on the axis), keeping the shown day."""
@@ -209,7 +209,7 @@ class TimelineWidget(QWidget):
 
     def sizeHint(self) -> QSize:
         lanes, _ = assign_lanes(self._sessions, self.now())
-        height = self.AXIS_HEIGHT + self.LEGEND_HEIGHT
+        height = self.AXIS_HEIGHT + self._legend_height()
         for name in self._bands():
             n = 1 + max(
                 [
@@ -304,8 +304,11 @@ class TimelineWidget(QWidget):
                 int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
                 label,
             )
-        # axis and grid
-        bottom = self.height() - self.LEGEND_HEIGHT
+        # axis and grid; the zone of the axis' times is named where the band labels start
+        p.setPen(text_pen)
+        zone = fm.elidedText(self.zone_name, Qt.TextElideMode.ElideMiddle, self.LABEL_WIDTH - 12)
+        p.drawText(6, self.AXIS_HEIGHT - 10, zone)
+        bottom = self.height() - self._legend_height()
         for moment, label in self._ticks():
             x = self._x(moment)
             p.setPen(grid_pen)
@@ -336,14 +339,27 @@ class TimelineWidget(QWidget):
                 p.setBrush(Qt.BrushStyle.NoBrush)
                 p.setPen(QPen(QColor("#1a1a1a"), 2))
                 p.drawRect(bar.rect)
-        # legend
-        x = 6
-        y = self.height() - self.LEGEND_HEIGHT + 6
-        for status, hex_color in STATUS_COLORS.items():
-            p.fillRect(x, y, 10, 10, QColor(hex_color))
+        # legend, wrapped onto as many rows as the width needs
+        for (x, y), status, hex_color in self._legend_items(self.height() - self._legend_height()):
+            p.fillRect(x, y + 6, 10, 10, QColor(hex_color))
             p.setPen(text_pen)
-            p.drawText(x + 14, y + 10, status)
-            x += 14 + fm.horizontalAdvance(status) + 12
+            p.drawText(x + 14, y + 16, status)
+
+    def _legend_items(self, top: int) -> list[tuple[tuple[int, int], str, str]]:
+        """Where each status of the legend goes: rows of ``LEGEND_HEIGHT`` from ``top``."""
+        fm = QFontMetrics(self.font())
+        out, x, y = [], 6, top
+        for status, hex_color in STATUS_COLORS.items():
+            width = 14 + fm.horizontalAdvance(status) + 12
+            if x > 6 and x + width > self.width():
+                x, y = 6, y + self.LEGEND_HEIGHT - 4
+            out.append(((x, y), status, hex_color))
+            x += width
+        return out
+
+    def _legend_height(self) -> int:
+        rows = {y for (_x, y), _s, _c in self._legend_items(0)}
+        return len(rows) * (self.LEGEND_HEIGHT - 4) + 4
 
     # -- interaction ----------------------------------------------------------------------
 
