@@ -224,3 +224,5 @@ def test_the_admin_window_fits_its_screen(qtbot, db_worker, sqlite_db: str) -> N
     tab = window.tab
     qtbot.waitUntil(lambda: not tab.busy and not tab.model.loading, timeout=15_000)
     assert_fits(qtbot, window, "admin window")
+    window.resize(1280, 820)  # its size on a screen with room for it
+    assert_fits(qtbot, window, "admin window at 1280 x 820")

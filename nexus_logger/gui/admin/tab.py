@@ -150,6 +150,9 @@ class AdminTab(QWidget):
             # As wide as the longest entry: a cut "TO_BE_B" is no filter anyone can read.
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.dates_check = QCheckBox("Started between", self)
+        self.dates_check.setToolTip(
+            "Days as each instrument's own clock shows them (its time zone), both included"
+        )
         today = QDate.currentDate()
         self.date_from = QDateEdit(today.addDays(-7), self)
         self.date_to = QDateEdit(today, self)
