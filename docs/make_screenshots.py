@@ -63,6 +63,7 @@ OLD_SESSION = OpenSession(
     last_heartbeat=NOW - timedelta(hours=16, minutes=48),
 )
 DATABASE = r"\\nexuslims-share\nexuslims\nexuslims_db.sqlite"
+CONTACT = "Jane Smith, microscopy facility, +1 301 975 2000"
 
 
 def settle(ms: int = 300) -> None:
@@ -205,37 +206,62 @@ def wait_until_idle(tab: QWidget, seconds: float = 30.0) -> None:
         raise RuntimeError("the admin tab did not finish loading")
 
 
-def admin_shots(worker: DbWorker) -> None:
-    """The Admin tab on :func:`example_database`: sessions pending build, and the problems."""
+def admin_shots(worker: DbWorker, window: MainWindow) -> None:
+    """The Admin tab on :func:`example_database`: in the instrument-PC window at its default
+    size (sessions pending build), and alone in ``nexus-logger admin``'s window (problems)."""
     from nexus_logger.core import admin_actions
     from nexus_logger.gui.admin import AdminTab
+    from nexus_logger.gui.admin.end_time import EndTimeDialog
+    from nexus_logger.gui.admin.window import AdminWindow
 
     database = str(example_database())
     login = admin_actions.current_login()
     settings = load_settings(
         None, {"database": database, "administrators": [login], "admin_refresh_seconds": 0}
     )
-    tab = AdminTab(worker, database, settings)
-    for edit, day in ((tab.date_from, 3), (tab.date_to, 10)):  # not the week of the run
-        edit.blockSignals(True)
-        edit.setDate(QDate(2026, 3, day))
-        edit.blockSignals(False)
-    tab.resize(1180, 720)
-    tab.show()
+
+    def prepare(tab: AdminTab) -> None:
+        tab.dates_check.setChecked(True)  # a fixed week, not the week of the run
+        for edit, day in ((tab.date_from, 3), (tab.date_to, 10)):
+            edit.setDate(QDate(2026, 3, day))
+        wait_until_idle(tab)
+
+    # In the main window, as staff see it on an instrument PC (760 x 640).
+    window.settings = settings
+    window.tabs.setCurrentIndex(1)
+    tab = window._admin_tab
+    assert isinstance(tab, AdminTab)
     wait_until_idle(tab)
-    # The session whose START and END users differ: its fix is one of the admin actions.
+    prepare(tab)
     idents = [summary.session_identifier for summary in tab.model.summaries()]
+    # The session whose START and END users differ: its fix is one of the admin actions.
     tab.select_row(idents.index("3f9c2a10-5b7e-4d61-9a0c-1e2f3a4b5c03"))
     wait_until_idle(tab)
     tab.last_refresh = NOW  # the clock on the picture, not the one of the machine making it
     tab._update_status()
-    save(tab, "admin.png")
+    save(window, "admin.png")
 
-    tab.pages.setCurrentIndex(tab.pages.indexOf(tab.problems_view.parentWidget()))
-    wait_until_idle(tab)
-    tab.problems_view.selectRow(0)
-    save(tab, "admin-problems.png")
-    tab.close()
+    dialog = EndTimeDialog(
+        datetime(2026, 3, 10, 8, 10, tzinfo=TZ), ZONE, window, now=NOW + timedelta(minutes=5)
+    )
+    dialog.edit.setText("2026-03-10 12:00")
+    dialog.show()
+    save(dialog, "force-end.png")
+    dialog.edit.setText("2026-12-01 12:00")
+    save(dialog, "force-end-future.png")
+    dialog.hide()
+
+    # Alone, at the admin window's default size.
+    admin = AdminWindow(worker, settings)
+    admin.show()
+    prepare(admin.tab)
+    admin.tab.pages.setCurrentIndex(admin.tab.pages.indexOf(admin.tab.problems_view.parentWidget()))
+    wait_until_idle(admin.tab)
+    admin.tab.problems_view.selectRow(0)
+    admin.tab.last_refresh = NOW
+    admin.tab._update_status()
+    save(admin, "admin-problems.png")
+    admin.close()
 
 
 def main() -> int:
@@ -263,7 +289,8 @@ def main() -> int:
         "This PC (host name 'TITAN-SUPPORT-PC') is not linked to an instrument in the "
         f"database {DATABASE}. Known instruments: FEI-Quanta-ESEM-633137, "
         "FEI-Titan-TEM-635816. Run 'nexus-logger station set PID' on this PC once, or pass "
-        "--instrument PID."
+        "--instrument PID.",
+        CONTACT,
     )
     steps.show_diagnosis(
         "Pre-flight check \u201cThis PC's instrument\u201d: What to do: Map this PC once with "
@@ -271,6 +298,9 @@ def main() -> int:
         "PC), or set 'instrument' in the config file."
     )
     save(window, "failed.png")
+    steps.show_details(True)
+    save(window, "failed-details.png")
+    steps.show_details(False)
 
     window.pages.setCurrentWidget(session)
     session.show_session(SESSION, queued=False, now=NOW)
@@ -344,7 +374,7 @@ def main() -> int:
     save(log, "log-window.png")
     log.hide()
 
-    admin_shots(worker)
+    admin_shots(worker, window)
 
     window._closing = True
     window.close()

@@ -17,9 +17,10 @@ from tests.pgcluster import PgCluster, find_pg_bin
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FIXTURES = SHARED / "fixtures"
-REFERENCE_SCHEMA = SHARED / "reference" / "nexuslims-2.8-schema.sql"
+#: Databases made by the real NexusLIMS back-end and its printed 2.8 DDL, kept in the repository
+#: so that a clone with nothing beside it passes (tests/fixtures/README.md says what each holds).
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REFERENCE_SCHEMA = FIXTURES / "nexuslims-2.8-schema.sql"
 
 #: Instruments of the databases the tests create: three zones, one with a half-hour offset.
 TEST_INSTRUMENTS = (

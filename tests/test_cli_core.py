@@ -156,9 +156,9 @@ def test_bad_inputs_give_one_clear_sentence(tmp_path: Path, reference_db: str) -
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork() to drop root privileges")
 def test_json_format_gets_one_object_on_failure_too(tmp_path: Path) -> None:
     result = run_cli("sessions", "--db", str(tmp_path / "missing.sqlite"), "--format", "json")
-    assert result.returncode == 2
+    assert result.returncode == 6  # a missing database is a set-up problem
     data = json.loads(result.stdout)
-    assert data["ok"] is False and data["exit_code"] == 2
+    assert data["ok"] is False and data["exit_code"] == 6
     assert "does not exist" in data["error"]
 
 

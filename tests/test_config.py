@@ -87,6 +87,7 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "database": ("f.sqlite", "e.sqlite", "c.sqlite"),
         "instrument": ("FILE-PID", "ENV-PID", "CLI-PID"),
         "administrators": (["file"], "env1, env2", None),
+        "facility_contact": ("Jane, +1 555 0100", "help@example.org", None),
         "auto_close_seconds": (7, "8", None),
         "heartbeat_seconds": (11, "12", None),
         "long_session_hours": (2, "3.5", None),

@@ -80,11 +80,11 @@ def test_eight_racing_starts_give_one_session_and_seven_true_refusals(
     procs = [spawn(h, "session", "start", "--db", db, "--instrument", TEM) for h in homes]
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     codes = sorted(code for code, _out, _err in results)
-    assert codes == [0] + [3] * 7, results
+    assert codes == [0] + [4] * 7, results
     for _code, out, err in results:
         assert "saved on this PC" not in out + err  # the database answered every one of them
         assert "Traceback" not in err
-    refusals = [err for code, _out, err in results if code == 3]
+    refusals = [err for code, _out, err in results if code == 4]
     assert all("already open" in err for err in refusals)
     assert len(open_starts(db)) == 1
     for home in set(homes):
@@ -105,7 +105,7 @@ def test_start_killed_online_leaves_the_database_truth(
     assert len(open_starts(sqlite_db)) == (1 if written else 0)
     # Nothing waits on the PC; the next start answers from the database.
     again = run(pc, "session", "start", "--db", sqlite_db, "--instrument", TEM)
-    assert again.returncode == (3 if written else 0), again.stderr
+    assert again.returncode == (4 if written else 0), again.stderr
     assert len(open_starts(sqlite_db)) == 1
     assert run(pc, "sync", "--db", sqlite_db).returncode == 0
     no_duplicates(sqlite_db)
@@ -209,7 +209,7 @@ def test_status_labels_a_session_only_on_this_pc(sqlite_db: str, tmp_path: Path)
     assert run(pc, "session", "status", "--db", sqlite_db, "--instrument", TEM).returncode == 0
     with moved_away(sqlite_db):
         started = run(pc, "session", "start", "--db", sqlite_db, "--instrument", TEM)
-        assert started.returncode == 0 and "saved on this PC" in started.stdout
+        assert started.returncode == 3 and "saved on this PC" in started.stdout
         status = run(pc, "session", "status", "--db", sqlite_db, "--instrument", TEM)
     assert "waiting on this PC since" in status.stdout
     assert "database unreachable" in status.stdout

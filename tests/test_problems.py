@@ -94,7 +94,7 @@ def test_check_command_exit_codes_and_formats(
 
     assert main(["check", "--db", sqlite_db]) == 1
     text = capsys.readouterr().out
-    assert "1 problem(s); 1 stop(s) the NexusLIMS build run." in text
+    assert "1 problem; 1 stops the NexusLIMS build run." in text
     assert "What to do: Fix the user mismatch" in text
     assert "broken" in text and "YES" in text
 

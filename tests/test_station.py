@@ -143,5 +143,5 @@ def test_station_commands(sqlite_db: str, capsys: pytest.CaptureFixture[str]) ->
     assert main(["station", "show", "--hostname", "scope-pc", "--db", sqlite_db]) == 0
     assert "'scope-pc') is not linked" in capsys.readouterr().out
 
-    assert main(["station", "set", "NOPE", "--db", sqlite_db]) == 2
+    assert main(["station", "set", "NOPE", "--db", sqlite_db]) == 6  # set-up: unknown instrument
     assert "Known instruments" in capsys.readouterr().err

@@ -55,9 +55,25 @@ def engine_from_args(args: argparse.Namespace, *, create: bool = False) -> Engin
     return engines.get_engine(target, create=create, timeout=settings.db_timeout_seconds)
 
 
+#: What each ``--format`` choice means, for the option's help text.
+_FORMAT_HELP = {
+    "table": "aligned columns to read",
+    "text": "plain sentences to read",
+    "json": "JSON for scripts (also on failure: one object with ok, error, exit_code)",
+    "csv": "CSV with a header row",
+}
+
+
 def add_format_option(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
     """``--format`` with the given choices, the first one being the default."""
-    parser.add_argument("--format", choices=list(choices), default=choices[0])
+    parser.add_argument(
+        "--format",
+        choices=list(choices),
+        default=choices[0],
+        help="output: "
+        + "; ".join(f"{c}: {_FORMAT_HELP.get(c, c)}" for c in choices)
+        + f" (default {choices[0]})",
+    )
 
 
 def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

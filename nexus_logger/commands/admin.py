@@ -93,7 +93,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     a.set_defaults(func=cmd_fix_user)
 
     a = actions.add_parser(
-        "audit", parents=[quiet], help="list the admin actions recorded in the database"
+        "audit",
+        parents=[quiet],
+        help="list the admin actions recorded in the database",
+        description="List the admin actions recorded in the table nexus_logger_audit, newest "
+        "first: when, which login, which action on which session, how many rows changed.",
     )
     a.add_argument("--session", metavar="SESSION_ID", help="only actions on this session")
     a.add_argument("--limit", type=int, default=50, metavar="N", help="newest N (default 50)")
@@ -104,6 +108,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "create-tables",
         parents=[quiet],
         help="create the logger-owned tables now (before granting rights on them)",
+        description="Create nexus-logger's own tables (prefix nexus_logger_) in the database "
+        "now; they are otherwise made on first use. On PostgreSQL, run this as the owner "
+        "before the GRANT script of 'postgres-roles'. NexusLIMS's tables are not touched.",
     )
     a.set_defaults(func=cmd_create_tables)
 
@@ -114,8 +121,19 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "Review it, then run it as the database owner (e.g. with psql).",
     )
     a.add_argument("--database", default="nexuslims", help="database name (default nexuslims)")
-    a.add_argument("--instrument-role", default="nexus_instrument", metavar="ROLE")
-    a.add_argument("--admin-role", default="nexus_admin", metavar="ROLE")
+    a.add_argument(
+        "--instrument-role",
+        default="nexus_instrument",
+        metavar="ROLE",
+        help="role the instrument PCs log in as: may start and end sessions, never delete "
+        "(default nexus_instrument)",
+    )
+    a.add_argument(
+        "--admin-role",
+        default="nexus_admin",
+        metavar="ROLE",
+        help="role of facility staff: may also run the admin actions (default nexus_admin)",
+    )
     a.add_argument("--schema", default="public", help="schema of the tables (default public)")
     a.set_defaults(func=cmd_postgres_roles)
 
@@ -147,6 +165,7 @@ def _confirm(plan: Any, assume_yes: bool) -> bool:
 
 def _run(args: argparse.Namespace, make_plan: Any) -> int:
     from nexus_logger.core import admin_actions
+    from nexus_logger.core.errors import EXIT_PROBLEMS
 
     engine = engine_from_args(args)
     admins = _administrators(args)
@@ -154,7 +173,7 @@ def _run(args: argparse.Namespace, make_plan: Any) -> int:
     plan = make_plan(engine)
     if not _confirm(plan, args.yes):
         print("Nothing was changed.")
-        return 1
+        return EXIT_PROBLEMS
     entry = admin_actions.apply(plan, administrators=admins, engine=engine)
     print(f"Done; recorded as audit entry {entry.id}.")
     return 0

@@ -11,9 +11,7 @@ from nexus_logger.commands._common import (
     render_table,
     settings_from_args,
 )
-
-#: Exit code when problems were found (errors that stop the command itself exit with 2).
-EXIT_PROBLEMS = 1
+from nexus_logger.core.errors import EXIT_PROBLEMS
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -70,9 +68,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def render_problems(problems: list) -> str:
     """A summary table, then each problem in full: explanation, what to do, rows."""
     blocking = sum(p.blocks_build for p in problems)
-    head = f"{len(problems)} problem(s)"
+    head = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
     if blocking:
-        head += f"; {blocking} stop(s) the NexusLIMS build run"
+        head += f"; {blocking} {'stops' if blocking == 1 else 'stop'} the NexusLIMS build run"
     rows = [
         {
             "no": i,

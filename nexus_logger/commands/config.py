@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import argparse
 
-from nexus_logger.commands._common import render_json, render_table, settings_from_args
+from nexus_logger.commands._common import (
+    add_format_option,
+    render_json,
+    render_table,
+    settings_from_args,
+)
 from nexus_logger.core import paths
 from nexus_logger.core.config import (
     config_file_path,
@@ -35,12 +40,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "show",
         parents=[common],
         help="each key, its effective value and its source (passwords masked)",
+        description="Print every configuration key with its effective value and where it came "
+        "from (flag, environment variable, config file or default); passwords in database "
+        "URLs are masked.",
     )
     p.add_argument("--instrument", metavar="PID", help="as if given on the command line")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    add_format_option(p, ("table", "json"))
     p.set_defaults(func=cmd_show)
 
-    p = actions.add_parser("path", parents=[common], help="print the config file's location")
+    p = actions.add_parser(
+        "path",
+        parents=[common],
+        help="print the config file's location",
+        description="Print where the config file is read from (whether or not it exists).",
+    )
     p.add_argument(
         "--all",
         action="store_true",

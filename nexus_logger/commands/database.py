@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, date, datetime
 
 from nexus_logger.commands._common import (
     add_format_option,
@@ -13,9 +14,10 @@ from nexus_logger.commands._common import (
 )
 from nexus_logger.core import engine as engines
 from nexus_logger.core.enums import RecordStatus
+from nexus_logger.core.errors import InvalidInput
 from nexus_logger.core.schema import init_db
 from nexus_logger.core.session_handler import check_status
-from nexus_logger.core.summaries import list_sessions
+from nexus_logger.core.summaries import CSV_COLUMNS, SessionQuery, csv_row, query_sessions
 
 SESSION_COLUMNS = (
     "session_identifier",
@@ -28,29 +30,97 @@ SESSION_COLUMNS = (
 )
 
 
+def _day(text: str) -> date:
+    """A ``--from``/``--to`` value: a calendar day, YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date; write it like 2025-01-06"
+        ) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above zero")
+    return value
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    # init-db names its database once, as its argument: a second way (--db) to say the
+    # same thing only invites "which one wins?". --config stays (it sets the log level).
+    only_config = argparse.ArgumentParser(add_help=False)
+    only_config.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="config file (only its log_level is used here)",
+    )
     p = sub.add_parser(
         "init-db",
-        parents=[common],
+        parents=[only_config],
         help="create a new database with the NexusLIMS 2.8 schema",
-        description="Create a database with exactly the NexusLIMS 2.8 schema. "
-        "An existing NexusLIMS database is left unchanged.",
+        description="Create a database with exactly the NexusLIMS 2.8 schema (the tables, "
+        "constraints and Alembic revision NexusLIMS itself creates). An existing NexusLIMS "
+        "database is left unchanged; anything else is refused.",
     )
-    p.add_argument("database", metavar="DB", help="file path or SQLAlchemy URL")
+    p.add_argument(
+        "database",
+        metavar="DB",
+        help="the new database: an SQLite file path or a PostgreSQL SQLAlchemy URL",
+    )
     p.set_defaults(func=cmd_init_db)
 
-    p = sub.add_parser("sessions", parents=[common], help="list sessions (one row per session)")
+    p = sub.add_parser(
+        "sessions",
+        parents=[common],
+        help="list sessions (one row per session)",
+        description="List the sessions of the database, oldest first, one row per session: "
+        "identifier, instrument, user, start and end as stored, status and the number of "
+        "RECORD_GENERATION events. The CSV format has the columns of the Admin tab's Export "
+        "CSV (with duration in seconds and the note). Dates are each instrument's own "
+        "calendar day.",
+    )
     p.add_argument(
         "--status",
         metavar="STATUS",
         help="only sessions with this status: " + ", ".join(s.value for s in RecordStatus),
     )
     p.add_argument("--instrument", metavar="PID", help="only sessions on this instrument")
+    p.add_argument(
+        "--from",
+        dest="date_from",
+        metavar="DAY",
+        type=_day,
+        help="only sessions that started on or after this day (YYYY-MM-DD)",
+    )
+    p.add_argument(
+        "--to",
+        dest="date_to",
+        metavar="DAY",
+        type=_day,
+        help="only sessions that started on or before this day (YYYY-MM-DD)",
+    )
+    p.add_argument(
+        "--limit",
+        metavar="N",
+        type=_positive,
+        help="only the newest N sessions (still listed oldest first)",
+    )
     add_format_option(p, ("table", "json", "csv"))
     p.set_defaults(func=cmd_sessions)
 
 
 def cmd_init_db(args: argparse.Namespace) -> int:
+    if getattr(args, "db", None):
+        raise InvalidInput(
+            "init-db takes the database as its argument only: nexus-logger init-db DB "
+            "(without --db)."
+        )
     engine = engines.get_engine(args.database, create=True)
     _created, message = init_db(engine)
     print(message)
@@ -59,14 +129,24 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 
 def cmd_sessions(args: argparse.Namespace) -> int:
     status = check_status(args.status) if args.status else None
+    query = SessionQuery(
+        statuses=None if status is None else frozenset({status.value}),
+        instrument=args.instrument,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        sort="start",
+        descending=args.limit is not None,  # the newest N, turned round below
+    )
     engine = engine_from_args(args)
-    rows = [
-        s.as_dict() for s in list_sessions(status=status, instrument=args.instrument, engine=engine)
-    ]
+    now = datetime.now(UTC)
+    summaries = query_sessions(query, limit=args.limit, now=now, engine=engine)
+    if args.limit is not None:
+        summaries.reverse()
     if args.format == "json":
-        print(render_json(rows))
+        print(render_json([s.as_dict() for s in summaries]))
     elif args.format == "csv":
-        print(render_csv(rows, SESSION_COLUMNS))
+        print(render_csv([csv_row(s, now) for s in summaries], CSV_COLUMNS))
     else:
+        rows = [s.as_dict() for s in summaries]
         print(render_table(rows, SESSION_COLUMNS) if rows else "No sessions.")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nexus_logger.commands._common import render_json, settings_from_args
+from nexus_logger.commands._common import add_format_option, render_json, settings_from_args
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "check is not OK.",
     )
     p.add_argument("--instrument", metavar="PID", help="check as if this PC were this instrument")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_option(p, ("text", "json"))
     p.set_defaults(func=cmd_doctor)
 
 

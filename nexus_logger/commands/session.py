@@ -17,10 +17,12 @@ from nexus_logger.commands._common import (
     render_json,
     settings_from_args,
 )
+from nexus_logger.core import errors
 from nexus_logger.core.errors import InvalidInput, NotFound
 
 #: Exit code when the instrument's state refuses the action (already open / nothing open).
-EXIT_REFUSED = 3
+EXIT_REFUSED = errors.EXIT_REFUSED
+EXIT_HELD = errors.EXIT_HELD
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         parents=[common],
         help="start a session (refused while one is open)",
         description="Write a START for this PC's instrument. If a session is already open "
-        "there, nothing is written and the command exits with code 3, naming that session.",
+        "there, nothing is written and the command exits with code 4, naming that session.",
     )
     _instrument_option(start)
     start.add_argument(
@@ -58,7 +60,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         parents=[common],
         help="end the open session",
         description="End the open session of this PC's instrument (or --session ID): the END "
-        "and the status change to TO_BE_BUILT happen in one transaction. Exits with code 3 when "
+        "and the status change to TO_BE_BUILT happen in one transaction. Exits with code 4 when "
         "no session is open.",
     )
     _instrument_option(end)
@@ -88,7 +90,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="record that the open session is still alive",
         description="Record that the open session is alive now (the window does this every "
         "heartbeat_seconds; a scheduled task can do it on a PC without the window). Exits "
-        "with code 3 when no session is open.",
+        "with code 4 when no session is open.",
     )
     _instrument_option(beat)
     add_format_option(beat, ("table", "json"))
@@ -195,7 +197,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         )
     sys.stdout.flush()
     durable.confirm(outcome)  # the user has been told: a START kept on this PC now counts
-    return 0
+    return EXIT_HELD if outcome.queued else 0
 
 
 def cmd_end(args: argparse.Namespace) -> int:
@@ -286,7 +288,7 @@ def cmd_end(args: argparse.Namespace) -> int:
             f"({format_duration(result['duration_seconds'])})."
             + ("" if queued else " NexusLIMS will build its record.")
         )
-    return 0
+    return EXIT_HELD if queued else 0
 
 
 def _no_open(args: argparse.Namespace, pid: str) -> int:

@@ -36,13 +36,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "show",
         parents=[common],
         help="list the links and what this PC resolves to",
+        description="List every PC-to-instrument link in the database, and which instrument "
+        "this PC (or --hostname) resolves to from the station table or, on a 1.x database, "
+        "the legacy computer_name column (the instrument setting is not applied here).",
     )
     s.add_argument("--hostname", metavar="NAME", help="resolve this host name (default: this PC)")
     add_format_option(s, ("table", "json"))
     s.set_defaults(func=cmd_show)
 
     s = actions.add_parser(
-        "unset", parents=[common], help="remove the link of a PC (default: this one)"
+        "unset",
+        parents=[common],
+        help="remove the link of a PC (default: this one)",
+        description="Remove the link of a PC (default: this one) to its instrument; its "
+        "sessions stay as they are.",
     )
     s.add_argument("--hostname", metavar="NAME", help="the PC's host name (default: this PC)")
     s.set_defaults(func=cmd_unset)

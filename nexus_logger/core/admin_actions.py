@@ -52,7 +52,13 @@ from nexus_logger.core.engine import (
     write_transaction,
 )
 from nexus_logger.core.enums import EventType, RecordStatus
-from nexus_logger.core.errors import Conflict, InvalidInput, NexusLoggerError, NotFound
+from nexus_logger.core.errors import (
+    Conflict,
+    InvalidInput,
+    NexusLoggerError,
+    NotFound,
+    RefusedByDatabase,
+)
 from nexus_logger.core.lifecycle import (
     CLOCK_SLACK,
     check_end_time,
@@ -98,10 +104,8 @@ audit_table = Table(
 )
 
 
-class NotAdministrator(NexusLoggerError):
+class NotAdministrator(RefusedByDatabase):
     """The person (or the database account) may not run admin actions."""
-
-    exit_code = 4
 
 
 # --------------------------------------------------------------------------------------------

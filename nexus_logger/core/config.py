@@ -111,6 +111,15 @@ FIELDS: tuple[Field, ...] = (
         env=("NEXUS_LOGGER_ADMINISTRATORS",),
     ),
     Field(
+        "facility_contact",
+        str,
+        "",
+        "Whom a microscope user should call or write when the window cannot log the session: "
+        "a name with a phone number or e-mail address, shown on the window's failure page. "
+        "Empty: the page says to ask the facility staff.",
+        env=("NEXUS_LOGGER_FACILITY_CONTACT",),
+    ),
+    Field(
         "auto_close_seconds",
         int,
         3,
@@ -638,6 +647,7 @@ def render_reference() -> str:
         "database = '\\\\nexus-server\\nexuslims\\nexuslims.sqlite'",
         "instrument = 'FEI-Titan-TEM-635816'",
         "administrators = ['jsmith', 'facility-admin']",
+        "facility_contact = 'Jane Smith, microscopy facility, +1 301 975 2000'",
         "auto_close_seconds = 5",
         "```",
     ]

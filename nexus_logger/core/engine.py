@@ -33,7 +33,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from nexus_logger.core.errors import ConfigError, DatabaseUnavailable, NexusLoggerError, translate
+from nexus_logger.core.errors import (
+    ConfigError,
+    DatabaseMissing,
+    DatabaseUnavailable,
+    NexusLoggerError,
+    translate,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -257,7 +263,7 @@ def _build_engine(target: str | os.PathLike[str], *, create: bool, timeout: floa
     if is_dir:
         raise ConfigError(f"{path} is a folder, not a database file. Give the file's path.")
     if not create and not exists:
-        raise NexusLoggerError(
+        raise DatabaseMissing(
             f"The database file {path} does not exist. Check the path (is the share "
             "connected?), or create a new database with 'nexus-logger init-db'."
         )

@@ -9,19 +9,43 @@ from __future__ import annotations
 
 import sqlite3
 
+#: Exit codes of the ``nexus-logger`` command (the README's "Exit codes" table). Each error
+#: class below carries its code as ``exit_code``; ``cli.main`` returns it.
+EXIT_OK = 0
+#: ``check`` or ``doctor`` found problems (or an admin action was declined at its question).
+EXIT_PROBLEMS = 1
+#: Usage or bad input: a wrong option (argparse), an invalid time, user name or value.
+EXIT_USAGE = 2
+#: Events are held on this PC and not sent yet (the database is away; they go out later).
+EXIT_HELD = 3
+#: The database refused: a session is already open, none is open, the state conflicts.
+EXIT_REFUSED = 4
+#: The database cannot be reached now and nothing was kept on this PC.
+EXIT_UNREACHABLE = 5
+#: Bad configuration or database set-up: config file, missing or foreign database, wrong
+#: schema, read-only file, login refused, unknown instrument.
+EXIT_SETUP = 6
+
 
 class NexusLoggerError(Exception):
-    """Base class: ``str(err)`` is a complete, user-facing sentence."""
+    """Base class: ``str(err)`` is a complete, user-facing sentence.
 
-    exit_code = 2
+    An error not more specific than this is a problem of this PC's or the database's set-up.
+    """
+
+    exit_code = EXIT_SETUP
 
 
 class InvalidInput(NexusLoggerError):
     """Input refused before anything was written (bad user name, unknown status, ...)."""
 
+    exit_code = EXIT_USAGE
+
 
 class ConfigError(NexusLoggerError):
     """The configuration file or an option is wrong."""
+
+    exit_code = EXIT_SETUP
 
 
 class DatabaseUnavailable(NexusLoggerError):
@@ -31,27 +55,60 @@ class DatabaseUnavailable(NexusLoggerError):
     write is expected to succeed later.
     """
 
+    exit_code = EXIT_UNREACHABLE
+
+
+class DatabaseMissing(NexusLoggerError):
+    """The configured database file does not exist (and is never created by accident)."""
+
+    exit_code = EXIT_SETUP
+
 
 class AccessDenied(NexusLoggerError):
     """The database answered and refused this account: wrong password, unknown role, no right.
 
-    Not :class:`DatabaseUnavailable`: waiting does not help, so nothing is kept on this PC.
+    Not :class:`DatabaseUnavailable`: waiting does not help, so nothing is kept on this PC; the
+    exit code says it is a set-up problem, not the network.
     """
+
+    exit_code = EXIT_SETUP
+
+
+#: The name the CLI's exit-code table uses for a refused login.
+LoginRefused = AccessDenied
 
 
 class DatabaseReadOnly(NexusLoggerError):
     """The database can be read but not written."""
 
+    exit_code = EXIT_SETUP
+
 
 class SchemaError(NexusLoggerError):
     """The file or server is reachable but does not hold NexusLIMS tables we understand."""
 
+    exit_code = EXIT_SETUP
+
 
 class NotFound(NexusLoggerError):
-    """A named instrument, session or station was not found."""
+    """A named session, conflict, event or station link was not found (a typo, most often)."""
+
+    exit_code = EXIT_USAGE
 
 
-class Conflict(NexusLoggerError):
+class UnknownInstrument(NotFound):
+    """The instrument this PC or the command names is not in the database: a set-up problem."""
+
+    exit_code = EXIT_SETUP
+
+
+class RefusedByDatabase(NexusLoggerError):
+    """The database, or its current state, does not allow the change."""
+
+    exit_code = EXIT_REFUSED
+
+
+class Conflict(RefusedByDatabase):
     """The action conflicts with the current state (e.g. a session is already open)."""
 
 
@@ -116,7 +173,7 @@ def translate(err: BaseException, where: str) -> NexusLoggerError:
             "'nexus-logger init-db'."
         )
     if "check constraint" in low:
-        return InvalidInput(
+        return RefusedByDatabase(
             f"The database {where} refused the value (a CHECK constraint failed: {text}). "
             "An older NexusLIMS database may not allow this status."
         )
@@ -148,7 +205,9 @@ def translate(err: BaseException, where: str) -> NexusLoggerError:
             "again."
         )
     if isinstance(err, sa_exc.IntegrityError):
-        return InvalidInput(f"The database {where} refused the change: {text.splitlines()[0]}.")
+        return RefusedByDatabase(
+            f"The database {where} refused the change: {text.splitlines()[0]}."
+        )
     if isinstance(err, sa_exc.SQLAlchemyError | sqlite3.Error):
         return NexusLoggerError(f"The database {where} reported an error: {text.splitlines()[0]}.")
     return NexusLoggerError(f"Unexpected error with the database {where}: {text}.")

@@ -61,6 +61,7 @@ from nexus_logger.core.engine import (
 )
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import (
+    EXIT_REFUSED,
     Conflict,
     DatabaseUnavailable,
     InvalidInput,
@@ -164,13 +165,13 @@ _between_end_insert_and_status_update: Callable[[Connection], None] | None = Non
 class NoOpenSession(NotFound):
     """There is no open session to end on the instrument."""
 
-    exit_code = 3
+    exit_code = EXIT_REFUSED
 
 
 class SessionAlreadyOpen(Conflict):
     """A session is already open on the instrument (raised by callers that refuse to resume)."""
 
-    exit_code = 3
+    exit_code = EXIT_REFUSED
 
 
 class SessionsOverlap(Conflict):

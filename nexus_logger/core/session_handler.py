@@ -45,7 +45,7 @@ from nexus_logger.core.engine import (
     write_transaction,
 )
 from nexus_logger.core.enums import EventType, RecordStatus
-from nexus_logger.core.errors import InvalidInput, NotFound, translate
+from nexus_logger.core.errors import InvalidInput, UnknownInstrument, translate
 from nexus_logger.core.instrument_lock import lock_instrument
 from nexus_logger.core.models import Instrument, SessionLogEntry
 from nexus_logger.core.schema import load_instruments, require_usable
@@ -186,7 +186,7 @@ class SessionLog:
             )
         instruments = load_instruments(engine)
         if instrument not in instruments:
-            raise NotFound(
+            raise UnknownInstrument(
                 f"The instrument {instrument!r} is not in the database {describe(engine)}. "
                 f"Known instruments: {', '.join(instruments) or 'none'}."
             )

@@ -24,7 +24,7 @@ from nexus_logger.core.engine import (
     read_connection,
     write_transaction,
 )
-from nexus_logger.core.errors import NotFound
+from nexus_logger.core.errors import UnknownInstrument
 from nexus_logger.core.logger_tables import ensure_tables, station, table_exists
 from nexus_logger.core.schema import load_instruments, require_usable
 from nexus_logger.core.validation import clean_instrument, clean_text
@@ -81,7 +81,7 @@ def set_station(
     host = normalize_host(hostname if hostname is not None else this_host())
     instruments = load_instruments(eng)
     if pid not in instruments:
-        raise NotFound(
+        raise UnknownInstrument(
             f"The instrument {pid!r} is not in the database {describe(eng)}. "
             f"Known instruments: {', '.join(instruments) or 'none'}."
         )

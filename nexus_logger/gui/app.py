@@ -57,6 +57,12 @@ def run_app(args: argparse.Namespace) -> int:
     instance = SingleInstance()
     if not instance.acquire():
         _logger.info("nexus-logger already runs for this user; its window was raised")
+        if sys.stderr is not None:  # (pythonw.exe on Windows has no console to tell)
+            print(
+                "nexus-logger is already open for this user: its window was brought to the "
+                "front (no second session was started).",
+                file=sys.stderr,
+            )
         return 0
 
     overrides = {

@@ -65,8 +65,8 @@ def _message_label(content: str, parent: QWidget, point_size: float = theme.DETA
 class ResumeDialog(QDialog):
     """An open session was found: continue it, or end it and start a new one.
 
-    It cannot be dismissed without a choice: no Cancel button, Escape and the title bar's
-    close button do nothing.
+    There is no Cancel: Escape and the title bar's close button (which some window managers
+    show anyway) choose *Continue this session*, the answer that ends nothing.
     """
 
     def __init__(
@@ -82,13 +82,10 @@ class ResumeDialog(QDialog):
         inst = session.instrument
         now = now or text.now_like(session.started)
 
-        title = _message_label(
-            f"A session on {inst.display_name} ({inst.instrument_pid}) is still open.",
-            self,
-            theme.STATE_PT - 4,
-        )
+        title = _message_label("A session is still open", self, theme.STATE_PT - 4)
         title.setFont(theme.font(theme.STATE_PT - 4, bold=True))
         who = session.user or "an unknown user"
+        self.instrument_label = _message_label(f"{inst.display_name} ({inst.instrument_pid})", self)
         self.started_label = _message_label(
             f"Started by {who} at {text.when(session.started, now)} "
             f"({text.ago(session.started, now)}).",
@@ -128,6 +125,7 @@ class ResumeDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addWidget(title)
+        layout.addWidget(self.instrument_label)
         layout.addWidget(self.started_label)
         layout.addWidget(self.heartbeat_label)
         layout.addSpacing(8)
@@ -168,15 +166,16 @@ class ResumeDialog(QDialog):
         self._choice = ResumeChoice(ResumeAction.NEW, self.end_time())
         self.accept()
 
-    def reject(self) -> None:  # Escape: a choice is required
-        if self._choice is not None:
+    def reject(self) -> None:  # Escape, or the window's close button
+        if self._choice is None:
+            self._continue()  # ends nothing; the session can still be ended afterwards
+        else:
             super().reject()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._choice is None:
-            event.ignore()
-        else:
-            super().closeEvent(event)
+            self._choice = ResumeChoice(ResumeAction.CONTINUE)
+        super().closeEvent(event)
 
 
 class CloseDialog(QDialog):

@@ -100,18 +100,23 @@ def connect(settings: Settings) -> Connected:
     return Connected(logger, user, where, online, reason, pending)
 
 
+def _conflicts_here(logger: DurableLogger) -> int:
+    """Open conflicts of this window's database (the outbox holds those of every database)."""
+    return sum(c.database == logger.database_key for c in logger.conflicts())
+
+
 def sync_state(logger: DurableLogger) -> SyncState:
     """Send what waits on this PC (if anything) and say whether the database answers."""
     pending = logger.pending_count()
     if pending:
         report = logger.sync()
         online = report.error is None and not report.busy
-        return SyncState(online, report.pending, report.error, len(logger.conflicts()))
+        return SyncState(online, report.pending, report.error, _conflicts_here(logger))
     try:
         logger.check_reachable()
     except DatabaseUnavailable as err:
-        return SyncState(False, logger.pending_count(), str(err), len(logger.conflicts()))
-    return SyncState(True, logger.pending_count(), conflicts=len(logger.conflicts()))
+        return SyncState(False, logger.pending_count(), str(err), _conflicts_here(logger))
+    return SyncState(True, logger.pending_count(), conflicts=_conflicts_here(logger))
 
 
 def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:

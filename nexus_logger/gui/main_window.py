@@ -17,8 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -155,6 +155,9 @@ class MainWindow(QMainWindow):
 
         self.end_shortcut = QShortcut(QKeySequence("Ctrl+E"), self)
         self.end_shortcut.activated.connect(self.end_session)
+        # A line edit takes Ctrl+E for itself (end of line, on X11): in the note field, where
+        # the user is after typing a note, it must still end the session.
+        self.session_page.note_edit.installEventFilter(self)
         QShortcut(QKeySequence("Ctrl+L"), self).activated.connect(self.show_log)
         QShortcut(QKeySequence("F5"), self).activated.connect(self._retry_if_failed)
 
@@ -204,7 +207,8 @@ class MainWindow(QMainWindow):
     def _fail(self, step: Step, message: str, error: BaseException | None = None) -> None:
         _logger.warning("Start-up step '%s' failed: %s", step.value, message)
         self.steps_page.set_step(step, StepState.FAILED)
-        self.steps_page.show_error(message)
+        contact = str(getattr(self.settings, "facility_contact", "") or "")
+        self.steps_page.show_error(message, contact)
         self._set_phase(Phase.FAILED)
         if self.settings is not None:
             # The doctor's checks say which part of the set-up is at fault and what to do.
@@ -506,7 +510,9 @@ class MainWindow(QMainWindow):
         _logger.warning("Ending the session failed: %s", error.message)
         self._set_phase(Phase.RUNNING)
         self.session_page.set_running(queued=self.session_queued)
-        self.session_page.set_message(f"The session was not ended: {error.message}", error=True)
+        # One sentence for the person at the instrument; the whole message is in the log.
+        sentence, _staff = text.for_user(error.message)
+        self.session_page.set_message(f"The session was not ended: {sentence}", error=True)
         self._heartbeat_timer.start()
 
     def _on_ended(self, session: OpenSession, outcome: EndOutcome) -> None:
@@ -659,6 +665,22 @@ class MainWindow(QMainWindow):
         return ended
 
     # -- misc -----------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Ctrl+E in the note field ends the session (saving the note with the END)."""
+        if (
+            watched is self.session_page.note_edit
+            and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress)
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_E
+            and event.modifiers() == Qt.KeyboardModifier.ControlModifier
+        ):
+            # Claimed at ShortcutOverride, so the key press comes here (and only here).
+            if event.type() == QEvent.Type.KeyPress:
+                self.end_session()
+            event.accept()
+            return True
+        return super().eventFilter(watched, event)
 
     def _set_phase(self, phase: Phase) -> None:
         if phase is not self.phase:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -100,36 +101,80 @@ class StepsPage(QWidget):
         self.error_box.setStyleSheet(
             f"#errorBox {{ border: 2px solid {theme.RED}; border-radius: 8px; background: #fdecea; }}"
         )
+        # What the person at the instrument reads: one sentence, whom to tell. What staff
+        # need (the full message, the pre-flight check and its fix) is behind "Details".
         self.error_label = _label(self.error_box, "", theme.DETAIL_PT)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         theme.color_text(self.error_label, theme.RED)
-        self.diagnosis_label = _label(self.error_box, "", theme.BASE_PT)
+        self.contact_label = _label(self.error_box, "", theme.BASE_PT + 1)
+        self.contact_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_box = QScrollArea(self.error_box)
+        self.details_box.setWidgetResizable(True)
+        self.details_box.setFrameShape(QFrame.Shape.NoFrame)
+        self.details_box.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.details_box.setMinimumHeight(60)
+        self.details_box.setMaximumHeight(160)
+        inner = QWidget()
+        inner.setObjectName("detailsInner")
+        inner.setStyleSheet("#detailsInner { background: transparent; }")
+        self.details_box.viewport().setAutoFillBackground(False)
+        self.detail_label = _label(inner, "", theme.BASE_PT)
+        self.detail_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.diagnosis_label = _label(inner, "", theme.BASE_PT)
         self.diagnosis_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        inner_layout = QVBoxLayout(inner)
+        inner_layout.setContentsMargins(0, 0, 0, 0)
+        inner_layout.addWidget(self.detail_label)
+        inner_layout.addWidget(self.diagnosis_label)
+        inner_layout.addStretch(1)
+        self.details_box.setWidget(inner)
+        self.details_box.hide()
         self.retry_button = QPushButton("&Retry", self.error_box)
         self.retry_button.setStyleSheet(theme.PRIMARY_BUTTON_STYLE)
+        self.details_button = QPushButton("&Details", self.error_box)
+        self.details_button.setCheckable(True)
+        self.details_button.setToolTip("What went wrong in full, and how staff can fix it")
         self.log_button = QPushButton("Show &log", self.error_box)
-        for button in (self.retry_button, self.log_button):
+        for button in (self.retry_button, self.details_button, self.log_button):
             theme.set_font(button, theme.DETAIL_PT, bold=button is self.retry_button)
             button.setMinimumHeight(44)
         error_buttons = QHBoxLayout()
         error_buttons.addWidget(self.retry_button)
+        error_buttons.addWidget(self.details_button)
         error_buttons.addWidget(self.log_button)
         error_buttons.addStretch(1)
         box = QVBoxLayout(self.error_box)
         box.setContentsMargins(16, 12, 16, 12)
         box.addWidget(self.error_label)
-        box.addWidget(self.diagnosis_label)
+        box.addWidget(self.contact_label)
         box.addLayout(error_buttons)
+        box.addWidget(self.details_box)  # under the buttons: opening it moves none of them
         self.retry_button.clicked.connect(self.retry_requested)
         self.log_button.clicked.connect(self.log_requested)
+        self.details_button.toggled.connect(self.show_details)
 
-        layout = QVBoxLayout(self)
+        # The page scrolls rather than squeezing its text when the details (or a large font)
+        # need more room than the window has; at the default size it fits without.
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QWidget()
+        content.setObjectName("stepsContent")
+        content.setStyleSheet("#stepsContent { background: transparent; }")
+        self.scroll.viewport().setAutoFillBackground(False)
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(16)
         layout.addWidget(self.title)
         layout.addLayout(grid)
         layout.addWidget(self.progress)
         layout.addWidget(self.error_box)
         layout.addStretch(1)
+        self.scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
         self.reset()
 
     def reset(self) -> None:
@@ -139,7 +184,9 @@ class StepsPage(QWidget):
         self.title.setText("Starting your session\u2026")
         theme.color_text(self.title, "")
         self.progress.setValue(0)
+        self.progress.show()
         self.error_box.hide()
+        self.details_button.setChecked(False)
 
     def state(self, step: Step) -> StepState:
         """The state shown for ``step``."""
@@ -165,13 +212,24 @@ class StepsPage(QWidget):
         )
         self.progress.setValue(done)
 
-    def show_error(self, message: str) -> None:
-        """Show a failed step's sentence with Retry and Show log."""
+    def show_error(self, message: str, contact: str = "") -> None:
+        """Show a failed step: its first sentence, whom to tell, Retry, Details and Show log.
+
+        ``contact`` is the facility contact setting (a name, phone or e-mail address).
+        """
         self.title.setText("The session could not be started")
         theme.color_text(self.title, theme.RED)
-        self.error_label.setText(message)
+        sentence, rest = text.for_user(message)
+        self.error_label.setText(sentence)
+        who = contact.strip() or "the facility staff"
+        self.contact_label.setText(
+            f"If Retry does not help, please tell {who}; Details has what they need."
+        )
+        self.detail_label.setText(message)
+        self.details_button.setVisible(True)
         self.diagnosis_label.clear()
         self.diagnosis_label.hide()
+        self.progress.hide()  # the marks above already say which step failed
         self.error_box.show()
         self.retry_button.setFocus()
 
@@ -179,6 +237,14 @@ class StepsPage(QWidget):
         """Add the pre-flight check that explains the failure (what is wrong, what to do)."""
         self.diagnosis_label.setText(text)
         self.diagnosis_label.show()
+
+    def show_details(self, shown: bool = True) -> None:
+        """Show or hide the staff's detail (the full message and the pre-flight check)."""
+        self.details_box.setVisible(shown)
+        if shown:
+            self.scroll.ensureWidgetVisible(self.details_box)
+        if self.details_button.isChecked() != shown:
+            self.details_button.setChecked(shown)
 
 
 class SyncIndicator(QLabel):
@@ -189,6 +255,8 @@ class SyncIndicator(QLabel):
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setWordWrap(True)
         theme.set_font(self, theme.BASE_PT + 1)
+        # Two lines' room from the start: a longer status never moves the End button.
+        self.setMinimumHeight(self.fontMetrics().lineSpacing() * 2 + 8)
         self.online: bool | None = None
         self.pending = 0
         self.conflicts = 0
@@ -199,23 +267,20 @@ class SyncIndicator(QLabel):
         self.online, self.pending, self.conflicts = online, pending, conflicts
         if pending:
             color = theme.AMBER
-            words = (
-                f"{text.plural(pending, 'event')} waiting on this PC; "
-                "they will be sent automatically"
-            )
+            words = f"{text.plural(pending, 'event')} waiting on this PC, sent automatically"
             if online is False:
-                words = "Database not reachable: " + words
+                words = "Offline: " + words
         elif online is None:
             color, words = theme.GREY, "Checking the database\u2026"
         elif online:
             color, words = theme.GREEN, "Online: everything is saved in the database"
         else:
-            color, words = theme.AMBER, "Database not reachable: events are kept on this PC"
+            color, words = theme.AMBER, "Database not reachable right now"
         if conflicts:
             color = theme.AMBER
             words += (
-                f". Staff attention needed: {text.plural(conflicts, 'conflict')} with saved "
-                "events (see 'nexus-logger sync --status')"
+                f". Staff attention needed: {text.plural(conflicts, 'conflict')} "
+                "(details in the debug log)"
             )
         self.setText(f'<span style="color:{color}; font-size:large">\u25cf</span> {words}')
         self.setToolTip(words)
@@ -293,6 +358,8 @@ class SessionPage(QWidget):
         layout.addWidget(self.end_button)
         self.end_button.clicked.connect(self.end_requested)
         self.note_edit.editingFinished.connect(lambda: self.note_edited.emit(self.note_edit.text()))
+        # "Note saved." is about the text that was saved, not about what is typed since.
+        self.note_edit.textEdited.connect(lambda _t: self.note_status.clear())
 
     def show_session(
         self, session: OpenSession, *, queued: bool, now: datetime | None = None

@@ -1,7 +1,8 @@
-"""How times and durations are written in the window (plain Python, no Qt)."""
+"""How times, durations and messages are written in the window (plain Python, no Qt)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 
@@ -64,3 +65,22 @@ def ago(value: datetime, now: datetime | None = None) -> str:
 def plural(count: int, word: str) -> str:
     """``1 event``, ``3 events``."""
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z'\"(])")
+#: Signs that a sentence is for staff: a command line, an option, a setting to edit.
+_STAFF_ONLY = re.compile(r"nexus-logger |(?<!\w)--[a-z]|config file|\bPID\b")
+
+
+def for_user(message: str) -> tuple[str, str]:
+    """Split an error message into what a microscope user reads and what staff need.
+
+    The first sentence says what is wrong; it is shown as it is unless it holds a command
+    line or a setting, which a user at the instrument cannot act on. Everything else (the
+    known instruments, the command that fixes it) is the staff's detail.
+    """
+    parts = _SENTENCE_END.split(message.strip(), maxsplit=1)
+    first, rest = parts[0], (parts[1] if len(parts) > 1 else "")
+    if _STAFF_ONLY.search(first):
+        return "This PC is not set up to log sessions right now.", message.strip()
+    return first, rest

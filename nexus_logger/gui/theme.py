@@ -44,22 +44,24 @@ def color_text(widget: QWidget, color: str) -> None:
     widget.setStyleSheet(f"color: {color};")
 
 
+# The border is there, transparent, when the button has no focus: a focus frame drawn inside
+# a button laid out without one would cut its text ("Start a new sessio").
 END_BUTTON_STYLE = f"""
 QPushButton {{
-    background-color: {RED}; color: white; border: none; border-radius: 8px;
+    background-color: {RED}; color: white; border: 3px solid transparent; border-radius: 8px;
     padding: 14px 28px;
 }}
 QPushButton:hover {{ background-color: #c9352b; }}
-QPushButton:focus {{ border: 3px solid #1a1a1a; }}
+QPushButton:focus {{ border-color: #1a1a1a; }}
 QPushButton:disabled {{ background-color: #c7c7c7; color: #4a4a4a; }}
 """
 
 PRIMARY_BUTTON_STYLE = f"""
 QPushButton {{
-    background-color: {BLUE}; color: white; border: none; border-radius: 6px;
+    background-color: {BLUE}; color: white; border: 3px solid transparent; border-radius: 6px;
     padding: 8px 18px;
 }}
 QPushButton:hover {{ background-color: #2a6aa3; }}
-QPushButton:focus {{ border: 3px solid #1a1a1a; }}
+QPushButton:focus {{ border-color: #1a1a1a; }}
 QPushButton:disabled {{ background-color: #c7c7c7; color: #4a4a4a; }}
 """

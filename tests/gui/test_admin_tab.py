@@ -98,7 +98,7 @@ def test_reference_fixture_pending_and_completed(qtbot, make_tab, reference_db, 
     assert tab.count_buttons["COMPLETED"].text() == "COMPLETED: 2"
     assert tab.count_buttons[None].text() == "All: 9"
     assert tab.count_buttons["TO_BE_BUILT"].isChecked()
-    assert "Showing 6 session(s) of 6 matching" in tab.status_label.text()
+    assert "Showing 6 sessions of 6 matching" in tab.status_label.text()
     qtmodeltester.check(tab.model)
 
     # The two completed ones, with their RECORD_GENERATION rows in the detail.
@@ -118,7 +118,7 @@ def test_reference_fixture_pending_and_completed(qtbot, make_tab, reference_db, 
     assert cells[2][2] == "2025-01-07 08:54:31 EST"  # in the instrument's zone
     assert [c[4] for c in cells] == ["COMPLETED"] * 3
     assert [c[5] for c in cells] == ["alice", "alice", "nexuslims"]
-    assert "1 RECORD_GENERATION event(s)" in tab.detail_title.text()
+    assert "1 RECORD_GENERATION event." in tab.detail_title.text()
     qtmodeltester.check(tab.events_model)
     # The open session is visible with its live duration.
     tab.set_status_filter("WAITING_FOR_END")
@@ -200,12 +200,12 @@ def test_live_duration_and_problem_marks(qtbot, make_tab, sqlite_db):
     tab = make_tab(sqlite_db, long_session_hours=1)
     tab.set_status_filter("WAITING_FOR_END")
     wait_idle(qtbot, tab)
-    assert _cell(tab, 0, "duration") == "1:30 (running)"
+    assert _cell(tab, 0, "duration") == "1 h 30 min (running)"
     tab.model.now = lambda: started + timedelta(hours=26, minutes=5)
     changed: list[Any] = []
     tab.model.dataChanged.connect(lambda *a: changed.append(a))
     qtbot.waitUntil(lambda: bool(changed), timeout=3000)  # the 1 s tick repaints it
-    assert _cell(tab, 0, "duration") == "1 d 02:05 (running)"
+    assert _cell(tab, 0, "duration") == "1 d 2 h 05 min (running)"
     # The session is open longer than the 1 h limit: marked in the list.
     assert _cell(tab, 0, "instrument") == "\u26a0 TEST-TEM-001"
     assert tab.pages.tabText(1) == "Problems (1)"
@@ -221,7 +221,7 @@ def test_problems_panel_lists_every_problem(qtbot, make_tab, sqlite_db, qtmodelt
     assert tab.pages.tabText(1) == f"Problems ({len(found)})"
     blocking = sum(e.blocks_build for e in expected.values())
     assert tab.blocking_label.isVisible()
-    assert tab.blocking_label.text().startswith(f"{blocking} problem(s) stop the NexusLIMS build")
+    assert tab.blocking_label.text().startswith(f"{blocking} problems stop the NexusLIMS build")
     qtmodeltester.check(tab.problems_model)
 
     tab.pages.setCurrentIndex(1)
@@ -360,7 +360,7 @@ def test_csv_export_of_the_list(qtbot, make_tab, sqlite_db, tmp_path: Path):
     target = tmp_path / "out.csv"
     tab.ask_csv_path = lambda: str(target)
     tab.export_button.click()
-    qtbot.waitUntil(lambda: tab.action_label.text().startswith("Exported 7 session(s)"))
+    qtbot.waitUntil(lambda: tab.action_label.text().startswith("Exported 7 sessions"))
     with target.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert tuple(rows[0]) == CSV_COLUMNS
@@ -399,15 +399,20 @@ def test_timeline_bars_zoom_and_click(qtbot, make_tab, sqlite_db):
     assert bars["t3"].summary.is_open
     assert bars["t1"].rect.left() < bars["t2"].rect.left() < bars["t3"].rect.left()
     start, end = tab.timeline.window
-    assert end - start == timedelta(days=7) and start < now < end
+    assert start.weekday() == 0 and (start.hour, start.minute) == (0, 0)  # Monday 00:00
+    assert end.date() - start.date() == timedelta(days=7) and start <= now < end
 
     tab.zoom_buttons[Zoom.DAY].click()
-    qtbot.waitUntil(lambda: {b.summary.session_identifier for b in tab.timeline.bars} == {"t3"})
+    start, end = tab.timeline.window
+    assert (start.hour, end.date() - start.date()) == (0, timedelta(days=1))
+    assert start <= now < end  # today, midnight to midnight
     tab.zoom_buttons[Zoom.MONTH].click()
-    qtbot.waitUntil(lambda: len(tab.timeline.bars) == 4)
-    assert tab.timeline.window[1] - tab.timeline.window[0] == timedelta(days=30)
+    start, end = tab.timeline.window
+    assert start.day == 1 and end.day == 1 and start <= now < end
     tab.earlier_button.click()
+    assert tab.timeline.window[1] == start  # the month before
     tab.now_button.click()
+    assert tab.timeline.window[0] == start
     wait_idle(qtbot, tab)
     tab.timeline.grab()  # paints without error
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QApplication
 
 from nexus_logger.core import lifecycle
 from nexus_logger.core.config import load_settings
@@ -301,7 +303,14 @@ def test_a_failed_step_shows_a_sentence_retry_and_log(qtbot, make_window, sqlite
     assert page.error_box.isVisible() and page.retry_button.isVisible()
     message = page.error_label.text()
     assert "NO-SUCH-INSTRUMENT" in message and "Traceback" not in message
-    # The doctor's checks run and the one that explains the failure is shown with its fix.
+    # For the person at the instrument: one sentence, no command line, whom to tell.
+    assert "nexus-logger" not in message and "--" not in message
+    assert "facility staff" in page.contact_label.text()
+    assert not page.details_box.isVisible()
+    # The doctor's checks run and the one that explains the failure is behind Details.
+    qtbot.mouseClick(page.details_button, Qt.MouseButton.LeftButton)
+    assert page.details_box.isVisible()
+    assert page.detail_label.text().startswith(message)  # the full message, for staff
     qtbot.waitUntil(page.diagnosis_label.isVisible)
     diagnosis = page.diagnosis_label.text()
     assert diagnosis.startswith("Pre-flight check") and "What to do:" in diagnosis
@@ -394,3 +403,59 @@ def test_start_and_end_on_sqlite_and_postgresql(qtbot, make_window, db):
     assert window.end_outcome is not None and not window.end_outcome.queued
     built = get_sessions_to_build(engine=db)
     assert [(s.session_identifier, s.user) for s in built] == [(ident, lifecycle.default_user())]
+
+
+def test_the_failure_page_names_the_facility_contact(qtbot, make_window, sqlite_db):
+    window = make_window(
+        sqlite_db,
+        start=False,
+        instrument="NO-SUCH-INSTRUMENT",
+        facility_contact="Jane Smith, +1 301 975 2000",
+    )
+    window.start()
+    wait_phase(qtbot, window, Phase.FAILED)
+    assert "Jane Smith, +1 301 975 2000" in window.steps_page.contact_label.text()
+    assert window.steps_page.contact_label.isVisible()
+
+
+def test_ctrl_e_in_the_note_field_ends_the_session_with_the_note(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    window.activateWindow()
+    note = window.session_page.note_edit
+    note.setFocus()
+    qtbot.keyClicks(note, "EELS of 7b")
+    # On X11 a line edit claims Ctrl+E (end of line) before any shortcut sees it, and gets
+    # the key press itself: sent straight to the field, as it then is, it must still end.
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    override = QKeyEvent(QEvent.Type.ShortcutOverride, Qt.Key.Key_E, ctrl)
+    QApplication.sendEvent(note, override)
+    assert override.isAccepted()  # claimed for the note field, so no shortcut fires twice
+    QApplication.sendEvent(note, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_E, ctrl))
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+    assert window.session is not None and window.session.note == "EELS of 7b"
+
+
+def test_escape_never_ends_a_session(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    for widget in (window.session_page.note_edit, window.session_page.end_button, window):
+        qtbot.keyClick(widget, Qt.Key.Key_Escape)
+    qtbot.wait(200)
+    assert window.phase is Phase.RUNNING
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START"]
+
+
+def test_note_saved_goes_when_the_note_changes_again(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    page = window.session_page
+    page.note_edit.setFocus()
+    qtbot.keyClicks(page.note_edit, "first")
+    qtbot.keyClick(page.note_edit, Qt.Key.Key_Return)  # Enter saves
+    qtbot.waitUntil(lambda: page.note_status.text() == "Note saved.")
+    qtbot.keyClicks(page.note_edit, " and more")
+    assert page.note_status.text() == ""

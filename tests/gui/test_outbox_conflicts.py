@@ -33,11 +33,42 @@ def test_conflict_is_shown_until_marked_handled(qtbot, make_window, sqlite_db):
     window.refresh_sync_state()
     qtbot.waitUntil(lambda: window.sync_indicator.conflicts == 1)
     words = window.sync_indicator.plain_text()
-    assert "Staff attention needed: 1 conflict" in words and "sync --status" in words
+    assert "Staff attention needed: 1 conflict" in words and "debug log" in words
+    assert "nexus-logger" not in words  # no command line for the person at the instrument
     [conflict] = durable.conflicts()
     assert conflict.kind is ConflictKind.END_ALREADY_RECORDED
 
     durable.resolve_conflict(conflict.id, by="staff")
     window.refresh_sync_state()
     qtbot.waitUntil(lambda: window.sync_indicator.conflicts == 0)
+    assert window.sync_indicator.plain_text().startswith("Online")
+
+
+def test_a_conflict_of_another_database_is_not_shown(qtbot, make_window, sqlite_db, tmp_path):
+    from tests.conftest import _populate
+
+    other = _populate(str(tmp_path / "other.sqlite"))
+    durable = DurableLogger(other)
+    inst = durable.identify(instrument=PID)
+    old = lifecycle.start_session(instrument=PID, user="alice", engine=other).session
+    lifecycle.end_session(session_identifier=old.session_identifier, engine=other)
+    durable.outbox.add(
+        EventKind.END,
+        database=durable.database_key,
+        session_identifier=old.session_identifier,
+        instrument_pid=PID,
+        timezone=inst.timezone,
+        at_text=timestamps.to_db(old.started + timedelta(hours=1), inst.timezone),
+        user="alice",
+        start_text=old.start_text,
+    )
+    durable.sync()  # the replay files the conflict, for the other database
+    assert len(durable.conflicts()) == 1
+
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: window.sync_indicator.online is True)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    assert window.sync_indicator.conflicts == 0
     assert window.sync_indicator.plain_text().startswith("Online")

@@ -13,6 +13,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "make_screenshots.py"
 STATES = (
     "starting.png",
     "failed.png",
+    "failed-details.png",
     "running.png",
     "running-offline.png",
     "ending.png",
@@ -22,6 +23,8 @@ STATES = (
     "log-window.png",
     "admin.png",
     "admin-problems.png",
+    "force-end.png",
+    "force-end-future.png",
 )
 
 

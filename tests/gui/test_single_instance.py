@@ -69,3 +69,19 @@ def test_names_differ_per_user_and_data_folder(monkeypatch, tmp_path):
     monkeypatch.setenv("NEXUS_LOGGER_HOME", str(tmp_path / "elsewhere"))
     assert server_name("alice") != before
     assert len(server_name("alice")) < 40  # Unix socket paths are short
+
+
+def test_second_real_launch_says_so_in_the_terminal(qtbot, first):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    with qtbot.waitSignal(first.raise_requested, timeout=20_000):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nexus_logger"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "already open for this user" in err and "brought to the front" in err
+    assert out == ""

@@ -64,3 +64,18 @@ def test_ago_and_plural():
     assert text.ago(now - timedelta(seconds=20), now) == "just now"
     assert text.ago(now - timedelta(hours=3, minutes=12), now) == "3 h 12 min ago"
     assert text.plural(1, "event") == "1 event" and text.plural(3, "event") == "3 events"
+
+
+def test_for_user_keeps_the_first_sentence_and_gives_staff_the_rest() -> None:
+    from nexus_logger.gui.text import for_user
+
+    sentence, rest = for_user(
+        "The instrument 'X-1' is not in the database C:\\data\\nexus.sqlite. "
+        "Known instruments: A, B. Run 'nexus-logger station set PID' on this PC."
+    )
+    assert sentence == "The instrument 'X-1' is not in the database C:\\data\\nexus.sqlite."
+    assert rest.startswith("Known instruments") and "nexus-logger" not in sentence
+    # A first sentence that is itself a command line is not shown to the user.
+    sentence, rest = for_user("Run 'nexus-logger init-db DB' first. Then retry.")
+    assert "nexus-logger" not in sentence and rest.startswith("Run 'nexus-logger")
+    assert for_user("Short.") == ("Short.", "")

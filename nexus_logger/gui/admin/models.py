@@ -54,7 +54,7 @@ def format_time(value: datetime | None, tz_name: str | None, *, seconds: bool = 
 
 
 def format_duration(seconds: float | None) -> str:
-    """``1:05`` (h:mm), ``3 d 04:10`` for long ones; negative durations keep their sign."""
+    """``45 min``, ``1 h 05 min``, ``3 d 4 h 10 min``: units named, never a bare ``0:01``."""
     if seconds is None:
         return ""
     sign = "-" if seconds < 0 else ""
@@ -62,8 +62,10 @@ def format_duration(seconds: float | None) -> str:
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     if days:
-        return f"{sign}{days} d {hours:02d}:{minutes:02d}"
-    return f"{sign}{hours}:{minutes:02d}"
+        return f"{sign}{days} d {hours} h {minutes:02d} min"
+    if hours:
+        return f"{sign}{hours} h {minutes:02d} min"
+    return f"{sign}{minutes} min"
 
 
 def _align_right() -> int:

@@ -20,20 +20,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, QDateTime, QItemSelectionModel, Qt, QTimer, QTimeZone
+from PySide6.QtCore import QDate, QItemSelectionModel, QStandardPaths, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
     QCheckBox,
     QComboBox,
     QDateEdit,
-    QDateTimeEdit,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -55,6 +53,8 @@ from nexus_logger.core import admin_actions, problems, summaries, timestamps
 from nexus_logger.core.config import Settings
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.schema import load_instruments
+from nexus_logger.gui import text
+from nexus_logger.gui.admin.end_time import EndTimeDialog
 from nexus_logger.gui.admin.models import (
     AuditTableModel,
     EventsTableModel,
@@ -62,6 +62,7 @@ from nexus_logger.gui.admin.models import (
     SessionTableModel,
 )
 from nexus_logger.gui.admin.timeline import TimelineWidget, Zoom
+from nexus_logger.gui.flow import flow_container
 from nexus_logger.gui.worker import DbWorker, JobError
 
 _logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def _table(model: Any, parent: QWidget) -> QTableView:
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     # Size columns from the first rows only: measuring thousands of rows blocks the GUI.
     view.horizontalHeader().setResizeContentsPrecision(50)
+    view.resizeColumnsToContents()  # empty: every header title shows whole from the start
     return view
 
 
@@ -144,7 +146,13 @@ class AdminTab(QWidget):
         self.status_combo.setCurrentIndex(self.status_combo.findData(DEFAULT_STATUS))
         self.instrument_combo = QComboBox(self)
         self.instrument_combo.addItem("All instruments", None)
+        for combo in (self.status_combo, self.instrument_combo):
+            # As wide as the longest entry: a cut "TO_BE_B" is no filter anyone can read.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.dates_check = QCheckBox("Started between", self)
+        self.dates_check.setToolTip(
+            "Days as each instrument's own clock shows them (its time zone), both included"
+        )
         today = QDate.currentDate()
         self.date_from = QDateEdit(today.addDays(-7), self)
         self.date_to = QDateEdit(today, self)
@@ -153,29 +161,38 @@ class AdminTab(QWidget):
             edit.setDisplayFormat("yyyy-MM-dd")
             edit.setEnabled(False)
         self.search_edit = QLineEdit(self)
-        self.search_edit.setPlaceholderText("Search user, session, instrument, note")
+        self.search_edit.setPlaceholderText("Search user, session, note\u2026")
+        self.search_edit.setToolTip(
+            "Find sessions whose identifier, instrument, START or END user or note contains this"
+        )
         self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setMinimumWidth(
+            self.search_edit.fontMetrics().horizontalAdvance(self.search_edit.placeholderText())
+            + 40
+        )
         self.refresh_button = QPushButton("Refresh", self)
         self.export_button = QPushButton("Export CSV\u2026", self)
         self.export_button.setToolTip("Save the sessions of the current list (all pages) as CSV")
+        # Two rows, so that the 760-pixel window of an instrument PC shows every filter whole.
         for w in (
             QLabel("Status:", self),
             self.status_combo,
             QLabel("Instrument:", self),
             self.instrument_combo,
-            self.dates_check,
-            self.date_from,
-            QLabel("and", self),
-            self.date_to,
         ):
             bar.addWidget(w)
-        bar.addWidget(self.search_edit, 1)
+        bar.addStretch(1)
         bar.addWidget(self.refresh_button)
         bar.addWidget(self.export_button)
         outer.addLayout(bar)
+        second = QHBoxLayout()
+        for w in (self.dates_check, self.date_from, QLabel("and", self), self.date_to):
+            second.addWidget(w)
+        second.addWidget(self.search_edit, 1)
+        outer.addLayout(second)
 
-        # Counts per status (clicking one filters on it)
-        counts = QHBoxLayout()
+        # Counts per status (clicking one filters on it); they wrap in a narrow window.
+        counts_box, counts = flow_container(self)
         self.count_buttons: dict[str | None, QToolButton] = {}
         for status in [None, *[s.value for s in RecordStatus]]:
             button = QToolButton(self)
@@ -185,11 +202,10 @@ class AdminTab(QWidget):
             button.clicked.connect(lambda _checked=False, s=status: self.set_status_filter(s))
             self.count_buttons[status] = button
             counts.addWidget(button)
-        counts.addStretch(1)
         self.busy_label = QLabel("Loading\u2026", self)
         self.busy_label.setVisible(False)
         counts.addWidget(self.busy_label)
-        outer.addLayout(counts)
+        outer.addWidget(counts_box)
         self._update_count_buttons()
 
         # Messages
@@ -211,12 +227,15 @@ class AdminTab(QWidget):
                 "admin actions are not available."
             )
         self.readonly_label.setVisible(not self.is_admin)
-        for label in (self.blocking_label, self.error_label, self.readonly_label):
-            outer.addWidget(label)
 
         # Pages
         self.pages = QTabWidget(self)
         outer.addWidget(self.pages, 1)
+        # Messages come under the pages: one appearing never moves the page tabs or the list
+        # under the mouse (the read-only note is there from the start, so it stays on top).
+        outer.insertWidget(outer.indexOf(self.pages), self.readonly_label)
+        for label in (self.blocking_label, self.error_label):
+            outer.addWidget(label)
 
         sessions_page = QWidget(self)
         split = QSplitter(Qt.Orientation.Vertical, sessions_page)
@@ -273,7 +292,7 @@ class AdminTab(QWidget):
         self.problems_model = ProblemsTableModel(self)
         self.problems_view = _table(self.problems_model, page)
         lay.addWidget(self.problems_view, 3)
-        self.problem_text = QLabel("Select a problem to see what it means and what to do.", page)
+        self.problem_text = QLabel("Looking for problems\u2026", page)
         self.problem_text.setWordWrap(True)
         self.problem_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.problem_text, 1)
@@ -291,25 +310,27 @@ class AdminTab(QWidget):
         row = QHBoxLayout()
         self.zoom_group = QButtonGroup(page)
         self.zoom_buttons: dict[Zoom, QToolButton] = {}
-        for zoom, text in ((Zoom.DAY, "Day"), (Zoom.WEEK, "Week"), (Zoom.MONTH, "Month")):
+        for zoom, name in ((Zoom.DAY, "Day"), (Zoom.WEEK, "Week"), (Zoom.MONTH, "Month")):
             button = QToolButton(page)
-            button.setText(text)
+            button.setText(name)
             button.setCheckable(True)
             self.zoom_group.addButton(button)
             self.zoom_buttons[zoom] = button
             row.addWidget(button)
         self.zoom_buttons[Zoom.WEEK].setChecked(True)
         self.earlier_button = QToolButton(page)
-        self.earlier_button.setText("\u25c0 Earlier")
+        self.earlier_button.setText("\u25c0 Previous")
         self.now_button = QToolButton(page)
-        self.now_button.setText("Now")
+        self.now_button.setText("Today")
         self.later_button = QToolButton(page)
-        self.later_button.setText("Later \u25b6")
+        self.later_button.setText("Next \u25b6")
         for b in (self.earlier_button, self.now_button, self.later_button):
             row.addWidget(b)
-        self.window_label = QLabel(page)
-        row.addWidget(self.window_label, 1)
+        row.addStretch(1)
         lay.addLayout(row)
+        self.window_label = QLabel(page)
+        self.window_label.setWordWrap(True)
+        lay.addWidget(self.window_label)
         self.timeline = TimelineWidget(page)
         scroll = QScrollArea(page)
         scroll.setWidgetResizable(True)
@@ -324,7 +345,21 @@ class AdminTab(QWidget):
         self.audit_model = AuditTableModel(self)
         self.audit_view = _table(self.audit_model, page)
         lay.addWidget(self.audit_view)
+        self.audit_note = QLabel("Loading\u2026", page)
+        self.audit_note.setWordWrap(True)
+        lay.addWidget(self.audit_note)
+        self.audit_model.modelReset.connect(self._audit_loaded)
         return page
+
+    def _audit_loaded(self) -> None:
+        count = self.audit_model.rowCount()
+        self.audit_note.setText(
+            f"The newest {text.plural(count, 'admin action')}, newest first; hover over a row "
+            "for the rows as they were before and after."
+            if count
+            else "No admin action has been recorded in this database yet: force-end, re-queue "
+            "and fix-user each add a line here."
+        )
 
     def _connect(self) -> None:
         self.status_combo.currentIndexChanged.connect(self.apply_filters)
@@ -352,7 +387,7 @@ class AdminTab(QWidget):
         self.earlier_button.clicked.connect(lambda: self.timeline.step(-1))
         self.later_button.clicked.connect(lambda: self.timeline.step(1))
         self.now_button.clicked.connect(self.timeline.go_now)
-        self.timeline.window_changed.connect(lambda *_: self.load_timeline())
+        self.timeline.window_changed.connect(self._timeline_window_changed)
         self.timeline.session_clicked.connect(self.show_session)
         self.pages.currentChanged.connect(self._page_changed)
 
@@ -484,6 +519,11 @@ class AdminTab(QWidget):
         self.instrument_combo.setCurrentIndex(max(0, index))
         self.instrument_combo.blockSignals(False)
         self.timeline.set_instruments(list(instruments))
+        # One clock for every band: the instruments' own when they share a zone.
+        zones = {inst.timezone for inst in instruments.values() if inst.timezone}
+        if len(zones) == 1:
+            (name,) = zones
+            self.timeline.set_zone(timestamps.zone(name), name)
 
     # ----------------------------------------------------------------------------------------
     # Filters and the sessions list
@@ -521,6 +561,8 @@ class AdminTab(QWidget):
     def apply_filters(self) -> None:
         """Reload the list and the counts for the filter bar's current values."""
         self._search_timer.stop()
+        if self._select_after_load is None:
+            self._clear_detail()  # the session shown may not be in the new list
         self.model.set_query(self.current_query())
         self.load_counts()
         self._update_count_buttons()
@@ -594,16 +636,16 @@ class AdminTab(QWidget):
     def _update_status(self) -> None:
         shown = self.model.rowCount()
         matching = self.matching
-        text = f"Showing {shown} session(s)"
+        words = f"Showing {text.plural(shown, 'session')}"
         if matching is not None:
-            text += f" of {matching} matching"
+            words += f" of {matching} matching"
         if self.model.loading:
-            text += " \u2013 loading\u2026"
+            words += " \u2013 loading\u2026"
         elif self.model.canFetchMore():
-            text += " \u2013 scroll down for more"
+            words += " \u2013 scroll down for more"
         if self.last_refresh is not None:
-            text += f". Updated {self.last_refresh.astimezone().strftime('%H:%M:%S')}."
-        self.status_label.setText(text)
+            words += f". Updated {self.last_refresh.astimezone().strftime('%H:%M:%S')}."
+        self.status_label.setText(words)
 
     # ----------------------------------------------------------------------------------------
     # Selection and detail
@@ -619,6 +661,7 @@ class AdminTab(QWidget):
             return
         self._selected_key = summary.start_id
         if summary.session_identifier != self._detail_sid:
+            self.action_label.clear()  # "Done ..." was about the session shown before
             self.load_detail(summary.session_identifier)
 
     def select_row(self, row: int) -> None:
@@ -669,6 +712,15 @@ class AdminTab(QWidget):
             w.blockSignals(False)
         self.apply_filters()
 
+    def _clear_detail(self) -> None:
+        self._selected_key = None
+        self._detail_sid = None
+        self._detail_events = []
+        self.events_model.set_items([])
+        self.detail_title.setText("Select a session to see all its rows.")
+        self.action_label.clear()
+        self._update_action_buttons()
+
     def load_detail(self, session_identifier: str) -> None:
         """Load every row of a session into the detail table."""
         self._detail_sid = session_identifier
@@ -698,7 +750,8 @@ class AdminTab(QWidget):
             gens = sum(e.event_type == EventType.RECORD_GENERATION.value for e in events)
             self.detail_title.setText(
                 f"Session {ident} on {first.instrument} ({user or 'no user'}): "
-                f"{len(events)} row(s), {gens} RECORD_GENERATION event(s)."
+                f"{text.plural(len(events), 'row')}, "
+                f"{text.plural(gens, 'RECORD_GENERATION event')}."
             )
         self._update_action_buttons()
 
@@ -725,36 +778,10 @@ class AdminTab(QWidget):
         """Ask when the session really ended (in the instrument's zone); None to cancel."""
         start = next((e for e in events if e.event_type == EventType.START.value), None)
         tz_name = self.zones.get(start.instrument) if start else None
-        zone = QTimeZone(tz_name.encode()) if tz_name else QTimeZone.systemTimeZone()
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Force end")
-        form = QFormLayout(dialog)
-        form.addRow(
-            QLabel(
-                f"When did the session end? Time in the instrument's zone ({tz_name or 'local'}).",
-                dialog,
-            )
-        )
-        edit = QDateTimeEdit(dialog)
-        edit.setCalendarPopup(True)
-        edit.setDisplayFormat("yyyy-MM-dd HH:mm")
-        edit.setTimeZone(zone)
-        edit.setDateTime(QDateTime.currentDateTime().toTimeZone(zone))
-        if start is not None and start.timestamp is not None:
-            edit.setMinimumDateTime(
-                QDateTime.fromSecsSinceEpoch(int(start.timestamp.timestamp()), zone)
-            )
-        form.addRow("End time:", edit)
-        box = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, dialog
-        )
-        box.accepted.connect(dialog.accept)
-        box.rejected.connect(dialog.reject)
-        form.addRow(box)
+        dialog = EndTimeDialog(start.timestamp if start else None, tz_name, self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
-        chosen = datetime.fromtimestamp(edit.dateTime().toSecsSinceEpoch(), UTC)
-        return chosen.astimezone(timestamps.zone(tz_name))
+        return dialog.value()
 
     def ask_user_name(self, users: list[str]) -> str | None:
         """Ask which user START and END should both have; None to cancel."""
@@ -821,7 +848,13 @@ class AdminTab(QWidget):
 
     def _plan(self, planner: Callable[..., admin_actions.ActionPlan], *args: Any) -> None:
         self.action_label.setText("Preparing\u2026")
-        self._submit(planner, *args, engine=self.database, on_done=self._confirm_and_apply)
+        self._submit(
+            planner,
+            *args,
+            engine=self.database,
+            on_done=self._confirm_and_apply,
+            on_error=self._action_failed,
+        )
 
     def _confirm_and_apply(self, plan: admin_actions.ActionPlan) -> None:
         self._clear_error()
@@ -845,8 +878,8 @@ class AdminTab(QWidget):
         self.load_audit()
 
     def _action_failed(self, error: JobError) -> None:
-        self.action_label.setText("Nothing was changed.")
-        self.show_error(error)
+        # Said where the person is looking (next to the buttons they just pressed).
+        self.action_label.setText(f"Nothing was changed: {error.message}")
 
     # ----------------------------------------------------------------------------------------
     # Problems, timeline, audit, export
@@ -867,12 +900,20 @@ class AdminTab(QWidget):
             self._problem_columns_sized = True
             self.problems_view.resizeColumnsToContents()
         self.pages.setTabText(1, f"Problems ({len(found)})" if found else "Problems")
+        if not found:
+            self.problem_text.setText(
+                "No problems found: nothing here stops NexusLIMS from building the sessions."
+            )
+        elif selected is None:
+            self.problem_text.setText("Select a problem to see what it means and what to do.")
         self.model.set_problems(problems.problems_by_session(found))
         blocking = [p for p in found if p.blocks_build]
         if blocking:
             self.blocking_label.setText(
-                f"{len(blocking)} problem(s) stop the NexusLIMS build run: no session gets "
-                "built until they are fixed. See the Problems page."
+                f"{text.plural(len(blocking), 'problem')} "
+                f"{'stops' if len(blocking) == 1 else 'stop'} the NexusLIMS build run: no "
+                f"session gets built until {'it is' if len(blocking) == 1 else 'they are'} "
+                "fixed. See the Problems page."
             )
         self.blocking_label.setVisible(bool(blocking))
         if selected is not None:
@@ -909,12 +950,12 @@ class AdminTab(QWidget):
             self.load_audit()
 
     def _update_window_label(self) -> None:
-        start, end = self.timeline.window
-        fmt = "%Y-%m-%d %H:%M"
-        self.window_label.setText(
-            f"{start.astimezone().strftime(fmt)} to {end.astimezone().strftime(fmt)} "
-            "(this PC's time)"
-        )
+        self.window_label.setText(self.timeline.window_text())
+
+    def _timeline_window_changed(self, *_args: Any) -> None:
+        self._update_window_label()
+        if self.pages.currentIndex() == 2:
+            self.load_timeline()
 
     def load_timeline(self) -> None:
         """Load the sessions of the timeline's window."""
@@ -940,7 +981,8 @@ class AdminTab(QWidget):
 
     def ask_csv_path(self) -> str | None:
         """Ask where to save the CSV file; None to cancel."""
-        default = f"sessions-{date.today().isoformat()}.csv"
+        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        default = str(Path(folder or Path.home()) / f"sessions-{date.today().isoformat()}.csv")
         path, _filter = QFileDialog.getSaveFileName(
             self, "Export sessions as CSV", default, "CSV files (*.csv)"
         )
@@ -957,5 +999,10 @@ class AdminTab(QWidget):
             query,
             path,
             engine=self.database,
-            on_done=lambda n, p=path: self.action_label.setText(f"Exported {n} session(s) to {p}."),
+            on_done=lambda n, p=path: self.action_label.setText(
+                f"Exported {text.plural(n, 'session')} to {p}."
+            ),
+            on_error=lambda error: self.action_label.setText(
+                f"Nothing was exported: {error.message}"
+            ),
         )

@@ -3,15 +3,16 @@
 One band per instrument; each session is a bar from its start to its end (open sessions run
 to "now" and end in a hatched tip), coloured by status. Sessions that overlap on the same
 instrument are stacked in separate lanes and outlined in black, so gaps, overlaps and very long
-sessions show at a glance. The window is a day, a week (default: the last 7 days) or a month;
-times on the axis are this PC's local time.
+sessions show at a glance. The window is a calendar day, a week (Monday to Sunday, the default)
+or a calendar month, in one time zone named on the axis: the instruments' zone when they share
+one, else this PC's.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
@@ -23,11 +24,51 @@ from nexus_logger.gui.admin.models import STATUS_COLORS, format_duration, format
 
 
 class Zoom(enum.Enum):
-    """The visible span."""
+    """The visible span: a calendar day, week (Monday to Sunday) or month."""
 
-    DAY = timedelta(days=1)
-    WEEK = timedelta(days=7)
-    MONTH = timedelta(days=30)
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+def calendar_window(zoom: Zoom, day: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """Start (inclusive) and end (exclusive) of the day, week or month holding ``day``.
+
+    Both are midnight in ``zone``, so a day with a daylight-saving change is 23 or 25 h long.
+    """
+    if zoom is Zoom.DAY:
+        first, last = day, day + timedelta(days=1)
+    elif zoom is Zoom.WEEK:
+        first = day - timedelta(days=day.weekday())
+        last = first + timedelta(days=7)
+    else:
+        first = day.replace(day=1)
+        last = (first + timedelta(days=32)).replace(day=1)
+    return (
+        datetime(first.year, first.month, first.day, tzinfo=zone),
+        datetime(last.year, last.month, last.day, tzinfo=zone),
+    )
+
+
+def shift(zoom: Zoom, day: date, direction: int) -> date:
+    """The same place one day, week or month earlier (-1) or later (+1)."""
+    if zoom is Zoom.DAY:
+        return day + timedelta(days=direction)
+    if zoom is Zoom.WEEK:
+        return day + timedelta(days=7 * direction)
+    month = day.month - 1 + direction
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, 1)
+
+
+def describe_window(zoom: Zoom, start: datetime) -> str:
+    """``Tue 10 Mar 2026``, ``Mon 9 Mar - Sun 15 Mar 2026`` or ``March 2026``."""
+    if zoom is Zoom.DAY:
+        return f"{start:%a} {start.day} {start:%b %Y}"
+    if zoom is Zoom.WEEK:
+        last = start + timedelta(days=6)
+        return f"{start:%a} {start.day} {start:%b} \u2013 {last:%a} {last.day} {last:%b %Y}"
+    return f"{start:%B %Y}"
 
 
 @dataclass(frozen=True)
@@ -93,38 +134,43 @@ class TimelineWidget(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.zoom = Zoom.WEEK
         self.now = lambda: datetime.now(UTC)
-        self.local_zone = datetime.now().astimezone().tzinfo or UTC
-        self._end = self._rounded_end(self.now())
+        self.local_zone: tzinfo = datetime.now().astimezone().tzinfo or UTC
+        self.zone_name = f"this PC's zone ({datetime.now().astimezone().tzname()})"
+        self._day = self.now().astimezone(self.local_zone).date()
         self._sessions: list[SessionSummary] = []
         self._instruments: list[str] = []
         self._bars: list[Bar] = []
 
     # -- the window -----------------------------------------------------------------------
 
-    def _rounded_end(self, moment: datetime) -> datetime:
-        """The window's end: the next full hour after ``moment``, in local time."""
-        local = moment.astimezone(self.local_zone)
-        return local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-
     @property
     def window(self) -> tuple[datetime, datetime]:
-        """(start, end) of what is shown, as aware datetimes."""
-        return self._end - self.zoom.value, self._end
+        """(start, end) of what is shown, as aware datetimes (end exclusive)."""
+        return calendar_window(self.zoom, self._day, self.local_zone)
+
+    def window_text(self) -> str:
+        """The shown day, week or month in words, with the zone its times are in."""
+        return f"{describe_window(self.zoom, self.window[0])}, times in {self.zone_name}"
+
+    def set_zone(self, zone: tzinfo, name: str) -> None:
+        """Draw in ``zone`` (``name`` is shown on the axis), keeping the shown day."""
+        self.local_zone, self.zone_name = zone, name
+        self._window_changed()
 
     def set_zoom(self, zoom: Zoom) -> None:
-        """Show a day, a week or a month ending where the window ends now."""
+        """Show the day, week or month holding the day shown now."""
         if zoom is not self.zoom:
             self.zoom = zoom
             self._window_changed()
 
     def step(self, direction: int) -> None:
-        """Move back (-1) or forward (+1) by half a window."""
-        self._end = self._end + direction * self.zoom.value / 2
+        """Show the previous (-1) or next (+1) day, week or month."""
+        self._day = shift(self.zoom, self._day, direction)
         self._window_changed()
 
     def go_now(self) -> None:
-        """Make the window end now."""
-        self._end = self._rounded_end(self.now())
+        """Show the day, week or month holding today."""
+        self._day = self.now().astimezone(self.local_zone).date()
         self._window_changed()
 
     def _window_changed(self) -> None:
@@ -163,7 +209,7 @@ class TimelineWidget(QWidget):
 
     def sizeHint(self) -> QSize:
         lanes, _ = assign_lanes(self._sessions, self.now())
-        height = self.AXIS_HEIGHT + self.LEGEND_HEIGHT
+        height = self.AXIS_HEIGHT + self._legend_height()
         for name in self._bands():
             n = 1 + max(
                 [
@@ -179,7 +225,7 @@ class TimelineWidget(QWidget):
     def _x(self, moment: datetime) -> float:
         start, end = self.window
         width = max(1.0, self.width() - self.LABEL_WIDTH - 10)
-        frac = (moment - start) / (end - start)
+        frac = (moment - start) / (end - start)  # (timedelta / timedelta: a float)
         return self.LABEL_WIDTH + max(0.0, min(1.0, frac)) * width
 
     def _layout(self) -> None:
@@ -218,23 +264,21 @@ class TimelineWidget(QWidget):
 
     def _ticks(self) -> list[tuple[datetime, str]]:
         start, end = self.window
-        local_start = start.astimezone(self.local_zone)
-        if self.zoom is Zoom.DAY:
-            step, fmt = timedelta(hours=3), "%H:%M"
-            first = local_start.replace(minute=0, second=0, microsecond=0)
-            first += timedelta(hours=(3 - first.hour % 3) % 3)
-        else:
-            step = timedelta(days=1) if self.zoom is Zoom.WEEK else timedelta(days=5)
-            fmt = "%a %d %b" if self.zoom is Zoom.WEEK else "%d %b"
-            first = local_start.replace(hour=0, minute=0, second=0, microsecond=0)
-            if first < local_start:
-                first += timedelta(days=1)
+        zone = self.local_zone
         out = []
-        t = first
-        while t <= end:
-            out.append((t, t.strftime(fmt)))
-            t = (t + step).astimezone(self.local_zone)
-        return out
+        if self.zoom is Zoom.DAY:
+            for hour in range(0, 24, 3):
+                moment = start.replace(hour=hour)
+                out.append((moment, moment.strftime("%H:%M")))
+            return out
+        day, step = start.date(), 1 if self.zoom is Zoom.WEEK else 7
+        fmt = "%a %d" if self.zoom is Zoom.WEEK else "%d %b"
+        while True:
+            moment = datetime(day.year, day.month, day.day, tzinfo=zone)
+            if moment >= end:
+                return out
+            out.append((moment, moment.strftime(fmt)))
+            day += timedelta(days=step)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
@@ -260,8 +304,11 @@ class TimelineWidget(QWidget):
                 int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
                 label,
             )
-        # axis and grid
-        bottom = self.height() - self.LEGEND_HEIGHT
+        # axis and grid; the zone of the axis' times is named where the band labels start
+        p.setPen(text_pen)
+        zone = fm.elidedText(self.zone_name, Qt.TextElideMode.ElideMiddle, self.LABEL_WIDTH - 12)
+        p.drawText(6, self.AXIS_HEIGHT - 10, zone)
+        bottom = self.height() - self._legend_height()
         for moment, label in self._ticks():
             x = self._x(moment)
             p.setPen(grid_pen)
@@ -292,14 +339,27 @@ class TimelineWidget(QWidget):
                 p.setBrush(Qt.BrushStyle.NoBrush)
                 p.setPen(QPen(QColor("#1a1a1a"), 2))
                 p.drawRect(bar.rect)
-        # legend
-        x = 6
-        y = self.height() - self.LEGEND_HEIGHT + 6
-        for status, hex_color in STATUS_COLORS.items():
-            p.fillRect(x, y, 10, 10, QColor(hex_color))
+        # legend, wrapped onto as many rows as the width needs
+        for (x, y), status, hex_color in self._legend_items(self.height() - self._legend_height()):
+            p.fillRect(x, y + 6, 10, 10, QColor(hex_color))
             p.setPen(text_pen)
-            p.drawText(x + 14, y + 10, status)
-            x += 14 + fm.horizontalAdvance(status) + 12
+            p.drawText(x + 14, y + 16, status)
+
+    def _legend_items(self, top: int) -> list[tuple[tuple[int, int], str, str]]:
+        """Where each status of the legend goes: rows of ``LEGEND_HEIGHT`` from ``top``."""
+        fm = QFontMetrics(self.font())
+        out, x, y = [], 6, top
+        for status, hex_color in STATUS_COLORS.items():
+            width = 14 + fm.horizontalAdvance(status) + 12
+            if x > 6 and x + width > self.width():
+                x, y = 6, y + self.LEGEND_HEIGHT - 4
+            out.append(((x, y), status, hex_color))
+            x += width
+        return out
+
+    def _legend_height(self) -> int:
+        rows = {y for (_x, y), _s, _c in self._legend_items(0)}
+        return len(rows) * (self.LEGEND_HEIGHT - 4) + 4
 
     # -- interaction ----------------------------------------------------------------------
 

@@ -1,0 +1,140 @@
+"""The force-end question: when did the session really end, on the instrument's clock?
+
+A plain text field, not a ``QDateTimeEdit``: typed digits go where they are typed (a date-time
+edit moves between its sections on its own, so "2026-12-01 12:00" became 2026-12-12 01:12),
+and the field shows exactly what will be written: minutes, seconds zero. The instrument's
+zone is named, and a future time or one before the start is refused under the field, with OK
+disabled, before anything is asked of the database.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nexus_logger.core import timestamps
+from nexus_logger.gui import theme
+
+#: How the end time is typed and shown (what is written: these minutes, 0 seconds).
+FORMAT = "%Y-%m-%d %H:%M"
+PLACEHOLDER = "YYYY-MM-DD HH:MM"
+
+
+def zone_text(zone_name: str | None, at: datetime) -> str:
+    """``America/New_York (EST, UTC-05:00)``: the zone by name, abbreviation and offset."""
+    local = at.astimezone(timestamps.zone(zone_name))
+    offset = local.strftime("%z")
+    offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    name = zone_name or "this PC's time zone"
+    abbreviation = local.tzname() or ""
+    inner = f"{abbreviation}, {offset}" if abbreviation and abbreviation[0].isalpha() else offset
+    return f"{name} ({inner})"
+
+
+def parse_end(text: str, zone: tzinfo) -> datetime | None:
+    """``2026-12-01 12:00`` (or with a ``T``) in ``zone``; None when it is not such a time."""
+    cleaned = " ".join(text.strip().replace("T", " ").split())
+    try:
+        naive = datetime.strptime(cleaned, FORMAT)
+    except ValueError:
+        return None
+    return naive.replace(tzinfo=zone)
+
+
+def end_problem(ended: datetime | None, started: datetime | None, now: datetime) -> str | None:
+    """Why ``ended`` cannot be the end time (one sentence), or None when it can."""
+    if ended is None:
+        return f"Type the date and time as {PLACEHOLDER}, for example 2026-03-10 17:30."
+    if ended > now:
+        return "That time is in the future. Give the time the session really ended."
+    if started is not None and ended < started:
+        shown = started.astimezone(ended.tzinfo).strftime("%Y-%m-%d %H:%M:%S")
+        return f"That is before the session started ({shown}). Give a later time."
+    return None
+
+
+class EndTimeDialog(QDialog):
+    """Ask for the end time of a session, in its instrument's zone."""
+
+    def __init__(
+        self,
+        started: datetime | None,
+        zone_name: str | None,
+        parent: QWidget | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Force end")
+        self.zone = timestamps.zone(zone_name)
+        self.started = started
+        self._now = now
+        current = self.now().astimezone(self.zone)
+
+        intro = QLabel("When did the session really end? Type it on the instrument's clock.", self)
+        intro.setWordWrap(True)
+        self.zone_label = QLabel(f"Time zone: {zone_text(zone_name, current)}", self)
+        self.zone_label.setWordWrap(True)
+        self.start_label = QLabel(self)
+        self.start_label.setWordWrap(True)
+        if started is not None:
+            local = started.astimezone(self.zone)
+            self.start_label.setText(f"Started: {local.strftime('%Y-%m-%d %H:%M:%S')}")
+        self.start_label.setVisible(started is not None)
+        self.edit = QLineEdit(current.strftime(FORMAT), self)
+        self.edit.setPlaceholderText(PLACEHOLDER)
+        self.edit.setAccessibleName("End time")
+        width = self.edit.fontMetrics().horizontalAdvance("0000-00-00 00:00") + 24
+        self.edit.setMinimumWidth(width)
+        self.problem_label = QLabel(self)
+        self.problem_label.setWordWrap(True)
+        theme.color_text(self.problem_label, theme.RED)
+        # Room for the message from the start: the dialog does not jump when one appears.
+        self.problem_label.setMinimumHeight(self.problem_label.fontMetrics().lineSpacing() * 2)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.accepted.connect(self._accept_if_valid)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.zone_label)
+        layout.addWidget(self.start_label)
+        layout.addWidget(self.edit)
+        layout.addWidget(self.problem_label)
+        layout.addWidget(self.buttons)
+        self.edit.textChanged.connect(lambda _t: self.validate())
+        self.validate()
+        self.setMinimumWidth(460)
+        self.edit.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.edit.selectAll()
+
+    def now(self) -> datetime:
+        """The current time (fixed in tests and screenshots)."""
+        return self._now or datetime.now(UTC)
+
+    def value(self) -> datetime | None:
+        """The typed end time, aware in the instrument's zone, or None if it is not valid."""
+        ended = parse_end(self.edit.text(), self.zone)
+        return None if end_problem(ended, self.started, self.now()) else ended
+
+    def validate(self) -> bool:
+        """Show under the field why the time cannot be used, and allow OK only when it can."""
+        problem = end_problem(parse_end(self.edit.text(), self.zone), self.started, self.now())
+        self.problem_label.setText(problem or "")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
+        return problem is None
+
+    def _accept_if_valid(self) -> None:
+        if self.validate():
+            self.accept()

@@ -1,0 +1,228 @@
+"""Every page and dialog at its default size: no text elided or clipped, no jump on a banner.
+
+Each state is filled with the longest real-looking text it shows (a UNC path, a refused start
+with the pre-flight check, the offline status), then measured with :mod:`tests.gui.fit`. The
+same tests run again in a child process at 125 % scaling.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from nexus_logger.core import admin_actions
+from nexus_logger.core.lifecycle import OpenSession
+from nexus_logger.core.models import Instrument
+from nexus_logger.gui.dialogs import CloseDialog, ResumeDialog
+from nexus_logger.gui.log_window import LogWindow
+from nexus_logger.gui.main_window import MainWindow, Phase
+from nexus_logger.gui.pages import Step, StepState
+from tests.gui.fit import problems_in
+from tests.gui.helpers_gui import wait_phase
+from tests.helpers_admin import build_problem_db
+
+ZONE = ZoneInfo("America/New_York")
+NOW = datetime(2026, 3, 10, 14, 30, 12, tzinfo=ZONE)
+LONG_INSTRUMENT = Instrument(
+    instrument_pid="FEI-Titan-TEM-635816",
+    display_name="FEI Titan TEM",
+    timezone="America/New_York",
+    location="Building 217, room B113",
+)
+SESSION = OpenSession(
+    session_identifier="5d0f4e0c-8a43-4b0e-9f57-2f3b7c1d9a10",
+    instrument=LONG_INSTRUMENT,
+    user="jsmith",
+    started=NOW - timedelta(hours=20, minutes=5),
+    start_text=(NOW - timedelta(hours=20, minutes=5)).isoformat(),
+    last_heartbeat=NOW - timedelta(hours=16, minutes=48),
+    note="EELS maps of sample 7b",
+)
+UNC = r"\\nexuslims-share\nexuslims\nexuslims_db.sqlite"
+SCALED = os.environ.get("QT_SCALE_FACTOR") not in (None, "", "1")
+
+
+def settle(qtbot) -> None:
+    qtbot.wait(50)
+    QApplication.processEvents()
+
+
+def assert_fits(qtbot, widget, what: str) -> None:
+    settle(qtbot)
+    found = problems_in(widget)
+    assert not found, what + ":\n" + "\n".join(found)
+
+
+@pytest.fixture
+def window(make_window, sqlite_db: str) -> MainWindow:
+    win = make_window(sqlite_db, start=False)
+    assert (win.width(), win.height()) == (760, 640)
+    return win
+
+
+def test_session_pages_fit(qtbot, make_window, sqlite_db: str) -> None:
+    win = make_window(sqlite_db)
+    assert (win.width(), win.height()) == (760, 640)
+    wait_phase(qtbot, win, Phase.RUNNING)
+    steps, session, ended = win.steps_page, win.session_page, win.ended_page
+    assert_fits(qtbot, win, "running")
+    end_at = session.end_button.geometry()
+
+    session.show_session(SESSION, queued=True, now=NOW)
+    session.set_message(
+        "The database cannot be reached right now. The session start is saved on this PC "
+        "and will be sent automatically."
+    )
+    session.note_status.setText("Note kept on this PC; it will be saved when the database answers.")
+    win.sync_indicator.set_state(False, 2, 1)
+    assert_fits(qtbot, win, "running offline")
+    assert session.end_button.geometry() == end_at  # longer messages do not move End
+    session.set_ending()
+    assert_fits(qtbot, win, "ending")
+
+    win.pages.setCurrentWidget(steps)
+    steps.reset()
+    steps.set_step(Step.CONNECT, StepState.WARNING, UNC)
+    steps.set_step(Step.IDENTIFY, StepState.DONE, "FEI Titan TEM (FEI-Titan-TEM-635816)")
+    steps.set_step(Step.CHECK, StepState.DONE, "Open session found: jsmith, since 09:12 today.")
+    steps.set_step(Step.START, StepState.FAILED)
+    steps.show_error(
+        "This PC (host name 'TITAN-SUPPORT-PC') is not linked to an instrument in the "
+        f"database {UNC}. Known instruments: FEI-Quanta-ESEM-633137, FEI-Titan-TEM-635816. "
+        "Run 'nexus-logger station set PID' on this PC once, or pass --instrument PID."
+    )
+    steps.show_diagnosis(
+        "Pre-flight check \u201cThis PC's instrument\u201d: What to do: Map this PC once with "
+        "'nexus-logger station set PID' (it is stored in the database for every user of this "
+        "PC), or set 'instrument' in the config file."
+    )
+    assert_fits(qtbot, win, "failed")
+    if not SCALED:  # at 100 % the whole failure page shows without scrolling
+        assert not steps.scroll.verticalScrollBar().isVisible()
+    steps.show_details(True)
+    assert_fits(qtbot, win, "failed, with details")
+
+    win.pages.setCurrentWidget(ended)
+    ended.show_ended(
+        instrument="FEI Titan TEM (FEI-Titan-TEM-635816)",
+        user="jsmith",
+        started=SESSION.started,
+        ended=NOW,
+        message="The database cannot be reached: the end of the session is saved on this PC "
+        "and will be sent automatically. NexusLIMS builds its record after that.",
+        queued=True,
+        now=NOW,
+    )
+    ended.set_countdown(3)
+    assert_fits(qtbot, win, "ended, counting down")
+    ended.set_countdown(None)
+    win.activateWindow()
+    ended.new_button.setFocus()
+    qtbot.waitUntil(ended.new_button.hasFocus)
+    assert_fits(qtbot, win, "ended, kept open, its main button focused")
+
+
+def test_dialogs_fit(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    resume = ResumeDialog(SESSION, window, now=NOW)
+    qtbot.addWidget(resume)
+    resume.show()
+    assert_fits(qtbot, resume, "resume dialog")
+    close = CloseDialog("FEI Titan TEM", window)
+    qtbot.addWidget(close)
+    close.show()
+    assert_fits(qtbot, close, "close dialog")
+    log_file = tmp_path / "x.log"
+    log_file.write_text("2026-03-10T13:06:27.114-05:00 INFO     nexus_logger.gui.app: shown\n")
+    log = LogWindow(window, path=log_file)
+    log.show()
+    assert_fits(qtbot, log, "log window")
+    log.close()
+
+
+def _admin_tab(qtbot, win: MainWindow):
+    win.tabs.setCurrentIndex(1)
+    tab = win._admin_tab
+    assert tab is not None
+    qtbot.waitUntil(lambda: not tab.busy and not tab.model.loading, timeout=15_000)
+    return tab
+
+
+@pytest.mark.parametrize("admin", [True, False], ids=["administrator", "read-only"])
+def test_admin_tab_fits_in_the_window(
+    qtbot, make_window, sqlite_db: str, monkeypatch: pytest.MonkeyPatch, admin: bool
+) -> None:
+    build_problem_db(sqlite_db)
+    monkeypatch.setattr(admin_actions, "current_login", lambda: "facility-admin")
+    win = make_window(
+        sqlite_db,
+        start=False,
+        administrators=["facility-admin"] if admin else [],
+        admin_refresh_seconds=0,
+    )
+    tab = _admin_tab(qtbot, win)
+    assert_fits(qtbot, win, "sessions, nothing selected")
+    tab.set_status_filter(None)
+    qtbot.waitUntil(lambda: not tab.busy and not tab.model.loading, timeout=15_000)
+    tab.select_row(0)
+    qtbot.waitUntil(lambda: not tab.busy, timeout=15_000)
+    assert_fits(qtbot, win, "sessions, one selected")
+    for index in range(1, tab.pages.count()):
+        tab.pages.setCurrentIndex(index)
+        qtbot.waitUntil(lambda: not tab.busy, timeout=15_000)
+        if index == 1:
+            tab.problems_view.selectRow(0)
+        assert_fits(qtbot, win, f"admin page {tab.pages.tabText(index)}")
+
+
+def test_a_banner_does_not_move_the_pages(
+    qtbot, make_window, sqlite_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admin_actions, "current_login", lambda: "facility-admin")
+    win = make_window(sqlite_db, start=False, administrators=["facility-admin"])
+    tab = _admin_tab(qtbot, win)
+    settle(qtbot)
+    before = tab.pages.geometry()
+    tab.show_error("The database cannot be reached (a long reason). Check the network.")
+    settle(qtbot)
+    assert tab.pages.geometry().top() == before.top()
+    tab._clear_error()
+
+
+@pytest.mark.skipif(SCALED, reason="this is the parent of the scaled run")
+def test_everything_fits_at_125_percent_and_on_a_small_screen(tmp_path: Path) -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QT_SCALE_FACTOR": "1.25"}
+    env["NEXUS_LOGGER_HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_the_admin_window_fits_its_screen(qtbot, db_worker, sqlite_db: str) -> None:
+    from nexus_logger.core.config import load_settings
+    from nexus_logger.gui.admin.window import AdminWindow
+
+    build_problem_db(sqlite_db)
+    settings = load_settings(None, {"database": sqlite_db, "admin_refresh_seconds": 0})
+    window = AdminWindow(db_worker, settings)
+    qtbot.addWidget(window)
+    window.show()
+    room = window.screen().availableGeometry()
+    assert window.width() <= room.width() and window.height() <= room.height()
+    tab = window.tab
+    qtbot.waitUntil(lambda: not tab.busy and not tab.model.loading, timeout=15_000)
+    assert_fits(qtbot, window, "admin window")
+    window.resize(1280, 820)  # its size on a screen with room for it
+    assert_fits(qtbot, window, "admin window at 1280 x 820")
