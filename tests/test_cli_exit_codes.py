@@ -137,6 +137,7 @@ def test_unreachable_database_exits_5(capsys: pytest.CaptureFixture[str]) -> Non
 def test_refused_by_the_database_exits_4(
     sqlite_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("NEXUS_LOGGER_BACKFILL_DAYS", "36500")  # the dates below are old
     base = ["--db", sqlite_db, "--instrument", TEM]
     assert main(["session", "start", *base, "--at", "2025-01-06T08:00"]) == 0
     assert main(["session", "end", *base, "--at", "2025-01-06T09:00", "--format", "json"]) == 0

@@ -50,7 +50,7 @@ def test_start_while_open_exits_nonzero_naming_the_session(
     before = dump_database(sqlite_db)
     code = main(["session", "start", "--db", sqlite_db, "--instrument", TEM, "--user", "ben"])
     err = capsys.readouterr().err
-    assert code == 3
+    assert code == 4  # refused by the database (README: exit codes)
     session = find_open_session(TEM, engine=sqlite_db)
     assert err.startswith(f"nexus-logger: A session is already open on {TEM}: ann since ")
     assert session.started.isoformat(sep=" ", timespec="seconds") in err
@@ -61,9 +61,9 @@ def test_start_while_open_exits_nonzero_naming_the_session(
 def test_end_with_none_open_exits_nonzero(
     sqlite_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["session", "end", "--db", sqlite_db, "--instrument", TEM]) == 3
+    assert main(["session", "end", "--db", sqlite_db, "--instrument", TEM]) == 4
     assert "No session is open on TEST-TEM-001" in capsys.readouterr().err
-    assert main(["session", "end", "--db", sqlite_db, "--instrument", TEM, "--format", "json"]) == 3
+    assert main(["session", "end", "--db", sqlite_db, "--instrument", TEM, "--format", "json"]) == 4
     data, err = _json(capsys)
     assert data["ok"] is False and data["ended"] is None and "No session is open" in err
 
@@ -94,7 +94,7 @@ def test_json_outputs_are_single_objects(
     assert data["session"]["last_heartbeat"] is not None
     assert "pending_events" in data
 
-    assert main(["session", "start", *base]) == 3
+    assert main(["session", "start", *base]) == 4
     data, err = _json(capsys)
     assert data["ok"] is False and data["created"] is False
     assert data["session"]["session_identifier"] == ident and "already open" in err
@@ -183,8 +183,8 @@ def test_session_commands_run_headless(sqlite_db: str) -> None:
 
 def test_heartbeat_and_note_commands(sqlite_db: str, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["--db", sqlite_db, "--instrument", TEM]
-    assert main(["session", "heartbeat", *base]) == 3
-    assert main(["session", "note", *base, "x"]) == 3
+    assert main(["session", "heartbeat", *base]) == 4
+    assert main(["session", "note", *base, "x"]) == 4
     assert "No session is open" in capsys.readouterr().err
     assert main(["session", "start", *base, "--note", "first"]) == 0
     ident = find_open_session(TEM, engine=sqlite_db).session_identifier

@@ -49,12 +49,12 @@ def test_session_commands_offline_then_sync(
         assert status["open"] and status["session"]["user"] == "alice"
         assert status["database_reachable"] is False and status["pending_events"] == 0
 
-        assert main(["session", "end", *common]) == 0
+        assert main(["session", "end", *common]) == 3  # kept on this PC (README: exit codes)
         out = capsys.readouterr().out
         assert "saved on this PC and will be sent automatically" in out
-        assert main(["session", "end", *common]) == 3  # ended here already
+        assert main(["session", "end", *common]) == 4  # ended here already: nothing open
         capsys.readouterr()
-        assert main(["session", "start", *common, "--user", "bob", "--format", "json"]) == 0
+        assert main(["session", "start", *common, "--user", "bob", "--format", "json"]) == 3
         started = _json(capsys)
         assert started["queued"] is True and "saved on this PC" in started["message"]
 
@@ -148,7 +148,7 @@ def test_real_entry_point_keeps_and_sends(sqlite_db: str) -> None:
     assert run("session", "start", *common, "--user", "erin").returncode == 0
     with moved_away(sqlite_db):
         ended = run("session", "end", *common)
-        assert ended.returncode == 0, ended.stderr
+        assert ended.returncode == 3, ended.stderr  # kept on this PC
         assert "saved on this PC" in ended.stdout and ended.stderr == ""
     synced = run("sync", "--db", sqlite_db)
     assert synced.returncode == 0 and "Sent 1 saved event." in synced.stdout

@@ -224,6 +224,7 @@ class DurableLogger:
         self._pruned = False
         #: Why the database could not be reached at the last attempt; None after a success.
         self.offline_reason: str | None = None
+        self._down_until = 0.0  # see _went_offline
         #: Why nothing can be kept on this PC (the outbox cannot be written); None when it can.
         self.outbox_problem: str | None = None
         self._outbox_warned = False
@@ -263,9 +264,16 @@ class DurableLogger:
         return get_engine(text, timeout=self._timeout)
 
     def _went_offline(self, err: BaseException | str) -> None:
-        """Remember why the database could not be reached, for a few seconds (see engine())."""
+        """Remember why the database could not be reached; after a wait, for a few seconds.
+
+        Only a failure that waited out the timeout (a lock, a silent server) is remembered: the
+        next steps of the same action then fail at once instead of waiting again. A failure that
+        came at once (a missing file) costs nothing to try again.
+        """
         self.offline_reason = str(err)
-        self._down_until = time.monotonic() + _DOWN_SECONDS
+        low = self.offline_reason.lower()
+        if "locked" in low or "timed out" in low or "timeout" in low:
+            self._down_until = time.monotonic() + _DOWN_SECONDS
 
     def _came_online(self) -> None:
         self.offline_reason = None
