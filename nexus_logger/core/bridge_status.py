@@ -122,7 +122,7 @@ def read_status(target: EngineLike = None) -> BridgeStatus | None:
                     .order_by(bt.conflict.c.id)
                 ).mappings()
             ]
-    from nexus_logger.core.bridge import pg_problem
+    from nexus_logger.core.bridge_plan import pg_problem
 
     waiting = 0
     oldest: datetime | None = None
