@@ -425,3 +425,30 @@ def test_kill_9_at_random_moments_in_a_loop(pg_db: str, nx_file: str, isolated_h
     built = [s for s, rows in sq_rows.items() if any(r[0] == "RECORD_GENERATION" for r in rows)]
     assert built and all(pg_rows[s] == sq_rows[s] for s in built)
     dispose_engines()
+
+
+# --------------------------------------------------------------------------------------------
+# doctor
+
+
+def test_doctor_warns_about_finished_sessions_no_bridge_copied(
+    pg_db: str, nx_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nexus_logger.core.config import load_settings
+    from nexus_logger.core.doctor import check_bridge, run_checks
+    from nexus_logger.core.engine import get_engine
+
+    add_session(pg_db, 1)  # ended on 2 November 2026, weeks before "now"
+    add_session(pg_db, 2, end=False)  # open sessions do not count
+    check = check_bridge(get_engine(pg_db), 24)
+    assert not check.ok and check.fix
+    assert "1 finished session(s) have waited longer than 24 h" in check.message
+    assert "no bridge has ever run" in check.message
+    assert check_bridge(get_engine(pg_db), 24 * 365).ok  # younger than the configured age
+    checks = run_checks(load_settings(overrides={"database": pg_db}))
+    assert [c.name for c in checks if c.name == "bridge" and not c.ok] == ["bridge"]
+
+    bridged(pg_db, nx_file, capsys)
+    check = check_bridge(get_engine(pg_db), 24)
+    assert check.ok, check
+    assert check_bridge(get_engine(nx_file), 24).ok  # an SQLite file needs no bridge

@@ -92,6 +92,7 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "long_session_hours": (2, "3.5", None),
         "admin_refresh_seconds": (0, "45", None),
         "db_timeout_seconds": (4.5, "6", None),
+        "bridge_warn_hours": (6, "12.5", None),
         "log_level": ("warning", "debug", None),
     }
     assert set(samples) == set(FIELDS_BY_NAME), "add a sample for the new key"
@@ -107,6 +108,7 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
     expected_file = {
         "administrators": ["file"],
         "long_session_hours": 2.0,
+        "bridge_warn_hours": 6.0,
         "log_level": "WARNING",
     }
     for key, (in_file, _env, _cli) in samples.items():
@@ -123,6 +125,7 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "long_session_hours": 3.5,
         "admin_refresh_seconds": 45,
         "db_timeout_seconds": 6.0,
+        "bridge_warn_hours": 12.5,
         "log_level": "DEBUG",
     }
     for key, (_file, in_env, _cli) in samples.items():

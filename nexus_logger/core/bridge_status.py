@@ -45,9 +45,11 @@ class BridgeStatus:
     host: str | None = None
     summary: str | None = None
     open_conflicts: list[dict[str, Any]] = field(default_factory=list)
+    waiting_ends: list[datetime] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("waiting_ends")
         data["oldest_waiting_end"] = (
             self.oldest_waiting_end.isoformat() if self.oldest_waiting_end else None
         )
@@ -126,6 +128,7 @@ def read_status(target: EngineLike = None) -> BridgeStatus | None:
 
     waiting = 0
     oldest: datetime | None = None
+    ends: list[datetime] = []
     for sid, srows in rows.items():
         if pg_problem(srows) is not None:
             continue
@@ -138,6 +141,7 @@ def read_status(target: EngineLike = None) -> BridgeStatus | None:
             at = timestamps.parse(end["timestamp"])
         except (ValueError, TypeError, timestamps.TimestampError):
             continue
+        ends.append(at)
         if oldest is None or at < oldest:
             oldest = at
     status = BridgeStatus(
@@ -145,6 +149,7 @@ def read_status(target: EngineLike = None) -> BridgeStatus | None:
         waiting_in=waiting,
         oldest_waiting_end=oldest,
         open_conflicts=conflicts,
+        waiting_ends=ends,
     )
     if state is not None:
         status.waiting_out = state.waiting_out
@@ -159,9 +164,7 @@ def read_status(target: EngineLike = None) -> BridgeStatus | None:
     return status
 
 
-def overdue(status: BridgeStatus, hours: float, now: datetime | None = None) -> bool:
-    """True when a finished session has waited longer than ``hours`` for the bridge."""
-    if status.oldest_waiting_end is None:
-        return False
-    now = now or datetime.now(UTC)
-    return now - status.oldest_waiting_end > timedelta(hours=hours)
+def overdue(status: BridgeStatus, hours: float, now: datetime | None = None) -> int:
+    """How many finished sessions have waited longer than ``hours`` for the bridge."""
+    limit = (now or datetime.now(UTC)) - timedelta(hours=hours)
+    return sum(1 for end in status.waiting_ends if end < limit)
