@@ -241,15 +241,17 @@ def _copy_out(pair: Pair, snap: Snapshot, sids: Sequence[str], report: RunReport
                         for r, pg_id in zip(new_rg, ids, strict=True)
                     ],
                 )
-            if statuses:
-                from sqlalchemy import bindparam
-
-                conn.execute(
-                    update(_T)
-                    .where(_T.c.session_identifier == bindparam("sid"))
-                    .values(record_status=bindparam("st")),
-                    statuses,
-                )
+            # One UPDATE per final status (there are few), not one per session.
+            by_status: dict[str, list[str]] = {}
+            for item in statuses:
+                by_status.setdefault(item["st"], []).append(item["sid"])
+            for status, status_sids in by_status.items():
+                for chunk in _chunks(status_sids, 900):
+                    conn.execute(
+                        update(_T)
+                        .where(_T.c.session_identifier.in_(chunk))
+                        .values(record_status=status)
+                    )
             after = _rows_for(conn, done)
             at = _now()
             entries = [

@@ -173,4 +173,4 @@ def upsert_ledger(conn: Connection, entries: Iterable[LedgerEntry]) -> None:
         set_={c: stmt.excluded[c] for c in ("gen", "pg_fp", "sq_fp", "at", "how")},
         where=ledger.c.gen < stmt.excluded.gen,
     )
-    conn.execute(stmt, rows)
+    conn.execute(stmt, rows)  # executemany: compiled once (psycopg pipelines it)
