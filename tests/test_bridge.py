@@ -452,3 +452,51 @@ def test_doctor_warns_about_finished_sessions_no_bridge_copied(
     check = check_bridge(get_engine(pg_db), 24)
     assert check.ok, check
     assert check_bridge(get_engine(nx_file), 24).ok  # an SQLite file needs no bridge
+
+
+# --------------------------------------------------------------------------------------------
+# the bridge's own PostgreSQL account, with exactly the rights docs/deployment.md grants
+
+
+def _documented_grants() -> str:
+    text = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    section = text[text.index("### Database accounts") :]
+    return section[
+        section.index("```sql") + len("```sql") : section.index("```", section.index("```sql") + 6)
+    ]
+
+
+def test_the_documented_grants_are_enough_for_the_bridge(
+    pg_db: str, pg_cluster, nx_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.pgcluster import PgCluster
+
+    assert isinstance(pg_cluster, PgCluster)
+    dbname = pg_db.rsplit("/", 1)[1]
+    first = add_session(pg_db, 1)
+    bridged(pg_db, nx_file, capsys)  # the owner's first pass creates the bridge's tables
+    for role in ("nexus_instrument", "nexus_admin", "nexus_bridge"):
+        try:
+            pg_cluster.execute(f"CREATE ROLE {role} LOGIN")
+        except psycopg.errors.DuplicateObject:
+            pass
+    sql = _documented_grants().replace("CREATE ROLE nexus_bridge LOGIN PASSWORD '...';", "")
+    sql = sql.replace("ON DATABASE nexuslims", f'ON DATABASE "{dbname}"')
+    pg_cluster.execute(sql, dbname=dbname)
+
+    as_bridge = pg_db.replace("//postgres@", "//nexus_bridge@")
+    nexuslims_build(nx_file, first, "NO_FILES_FOUND")
+    second = add_session(pg_db, 2)
+    code, out, err = run(capsys, "--from", as_bridge, "--to", nx_file)
+    assert code == 0, out + err
+    assert "Copied 1 session(s) to NexusLIMS and 1 result(s) back" in out
+    assert second in rows_by_session(nx_file)
+    assert {r[1] for r in rows_by_session(pg_db)[first]} == {"NO_FILES_FOUND"}
+    check_invariants(pg_db, nx_file)
+    # The instrument role (session_log rights from docs/postgres-roles.md's script) can read
+    # the bridge's state for the Admin tab and doctor; the bridge's role can never delete.
+    pg_cluster.execute("GRANT SELECT ON session_log TO nexus_instrument", dbname=dbname)
+    status = read_status(pg_db.replace("//postgres@", "//nexus_instrument@"))
+    assert status is not None and status.ever_ran
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        raw_execute(pg_db.replace("//postgres@", "//nexus_bridge@"), "DELETE FROM session_log")
