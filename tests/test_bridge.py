@@ -500,3 +500,96 @@ def test_the_documented_grants_are_enough_for_the_bridge(
     assert status is not None and status.ever_ran
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         raw_execute(pg_db.replace("//postgres@", "//nexus_bridge@"), "DELETE FROM session_log")
+
+
+# --------------------------------------------------------------------------------------------
+# a NexusLIMS build running while the bridge writes
+
+
+_NEXUSLIMS_LOOP = r"""
+import json, sys, time
+from pathlib import Path
+from nexusLIMS.db.enums import RecordStatus
+from nexusLIMS.db.session_handler import get_sessions_to_build
+stop, counts = Path(sys.argv[1]), {"runs": 0, "built": 0, "half": 0, "errors": []}
+while not stop.exists() or counts["runs"] < 3:
+    counts["runs"] += 1
+    try:
+        sessions = get_sessions_to_build()
+    except ValueError as err:  # a START without its END: the whole build run would stop
+        counts["half"] += 1
+        continue
+    except Exception as err:
+        counts["errors"].append(repr(err)[:200])
+        continue
+    for s in sessions[:5]:
+        try:
+            s.insert_record_generation_event()
+            s.update_session_status(RecordStatus.COMPLETED)
+            counts["built"] += 1
+        except Exception as err:  # e.g. "database is locked" after NexusLIMS's 5 s
+            counts["errors"].append(repr(err)[:200])
+print(json.dumps(counts))
+"""
+
+
+@pytest.mark.slow
+def test_a_nexuslims_build_running_meanwhile_is_not_disturbed(
+    pg_db: str,
+    nx_file: str,
+    nexuslims_python: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.helpers_bridge import add_sessions_bulk
+    from tests.nexuslims_ref import run_in_nexuslims
+
+    monkeypatch.setenv("NEXUS_LOGGER_BRIDGE_BATCH", "100")
+    add_session(pg_db, 0)
+    bridged(pg_db, nx_file, capsys)
+    add_sessions_bulk(pg_db, 2000, offset=100)
+    stop = tmp_path / "stop"
+    result: dict = {}
+    import threading
+
+    def nexuslims() -> None:
+        result.update(run_in_nexuslims(nexuslims_python, Path(nx_file), _NEXUSLIMS_LOOP, str(stop)))
+
+    thread = threading.Thread(target=nexuslims)
+    thread.start()
+    try:
+        for _ in range(4):  # copy in, copy back what it built meanwhile, ...
+            bridged(pg_db, nx_file, capsys)
+    finally:
+        stop.touch()
+        thread.join(timeout=120)
+    assert result["errors"] == [] and result["half"] == 0, result
+    assert result["built"] > 0 and result["runs"] >= 3, result
+    bridged(pg_db, nx_file, capsys)
+    check_invariants(pg_db, nx_file)
+    done = [
+        s for s, rows in rows_by_session(pg_db).items() if {r[1] for r in rows} == {"COMPLETED"}
+    ]
+    assert len(done) == result["built"]
+
+
+def test_resolve_keep_postgres_sends_postgres_version_again(
+    pg_db: str, nx_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sid = add_session(pg_db, 1)
+    bridged(pg_db, nx_file, capsys)
+    nexuslims_build(nx_file, sid, "ERROR")
+    raw_execute(
+        pg_db, 'UPDATE session_log SET "user" = ? WHERE session_identifier = ?', ("bob", sid)
+    )
+    code, out, _ = run(capsys, "--from", pg_db, "--to", nx_file)
+    assert code == 1 and sid in out
+    code, out, _ = run(
+        capsys, "--from", pg_db, "--to", nx_file, "--resolve", sid, "--keep", "postgres"
+    )
+    assert code == 0 and "PostgreSQL's version is kept" in out
+    bridged(pg_db, nx_file, capsys)
+    sq = {r[0]: r for r in rows_by_session(nx_file)[sid]}
+    assert sq["START"][1:3] == ("TO_BE_BUILT", "bob") and sq["END"][1:3] == ("TO_BE_BUILT", "bob")
+    assert sq["RECORD_GENERATION"][1] == "ERROR"  # NexusLIMS's history stays in its file

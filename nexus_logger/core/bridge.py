@@ -395,10 +395,12 @@ def resolve(pair: Pair, session_identifier: str, keep: str, *, by: str) -> str:
     if not snap.pg(sid) and not snap.sq(sid):
         raise NotFound(f"The session {sid} is not among the sessions the bridge looks at.")
     pg_fp, sq_fp = bt.fingerprint(snap.pg(sid)), bt.fingerprint(snap.sq(sid))
+    # PostgreSQL's version not being a session to build, there is nothing to send: accept both.
+    keep_as_is = keep == "postgres" and pg_problem(snap.pg(sid)) is not None
     entry = bt.LedgerEntry(
         sid,
         _next_gen(snap, sid),
-        "-" if keep == "postgres" else pg_fp,
+        "-" if keep == "postgres" and not keep_as_is else pg_fp,
         sq_fp if keep == "postgres" else "-",
         _now(),
         f"resolved:{keep}",
@@ -412,6 +414,11 @@ def resolve(pair: Pair, session_identifier: str, keep: str, *, by: str) -> str:
         )
     with write_transaction(pair.sq) as conn:
         bt.upsert_ledger(conn, [entry])
+    if keep_as_is:
+        return (
+            f"Session {sid}: PostgreSQL's version is kept; it is not a session to build, so "
+            "nothing is sent to NexusLIMS and NexusLIMS's file keeps what it has."
+        )
     side = "PostgreSQL's" if keep == "postgres" else "NexusLIMS's"
     return f"Session {sid}: {side} version is kept; the next run copies it over."
 
