@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     mode.add_argument(
         "--status",
         action="store_true",
-        help="show the last run, what waits each way and the last error (changes nothing)",
+        help="show the last run, what waits each way and the last error (copies nothing)",
     )
     mode.add_argument("--resolve", metavar="SESSION", help="settle a conflict (with --keep)")
     p.add_argument(
