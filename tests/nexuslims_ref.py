@@ -126,3 +126,27 @@ def nexuslims_sessions_to_build(python: Path, db_path: Path) -> dict:
     ``{"sessions": [...]}`` or ``{"error": "..."}`` when NexusLIMS raises ``ValueError``.
     """
     return run_in_nexuslims(python, _PROBE, db_path)
+
+
+_MARK_BUILT = r"""
+import json, sys
+from nexusLIMS.db.enums import RecordStatus
+from nexusLIMS.db.session_handler import get_sessions_to_build
+wanted, status = sys.argv[1], sys.argv[2]
+for s in get_sessions_to_build():
+    if s.session_identifier == wanted:
+        row = s.insert_record_generation_event()
+        s.update_session_status(RecordStatus[status])
+        print(json.dumps({"marked": wanted, "row": row}, default=str))
+        break
+else:
+    print(json.dumps({"error": "not among the sessions to build"}))
+"""
+
+
+def nexuslims_mark_built(
+    python: Path, db_path: Path, session_identifier: str, status: str = "COMPLETED"
+) -> dict:
+    """Build one session the way NexusLIMS's record builder records it: its own
+    ``insert_record_generation_event()``, then ``update_session_status(status)``."""
+    return run_in_nexuslims(python, _MARK_BUILT, db_path, session_identifier, status)

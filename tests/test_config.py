@@ -95,6 +95,7 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "db_timeout_seconds": (4.5, "6", None),
         "clock_skew_minutes": (2.5, "3", None),
         "backfill_days": (10.0, "20", None),
+        "bridge_warn_hours": (6, "12.5", None),
         "log_level": ("warning", "debug", None),
     }
     assert set(samples) == set(FIELDS_BY_NAME), "add a sample for the new key"
@@ -110,6 +111,7 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
     expected_file = {
         "administrators": ["file"],
         "long_session_hours": 2.0,
+        "bridge_warn_hours": 6.0,
         "log_level": "WARNING",
     }
     for key, (in_file, _env, _cli) in samples.items():
@@ -128,6 +130,7 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "db_timeout_seconds": 6.0,
         "clock_skew_minutes": 3.0,
         "backfill_days": 20.0,
+        "bridge_warn_hours": 12.5,
         "log_level": "DEBUG",
     }
     for key, (_file, in_env, _cli) in samples.items():

@@ -440,3 +440,35 @@ def test_linux_archive_unpacks_runs_and_installs(built: dict[str, Path], tmp_pat
     assert removed.returncode == 0, removed.stderr
     assert not desktop.exists() and not command.exists()
     assert (top / "nexus-logger").is_file()  # the app itself stays
+
+
+@pytest.mark.packaging
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_one_folder_build_runs_the_bridge(
+    built: dict[str, Path], pg_cluster, tmp_path: Path
+) -> None:
+    """The packaged app includes ``bridge`` with everything it imports lazily."""
+    import sqlite3
+
+    from tests.helpers_bridge import add_session
+
+    url = pg_cluster.create_database()
+    from nexus_logger.core.instruments import add_instrument
+    from nexus_logger.core.schema import init_db
+
+    init_db(url)
+    add_instrument("TEST-TEM-001", display_name="TEM", timezone="America/New_York", engine=url)
+    sid = add_session(url, 1)
+    target = tmp_path / "nexuslims.sqlite"
+    exe = str(built["app"] / "nexus-logger")
+    result = _run([exe, "bridge", "--from", url, "--to", str(target), "--create"], tmp_path / "h")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Copied 1 session(s) to NexusLIMS" in result.stdout
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("SELECT DISTINCT session_identifier FROM session_log").fetchall() == [
+            (sid,)
+        ]
+    status = _run([exe, "bridge", "--from", url, "--status"], tmp_path / "h")
+    assert status.returncode == 0 and "Last successful bridge run" in status.stdout

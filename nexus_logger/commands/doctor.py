@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="check this PC's set-up: database, layout, instrument, clock, outbox, log",
         description="Check that this PC can log sessions: the database is reachable and "
         "writable, its layout is recognised, this PC is mapped to an instrument, the clock "
-        "agrees with the database's, no event waits in the outbox, and the log folder can be "
-        "written. Each check prints OK, or the problem and what to do. Exits with 1 if any "
+        "agrees with the database's, on PostgreSQL no finished session waited too long for the "
+        "bridge to NexusLIMS, no event waits in the outbox, and the log folder can be written. Each check prints OK, or the problem and what to do. Exits with 1 if any "
         "check is not OK.",
     )
     p.add_argument("--instrument", metavar="PID", help="check as if this PC were this instrument")

@@ -158,6 +158,17 @@ FIELDS: tuple[Field, ...] = (
         maximum=86400,
     ),
     Field(
+        "bridge_warn_hours",
+        float,
+        24.0,
+        "On PostgreSQL, 'doctor' warns when a finished session has waited longer than this "
+        "for the bridge to copy it to NexusLIMS's file.",
+        env=("NEXUS_LOGGER_BRIDGE_WARN_HOURS",),
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=8760,
+    ),
+    Field(
         "db_timeout_seconds",
         float,
         30.0,

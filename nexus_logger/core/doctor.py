@@ -10,6 +10,8 @@ OK, or what is wrong and what to do, in words meant for the person at the PC or 
 * ``clock``: the PC's clock is within :data:`CLOCK_TOLERANCE` of the database server's
   (PostgreSQL ``now()``) or of the file server's (SQLite: the time stamp of a small file
   written next to the database, which the share sets);
+* ``bridge`` (PostgreSQL only): no finished session has waited longer than
+  ``bridge_warn_hours`` for the bridge to copy it to NexusLIMS's file;
 * ``outbox``: no START or END waits on this PC for the database;
 * ``log``: the log folder can be written.
 
@@ -58,6 +60,7 @@ TITLES = {
     "schema": "Database layout",
     "station": "This PC's instrument",
     "clock": "Clock",
+    "bridge": "Bridge to NexusLIMS",
     "outbox": "Outbox",
     "log": "Log folder",
 }
@@ -391,6 +394,39 @@ def check_clock(engine: Engine, clock: Clock = _utcnow) -> Check:
     )
 
 
+def check_bridge(engine: Engine, hours: float) -> Check:
+    """PostgreSQL: finished sessions reach NexusLIMS's file (NexusLIMS reads only SQLite)."""
+    from nexus_logger.core.bridge_status import overdue, read_status
+
+    status = read_status(engine)
+    if status is None:
+        return Check("bridge", True, "Not needed: NexusLIMS reads this SQLite file itself.")
+    late = overdue(status, hours)
+    if not late:
+        waiting = (
+            f"{status.waiting_in} finished session(s) wait, none"
+            if status.waiting_in
+            else "No finished session waits"
+        )
+        return Check(
+            "bridge", True, f"{waiting} for longer than {hours:g} h to be copied to NexusLIMS."
+        )
+    ran = (
+        "no bridge has ever run for this database"
+        if not status.ever_ran
+        else f"the last successful bridge run was {status.last_success_at or 'never'}"
+    )
+    error = f" Its last error: {status.last_error}" if status.error_is_current() else ""
+    return Check(
+        "bridge",
+        False,
+        f"{late} finished session(s) have waited longer than {hours:g} h to be copied to "
+        f"NexusLIMS's file; {ran}. NexusLIMS does not build them until then.{error}",
+        "Ask the NexusLIMS administrator to check the bridge next to NexusLIMS ('nexus-logger "
+        "bridge --status'; docs/deployment.md, section The bridge).",
+    )
+
+
 def check_outbox(outbox_path: Path | None = None) -> Check:
     """No START or END waits in the local outbox."""
     from nexus_logger.core.outbox import pending_events
@@ -471,6 +507,7 @@ def run_checks(
             checks.append(_skip("schema", "the database cannot be opened"))
             checks.append(_skip("station", "the database cannot be opened"))
             checks.append(_skip("clock", "the database cannot be opened"))
+            checks.append(_skip("bridge", "the database cannot be opened"))
         else:
             schema = _guarded("schema", lambda: check_schema(eng))
             checks.append(schema)
@@ -479,6 +516,11 @@ def run_checks(
             else:
                 checks.append(_skip("station", "the database layout is not usable"))
             checks.append(_guarded("clock", lambda: check_clock(eng, clock)))
+            if schema.ok:
+                hours = float(getattr(settings, "bridge_warn_hours", 24.0))
+                checks.append(_guarded("bridge", lambda: check_bridge(eng, hours)))
+            else:
+                checks.append(_skip("bridge", "the database layout is not usable"))
     finally:
         if eng is not None and engine is None:
             eng.dispose()

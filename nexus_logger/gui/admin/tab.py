@@ -227,6 +227,11 @@ class AdminTab(QWidget):
                 "admin actions are not available."
             )
         self.readonly_label.setVisible(not self.is_admin)
+        # The bridge to NexusLIMS's file (PostgreSQL only: NexusLIMS reads only SQLite)
+        self.bridge_label = QLabel(self)
+        self.bridge_label.setWordWrap(True)
+        self.bridge_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.bridge_label.setVisible(False)
 
         # Pages
         self.pages = QTabWidget(self)
@@ -234,7 +239,7 @@ class AdminTab(QWidget):
         # Messages come under the pages: one appearing never moves the page tabs or the list
         # under the mouse (the read-only note is there from the start, so it stays on top).
         outer.insertWidget(outer.indexOf(self.pages), self.readonly_label)
-        for label in (self.blocking_label, self.error_label):
+        for label in (self.blocking_label, self.error_label, self.bridge_label):
             outer.addWidget(label)
 
         sessions_page = QWidget(self)
@@ -414,6 +419,7 @@ class AdminTab(QWidget):
         self._started = True
         self._submit(load_instruments, self.database, on_done=self._instruments_loaded)
         self.apply_filters()
+        self.load_bridge_status()
         self._after_idle(self.load_problems)
 
     def refresh(self) -> None:
@@ -428,6 +434,7 @@ class AdminTab(QWidget):
             if self.model.query is None:
                 self.apply_filters()
         self.load_counts()
+        self.load_bridge_status()
         self._reload_detail()
         page = self.pages.currentIndex()
         if page == 2:
@@ -505,6 +512,37 @@ class AdminTab(QWidget):
     def _clear_error(self) -> None:
         self.error_label.clear()
         self.error_label.setVisible(False)
+
+    @property
+    def on_postgres(self) -> bool:
+        """True when the tab shows a PostgreSQL database (which needs the bridge)."""
+        return self.database.lower().startswith(("postgresql", "postgres:"))
+
+    def load_bridge_status(self) -> None:
+        """The bridge's last run, what waits each way and its last error (PostgreSQL only)."""
+        if not self.on_postgres:
+            return
+        from nexus_logger.core.bridge_status import read_status
+
+        self._submit(
+            read_status,
+            self.database,
+            on_done=self._bridge_loaded,
+            on_error=lambda error: self._bridge_loaded(None, error.message),
+        )
+
+    def _bridge_loaded(self, status: Any, error: str | None = None) -> None:
+        if error is not None:
+            text, bad = f"Bridge to NexusLIMS: its status cannot be read ({error})", True
+        elif status is None:
+            self.bridge_label.setVisible(False)
+            return
+        else:
+            text = "Bridge to NexusLIMS: " + "\n".join(status.lines())
+            bad = status.error_is_current() or bool(status.open_conflicts) or not status.ever_ran
+        self.bridge_label.setText(text)
+        self.bridge_label.setStyleSheet("color: #b3261e;" if bad else "")
+        self.bridge_label.setVisible(True)
 
     def _instruments_loaded(self, instruments: dict[str, Any]) -> None:
         self.zones = {pid: inst.timezone for pid, inst in instruments.items()}
