@@ -8,12 +8,13 @@ import sys
 import threading
 from typing import Any
 
-from nexus_logger.commands._common import render_json, settings_from_args
+from nexus_logger.commands._common import add_format_option, render_json, settings_from_args
 
 _EPILOG = """\
 Run it next to NexusLIMS, with NexusLIMS's own file (its NX_DB_PATH) as --to. Without
 --watch it makes one pass and exits: 0 when everything went through, 1 when conflicts wait
-for a decision (see --status), 2 on an error, 5 when another bridge already runs.
+for a decision (see --status), 3 when another bridge already runs (nothing was copied);
+errors have the codes of the README's exit-code table.
 
 Conflicts (a session changed on both sides since the last run) are left alone on both sides
 until settled with --resolve SESSION --keep postgres|nexuslims. See docs/deployment.md.
@@ -61,7 +62,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         action="store_true",
         help="accept a file other than the one this database was bridged to before",
     )
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_option(p, ("text", "json"))
     p.set_defaults(func=cmd_bridge)
 
 

@@ -30,7 +30,14 @@ from nexus_logger.core.engine import (
     write_transaction,
 )
 from nexus_logger.core.enums import RecordStatus
-from nexus_logger.core.errors import ConfigError, Conflict, NexusLoggerError, NotFound, SchemaError
+from nexus_logger.core.errors import (
+    EXIT_HELD,
+    ConfigError,
+    Conflict,
+    NexusLoggerError,
+    NotFound,
+    SchemaError,
+)
 from nexus_logger.core.logger_tables import ADVISORY_NAMESPACE, advisory_key, ensure_tables
 from nexus_logger.core.models import Instrument, SessionLogEntry
 from nexus_logger.core.schema import Layout, init_db, inspect_schema
@@ -44,9 +51,9 @@ LOCK_NAME = "nexus_logger:bridge"
 
 
 class BridgeBusy(NexusLoggerError):
-    """Another bridge holds the pair."""
+    """Another bridge holds the pair: nothing was copied by this one (try later)."""
 
-    exit_code = 5
+    exit_code = EXIT_HELD
 
 
 def _now() -> str:
