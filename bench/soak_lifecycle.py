@@ -109,7 +109,8 @@ class PC(threading.Thread):
     def run(self) -> None:
         action = "start"
         while time.monotonic() < self.deadline:
-            code, out = self._run("session", action, "--instrument", self.pid, "--user", self.name)
+            who = ("--user", self.name) if action == "start" else ()
+            code, out = self._run("session", action, "--instrument", self.pid, *who)
             self.stats[f"{action} exit {code}"] += 1
             if action == "end" and code == 0:
                 self.told_ended += ENDED.findall(out)

@@ -24,21 +24,20 @@ from tests.helpers_outbox import TEM, assert_pairing_holds, fast_engine, moved_a
 
 
 @contextlib.contextmanager
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs, unmounted afterwards."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
+def tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted on ``folder`` with ``options``, unmounted afterwards (else: skip)."""
+    folder.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): full-disk test skipped")
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): test skipped")
     try:
-        yield mount
+        yield folder
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def fill(folder: Path) -> Path:
@@ -58,7 +57,7 @@ def fill(folder: Path) -> Path:
 def test_full_disk_start_and_end_go_straight_to_the_database(
     sqlite_db: str, tmp_path: Path
 ) -> None:
-    with tiny_disk(tmp_path) as disk:
+    with tmpfs(tmp_path / "tiny", "size=256k") as disk:
         filler = fill(disk)
         durable = DurableLogger(fast_engine(sqlite_db), outbox_path=disk / "outbox.sqlite")
         inst = durable.identify(instrument=TEM)
@@ -104,16 +103,7 @@ def test_damaged_outbox_is_moved_aside_and_sessions_go_on(sqlite_db: str, tmp_pa
 
 def test_read_only_folder_start_and_end_still_work(sqlite_db: str, tmp_path: Path) -> None:
     """A folder this account cannot write (a read-only mount: root ignores file modes)."""
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): read-only test skipped")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=64k") as mount:
         durable = DurableLogger(fast_engine(sqlite_db), outbox_path=mount / "outbox.sqlite")
         inst = durable.identify(instrument=TEM)
         started = durable.start(instrument=inst, user="alice")
@@ -123,5 +113,3 @@ def test_read_only_folder_start_and_end_still_work(sqlite_db: str, tmp_path: Pat
         assert assert_pairing_holds(sqlite_db) == [
             (started.session.session_identifier, TEM, "alice")
         ]
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)

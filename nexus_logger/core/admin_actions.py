@@ -308,26 +308,29 @@ def _force_end_changes(
     check_end_time(ended, began, stamp=stamp, start_text=start["timestamp"])
     waiting_starts = [s for s in starts if s["record_status"] == _WAITING]
     changes = [RowChange(s, {**s, "record_status": _TO_BE_BUILT}) for s in waiting_starts]
-    changes.append(
-        RowChange(
-            None,
-            {
-                "id_session_log": None,
-                "session_identifier": ident,
-                "instrument": pid,
-                "timestamp": stamp,
-                "event_type": _END,
-                "record_status": _TO_BE_BUILT,
-                "user": start["user"],
-            },
-        )
-    )
+    changes.append(_new_end(ident, pid, stamp, _TO_BE_BUILT, start["user"]))
     hours = (ended - began).total_seconds() / 3600
     summary = (
         f"Force-end session {ident} on {pid} (user {start['user']!r}) at {stamp}, "
         f"{hours:.1f} h after it started; it becomes TO_BE_BUILT."
     )
     return tuple(changes), summary, pid
+
+
+def _new_end(ident: str, pid: str, stamp: str, status: str, user: str | None) -> RowChange:
+    """The END row a force-end inserts."""
+    return RowChange(
+        None,
+        {
+            "id_session_log": None,
+            "session_identifier": ident,
+            "instrument": pid,
+            "timestamp": stamp,
+            "event_type": _END,
+            "record_status": status,
+            "user": user,
+        },
+    )
 
 
 def _close_future_start(
@@ -343,20 +346,7 @@ def _close_future_start(
     if ended > datetime.now(UTC) + CLOCK_SLACK:
         raise InvalidInput(f"The end time {stamp} is in the future. Give now at the latest.")
     changes = [RowChange(s, {**s, "record_status": _ERROR}) for s in starts]
-    changes.append(
-        RowChange(
-            None,
-            {
-                "id_session_log": None,
-                "session_identifier": ident,
-                "instrument": pid,
-                "timestamp": stamp,
-                "event_type": _END,
-                "record_status": _ERROR,
-                "user": start["user"],
-            },
-        )
-    )
+    changes.append(_new_end(ident, pid, stamp, _ERROR, start["user"]))
     summary = (
         f"Close session {ident} on {pid} (user {start['user']!r}), whose START is in the future "
         f"({start['timestamp']}): an END at {stamp} is added and the session becomes ERROR, so "
