@@ -49,6 +49,7 @@ FAULTS = (
     "start:committed",
     "start:kept",
     "start:confirmed",
+    "send:start-committed",
     "end:kept",
     "send:end-before-commit",
     "send:end-committed",

@@ -215,3 +215,20 @@ def test_status_labels_a_session_only_on_this_pc(sqlite_db: str, tmp_path: Path)
     assert "database unreachable" in status.stdout
     now = timestamps.now_in("UTC")
     assert str(now.year) in status.stdout
+
+
+def test_sync_killed_after_a_kept_start_reached_the_database(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    pc = tmp_path / "pc"
+    assert run(pc, "session", "status", "--db", sqlite_db, "--instrument", TEM).returncode == 0
+    with moved_away(sqlite_db):
+        kept = run(pc, "session", "start", "--db", sqlite_db, "--instrument", TEM)
+        assert kept.returncode == 3 and "saved on this PC" in kept.stdout
+    crashed = run(pc, "sync", "--db", sqlite_db, fault="send:start-committed")
+    assert crashed.returncode == KILLED
+    assert len(open_starts(sqlite_db)) == 1  # committed before the kill
+    assert run(pc, "sync", "--db", sqlite_db).returncode == 0  # found there: nothing twice
+    no_duplicates(sqlite_db)
+    box = DurableLogger(sqlite_db, outbox_path=pc / "data" / "outbox.sqlite")
+    assert box.pending_count() == 0 and box.conflicts() == []
