@@ -219,6 +219,16 @@ def test_a_claim_whose_session_another_writer_closed_is_dropped(db: str) -> None
     assert claim is not None and claim.session_identifier == second.session.session_identifier
 
 
+def test_a_start_never_begins_before_the_last_end(db: str) -> None:
+    """An END recorded a little ahead (another PC's clock) pushes the next START to it."""
+    first = start_session(instrument=TEM, user="alice", engine=db).session
+    ahead = datetime.now(UTC) + timedelta(minutes=2)  # within the clock-skew tolerance
+    ended = lifecycle.end_session(session_identifier=first.session_identifier, at=ahead, engine=db)
+    second = start_session(instrument=TEM, user="bob", engine=db).session
+    assert second.started >= ended.ended
+    assert find_problems(engine=db) == []  # no overlap
+
+
 # --- errors are classified, not guessed -----------------------------------------------------------
 
 

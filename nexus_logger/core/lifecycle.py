@@ -506,8 +506,13 @@ def _start_in_transaction(
     ident: str,
     explicit_identifier: bool,
     ends_at: datetime | None = None,
+    live: bool = False,
 ) -> StartResult:
-    """Check the instrument is free and write START and its claim (see :mod:`open_rule`)."""
+    """Check the instrument is free and write START and its claim (see :mod:`open_rule`).
+
+    ``live``: the START is "now", read here under the lock (so after any END that committed
+    before it), and never before the instrument's last recorded END.
+    """
     pid = inst.instrument_pid
     lock_instrument(conn, pid)
     if explicit_identifier:
@@ -523,6 +528,8 @@ def _start_in_transaction(
     open_rule.drop_stale_claim(conn, pid, {r.session_identifier for r in rows})
     if rows:
         return StartResult(_open_session(conn, rows[0], inst), created=False)
+    if live:
+        stamp = _live_start(conn, pid, inst.timezone)
     started = _parse(stamp, inst.timezone)
     if started < timestamps.now_in(inst.timezone) - _BACKDATED:
         others = open_rule.overlapping_sessions(
@@ -563,6 +570,21 @@ def _start_in_transaction(
         hostname=host,
     )
     return StartResult(session, created=True)
+
+
+def _live_start(conn: Connection, pid: str, tz: str) -> str:
+    """Now, or the instrument's last END if that is later (a clock behind another PC's)."""
+    now = timestamps.now_in(tz)
+    ended = open_rule.last_end(conn, pid, tz)
+    if ended is not None and ended > now:
+        _logger.info(
+            "START on %s at the previous session's end (%s), %.1f s after this PC's clock",
+            pid,
+            ended.isoformat(),
+            (ended - now).total_seconds(),
+        )
+        now = ended.astimezone(timestamps.zone(tz))
+    return timestamps.to_db(now, tz)
 
 
 def describe_sessions(sessions: list[LoggedSession]) -> str:
@@ -629,6 +651,7 @@ def start_session(
             ident=ident,
             explicit_identifier=explicit,
             ends_at=ends_at,
+            live=at is None,
         )
     if result.created:
         _logger.info("Started session %s on %s for %s at %s", ident, pid, name, stamp)
@@ -694,7 +717,7 @@ def end_in_transaction(
                 )
             _queue_rows(conn, ident, waiting_starts + len(waiting_ends))
             _logger.warning("Finished the half-done END of session %s", ident)
-        open_rule.release(conn, ident)
+        open_rule.release(conn, ident, ends[-1].timestamp)
         return EndedSession(
             ident,
             inst,
@@ -728,7 +751,7 @@ def end_in_transaction(
     if hook is not None:
         hook(conn)
     _queue_rows(conn, ident, waiting_starts + 1)
-    open_rule.release(conn, ident)
+    open_rule.release(conn, ident, stamp)
     return EndedSession(ident, inst, start.user, started, ended)
 
 

@@ -57,17 +57,18 @@ note = Table(
     Column("updated", String, nullable=False),  # aware ISO-8601 in the instrument's zone
 )
 
-#: The open session of each instrument as nexus-logger started it: inserted with the START and
-#: deleted with the END, in the same transaction (see :mod:`~nexus_logger.core.open_rule`).
-#: Its primary key is what makes a second open session by a nexus-logger writer impossible.
+#: One row per instrument: its open session as nexus-logger started it (the claim), and the time
+#: its last session ended. The START fills the claim and the END empties it, each in the same
+#: transaction as its row in ``session_log`` (see :mod:`~nexus_logger.core.open_rule`).
 open_session = Table(
     f"{LOGGER_TABLE_PREFIX}open_session",
     metadata,
     Column("instrument", String(100), primary_key=True),
-    Column("session_identifier", String(36), nullable=False, unique=True),
+    Column("session_identifier", String(36), unique=True),  # NULL: no claim
     Column("user", String(50)),
-    Column("started", String, nullable=False),  # the START's timestamp, as stored
+    Column("started", String),  # the START's timestamp, as stored
     Column("hostname", String(255)),
+    Column("last_end", String),  # the END of the session before, as stored
 )
 
 _CACHE_KEY = "nexus_logger_tables_present"

@@ -12,11 +12,15 @@ Three things together make a second open session impossible:
 1. writers of an instrument are serialised (:func:`lock_instrument`: ``BEGIN IMMEDIATE`` on
    SQLite holds the database's write lock; a transaction-scoped advisory lock on PostgreSQL), so
    nothing commits between a START's check and its insert;
-2. the START inserts a row into ``nexus_logger_open_session`` (primary key: the instrument) in
-   the same transaction, and its END deletes it: the database itself refuses a second claim, even
-   from a writer that skipped the lock;
+2. the START claims the instrument's row in ``nexus_logger_open_session`` in the same
+   transaction (an INSERT, or an UPDATE that must find the row unclaimed), and its END frees
+   it: the database itself refuses a second claim, even from a writer that skipped the lock;
 3. a claim whose session the exact check no longer finds open (ended or closed by another
-   writer) is stale and is removed by the next START, which logs it.
+   writer) is stale and is freed by the next START, which logs it.
+
+The row also keeps when the instrument's last session ended, so that a START made just after
+(its time read a moment before the lock was free, or on a PC whose clock is behind) never
+begins before that END: the sessions would overlap by those seconds.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, insert, select
+from sqlalchemy import Connection, bindparam, exists, insert, select, update
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.enums import EventType, RecordStatus
+from nexus_logger.core.errors import Conflict
 from nexus_logger.core.instrument_lock import lock_instrument
 from nexus_logger.core.logger_tables import open_session as claims
 from nexus_logger.core.logger_tables import table_exists
@@ -42,6 +47,7 @@ __all__ = [
     "claim",
     "current_claim",
     "drop_stale_claim",
+    "last_end",
     "lock_instrument",
     "open_start_rows",
     "overlapping_sessions",
@@ -74,9 +80,12 @@ _OPEN_STARTS = (
     )
     .order_by(_T.c.id_session_log.desc())
 )
-_CLAIM_OF = select(claims.c.session_identifier, claims.c.user, claims.c.started, claims.c.hostname)
+_CLAIM_OF = select(
+    claims.c.session_identifier, claims.c.user, claims.c.started, claims.c.hostname
+).where(claims.c.session_identifier.is_not(None))
 _CLAIM_BY_PID = _CLAIM_OF.where(claims.c.instrument == bindparam("pid"))
-_RELEASE = delete(claims).where(claims.c.session_identifier == bindparam("ident"))
+_LAST_END = select(claims.c.last_end).where(claims.c.instrument == bindparam("pid"))
+_FREE = {"session_identifier": None, "user": None, "started": None, "hostname": None}
 _INSERT_CLAIM = insert(claims)
 # Finished sessions of an instrument whose END is not older than ``floor`` (ISO text sorts by
 # date within a few hours' offset; the exact comparison is made on parsed times).
@@ -131,12 +140,16 @@ def current_claim(conn: Connection, instrument_pid: str) -> Claim | None:
 
 
 def drop_stale_claim(conn: Connection, instrument_pid: str, open_idents: set[str]) -> None:
-    """Remove the instrument's claim when the exact check does not find its session open."""
+    """Free the instrument's claim when the exact check does not find its session open."""
     found = current_claim(conn, instrument_pid)
     if found is not None and found.session_identifier not in open_idents:
-        conn.execute(_RELEASE, {"ident": found.session_identifier})
+        conn.execute(
+            update(claims)
+            .where(claims.c.session_identifier == found.session_identifier)
+            .values(**_FREE)
+        )
         _logger.warning(
-            "Removed the stale open-session claim of %s on %s: the session was ended or "
+            "Freed the stale open-session claim of %s on %s: the session was ended or "
             "closed by another writer",
             found.session_identifier,
             instrument_pid,
@@ -152,23 +165,55 @@ def claim(
     started: str,
     hostname: str,
 ) -> None:
-    """Insert the instrument's claim row (the table must exist: ``ensure_tables``)."""
+    """Claim the instrument for a START (the table must exist).
+
+    Refused by the database when the instrument is claimed already: the INSERT breaks the
+    primary key, or the UPDATE finds no unclaimed row (then :class:`~errors.Conflict`).
+    """
+    values = {
+        "session_identifier": session_identifier,
+        "user": user,
+        "started": started,
+        "hostname": hostname[:255],
+    }
+    if conn.execute(_LAST_END, {"pid": instrument_pid}).first() is None:
+        conn.execute(_INSERT_CLAIM, {"instrument": instrument_pid, "last_end": None, **values})
+        return
+    done = conn.execute(
+        update(claims)
+        .where(claims.c.instrument == instrument_pid, claims.c.session_identifier.is_(None))
+        .values(**values)
+    )
+    if done.rowcount != 1:
+        raise Conflict(
+            f"Another session was started on {instrument_pid} at the same moment, so this one "
+            "was not written. Look at the instrument's state and try again."
+        )
+
+
+def release(conn: Connection, session_identifier: str, ended: str | None = None) -> None:
+    """Free the claim of a session that is ending, remembering its END (no-op without claim)."""
+    if not table_exists(conn, claims):
+        return
+    values = dict(_FREE)
+    if ended is not None:
+        values["last_end"] = ended
     conn.execute(
-        _INSERT_CLAIM,
-        {
-            "instrument": instrument_pid,
-            "session_identifier": session_identifier,
-            "user": user,
-            "started": started,
-            "hostname": hostname[:255],
-        },
+        update(claims).where(claims.c.session_identifier == session_identifier).values(**values)
     )
 
 
-def release(conn: Connection, session_identifier: str) -> None:
-    """Delete the claim of a session that is ending (no-op when it has none)."""
-    if table_exists(conn, claims):
-        conn.execute(_RELEASE, {"ident": session_identifier})
+def last_end(conn: Connection, instrument_pid: str, tz: str) -> datetime | None:
+    """When the instrument's last session ended, as nexus-logger recorded it (None: unknown)."""
+    if not table_exists(conn, claims):
+        return None
+    text = conn.execute(_LAST_END, {"pid": instrument_pid}).scalar()
+    if text is None:
+        return None
+    try:
+        return timestamps.parse(text, tz)
+    except timestamps.TimestampError:
+        return None
 
 
 def overlapping_sessions(
