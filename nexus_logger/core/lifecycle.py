@@ -125,9 +125,6 @@ MAX_NOTE = 2000
 _INSTRUMENT_CACHE_SECONDS = 60.0
 #: A start or end time may be this far in the future by default (``clock_skew_minutes``).
 CLOCK_SLACK = DEFAULT_RULES.skew
-#: A START whose time is this far before now is back-dated: it is checked for overlaps with
-#: sessions that finished meanwhile (a live START cannot overlap a finished one).
-_BACKDATED = timedelta(minutes=1)
 #: Entries of the local heartbeat file older than this are dropped when it is rewritten.
 _LOCAL_HEARTBEAT_KEEP = timedelta(days=30)
 
@@ -175,7 +172,7 @@ class SessionAlreadyOpen(Conflict):
 
 
 class SessionsOverlap(Conflict):
-    """A back-dated START or a whole session would overlap sessions logged meanwhile."""
+    """A START with a given time, or a whole session, would overlap sessions logged meanwhile."""
 
     def __init__(self, message: str, sessions: list[LoggedSession]) -> None:
         super().__init__(message)
@@ -531,7 +528,7 @@ def _start_in_transaction(
     if live:
         stamp = _live_start(conn, pid, inst.timezone)
     started = _parse(stamp, inst.timezone)
-    if started < timestamps.now_in(inst.timezone) - _BACKDATED:
+    if not live:  # a given time (a START kept on a PC, --at) may lie before sessions since
         others = open_rule.overlapping_sessions(
             conn, pid, inst.timezone, started, ends_at, exclude=ident
         )
@@ -619,7 +616,7 @@ def start_session(
     time (aware, in the instrument's zone). If a session is already open on the instrument,
     nothing is written and that session comes back with ``created=False`` (its note is kept;
     ``note`` is then ignored). Everything is checked before anything is written: a time in
-    the future or implausibly old (:mod:`time_rules`), a back-dated START overlapping a
+    the future or implausibly old (:mod:`time_rules`), a START with a given time overlapping a
     session that finished meanwhile (:class:`SessionsOverlap`).
 
     ``session_identifier`` and ``at`` let the outbox send a START kept on this PC with its
