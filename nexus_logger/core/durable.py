@@ -336,8 +336,9 @@ class DurableLogger:
         """The session open on the instrument: the database's answer when it can be reached.
 
         Events waiting on this PC are sent first. When the database cannot be reached, the
-        answer is the session whose START waits on this PC (``kept_since`` set), if any: the
-        PC knows nothing else, and says so through :attr:`offline_reason`.
+        answer is what this PC knows, and :attr:`offline_reason` says so: the session whose
+        START waits here (``kept_since`` set), else the one this PC last ran on the instrument
+        (its local heartbeat file), unless its END waits here.
         """
         with self._lock:
             try:
