@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -584,11 +583,12 @@ def apply(
             result = conn.execute(insert(audit_table).values(**values))
             audit_id = int(result.inserted_primary_key[0])
     except NexusLoggerError as err:
-        if "permission denied" in str(err).lower():
+        message = str(err).lower()
+        if "permission denied" in message or "nexus-logger rule" in message:
             raise NotAdministrator(
                 f"The database account used for {describe(eng)} may not run admin actions "
-                "(permission denied); nothing was changed. Connect with the database's admin "
-                "role (see docs/postgres-roles.md)."
+                "(the server refused it); nothing was changed. Connect with the database's "
+                "admin role (see docs/postgres-roles.md)."
             ) from err
         raise
     _logger.info(
@@ -779,80 +779,9 @@ def _loads(text: str | None) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 # PostgreSQL roles
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
+def postgres_roles_sql(**names: Any) -> str:
+    """The server-side rules script (see :mod:`nexus_logger.core.postgres_roles`)."""
+    from nexus_logger.core.postgres_roles import postgres_roles_sql as build
 
-def _quote_ident(name: str, what: str) -> str:
-    if not _IDENT.match(name or ""):
-        raise InvalidInput(
-            f"{name!r} is not a usable {what} name; use letters, digits and underscores."
-        )
-    return '"' + name + '"'
-
-
-def postgres_roles_sql(
-    *,
-    database: str = "nexuslims",
-    instrument_role: str = "nexus_instrument",
-    admin_role: str = "nexus_admin",
-    schema: str = "public",
-) -> str:
-    """The GRANT script of docs/postgres-roles.md for the given names (run it as the owner).
-
-    The instrument PCs' role may read instruments and insert and update ``session_log`` but
-    never delete from it; it may read the audit table but not write it. Only the admin role
-    may insert audit rows, and as :func:`apply` writes its audit row in the same transaction
-    as the change, an admin action run with the instrument role fails and changes nothing.
-    Nobody but the owner may update or delete audit rows. Safe to run again.
-    """
-    db = _quote_ident(database, "database")
-    inst = _quote_ident(instrument_role, "role")
-    adm = _quote_ident(admin_role, "role")
-    sch = _quote_ident(schema, "schema")
-    audit = audit_table.name
-    roles = "\n".join(
-        f"  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN\n"
-        f"    CREATE ROLE {quoted} LOGIN;\n"
-        "  END IF;"
-        for name, quoted in ((instrument_role, inst), (admin_role, adm))
-    )
-    return f"""-- nexus-logger: database roles for {database} (run as the owner of the tables).
--- Before: create the logger-owned tables as the owner: nexus-logger admin create-tables --db URL
--- After: give each role a password (ALTER ROLE ... PASSWORD '...') or another login method.
-DO $$
-BEGIN
-{roles}
-END $$;
-
-GRANT CONNECT ON DATABASE {db} TO {inst}, {adm};
-GRANT USAGE ON SCHEMA {sch} TO {inst}, {adm};
--- Neither role may create tables (PostgreSQL 15 and later deny it by default; older ones
--- grant it to everyone through PUBLIC).
-REVOKE CREATE ON SCHEMA {sch} FROM PUBLIC;
-
--- NexusLIMS's tables: read instruments, insert and update session_log, never delete.
-GRANT SELECT ON {sch}.instruments, {sch}.alembic_version TO {inst}, {adm};
-GRANT SELECT, INSERT, UPDATE ON {sch}.session_log TO {inst}, {adm};
-REVOKE DELETE, TRUNCATE ON {sch}.session_log FROM {inst}, {adm};
-GRANT USAGE, SELECT ON SEQUENCE {sch}.session_log_id_session_log_seq TO {inst}, {adm};
-
--- Logger-owned tables (station, heartbeat, note): both roles use them.
-DO $$
-DECLARE t text;
-BEGIN
-  FOR t IN SELECT tablename FROM pg_tables
-           WHERE schemaname = '{schema}' AND tablename LIKE 'nexus\\_logger\\_%'
-             AND tablename <> '{audit}'
-  LOOP
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO %I, %I',
-                   '{schema}', t, '{instrument_role}', '{admin_role}');
-  END LOOP;
-END $$;
-
--- The audit table: everyone reads it, only the admin role adds to it, nobody changes it.
-GRANT SELECT ON {sch}.{audit} TO {inst}, {adm};
-GRANT INSERT ON {sch}.{audit} TO {adm};
-REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {sch}.{audit} FROM {inst};
-REVOKE UPDATE, DELETE, TRUNCATE ON {sch}.{audit} FROM {adm};
-GRANT USAGE, SELECT ON SEQUENCE {sch}.{audit}_id_seq TO {adm};
-"""  # noqa: S608 - every name is checked against _IDENT; this is a script for a person
+    return build(**names)
