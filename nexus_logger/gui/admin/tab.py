@@ -221,6 +221,9 @@ class AdminTab(QWidget):
         sessions_page = QWidget(self)
         split = QSplitter(Qt.Orientation.Vertical, sessions_page)
         self.model = SessionTableModel(self)
+        self.model.hide_people = not self.is_admin and not bool(
+            getattr(self.settings, "admin_tab_shows_people", False)
+        )
         self.sessions_view = _table(self.model, split)
         header = self.sessions_view.horizontalHeader()
         header.setSortIndicator(self.model.column_of("start"), Qt.SortOrder.DescendingOrder)
