@@ -310,3 +310,32 @@ def test_script_is_idempotent_and_keeps_the_rules(pg_cluster, server) -> None:
             conn.execute(FORBIDDEN_FOR_INSTRUMENT["update another instrument's status"])
     assert _snapshot(server["owner"]) == before
     lifecycle.start_session(instrument=TEM, user="alice", engine=server["inst_url"])
+
+
+def test_doctor_names_the_account_and_its_rights(server, pg_db) -> None:
+    from nexus_logger.core.config import load_settings
+    from nexus_logger.core.doctor import run_checks
+
+    def account(url: str, **values: str):
+        settings = load_settings(None, {"database": url, **values})
+        (check,) = [c for c in run_checks(settings) if c.name == "account"]
+        return check
+
+    mine = account(server["inst_url"], instrument=TEM)
+    assert mine.status == "OK", mine
+    assert f"{server['inst']!r}, an instrument PC account, mapped to {TEM}" in mine.message
+    other = account(server["inst_url"], instrument=SEM)
+    assert other.status == "PROBLEM" and f"refuse sessions on {SEM}" in other.message
+    admin = account(server["admin_url"])
+    assert admin.status == "OK" and "an administrator account" in admin.message
+    owner = account(pg_db)  # the superuser the suite connects with: far too many rights
+    assert owner.status == "WARNING" and "superuser" in owner.message
+
+
+def test_doctor_warns_when_the_server_enforces_nothing(pg_db) -> None:
+    from nexus_logger.core.config import load_settings
+    from nexus_logger.core.doctor import run_checks
+
+    checks = run_checks(load_settings(None, {"database": pg_db}))
+    (check,) = [c for c in checks if c.name == "account"]
+    assert check.status == "WARNING" and "enforces no nexus-logger rules" in check.message
