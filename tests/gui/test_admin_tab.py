@@ -26,6 +26,7 @@ from tests.helpers_admin import (
     build_problem_db,
     dump_session_log,
     insert_rows,
+    raw_execute,
     raw_query,
     session,
 )
@@ -343,6 +344,18 @@ def test_names_and_notes_hidden_from_non_administrators_by_default(qtbot, make_t
     admin = make_tab(sqlite_db)  # administrators always see who it was
     qtbot.waitUntil(lambda: admin.model.rowCount() == 1)
     assert admin.model.index(0, user_col).data() == "alice"
+
+
+def test_tampered_audit_trail_is_shown(qtbot, make_tab, sqlite_db):
+    session(sqlite_db, "err", status="ERROR")
+    admin_actions.requeue(
+        "err", administrators=["root", admin_actions.current_login()], engine=sqlite_db
+    )
+    raw_execute(sqlite_db, "UPDATE nexus_logger_audit SET login = 'nobody'")
+    tab = make_tab(sqlite_db)
+    tab.load_audit()
+    qtbot.waitUntil(lambda: tab.trail_label.isVisible())
+    assert "Audit row 1 was changed after it was written." in tab.trail_label.text()
 
 
 def test_real_confirmation_dialog(qtbot, make_tab, sqlite_db):

@@ -211,7 +211,11 @@ class AdminTab(QWidget):
                 "admin actions are not available."
             )
         self.readonly_label.setVisible(not self.is_admin)
-        for label in (self.blocking_label, self.error_label, self.readonly_label):
+        self.trail_label = QLabel(self)
+        self.trail_label.setWordWrap(True)
+        self.trail_label.setStyleSheet("color: #b3261e; font-weight: bold;")
+        self.trail_label.setVisible(False)
+        for label in (self.blocking_label, self.trail_label, self.error_label, self.readonly_label):
             outer.addWidget(label)
 
         # Pages
@@ -940,6 +944,16 @@ class AdminTab(QWidget):
         self._submit(
             admin_actions.list_audit, engine=self.database, on_done=self.audit_model.set_items
         )
+        self._submit(
+            problems.audit_trail_problems, engine=self.database, on_done=self._trail_checked
+        )
+
+    def _trail_checked(self, found: list[str]) -> None:
+        """Say plainly when the audit trail was edited, cut back or added to by hand."""
+        self.trail_label.setText(
+            "The audit trail was tampered with: " + " ".join(found) if found else ""
+        )
+        self.trail_label.setVisible(bool(found))
 
     def ask_csv_path(self) -> str | None:
         """Ask where to save the CSV file; None to cancel."""
