@@ -219,6 +219,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             "id": e.id,
             "at": e.at.isoformat(timespec="seconds"),
             "login": e.login,
+            "db_account": e.db_account or "",
             "action": e.action,
             "session": e.session_identifier,
             "rows": len(e.after),
