@@ -33,9 +33,14 @@ def roles(pg_cluster, pg_db: str) -> dict[str, str]:
     dbname = make_url(pg_db).database
     suffix = uuid.uuid4().hex[:8]
     inst, admin = f"instr_{suffix}", f"admin_{suffix}"
-    aa.create_logger_tables(pg_db)  # as the owner, before the grants
     pg_cluster.execute(
-        aa.postgres_roles_sql(database=dbname, instrument_role=inst, admin_role=admin),
+        aa.postgres_roles_sql(
+            database=dbname,
+            instrument_role=inst,
+            admin_role=admin,
+            bridge_role=f"bridge_{suffix}",
+            instrument_map=[(inst, "TEST-TEM-001")],
+        ),
         dbname=dbname,
     )
     return {
@@ -43,7 +48,9 @@ def roles(pg_cluster, pg_db: str) -> dict[str, str]:
         "dbname": dbname,
         "instrument_role": inst,
         "admin_role": admin,
+        "bridge_role": f"bridge_{suffix}",
         "instrument": pg_cluster.url(dbname, user=inst),
+        "bridge": pg_cluster.url(dbname, user=f"bridge_{suffix}"),
         "admin": pg_cluster.url(dbname, user=admin),
     }
 
@@ -72,7 +79,7 @@ def test_only_the_admin_role_can_run_admin_actions(pg_cluster, roles) -> None:
     session(roles["owner"], "err", status="ERROR", generations=1)
     before = dump_session_log(roles["owner"])
 
-    with pytest.raises(aa.NotAdministrator, match="permission denied"):
+    with pytest.raises(aa.NotAdministrator, match="may not run admin actions"):
         aa.requeue("err", login="root", administrators=["root"], engine=roles["instrument"])
     assert dump_session_log(roles["owner"]) == before  # rolled back with the audit insert
     assert audit_count(roles["owner"]) == 0
@@ -99,6 +106,8 @@ def test_script_can_be_run_twice(pg_cluster, roles) -> None:
         database=roles["dbname"],
         instrument_role=roles["instrument_role"],
         admin_role=roles["admin_role"],
+        bridge_role=roles["bridge_role"],
+        instrument_map=[(roles["instrument_role"], "TEST-TEM-001")],
     )
     pg_cluster.execute(sql, dbname=roles["dbname"])
     with pytest.raises(NexusLoggerError):

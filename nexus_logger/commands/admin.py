@@ -116,9 +116,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     a = actions.add_parser(
         "postgres-roles",
-        help="print SQL that sets up an instrument role and an admin role on PostgreSQL",
-        description="Print the GRANT script of docs/postgres-roles.md for the given names. "
-        "Review it, then run it as the database owner (e.g. with psql).",
+        help="print SQL that makes a PostgreSQL server enforce nexus-logger's rules",
+        description="Print the script of docs/postgres-roles.md for the given names: roles for "
+        "instrument PCs, administrators and the bridge, the logger tables, the role-to-"
+        "instrument map, guard triggers and the append-only change trail. Review it, then run "
+        "it as the owner of session_log (e.g. with psql); it can be run again.",
     )
     a.add_argument("--database", default="nexuslims", help="database name (default nexuslims)")
     a.add_argument(
@@ -133,6 +135,19 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         default="nexus_admin",
         metavar="ROLE",
         help="role of facility staff: may also run the admin actions (default nexus_admin)",
+    )
+    a.add_argument(
+        "--bridge-role",
+        default="nexus_bridge",
+        metavar="ROLE",
+        help="account of NexusLIMS/the bridge (RECORD_GENERATION rows, final statuses)",
+    )
+    a.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="ROLE=INSTRUMENT_PID",
+        help="let the instrument PC account ROLE log INSTRUMENT_PID (repeatable)",
     )
     a.add_argument("--schema", default="public", help="schema of the tables (default public)")
     a.set_defaults(func=cmd_postgres_roles)
@@ -169,7 +184,9 @@ def _run(args: argparse.Namespace, make_plan: Any) -> int:
 
     engine = engine_from_args(args)
     admins = _administrators(args)
-    admin_actions.require_administrator(administrators=admins)
+    if engine.dialect.name != "postgresql":
+        # A file: the setting is all there is. On PostgreSQL the server decides in apply().
+        admin_actions.require_administrator(administrators=admins)
     plan = make_plan(engine)
     if not _confirm(plan, args.yes):
         print("Nothing was changed.")
@@ -221,6 +238,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             "id": e.id,
             "at": e.at.isoformat(timespec="seconds"),
             "login": e.login,
+            "db_account": e.db_account or "",
             "action": e.action,
             "session": e.session_identifier,
             "rows": len(e.after),
@@ -243,13 +261,22 @@ def cmd_create_tables(args: argparse.Namespace) -> int:
 
 def cmd_postgres_roles(args: argparse.Namespace) -> int:
     from nexus_logger.core.admin_actions import postgres_roles_sql
+    from nexus_logger.core.errors import InvalidInput
 
+    pairs = []
+    for item in args.map:
+        role, sep, pid = item.partition("=")
+        if not sep or not role.strip() or not pid.strip():
+            raise InvalidInput(f"--map {item!r}: write it as ROLE=INSTRUMENT_PID.")
+        pairs.append((role.strip(), pid.strip()))
     print(
         postgres_roles_sql(
             database=args.database,
             instrument_role=args.instrument_role,
             admin_role=args.admin_role,
+            bridge_role=args.bridge_role,
             schema=args.schema,
+            instrument_map=pairs,
         )
     )
     return 0

@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "fail or skip a session: TO_BE_BUILT STARTs without END, START/END user or instrument "
         "mismatches, duplicate ENDs, ENDs without START, END before START, timestamps without "
         "time zone, unknown instruments, sessions open too long, sessions stuck in ERROR or "
-        "NO_FILES_FOUND. Exits 0 when there is none, 1 when there are problems.",
+        "NO_FILES_FOUND; and an audit trail whose hash chain is broken or shorter than this PC "
+        "last saw. Exits 0 when there is none, 1 when there are problems.",
     )
     add_format_option(p, ("table", "json"))
     p.add_argument(
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def cmd_check(args: argparse.Namespace) -> int:
     from nexus_logger.core.engine import describe
     from nexus_logger.core.errors import InvalidInput
-    from nexus_logger.core.problems import find_problems
+    from nexus_logger.core.problems import audit_trail_problems, find_problems
 
     settings = settings_from_args(args)
     hours = args.long_hours if args.long_hours is not None else settings.long_session_hours
@@ -46,6 +47,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise InvalidInput("--long-hours must be greater than zero.")
     engine = engine_from_args(args)
     problems = find_problems(long_session_hours=hours, engine=engine)
+    trail = audit_trail_problems(engine=engine)
     if args.format == "json":
         print(
             render_json(
@@ -54,11 +56,16 @@ def cmd_check(args: argparse.Namespace) -> int:
                     "problem_count": len(problems),
                     "blocking_count": sum(p.blocks_build for p in problems),
                     "problems": [p.as_dict() for p in problems],
+                    "audit_trail_problems": trail,
                 }
             )
         )
-        return EXIT_PROBLEMS if problems else 0
+        return EXIT_PROBLEMS if problems or trail else 0
+    for sentence in trail:
+        print(f"Audit trail: {sentence}")
     if not problems:
+        if trail:
+            return EXIT_PROBLEMS
         print(f"No problems found in {describe(engine)}.")
         return 0
     print(render_problems(problems))

@@ -13,17 +13,20 @@ preview, makes the change and writes one row to the logger-owned audit table
 ``nexus_logger_audit`` (who, when, what, rows before, rows after) in the same transaction:
 either both commit or neither does.
 
-Who may: OS logins listed in the ``administrators`` setting. On PostgreSQL the database can
-enforce it too: when only the admin role may insert into the audit table, an instrument PC's
-role gets "permission denied" and the whole action rolls back (see docs/postgres-roles.md).
+Who may: on PostgreSQL, the database account decides. Only the admin role may insert into the
+audit table (``nexus-logger admin postgres-roles``), so an instrument PC's account gets
+"permission denied" and the whole action rolls back, whatever the ``administrators`` setting
+says; the server's triggers also refuse the changes themselves (docs/postgres-roles.md). On an
+SQLite file nothing can be enforced: the ``administrators`` setting (checked against the
+process's real OS account, :mod:`~nexus_logger.core.identity`) only keeps honest people from
+mistakes. Every audit row records that OS account and, on PostgreSQL, the database account
+(``session_user``), and is chained to the row before it by a hash (:mod:`audit_chain`).
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
-import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,11 +42,13 @@ from sqlalchemy import (
     Table,
     Text,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 
-from nexus_logger.core import open_rule, timestamps
+from nexus_logger.core import audit_chain, open_rule, timestamps
 from nexus_logger.core.engine import (
     EngineLike,
     describe,
@@ -59,13 +64,14 @@ from nexus_logger.core.errors import (
     NotFound,
     RefusedByDatabase,
 )
+from nexus_logger.core.identity import os_login
 from nexus_logger.core.lifecycle import (
     CLOCK_SLACK,
     check_end_time,
     end_in_transaction,
     lock_instrument,
 )
-from nexus_logger.core.logger_tables import ensure_tables, table_exists
+from nexus_logger.core.logger_tables import advisory_lock, ensure_tables, table_exists
 from nexus_logger.core.logger_tables import metadata as lifecycle_metadata
 from nexus_logger.core.models import SessionLogEntry
 from nexus_logger.core.schema import LOGGER_TABLE_PREFIX, load_instruments, require_usable
@@ -94,14 +100,20 @@ audit_table = Table(
     audit_metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", String, nullable=False),  # aware ISO-8601, UTC
-    Column("login", String(255), nullable=False),  # OS login of the administrator
+    Column("login", String(255), nullable=False),  # real OS account of the administrator
+    Column("db_account", String(63)),  # PostgreSQL session_user (set by the server); NULL on SQLite
     Column("hostname", String(255)),
     Column("action", String(40), nullable=False),
     Column("session_identifier", String(36), nullable=False),
     Column("summary", Text, nullable=False),
     Column("before", Text, nullable=False),  # JSON list of rows as they were
     Column("after", Text, nullable=False),  # JSON list of rows as they are now
+    Column("prev_hash", String(64)),  # row_hash of the row before (audit_chain)
+    Column("row_hash", String(64)),  # SHA-256 over prev_hash and this row's content
 )
+
+#: Columns added after the first release; :func:`ensure_audit_table` adds them to old tables.
+_LATER_COLUMNS = ("db_account", "prev_hash", "row_hash")
 
 
 class NotAdministrator(RefusedByDatabase):
@@ -113,11 +125,8 @@ class NotAdministrator(RefusedByDatabase):
 
 
 def current_login() -> str:
-    """The OS login of whoever runs the program ('' when nothing names the account)."""
-    try:
-        return (getpass.getuser() or "").strip()
-    except Exception:  # OSError/KeyError/ImportError when the account has no name
-        return ""
+    """The real OS account of this process ('' when the OS names none); never ``LOGNAME``."""
+    return os_login()
 
 
 def _login_forms(login: str) -> set[str]:
@@ -228,6 +237,7 @@ class AuditEntry:
     summary: str
     before: list[dict[str, Any]]
     after: list[dict[str, Any]]
+    db_account: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for JSON output."""
@@ -235,6 +245,7 @@ class AuditEntry:
             "id": self.id,
             "at": self.at.isoformat(),
             "login": self.login,
+            "db_account": self.db_account,
             "hostname": self.hostname,
             "action": self.action,
             "session_identifier": self.session_identifier,
@@ -505,8 +516,31 @@ def _json(rows: list[dict[str, Any]]) -> str:
 
 
 def ensure_audit_table(engine: EngineLike = None) -> None:
-    """Create ``nexus_logger_audit`` if it does not exist yet."""
-    ensure_tables(get_engine(engine), [audit_table], meta=audit_metadata)
+    """Create ``nexus_logger_audit`` if it does not exist yet, or add the columns it lacks.
+
+    On PostgreSQL the application roles may not alter tables: an old table there is brought
+    up to date by the owner with ``nexus-logger admin postgres-roles``.
+    """
+    eng = get_engine(engine)
+    ensure_tables(eng, [audit_table], meta=audit_metadata)
+    with read_connection(eng) as conn:
+        have = {c["name"] for c in inspect(conn).get_columns(audit_table.name)}
+    missing = [c for c in _LATER_COLUMNS if c not in have]
+    if not missing:
+        return
+    if eng.dialect.name == "postgresql":
+        raise NexusLoggerError(
+            f"The audit table of {describe(eng)} lacks the columns {', '.join(missing)}; "
+            "nothing was changed. Run the script of 'nexus-logger admin postgres-roles' as the "
+            "tables' owner to bring it up to date."
+        )
+    with write_transaction(eng) as conn:
+        have = {c["name"] for c in inspect(conn).get_columns(audit_table.name)}
+        for name in missing:
+            if name not in have:
+                column = audit_table.c[name]
+                ddl = f"ALTER TABLE {audit_table.name} ADD COLUMN {name} VARCHAR({column.type.length})"
+                conn.execute(text(ddl))
 
 
 def create_logger_tables(engine: EngineLike = None) -> list[str]:
@@ -532,15 +566,19 @@ def apply(
 ) -> AuditEntry:
     """Carry out a previewed action in one transaction, with its audit row.
 
-    Refused (:class:`NotAdministrator`) unless ``login`` is an administrator; refused
-    (:class:`Conflict`) when a row the plan changes is no longer as previewed.
+    On PostgreSQL the database account decides (the server refuses the instrument role); on
+    SQLite :class:`NotAdministrator` unless ``login`` (default: the real OS account) is in
+    ``administrators``. Refused (:class:`Conflict`) when a row the plan changes is no longer as
+    previewed. The audit row always records the real OS account, whatever ``login`` says.
     """
     if plan.action not in ACTIONS:
         raise InvalidInput(f"{plan.action!r} is not an admin action; use one of {ACTIONS}.")
-    who = require_administrator(login, administrators)
     host = hostname if hostname is not None else socket.gethostname()
     eng = get_engine(engine)
     require_usable(eng)
+    if eng.dialect.name != "postgresql":
+        require_administrator(login, administrators)
+    who = current_login() or "unknown"
     try:
         ensure_audit_table(eng)
         with write_transaction(eng) as conn:
@@ -560,33 +598,93 @@ def apply(
                 if r["id_session_log"] in changed_ids or r["id_session_log"] not in old_ids
             ]
             at = datetime.now(UTC)
-            result = conn.execute(
-                insert(audit_table).values(
-                    at=at.isoformat(),
-                    login=who,
-                    hostname=host,
-                    action=plan.action,
-                    session_identifier=plan.session_identifier,
-                    summary=plan.summary,
-                    before=_json(before),
-                    after=_json(after),
-                )
-            )
+            advisory_lock(conn, "nexus_logger:audit")  # one chain: its writers take turns
+            account = _db_account(conn)
+            values: dict[str, Any] = {
+                "at": at.isoformat(),
+                "login": who,
+                "db_account": account,
+                "hostname": host,
+                "action": plan.action,
+                "session_identifier": plan.session_identifier,
+                "summary": plan.summary,
+                "before": _json(before),
+                "after": _json(after),
+            }
+            last = conn.execute(
+                select(audit_table.c.id, audit_table.c.row_hash)
+                .order_by(audit_table.c.id.desc())
+                .limit(1)
+            ).first()
+            values["prev_hash"] = last.row_hash if last is not None else None
+            values["row_hash"] = audit_chain.row_hash(values)
+            result = conn.execute(insert(audit_table).values(**values))
             audit_id = int(result.inserted_primary_key[0])
     except NexusLoggerError as err:
-        if "permission denied" in str(err).lower():
+        message = str(err).lower()
+        if "permission denied" in message or "nexus-logger rule" in message:
             raise NotAdministrator(
                 f"The database account used for {describe(eng)} may not run admin actions "
-                "(permission denied); nothing was changed. Connect with the database's admin "
-                "role (see docs/postgres-roles.md)."
+                "(the server refused it); nothing was changed. Connect with the database's "
+                "admin role (see docs/postgres-roles.md)."
             ) from err
         raise
     _logger.info(
         "Admin %s by %s on %s: %s", plan.action, who, plan.session_identifier, plan.summary
     )
+    _advance_anchor(eng)
     return AuditEntry(
-        audit_id, at, who, host, plan.action, plan.session_identifier, plan.summary, before, after
+        audit_id,
+        at,
+        who,
+        host,
+        plan.action,
+        plan.session_identifier,
+        plan.summary,
+        before,
+        after,
+        account,
     )
+
+
+def _db_account(conn: Connection) -> str | None:
+    """The account the server knows this connection by (None on SQLite: a file knows none)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    return str(conn.execute(text("SELECT session_user")).scalar_one())
+
+
+def _database_key(eng: Any) -> str:
+    from nexus_logger.core.durable import database_key
+
+    return database_key(eng)
+
+
+def check_audit_chain(engine: EngineLike = None) -> audit_chain.ChainReport:
+    """Check the audit trail's hash chain and this PC's anchor; an intact chain moves it on."""
+    eng = get_engine(engine)
+    with read_connection(eng) as conn:
+        if not table_exists(conn, audit_table):
+            return audit_chain.ChainReport(0, None, None)
+        have = {c["name"] for c in inspect(conn).get_columns(audit_table.name)}
+        if "row_hash" not in have:
+            return audit_chain.ChainReport(0, None, None)
+        rows = [
+            dict(r) for r in conn.execute(select(audit_table).order_by(audit_table.c.id)).mappings()
+        ]
+    key = _database_key(eng)
+    report = audit_chain.verify_rows(rows, audit_chain.load_anchor(key))
+    audit_chain.save_anchor(key, report)
+    if not report.ok:
+        _logger.warning("Audit trail of %s: %s", describe(eng), " ".join(report.problems))
+    return report
+
+
+def _advance_anchor(eng: Any) -> None:
+    try:
+        check_audit_chain(eng)
+    except NexusLoggerError as err:  # the action itself committed; say so in the log only
+        _logger.warning("Could not check the audit trail after the action: %s", err)
 
 
 def _carry_out(conn: Connection, plan: ActionPlan) -> None:
@@ -690,7 +788,9 @@ def list_audit(
     with read_connection(eng) as conn:
         if not table_exists(conn, audit_table):
             return []
-        stmt = select(audit_table).order_by(audit_table.c.id.desc())
+        have = {c["name"] for c in inspect(conn).get_columns(audit_table.name)}
+        stmt = select(*(c for c in audit_table.columns if c.name in have))
+        stmt = stmt.order_by(audit_table.c.id.desc())
         if session_identifier:
             stmt = stmt.where(audit_table.c.session_identifier == session_identifier)
         if limit is not None:
@@ -707,6 +807,7 @@ def list_audit(
                 id=int(row["id"]),
                 at=at,
                 login=row["login"],
+                db_account=row.get("db_account"),
                 hostname=row["hostname"],
                 action=row["action"],
                 session_identifier=row["session_identifier"],
@@ -729,80 +830,9 @@ def _loads(text: str | None) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 # PostgreSQL roles
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
+def postgres_roles_sql(**names: Any) -> str:
+    """The server-side rules script (see :mod:`nexus_logger.core.postgres_roles`)."""
+    from nexus_logger.core.postgres_roles import postgres_roles_sql as build
 
-def _quote_ident(name: str, what: str) -> str:
-    if not _IDENT.match(name or ""):
-        raise InvalidInput(
-            f"{name!r} is not a usable {what} name; use letters, digits and underscores."
-        )
-    return '"' + name + '"'
-
-
-def postgres_roles_sql(
-    *,
-    database: str = "nexuslims",
-    instrument_role: str = "nexus_instrument",
-    admin_role: str = "nexus_admin",
-    schema: str = "public",
-) -> str:
-    """The GRANT script of docs/postgres-roles.md for the given names (run it as the owner).
-
-    The instrument PCs' role may read instruments and insert and update ``session_log`` but
-    never delete from it; it may read the audit table but not write it. Only the admin role
-    may insert audit rows, and as :func:`apply` writes its audit row in the same transaction
-    as the change, an admin action run with the instrument role fails and changes nothing.
-    Nobody but the owner may update or delete audit rows. Safe to run again.
-    """
-    db = _quote_ident(database, "database")
-    inst = _quote_ident(instrument_role, "role")
-    adm = _quote_ident(admin_role, "role")
-    sch = _quote_ident(schema, "schema")
-    audit = audit_table.name
-    roles = "\n".join(
-        f"  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') THEN\n"
-        f"    CREATE ROLE {quoted} LOGIN;\n"
-        "  END IF;"
-        for name, quoted in ((instrument_role, inst), (admin_role, adm))
-    )
-    return f"""-- nexus-logger: database roles for {database} (run as the owner of the tables).
--- Before: create the logger-owned tables as the owner: nexus-logger admin create-tables --db URL
--- After: give each role a password (ALTER ROLE ... PASSWORD '...') or another login method.
-DO $$
-BEGIN
-{roles}
-END $$;
-
-GRANT CONNECT ON DATABASE {db} TO {inst}, {adm};
-GRANT USAGE ON SCHEMA {sch} TO {inst}, {adm};
--- Neither role may create tables (PostgreSQL 15 and later deny it by default; older ones
--- grant it to everyone through PUBLIC).
-REVOKE CREATE ON SCHEMA {sch} FROM PUBLIC;
-
--- NexusLIMS's tables: read instruments, insert and update session_log, never delete.
-GRANT SELECT ON {sch}.instruments, {sch}.alembic_version TO {inst}, {adm};
-GRANT SELECT, INSERT, UPDATE ON {sch}.session_log TO {inst}, {adm};
-REVOKE DELETE, TRUNCATE ON {sch}.session_log FROM {inst}, {adm};
-GRANT USAGE, SELECT ON SEQUENCE {sch}.session_log_id_session_log_seq TO {inst}, {adm};
-
--- Logger-owned tables (station, heartbeat, note): both roles use them.
-DO $$
-DECLARE t text;
-BEGIN
-  FOR t IN SELECT tablename FROM pg_tables
-           WHERE schemaname = '{schema}' AND tablename LIKE 'nexus\\_logger\\_%'
-             AND tablename <> '{audit}'
-  LOOP
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.%I TO %I, %I',
-                   '{schema}', t, '{instrument_role}', '{admin_role}');
-  END LOOP;
-END $$;
-
--- The audit table: everyone reads it, only the admin role adds to it, nobody changes it.
-GRANT SELECT ON {sch}.{audit} TO {inst}, {adm};
-GRANT INSERT ON {sch}.{audit} TO {adm};
-REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {sch}.{audit} FROM {inst};
-REVOKE UPDATE, DELETE, TRUNCATE ON {sch}.{audit} FROM {adm};
-GRANT USAGE, SELECT ON SEQUENCE {sch}.{audit}_id_seq TO {adm};
-"""  # noqa: S608 - every name is checked against _IDENT; this is a script for a person
+    return build(**names)

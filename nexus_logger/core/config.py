@@ -106,8 +106,9 @@ FIELDS: tuple[Field, ...] = (
         "administrators",
         list,
         [],
-        "OS logins allowed to use the admin actions (force-end, re-queue, fix user). In the "
-        "environment: names separated by commas.",
+        "OS logins that see the admin actions (force-end, re-queue, fix user). A convenience, "
+        "not security: on PostgreSQL the database account decides, on a file nothing can. In "
+        "the environment: names separated by commas.",
         env=("NEXUS_LOGGER_ADMINISTRATORS",),
     ),
     Field(
@@ -167,6 +168,23 @@ FIELDS: tuple[Field, ...] = (
         minimum=0,
         exclusive_minimum=True,
         maximum=8760,
+    ),
+    Field(
+        "admin_tab_for_everyone",
+        bool,
+        False,
+        "Show the read-only Admin tab to people who are not in 'administrators' (it lists "
+        "sessions of every instrument). Off by default: who used which instrument when is "
+        "personal data.",
+        env=("NEXUS_LOGGER_ADMIN_TAB_FOR_EVERYONE",),
+    ),
+    Field(
+        "admin_tab_shows_people",
+        bool,
+        False,
+        "When the Admin tab is shown to someone not in 'administrators': also show other "
+        "users' names and session notes (off: they are hidden).",
+        env=("NEXUS_LOGGER_ADMIN_TAB_SHOWS_PEOPLE",),
     ),
     Field(
         "db_timeout_seconds",
@@ -645,7 +663,13 @@ def render_reference() -> str:
     for fld in FIELDS:
         env = ", ".join(f"`{v}`" for v in fld.env) or ""
         flag = f"`{fld.flag}`" if fld.flag else ""
-        kind = {list: "list of strings", int: "integer", float: "number", str: "string"}[fld.type]
+        kind = {
+            list: "list of strings",
+            bool: "true or false",
+            int: "integer",
+            float: "number",
+            str: "string",
+        }[fld.type]
         out.append(
             f"| `{fld.name}` | {kind} | {_default_text(fld)} | {_md(fld.limits_text())} "
             f"| {env} | {flag} | {_md(fld.help)} |"

@@ -59,6 +59,7 @@ TITLES = {
     "database": "Database reachable and writable",
     "schema": "Database layout",
     "station": "This PC's instrument",
+    "account": "Database account and rights",
     "clock": "Clock",
     "bridge": "Bridge to NexusLIMS",
     "outbox": "Outbox",
@@ -77,6 +78,7 @@ class Check:
     message: str
     fix: str = ""
     skipped: bool = False
+    warning: bool = False  # ok, but worth a look (e.g. an account with more rights than needed)
 
     @property
     def title(self) -> str:
@@ -84,9 +86,9 @@ class Check:
 
     @property
     def status(self) -> str:
-        """``OK``, ``PROBLEM`` or ``SKIPPED``."""
+        """``OK``, ``WARNING``, ``PROBLEM`` or ``SKIPPED``."""
         if self.ok:
-            return "OK"
+            return "WARNING" if self.warning else "OK"
         return "SKIPPED" if self.skipped else "PROBLEM"
 
     def as_dict(self) -> dict[str, Any]:
@@ -323,6 +325,119 @@ def check_station(settings: Settings, engine: Engine, hostname: str | None = Non
     )
 
 
+_ROLES_DOC = "docs/postgres-roles.md"
+
+
+def check_account(settings: Settings, engine: Engine, hostname: str | None = None) -> Check:
+    """Which database account this PC uses, and whether its rights are the expected ones.
+
+    On PostgreSQL the server knows the account (``session_user``); with the rules of
+    ``nexus-logger admin postgres-roles`` in place it also says what kind of account it is and
+    which instruments it may log. More rights than the kind needs is a warning.
+    """
+    if engine.dialect.name != "postgresql":
+        return Check(
+            "account",
+            True,
+            "A database file has no accounts: anyone who can write it can change any row, "
+            f"and nexus-logger's rules hold only for nexus-logger ({_ROLES_DOC}).",
+        )
+    from sqlalchemy import text
+
+    from nexus_logger.core.postgres_roles import MAP_TABLE
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT session_user, r.rolsuper, r.rolcreaterole, "
+                "has_table_privilege('session_log', 'DELETE'), "
+                "has_schema_privilege(current_schema(), 'CREATE'), "
+                "coalesce((SELECT tableowner = session_user FROM pg_tables "
+                "          WHERE tablename = 'session_log' LIMIT 1), false), "
+                "to_regproc('nexus_logger_account_kind') IS NOT NULL, "
+                "to_regclass('nexus_logger_audit') IS NOT NULL "
+                "AND has_table_privilege('nexus_logger_audit', 'INSERT') "
+                "FROM pg_roles r WHERE r.rolname = session_user"
+            )
+        ).one()
+        account, superuser, createrole, can_delete, can_create, owner, guarded, can_audit = row
+        kind = "unknown"
+        mapped: list[str] = []
+        if guarded:
+            kind = conn.execute(text("SELECT nexus_logger_account_kind()")).scalar_one()
+            if kind == "instrument":
+                mapped = list(
+                    conn.execute(
+                        text(
+                            f"SELECT instrument_pid FROM {MAP_TABLE} "  # noqa: S608 - constant
+                            "WHERE role_name = session_user ORDER BY 1"
+                        )
+                    ).scalars()
+                )
+    too_many = [
+        what
+        for what, has in (
+            ("superuser", superuser),
+            ("may create roles", createrole),
+            ("owns session_log", owner),
+            ("may delete session_log rows", can_delete),
+            ("may create tables", can_create),
+        )
+        if has
+    ]
+    if kind == "instrument" and can_audit:
+        too_many.append("may write audit rows")
+    if not guarded:
+        return Check(
+            "account",
+            True,
+            f"This PC uses the database account {account!r}; the server enforces no "
+            "nexus-logger rules (the roles script was not run), so any account that can write "
+            "may change any row.",
+            f"Have the database owner run the script of 'nexus-logger admin postgres-roles' "
+            f"({_ROLES_DOC}).",
+            warning=True,
+        )
+    what = {
+        "instrument": "an instrument PC account",
+        "bridge": "the NexusLIMS/bridge account",
+        "owner": "a superuser",
+    }.get(kind, "an administrator account" if can_audit else "an account with no admin rights")
+    message = f"This PC uses the database account {account!r}, {what}"
+    if kind == "instrument":
+        message += f", mapped to {', '.join(mapped)}" if mapped else ", mapped to no instrument yet"
+        wanted = _wanted_instrument(settings, engine, hostname)
+        if wanted and wanted not in mapped:
+            return Check(
+                "account",
+                False,
+                message + f"; the server will refuse sessions on {wanted}.",
+                f"Ask an administrator to map {account!r} to {wanted} in {MAP_TABLE} "
+                f"({_ROLES_DOC}).",
+            )
+    if too_many:
+        return Check(
+            "account",
+            True,
+            message + f"; it has more rights than it needs ({', '.join(too_many)}).",
+            "Use an account made by 'nexus-logger admin postgres-roles' for this PC "
+            f"({_ROLES_DOC}).",
+            warning=True,
+        )
+    return Check("account", True, message + "; its rights are the expected ones.")
+
+
+def _wanted_instrument(settings: Settings, engine: Engine, hostname: str | None) -> str | None:
+    from nexus_logger.core.station import lookup_station
+
+    if settings.instrument:
+        return str(settings.instrument)
+    try:
+        return lookup_station(hostname, engine=engine)
+    except NexusLoggerError:
+        return None
+
+
 def _skew_text(skew: timedelta) -> str:
     seconds = abs(skew.total_seconds())
     if seconds < 1:
@@ -506,6 +621,7 @@ def run_checks(
         if eng is None:
             checks.append(_skip("schema", "the database cannot be opened"))
             checks.append(_skip("station", "the database cannot be opened"))
+            checks.append(_skip("account", "the database cannot be opened"))
             checks.append(_skip("clock", "the database cannot be opened"))
             checks.append(_skip("bridge", "the database cannot be opened"))
         else:
@@ -515,6 +631,7 @@ def run_checks(
                 checks.append(_guarded("station", lambda: check_station(settings, eng, hostname)))
             else:
                 checks.append(_skip("station", "the database layout is not usable"))
+            checks.append(_guarded("account", lambda: check_account(settings, eng, hostname)))
             checks.append(_guarded("clock", lambda: check_clock(eng, clock)))
             if schema.ok:
                 hours = float(getattr(settings, "bridge_warn_hours", 24.0))
@@ -574,7 +691,7 @@ def format_checks(checks: Sequence[Check]) -> str:
     lines = []
     for check in checks:
         lines.append(f"{check.status:<{width}}  {check.title:<{title_width}}  {check.message}")
-        if check.fix and not check.ok:
+        if check.fix and (not check.ok or check.warning):
             lines.append(f"{'':<{width}}  {'':<{title_width}}  What to do: {check.fix}")
     bad = problems(checks)
     lines.append("")

@@ -595,3 +595,14 @@ def problems_by_session(problems: Iterable[Problem]) -> dict[str, list[Problem]]
     for problem in problems:
         out.setdefault(problem.session_identifier, []).append(problem)
     return out
+
+
+def audit_trail_problems(*, engine: EngineLike = None) -> list[str]:
+    """Sentences about a broken or shortened audit trail (empty when its hash chain holds).
+
+    Not session problems, so not part of :func:`find_problems`; ``check`` and the Admin tab
+    report both. See :mod:`~nexus_logger.core.audit_chain` for what the chain can promise.
+    """
+    from nexus_logger.core.admin_actions import check_audit_chain
+
+    return list(check_audit_chain(engine).problems)

@@ -9,7 +9,6 @@ as Windows does.
 
 from __future__ import annotations
 
-import getpass
 import logging
 import socket
 from dataclasses import dataclass
@@ -62,10 +61,10 @@ def host_candidates(hostname: str) -> list[str]:
 
 
 def _os_login() -> str | None:
-    try:
-        return getpass.getuser()
-    except Exception:  # getpass raises OSError/KeyError/ImportError when nothing names us
-        return None
+    """The real OS account (not ``LOGNAME``), for "updated by" of a station row."""
+    from nexus_logger.core.identity import os_login
+
+    return os_login() or None
 
 
 def set_station(

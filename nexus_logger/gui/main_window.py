@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
             self._fail(Step.CONNECT, str(err))
             return
         self._heartbeat_timer.setInterval(int(self.settings.heartbeat_seconds) * 1000)
+        self._show_admin_tab_only_to_whom_it_may_concern()
         self.steps_page.set_step(Step.CONNECT, StepState.ACTIVE)
         self._submit_step(Step.CONNECT, jobs.connect, self.settings, on_done=self._on_connected)
 
@@ -709,6 +710,18 @@ class MainWindow(QMainWindow):
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self._admin_placeholder and self._admin_tab is None:
             self._create_admin_tab()
+
+    def _show_admin_tab_only_to_whom_it_may_concern(self) -> None:
+        """The Admin tab lists everyone's sessions: hidden unless the settings allow it."""
+        from nexus_logger.core.admin_actions import is_administrator
+
+        assert self.settings is not None
+        index = self.tabs.indexOf(self._admin_placeholder)
+        wanted = bool(getattr(self.settings, "admin_tab_for_everyone", False)) or (
+            is_administrator(administrators=self.settings.administrators)
+        )
+        if index >= 0:
+            self.tabs.setTabVisible(index, wanted)
 
     def _create_admin_tab(self) -> None:
         """The Admin tab is built on first use: it is not needed to start a session."""

@@ -26,6 +26,7 @@ from tests.helpers_admin import (
     build_problem_db,
     dump_session_log,
     insert_rows,
+    raw_execute,
     raw_query,
     session,
 )
@@ -309,10 +310,10 @@ def test_admin_actions_with_confirmation_and_audit(qtbot, make_tab, sqlite_db, q
     # The audit page shows all three, newest first.
     tab.pages.setCurrentIndex(3)
     qtbot.waitUntil(lambda: tab.audit_model.rowCount() == 3)
-    actions = [tab.audit_model.index(r, 3).data() for r in range(3)]
+    actions = [tab.audit_model.index(r, 4).data() for r in range(3)]
     assert actions == ["fix_user", "requeue", "force_end"]
     assert tab.audit_model.index(0, 1).data() == "root"
-    assert "Before:" in tab.audit_model.index(0, 5).data(Qt.ItemDataRole.ToolTipRole)
+    assert "Before:" in tab.audit_model.index(0, 6).data(Qt.ItemDataRole.ToolTipRole)
     qtmodeltester.check(tab.audit_model)
 
 
@@ -329,6 +330,32 @@ def test_read_only_for_non_administrators(qtbot, make_tab, sqlite_db):
     tab.requeue_selected()  # even if reached, it refuses
     assert "not an administrator" in tab.error_label.text()
     assert dump_session_log(sqlite_db) == before and audit_count(sqlite_db) == 0
+
+
+def test_names_and_notes_hidden_from_non_administrators_by_default(qtbot, make_tab, sqlite_db):
+    session(sqlite_db, "pending", user="alice")
+    user_col = [k for k, _ in tab_columns()].index("user")
+    tab = make_tab(sqlite_db, login="mallory", admins=("root",))
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1)
+    assert tab.model.index(0, user_col).data() == "(hidden)"
+    shown = make_tab(sqlite_db, login="mallory", admins=("root",), admin_tab_shows_people=True)
+    qtbot.waitUntil(lambda: shown.model.rowCount() == 1)
+    assert shown.model.index(0, user_col).data() == "alice"
+    admin = make_tab(sqlite_db)  # administrators always see who it was
+    qtbot.waitUntil(lambda: admin.model.rowCount() == 1)
+    assert admin.model.index(0, user_col).data() == "alice"
+
+
+def test_tampered_audit_trail_is_shown(qtbot, make_tab, sqlite_db):
+    session(sqlite_db, "err", status="ERROR")
+    admin_actions.requeue(
+        "err", administrators=["root", admin_actions.current_login()], engine=sqlite_db
+    )
+    raw_execute(sqlite_db, "UPDATE nexus_logger_audit SET login = 'nobody'")
+    tab = make_tab(sqlite_db)
+    tab.load_audit()
+    qtbot.waitUntil(lambda: tab.trail_label.isVisible())
+    assert "Audit row 1 was changed after it was written." in tab.trail_label.text()
 
 
 def test_real_confirmation_dialog(qtbot, make_tab, sqlite_db):
@@ -623,3 +650,7 @@ def test_100k_sessions_first_rows_fast_and_responsive(qtbot, big_db, db_worker):
     qtbot.waitUntil(lambda: db_worker.pending == 0, timeout=60_000)
     tab.close()
     tab.deleteLater()
+
+
+def tab_columns() -> tuple[tuple[str, str], ...]:
+    return SessionTableModel.COLUMNS

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
+import pytest
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 from nexus_logger.core import lifecycle
 from nexus_logger.core.config import load_settings
 from nexus_logger.core.enums import RecordStatus
+from nexus_logger.core.identity import os_login
 from nexus_logger.core.session_handler import get_sessions_to_build
 from nexus_logger.gui.dialogs import CloseChoice, ResumeAction, ResumeChoice
 from nexus_logger.gui.main_window import MainWindow, Phase
@@ -373,8 +375,20 @@ def test_the_heartbeat_timer_records_the_session_alive_on_its_own(qtbot, make_wi
     assert not window._heartbeat_timer.isActive()  # an ended session sends no more heartbeats
 
 
+@pytest.mark.parametrize("for_everyone", [False, True])
+def test_admin_tab_is_hidden_from_non_administrators_by_default(
+    qtbot, make_window, sqlite_db, for_everyone
+):
+    window = make_window(
+        sqlite_db, administrators=["someone-else"], admin_tab_for_everyone=for_everyone
+    )
+    wait_phase(qtbot, window, Phase.RUNNING)
+    assert window.tabs.isTabVisible(1) is for_everyone
+
+
 def test_admin_tab_is_built_when_first_opened(qtbot, make_window, sqlite_db):
-    window = make_window(sqlite_db)
+    window = make_window(sqlite_db, administrators=[os_login()])
+    assert window.tabs.isTabVisible(1)
     wait_phase(qtbot, window, Phase.RUNNING)
     assert window._admin_tab is None
     window.tabs.setCurrentIndex(1)

@@ -222,7 +222,12 @@ class SessionTableModel(QAbstractTableModel):
                 return QColor("#b3261e")
         return None
 
+    #: True when the viewer may not see who used an instrument (``admin_tab_shows_people``).
+    hide_people = False
+
     def _display(self, s: SessionSummary, key: str) -> str:
+        if self.hide_people and key in ("user", "note"):
+            return "(hidden)" if (s.user if key == "user" else s.note) else ""
         if key == "instrument":
             mark = "\u26a0 " if s.session_identifier in self._problems else ""
             return mark + s.instrument
@@ -254,7 +259,7 @@ class SessionTableModel(QAbstractTableModel):
             return f"Stored: {s.start_text}"
         if key == "end" and s.end_text:
             return f"Stored: {s.end_text}"
-        if key == "note" and s.note:
+        if key == "note" and s.note and not self.hide_people:
             return s.note
         if key == "instrument" and s.session_identifier in self._problems:
             return "\n".join(p.title for p in self._problems[s.session_identifier])
@@ -452,7 +457,7 @@ class ProblemsTableModel(_ListModel):
 class AuditTableModel(_ListModel):
     """What administrators did, newest first."""
 
-    HEADERS = ("When", "Who", "PC", "Action", "Session", "What")
+    HEADERS = ("When", "Who (OS login)", "Database account", "PC", "Action", "Session", "What")
 
     def cell(self, a: AuditEntry, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
@@ -461,14 +466,16 @@ class AuditTableModel(_ListModel):
             if column == 1:
                 return a.login
             if column == 2:
-                return a.hostname or ""
+                return a.db_account or "(none: file)"
             if column == 3:
-                return a.action
+                return a.hostname or ""
             if column == 4:
-                return a.session_identifier
+                return a.action
             if column == 5:
+                return a.session_identifier
+            if column == 6:
                 return a.summary
-        if role == Qt.ItemDataRole.ToolTipRole and column == 5:
+        if role == Qt.ItemDataRole.ToolTipRole and column == 6:
             before = "\n".join(_row_text(r) for r in a.before) or "(none)"
             after = "\n".join(_row_text(r) for r in a.after) or "(none)"
             return f"{a.summary}\n\nBefore:\n{before}\n\nAfter:\n{after}"

@@ -232,6 +232,10 @@ class AdminTab(QWidget):
         self.bridge_label.setWordWrap(True)
         self.bridge_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.bridge_label.setVisible(False)
+        self.trail_label = QLabel(self)
+        self.trail_label.setWordWrap(True)
+        self.trail_label.setStyleSheet("color: #b3261e; font-weight: bold;")
+        self.trail_label.setVisible(False)
 
         # Pages
         self.pages = QTabWidget(self)
@@ -239,12 +243,15 @@ class AdminTab(QWidget):
         # Messages come under the pages: one appearing never moves the page tabs or the list
         # under the mouse (the read-only note is there from the start, so it stays on top).
         outer.insertWidget(outer.indexOf(self.pages), self.readonly_label)
-        for label in (self.blocking_label, self.error_label, self.bridge_label):
+        for label in (self.blocking_label, self.trail_label, self.error_label, self.bridge_label):
             outer.addWidget(label)
 
         sessions_page = QWidget(self)
         split = QSplitter(Qt.Orientation.Vertical, sessions_page)
         self.model = SessionTableModel(self)
+        self.model.hide_people = not self.is_admin and not bool(
+            getattr(self.settings, "admin_tab_shows_people", False)
+        )
         self.sessions_view = _table(self.model, split)
         header = self.sessions_view.horizontalHeader()
         header.setSortIndicator(self.model.column_of("start"), Qt.SortOrder.DescendingOrder)
@@ -1016,6 +1023,16 @@ class AdminTab(QWidget):
         self._submit(
             admin_actions.list_audit, engine=self.database, on_done=self.audit_model.set_items
         )
+        self._submit(
+            problems.audit_trail_problems, engine=self.database, on_done=self._trail_checked
+        )
+
+    def _trail_checked(self, found: list[str]) -> None:
+        """Say plainly when the audit trail was edited, cut back or added to by hand."""
+        self.trail_label.setText(
+            "The audit trail was tampered with: " + " ".join(found) if found else ""
+        )
+        self.trail_label.setVisible(bool(found))
 
     def ask_csv_path(self) -> str | None:
         """Ask where to save the CSV file; None to cancel."""

@@ -1,0 +1,98 @@
+"""The SQLite audit trail's hash chain: edited, deleted and hand-appended rows are reported."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from nexus_logger.cli import main
+from nexus_logger.core import admin_actions as aa
+from nexus_logger.core import audit_chain
+from nexus_logger.core.problems import audit_trail_problems
+from tests.helpers_admin import session
+
+ADMINS = ["root", aa.current_login()]
+
+
+@pytest.fixture
+def trail(sqlite_db: str) -> str:
+    """Three admin actions written by nexus-logger: an intact chain of three rows."""
+    for ident in ("a", "b", "c"):
+        session(sqlite_db, ident, status="ERROR")
+        aa.requeue(ident, administrators=ADMINS, engine=sqlite_db)
+    assert audit_trail_problems(engine=sqlite_db) == []
+    return sqlite_db
+
+
+def _sql(path: str, sql: str, params: tuple = ()) -> None:
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(sql, params)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_intact_chain_is_quiet_and_rows_chain(trail: str) -> None:
+    rows = sorted(aa.list_audit(engine=trail), key=lambda e: e.id)
+    assert len(rows) == 3
+    report = aa.check_audit_chain(trail)
+    assert report.ok and report.chained_rows == 3
+
+
+def test_edited_row_is_reported(trail: str, capsys) -> None:
+    _sql(trail, "UPDATE nexus_logger_audit SET login = 'someone else' WHERE id = 2")
+    problems = audit_trail_problems(engine=trail)
+    assert problems == ["Audit row 2 was changed after it was written."]
+    assert main(["check", "--db", trail]) == 1
+    assert "Audit trail: Audit row 2 was changed" in capsys.readouterr().out
+
+
+def test_deleted_middle_row_is_reported(trail: str) -> None:
+    _sql(trail, "DELETE FROM nexus_logger_audit WHERE id = 2")
+    assert any("does not follow" in p for p in audit_trail_problems(engine=trail))
+
+
+def test_row_appended_by_hand_is_reported(trail: str) -> None:
+    _sql(
+        trail,
+        "INSERT INTO nexus_logger_audit (at, login, action, session_identifier, summary, "
+        "before, after) VALUES ('2025-01-01T00:00:00+00:00', 'root', 'requeue', 'a', 's', "
+        "'[]', '[]')",
+    )
+    assert audit_trail_problems(engine=trail) == [
+        "Audit row 4 has no hash although earlier rows do: it was added or edited by hand, "
+        "not by nexus-logger."
+    ]
+
+
+def test_row_appended_with_a_made_up_hash_is_reported(trail: str) -> None:
+    _sql(
+        trail,
+        "INSERT INTO nexus_logger_audit (at, login, action, session_identifier, summary, "
+        "before, after, prev_hash, row_hash) VALUES ('2025-01-01T00:00:00+00:00', 'root', "
+        "'requeue', 'a', 's', '[]', '[]', 'x', 'y')",
+    )
+    problems = audit_trail_problems(engine=trail)
+    assert any("row 4 does not follow" in p for p in problems)
+    assert any("row 4 was changed" in p for p in problems)
+
+
+def test_newest_row_deleted_is_caught_by_this_pcs_anchor(trail: str) -> None:
+    _sql(trail, "DELETE FROM nexus_logger_audit WHERE id = 3")
+    problems = audit_trail_problems(engine=trail)
+    assert problems == [
+        "The audit trail no longer holds row 3 as this PC last saw it: it was shortened or "
+        "rewritten since."
+    ]
+    # A PC that never saw the longer trail cannot know: what the docs say plainly.
+    audit_chain.anchor_file().unlink()
+    assert audit_trail_problems(engine=trail) == []
+
+
+def test_anchor_only_moves_forward(trail: str) -> None:
+    data = json.loads(audit_chain.anchor_file().read_text())
+    (anchor,) = data.values()
+    assert anchor["count"] == 3 and anchor["last_id"] == 3
