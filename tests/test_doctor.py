@@ -123,15 +123,15 @@ def test_missing_database_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert found["database"].status == "PROBLEM"
     assert "does not exist" in found["database"].message
     assert "'database' setting (from the command line (--db))" in found["database"].fix
-    skipped = ("schema", "station", "clock", "bridge")
-    assert [found[n].status for n in skipped] == ["SKIPPED"] * 4
+    skipped = ("schema", "station", "account", "clock", "bridge")
+    assert [found[n].status for n in skipped] == ["SKIPPED"] * 5
     assert found["outbox"].ok and found["log"].ok
     assert not missing.exists()
 
     assert main(["doctor", "--db", str(missing)]) == 1
     out = capsys.readouterr().out
     assert out.startswith("PROBLEM  ") and "What to do:" in out
-    assert "1 problem found, 4 check(s) skipped." in out
+    assert "1 problem found, 5 check(s) skipped." in out
 
 
 def test_nothing_configured_points_to_the_demo(capsys: pytest.CaptureFixture[str]) -> None:

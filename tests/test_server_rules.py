@@ -191,7 +191,8 @@ def test_instrument_account_runs_the_lifecycle_for_its_instrument(pg_cluster, se
     )
     assert {r[0] for r in trail} == {server["inst"]}
     assert ("session_log", "INSERT") in {(r[1], r[2]) for r in trail}
-    assert ("nexus_logger_open_session", "DELETE") in {(r[1], r[2]) for r in trail}
+    # The END freed the instrument's claim (an UPDATE of its row, see open_rule).
+    assert ("nexus_logger_open_session", "UPDATE") in {(r[1], r[2]) for r in trail}
 
 
 def test_forged_end_of_own_open_session_with_another_user_is_refused(pg_cluster, server) -> None:

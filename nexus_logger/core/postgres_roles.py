@@ -320,7 +320,9 @@ DECLARE
 BEGIN
   IF nexus_logger_account_kind() = 'instrument' THEN
     IF TG_TABLE_NAME = '{LOGGER_TABLE_PREFIX}open_session' AND TG_OP = 'UPDATE' THEN
-      PERFORM nexus_logger_refuse('open-session claims are inserted and deleted, never changed');
+      IF to_jsonb(NEW)->>'instrument' IS DISTINCT FROM to_jsonb(OLD)->>'instrument' THEN
+        PERFORM nexus_logger_refuse('an instrument''s open-session row stays that instrument''s');
+      END IF;
     END IF;
     IF TG_OP <> 'INSERT' THEN rows := rows || to_jsonb(OLD); END IF;
     IF TG_OP <> 'DELETE' THEN rows := rows || to_jsonb(NEW); END IF;
@@ -331,7 +333,9 @@ BEGIN
         pid := nexus_logger_session_instrument(r->>'session_identifier');
       ELSE
         pid := r->>'instrument';
-        IF nexus_logger_session_instrument(r->>'session_identifier') IS DISTINCT FROM pid THEN
+        -- (a free open-session row names no session)
+        IF r->>'session_identifier' IS NOT NULL
+           AND nexus_logger_session_instrument(r->>'session_identifier') IS DISTINCT FROM pid THEN
           PERFORM nexus_logger_refuse(format('session %s is not on instrument %s',
                                              r->>'session_identifier', pid));
         END IF;
