@@ -40,6 +40,7 @@ from nexus_logger.gui.dialogs import (
     ResumeDialog,
 )
 from nexus_logger.gui.icons import app_icon
+from nexus_logger.gui.owner_dialog import OtherUserDialog, same_user
 from nexus_logger.gui.pages import EndedPage, SessionPage, Step, StepsPage, StepState, SyncIndicator
 from nexus_logger.gui.worker import DbWorker, JobError
 
@@ -282,10 +283,42 @@ class MainWindow(QMainWindow):
             f"Open session found: {open_session.user or 'unknown user'}, "
             f"since {text.when(open_session.started)}.",
         )
-        choice = self.ask_resume_choice(open_session) or ResumeChoice(ResumeAction.CONTINUE)
+        others = not same_user(open_session.user, self.connected.user)
+        choice = self.ask_resume_choice(open_session)
+        if choice is None and others:
+            # Never go on under another person's name without a choice that says so.
+            self._fail(
+                Step.CHECK,
+                f"No choice was made about the open session of {open_session.user}. "
+                "Press F5 to be asked again.",
+            )
+            return
+        choice = choice or ResumeChoice(ResumeAction.CONTINUE)
         _logger.info(
-            "Open session %s found; user chose %s", open_session.session_identifier, choice
+            "Open session %s of %s found by %s; chose %s",
+            open_session.session_identifier,
+            open_session.user,
+            self.connected.user,
+            choice,
         )
+        if others and choice.action is ResumeAction.NEW:
+            _logger.warning(
+                "Ending session %s of user %s (started %s, last heartbeat %s) at %s: "
+                "%s found it open at launch and starts a session of their own",
+                open_session.session_identifier,
+                open_session.user,
+                open_session.start_text,
+                open_session.last_heartbeat.isoformat() if open_session.last_heartbeat else None,
+                choice.end_at.isoformat() if choice.end_at else "now",
+                self.connected.user,
+            )
+        elif others:
+            _logger.warning(
+                "%s continues session %s under the name of %s (explicit choice)",
+                self.connected.user,
+                open_session.session_identifier,
+                open_session.user,
+            )
         if choice.action is ResumeAction.CONTINUE:
             self.steps_page.set_step(Step.START, StepState.DONE, "Continuing the open session.")
             self._show_running(
@@ -582,8 +615,16 @@ class MainWindow(QMainWindow):
     # -- closing, logoff ------------------------------------------------------------------
 
     def ask_resume_choice(self, session: OpenSession) -> ResumeChoice | None:
-        """Ask what to do with the open session found at launch (tests replace this)."""
-        dialog = ResumeDialog(session, self)
+        """Ask what to do with the open session found at launch (tests replace this).
+
+        Another login's session gets :class:`OtherUserDialog`, whose default ends it.
+        """
+        current = self.connected.user if self.connected is not None else ""
+        dialog: ResumeDialog | OtherUserDialog
+        if same_user(session.user, current):
+            dialog = ResumeDialog(session, self)
+        else:
+            dialog = OtherUserDialog(session, current, self)
         dialog.exec()
         return dialog.choice()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from nexus_logger.core.models import Instrument
 from nexus_logger.gui.dialogs import CloseDialog, ResumeDialog
 from nexus_logger.gui.log_window import LogWindow
 from nexus_logger.gui.main_window import MainWindow, Phase
+from nexus_logger.gui.owner_dialog import OtherUserDialog
 from nexus_logger.gui.pages import Step, StepState
 from tests.gui.fit import problems_in
 from tests.gui.helpers_gui import wait_phase
@@ -134,6 +136,21 @@ def test_dialogs_fit(qtbot, window: MainWindow, tmp_path: Path) -> None:
     qtbot.addWidget(resume)
     resume.show()
     assert_fits(qtbot, resume, "resume dialog")
+    for session, what in (
+        (SESSION, "another user's session"),
+        (replace(SESSION, last_heartbeat=None), "another user's session, no heartbeat"),
+    ):
+        owner = OtherUserDialog(session, "a.very-long-login-name", window, now=NOW)
+        qtbot.addWidget(owner)
+        owner.show()
+        assert_fits(qtbot, owner, what)
+        owner.at_typed.setChecked(True)
+        owner.time_edit.setText("2026-03-10 15:00")
+        owner.new_button.click()
+        assert owner.problem_label.text()
+        assert_fits(qtbot, owner, what + ", a time refused")
+        owner._choice = owner.choice() or object()  # let it close
+        owner.close()
     close = CloseDialog("FEI Titan TEM", window)
     qtbot.addWidget(close)
     close.show()
