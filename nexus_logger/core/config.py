@@ -88,10 +88,18 @@ FIELDS: tuple[Field, ...] = (
         "",
         "Database: a path to the NexusLIMS SQLite file (a network share is fine), or a "
         "SQLAlchemy URL such as postgresql+psycopg://user:password@host/nexuslims. "
-        "Empty means the local demo database.",
+        "Empty: this PC is not set up (nothing is logged), unless 'demo' is true.",
         env=("NEXUS_LOGGER_DB", "NX_DB_PATH"),
         secret=True,
         flag="--db",
+    ),
+    Field(
+        "demo",
+        bool,
+        False,
+        "true: with no 'database' set, use the local demo database, whose sessions never "
+        "reach NexusLIMS (for trying the program; 'nexus-logger demo' does the same once).",
+        env=("NEXUS_LOGGER_DEMO",),
     ),
     Field(
         "instrument",
@@ -212,6 +220,29 @@ FIELDS: tuple[Field, ...] = (
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 
+#: What an unconfigured PC says, in the window and on the command line.
+NOT_SET_UP = (
+    "This PC is not set up: sessions are not sent to NexusLIMS. Ask the facility staff or IT "
+    "to set the database once for this PC ('nexus-logger config init --machine --db "
+    "PATH_OR_URL'), or run 'nexus-logger demo' to try the program on a demo database."
+)
+
+
+class NotSetUp(ConfigError):
+    """No database is configured on this PC and the demo was not asked for."""
+
+
+def is_demo_database(target: str) -> bool:
+    """True when ``target`` names this user's local demo database file."""
+    if "://" in target:
+        return False
+
+    def norm(path: str | Path) -> str:
+        return os.path.normcase(os.path.abspath(os.path.expanduser(path)))
+
+    return norm(target) == norm(paths.demo_database())
+
+
 _KIND = {
     list: "a list of strings",
     int: "a whole number",
@@ -268,21 +299,43 @@ class Settings:
 
     @property
     def database_target(self) -> str:
-        """The database to use: the configured one, or the local demo database."""
-        return self.values["database"] or str(paths.demo_database())
+        """The database to use: the configured one, or the demo database if asked for.
+
+        :class:`NotSetUp` when neither: an unconfigured PC must never log quietly to a
+        private demo database that NexusLIMS never reads.
+        """
+        if self.values["database"]:
+            return self.values["database"]
+        if self.values["demo"]:
+            return str(paths.demo_database())
+        raise NotSetUp(NOT_SET_UP)
 
     @property
     def using_default_database(self) -> bool:
-        """True when no database was configured anywhere and the demo database is used."""
+        """True when no database was configured anywhere (demo or not set up)."""
         return not self.values["database"]
+
+    @property
+    def set_up(self) -> bool:
+        """True when a database is configured, or the demo database was asked for."""
+        return bool(self.values["database"]) or bool(self.values["demo"])
+
+    @property
+    def uses_demo(self) -> bool:
+        """True when the sessions go to the local demo database (never to NexusLIMS)."""
+        if not self.values["database"]:
+            return bool(self.values["demo"])
+        return is_demo_database(self.values["database"])
 
     def display_value(self, key: str) -> str:
         """``values[key]`` as text for people: passwords masked, empty values explained."""
         value = self.values[key]
         fld = FIELDS_BY_NAME.get(key)
         if key == "database":
-            if not value:
+            if not value and self.values.get("demo"):
                 return f"(not set: the demo database {paths.demo_database()})"
+            if not value:
+                return "(not set: this PC is not set up, nothing is logged)"
             return mask_secret(value)
         if fld is not None and fld.secret:
             return mask_secret(str(value))
@@ -613,7 +666,7 @@ def _md(text: str) -> str:
 
 def _default_text(fld: Field) -> str:
     if fld.name == "database":
-        return "*(empty: the demo database)*"
+        return "*(empty: not set up)*"
     if fld.default in ("", []):
         return "*(empty)*"
     return f"`{_toml_value(fld.default)}`"
@@ -645,7 +698,13 @@ def render_reference() -> str:
     for fld in FIELDS:
         env = ", ".join(f"`{v}`" for v in fld.env) or ""
         flag = f"`{fld.flag}`" if fld.flag else ""
-        kind = {list: "list of strings", int: "integer", float: "number", str: "string"}[fld.type]
+        kind = {
+            list: "list of strings",
+            int: "integer",
+            float: "number",
+            str: "string",
+            bool: "true or false",
+        }[fld.type]
         out.append(
             f"| `{fld.name}` | {kind} | {_default_text(fld)} | {_md(fld.limits_text())} "
             f"| {env} | {flag} | {_md(fld.help)} |"

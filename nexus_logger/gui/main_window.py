@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nexus_logger.core.config import NOT_SET_UP, NotSetUp
 from nexus_logger.core.errors import NexusLoggerError
 from nexus_logger.gui import jobs, text, theme
 from nexus_logger.gui.dialogs import (
@@ -51,6 +52,11 @@ if TYPE_CHECKING:
     from nexus_logger.core.models import Instrument
 
 _logger = logging.getLogger(__name__)
+
+#: The window's title; the demo and an unconfigured PC add to it.
+TITLE = "NexusLIMS session logger"
+#: The banner over every page while the demo database is in use.
+DEMO_BANNER = "DEMO: this window uses a local demo database. Sessions are not sent to NexusLIMS."
 
 #: How often the status line re-checks the database and sends waiting events (ms).
 SYNC_INTERVAL_MS = 30_000
@@ -94,7 +100,7 @@ class MainWindow(QMainWindow):
         self._admin_tab: QWidget | None = None
         self._countdown_left = 0
 
-        self.setWindowTitle("NexusLIMS session logger")
+        self.setWindowTitle(TITLE)
         self.setWindowIcon(app_icon())
         self.resize(760, 640)
         self.setMinimumSize(560, 480)
@@ -141,9 +147,25 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(session_tab, "Session")
         self._admin_placeholder = QLabel("Loading the admin view\u2026")
         self._admin_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._admin_placeholder.setWordWrap(True)
         self.tabs.addTab(self._admin_placeholder, "Admin")
         self.tabs.currentChanged.connect(self._on_tab_changed)
-        self.setCentralWidget(self.tabs)
+        # Above the tabs, so it is on every page: the demo must never pass for production.
+        self.demo_banner = QLabel(DEMO_BANNER)
+        self.demo_banner.setWordWrap(True)
+        self.demo_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        theme.set_font(self.demo_banner, theme.BASE_PT, bold=True)
+        self.demo_banner.setStyleSheet(
+            f"background: {theme.AMBER}; color: white; padding: 6px 12px;"
+        )
+        self.demo_banner.hide()
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.demo_banner)
+        outer.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
 
         self.steps_page.retry_requested.connect(self.start)
         self.steps_page.log_requested.connect(self.show_log)
@@ -180,6 +202,10 @@ class MainWindow(QMainWindow):
             self.settings = self._settings_loader()
         except NexusLoggerError as err:
             self._fail(Step.CONNECT, str(err))
+            return
+        self._show_demo(self.settings.uses_demo)
+        if not self.settings.set_up:
+            self._show_not_set_up()
             return
         self._heartbeat_timer.setInterval(int(self.settings.heartbeat_seconds) * 1000)
         self.steps_page.set_step(Step.CONNECT, StepState.ACTIVE)
@@ -722,6 +748,26 @@ class MainWindow(QMainWindow):
             event.accept()
             return True
         return super().eventFilter(watched, event)
+
+    def _show_demo(self, demo: bool) -> None:
+        """Say in the title and a banner over every page that this is the demo."""
+        self.demo_banner.setVisible(demo)
+        self.setWindowTitle(f"{TITLE} \u2013 DEMO, not sent to NexusLIMS" if demo else TITLE)
+        self.sync_indicator.database_words = "demo database" if demo else "database"
+
+    def _show_not_set_up(self) -> None:
+        """No database and no demo: say so, and what to do, instead of logging anywhere."""
+        self.setWindowTitle(f"{TITLE} \u2013 this PC is not set up")
+        self._fail(Step.CONNECT, NOT_SET_UP, NotSetUp(NOT_SET_UP))
+        self.steps_page.title.setText("This PC is not set up")
+        contact = str(getattr(self.settings, "facility_contact", "") or "")
+        who = contact.strip() or "the facility staff or IT"
+        self.steps_page.contact_label.setText(
+            f"Ask {who} to set the database once for this PC. To try the program without "
+            "it, run 'nexus-logger demo'."
+        )
+        self.sync_indicator.database_words = None
+        self.sync_indicator.set_state(None, 0)
 
     def _set_phase(self, phase: Phase) -> None:
         if phase is not self.phase:

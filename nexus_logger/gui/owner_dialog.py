@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
 )
 
 from nexus_logger.gui import text, theme
-from nexus_logger.gui.admin.end_time import FORMAT, PLACEHOLDER, end_problem, parse_end
 from nexus_logger.gui.dialogs import ResumeAction, ResumeChoice
 
 if TYPE_CHECKING:
@@ -73,6 +72,10 @@ class OtherUserDialog(QDialog):
         parent: QWidget | None = None,
         now: datetime | None = None,
     ) -> None:
+        # Imported here: the admin package loads SQLAlchemy, which the window must not import
+        # before it is shown (this dialog only appears after the database answered).
+        from nexus_logger.gui.admin.end_time import FORMAT, PLACEHOLDER
+
         super().__init__(parent)
         self.session = session
         self.current_user = current_user
@@ -175,6 +178,8 @@ class OtherUserDialog(QDialog):
 
     def end_time(self) -> datetime | None:
         """The chosen end of the old session, or None when the typed time is not usable."""
+        from nexus_logger.gui.admin.end_time import end_problem, parse_end
+
         beat = self.session.last_heartbeat
         if self.at_heartbeat.isChecked() and beat is not None:
             return beat

@@ -243,3 +243,18 @@ def test_the_admin_window_fits_its_screen(qtbot, db_worker, sqlite_db: str) -> N
     assert_fits(qtbot, window, "admin window")
     window.resize(1280, 820)  # its size on a screen with room for it
     assert_fits(qtbot, window, "admin window at 1280 x 820")
+
+
+def test_the_demo_banner_fits(qtbot, make_window) -> None:
+    win = make_window("", instrument="", demo=True)
+    wait_phase(qtbot, win, Phase.RUNNING)
+    assert win.demo_banner.isVisible()
+    assert_fits(qtbot, win, "running on the demo database, with its banner")
+
+
+def test_the_not_set_up_page_fits(qtbot, make_window) -> None:
+    win = make_window("", instrument="")
+    wait_phase(qtbot, win, Phase.FAILED)
+    label = win.steps_page.diagnosis_label
+    qtbot.waitUntil(lambda: "What to do" in label.text(), timeout=15_000)
+    assert_fits(qtbot, win, "this PC is not set up")
