@@ -211,6 +211,17 @@ FIELDS: tuple[Field, ...] = (
         maximum=36500,
     ),
     Field(
+        "on_quit",
+        str,
+        "end",
+        "What a running session does when the window is stopped without the close dialog: "
+        "SIGTERM, Ctrl+C (SIGINT), closing the console, Windows logoff or shutdown. 'end': end "
+        "it, as the close dialog's End does; 'keep': keep it open (a last heartbeat is "
+        "written), as 'Keep it open and close' does.",
+        env=("NEXUS_LOGGER_ON_QUIT",),
+        choices=("end", "keep"),
+    ),
+    Field(
         "log_level",
         str,
         "INFO",
@@ -458,9 +469,11 @@ def _coerce(fld: Field, value: Any, origin: _Origin) -> Any:
         )
         raise _fail(fld, origin, f"contains a control character{hint}")
     if fld.choices:
-        if value.upper() not in fld.choices:
+        # Case-insensitive; the value becomes the choice as spelt in FIELDS.
+        spelt = {choice.casefold(): choice for choice in fld.choices}
+        if value.strip().casefold() not in spelt:
             raise _fail(fld, origin, f"must be {fld.limits_text()}, not {_shown(fld, value)}")
-        value = value.upper()
+        value = spelt[value.strip().casefold()]
     if fld.type in (int, float):
         low_ok = fld.minimum is None or (
             value > fld.minimum if fld.exclusive_minimum else value >= fld.minimum

@@ -694,42 +694,88 @@ class MainWindow(QMainWindow):
             self._log_window.close()
         event.accept()
 
-    def end_for_shutdown(self, timeout_ms: int | None = None) -> bool:
+    def quit_for_signal(self, description: str) -> None:
+        """SIGTERM, Ctrl+C, a closed console: do what ``on_quit`` says, then quit (one line).
+
+        ``end`` (the default) ends the session as the close dialog's *End* does; ``keep``
+        leaves it open with a last heartbeat, as *Keep it open and close* does.
+        """
+        if self._closing and self.phase is not Phase.RUNNING:
+            _logger.info("Stopped again by %s: already quitting", description)
+            return
+        if self.phase is Phase.STARTING and self.settings is not None:
+            # A START may be on its way: let the steps answer, so it is ended, not left open.
+            limit = int((float(self.settings.db_timeout_seconds) + 5) * 1000)
+            self._wait_until(lambda: self.phase is not Phase.STARTING, limit)
+        running = self.phase in (Phase.RUNNING, Phase.ENDING) and not self.paused
+        keep = self.settings is not None and self.settings.on_quit == "keep"
+        if not running:
+            _logger.info("Stopped by %s: no session is running; quitting", description)
+        elif keep:
+            _logger.info(
+                "Stopped by %s: the session stays open (on_quit = keep); quitting", description
+            )
+        else:
+            _logger.info("Stopped by %s: ending the session, then quitting", description)
+        if running:
+            self.end_for_shutdown(announce=False)
+        self._closing = True
+        self.close()
+        app = QGuiApplication.instance()
+        if app is not None:
+            app.quit()
+
+    def end_for_shutdown(self, timeout_ms: int | None = None, *, announce: bool = True) -> bool:
         """End the running session before the OS logs off or shuts down; True when done.
 
-        Called from the application's session-end signals. Waits (with the event loop
-        running) for the END, which :class:`DurableLogger` writes to the database or, if it
-        cannot be reached, keeps in the outbox. Does nothing if the user chose to keep the
-        session open.
+        Called from the application's session-end signals and :meth:`quit_for_signal`. Waits
+        (with the event loop running) for the END, which :class:`DurableLogger` writes to the
+        database or, if it cannot be reached, keeps in the outbox. Does nothing if the user
+        chose to keep the session open. With ``on_quit = keep`` the session stays open and
+        only a last heartbeat is written.
         """
         self._closing = True
+        if timeout_ms is None:
+            limit = float(self.settings.db_timeout_seconds) if self.settings else 30.0
+            timeout_ms = int((limit + 5) * 1000)
         if self.phase is Phase.ENDING:
             pass  # already on its way; wait for it below
         elif self.phase is not Phase.RUNNING or self.paused:
             return False
+        elif self.settings is not None and self.settings.on_quit == "keep":
+            if announce:
+                _logger.info("The OS session is ending: the session stays open (on_quit = keep)")
+            self.paused = True
+            self.send_heartbeat()
+            self._wait_until(lambda: self.worker.pending == 0, timeout_ms)
+            return False
         else:
-            _logger.info("The OS session is ending: ending the session")
+            if announce:
+                _logger.info("The OS session is ending: ending the session")
             self.end_session()
-        if timeout_ms is None:
-            limit = float(self.settings.db_timeout_seconds) if self.settings else 30.0
-            timeout_ms = int((limit + 5) * 1000)
+        if self.phase is Phase.ENDING:
+            self._wait_until(lambda: self.phase is not Phase.ENDING, timeout_ms)
+        ended = self.phase is Phase.ENDED
+        if not ended:
+            _logger.error("The session could not be ended before the OS session ended")
+        return ended
+
+    def _wait_until(self, done: Callable[[], bool], timeout_ms: int) -> None:
+        """Run the event loop until ``done()`` or ``timeout_ms`` (the jobs answer meanwhile)."""
+        if done():
+            return
         loop = QEventLoop()
         watchdog = QTimer()
         watchdog.setSingleShot(True)
         watchdog.timeout.connect(loop.quit)
         check = QTimer()
         check.setInterval(20)
-        check.timeout.connect(lambda: self.phase is not Phase.ENDING and loop.quit())
+        check.timeout.connect(lambda: done() and loop.quit())
         watchdog.start(timeout_ms)
         check.start()
-        if self.phase is Phase.ENDING:
-            loop.exec()
+        loop.exec()
         check.stop()
         watchdog.stop()
-        ended = self.phase is Phase.ENDED
-        if not ended:
-            _logger.error("The session could not be ended before the OS session ended")
-        return ended
 
     # -- misc -----------------------------------------------------------------------------
 
