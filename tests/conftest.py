@@ -36,6 +36,7 @@ _ENV_TO_CLEAR = [
     "NEXUS_LOGGER_INSTRUMENT",
     "NEXUS_LOGGER_ADMINISTRATORS",
     "NEXUS_LOGGER_LOG_LEVEL",
+    "NEXUS_LOGGER_DEMO",
 ]
 
 
@@ -46,6 +47,8 @@ def isolated_home(
     """Every test gets its own config, data and log folders and no inherited database setting."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("NEXUS_LOGGER_HOME", str(home))
+    # This PC's machine-wide folder, shared by the logins a test simulates (never /etc/xdg).
+    monkeypatch.setenv("NEXUS_LOGGER_MACHINE_DIR", str(tmp_path_factory.mktemp("machine")))
     for var in _ENV_TO_CLEAR:
         monkeypatch.delenv(var, raising=False)
     yield home

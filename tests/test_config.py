@@ -16,6 +16,7 @@ from nexus_logger.core.config import (
     CONFIG_ENV,
     FIELDS,
     FIELDS_BY_NAME,
+    NotSetUp,
     load_settings,
     mask_secret,
     read_config_file,
@@ -47,7 +48,15 @@ def test_defaults_when_nothing_is_configured() -> None:
     assert settings.config_file == paths.default_config_file()
     assert not settings.config_file_exists
     assert settings.using_default_database
-    assert settings.database_target == str(paths.demo_database())
+    assert not settings.set_up and not settings.uses_demo
+    with pytest.raises(NotSetUp, match="This PC is not set up: sessions are not sent"):
+        settings.database_target  # noqa: B018 (the property raises)
+    asked = load_settings(overrides={"demo": True})
+    assert asked.set_up and asked.uses_demo
+    assert asked.database_target == str(paths.demo_database())
+    explicit = load_settings(overrides={"database": str(paths.demo_database())})
+    assert explicit.uses_demo  # what 'nexus-logger demo' passes
+    assert not load_settings(overrides={"database": "lab.sqlite"}).uses_demo
 
 
 @pytest.mark.parametrize(
@@ -86,6 +95,8 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
     samples = {
         "database": ("f.sqlite", "e.sqlite", "c.sqlite"),
         "instrument": ("FILE-PID", "ENV-PID", "CLI-PID"),
+        "demo": (True, "false", None),
+        "on_quit": ("keep", "end", None),
         "administrators": (["file"], "env1, env2", None),
         "facility_contact": ("Jane, +1 555 0100", "help@example.org", None),
         "auto_close_seconds": (7, "8", None),
@@ -136,6 +147,7 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "backfill_days": 20.0,
         "bridge_warn_hours": 12.5,
         "log_level": "DEBUG",
+        "demo": False,
     }
     for key, (_file, in_env, _cli) in samples.items():
         assert from_env.values[key] == expected_env.get(key, in_env), key

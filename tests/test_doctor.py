@@ -134,14 +134,21 @@ def test_missing_database_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "1 problem found, 5 check(s) skipped." in out
 
 
-def test_nothing_configured_points_to_the_demo(capsys: pytest.CaptureFixture[str]) -> None:
+def test_nothing_configured_is_not_set_up(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "nexus-logger demo" in out and str(paths.demo_database()) in out
+    assert "This PC is not set up: sessions are not sent to NexusLIMS" in out
+    assert "config init --machine" in out and "nexus-logger demo" in out
     assert main(["demo", "--no-window"]) == 0
     capsys.readouterr()
+    assert main(["doctor"]) == 1  # having tried the demo once does not set the PC up
+    assert "This PC is not set up" in capsys.readouterr().out
+    monkeypatch.setenv("NEXUS_LOGGER_DEMO", "true")  # the demo asked for explicitly
     assert main(["doctor"]) == 0
-    assert "the local demo database" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "the local demo database" in out and str(paths.demo_database()) in out
 
 
 def test_file_that_is_not_a_database(tmp_path: Path) -> None:

@@ -123,11 +123,11 @@ def test_retry_of_a_held_event(sqlite_db: str, capsys: pytest.CaptureFixture[str
     assert_exactly_once(sqlite_db, {"s-late": "open"})
 
 
-def test_errors_are_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_are_one_sentence(capsys: pytest.CaptureFixture[str], sqlite_db: str) -> None:
     assert main(["sync", "--resolve", "999"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nexus-logger: There is no conflict 999;") and "Traceback" not in err
-    assert main(["sync", "--retry", "5"]) == 2
+    assert main(["sync", "--db", sqlite_db, "--retry", "5"]) == 2
     assert "no event 5" in capsys.readouterr().err
 
 

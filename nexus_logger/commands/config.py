@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "config",
         help="show the configuration and where it comes from",
         description="Inspect or create the configuration. Precedence: command-line flag > "
-        "environment variable > config file > default.",
+        "environment variable > the user's config file > the machine-wide config file "
+        "(every login of this PC) > default.",
     )
     actions = config.add_subparsers(dest="config_command", metavar="ACTION")
     config.set_defaults(func=cmd_show, format="table", all=False)
@@ -70,6 +71,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--instrument", metavar="PID", help="instrument of this PC")
     p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.add_argument(
+        "--machine",
+        action="store_true",
+        help="write the machine-wide file every login of this PC reads (run once per PC, "
+        f"as an administrator): {paths.machine_config_file()}",
+    )
     p.set_defaults(func=cmd_init)
 
 
@@ -82,6 +89,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                 {
                     "config_file": str(settings.config_file),
                     "config_file_exists": settings.config_file_exists,
+                    "machine_config_file": str(settings.machine_config_file),
+                    "machine_config_file_exists": settings.machine_config_exists,
                     "settings": [
                         {"key": r["key"], "value": r["value"], "source": r["source"]} for r in rows
                     ],
@@ -90,8 +99,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    state = "" if settings.config_file_exists else " (not found: defaults apply)"
+    state = "" if settings.config_file_exists else " (not found)"
     print(f"Config file: {settings.config_file}{state}")
+    machine = settings.machine_config_file
+    state = "" if settings.machine_config_exists else " (not found)"
+    print(f"Machine-wide config file (every login): {machine}{state}")
     print()
     print(
         render_table(
@@ -110,6 +122,8 @@ def cmd_path(args: argparse.Namespace) -> int:
         print(path)
         return 0
     print(f"config file:   {path}{'' if path.is_file() else ' (does not exist)'}")
+    machine = paths.machine_config_file()
+    print(f"machine-wide:  {machine}{'' if machine.is_file() else ' (does not exist)'}")
     print(f"data folder:   {paths.data_dir()}")
     print(f"demo database: {paths.demo_database()}")
     print(f"log file:      {log_file()}")
@@ -117,11 +131,20 @@ def cmd_path(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    path, _explicit = config_file_path(getattr(args, "config", None))
+    if args.machine:
+        if getattr(args, "config", None):
+            raise ConfigError(
+                "Give either --machine or --config, not both: --machine writes "
+                f"{paths.machine_config_file()}."
+            )
+        path = paths.machine_config_file()
+    else:
+        path, _explicit = config_file_path(getattr(args, "config", None))
     if path.exists() and not args.force:
+        again = "--machine --force" if args.machine else "--force"
         raise ConfigError(
             f"The config file {path} already exists; nothing was changed. Edit it, or run "
-            "'nexus-logger config init --force' to replace it."
+            f"'nexus-logger config init {again}' to replace it."
         )
     values = {}
     for key, raw in (("database", getattr(args, "db", None)), ("instrument", args.instrument)):
@@ -135,6 +158,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         read_config_file(tmp)  # what we write must load: prove it before it replaces anything
         tmp.replace(path)
     except OSError as err:
+        if args.machine:
+            raise ConfigError(
+                f"The machine-wide config file {path} cannot be written ({err.strerror}). "
+                "Run the command as an administrator (Windows) or with sudo (Linux)."
+            ) from None
         raise ConfigError(
             f"The config file {path} cannot be written ({err.strerror}). Choose another "
             "location with --config, or ask IT for write permission on the folder."
@@ -143,4 +171,6 @@ def cmd_init(args: argparse.Namespace) -> int:
         tmp.unlink(missing_ok=True)
     shown = ", ".join(f"{k} = {mask_secret(str(v))}" for k, v in values.items())
     print(f"Wrote {path}" + (f" ({shown})." if shown else "."))
+    if args.machine:
+        print("Every login of this PC reads it; a user's own config file overrides it.")
     return 0

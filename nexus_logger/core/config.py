@@ -1,6 +1,8 @@
 """Configuration: one typed definition per key, loaded with a documented precedence.
 
-Precedence, highest first: command-line flag > environment variable > config file > default.
+Precedence, highest first: command-line flag > environment variable > the user's config file >
+the machine-wide config file (:func:`~nexus_logger.core.paths.machine_config_file`, written
+once per PC by IT with ``config init --machine``, read by every login) > default.
 Every value remembers where it came from so that ``nexus-logger config show`` can say so.
 The README's configuration reference is generated from :data:`FIELDS` by
 :func:`render_reference` (``python -m nexus_logger.core.config --write-readme``), and a test
@@ -88,10 +90,18 @@ FIELDS: tuple[Field, ...] = (
         "",
         "Database: a path to the NexusLIMS SQLite file (a network share is fine), or a "
         "SQLAlchemy URL such as postgresql+psycopg://user:password@host/nexuslims. "
-        "Empty means the local demo database.",
+        "Empty: this PC is not set up (nothing is logged), unless 'demo' is true.",
         env=("NEXUS_LOGGER_DB", "NX_DB_PATH"),
         secret=True,
         flag="--db",
+    ),
+    Field(
+        "demo",
+        bool,
+        False,
+        "true: with no 'database' set, use the local demo database, whose sessions never "
+        "reach NexusLIMS (for trying the program; 'nexus-logger demo' does the same once).",
+        env=("NEXUS_LOGGER_DEMO",),
     ),
     Field(
         "instrument",
@@ -219,6 +229,17 @@ FIELDS: tuple[Field, ...] = (
         maximum=36500,
     ),
     Field(
+        "on_quit",
+        str,
+        "end",
+        "What a running session does when the window is stopped without the close dialog: "
+        "SIGTERM, Ctrl+C (SIGINT), closing the console, Windows logoff or shutdown. 'end': end "
+        "it, as the close dialog's End does; 'keep': keep it open (a last heartbeat is "
+        "written), as 'Keep it open and close' does.",
+        env=("NEXUS_LOGGER_ON_QUIT",),
+        choices=("end", "keep"),
+    ),
+    Field(
         "log_level",
         str,
         "INFO",
@@ -229,6 +250,29 @@ FIELDS: tuple[Field, ...] = (
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+
+#: What an unconfigured PC says, in the window and on the command line.
+NOT_SET_UP = (
+    "This PC is not set up: sessions are not sent to NexusLIMS. Ask the facility staff or IT "
+    "to set the database once for this PC ('nexus-logger config init --machine --db "
+    "PATH_OR_URL'), or run 'nexus-logger demo' to try the program on a demo database."
+)
+
+
+class NotSetUp(ConfigError):
+    """No database is configured on this PC and the demo was not asked for."""
+
+
+def is_demo_database(target: str) -> bool:
+    """True when ``target`` names this user's local demo database file."""
+    if "://" in target:
+        return False
+
+    def norm(path: str | Path) -> str:
+        return os.path.normcase(os.path.abspath(os.path.expanduser(path)))
+
+    return norm(target) == norm(paths.demo_database())
+
 
 _KIND = {
     list: "a list of strings",
@@ -272,6 +316,9 @@ class Settings:
     config_file: Path
     config_file_exists: bool = False
     warnings: list[str] = field(default_factory=list)
+    #: The machine-wide file every login of this PC reads (below ``config_file``).
+    machine_config_file: Path | None = None
+    machine_config_exists: bool = False
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -286,21 +333,43 @@ class Settings:
 
     @property
     def database_target(self) -> str:
-        """The database to use: the configured one, or the local demo database."""
-        return self.values["database"] or str(paths.demo_database())
+        """The database to use: the configured one, or the demo database if asked for.
+
+        :class:`NotSetUp` when neither: an unconfigured PC must never log quietly to a
+        private demo database that NexusLIMS never reads.
+        """
+        if self.values["database"]:
+            return self.values["database"]
+        if self.values["demo"]:
+            return str(paths.demo_database())
+        raise NotSetUp(NOT_SET_UP)
 
     @property
     def using_default_database(self) -> bool:
-        """True when no database was configured anywhere and the demo database is used."""
+        """True when no database was configured anywhere (demo or not set up)."""
         return not self.values["database"]
+
+    @property
+    def set_up(self) -> bool:
+        """True when a database is configured, or the demo database was asked for."""
+        return bool(self.values["database"]) or bool(self.values["demo"])
+
+    @property
+    def uses_demo(self) -> bool:
+        """True when the sessions go to the local demo database (never to NexusLIMS)."""
+        if not self.values["database"]:
+            return bool(self.values["demo"])
+        return is_demo_database(self.values["database"])
 
     def display_value(self, key: str) -> str:
         """``values[key]`` as text for people: passwords masked, empty values explained."""
         value = self.values[key]
         fld = FIELDS_BY_NAME.get(key)
         if key == "database":
-            if not value:
+            if not value and self.values.get("demo"):
                 return f"(not set: the demo database {paths.demo_database()})"
+            if not value:
+                return "(not set: this PC is not set up, nothing is logged)"
             return mask_secret(value)
         if fld is not None and fld.secret:
             return mask_secret(str(value))
@@ -418,9 +487,11 @@ def _coerce(fld: Field, value: Any, origin: _Origin) -> Any:
         )
         raise _fail(fld, origin, f"contains a control character{hint}")
     if fld.choices:
-        if value.upper() not in fld.choices:
+        # Case-insensitive; the value becomes the choice as spelt in FIELDS.
+        spelt = {choice.casefold(): choice for choice in fld.choices}
+        if value.strip().casefold() not in spelt:
             raise _fail(fld, origin, f"must be {fld.limits_text()}, not {_shown(fld, value)}")
-        value = value.upper()
+        value = spelt[value.strip().casefold()]
     if fld.type in (int, float):
         low_ok = fld.minimum is None or (
             value > fld.minimum if fld.exclusive_minimum else value >= fld.minimum
@@ -545,6 +616,7 @@ def load_settings(
             f"--config {path}), or drop --config/{CONFIG_ENV} to use "
             f"{paths.default_config_file()}."
         )
+    machine_path, from_machine = _read_machine_file(warnings)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for fld in FIELDS:
@@ -563,6 +635,9 @@ def load_settings(
             if fld.name in from_file:
                 values[fld.name] = from_file[fld.name]
                 sources[fld.name] = f"config file ({path})"
+            elif fld.name in from_machine:
+                values[fld.name] = from_machine[fld.name]
+                sources[fld.name] = f"machine config file ({machine_path})"
             else:
                 values[fld.name] = (
                     list(fld.default) if isinstance(fld.default, list) else fld.default
@@ -574,7 +649,37 @@ def load_settings(
         config_file=path,
         config_file_exists=exists,
         warnings=warnings,
+        machine_config_file=machine_path,
+        machine_config_exists=bool(from_machine) or _is_file(machine_path),
     )
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _read_machine_file(warnings: list[str]) -> tuple[Path, dict[str, Any]]:
+    """The machine-wide file's values (below the user's file); {} when it does not exist.
+
+    A file IT wrote that is wrong is an error like the user's own (it names the file and the
+    key); one this login may not read is a warning, so that the login still starts.
+    """
+    machine = paths.machine_config_file()
+    try:
+        if not machine.is_file():
+            return machine, {}
+        machine.read_bytes()
+    except OSError as err:
+        warnings.append(
+            f"The machine-wide config file {machine} cannot be read ({err.strerror}); it is "
+            "ignored. Ask IT to give every login read access to it."
+        )
+        _logger.warning(warnings[-1])
+        return machine, {}
+    return machine, read_config_file(machine)
 
 
 # --------------------------------------------------------------------------------------------
@@ -604,7 +709,8 @@ def render_template(values: Mapping[str, Any] | None = None) -> str:
     values = values or {}
     lines = [
         "# nexus-logger configuration (TOML). Generated by 'nexus-logger config init'.",
-        "# Precedence: command-line flag > environment variable > this file > default.",
+        "# Precedence: command-line flag > environment variable > the user's file > the",
+        "# machine-wide file (every login of this PC) > default.",
         "# Windows paths: use single quotes, e.g. database = '\\\\server\\share\\nexuslims.sqlite'",
         "",
     ]
@@ -631,7 +737,7 @@ def _md(text: str) -> str:
 
 def _default_text(fld: Field) -> str:
     if fld.name == "database":
-        return "*(empty: the demo database)*"
+        return "*(empty: not set up)*"
     if fld.default in ("", []):
         return "*(empty)*"
     return f"`{_toml_value(fld.default)}`"
@@ -649,10 +755,17 @@ def render_reference() -> str:
         "`~/Library/Application Support/nexus-logger/config.toml`); another file can be named "
         f"with `--config FILE` or the environment variable `{CONFIG_ENV}`. "
         "`nexus-logger config init` writes a commented template; "
-        "`nexus-logger config show` prints every effective value and where it came from.",
+        "`nexus-logger config show` prints every effective value and the file (or variable, "
+        "or flag) it came from.",
+        "",
+        "Every login of a shared PC also reads the **machine-wide** config file, written once "
+        "by IT with `nexus-logger config init --machine` (on Windows "
+        "`%ProgramData%\\nexus-logger\\config.toml`, on Linux the first folder of "
+        "`XDG_CONFIG_DIRS`, by default `/etc/xdg/nexus-logger/config.toml`; "
+        "`NEXUS_LOGGER_MACHINE_DIR` moves it).",
         "",
         "Each value is taken from the first of: **command-line flag > environment variable > "
-        "config file > default**. An empty environment variable counts as unset. A config "
+        "user's config file > machine-wide config file > default**. An empty environment variable counts as unset. A config "
         "file named with `--config` or the variable must exist; unknown keys, values of the "
         "wrong type or out of range, and invalid TOML are reported with the file, the key and "
         "the fix. Passwords in a database URL are masked in `config show` and in the log.",

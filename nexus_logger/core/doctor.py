@@ -110,11 +110,11 @@ def _where_set(settings: Settings, key: str) -> str:
 
 def _fix_for_database(err: NexusLoggerError, settings: Settings, *, postgres: bool = False) -> str:
     where = _where_set(settings, "database")
-    if settings.using_default_database:
+    if not settings.set_up:
         return (
-            "No database is configured: run 'nexus-logger demo' to try the demo database, or "
-            "set 'database' to the facility's NexusLIMS database (nexus-logger config init "
-            "--db PATH_OR_URL)."
+            "Set 'database' to the facility's NexusLIMS database once for this PC "
+            "('nexus-logger config init --machine --db PATH_OR_URL'), or run 'nexus-logger "
+            "demo' to try the demo database."
         )
     if isinstance(err, DatabaseReadOnly) and postgres:
         return (
@@ -208,13 +208,13 @@ def check_database(settings: Settings, engine: EngineLike = None) -> tuple[Check
     """The database opens and can be written; returns the engine for the next checks."""
     from nexus_logger.core.engine import describe, is_sqlite, read_connection
 
-    demo_note = " (the local demo database: no database is configured)"
+    demo_note = " (the local demo database: sessions are not sent to NexusLIMS)"
     try:
         eng = _connect_engine(settings, engine)
     except NexusLoggerError as err:
         return Check("database", False, str(err), _fix_for_database(err, settings)), None
     where = describe(eng)
-    note = demo_note if engine is None and settings.using_default_database else ""
+    note = demo_note if engine is None and settings.uses_demo else ""
     try:
         with read_connection(eng) as conn:
             conn.exec_driver_sql("SELECT 1").scalar()

@@ -3,6 +3,12 @@
 ``platformdirs`` gives the per-user locations (``%LOCALAPPDATA%\\nexus-logger`` on Windows, XDG
 folders on Linux), which need no admin rights. ``NEXUS_LOGGER_HOME`` puts everything under one
 folder instead: for a portable install on a USB stick, and for tests.
+
+The machine-wide configuration, which IT writes once per PC and every login reads, is in
+platformdirs' *site* config folder (``%ProgramData%\\nexus-logger`` on Windows; the first
+folder of ``XDG_CONFIG_DIRS``, by default ``/etc/xdg/nexus-logger``, on Linux).
+``NEXUS_LOGGER_MACHINE_DIR`` puts it elsewhere: tests give two simulated logins (two
+``NEXUS_LOGGER_HOME`` folders) one machine folder that way.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import platformdirs
 
 APP_NAME = "nexus-logger"
 HOME_ENV = "NEXUS_LOGGER_HOME"
+MACHINE_ENV = "NEXUS_LOGGER_MACHINE_DIR"
 
 
 def _home() -> Path | None:
@@ -47,3 +54,21 @@ def default_config_file() -> Path:
 def demo_database() -> Path:
     """The embedded default database: a local SQLite file with demo instruments."""
     return data_dir() / "demo.sqlite"
+
+
+def _machine_home() -> Path | None:
+    value = os.environ.get(MACHINE_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def machine_config_dir() -> Path:
+    """Folder of the machine-wide ``config.toml`` (read by every login of this PC)."""
+    home = _machine_home()
+    if home:
+        return home / "config"
+    return platformdirs.site_config_path(APP_NAME, appauthor=False)
+
+
+def machine_config_file() -> Path:
+    """``config.toml`` in :func:`machine_config_dir`."""
+    return machine_config_dir() / "config.toml"

@@ -85,6 +85,11 @@ def run_app(args: argparse.Namespace) -> int:
     # quits; aboutToQuit is the safety net for a quit that skipped the first step.
     app.commitDataRequest.connect(lambda _manager: window.end_for_shutdown())
     app.aboutToQuit.connect(window.end_for_shutdown)
+    # SIGTERM, Ctrl+C, a closed console: the same, as the on_quit setting says.
+    from nexus_logger.gui.signals import StopSignals
+
+    stop_signals = StopSignals(window.quit_for_signal, app)
+    stop_signals.install()
     window.show()
     probe = os.environ.get(STARTUP_PROBE_ENV) == "1"
 
@@ -104,6 +109,7 @@ def run_app(args: argparse.Namespace) -> int:
         # Free the single-instance name first: a new launch must not be handed this closed
         # window while a database job finishes below.
         instance.close()
+        stop_signals.uninstall()
         limit = float(window.settings.db_timeout_seconds) if window.settings else 30.0
         stopped = worker.shutdown(int((limit + 10) * 1000))
         sys.excepthook = previous_hook

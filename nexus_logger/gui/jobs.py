@@ -63,10 +63,10 @@ def connect(settings: Settings) -> Connected:
     from nexus_logger.core.durable import DurableLogger
     from nexus_logger.core.schema import inspect_schema, require_usable
 
-    target = settings.database_target
-    if settings.using_default_database:
-        # Nothing configured: the local demo database (made on first use, this PC mapped to
-        # a demo instrument), so a fresh install shows a working session at once.
+    target = settings.database_target  # NotSetUp on a PC with no database and no demo
+    if settings.uses_demo:
+        # The demo was asked for: the local demo database (made on first use, this PC mapped
+        # to a demo instrument).
         from nexus_logger.core.demo import ensure_demo_database
 
         target = str(ensure_demo_database())
@@ -95,8 +95,8 @@ def connect(settings: Settings) -> Connected:
         _logger.info("Sent saved events at start-up: %s", report.message)
         pending = report.pending
     where = engines.describe(target)
-    if settings.using_default_database:
-        where = f"The demo database {where} (no database is configured on this PC)."
+    if settings.uses_demo:
+        where = f"The demo database {where}: sessions are not sent to NexusLIMS."
     return Connected(logger, user, where, online, reason, pending)
 
 

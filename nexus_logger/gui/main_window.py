@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nexus_logger.core.config import NOT_SET_UP, NotSetUp
 from nexus_logger.core.errors import NexusLoggerError
 from nexus_logger.gui import jobs, text, theme
 from nexus_logger.gui.dialogs import (
@@ -40,6 +41,7 @@ from nexus_logger.gui.dialogs import (
     ResumeDialog,
 )
 from nexus_logger.gui.icons import app_icon
+from nexus_logger.gui.owner_dialog import OtherUserDialog, same_user
 from nexus_logger.gui.pages import EndedPage, SessionPage, Step, StepsPage, StepState, SyncIndicator
 from nexus_logger.gui.worker import DbWorker, JobError
 
@@ -50,6 +52,11 @@ if TYPE_CHECKING:
     from nexus_logger.core.models import Instrument
 
 _logger = logging.getLogger(__name__)
+
+#: The window's title; the demo and an unconfigured PC add to it.
+TITLE = "NexusLIMS session logger"
+#: The banner over every page while the demo database is in use.
+DEMO_BANNER = "DEMO: this window uses a local demo database. Sessions are not sent to NexusLIMS."
 
 #: How often the status line re-checks the database and sends waiting events (ms).
 SYNC_INTERVAL_MS = 30_000
@@ -93,7 +100,7 @@ class MainWindow(QMainWindow):
         self._admin_tab: QWidget | None = None
         self._countdown_left = 0
 
-        self.setWindowTitle("NexusLIMS session logger")
+        self.setWindowTitle(TITLE)
         self.setWindowIcon(app_icon())
         self.resize(760, 640)
         self.setMinimumSize(560, 480)
@@ -140,9 +147,25 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(session_tab, "Session")
         self._admin_placeholder = QLabel("Loading the admin view\u2026")
         self._admin_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._admin_placeholder.setWordWrap(True)
         self.tabs.addTab(self._admin_placeholder, "Admin")
         self.tabs.currentChanged.connect(self._on_tab_changed)
-        self.setCentralWidget(self.tabs)
+        # Above the tabs, so it is on every page: the demo must never pass for production.
+        self.demo_banner = QLabel(DEMO_BANNER)
+        self.demo_banner.setWordWrap(True)
+        self.demo_banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        theme.set_font(self.demo_banner, theme.BASE_PT, bold=True)
+        self.demo_banner.setStyleSheet(
+            f"background: {theme.AMBER}; color: white; padding: 6px 12px;"
+        )
+        self.demo_banner.hide()
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.demo_banner)
+        outer.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
 
         self.steps_page.retry_requested.connect(self.start)
         self.steps_page.log_requested.connect(self.show_log)
@@ -179,6 +202,10 @@ class MainWindow(QMainWindow):
             self.settings = self._settings_loader()
         except NexusLoggerError as err:
             self._fail(Step.CONNECT, str(err))
+            return
+        self._show_demo(self.settings.uses_demo)
+        if not self.settings.set_up:
+            self._show_not_set_up()
             return
         self._heartbeat_timer.setInterval(int(self.settings.heartbeat_seconds) * 1000)
         self._show_admin_tab_only_to_whom_it_may_concern()
@@ -283,10 +310,42 @@ class MainWindow(QMainWindow):
             f"Open session found: {open_session.user or 'unknown user'}, "
             f"since {text.when(open_session.started)}.",
         )
-        choice = self.ask_resume_choice(open_session) or ResumeChoice(ResumeAction.CONTINUE)
+        others = not same_user(open_session.user, self.connected.user)
+        choice = self.ask_resume_choice(open_session)
+        if choice is None and others:
+            # Never go on under another person's name without a choice that says so.
+            self._fail(
+                Step.CHECK,
+                f"No choice was made about the open session of {open_session.user}. "
+                "Press F5 to be asked again.",
+            )
+            return
+        choice = choice or ResumeChoice(ResumeAction.CONTINUE)
         _logger.info(
-            "Open session %s found; user chose %s", open_session.session_identifier, choice
+            "Open session %s of %s found by %s; chose %s",
+            open_session.session_identifier,
+            open_session.user,
+            self.connected.user,
+            choice,
         )
+        if others and choice.action is ResumeAction.NEW:
+            _logger.warning(
+                "Ending session %s of user %s (started %s, last heartbeat %s) at %s: "
+                "%s found it open at launch and starts a session of their own",
+                open_session.session_identifier,
+                open_session.user,
+                open_session.start_text,
+                open_session.last_heartbeat.isoformat() if open_session.last_heartbeat else None,
+                choice.end_at.isoformat() if choice.end_at else "now",
+                self.connected.user,
+            )
+        elif others:
+            _logger.warning(
+                "%s continues session %s under the name of %s (explicit choice)",
+                self.connected.user,
+                open_session.session_identifier,
+                open_session.user,
+            )
         if choice.action is ResumeAction.CONTINUE:
             self.steps_page.set_step(Step.START, StepState.DONE, "Continuing the open session.")
             self._show_running(
@@ -583,8 +642,16 @@ class MainWindow(QMainWindow):
     # -- closing, logoff ------------------------------------------------------------------
 
     def ask_resume_choice(self, session: OpenSession) -> ResumeChoice | None:
-        """Ask what to do with the open session found at launch (tests replace this)."""
-        dialog = ResumeDialog(session, self)
+        """Ask what to do with the open session found at launch (tests replace this).
+
+        Another login's session gets :class:`OtherUserDialog`, whose default ends it.
+        """
+        current = self.connected.user if self.connected is not None else ""
+        dialog: ResumeDialog | OtherUserDialog
+        if same_user(session.user, current):
+            dialog = ResumeDialog(session, self)
+        else:
+            dialog = OtherUserDialog(session, current, self)
         dialog.exec()
         return dialog.choice()
 
@@ -628,42 +695,88 @@ class MainWindow(QMainWindow):
             self._log_window.close()
         event.accept()
 
-    def end_for_shutdown(self, timeout_ms: int | None = None) -> bool:
+    def quit_for_signal(self, description: str) -> None:
+        """SIGTERM, Ctrl+C, a closed console: do what ``on_quit`` says, then quit (one line).
+
+        ``end`` (the default) ends the session as the close dialog's *End* does; ``keep``
+        leaves it open with a last heartbeat, as *Keep it open and close* does.
+        """
+        if self._closing and self.phase is not Phase.RUNNING:
+            _logger.info("Stopped again by %s: already quitting", description)
+            return
+        if self.phase is Phase.STARTING and self.settings is not None:
+            # A START may be on its way: let the steps answer, so it is ended, not left open.
+            limit = int((float(self.settings.db_timeout_seconds) + 5) * 1000)
+            self._wait_until(lambda: self.phase is not Phase.STARTING, limit)
+        running = self.phase in (Phase.RUNNING, Phase.ENDING) and not self.paused
+        keep = self.settings is not None and self.settings.on_quit == "keep"
+        if not running:
+            _logger.info("Stopped by %s: no session is running; quitting", description)
+        elif keep:
+            _logger.info(
+                "Stopped by %s: the session stays open (on_quit = keep); quitting", description
+            )
+        else:
+            _logger.info("Stopped by %s: ending the session, then quitting", description)
+        if running:
+            self.end_for_shutdown(announce=False)
+        self._closing = True
+        self.close()
+        app = QGuiApplication.instance()
+        if app is not None:
+            app.quit()
+
+    def end_for_shutdown(self, timeout_ms: int | None = None, *, announce: bool = True) -> bool:
         """End the running session before the OS logs off or shuts down; True when done.
 
-        Called from the application's session-end signals. Waits (with the event loop
-        running) for the END, which :class:`DurableLogger` writes to the database or, if it
-        cannot be reached, keeps in the outbox. Does nothing if the user chose to keep the
-        session open.
+        Called from the application's session-end signals and :meth:`quit_for_signal`. Waits
+        (with the event loop running) for the END, which :class:`DurableLogger` writes to the
+        database or, if it cannot be reached, keeps in the outbox. Does nothing if the user
+        chose to keep the session open. With ``on_quit = keep`` the session stays open and
+        only a last heartbeat is written.
         """
         self._closing = True
+        if timeout_ms is None:
+            limit = float(self.settings.db_timeout_seconds) if self.settings else 30.0
+            timeout_ms = int((limit + 5) * 1000)
         if self.phase is Phase.ENDING:
             pass  # already on its way; wait for it below
         elif self.phase is not Phase.RUNNING or self.paused:
             return False
+        elif self.settings is not None and self.settings.on_quit == "keep":
+            if announce:
+                _logger.info("The OS session is ending: the session stays open (on_quit = keep)")
+            self.paused = True
+            self.send_heartbeat()
+            self._wait_until(lambda: self.worker.pending == 0, timeout_ms)
+            return False
         else:
-            _logger.info("The OS session is ending: ending the session")
+            if announce:
+                _logger.info("The OS session is ending: ending the session")
             self.end_session()
-        if timeout_ms is None:
-            limit = float(self.settings.db_timeout_seconds) if self.settings else 30.0
-            timeout_ms = int((limit + 5) * 1000)
+        if self.phase is Phase.ENDING:
+            self._wait_until(lambda: self.phase is not Phase.ENDING, timeout_ms)
+        ended = self.phase is Phase.ENDED
+        if not ended:
+            _logger.error("The session could not be ended before the OS session ended")
+        return ended
+
+    def _wait_until(self, done: Callable[[], bool], timeout_ms: int) -> None:
+        """Run the event loop until ``done()`` or ``timeout_ms`` (the jobs answer meanwhile)."""
+        if done():
+            return
         loop = QEventLoop()
         watchdog = QTimer()
         watchdog.setSingleShot(True)
         watchdog.timeout.connect(loop.quit)
         check = QTimer()
         check.setInterval(20)
-        check.timeout.connect(lambda: self.phase is not Phase.ENDING and loop.quit())
+        check.timeout.connect(lambda: done() and loop.quit())
         watchdog.start(timeout_ms)
         check.start()
-        if self.phase is Phase.ENDING:
-            loop.exec()
+        loop.exec()
         check.stop()
         watchdog.stop()
-        ended = self.phase is Phase.ENDED
-        if not ended:
-            _logger.error("The session could not be ended before the OS session ended")
-        return ended
 
     # -- misc -----------------------------------------------------------------------------
 
@@ -682,6 +795,26 @@ class MainWindow(QMainWindow):
             event.accept()
             return True
         return super().eventFilter(watched, event)
+
+    def _show_demo(self, demo: bool) -> None:
+        """Say in the title and a banner over every page that this is the demo."""
+        self.demo_banner.setVisible(demo)
+        self.setWindowTitle(f"{TITLE} \u2013 DEMO, not sent to NexusLIMS" if demo else TITLE)
+        self.sync_indicator.database_words = "demo database" if demo else "database"
+
+    def _show_not_set_up(self) -> None:
+        """No database and no demo: say so, and what to do, instead of logging anywhere."""
+        self.setWindowTitle(f"{TITLE} \u2013 this PC is not set up")
+        self._fail(Step.CONNECT, NOT_SET_UP, NotSetUp(NOT_SET_UP))
+        self.steps_page.title.setText("This PC is not set up")
+        contact = str(getattr(self.settings, "facility_contact", "") or "")
+        who = contact.strip() or "the facility staff or IT"
+        self.steps_page.contact_label.setText(
+            f"Ask {who} to set the database once for this PC. To try the program without "
+            "it, run 'nexus-logger demo'."
+        )
+        self.sync_indicator.database_words = None
+        self.sync_indicator.set_state(None, 0)
 
     def _set_phase(self, phase: Phase) -> None:
         if phase is not self.phase:

@@ -260,12 +260,17 @@ class SyncIndicator(QLabel):
         self.online: bool | None = None
         self.pending = 0
         self.conflicts = 0
+        #: "demo database" while the demo is in use, so "saved in the database" is not read
+        #: as NexusLIMS's database; None when there is no database at all (not set up).
+        self.database_words: str | None = "database"
         self.set_state(None, 0)
 
     def set_state(self, online: bool | None, pending: int, conflicts: int = 0) -> None:
         """Show the database's reachability, the events kept on this PC and open conflicts."""
         self.online, self.pending, self.conflicts = online, pending, conflicts
-        if pending:
+        if self.database_words is None:
+            color, words = theme.RED, "Not set up: nothing is logged on this PC"
+        elif pending:
             color = theme.AMBER
             words = f"{text.plural(pending, 'event')} waiting on this PC, sent automatically"
             if online is False:
@@ -273,7 +278,8 @@ class SyncIndicator(QLabel):
         elif online is None:
             color, words = theme.GREY, "Checking the database\u2026"
         elif online:
-            color, words = theme.GREEN, "Online: everything is saved in the database"
+            color = theme.GREEN
+            words = f"Online: everything is saved in the {self.database_words}"
         else:
             color, words = theme.AMBER, "Database not reachable right now"
         if conflicts:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from nexus_logger.core.models import Instrument
 from nexus_logger.gui.dialogs import CloseDialog, ResumeDialog
 from nexus_logger.gui.log_window import LogWindow
 from nexus_logger.gui.main_window import MainWindow, Phase
+from nexus_logger.gui.owner_dialog import OtherUserDialog
 from nexus_logger.gui.pages import Step, StepState
 from tests.gui.fit import problems_in
 from tests.gui.helpers_gui import wait_phase
@@ -134,6 +136,21 @@ def test_dialogs_fit(qtbot, window: MainWindow, tmp_path: Path) -> None:
     qtbot.addWidget(resume)
     resume.show()
     assert_fits(qtbot, resume, "resume dialog")
+    for session, what in (
+        (SESSION, "another user's session"),
+        (replace(SESSION, last_heartbeat=None), "another user's session, no heartbeat"),
+    ):
+        owner = OtherUserDialog(session, "a.very-long-login-name", window, now=NOW)
+        qtbot.addWidget(owner)
+        owner.show()
+        assert_fits(qtbot, owner, what)
+        owner.at_typed.setChecked(True)
+        owner.time_edit.setText("2026-03-10 15:00")
+        owner.new_button.click()
+        assert owner.problem_label.text()
+        assert_fits(qtbot, owner, what + ", a time refused")
+        owner._choice = owner.choice() or object()  # let it close
+        owner.close()
     close = CloseDialog("FEI Titan TEM", window)
     qtbot.addWidget(close)
     close.show()
@@ -226,3 +243,18 @@ def test_the_admin_window_fits_its_screen(qtbot, db_worker, sqlite_db: str) -> N
     assert_fits(qtbot, window, "admin window")
     window.resize(1280, 820)  # its size on a screen with room for it
     assert_fits(qtbot, window, "admin window at 1280 x 820")
+
+
+def test_the_demo_banner_fits(qtbot, make_window) -> None:
+    win = make_window("", instrument="", demo=True)
+    wait_phase(qtbot, win, Phase.RUNNING)
+    assert win.demo_banner.isVisible()
+    assert_fits(qtbot, win, "running on the demo database, with its banner")
+
+
+def test_the_not_set_up_page_fits(qtbot, make_window) -> None:
+    win = make_window("", instrument="")
+    wait_phase(qtbot, win, Phase.FAILED)
+    label = win.steps_page.diagnosis_label
+    qtbot.waitUntil(lambda: "What to do" in label.text(), timeout=15_000)
+    assert_fits(qtbot, win, "this PC is not set up")

@@ -1,0 +1,222 @@
+"""The question asked when the open session found at launch belongs to someone else.
+
+On a shared instrument PC the session left open is most often the previous user's, who forgot
+to end it. Continuing it would log the new user's work under the old user's name, so this
+dialog, unlike :class:`~nexus_logger.gui.dialogs.ResumeDialog`:
+
+* says first whose session it is ("This session was started by root at 08:36, 46 h ago");
+* has *End it and start mine* as its default button (Enter);
+* offers as the old session's end its last heartbeat, or a time the user types between its
+  start and now (never silently "now": a session left open for days would become days long);
+* lets the session go on only through a button that names its owner, and neither Escape nor
+  the title bar's close button chooses that.
+
+The answer is a :class:`~nexus_logger.gui.dialogs.ResumeChoice`, as from the resume dialog.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nexus_logger.gui import text, theme
+from nexus_logger.gui.dialogs import ResumeAction, ResumeChoice
+
+if TYPE_CHECKING:
+    from nexus_logger.core.lifecycle import OpenSession
+
+
+def same_user(owner: str | None, current: str) -> bool:
+    """True when ``owner`` is ``current`` (case and a ``DOMAIN\\`` prefix ignored).
+
+    Windows logins are case-insensitive and may be stored with or without the domain.
+    """
+    if not owner:
+        return False
+
+    def bare(name: str) -> str:
+        return name.strip().rsplit("\\", 1)[-1].casefold()
+
+    return bare(owner) == bare(current)
+
+
+def _label(content: str, parent: QWidget, point_size: float = theme.DETAIL_PT) -> QLabel:
+    label = QLabel(content, parent)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    theme.set_font(label, point_size)
+    return label
+
+
+class OtherUserDialog(QDialog):
+    """Another login's session is open: end it (default) and start mine, or go on with it."""
+
+    def __init__(
+        self,
+        session: OpenSession,
+        current_user: str,
+        parent: QWidget | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        # Imported here: the admin package loads SQLAlchemy, which the window must not import
+        # before it is shown (this dialog only appears after the database answered).
+        from nexus_logger.gui.admin.end_time import FORMAT, PLACEHOLDER
+
+        super().__init__(parent)
+        self.session = session
+        self.current_user = current_user
+        self._choice: ResumeChoice | None = None
+        self._now = now
+        owner = session.user or "an unknown user"
+        self.owner = owner
+        self.setWindowTitle(f"A session of {owner} is still open")
+        self.setModal(True)
+        self.setWindowFlag(Qt.WindowType.WindowCloseButtonHint, False)
+        self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
+        inst = session.instrument
+        now = self.now()
+
+        self.owner_label = _label(
+            f"This session was started by {owner} at {text.when(session.started, now)}, "
+            f"{text.ago(session.started, now)}.",
+            self,
+            theme.STATE_PT - 4,
+        )
+        self.owner_label.setFont(theme.font(theme.STATE_PT - 4, bold=True))
+        self.you_label = _label(
+            f"You are logged in as {current_user}: your work should not go into {owner}'s "
+            f"session on {inst.display_name}.",
+            self,
+        )
+        beat = session.last_heartbeat
+        self.new_button = QPushButton(f"&End {owner}'s session and start mine", self)
+        self.end_time_label = _label(f"End {owner}'s session at:", self)
+        self.at_heartbeat = QRadioButton(
+            f"its last heartbeat, {text.when(beat, now)} ({text.ago(beat, now)})"
+            if beat is not None
+            else "its last heartbeat (none recorded)",
+            self,
+        )
+        self.at_typed = QRadioButton("this time:", self)
+        self.time_edit = QLineEdit(self)
+        self.time_edit.setPlaceholderText(PLACEHOLDER)
+        self.time_edit.setText((beat or now).strftime(FORMAT))
+        self.time_edit.setMinimumWidth(220)
+        self.problem_label = _label("", self)
+        theme.color_text(self.problem_label, theme.RED)
+        # Room for a refusal kept from the start, so the dialog never has to grow.
+        self.problem_label.setMinimumHeight(self.problem_label.fontMetrics().lineSpacing() * 2)
+        self.continue_button = QPushButton(
+            f"Continue {owner}'s session, &under {owner}'s name", self
+        )
+        for radio in (self.at_heartbeat, self.at_typed):
+            theme.set_font(radio, theme.DETAIL_PT)
+        theme.set_font(self.time_edit, theme.DETAIL_PT)
+        theme.set_font(self.new_button, theme.DETAIL_PT, bold=True)
+        self.new_button.setStyleSheet(theme.PRIMARY_BUTTON_STYLE)
+        self.new_button.setMinimumHeight(48)
+        theme.set_font(self.continue_button, theme.DETAIL_PT)
+        group = QButtonGroup(self)
+        group.addButton(self.at_heartbeat)
+        group.addButton(self.at_typed)
+        self.at_heartbeat.setEnabled(beat is not None)
+        (self.at_heartbeat if beat is not None else self.at_typed).setChecked(True)
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(8)
+        layout.addWidget(self.owner_label)
+        layout.addWidget(self.you_label)
+        layout.addSpacing(8)
+        layout.addWidget(self.new_button)
+        layout.addWidget(self.end_time_label)
+        beat_row = QHBoxLayout()
+        beat_row.setContentsMargins(24, 0, 0, 0)
+        beat_row.addWidget(self.at_heartbeat)
+        beat_row.addStretch(1)
+        layout.addLayout(beat_row)
+        typed_row = QHBoxLayout()
+        typed_row.setContentsMargins(24, 0, 0, 0)
+        typed_row.addWidget(self.at_typed)
+        typed_row.addWidget(self.time_edit)
+        typed_row.addStretch(1)
+        layout.addLayout(typed_row)
+        layout.addWidget(self.problem_label)
+        layout.addWidget(self.continue_button)
+
+        self.new_button.setDefault(True)
+        self.new_button.setAutoDefault(True)
+        self.continue_button.setAutoDefault(False)
+        self.new_button.clicked.connect(self._new)
+        self.continue_button.clicked.connect(self._continue)
+        self.time_edit.textEdited.connect(lambda _text: self.at_typed.setChecked(True))
+        self.time_edit.textChanged.connect(lambda _text: self.problem_label.clear())
+        self.new_button.setFocus()
+        self.setMinimumWidth(720)
+        self.adjustSize()
+
+    def now(self) -> datetime:
+        """The current time on the instrument's clock (fixed in tests)."""
+        return self._now or text.now_like(self.session.started)
+
+    def choice(self) -> ResumeChoice | None:
+        """The choice made, or None while the dialog is still open."""
+        return self._choice
+
+    def end_time(self) -> datetime | None:
+        """The chosen end of the old session, or None when the typed time is not usable."""
+        from nexus_logger.gui.admin.end_time import end_problem, parse_end
+
+        beat = self.session.last_heartbeat
+        if self.at_heartbeat.isChecked() and beat is not None:
+            return beat
+        zone = self.session.started.tzinfo
+        assert zone is not None
+        ended = parse_end(self.time_edit.text(), zone)
+        # Minutes are typed: the start's own minute means "at the start".
+        if (
+            ended is not None
+            and ended < self.session.started
+            and (self.session.started - ended).total_seconds() < 60
+        ):
+            ended = self.session.started
+        problem = end_problem(ended, self.session.started, self.now())
+        if problem is not None:
+            self.problem_label.setText(problem)
+            return None
+        return ended
+
+    def _new(self) -> None:
+        end_at = self.end_time()
+        if end_at is None:
+            self.time_edit.setFocus()
+            return
+        self._choice = ResumeChoice(ResumeAction.NEW, end_at)
+        self.accept()
+
+    def _continue(self) -> None:
+        self._choice = ResumeChoice(ResumeAction.CONTINUE)
+        self.accept()
+
+    def reject(self) -> None:  # Escape: choosing nothing is not a choice to go on as someone else
+        if self._choice is not None:
+            super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._choice is None:
+            event.ignore()
+            return
+        super().closeEvent(event)

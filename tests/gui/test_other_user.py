@@ -1,0 +1,274 @@
+"""Another login's session is open at launch (issue 14, req 4): the window never goes on
+under someone else's name unless the user chooses exactly that.
+
+Two OS logins on one PC are simulated by two HOMEs (``NEXUS_LOGGER_HOME``) and the login name
+``getpass`` reads (``USER``/``LOGNAME``); the database is one real SQLite file.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from PySide6.QtCore import Qt
+
+from nexus_logger.core import lifecycle, timestamps
+from nexus_logger.core.lifecycle import OpenSession
+from nexus_logger.core.models import Instrument
+from nexus_logger.gui.dialogs import ResumeAction, ResumeChoice, ResumeDialog
+from nexus_logger.gui.main_window import MainWindow, Phase
+from nexus_logger.gui.owner_dialog import OtherUserDialog, same_user
+from nexus_logger.gui.pages import Step, StepState
+from tests.gui.helpers_gui import PID, rows_of, wait_phase
+
+TZ = ZoneInfo("America/New_York")
+NOW = datetime(2026, 3, 10, 15, 30, tzinfo=TZ)
+
+
+def _session(*, heartbeat: bool, user: str = "root") -> OpenSession:
+    inst = Instrument(instrument_pid="TEST-TEM-001", display_name="Test TEM", timezone=str(TZ))
+    started = NOW - timedelta(hours=46, minutes=54)
+    return OpenSession(
+        session_identifier="0b7c5a52-2f0e-4a4a-9a36-0f3a8e1c7d11",
+        instrument=inst,
+        user=user,
+        started=started,
+        start_text=started.isoformat(),
+        last_heartbeat=started + timedelta(hours=2, minutes=10) if heartbeat else None,
+    )
+
+
+@pytest.fixture
+def owner_dialog(qtbot):
+    def make(*, heartbeat: bool) -> OtherUserDialog:
+        dialog = OtherUserDialog(_session(heartbeat=heartbeat), "bob", now=NOW)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitExposed(dialog)
+        return dialog
+
+    return make
+
+
+def login_as(monkeypatch: pytest.MonkeyPatch, home: Path, name: str) -> None:
+    """Be the OS login ``name`` with its own home folder (config, outbox, log)."""
+    home.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("NEXUS_LOGGER_HOME", str(home))
+    for var in ("USER", "LOGNAME", "USERNAME", "LNAME"):
+        monkeypatch.setenv(var, name)
+
+
+def test_same_user_ignores_case_and_domain():
+    assert same_user("Bob", "bob")
+    assert same_user("LAB\\bob", "bob")
+    assert not same_user("root", "bob")
+    assert not same_user(None, "bob")
+
+
+def test_the_dialog_says_whose_session_first_and_defaults_to_ending_it(owner_dialog):
+    dialog = owner_dialog(heartbeat=True)
+    first = dialog.layout().itemAt(0).widget()
+    assert first is dialog.owner_label
+    assert dialog.owner_label.text().startswith("This session was started by root at 16:36 ")
+    assert dialog.owner_label.text().endswith(", 1 day 22 h ago."), dialog.owner_label.text()
+    assert "bob" in dialog.you_label.text()
+    assert dialog.new_button.isDefault() and dialog.focusWidget() is dialog.new_button
+    assert not dialog.continue_button.isDefault()
+    assert "under root's name" in dialog.continue_button.text().replace("&", "")
+    assert dialog.at_heartbeat.isChecked()
+    dialog.new_button.click()
+    choice = dialog.choice()
+    assert choice == ResumeChoice(ResumeAction.NEW, dialog.session.last_heartbeat)
+
+
+def test_enter_ends_the_other_users_session(qtbot, owner_dialog):
+    dialog = owner_dialog(heartbeat=True)
+    qtbot.keyClick(dialog, Qt.Key.Key_Return)
+    assert dialog.choice() is not None and dialog.choice().action is ResumeAction.NEW
+
+
+def test_escape_and_closing_choose_nothing(qtbot, owner_dialog):
+    dialog = owner_dialog(heartbeat=True)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert dialog.choice() is None and dialog.isVisible()
+    dialog.close()
+    assert dialog.choice() is None and dialog.isVisible()
+
+
+def test_without_a_heartbeat_the_user_types_a_time_between_start_and_now(qtbot, owner_dialog):
+    dialog = owner_dialog(heartbeat=False)
+    assert not dialog.at_heartbeat.isEnabled() and dialog.at_typed.isChecked()
+    dialog.time_edit.setText("2026-03-10 16:00")  # in the future
+    dialog.new_button.click()
+    assert dialog.choice() is None
+    assert "future" in dialog.problem_label.text()
+    dialog.time_edit.setText("2026-03-08 10:00")  # before the start (16:36 two days ago)
+    dialog.new_button.click()
+    assert dialog.choice() is None and "before the session started" in dialog.problem_label.text()
+    dialog.time_edit.setText("")
+    qtbot.keyClicks(dialog.time_edit, "2026-03-08 18:45")
+    dialog.new_button.click()
+    assert dialog.choice() == ResumeChoice(
+        ResumeAction.NEW, datetime(2026, 3, 8, 18, 45, tzinfo=dialog.session.started.tzinfo)
+    )
+
+
+def test_typing_a_time_selects_it_even_with_a_heartbeat(qtbot, owner_dialog):
+    dialog = owner_dialog(heartbeat=True)
+    dialog.time_edit.selectAll()
+    qtbot.keyClicks(dialog.time_edit, "2026-03-09 09:00")
+    assert dialog.at_typed.isChecked()
+    dialog.new_button.click()
+    assert dialog.choice().end_at == datetime(2026, 3, 9, 9, 0, tzinfo=TZ)
+
+
+def test_continue_needs_the_button_that_names_the_owner(owner_dialog):
+    dialog = owner_dialog(heartbeat=True)
+    dialog.continue_button.click()
+    assert dialog.choice() == ResumeChoice(ResumeAction.CONTINUE)
+
+
+def test_own_session_still_gets_the_resume_dialog(qtbot, make_window, sqlite_db, monkeypatch):
+    window = make_window(sqlite_db, start=False)
+    me = lifecycle.default_user()
+    session = _session(heartbeat=True, user=me)
+    window.connected = type("C", (), {"user": me})()  # what the connect step sets
+    shown: list[type] = []
+    monkeypatch.setattr(ResumeDialog, "exec", lambda self: shown.append(type(self)) or 0)
+    monkeypatch.setattr(OtherUserDialog, "exec", lambda self: shown.append(type(self)) or 0)
+    MainWindow.ask_resume_choice(window, session)
+    MainWindow.ask_resume_choice(window, _session(heartbeat=True, user=me + "-other"))
+    assert shown == [ResumeDialog, OtherUserDialog]
+    window.connected = None
+
+
+# -- the window, two logins --------------------------------------------------------------
+
+
+def _roots_open_session(database: str, monkeypatch, tmp_path: Path) -> OpenSession:
+    """root starts a session 46 h ago (heartbeat 2 h later) and leaves it open."""
+    login_as(monkeypatch, tmp_path / "home-root", "root")
+    started = lifecycle.start_session(
+        instrument=PID,
+        user=lifecycle.default_user(),
+        at=timestamps.now_in("America/New_York") - timedelta(hours=46),
+        engine=database,
+    ).session
+    lifecycle.record_heartbeat(started.session_identifier, engine=database)
+    beat = started.started + timedelta(hours=2)
+    with sqlite3.connect(database) as conn:  # root's last heartbeat: 44 h ago
+        conn.execute(
+            "UPDATE nexus_logger_heartbeat SET last_alive = ? WHERE session_identifier = ?",
+            (timestamps.to_db(beat, "America/New_York"), started.session_identifier),
+        )
+    conn.close()
+    login_as(monkeypatch, tmp_path / "home-bob", "bob")
+    found = lifecycle.find_open_session(PID, engine=database)  # as bob sees it
+    assert found is not None and found.user == "root" and found.last_heartbeat == beat
+    return found
+
+
+def test_bob_ends_roots_session_at_its_heartbeat_and_starts_his_own(
+    qtbot, make_window, sqlite_db, monkeypatch, tmp_path, caplog
+):
+    old = _roots_open_session(sqlite_db, monkeypatch, tmp_path)
+    window = make_window(sqlite_db, start=False)
+    asked: list[OpenSession] = []
+
+    def default_answer(session: OpenSession) -> ResumeChoice | None:
+        # What a person pressing Enter in the real dialog gets.
+        asked.append(session)
+        dialog = OtherUserDialog(session, window.connected.user, window)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.keyClick(dialog, Qt.Key.Key_Return)
+        return dialog.choice()
+
+    window.ask_resume_choice = default_answer
+    caplog.set_level(logging.INFO, logger="nexus_logger")
+    window.start()
+    wait_phase(qtbot, window, Phase.RUNNING)
+    assert [s.session_identifier for s in asked] == [old.session_identifier]
+    assert window.session is not None and window.session.user == "bob"
+    assert window.session_page.user_label.text() == "User: bob"
+    old_rows = rows_of(sqlite_db, old.session_identifier)
+    assert [(r["event_type"], r["record_status"], r["user"]) for r in old_rows] == [
+        ("START", "TO_BE_BUILT", "root"),
+        ("END", "TO_BE_BUILT", "root"),
+    ]
+    ended = timestamps.parse(old_rows[1]["timestamp"])
+    assert old.last_heartbeat is not None
+    assert abs((ended - old.last_heartbeat).total_seconds()) < 1
+    (new_start,) = rows_of(sqlite_db, window.session.session_identifier)
+    assert (new_start["record_status"], new_start["user"]) == ("WAITING_FOR_END", "bob")
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        old.session_identifier in m and "user root" in m and "bob found it open" in m
+        for m in logged
+    ), logged
+
+
+def test_bob_continues_roots_session_only_when_he_says_so(
+    qtbot, make_window, sqlite_db, monkeypatch, tmp_path, caplog
+):
+    old = _roots_open_session(sqlite_db, monkeypatch, tmp_path)
+    window = make_window(sqlite_db, start=False)
+
+    def continue_explicitly(session: OpenSession) -> ResumeChoice | None:
+        dialog = OtherUserDialog(session, window.connected.user, window)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialog.continue_button.click()
+        return dialog.choice()
+
+    window.ask_resume_choice = continue_explicitly
+    caplog.set_level(logging.INFO, logger="nexus_logger")
+    window.start()
+    wait_phase(qtbot, window, Phase.RUNNING)
+    assert window.session is not None
+    assert window.session.session_identifier == old.session_identifier
+    assert window.session_page.user_label.text() == "User: root"
+    assert [r["event_type"] for r in rows_of(sqlite_db, old.session_identifier)] == ["START"]
+    assert any("bob continues session" in r.getMessage() for r in caplog.records)
+
+
+def test_no_answer_about_roots_session_continues_nothing(
+    qtbot, make_window, sqlite_db, monkeypatch, tmp_path
+):
+    old = _roots_open_session(sqlite_db, monkeypatch, tmp_path)
+    window = make_window(sqlite_db, start=False)
+    window.ask_resume_choice = lambda session: None
+    window.start()
+    wait_phase(qtbot, window, Phase.FAILED)
+    assert window.session is None
+    assert window.steps_page.state(Step.CHECK) is StepState.FAILED
+    assert "open session of root" in window.steps_page.error_label.text()
+    assert [r["event_type"] for r in rows_of(sqlite_db, old.session_identifier)] == ["START"]
+
+
+def test_bob_picks_the_end_time_of_roots_session(
+    qtbot, make_window, sqlite_db, monkeypatch, tmp_path
+):
+    old = _roots_open_session(sqlite_db, monkeypatch, tmp_path)
+    window = make_window(sqlite_db, start=False)
+    picked = (old.started + timedelta(hours=5)).replace(second=0, microsecond=0)
+
+    def pick(session: OpenSession) -> ResumeChoice | None:
+        dialog = OtherUserDialog(session, window.connected.user, window)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialog.time_edit.selectAll()
+        qtbot.keyClicks(dialog.time_edit, picked.strftime("%Y-%m-%d %H:%M"))
+        qtbot.keyClick(dialog, Qt.Key.Key_Return)
+        return dialog.choice()
+
+    window.ask_resume_choice = pick
+    window.start()
+    wait_phase(qtbot, window, Phase.RUNNING)
+    old_rows = rows_of(sqlite_db, old.session_identifier)
+    assert [(r["event_type"], r["user"]) for r in old_rows] == [("START", "root"), ("END", "root")]
+    assert timestamps.parse(old_rows[1]["timestamp"]) == picked
