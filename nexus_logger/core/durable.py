@@ -22,7 +22,6 @@ soon as the database answers.
 
 from __future__ import annotations
 
-import getpass
 import logging
 import os
 import socket
@@ -841,8 +840,10 @@ def _who(session: OpenSession) -> str:
 
 
 def os_login() -> str:
-    """The OS login of whoever runs the program, for "handled by" (never fails)."""
+    """The process's real OS account, for "handled by" (never fails; never ``LOGNAME``)."""
+    from nexus_logger.core.identity import os_login as real_login
+
     try:
-        return getpass.getuser() or "unknown"
-    except Exception:  # no login name available (service account, odd environment)
+        return real_login() or "unknown"
+    except Exception:  # no account name available (service account, odd environment)
         return "unknown"

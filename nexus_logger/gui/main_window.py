@@ -260,8 +260,9 @@ class MainWindow(QMainWindow):
             self.steps_page.set_step(
                 Step.CONNECT,
                 StepState.WARNING,
-                "The database cannot be reached; the session will be kept on this PC and sent "
-                "when it is back.",
+                # No promise yet: whether this PC can keep the session depends on whether it
+                # knows its instrument (the next step says which).
+                "The database cannot be reached right now.",
             )
         self.sync_indicator.set_state(connected.online, connected.pending)
         self.steps_page.set_step(Step.IDENTIFY, StepState.ACTIVE)
