@@ -367,7 +367,7 @@ def test_killed_at_each_step_then_rerun_copies_exactly_once(
     sids.append(add_session(pg_db, 5))
     killed = subprocess.run(
         _bridge_cmd(pg_db, nx_file),
-        env=_env(isolated_home, **{bridge.FAULT_ENV: step}),
+        env=_env(isolated_home, **{bridge.FAULT_ENV: f"bridge:{step}"}),
         capture_output=True,
         text=True,
     )

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -53,6 +52,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from nexus_logger.core import bridge_tables as bt
+from nexus_logger.core import faults
 from nexus_logger.core.bridge_pair import (  # noqa: F401  (the bridge's public names)
     LOCK_NAME,
     BridgeBusy,
@@ -95,18 +95,14 @@ _I = Instrument.__table__
 #: Sessions per write transaction: small enough that the file's write lock is held briefly
 #: (about 30 ms for 500 sessions). ``NEXUS_LOGGER_BRIDGE_BATCH`` overrides it (tests).
 BATCH = 500
-#: Names of the steps where :data:`FAULT_ENV` can kill the process (tests only).
-FAULT_ENV = "NEXUS_LOGGER_BRIDGE_FAULT"
+#: The variable that names a step where the process kills itself (tests only; core/faults.py).
+FAULT_ENV = faults.ENV
 DEFAULT_INTERVAL = 60.0
 
 
 def _fault(step: str) -> None:
     """Kill this process at ``step`` when the fault-injection variable names it (tests)."""
-    if os.environ.get(FAULT_ENV) == step:
-        _logger.warning("Fault injection: killing the bridge at %s", step)
-        if hasattr(signal, "SIGKILL"):
-            os.kill(os.getpid(), signal.SIGKILL)
-        os._exit(137)
+    faults.point(f"bridge:{step}")
 
 
 def _batch() -> int:
