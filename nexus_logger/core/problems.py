@@ -213,15 +213,7 @@ def _rows_of(conn: Any, identifiers: Sequence[str]) -> dict[str, list[_Row]]:
     for i in range(0, len(identifiers), _BATCH):
         chunk = list(identifiers[i : i + _BATCH])
         stmt = (
-            select(
-                _T.c.id_session_log,
-                _T.c.session_identifier,
-                _T.c.instrument,
-                _T.c.timestamp,
-                _T.c.event_type,
-                _T.c.record_status,
-                _T.c.user,
-            )
+            select(*_T.c)  # the columns of _Row, in the table's order
             .where(_T.c.session_identifier.in_(chunk))
             .order_by(_T.c.id_session_log)
         )

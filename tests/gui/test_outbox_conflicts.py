@@ -11,12 +11,12 @@ from nexus_logger.gui.main_window import Phase
 from tests.gui.helpers_gui import PID, wait_phase
 
 
-def test_conflict_is_shown_until_marked_handled(qtbot, make_window, sqlite_db):
-    # An END kept on this PC for a session that staff force-ended meanwhile.
-    durable = DurableLogger(sqlite_db)
+def _end_kept_for_a_force_ended_session(db: str) -> DurableLogger:
+    """An END kept on this PC for a session that staff force-ended meanwhile (a conflict)."""
+    durable = DurableLogger(db)
     inst = durable.identify(instrument=PID)
-    old = lifecycle.start_session(instrument=PID, user="alice", engine=sqlite_db).session
-    lifecycle.end_session(session_identifier=old.session_identifier, engine=sqlite_db)
+    old = lifecycle.start_session(instrument=PID, user="alice", engine=db).session
+    lifecycle.end_session(session_identifier=old.session_identifier, engine=db)
     durable.outbox.add(
         EventKind.END,
         database=durable.database_key,
@@ -27,6 +27,11 @@ def test_conflict_is_shown_until_marked_handled(qtbot, make_window, sqlite_db):
         user="alice",
         start_text=old.start_text,
     )
+    return durable
+
+
+def test_conflict_is_shown_until_marked_handled(qtbot, make_window, sqlite_db):
+    durable = _end_kept_for_a_force_ended_session(sqlite_db)
 
     window = make_window(sqlite_db, auto_close_seconds=60)
     wait_phase(qtbot, window, Phase.RUNNING)  # the launch sent what waited
@@ -48,20 +53,7 @@ def test_a_conflict_of_another_database_is_not_shown(qtbot, make_window, sqlite_
     from tests.conftest import _populate
 
     other = _populate(str(tmp_path / "other.sqlite"))
-    durable = DurableLogger(other)
-    inst = durable.identify(instrument=PID)
-    old = lifecycle.start_session(instrument=PID, user="alice", engine=other).session
-    lifecycle.end_session(session_identifier=old.session_identifier, engine=other)
-    durable.outbox.add(
-        EventKind.END,
-        database=durable.database_key,
-        session_identifier=old.session_identifier,
-        instrument_pid=PID,
-        timezone=inst.timezone,
-        at_text=timestamps.to_db(old.started + timedelta(hours=1), inst.timezone),
-        user="alice",
-        start_text=old.start_text,
-    )
+    durable = _end_kept_for_a_force_ended_session(other)
     durable.sync()  # the replay files the conflict, for the other database
     assert len(durable.conflicts()) == 1
 
