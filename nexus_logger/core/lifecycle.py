@@ -262,7 +262,12 @@ class EndedSession:
 
 
 def default_user() -> str:
-    """The OS login of whoever runs the program: the default ``user`` of a session."""
+    """The OS login of whoever runs the program: the default ``user`` of a session.
+
+    This is NexusLIMS's ``user`` column (who was at the microscope), which the user may also
+    give with ``--user``; it grants nothing. Who an *administrator* is comes from
+    :mod:`nexus_logger.core.identity` (the real account), never from this.
+    """
     try:
         name = getpass.getuser()
     except Exception:  # OSError, KeyError or ImportError when nothing names the account

@@ -111,6 +111,8 @@ class Problem:
     blocks_build: bool = False
     fix: str | None = None
     users: tuple[str | None, ...] = field(default=())
+    #: Every user name the texts may contain (so that core/privacy.py can hide them).
+    mentions: tuple[str, ...] = field(default=())
 
     @property
     def title(self) -> str:
@@ -124,6 +126,7 @@ class Problem:
         data["title"] = self.title
         data["row_ids"] = list(self.row_ids)
         data["users"] = list(self.users)
+        del data["mentions"]
         return data
 
 
@@ -293,6 +296,7 @@ def _examine(
     out: list[Problem] = []
     inst = starts[0].instrument if starts else (rows[0].instrument if rows else None)
     to_build = RecordStatus.TO_BE_BUILT.value
+    mentioned = tuple(sorted({r.user for r in rows if r.user}))
 
     def add(kind: ProblemKind, explanation: str, action: str, affected: Iterable[_Row], **kw: Any):
         out.append(
@@ -303,6 +307,7 @@ def _examine(
                 explanation=explanation,
                 action=action,
                 row_ids=_ids(affected),
+                mentions=mentioned,
                 **kw,
             )
         )
@@ -561,6 +566,7 @@ def _overlap_problem(pair: Overlap) -> Problem:
         ),
         row_ids=(a.start_id, b.start_id),
         users=(a.user, b.user),
+        mentions=tuple(u for u in (a.user, b.user) if u),
     )
 
 

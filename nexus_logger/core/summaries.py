@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -241,7 +241,9 @@ class SessionQuery:
     ``date_from``/``date_to`` are calendar days as the instrument saw them: they are compared
     with the date written at the start of the stored START timestamp, which is in the
     instrument's own time zone. ``text`` is searched (case-insensitively) in the session
-    identifier, instrument, START and END users and the note.
+    identifier, instrument, START and END users and the note; with ``people=False`` only in
+    the identifier and instrument (a viewer who may not see names must not find them by
+    searching: core/privacy.py).
     """
 
     statuses: frozenset[str] | None = None
@@ -251,6 +253,7 @@ class SessionQuery:
     text: str | None = None
     sort: str = "start"
     descending: bool = True
+    people: bool = True
 
     def __post_init__(self) -> None:
         if self.sort not in SORT_KEYS:
@@ -362,8 +365,10 @@ class _Parts:
             cond.append(day <= query.date_to.isoformat())
         if query.text and query.text.strip():
             needle = query.text.strip()
-            fields = [s.c.session_identifier, s.c.instrument, s.c.user, self.e.c.user]
-            if self.has_note:
+            fields = [s.c.session_identifier, s.c.instrument]
+            if query.people:
+                fields += [s.c.user, self.e.c.user]
+            if self.has_note and query.people:
                 fields.append(self.note)
             cond.append(or_(*(f.icontains(needle, autoescape=True) for f in fields)))
         return cond
@@ -667,9 +672,12 @@ def export_csv(
     *,
     now: datetime | None = None,
     page: int = 20_000,
+    each: Callable[[SessionSummary], SessionSummary] | None = None,
     engine: EngineLike = None,
 ) -> int:
     """Write every session ``query`` selects, in its order, to ``path``; returns the count.
+
+    ``each`` changes every session before it is written (the Admin tab hides names with it).
 
     Read in pages of ``page`` sessions, each its own short read transaction, so that a long
     export never keeps the instrument PCs from writing (an SQLite reader blocks commits).
@@ -680,7 +688,7 @@ def export_csv(
         offset = 0
         while True:
             chunk = query_sessions(query, offset=offset, limit=page, now=now, engine=engine)
-            yield from chunk
+            yield from (map(each, chunk) if each else chunk)
             if len(chunk) < page:
                 return
             offset += page

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from nexus_logger.core import admin_actions
+from nexus_logger.core import admin_actions, lifecycle
 from nexus_logger.core.config import load_settings
 from nexus_logger.core.problems import find_problems
 from nexus_logger.core.summaries import CSV_COLUMNS
@@ -26,6 +26,7 @@ from tests.helpers_admin import (
     build_problem_db,
     dump_session_log,
     insert_rows,
+    ny,
     raw_execute,
     raw_query,
     session,
@@ -654,3 +655,84 @@ def test_100k_sessions_first_rows_fast_and_responsive(qtbot, big_db, db_worker):
 
 def tab_columns() -> tuple[tuple[str, str], ...]:
     return SessionTableModel.COLUMNS
+
+
+def _every_text(tab: AdminTab) -> str:
+    """Everything the tab can show: every cell and tooltip of every page, the detail and
+    problem panes, the timeline's bar descriptions."""
+    parts = [tab.detail_title.text(), tab.problem_text.text(), tab.search_edit.placeholderText()]
+    for model in (tab.model, tab.events_model, tab.problems_model, tab.audit_model):
+        for row in range(model.rowCount()):
+            for col in range(model.columnCount()):
+                for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+                    value = model.index(row, col).data(role)
+                    if value is not None:
+                        parts.append(str(value))
+    parts += [tab.timeline.describe(bar.summary) for bar in tab.timeline.bars]
+    return "\n".join(parts)
+
+
+def _show_every_page(qtbot, tab: AdminTab, ident: str) -> None:
+    tab.show_session(ident)
+    qtbot.waitUntil(lambda: tab.events_model.rowCount() > 0)
+    qtbot.waitUntil(lambda: tab.problems_model.rowCount() > 0)
+    tab.problems_view.selectRow(0)
+    tab.pages.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: len(tab.timeline.bars) > 0)
+    tab.pages.setCurrentIndex(3)
+    qtbot.waitUntil(lambda: tab.audit_model.rowCount() > 0)
+    wait_idle(qtbot, tab)
+
+
+@pytest.mark.parametrize("viewer", ["admin", "other"])
+def test_hidden_names_are_hidden_on_every_page(qtbot, make_tab, sqlite_db, tmp_path, viewer):
+    """A viewer who may not see people finds no name anywhere: not in the list, the rows of a
+    session, a problem's text, the audit page, the timeline, a search or an export. An
+    administrator sees all of them (so the check below can fail)."""
+    now = datetime.now(UTC)
+    insert_rows(
+        sqlite_db,
+        [  # recent, so that the timeline's default window shows them
+            ("mm", "TEST-TEM-001", (now - timedelta(hours=3)).isoformat(), "START",
+             "TO_BE_BUILT", "frankie"),
+            ("mm", "TEST-TEM-001", (now - timedelta(hours=2)).isoformat(), "END",
+             "TO_BE_BUILT", "gracia"),
+        ],
+    )  # fmt: skip
+    session(sqlite_db, "err", user="victoria", status="ERROR", end_h=None)
+    lifecycle.set_note("err", "victoria's grid 7", engine=sqlite_db)  # notes go on open ones
+    insert_rows(sqlite_db, [("err", "TEST-TEM-001", ny(49), "END", "ERROR", "victoria")])
+    admin_actions.requeue("err", login="root", administrators=["root"], engine=sqlite_db)
+    names = ("frankie", "gracia", "victoria", "root")
+    if viewer == "admin":
+        tab = make_tab(sqlite_db)
+    else:
+        tab = make_tab(sqlite_db, login="mallory", admins=("root",))
+    _show_every_page(qtbot, tab, "mm")
+    shown = _every_text(tab)
+    tab.pages.setCurrentIndex(0)
+    tab.set_status_filter(None)  # every session, so the export has both
+    tab.search_edit.setText("")
+    tab.apply_filters()
+    wait_idle(qtbot, tab)
+    target = tmp_path / "out.csv"
+    tab.ask_csv_path = lambda: str(target)
+    tab.export_button.click()
+    qtbot.waitUntil(lambda: tab.action_label.text().startswith("Exported"))
+    exported = target.read_text(encoding="utf-8-sig")
+    tab.search_edit.setText("victoria")
+    tab.apply_filters()
+    wait_idle(qtbot, tab)
+    found_by_name = [s.session_identifier for s in tab.model.summaries()]
+    if viewer == "admin":
+        assert all(name in shown for name in names)
+        assert "victoria's grid 7" in exported and found_by_name == ["err"]
+        return
+    assert [name for name in names if name in shown + exported] == []
+    assert "(hidden)" in shown and "(hidden)" in exported
+    assert "grid 7" not in shown + exported
+    assert found_by_name == []
+    tab.search_edit.setText("err")  # identifiers are still searchable
+    tab.apply_filters()
+    wait_idle(qtbot, tab)
+    assert [s.session_identifier for s in tab.model.summaries()] == ["err"]

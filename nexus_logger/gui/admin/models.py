@@ -222,12 +222,7 @@ class SessionTableModel(QAbstractTableModel):
                 return QColor("#b3261e")
         return None
 
-    #: True when the viewer may not see who used an instrument (``admin_tab_shows_people``).
-    hide_people = False
-
     def _display(self, s: SessionSummary, key: str) -> str:
-        if self.hide_people and key in ("user", "note"):
-            return "(hidden)" if (s.user if key == "user" else s.note) else ""
         if key == "instrument":
             mark = "\u26a0 " if s.session_identifier in self._problems else ""
             return mark + s.instrument
@@ -259,7 +254,7 @@ class SessionTableModel(QAbstractTableModel):
             return f"Stored: {s.start_text}"
         if key == "end" and s.end_text:
             return f"Stored: {s.end_text}"
-        if key == "note" and s.note and not self.hide_people:
+        if key == "note" and s.note:
             return s.note
         if key == "instrument" and s.session_identifier in self._problems:
             return "\n".join(p.title for p in self._problems[s.session_identifier])

@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
-from nexus_logger.core import admin_actions, problems, summaries, timestamps
+from nexus_logger.core import admin_actions, privacy, problems, summaries, timestamps
 from nexus_logger.core.config import Settings
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.schema import load_instruments
@@ -69,6 +69,11 @@ _logger = logging.getLogger(__name__)
 
 DEFAULT_STATUS = RecordStatus.TO_BE_BUILT.value
 _SEARCH_DELAY_MS = 300
+
+
+def _without_people(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` on the worker and hide every name and note in what it returns."""
+    return privacy.hide_people(fn(*args, **kwargs))
 
 
 def _table(model: Any, parent: QWidget) -> QTableView:
@@ -100,6 +105,11 @@ class AdminTab(QWidget):
         self.settings = settings
         self.login = admin_actions.current_login()
         self.is_admin = admin_actions.is_administrator(self.login, settings.administrators)
+        #: True when this viewer may not see who used an instrument: every result the tab
+        #: loads then passes through core/privacy.py (``admin_tab_shows_people``).
+        self.hide_people = not self.is_admin and not bool(
+            getattr(settings, "admin_tab_shows_people", False)
+        )
         self.zones: dict[str, str] = {}
         self._jobs = 0
         self._started = False
@@ -161,10 +171,17 @@ class AdminTab(QWidget):
             edit.setDisplayFormat("yyyy-MM-dd")
             edit.setEnabled(False)
         self.search_edit = QLineEdit(self)
-        self.search_edit.setPlaceholderText("Search user, session, note\u2026")
-        self.search_edit.setToolTip(
-            "Find sessions whose identifier, instrument, START or END user or note contains this"
-        )
+        if self.hide_people:
+            self.search_edit.setPlaceholderText("Search session, instrument\u2026")
+            self.search_edit.setToolTip(
+                "Find sessions whose identifier or instrument contains this"
+            )
+        else:
+            self.search_edit.setPlaceholderText("Search user, session, note\u2026")
+            self.search_edit.setToolTip(
+                "Find sessions whose identifier, instrument, START or END user or note contains "
+                "this"
+            )
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.setMinimumWidth(
             self.search_edit.fontMetrics().horizontalAdvance(self.search_edit.placeholderText())
@@ -249,9 +266,6 @@ class AdminTab(QWidget):
         sessions_page = QWidget(self)
         split = QSplitter(Qt.Orientation.Vertical, sessions_page)
         self.model = SessionTableModel(self)
-        self.model.hide_people = not self.is_admin and not bool(
-            getattr(self.settings, "admin_tab_shows_people", False)
-        )
         self.sessions_view = _table(self.model, split)
         header = self.sessions_view.horizontalHeader()
         header.setSortIndicator(self.model.column_of("start"), Qt.SortOrder.DescendingOrder)
@@ -493,7 +507,10 @@ class AdminTab(QWidget):
                 (on_error or self.show_error)(error)
                 self._run_when_idle()
 
-        self.worker.submit(fn, *args, on_done=done, on_error=failed, **kwargs)
+        if self.hide_people:
+            self.worker.submit(_without_people, fn, *args, on_done=done, on_error=failed, **kwargs)
+        else:
+            self.worker.submit(fn, *args, on_done=done, on_error=failed, **kwargs)
 
     def _after_idle(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once every query of this tab has answered (at once if none is queued).
@@ -591,6 +608,7 @@ class AdminTab(QWidget):
             text=self.search_edit.text().strip() or None,
             sort=old.sort if old else "start",
             descending=old.descending if old else True,
+            people=not self.hide_people,
         )
 
     def _dates_toggled(self, on: bool) -> None:
@@ -1053,6 +1071,7 @@ class AdminTab(QWidget):
             summaries.export_csv,
             query,
             path,
+            each=privacy.hide_one if self.hide_people else None,
             engine=self.database,
             on_done=lambda n, p=path: self.action_label.setText(
                 f"Exported {text.plural(n, 'session')} to {p}."
