@@ -20,23 +20,53 @@ from nexus_logger.core.errors import NexusLoggerError
 
 _logger = logging.getLogger(__name__)
 
+#: Every sub-command: the module under ``nexus_logger.commands`` whose ``register()`` adds it,
+#: and its line in ``nexus-logger --help``. Listed here so that a command imports only its own
+#: module (``--help`` imports none); tests/test_cli_imports.py checks this table against what
+#: the modules register.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init-db": ("database", "create a new database with the NexusLIMS 2.8 schema"),
+    "sessions": ("database", "list sessions (one row per session)"),
+    "session": ("session", "start, end or show this PC's session"),
+    "station": ("station", "link PCs to instruments"),
+    "sync": ("sync", "send events saved on this PC while the database was away"),
+    "config": ("config", "show the configuration and where it comes from"),
+    "doctor": (
+        "doctor",
+        "check this PC's set-up: database, layout, instrument, clock, outbox, log",
+    ),
+    "demo": ("demo", "open the window on a local demo database (never the configured one)"),
+    "admin": ("admin", "open the Admin tab alone, or run an admin action"),
+    "check": (
+        "check",
+        "list sessions NexusLIMS would fail on or skip (exit 1 when there are any)",
+    ),
+    "bridge": (
+        "bridge",
+        "copy finished PostgreSQL sessions to NexusLIMS's SQLite file, and results back",
+    ),
+}
 #: Modules under ``nexus_logger.commands`` whose ``register()`` adds sub-commands.
-COMMAND_MODULES = (
-    "database",
-    "session",
-    "station",
-    "sync",
-    "config",
-    "doctor",
-    "demo",
-    "admin",
-    "check",
-    "bridge",
-)
+COMMAND_MODULES = tuple(dict.fromkeys(module for module, _help in COMMANDS.values()))
+#: Top-level options that take a value (so the value is not taken for the command's name).
+_VALUE_OPTIONS = ("--db", "--config", "--instrument")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (also used to document the commands)."""
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` names, or None (no command, or a word that is not one)."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token in _VALUE_OPTIONS:
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return token if token in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser: with ``argv``, only the module of the command it names is
+    imported (the others are listed by name and help line); without, every command module
+    (for tests and documentation)."""
     from nexus_logger.commands._common import common_options
 
     common = common_options()
@@ -55,9 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
         "offscreen; exit 0 if everything works (with --db: a new, empty database instead)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"nexus_logger.commands.{name}")
-        module.register(sub, common)
+    if argv is None:
+        wanted = set(COMMAND_MODULES)
+    else:
+        command = _command_in(argv)
+        wanted = {COMMANDS[command][0]} if command else set()
+    for name, (module_name, help_line) in COMMANDS.items():
+        if module_name in wanted:
+            wanted.discard(module_name)
+            module = importlib.import_module(f"nexus_logger.commands.{module_name}")
+            module.register(sub, common)
+        elif name not in sub.choices:
+            sub.add_parser(name, help=help_line, description=help_line)
     parser.set_defaults(func=_open_window)
     return parser
 
@@ -99,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _window_launch_args(argv)
     if args is None:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
     from nexus_logger.core.logsetup import configured_level, setup_logging
 
     log_path = setup_logging(configured_level(getattr(args, "config", None)))

@@ -7,12 +7,14 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-
-from nexus_logger.core import engine as engines
 from nexus_logger.core.config import Settings, load_settings
+
+if TYPE_CHECKING:  # the database stack is imported by the commands that use it, not --help
+    from sqlalchemy import Engine
+
+    from nexus_logger.core.durable import DurableLogger
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -49,10 +51,31 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def engine_from_args(args: argparse.Namespace, *, create: bool = False) -> Engine:
     """The engine for the effective database, also made the default for core calls."""
+    from nexus_logger.core import engine as engines
+
     settings = settings_from_args(args)
     target = settings.database_target
     engines.set_default_database(target)
     return engines.get_engine(target, create=create, timeout=settings.db_timeout_seconds)
+
+
+def durable_from_args(args: argparse.Namespace) -> DurableLogger:
+    """The DurableLogger for the effective database (also made the default for core calls).
+
+    Used by ``sync`` and by ``session start|end|status``, so that they keep events on this PC
+    when the database is away.
+    """
+    from nexus_logger.core import engine as engines
+    from nexus_logger.core.durable import DurableLogger
+    from nexus_logger.core.time_rules import TimeRules
+
+    settings = settings_from_args(args)
+    target = settings.database_target
+    engines.set_default_database(target)
+
+    return DurableLogger(
+        target, timeout=settings.db_timeout_seconds, rules=TimeRules.from_settings(settings)
+    )
 
 
 #: What each ``--format`` choice means, for the option's help text.

@@ -14,6 +14,7 @@ from typing import Any
 
 from nexus_logger.commands._common import (
     add_format_option,
+    durable_from_args,
     render_json,
     settings_from_args,
 )
@@ -163,7 +164,6 @@ def _refused(args: argparse.Namespace, message: str, payload: dict[str, Any]) ->
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from nexus_logger.commands.sync import durable_from_args
     from nexus_logger.core.lifecycle import default_user
 
     durable = durable_from_args(args)
@@ -201,7 +201,6 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_end(args: argparse.Namespace) -> int:
-    from nexus_logger.commands.sync import durable_from_args
     from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
     from nexus_logger.core.lifecycle import end_session, last_heartbeat
 
@@ -307,7 +306,6 @@ def pending_events() -> int | None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from nexus_logger.commands.sync import durable_from_args
     from nexus_logger.core import timestamps
 
     durable = durable_from_args(args)
@@ -365,7 +363,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _open_or_refuse(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """The DurableLogger, this PC's instrument and its open session (None if none)."""
-    from nexus_logger.commands.sync import durable_from_args
 
     durable = durable_from_args(args)
     inst = _resolve_instrument(args, durable)

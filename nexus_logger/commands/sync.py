@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from nexus_logger.commands._common import (
     add_format_option,
+    durable_from_args,
     render_json,
     render_table,
-    settings_from_args,
 )
-from nexus_logger.core import engine as engines
 from nexus_logger.core.outbox import Outbox
-
-if TYPE_CHECKING:  # imported lazily at run time: it pulls in SQLAlchemy
-    from nexus_logger.core.durable import DurableLogger
 
 EVENT_COLUMNS = ("id", "kind", "state", "session_identifier", "instrument", "user", "time")
 CONFLICT_COLUMNS = ("id", "kind", "session_identifier", "instrument", "found", "handled_by")
@@ -61,24 +56,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--all", action="store_true", help="with --status: include handled conflicts")
     add_format_option(p, ("table", "json"))
     p.set_defaults(func=cmd_sync)
-
-
-def durable_from_args(args: argparse.Namespace) -> DurableLogger:
-    """The DurableLogger for the effective database (also made the default for core calls).
-
-    Used by ``sync`` and by ``session start|end|status``, so that they keep events on this PC
-    when the database is away.
-    """
-    from nexus_logger.core.durable import DurableLogger
-
-    settings = settings_from_args(args)
-    target = settings.database_target
-    engines.set_default_database(target)
-    from nexus_logger.core.time_rules import TimeRules
-
-    return DurableLogger(
-        target, timeout=settings.db_timeout_seconds, rules=TimeRules.from_settings(settings)
-    )
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
