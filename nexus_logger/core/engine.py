@@ -8,12 +8,18 @@ SQLite rules, because the file often lives on a network share that several PCs w
   so that the check and the write happen under one write lock;
 * a file that does not exist is never created by accident (``mode=rw``); only ``init-db`` and
   the demo create files;
-* no pooled connections: each transaction opens the file anew, so a share that went away and
-  came back is noticed at once.
+* one kept connection per busy thread, never a stale one: before each transaction the file is
+  checked to be the one the connection opened (same device and inode; a file replaced,
+  moved away or on a share that went away gets a new connection, or the real error), an I/O
+  error throws the connection away, and a connection unused for :data:`SQLITE_IDLE_SECONDS`
+  is closed, so a PC does not hold the file open while it has nothing to do (on Windows an
+  open file cannot be replaced). SQLite itself drops its page cache when another PC changed
+  the file, so a kept connection reads what is there now.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -30,8 +36,8 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.pool import QueuePool
 
 from nexus_logger.core.errors import (
     ConfigError,
@@ -48,6 +54,11 @@ _logger = logging.getLogger(__name__)
 EngineLike: TypeAlias = Engine | str | os.PathLike[str] | None
 
 DEFAULT_TIMEOUT = 30.0
+#: An SQLite connection unused this long is closed (seconds).
+SQLITE_IDLE_SECONDS = 5.0
+#: SQLite result codes (low byte) after which a connection is not used again: I/O error,
+#: corrupt, cannot open, not a database, read-only (a share remounted, a file moved away).
+_STALE_CODES = frozenset({8, 10, 11, 14, 26})
 
 _engines: dict[tuple[str, bool, float], Engine] = {}
 _engine_info: weakref.WeakKeyDictionary[Engine, dict[str, Any]] = weakref.WeakKeyDictionary()
@@ -161,8 +172,11 @@ def _sqlite_engine(path: Path, create: bool, timeout: float) -> Engine:
                 _logger.warning("%s is in WAL mode and could not be switched back: %s", path, err)
         return conn
 
-    engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
+    engine = create_engine(
+        "sqlite://", creator=connect, poolclass=QueuePool, pool_size=1, max_overflow=16
+    )
     engine_info(engine)["nexus_path"] = str(path)
+    _keep_fresh(engine, path)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
@@ -183,6 +197,83 @@ def _sqlite_engine(path: Path, create: bool, timeout: float) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _keep_fresh(engine: Engine, path: Path) -> None:
+    """Never hand out an SQLite connection to a file that is no longer the one it opened, or
+    one that failed with an I/O error, or one that sat unused too long (see the module doc)."""
+    closer = _IdleCloser(engine)
+
+    @event.listens_for(engine, "connect")
+    def _opened(dbapi: Any, record: Any) -> None:
+        record.info["identity"] = _file_identity(path)
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi: Any, record: Any, proxy: Any) -> None:
+        used = record.info.get("used")
+        if used is not None and time.monotonic() - used > SQLITE_IDLE_SECONDS:
+            raise DisconnectionError("idle too long")  # the pool opens a new one
+        if _file_identity(path) != record.info.get("identity"):
+            raise DisconnectionError(f"{path} is not the file this connection opened")
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi: Any, record: Any) -> None:
+        record.info["used"] = time.monotonic()
+        closer.touch()
+
+    @event.listens_for(engine, "handle_error")
+    def _stale(context: Any) -> None:
+        err = context.original_exception
+        code = getattr(err, "sqlite_errorcode", None)
+        if isinstance(err, sqlite3.Error) and code is not None and code & 0xFF in _STALE_CODES:
+            # Roll back first: a thrown-away connection is only closed, and SQLite keeps a
+            # connection with an unfinished statement (still referenced by the traceback)
+            # open, with its write lock, until that statement is gone.
+            with contextlib.suppress(Exception):
+                context.connection.connection.dbapi_connection.rollback()
+            context.is_disconnect = True  # the pool throws this connection away
+
+
+class _IdleCloser:
+    """Closes an SQLite engine's idle connections after :data:`SQLITE_IDLE_SECONDS` (one daemon
+    thread per engine, started on first use, gone when the engine is)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = weakref.ref(engine)
+        self._last = time.monotonic()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def touch(self) -> None:
+        self._last = time.monotonic()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="sqlite-idle-closer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(SQLITE_IDLE_SECONDS / 2)
+            engine = self._engine()
+            if engine is None:
+                return
+            pool = engine.pool
+            if time.monotonic() - self._last > SQLITE_IDLE_SECONDS and pool.checkedout() == 0:
+                pool.dispose()  # closes the connections kept in the pool, not those in use
+                with self._lock:
+                    self._thread = None
+                return
+            del engine, pool
 
 
 def _poll_begin_immediate(dbapi: Any, timeout: float) -> bool:
