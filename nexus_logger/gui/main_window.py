@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -74,6 +74,9 @@ class Phase(enum.Enum):
 
 class MainWindow(QMainWindow):
     """Session tab (steps, running session, end) and the Admin tab."""
+
+    #: The session is running (True: only kept on this PC); for bench/bench_startup.py.
+    session_started = Signal(bool)
 
     def __init__(
         self,
@@ -391,6 +394,7 @@ class MainWindow(QMainWindow):
         if outcome.event_id is not None and self.connected is not None:
             # Shown to the user now: the START kept on this PC counts (see DurableLogger.confirm).
             self.worker.submit(self.connected.logger.confirm, outcome)
+        self.session_started.emit(outcome.queued)
 
     # -- the running session --------------------------------------------------------------
 
