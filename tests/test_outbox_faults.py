@@ -139,6 +139,27 @@ def test_postgres_server_stopped_after_start_and_restarted_after_end(
     assert assert_pairing_holds(url) == [(a, TEM, "alice")]
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_server_restarted_between_two_clicks_is_not_called_unreachable(
+    own_cluster: PgCluster,
+) -> None:
+    """The pool hands out kept connections without a ping round trip; one whose server went
+    away (restart, failover) is noticed before use and replaced, so the next START is
+    written, not wrongly "saved on this PC". At once and after a pause."""
+    url = populate(own_cluster.create_database("restart"))
+    durable = durable_for(url, timeout=2.0)
+    inst = durable.identify(instrument=TEM)
+    for user in ("alice", "bob", "carol"):
+        own_cluster.stop()
+        own_cluster.start()
+        began = durable.start(instrument=inst, user=user)
+        assert not began.queued and began.created, began.message
+        assert find_open_session(TEM, engine=durable.engine()).user == user
+        assert not durable.end(began.session).queued
+    assert durable.pending_count() == 0
+
+
 def test_conflict_outcomes_leave_a_database_nexuslims_can_build(
     sqlite_db: str, nexuslims_python: Path
 ) -> None:
