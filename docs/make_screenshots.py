@@ -262,6 +262,52 @@ def admin_shots(worker: DbWorker, window: MainWindow) -> None:
     admin.tab._update_status()
     save(admin, "admin-problems.png")
     admin.close()
+    fleet_shot(window, database)
+
+
+def fleet_shot(window: MainWindow, database: str) -> None:
+    """The Fleet page in the instrument-PC window: four PCs, two of which need a look."""
+    from nexus_logger.core import fleet
+    from nexus_logger.core.engine import get_engine, write_transaction
+    from nexus_logger.core.logger_tables import pc_report
+
+    pcs = [  # host, instrument, version, minutes ago, waiting, session
+        (
+            "tem-pc-01",
+            "FEI-Titan-TEM-635816",
+            "0.1.0",
+            1,
+            0,
+            "3f9c2a10-5b7e-4d61-9a0c-1e2f3a4b5c06",
+        ),
+        ("sem-pc-02", "FEI-Quanta-ESEM-633137", "0.1.0", 12, 3, None),
+        ("tem-pc-03", "FEI-Titan-TEM-635816", "0.0.9", 50, 0, None),
+        ("old-sem-pc", "FEI-Quanta-ESEM-633137", "0.1.0", 60 * 30, 0, None),
+    ]
+    for host, pid, version, _ago, waiting, _ident in pcs:
+        fleet.report_pc(
+            hostname=host, instrument=pid, waiting_events=waiting, session_identifier=None,
+            os_login="tech", version=version, engine=database,
+        )  # fmt: skip
+    with write_transaction(get_engine(database)) as conn:
+        for host, _pid, _version, ago, _waiting, ident in pcs:
+            conn.execute(
+                pc_report.update()
+                .where(pc_report.c.hostname == host)
+                .values(
+                    reported=(NOW - timedelta(minutes=ago)).isoformat(), session_identifier=ident
+                )
+            )
+    tab = window._admin_tab
+    tab.fleet_page.model.now = lambda: NOW
+    real = fleet.list_fleet
+    fleet.list_fleet = lambda **kw: real(**(kw | {"now": NOW}))  # the picture's clock
+    try:
+        tab.pages.setCurrentIndex(tab.pages.indexOf(tab.fleet_page))
+        wait_until_idle(tab)
+    finally:
+        fleet.list_fleet = real
+    save(window, "admin-fleet.png")
 
 
 def main() -> int:

@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "check",
         "list sessions NexusLIMS would fail on or skip (exit 1 when there are any)",
     ),
+    "fleet": (
+        "fleet",
+        "list every instrument PC and what needs a look (exit 1 when any does)",
+    ),
     "bridge": (
         "bridge",
         "copy finished PostgreSQL sessions to NexusLIMS's SQLite file, and results back",

@@ -385,6 +385,9 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
         when = record_local_heartbeat(session.session_identifier, inst)
     else:
         when = record_heartbeat(session.session_identifier, engine=engine, instrument=inst)
+        from nexus_logger.core.fleet import report_this_pc
+
+        report_this_pc(durable, inst.instrument_pid, session.session_identifier)
     if args.format == "json":
         print(
             render_json(

@@ -160,6 +160,16 @@ FIELDS: tuple[Field, ...] = (
         maximum=8760,
     ),
     Field(
+        "fleet_silent_hours",
+        float,
+        24.0,
+        "The Fleet page and 'fleet' flag an instrument PC not heard from for this long.",
+        env=("NEXUS_LOGGER_FLEET_SILENT_HOURS",),
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=8760,
+    ),
+    Field(
         "admin_refresh_seconds",
         int,
         30,

@@ -1,4 +1,4 @@
-"""Tables nexus-logger owns in the shared database: station, heartbeat, note and open session.
+"""Tables nexus-logger owns in the shared database: station, heartbeat, note, open session, PC.
 
 They live in their own :class:`~sqlalchemy.MetaData`, apart from ``models.Base``, so that
 ``init-db`` keeps creating exactly the NexusLIMS 2.8 schema. Every name starts with
@@ -17,7 +17,19 @@ import logging
 import zlib
 from collections.abc import Iterable
 
-from sqlalchemy import Column, Connection, Engine, MetaData, String, Table, Text, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    text,
+)
 
 from nexus_logger.core.engine import engine_info, write_transaction
 from nexus_logger.core.schema import LOGGER_TABLE_PREFIX
@@ -69,6 +81,25 @@ open_session = Table(
     Column("started", String),  # the START's timestamp, as stored
     Column("hostname", String(255)),
     Column("last_end", String),  # the END of the session before, as stored
+)
+
+#: What each instrument PC last reported about itself (the Admin tab's Fleet page and
+#: ``nexus-logger fleet``): one row per host name, written at launch, with each heartbeat and
+#: by ``sync``. A table of its own rather than new columns on the station or heartbeat tables,
+#: so older PCs, which do not know it, keep writing theirs unchanged (they are listed from
+#: those tables, as "reports nothing").
+pc_report = Table(
+    f"{LOGGER_TABLE_PREFIX}pc",
+    metadata,
+    Column("hostname", String(255), primary_key=True),  # case-folded, as in the station table
+    Column("instrument", String(100), nullable=False),
+    Column("version", String(40), nullable=False),
+    Column("reported", String, nullable=False),  # the PC's clock, aware ISO-8601 (UTC)
+    Column("clock_offset_seconds", Float),  # PC clock minus server clock (None: SQLite)
+    Column("waiting_events", Integer, nullable=False),
+    Column("db_account", String(255)),  # session_user on PostgreSQL (None: SQLite)
+    Column("os_login", String(255)),
+    Column("session_identifier", String(36)),  # the session running on that PC, if any
 )
 
 _CACHE_KEY = "nexus_logger_tables_present"

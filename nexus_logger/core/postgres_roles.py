@@ -50,6 +50,7 @@ GUARDED_LOGGER_TABLES = (
     f"{LOGGER_TABLE_PREFIX}heartbeat",
     f"{LOGGER_TABLE_PREFIX}note",
     f"{LOGGER_TABLE_PREFIX}open_session",
+    f"{LOGGER_TABLE_PREFIX}pc",
 )
 #: Statuses NexusLIMS sets when it has built (or given up on) a session.
 FINAL_STATUSES = tuple(

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from nexus_logger.core.admin_actions import AuditEntry
+from nexus_logger.core.fleet import PcStatus
 from nexus_logger.core.problems import Problem
 from nexus_logger.core.summaries import SessionEvent, SessionSummary
 
@@ -55,7 +56,7 @@ def _names_in_rows(rows: list[dict[str, Any]]) -> set[str]:
 
 
 def hide_one(item: T) -> T:
-    """``item`` (a session, one of its rows, a problem or an audit entry) without names."""
+    """``item`` (a session, one of its rows, a problem, an audit entry or a PC) without names."""
     if isinstance(item, SessionSummary):
         return replace(  # type: ignore[return-value]
             item, user=_hidden(item.user), end_user=_hidden(item.end_user), note=_hidden(item.note)
@@ -84,6 +85,8 @@ def hide_one(item: T) -> T:
             before=_scrub_rows(item.before, names),
             after=_scrub_rows(item.after, names),
         )
+    if isinstance(item, PcStatus):
+        return replace(item, os_login=_hidden(item.os_login))  # type: ignore[return-value]
     return item
 
 

@@ -144,7 +144,17 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
         # The START is still waiting in the outbox: the database has nothing to beat on yet.
         at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)
         return HeartbeatResult(at)
+    report_pc(logger, session.instrument.instrument_pid, session.session_identifier)
     return HeartbeatResult(at)
+
+
+def report_pc(
+    logger: DurableLogger, instrument: str | None, session_identifier: str | None
+) -> None:
+    """Tell the Fleet page how this PC is (core/fleet.py); never fails the job it rides on."""
+    from nexus_logger.core import fleet
+
+    fleet.report_this_pc(logger, instrument, session_identifier)
 
 
 def save_note(logger: DurableLogger, session: OpenSession, note: str | None) -> str | None:

@@ -394,6 +394,13 @@ class MainWindow(QMainWindow):
         if outcome.event_id is not None and self.connected is not None:
             # Shown to the user now: the START kept on this PC counts (see DurableLogger.confirm).
             self.worker.submit(self.connected.logger.confirm, outcome)
+        if not outcome.queued and self.connected is not None:
+            self.worker.submit(
+                jobs.report_pc,
+                self.connected.logger,
+                outcome.session.instrument.instrument_pid,
+                outcome.session.session_identifier,
+            )
         self.session_started.emit(outcome.queued)
 
     # -- the running session --------------------------------------------------------------
@@ -582,6 +589,10 @@ class MainWindow(QMainWindow):
 
     def _on_ended(self, session: OpenSession, outcome: EndOutcome) -> None:
         self.end_outcome = outcome
+        if self.connected is not None:
+            self.worker.submit(
+                jobs.report_pc, self.connected.logger, session.instrument.instrument_pid, None
+            )
         self._show_ended(
             instrument=session.instrument,
             user=session.user,

@@ -72,7 +72,7 @@ def _align_right() -> int:
     return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
-class _ListModel(QAbstractTableModel):
+class ListModel(QAbstractTableModel):
     """A read-only table over a list of objects; subclasses say what each cell shows."""
 
     HEADERS: tuple[str, ...] = ()
@@ -392,7 +392,7 @@ class SessionTableModel(QAbstractTableModel):
 # Detail, problems, audit
 
 
-class EventsTableModel(_ListModel):
+class EventsTableModel(ListModel):
     """The rows of one session exactly as stored, with the time in the instrument's zone."""
 
     HEADERS = ("Row", "Event", "Time (instrument zone)", "Stored timestamp", "Status", "User")
@@ -425,7 +425,7 @@ class EventsTableModel(_ListModel):
         return None
 
 
-class ProblemsTableModel(_ListModel):
+class ProblemsTableModel(ListModel):
     """Problems, most harmful first."""
 
     HEADERS = ("Stops build", "Problem", "Session", "Instrument", "Rows")
@@ -449,7 +449,7 @@ class ProblemsTableModel(_ListModel):
         return None
 
 
-class AuditTableModel(_ListModel):
+class AuditTableModel(ListModel):
     """What administrators did, newest first."""
 
     HEADERS = ("When", "Who (OS login)", "Database account", "PC", "Action", "Session", "What")

@@ -49,12 +49,13 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
-from nexus_logger.core import admin_actions, privacy, problems, summaries, timestamps
+from nexus_logger.core import admin_actions, fleet, privacy, problems, summaries, timestamps
 from nexus_logger.core.config import Settings
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.schema import load_instruments
 from nexus_logger.gui import text
 from nexus_logger.gui.admin.end_time import EndTimeDialog
+from nexus_logger.gui.admin.fleet import FleetPage
 from nexus_logger.gui.admin.models import (
     AuditTableModel,
     EventsTableModel,
@@ -284,6 +285,8 @@ class AdminTab(QWidget):
         self.pages.addTab(self._build_problems(), "Problems")
         self.pages.addTab(self._build_timeline(), "Timeline")
         self.pages.addTab(self._build_audit(), "Audit")
+        self.fleet_page = FleetPage(self)
+        self.pages.addTab(self.fleet_page, "Fleet")
 
     def _build_detail(self, parent: QWidget) -> QWidget:
         box = QWidget(parent)
@@ -462,6 +465,8 @@ class AdminTab(QWidget):
             self.load_timeline()
         elif page == 3:
             self.load_audit()
+        elif page == self.pages.indexOf(self.fleet_page):
+            self.load_fleet()
 
         def then_problems() -> None:
             self.load_problems()
@@ -1011,6 +1016,8 @@ class AdminTab(QWidget):
             self.load_timeline()
         elif index == 3:
             self.load_audit()
+        elif index == self.pages.indexOf(self.fleet_page):
+            self.load_fleet()
 
     def _update_window_label(self) -> None:
         self.window_label.setText(self.timeline.window_text())
@@ -1044,6 +1051,22 @@ class AdminTab(QWidget):
         self._submit(
             problems.audit_trail_problems, engine=self.database, on_done=self._trail_checked
         )
+
+    def load_fleet(self) -> None:
+        """Load every instrument PC that ever logged, and what needs a look (core/fleet.py)."""
+        self._submit(
+            fleet.list_fleet,
+            silent_hours=float(getattr(self.settings, "fleet_silent_hours", 24.0)),
+            clock_limit_seconds=float(getattr(self.settings, "clock_skew_minutes", 5.0)) * 60,
+            engine=self.database,
+            on_done=self._fleet_loaded,
+        )
+
+    def _fleet_loaded(self, pcs: list[fleet.PcStatus]) -> None:
+        self.fleet_page.set_pcs(pcs)
+        flagged = sum(bool(pc.flags) for pc in pcs)
+        index = self.pages.indexOf(self.fleet_page)
+        self.pages.setTabText(index, f"Fleet ({flagged})" if flagged else "Fleet")
 
     def _trail_checked(self, found: list[str]) -> None:
         """Say plainly when the audit trail was edited, cut back or added to by hand."""

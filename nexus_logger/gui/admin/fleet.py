@@ -1,0 +1,127 @@
+"""The Admin tab's Fleet page: every instrument PC that ever logged and which need a look.
+
+A view over :func:`nexus_logger.core.fleet.list_fleet`; the tab loads the list on its worker
+and hands it to :meth:`FleetPage.set_pcs`. Flagged PCs are red, with their reasons in the
+last column and in full under the table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nexus_logger.core.fleet import PcStatus
+from nexus_logger.gui import text
+from nexus_logger.gui.admin.models import ListModel, format_duration
+
+FLAG_COLOR = "#b3261e"
+
+
+class FleetTableModel(ListModel):
+    """One PC per row; column constants name what each column shows."""
+
+    PC, NEEDS, INSTRUMENT, VERSION, LAST_SEEN, WAITING, CLOCK, ACCOUNT, SESSION = range(9)
+    HEADERS = (
+        "PC",
+        "Needs a look",
+        "Instrument",
+        "Version",
+        "Last heard from",
+        "Waiting",
+        "Clock offset",
+        "Database account",
+        "Session running",
+    )
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.now = lambda: datetime.now(UTC)
+
+    def cell(self, pc: PcStatus, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(pc, column)
+        if role == Qt.ItemDataRole.ForegroundRole and pc.flags:
+            return QColor(FLAG_COLOR)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == self.NEEDS and pc.flags:
+                return "\n".join(pc.flags)
+            if column == self.LAST_SEEN and pc.last_seen:
+                return pc.last_seen.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+            if column == self.ACCOUNT and pc.os_login:
+                return f"OS login: {pc.os_login}"
+        return None
+
+    def _display(self, pc: PcStatus, column: int) -> str:
+        if column == self.PC:
+            return pc.hostname
+        if column == self.INSTRUMENT:
+            return pc.instrument or ""
+        if column == self.VERSION:
+            return pc.version or "(no report)"
+        if column == self.LAST_SEEN:
+            if pc.last_seen is None:
+                return "never"
+            return format_duration((self.now() - pc.last_seen).total_seconds()) + " ago"
+        if column == self.SESSION:
+            return pc.session_identifier or ""
+        if column == self.WAITING:
+            return "" if pc.waiting_events is None else str(pc.waiting_events)
+        if column == self.CLOCK:
+            offset = pc.clock_offset_seconds
+            return "unknown" if offset is None else f"{offset:+.1f} s"
+        if column == self.ACCOUNT:
+            return pc.db_account or ""
+        if column == self.NEEDS:
+            return "; ".join(pc.flags) if pc.flags else "OK"
+        return ""
+
+
+class FleetPage(QWidget):
+    """The table and one sentence under it: how many PCs, how many need a look, and why."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        self.model = FleetTableModel(self)
+        self.view = QTableView(self)
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().setVisible(False)
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        lay.addWidget(self.view, 1)
+        self.summary = QLabel("Loading\u2026", self)
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.summary)
+
+    def set_pcs(self, pcs: list[PcStatus]) -> None:
+        """Show ``pcs`` (from :func:`~nexus_logger.core.fleet.list_fleet`)."""
+        first = self.model.rowCount() == 0
+        self.model.set_items(pcs)
+        if pcs and first:
+            self.view.resizeColumnsToContents()
+        flagged = [pc for pc in pcs if pc.flags]
+        if not pcs:
+            self.summary.setText(
+                "No instrument PC has logged to this database yet. Each PC appears here once "
+                "it runs nexus-logger."
+            )
+        elif not flagged:
+            self.summary.setText(f"All {text.plural(len(pcs), 'PC')} look healthy.")
+        else:
+            lines = [f"{len(flagged)} of {text.plural(len(pcs), 'PC')} need a look:"]
+            lines += [f"\u2022 {pc.hostname}: {'; '.join(pc.flags)}" for pc in flagged]
+            self.summary.setText("\n".join(lines))

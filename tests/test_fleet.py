@@ -1,0 +1,147 @@
+"""The fleet (issue 21 req 4): what each instrument PC reports, how the fleet is listed and
+flagged, on an SQLite file and on PostgreSQL (clock offset, account, the server's rules), and
+``nexus-logger fleet``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from nexus_logger import __version__
+from nexus_logger.cli import main
+from nexus_logger.core import fleet
+from nexus_logger.core.engine import get_engine, is_sqlite
+from nexus_logger.core.logger_tables import ensure_tables, heartbeat, station
+from tests.helpers_admin import SEM, TEM, ny, raw_execute, raw_query
+from tests.test_server_rules import _as, server  # noqa: F401 - the fixture, reused
+
+NOW = datetime.now(UTC)
+
+
+def _report(db: str, host: str, **kw) -> None:
+    values = {
+        "instrument": TEM,
+        "waiting_events": 0,
+        "session_identifier": None,
+        "os_login": "tech",
+    } | kw
+    assert fleet.report_pc(hostname=host, engine=db, **values)
+
+
+def test_report_is_one_row_per_pc_and_is_updated(db):
+    _report(db, "Lab-PC-1")
+    _report(db, "lab-pc-1", waiting_events=2)  # the same PC, however the OS spells its name
+    rows = raw_query(db, "SELECT hostname, instrument, version, waiting_events FROM nexus_logger_pc")
+    assert rows == [("lab-pc-1", TEM, __version__, 2)]
+    (pc,) = fleet.list_fleet(engine=db)
+    assert pc.hostname == "lab-pc-1" and pc.waiting_events == 2
+    assert pc.flags == ("2 event(s) waiting on that PC",)
+    if is_sqlite(get_engine(db)):
+        assert (pc.clock_offset_seconds, pc.db_account) == (None, None)  # a file has no clock
+    else:
+        assert abs(pc.clock_offset_seconds) < 5 and pc.db_account == "postgres"
+
+
+def test_the_fleet_flags_what_needs_a_look(db):
+    _report(db, "healthy", version="0.3.0", session_identifier=None)
+    _report(db, "behind", version="0.2.9")
+    _report(db, "waiting", version="0.3.0", waiting_events=1, instrument=SEM)
+    # An older nexus-logger: a station row and heartbeats only, never a report.
+    ensure_tables(get_engine(db), [station, heartbeat])
+    raw_execute(db, "INSERT INTO nexus_logger_station VALUES ('old-pc', ?, ?, 'it')", (SEM, ny(1)))
+    old_beat = (NOW - timedelta(hours=30)).isoformat()
+    raw_execute(
+        db, "INSERT INTO nexus_logger_heartbeat VALUES ('s-old', ?, ?, 'OLD-PC')", (SEM, old_beat)
+    )
+    by_host = {pc.hostname: pc for pc in fleet.list_fleet(silent_hours=24, engine=db)}
+    assert set(by_host) == {"healthy", "behind", "waiting", "old-pc"}
+    assert by_host["healthy"].flags == ()
+    assert by_host["behind"].flags == ("runs 0.2.9, older than the newest in the fleet",)
+    assert by_host["waiting"].flags == ("1 event(s) waiting on that PC",)
+    old = by_host["old-pc"]
+    assert old.version is None and old.instrument == SEM
+    assert old.flags == (
+        "reports nothing: an older nexus-logger, or never launched since",
+        "silent for more than 24 h",
+    )
+    later = NOW + timedelta(hours=25)  # a day later nobody has reported again
+    assert all(
+        "silent for more than 24 h" in pc.flags
+        for pc in fleet.list_fleet(silent_hours=24, now=later, engine=db)
+    )
+
+
+def test_a_clock_off_by_more_than_the_limit_is_flagged(db):
+    _report(db, "pc")
+    raw_execute(db, "UPDATE nexus_logger_pc SET clock_offset_seconds = 412.0")
+    (pc,) = fleet.list_fleet(clock_limit_seconds=300, engine=db)
+    assert pc.flags == ("clock off by +412 s",)
+
+
+def test_the_running_session_comes_from_the_claim_row(db):
+    from nexus_logger.core import lifecycle
+
+    started = lifecycle.start_session(instrument=TEM, user="alice", engine=db).session
+    _report(db, __import__("socket").gethostname())
+    (pc,) = fleet.list_fleet(engine=db)
+    assert pc.session_identifier == started.session_identifier
+
+
+def test_a_report_never_fails_the_caller(tmp_path):
+    """A database that is not there: report_pc says False, raises nothing."""
+    missing = str(tmp_path / "gone.sqlite")
+    assert fleet.report_pc(
+        hostname="pc", instrument=TEM, waiting_events=0, session_identifier=None,
+        os_login=None, engine=missing,
+    ) is False  # fmt: skip
+
+
+def test_fleet_command_text_json_and_exit_codes(sqlite_db, capsys):
+    assert main(["--db", sqlite_db, "fleet"]) == 0
+    assert "No instrument PC has logged" in capsys.readouterr().out
+    _report(sqlite_db, "pc-a", version="9.0.0")
+    assert main(["--db", sqlite_db, "fleet"]) == 0
+    assert "All 1 PCs look healthy." in capsys.readouterr().out
+    _report(sqlite_db, "pc-b", version="8.9.0", waiting_events=3)
+    assert main(["--db", sqlite_db, "fleet"]) == 1
+    out = capsys.readouterr().out
+    assert "1 of 2 PCs need a look:" in out
+    assert "pc-b: runs 8.9.0, older than the newest in the fleet; 3 event(s) waiting" in out
+    assert main(["--db", sqlite_db, "fleet", "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert (data["pc_count"], data["flagged_count"]) == (2, 1)
+    assert {p["hostname"]: p["waiting_events"] for p in data["pcs"]} == {"pc-a": 0, "pc-b": 3}
+
+
+@pytest.mark.postgres
+def test_an_instrument_pc_reports_only_for_its_own_instrument(pg_cluster, server):  # noqa: F811
+    """With the roles script: the PC's account writes its instrument's row; by hand in SQL it
+    cannot write a row for another instrument or change another instrument's PC."""
+    assert fleet.report_pc(
+        hostname="tem-pc", instrument=TEM, waiting_events=0, session_identifier=None,
+        os_login="tech", engine=server["inst_url"],
+    )  # fmt: skip
+    assert fleet.report_pc(
+        hostname="sem-pc", instrument=SEM, waiting_events=0, session_identifier=None,
+        os_login="other", engine=server["owner"],
+    )  # fmt: skip
+    (account,) = {pc.db_account for pc in fleet.list_fleet(engine=server["owner"])} - {"postgres"}
+    assert account == server["inst"]  # the server's word, not the client's
+    before = raw_query(server["owner"], "SELECT * FROM nexus_logger_pc ORDER BY 1")
+    with _as(pg_cluster, server, "inst") as conn:
+        for sql in (
+            "INSERT INTO nexus_logger_pc (hostname, instrument, version, reported, "
+            "waiting_events) VALUES ('fake', 'TEST-SEM-002', '9', 'now', 0)",
+            "UPDATE nexus_logger_pc SET waiting_events = 99 WHERE hostname = 'sem-pc'",
+            "DELETE FROM nexus_logger_pc WHERE hostname = 'sem-pc'",
+        ):
+            with pytest.raises(psycopg.Error):
+                conn.execute(sql)
+    assert raw_query(server["owner"], "SELECT * FROM nexus_logger_pc ORDER BY 1") == before
+    assert not fleet.report_pc(
+        hostname="tem-pc", instrument=SEM, waiting_events=0, session_identifier=None,
+        os_login="tech", engine=server["inst_url"],
+    )  # fmt: skip - refused by the server, reported as not written
