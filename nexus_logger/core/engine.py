@@ -280,8 +280,10 @@ class _IdleCloser:
             if time.monotonic() - self._last > SQLITE_IDLE_SECONDS and pool.checkedout() == 0:
                 pool.dispose()  # closes the connections kept in the pool, not those in use
                 with self._lock:
-                    self._thread = None
-                return
+                    if time.monotonic() - self._last > SQLITE_IDLE_SECONDS:
+                        self._thread = None
+                        return
+                # used again while closing: keep watching
             del engine, pool
 
 
