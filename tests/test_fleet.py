@@ -34,7 +34,9 @@ def _report(db: str, host: str, **kw) -> None:
 def test_report_is_one_row_per_pc_and_is_updated(db):
     _report(db, "Lab-PC-1")
     _report(db, "lab-pc-1", waiting_events=2)  # the same PC, however the OS spells its name
-    rows = raw_query(db, "SELECT hostname, instrument, version, waiting_events FROM nexus_logger_pc")
+    rows = raw_query(
+        db, "SELECT hostname, instrument, version, waiting_events FROM nexus_logger_pc"
+    )
     assert rows == [("lab-pc-1", TEM, __version__, 2)]
     (pc,) = fleet.list_fleet(engine=db)
     assert pc.hostname == "lab-pc-1" and pc.waiting_events == 2
@@ -142,6 +144,10 @@ def test_an_instrument_pc_reports_only_for_its_own_instrument(pg_cluster, server
                 conn.execute(sql)
     assert raw_query(server["owner"], "SELECT * FROM nexus_logger_pc ORDER BY 1") == before
     assert not fleet.report_pc(
-        hostname="tem-pc", instrument=SEM, waiting_events=0, session_identifier=None,
-        os_login="tech", engine=server["inst_url"],
-    )  # fmt: skip - refused by the server, reported as not written
+        hostname="tem-pc",
+        instrument=SEM,
+        waiting_events=0,
+        session_identifier=None,
+        os_login="tech",
+        engine=server["inst_url"],
+    )  # refused by the server: reported as not written

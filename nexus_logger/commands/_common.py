@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nexus_logger.core.config import Settings, load_settings
+from nexus_logger.core.config import settings_from_args
 
 if TYPE_CHECKING:  # the database stack is imported by the commands that use it, not --help
     from sqlalchemy import Engine
@@ -38,15 +38,6 @@ def common_options() -> argparse.ArgumentParser:
         help="config file (default: the platform's config folder)",
     )
     return parent
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings with command-line values on top of environment and file."""
-    overrides = {
-        "database": getattr(args, "db", None),
-        "instrument": getattr(args, "instrument", None),
-    }
-    return load_settings(getattr(args, "config", None), overrides)
 
 
 def engine_from_args(args: argparse.Namespace, *, create: bool = False) -> Engine:

@@ -664,6 +664,20 @@ def load_settings(
     )
 
 
+def settings_from_args(args: Any) -> Settings:
+    """Settings with the command line's ``--db``, ``--instrument`` and ``--config`` (attributes
+    of an ``argparse`` namespace, each optional) on top of environment and files.
+
+    The one place both the headless commands and the windows they open resolve settings, so
+    that ``nexus-logger --db X`` and ``nexus-logger --db X admin`` mean the same database.
+    """
+    overrides = {
+        "database": getattr(args, "db", None),
+        "instrument": getattr(args, "instrument", None),
+    }
+    return load_settings(getattr(args, "config", None), overrides)
+
+
 def _is_file(path: Path) -> bool:
     try:
         return path.is_file()

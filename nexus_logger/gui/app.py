@@ -34,7 +34,7 @@ def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
-    from nexus_logger.core.config import load_settings
+    from nexus_logger.core.config import settings_from_args
     from nexus_logger.gui import qtlog
     from nexus_logger.gui.icons import app_icon
     from nexus_logger.gui.main_window import MainWindow
@@ -65,14 +65,8 @@ def run_app(args: argparse.Namespace) -> int:
             )
         return 0
 
-    overrides = {
-        "database": getattr(args, "db", None),
-        "instrument": getattr(args, "instrument", None),
-    }
-    config_file = getattr(args, "config", None)
-
     def load():
-        settings = load_settings(config_file, overrides)
+        settings = settings_from_args(args)
         for warning in settings.warnings:
             _logger.warning(warning)
         return settings

@@ -23,7 +23,10 @@ def _pc(db: str, host: str, **kw) -> None:
 
 
 def test_fleet_page_lists_every_pc_and_flags_the_ones_that_need_a_look(
-    qtbot, make_tab, sqlite_db, qtmodeltester
+    qtbot,
+    make_tab,  # noqa: F811 - the fixture imported above
+    sqlite_db,
+    qtmodeltester,
 ):
     _pc(sqlite_db, "tem-pc", version="0.3.0")
     _pc(sqlite_db, "sem-pc", version="0.2.0", waiting_events=4)
@@ -37,9 +40,7 @@ def test_fleet_page_lists_every_pc_and_flags_the_ones_that_need_a_look(
     qtbot.waitUntil(lambda: page.model.rowCount() == 3)
     wait_idle(qtbot, tab)
     qtmodeltester.check(page.model)
-    rows = {
-        page.model.index(r, FleetTableModel.PC).data(): r for r in range(page.model.rowCount())
-    }
+    rows = {page.model.index(r, FleetTableModel.PC).data(): r for r in range(page.model.rowCount())}
     assert list(rows) == ["sem-pc", "tem-pc", "old-tem-pc"]  # most recently heard first
 
     def cell(host: str, column: int, role=Qt.ItemDataRole.DisplayRole):

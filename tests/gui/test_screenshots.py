@@ -23,6 +23,7 @@ STATES = (
     "log-window.png",
     "admin.png",
     "admin-problems.png",
+    "admin-fleet.png",
     "force-end.png",
     "force-end-future.png",
 )

@@ -7,8 +7,7 @@ import sys
 
 from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
-from nexus_logger.commands._common import settings_from_args
-from nexus_logger.core.config import Settings
+from nexus_logger.core.config import Settings, settings_from_args
 from nexus_logger.gui.admin.tab import AdminTab
 from nexus_logger.gui.worker import DbWorker
 
