@@ -399,7 +399,13 @@ def test_csv_export_of_the_list(qtbot, make_tab, sqlite_db, tmp_path: Path):
 
 
 def test_timeline_bars_zoom_and_click(qtbot, make_tab, sqlite_db):
-    now = datetime.now(UTC)
+    # The timeline's clock stands at Thursday noon of this week, so that sessions two days
+    # before "now" fall in the week shown whatever weekday the test runs on.
+    local = datetime.now().astimezone()
+    monday = (local - timedelta(days=local.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    now = (monday + timedelta(days=3, hours=12)).astimezone(UTC)
 
     def at(hours: float) -> str:
         return (now - timedelta(hours=hours)).isoformat()
@@ -417,6 +423,8 @@ def test_timeline_bars_zoom_and_click(qtbot, make_tab, sqlite_db):
         ],
     )
     tab = make_tab(sqlite_db)
+    tab.timeline.now = lambda: now
+    tab.timeline.go_now()
     tab.pages.setCurrentIndex(2)
     qtbot.waitUntil(
         lambda: {b.summary.session_identifier for b in tab.timeline.bars} == {"t1", "t2", "t3"}

@@ -13,10 +13,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHeaderView,
     QLabel,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -24,6 +21,7 @@ from PySide6.QtWidgets import (
 from nexus_logger.core.fleet import PcStatus
 from nexus_logger.gui import text
 from nexus_logger.gui.admin.models import ListModel, format_duration
+from nexus_logger.gui.admin.table_view import make_table_view
 
 FLAG_COLOR = "#b3261e"
 
@@ -94,13 +92,7 @@ class FleetPage(QWidget):
         super().__init__(parent)
         lay = QVBoxLayout(self)
         self.model = FleetTableModel(self)
-        self.view = QTableView(self)
-        self.view.setModel(self.model)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setAlternatingRowColors(True)
-        self.view.verticalHeader().setVisible(False)
-        self.view.horizontalHeader().setStretchLastSection(True)
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.view = make_table_view(self.model, self)
         lay.addWidget(self.view, 1)
         self.summary = QLabel("Loading\u2026", self)
         self.summary.setWordWrap(True)

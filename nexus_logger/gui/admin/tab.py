@@ -25,7 +25,6 @@ from typing import Any
 
 from PySide6.QtCore import QDate, QItemSelectionModel, QStandardPaths, Qt, QTimer
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QButtonGroup,
     QCheckBox,
     QComboBox,
@@ -33,7 +32,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -41,7 +39,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
-    QTableView,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -62,6 +59,7 @@ from nexus_logger.gui.admin.models import (
     ProblemsTableModel,
     SessionTableModel,
 )
+from nexus_logger.gui.admin.table_view import make_table_view
 from nexus_logger.gui.admin.timeline import TimelineWidget, Zoom
 from nexus_logger.gui.flow import flow_container
 from nexus_logger.gui.worker import DbWorker, JobError
@@ -75,23 +73,6 @@ _SEARCH_DELAY_MS = 300
 def _without_people(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run ``fn`` on the worker and hide every name and note in what it returns."""
     return privacy.hide_people(fn(*args, **kwargs))
-
-
-def _table(model: Any, parent: QWidget) -> QTableView:
-    view = QTableView(parent)
-    view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setAlternatingRowColors(True)
-    view.setWordWrap(False)
-    view.verticalHeader().setVisible(False)
-    view.horizontalHeader().setStretchLastSection(True)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    # Size columns from the first rows only: measuring thousands of rows blocks the GUI.
-    view.horizontalHeader().setResizeContentsPrecision(50)
-    view.resizeColumnsToContents()  # empty: every header title shows whole from the start
-    return view
 
 
 class AdminTab(QWidget):
@@ -267,7 +248,7 @@ class AdminTab(QWidget):
         sessions_page = QWidget(self)
         split = QSplitter(Qt.Orientation.Vertical, sessions_page)
         self.model = SessionTableModel(self)
-        self.sessions_view = _table(self.model, split)
+        self.sessions_view = make_table_view(self.model, split)
         header = self.sessions_view.horizontalHeader()
         header.setSortIndicator(self.model.column_of("start"), Qt.SortOrder.DescendingOrder)
         self.sessions_view.setSortingEnabled(True)
@@ -297,7 +278,7 @@ class AdminTab(QWidget):
         self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.detail_title)
         self.events_model = EventsTableModel(self)
-        self.events_view = _table(self.events_model, box)
+        self.events_view = make_table_view(self.events_model, box)
         lay.addWidget(self.events_view, 1)
         buttons = QHBoxLayout()
         self.force_end_button = QPushButton("Force end\u2026", box)
@@ -319,7 +300,7 @@ class AdminTab(QWidget):
         page = QWidget(self)
         lay = QVBoxLayout(page)
         self.problems_model = ProblemsTableModel(self)
-        self.problems_view = _table(self.problems_model, page)
+        self.problems_view = make_table_view(self.problems_model, page)
         lay.addWidget(self.problems_view, 3)
         self.problem_text = QLabel("Looking for problems\u2026", page)
         self.problem_text.setWordWrap(True)
@@ -372,7 +353,7 @@ class AdminTab(QWidget):
         page = QWidget(self)
         lay = QVBoxLayout(page)
         self.audit_model = AuditTableModel(self)
-        self.audit_view = _table(self.audit_model, page)
+        self.audit_view = make_table_view(self.audit_model, page)
         lay.addWidget(self.audit_view)
         self.audit_note = QLabel("Loading\u2026", page)
         self.audit_note.setWordWrap(True)

@@ -1,0 +1,31 @@
+"""The one way the Admin tab's pages build a read-only table view.
+
+Every page's table selects whole rows, alternates row colours and sizes its columns from the
+header titles at once, so a title never shows cut off before the first rows arrive.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractItemModel
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+
+
+def make_table_view(model: QAbstractItemModel, parent: QWidget) -> QTableView:
+    """A single-selection, read-only row table over ``model``, its titles shown whole."""
+    view = QTableView(parent)
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(False)
+    view.verticalHeader().setVisible(False)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    # Size columns from the first rows only: measuring thousands of rows blocks the GUI.
+    header.setResizeContentsPrecision(50)
+    view.resizeColumnsToContents()  # empty: every header title shows whole from the start
+    # Stretch only now: a stretched last section never gets narrower than it was when the
+    # stretch was switched on, and now it is as wide as its title.
+    header.setStretchLastSection(True)
+    return view
