@@ -716,6 +716,8 @@ def test_hidden_names_are_hidden_on_every_page(qtbot, make_tab, sqlite_db, tmp_p
         tab = make_tab(sqlite_db)
     else:
         tab = make_tab(sqlite_db, login="mallory", admins=("root",))
+    tab.timeline.now = lambda: now - timedelta(hours=2)  # the week of "mm", even on a Monday
+    tab.timeline.go_now()
     _show_every_page(qtbot, tab, "mm")
     shown = _every_text(tab)
     tab.pages.setCurrentIndex(0)
