@@ -155,24 +155,31 @@ def _copy_in(pair: Pair, snap: Snapshot, sids: Sequence[str], report: RunReport)
             if inserts:
                 conn.execute(insert(_T), inserts)
             after = _rows_for(conn, done)
-            at = _now()
-            entries = [
-                bt.LedgerEntry(
-                    sid,
-                    _next_gen(snap, sid),
-                    bt.fingerprint(snap.pg(sid)),
-                    bt.fingerprint(after.get(sid, [])),
-                    at,
-                    "copied_in",
-                )
-                for sid in done
-            ]
+            entries = _ledger_entries(snap, done, after, "copied_in")
             bt.upsert_ledger(conn, entries)
             _fault("copy_in_commit")
         _fault("copy_in_committed")
         report.copied_in += len(entries)
         with write_transaction(pair.pg) as conn:
             bt.upsert_ledger(conn, entries)
+
+
+def _ledger_entries(
+    snap: Snapshot, sids: Sequence[str], written: dict[str, list[dict[str, Any]]], how: str
+) -> list[bt.LedgerEntry]:
+    """One ledger entry per copied session: the source side as read, the side just written
+    (``written``: the copy's rows read back), fingerprinted."""
+    at = _now()
+    entries = []
+    for sid in sids:
+        copy = written.get(sid, [])
+        pg, sq = (snap.pg(sid), copy) if how == "copied_in" else (copy, snap.sq(sid))
+        entries.append(
+            bt.LedgerEntry(
+                sid, _next_gen(snap, sid), bt.fingerprint(pg), bt.fingerprint(sq), at, how
+            )
+        )
+    return entries
 
 
 def _row_values(row: dict[str, Any]) -> dict[str, Any]:
@@ -249,18 +256,7 @@ def _copy_out(pair: Pair, snap: Snapshot, sids: Sequence[str], report: RunReport
                         .values(record_status=status)
                     )
             after = _rows_for(conn, done)
-            at = _now()
-            entries = [
-                bt.LedgerEntry(
-                    sid,
-                    _next_gen(snap, sid),
-                    bt.fingerprint(after.get(sid, [])),
-                    bt.fingerprint(snap.sq(sid)),
-                    at,
-                    "copied_out",
-                )
-                for sid in done
-            ]
+            entries = _ledger_entries(snap, done, after, "copied_out")
             bt.upsert_ledger(conn, entries)
             _fault("copy_out_commit")
         _fault("copy_out_committed")
