@@ -152,6 +152,8 @@ class MainWindow(QMainWindow):
         self._admin_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._admin_placeholder.setWordWrap(True)
         self.tabs.addTab(self._admin_placeholder, "Admin")
+        # Hidden until the settings say who may see it (it lists everyone's sessions).
+        self.tabs.setTabVisible(self.tabs.indexOf(self._admin_placeholder), False)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         # Above the tabs, so it is on every page: the demo must never pass for production.
         self.demo_banner = QLabel(DEMO_BANNER)
@@ -207,11 +209,11 @@ class MainWindow(QMainWindow):
             self._fail(Step.CONNECT, str(err))
             return
         self._show_demo(self.settings.uses_demo)
+        self._show_admin_tab_only_to_whom_it_may_concern()
         if not self.settings.set_up:
             self._show_not_set_up()
             return
         self._heartbeat_timer.setInterval(int(self.settings.heartbeat_seconds) * 1000)
-        self._show_admin_tab_only_to_whom_it_may_concern()
         self.steps_page.set_step(Step.CONNECT, StepState.ACTIVE)
         self._submit_step(Step.CONNECT, jobs.connect, self.settings, on_done=self._on_connected)
 
@@ -866,8 +868,9 @@ class MainWindow(QMainWindow):
 
         assert self.settings is not None
         index = self.tabs.indexOf(self._admin_placeholder)
-        wanted = bool(getattr(self.settings, "admin_tab_for_everyone", False)) or (
-            is_administrator(administrators=self.settings.administrators)
+        wanted = self.settings.set_up and (
+            bool(getattr(self.settings, "admin_tab_for_everyone", False))
+            or is_administrator(administrators=self.settings.administrators)
         )
         if index >= 0:
             self.tabs.setTabVisible(index, wanted)

@@ -25,6 +25,7 @@ def test_an_unconfigured_login_sees_this_pc_is_not_set_up(qtbot, make_window, db
     assert "nexus-logger demo" in window.steps_page.contact_label.text()
     assert window.sync_indicator.plain_text() == "Not set up: nothing is logged on this PC"
     assert window.session is None
+    assert not window.tabs.isTabVisible(1)  # nothing to administer: no Admin tab
     window.tabs.setCurrentIndex(1)  # the Admin tab has no database either
     assert "This PC is not set up" in window._admin_placeholder.text()
     window.tabs.setCurrentIndex(0)
