@@ -863,13 +863,15 @@ class MainWindow(QMainWindow):
             self._create_admin_tab()
 
     def _show_admin_tab_only_to_whom_it_may_concern(self) -> None:
-        """The Admin tab lists everyone's sessions: hidden unless the settings allow it."""
+        """The Admin tab lists everyone's sessions: hidden unless the settings allow it (or the
+        database is the demo's)."""
         from nexus_logger.core.admin_actions import is_administrator
 
         assert self.settings is not None
         index = self.tabs.indexOf(self._admin_placeholder)
         wanted = self.settings.set_up and (
-            bool(getattr(self.settings, "admin_tab_for_everyone", False))
+            self.settings.uses_demo  # made-up sessions: nobody's personal data
+            or bool(getattr(self.settings, "admin_tab_for_everyone", False))
             or is_administrator(administrators=self.settings.administrators)
         )
         if index >= 0:

@@ -42,6 +42,7 @@ def test_the_demo_says_so_on_every_page(qtbot, make_window):
     assert window.sync_indicator.plain_text() == "Online: everything is saved in the demo database"
     assert window.connected is not None
     assert "not sent to NexusLIMS" in window.connected.database  # the Connect step's line
+    assert window.tabs.isTabVisible(1)  # the demo's Admin tab shows made-up sessions to all
     window.tabs.setCurrentIndex(1)  # the Admin tab
     qtbot.waitUntil(lambda: window._admin_tab is not None)
     assert window.demo_banner.isVisible()
