@@ -110,8 +110,8 @@ class PC(threading.Thread):
     def run(self) -> None:
         action = "start"
         while time.monotonic() < self.deadline:
-            who = ("--user", self.name) if action == "start" else ()
-            code, out = self._run("session", action, "--instrument", self.pid, *who)
+            # Each PC's user ends only their own session (another user's takes --session).
+            code, out = self._run("session", action, "--instrument", self.pid, "--user", self.name)
             self.stats[f"{action} exit {code}"] += 1
             if action == "end" and code == 0:
                 self.told_ended += ENDED.findall(out)

@@ -99,7 +99,11 @@ def test_json_outputs_are_single_objects(
     assert data["ok"] is False and data["created"] is False
     assert data["session"]["session_identifier"] == ident and "already open" in err
 
-    assert main(["session", "end", *base]) == 0
+    assert main(["session", "end", *base]) == 4  # Zoë's session, not this login's
+    data, err = _json(capsys)
+    assert data["ok"] is False and data["session"]["session_identifier"] == ident
+    assert "is not yours: Zoë O'Neil started it" in err and f"--session {ident}" in err
+    assert main(["session", "end", *base, "--user", "Zoë O'Neil"]) == 0
     data, _ = _json(capsys)
     assert data["ended"]["session_identifier"] == ident and data["ended"]["user"] == "Zoë O'Neil"
     assert data["ended"]["already_ended"] is False

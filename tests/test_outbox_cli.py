@@ -49,10 +49,10 @@ def test_session_commands_offline_then_sync(
         assert status["open"] and status["session"]["user"] == "alice"
         assert status["database_reachable"] is False and status["pending_events"] == 0
 
-        assert main(["session", "end", *common]) == 3  # kept on this PC (README: exit codes)
+        assert main(["session", "end", *common, "--user", "alice"]) == 3  # kept on this PC
         out = capsys.readouterr().out
         assert "saved on this PC and will be sent automatically" in out
-        assert main(["session", "end", *common]) == 4  # ended here already: nothing open
+        assert main(["session", "end", *common, "--user", "alice"]) == 4  # nothing open now
         capsys.readouterr()
         assert main(["session", "start", *common, "--user", "bob", "--format", "json"]) == 3
         started = _json(capsys)
@@ -147,7 +147,7 @@ def test_real_entry_point_keeps_and_sends(sqlite_db: str) -> None:
     common = ["--db", sqlite_db, "--instrument", TEM]
     assert run("session", "start", *common, "--user", "erin").returncode == 0
     with moved_away(sqlite_db):
-        ended = run("session", "end", *common)
+        ended = run("session", "end", *common, "--user", "erin")
         assert ended.returncode == 3, ended.stderr  # kept on this PC
         assert "saved on this PC" in ended.stdout and ended.stderr == ""
     synced = run("sync", "--db", sqlite_db)

@@ -62,10 +62,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="end the open session",
         description="End the open session of this PC's instrument (or --session ID): the END "
         "and the status change to TO_BE_BUILT happen in one transaction. Exits with code 4 when "
-        "no session is open.",
+        "no session is open, or when the open session is another user's: ending someone "
+        "else's session takes naming it with --session ID.",
     )
     _instrument_option(end)
-    end.add_argument("--session", metavar="ID", help="end this session instead of the open one")
+    end.add_argument(
+        "--session",
+        metavar="ID",
+        help="end this session instead of the open one (needed for another user's session)",
+    )
+    end.add_argument(
+        "--user",
+        metavar="NAME",
+        help="whose open session this is (default: your login); ignored with --session",
+    )
     end.add_argument(
         "--at",
         metavar="TIME",
@@ -217,6 +227,8 @@ def cmd_end(args: argparse.Namespace) -> int:
         if session is None:
             return _no_open(args, inst.instrument_pid)
         ident = session.session_identifier
+        if not _is_theirs(session.user, args.user):
+            return _not_yours(args, session)
     else:
         # The session this PC has open can be ended offline too; any other goes straight
         # to the database.
@@ -288,6 +300,25 @@ def cmd_end(args: argparse.Namespace) -> int:
             + ("" if queued else " NexusLIMS will build its record.")
         )
     return EXIT_HELD if queued else 0
+
+
+def _is_theirs(owner: str | None, given: str | None) -> bool:
+    """True when the open session belongs to whoever runs the command (``--user`` or the
+    login): a PC is shared, and nobody ends another person's session without naming it."""
+    from nexus_logger.core.lifecycle import default_user
+
+    who = given if given is not None else default_user()
+    return (owner or "").strip().casefold() == who.strip().casefold()
+
+
+def _not_yours(args: argparse.Namespace, session: Any) -> int:
+    message = (
+        f"The open session on {session.instrument.instrument_pid} is not yours: "
+        f"{session.user or 'an unknown user'} started it at {_when(session.started)}. "
+        f"To end it anyway, name it: 'nexus-logger session end --session "
+        f"{session.session_identifier}'."
+    )
+    return _refused(args, message, {"ended": None, "session": session.as_dict()})
 
 
 def _no_open(args: argparse.Namespace, pid: str) -> int:
