@@ -106,11 +106,11 @@ def test_fleet_command_text_json_and_exit_codes(sqlite_db, capsys):
     assert "No instrument PC has logged" in capsys.readouterr().out
     _report(sqlite_db, "pc-a", version="9.0.0")
     assert main(["--db", sqlite_db, "fleet"]) == 0
-    assert "All 1 PCs look healthy." in capsys.readouterr().out
+    assert "The only PC looks healthy." in capsys.readouterr().out
     _report(sqlite_db, "pc-b", version="8.9.0", waiting_events=3)
     assert main(["--db", sqlite_db, "fleet"]) == 1
     out = capsys.readouterr().out
-    assert "1 of 2 PCs need a look:" in out
+    assert "1 of 2 PCs needs a look:" in out
     assert "pc-b: runs 8.9.0, older than the newest in the fleet; 3 event(s) waiting" in out
     assert main(["--db", sqlite_db, "fleet", "--format", "json"]) == 1
     data = json.loads(capsys.readouterr().out)

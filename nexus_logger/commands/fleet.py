@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def cmd_fleet(args: argparse.Namespace) -> int:
     from nexus_logger.core.engine import describe
-    from nexus_logger.core.fleet import list_fleet
+    from nexus_logger.core.fleet import headline, list_fleet
 
     settings = settings_from_args(args)
     engine = engine_from_args(args)
@@ -87,14 +87,11 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         for pc in pcs
     ]
     print(render_table(rows, COLUMNS))
-    if flagged:
-        print()
-        print(f"{len(flagged)} of {len(pcs)} PCs need a look:")
-        for pc in flagged:
-            print(f"  {pc.hostname}: {'; '.join(pc.flags)}")
-        return EXIT_PROBLEMS
-    print(f"\nAll {len(pcs)} PCs look healthy.")
-    return 0
+    print()
+    print(headline(pcs))
+    for pc in flagged:
+        print(f"  {pc.hostname}: {'; '.join(pc.flags)}")
+    return EXIT_PROBLEMS if flagged else 0
 
 
 def _ago(moment: datetime | None, now: datetime) -> str:

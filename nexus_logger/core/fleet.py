@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,7 +43,7 @@ from nexus_logger.core.logger_tables import (
     table_exists,
 )
 
-__all__ = ["PcStatus", "list_fleet", "measure_clock", "report_pc", "version_key"]
+__all__ = ["PcStatus", "headline", "list_fleet", "measure_clock", "report_pc", "version_key"]
 
 _logger = logging.getLogger(__name__)
 _warned = False
@@ -229,6 +230,20 @@ def list_fleet(
         )
     out.sort(key=lambda p: p.last_seen or datetime.min.replace(tzinfo=UTC), reverse=True)
     return out
+
+
+def headline(pcs: Sequence[PcStatus]) -> str:
+    """One sentence over the fleet: how many PCs, and how many need a look (CLI and Admin tab)."""
+    flagged = sum(1 for pc in pcs if pc.flags)
+    total = f"{len(pcs)} PC" if len(pcs) == 1 else f"{len(pcs)} PCs"
+    if not pcs:
+        return (
+            "No instrument PC has logged to this database yet. Each PC appears here once it "
+            "runs nexus-logger."
+        )
+    if not flagged:
+        return "The only PC looks healthy." if len(pcs) == 1 else f"All {total} look healthy."
+    return f"{flagged} of {total} {'needs' if flagged == 1 else 'need'} a look:"
 
 
 def report_this_pc(

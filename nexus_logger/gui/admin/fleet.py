@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nexus_logger.core import fleet
 from nexus_logger.core.fleet import PcStatus
-from nexus_logger.gui import text
 from nexus_logger.gui.admin.models import ListModel, format_duration
 from nexus_logger.gui.admin.table_view import make_table_view
 
@@ -105,15 +105,6 @@ class FleetPage(QWidget):
         self.model.set_items(pcs)
         if pcs and first:
             self.view.resizeColumnsToContents()
-        flagged = [pc for pc in pcs if pc.flags]
-        if not pcs:
-            self.summary.setText(
-                "No instrument PC has logged to this database yet. Each PC appears here once "
-                "it runs nexus-logger."
-            )
-        elif not flagged:
-            self.summary.setText(f"All {text.plural(len(pcs), 'PC')} look healthy.")
-        else:
-            lines = [f"{len(flagged)} of {text.plural(len(pcs), 'PC')} need a look:"]
-            lines += [f"\u2022 {pc.hostname}: {'; '.join(pc.flags)}" for pc in flagged]
-            self.summary.setText("\n".join(lines))
+        lines = [fleet.headline(pcs)]
+        lines += [f"\u2022 {pc.hostname}: {'; '.join(pc.flags)}" for pc in pcs if pc.flags]
+        self.summary.setText("\n".join(lines))
