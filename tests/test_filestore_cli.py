@@ -7,44 +7,19 @@ folder; the data root comes from NexusLIMS's own variable NX_INSTRUMENT_DATA_PAT
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from nexus_logger.cli import main
-
-#: The reference database's pending session on NX-TEST-INSTR-001 at 10:04-10:45 New York time.
-WITH_FILES = "d3ac94af-0f21-4db6-acad-4a268d116ece"
-
-
-def _pending(db: str) -> dict[str, tuple[str, datetime]]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT session_identifier, instrument, timestamp FROM session_log "
-            "WHERE record_status = 'TO_BE_BUILT' AND event_type = 'START'"
-        ).fetchall()
-    return {sid: (pid, datetime.fromisoformat(ts)) for sid, pid, ts in rows}
+from tests.helpers_files import WITH_FILES, build_data_root
 
 
 @pytest.fixture
 def data_root(reference_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Two files inside WITH_FILES's window; for every other pending session only files that
     NexusLIMS would not take (before START, or an ignored .emi)."""
-    root = tmp_path / "instrument-data"
-    for sid, (pid, start) in _pending(reference_db).items():
-        names = ("a.dm3", "run/b.tif") if sid == WITH_FILES else ("c.emi",)
-        for i, name in enumerate(names):
-            path = root / pid / sid[:8] / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"x" * (1000 * (i + 1)))
-            moment = (start + timedelta(minutes=1 + i)).timestamp()
-            os.utime(path, (moment, moment))
-        old = root / pid / sid[:8] / "before.dm3"
-        old.write_bytes(b"x")
-        os.utime(old, (start.timestamp() - 60, start.timestamp() - 60))
+    root = build_data_root(reference_db, tmp_path / "instrument-data")
     monkeypatch.setenv("NX_INSTRUMENT_DATA_PATH", str(root))
     return root
 

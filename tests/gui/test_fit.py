@@ -241,6 +241,20 @@ def test_admin_tab_fits_in_the_window(
     tab.select_row(0)
     qtbot.waitUntil(lambda: not tab.busy, timeout=15_000)
     assert_fits(qtbot, win, "sessions, one selected")
+    report = FileReport(
+        SESSION.started,
+        NOW,
+        UNC_DATA,
+        Path(UNC_DATA) / "FEI-Titan-TEM-635816",
+        FileTally(folder_exists=False),
+    )
+    tab.files_panel.setText(
+        f"Files NexusLIMS would find: {report.files_text('America/New_York')}. "
+        f"Predicted: {report.outcome_text(NOW, 'America/New_York')}"
+    )
+    tab.files_panel.setVisible(True)
+    assert_fits(qtbot, win, "sessions, one selected, its files predicted")
+    tab.files_panel.clear()
     for index in range(1, tab.pages.count()):
         tab.pages.setCurrentIndex(index)
         qtbot.waitUntil(lambda: not tab.busy, timeout=15_000)
