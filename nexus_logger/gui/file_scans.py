@@ -79,11 +79,13 @@ class FileScanner(QObject):
             callback(result)
 
     def shutdown(self, wait_ms: int = 5000) -> bool:
-        """Drop queued scans, ask the running one to stop, wait for it; False if it did not."""
+        """Drop queued scans and their callbacks, ask the running one to stop, wait for it;
+        False if it did not stop in time. Scans may be submitted again afterwards."""
         self._stopping.set()
         self._pool.clear()
         stopped = self._pool.waitForDone(wait_ms)
         self._callbacks.clear()
+        self._stopping.clear()  # a window shown again counts again
         if not stopped:
             _logger.warning("A file scan did not stop within %d ms", wait_ms)
         return stopped

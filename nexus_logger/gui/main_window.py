@@ -612,6 +612,8 @@ class MainWindow(QMainWindow):
                 report.folder,
                 choice.value,
             )
+            if self.phase is not Phase.RUNNING:
+                return  # ended elsewhere while the question was open
             if choice is not EndChoice.END_ANYWAY:
                 self.session_page.set_running(queued=self.session_queued)
                 self.session_page.set_message("The session is still running.")

@@ -105,6 +105,7 @@ class SessionFilesWatch(QObject):
     def stop(self) -> None:
         """Stop watching (the session ended); an answer still on its way is dropped."""
         self._session = None
+        self._busy = False  # an answer still on its way is for no session any more
         self._timer.stop()
         waiting, self._waiting = self._waiting, []
         for _end, callback in waiting:
