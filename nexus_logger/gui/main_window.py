@@ -594,7 +594,9 @@ class MainWindow(QMainWindow):
                 self._end_check = clicked
                 self.session_page.set_checking_files()
                 self.files_watch.report_at(clicked, lambda r: self._files_checked(clicked, r))
-                QTimer.singleShot(END_CHECK_TIMEOUT_MS, lambda: self._files_checked(clicked, None))
+                QTimer.singleShot(
+                    END_CHECK_TIMEOUT_MS, self, lambda: self._files_checked(clicked, None)
+                )
             return
         self._end_at(clicked)
 
@@ -781,6 +783,7 @@ class MainWindow(QMainWindow):
         self._countdown.stop()
         self._heartbeat_timer.stop()
         self._sync_timer.stop()
+        self._end_check = None  # an End still counting its files ends nothing now
         self.files_watch.stop()
         self.file_scanner.shutdown(2000)
         if self._log_window is not None:

@@ -103,13 +103,12 @@ class SessionFilesWatch(QObject):
         self.count_now()
 
     def stop(self) -> None:
-        """Stop watching (the session ended); an answer still on its way is dropped."""
+        """Stop watching (the session ended, the window closes): an answer still on its way,
+        and an End waiting for it, are dropped (closing must never end a session)."""
         self._session = None
         self._busy = False  # an answer still on its way is for no session any more
         self._timer.stop()
-        waiting, self._waiting = self._waiting, []
-        for _end, callback in waiting:
-            callback(None)
+        self._waiting = []
 
     def count_now(self) -> None:
         """Count up to now (unless a count is running: its answer schedules the next)."""

@@ -174,3 +174,36 @@ def test_the_demo_shows_no_files_line(qtbot, make_window, tmp_path: Path) -> Non
     wait_phase(qtbot, window, Phase.RUNNING)
     qtbot.waitUntil(lambda: window.files_watch.latest is not None)
     assert not window.session_page.files_label.isVisible()
+
+
+def test_closing_while_end_counts_the_files_ends_nothing(
+    qtbot, make_window, sqlite_db: str, tmp_path: Path, monkeypatch
+) -> None:
+    """A share that answers slowly: End waits for the count; *Keep it open and close*
+    meanwhile keeps the session open, and the count's late answer ends nothing."""
+    import threading
+
+    from nexus_logger.gui import session_files
+    from nexus_logger.gui.dialogs import CloseChoice
+
+    real = session_files.report_for_settings
+    answer = threading.Event()
+
+    def slow_share(*args, cancel, **kwargs):
+        while not answer.is_set() and not cancel():
+            answer.wait(0.01)
+        return real(*args, cancel=cancel, **kwargs)
+
+    monkeypatch.setattr(session_files, "report_for_settings", slow_share)
+    window = _running(qtbot, make_window, sqlite_db, data_root=str(tmp_path))
+    ident = window.session.session_identifier
+    window.end_session()
+    assert window.session_page.end_button.text() == "Checking the session's files\u2026"
+    assert window.phase is Phase.RUNNING
+    window.ask_close_choice = lambda: CloseChoice.KEEP_OPEN  # type: ignore[method-assign]
+    window.close()
+    assert not window.isVisible() and window.paused
+    answer.set()
+    qtbot.wait(100)
+    assert window.phase is Phase.RUNNING
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START"]
