@@ -45,6 +45,13 @@ def test_sessions_files_json_and_table(reference_db: str, data_root: Path, capsy
     assert mine_line.split()[-4:] == ["2", "3000", f"{WITH_FILES[:8]}/run/b.tif", "FILES_FOUND"]
     assert sum(line.endswith("NO_FILES_FOUND") for line in table) == 5
 
+    assert main([*argv, "--format", "csv"]) == 0
+    csv_lines = capsys.readouterr().out.splitlines()
+    assert csv_lines[0].endswith(",files,total_bytes,newest_file,predicted")
+    assert next(line for line in csv_lines if line.startswith(WITH_FILES)).endswith(
+        f",2,3000,{WITH_FILES[:8]}/run/b.tif,FILES_FOUND"
+    )
+
     # Without --files nothing changes (and no folder is read).
     assert main(["sessions", "--db", reference_db, "--format", "json"]) == 0
     assert all("files" not in r for r in json.loads(capsys.readouterr().out))
