@@ -10,10 +10,11 @@ from __future__ import annotations
 import enum
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from nexus_logger.core.filestore import NO_FILES_SENTENCE, FileReport, moment_text
 from nexus_logger.gui import theme
+from nexus_logger.gui.dialogs import _message_label
 
 
 class EndChoice(enum.Enum):
@@ -21,14 +22,6 @@ class EndChoice(enum.Enum):
 
     END_ANYWAY = "end anyway"
     KEEP_RUNNING = "keep the session running"
-
-
-def _label(content: str, parent: QWidget, point_size: float) -> QLabel:
-    label = QLabel(content, parent)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    theme.set_font(label, point_size)
-    return label
 
 
 class NoFilesDialog(QDialog):
@@ -40,9 +33,9 @@ class NoFilesDialog(QDialog):
         self.setWindowTitle("No files for this session")
         self.setModal(True)
         self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
-        self.title_label = _label(NO_FILES_SENTENCE + ".", self, theme.STATE_PT - 6)
+        self.title_label = _message_label(NO_FILES_SENTENCE + ".", self, theme.STATE_PT - 6)
         self.title_label.setFont(theme.font(theme.STATE_PT - 6, bold=True))
-        self.explain_label = _label(
+        self.explain_label = _message_label(
             f"No data file in {report.folder} was saved after the session started "
             f"({moment_text(report.start, zone)}). If your data is still being saved or "
             "copied there, keep the session running and end it afterwards.",
