@@ -71,8 +71,9 @@ class FileReport:
             return Outcome.UNKNOWN
         return Outcome.NO_FILES_FOUND
 
-    def files_text(self, zone: str | None = None) -> str:
-        """``12 files, 3.4 MB; newest: a/b.dm3 at 2025-01-06 10:42 EST`` (or why not)."""
+    def files_text(self, zone: str | None = None, *, names: bool = True) -> str:
+        """``12 files, 3.4 MB; newest: a/b.dm3 at 2025-01-06 10:42 EST`` (or why not);
+        ``names=False`` leaves out the newest file's path (it may name a person)."""
         if self.tally is None:
             return self.problem
         tally = self.tally
@@ -80,7 +81,7 @@ class FileReport:
         text = f"{count} file{'' if tally.count == 1 else 's'}"
         if tally.count:
             text += f", {size_text(tally.total_bytes)}"
-        if tally.newest_path and tally.newest_mtime:
+        if names and tally.newest_path and tally.newest_mtime:
             text += f"; newest: {tally.newest_path} at {moment_text(tally.newest_mtime, zone)}"
         if not tally.folder_exists:
             text += f" (the folder {self.folder} does not exist)"

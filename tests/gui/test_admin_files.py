@@ -67,3 +67,25 @@ def test_an_unreachable_data_root_is_said_and_none_set_says_nothing(
     _select(qtbot, quiet, WITH_FILES)
     assert not quiet.files_panel.isVisible()
     assert quiet.files_panel.scanner.pending == 0
+
+
+def test_viewers_who_may_not_see_people_do_not_see_file_paths(
+    qtbot,
+    make_tab,  # noqa: F811 (the fixture imported above)
+    reference_db: str,
+    tmp_path: Path,
+) -> None:
+    root = build_data_root(reference_db, tmp_path / "data")
+    tab = make_tab(
+        reference_db,
+        login="guest",
+        admins=("root",),
+        data_root=str(root),
+        admin_tab_for_everyone=True,
+    )
+    assert tab.hide_people
+    _select(qtbot, tab, WITH_FILES)
+    assert _counted(qtbot, tab) == (
+        "Files NexusLIMS would find: 2 files, 3.0 kB. "
+        "Predicted: NexusLIMS will find files and build a record."
+    )

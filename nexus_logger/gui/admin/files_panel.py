@@ -27,9 +27,13 @@ _RED = "color: #b3261e;"
 class FilesPanel(QLabel):
     """One word-wrapped line under the detail title; hidden when there is nothing to say."""
 
-    def __init__(self, settings: Any, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Any, parent: QWidget | None = None, *, hide_names: bool = False
+    ) -> None:
         super().__init__(parent)
         self.settings = settings
+        #: Viewers who may not see who used an instrument do not see file paths either.
+        self.hide_names = hide_names
         self.instruments: dict[str, Instrument] = {}
         self.scanner = FileScanner(self)
         self.report: FileReport | None = None
@@ -89,7 +93,7 @@ class FilesPanel(QLabel):
             self.setText(result.problem)
             return
         self.setText(
-            f"Files NexusLIMS would find: {result.files_text(zone)}. "
+            f"Files NexusLIMS would find: {result.files_text(zone, names=not self.hide_names)}. "
             f"Predicted: {result.outcome_text(zone=zone)}"
         )
         self.setStyleSheet(_RED if result.outcome() is Outcome.NO_FILES_FOUND else "")

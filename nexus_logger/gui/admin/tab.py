@@ -278,7 +278,7 @@ class AdminTab(QWidget):
         self.detail_title.setWordWrap(True)
         self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.detail_title)
-        self.files_panel = FilesPanel(self.settings, box)
+        self.files_panel = FilesPanel(self.settings, box, hide_names=self.hide_people)
         lay.addWidget(self.files_panel)
         self.events_model = EventsTableModel(self)
         self.events_view = make_table_view(self.events_model, box)
