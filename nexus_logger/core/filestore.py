@@ -97,7 +97,7 @@ class FileReport:
         if outcome is Outcome.FILES_FOUND:
             return "NexusLIMS will find files and build a record."
         if outcome is Outcome.UNKNOWN:
-            return "Cannot predict: " + (self.problem or "the files were not all counted.")
+            return self.problem or "Cannot predict: not every file could be counted from this PC."
         now = now or datetime.now(UTC)
         if now - self.end > timedelta(days=self.delay_days):
             return NO_FILES_SENTENCE + "."
