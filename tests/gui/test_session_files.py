@@ -207,3 +207,17 @@ def test_closing_while_end_counts_the_files_ends_nothing(
     qtbot.wait(100)
     assert window.phase is Phase.RUNNING
     assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START"]
+
+
+def test_the_count_repeats_by_itself(
+    qtbot, make_window, sqlite_db: str, tmp_path: Path, monkeypatch
+) -> None:
+    from nexus_logger.gui import session_files
+
+    monkeypatch.setattr(session_files, "REFRESH_MS", 100)  # 5 s in the window
+    window = _running(qtbot, make_window, sqlite_db, data_root=str(tmp_path))
+    qtbot.waitUntil(lambda: "no files so far" in _files_text(window))
+    _put(tmp_path / PID / "a.dm3", window.session.started + timedelta(milliseconds=1))
+    qtbot.waitUntil(lambda: "1 file so far" in _files_text(window))
+    _put(tmp_path / PID / "b.dm3", window.session.started + timedelta(milliseconds=2))
+    qtbot.waitUntil(lambda: "2 files so far" in _files_text(window))
