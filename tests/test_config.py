@@ -111,6 +111,10 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "backfill_days": (10.0, "20", None),
         "bridge_warn_hours": (6, "12.5", None),
         "log_level": ("warning", "debug", None),
+        "data_root": ("/mnt/file", "/mnt/env", None),
+        "file_strategy": ("inclusive", "EXCLUSIVE", None),
+        "ignore_patterns": (["*.tmp"], '["*.mib", "*.db"]', None),
+        "file_delay_days": (0.5, "3", None),
     }
     assert set(samples) == set(FIELDS_BY_NAME), "add a sample for the new key"
     lines = []
@@ -150,6 +154,9 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "bridge_warn_hours": 12.5,
         "log_level": "DEBUG",
         "demo": False,
+        "file_strategy": "exclusive",
+        "ignore_patterns": ["*.mib", "*.db"],
+        "file_delay_days": 3.0,
     }
     for key, (_file, in_env, _cli) in samples.items():
         assert from_env.values[key] == expected_env.get(key, in_env), key
@@ -172,6 +179,27 @@ def test_our_variable_beats_nexuslims_variable_and_empty_means_unset(
     assert load_settings().values["database"] == "ours.sqlite"
     monkeypatch.setenv("NEXUS_LOGGER_DB", "   ")
     assert load_settings().values["database"] == "nexuslims.sqlite"
+
+
+def test_nexuslims_file_variables_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NexusLIMS's own NX_* file settings are read as NX_DB_PATH is; ours win over them."""
+    monkeypatch.setenv("NX_INSTRUMENT_DATA_PATH", "/mnt/nexuslims")
+    monkeypatch.setenv("NX_FILE_STRATEGY", "inclusive")
+    monkeypatch.setenv("NX_IGNORE_PATTERNS", '["*.MIB","*.db"]')
+    monkeypatch.setenv("NX_FILE_DELAY_DAYS", "0.25")
+    settings = load_settings()
+    assert settings.sources["data_root"] == "environment (NX_INSTRUMENT_DATA_PATH)"
+    assert settings.values["data_root"] == "/mnt/nexuslims"
+    assert settings.values["file_strategy"] == "inclusive"
+    assert settings.values["ignore_patterns"] == ["*.MIB", "*.db"]
+    assert settings.values["file_delay_days"] == 0.25
+    monkeypatch.setenv("NEXUS_LOGGER_DATA_ROOT", "Z:/data")
+    assert load_settings().values["data_root"] == "Z:/data"
+    monkeypatch.setenv("NX_IGNORE_PATTERNS", "*.mib, *.hdr")
+    assert load_settings().values["ignore_patterns"] == ["*.mib", "*.hdr"]
+    monkeypatch.setenv("NX_IGNORE_PATTERNS", '["*.mib", 3]')
+    with pytest.raises(ConfigError, match="NX_IGNORE_PATTERNS"):
+        load_settings()
 
 
 def test_config_file_location_flag_then_environment_then_default(

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "mismatches, duplicate ENDs, ENDs without START, END before START, timestamps without "
         "time zone, unknown instruments, sessions open too long, sessions stuck in ERROR or "
         "NO_FILES_FOUND; and an audit trail whose hash chain is broken or shorter than this PC "
-        "last saw. Exits 0 when there is none, 1 when there are problems.",
+        "last saw. With a data root set (data_root, NX_INSTRUMENT_DATA_PATH), also the "
+        "TO_BE_BUILT sessions NexusLIMS will find no files for (NO_FILES_FOUND). Exits 0 when "
+        "there is none, 1 when there are problems.",
     )
     add_format_option(p, ("table", "json"))
     p.add_argument(
@@ -39,6 +41,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def cmd_check(args: argparse.Namespace) -> int:
     from nexus_logger.core.engine import describe
     from nexus_logger.core.errors import InvalidInput
+    from nexus_logger.core.filestore_pending import files_section
+    from nexus_logger.core.filestore_rules import FileRules
     from nexus_logger.core.problems import audit_trail_problems, find_problems
 
     settings = settings_from_args(args)
@@ -48,6 +52,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     engine = engine_from_args(args)
     problems = find_problems(long_session_hours=hours, engine=engine)
     trail = audit_trail_problems(engine=engine)
+    files = files_section(settings.data_root, FileRules.from_settings(settings), engine=engine)
+    empty = files["no_files_found_count"]
     if args.format == "json":
         print(
             render_json(
@@ -57,19 +63,43 @@ def cmd_check(args: argparse.Namespace) -> int:
                     "blocking_count": sum(p.blocks_build for p in problems),
                     "problems": [p.as_dict() for p in problems],
                     "audit_trail_problems": trail,
+                    "files": files,
                 }
             )
         )
-        return EXIT_PROBLEMS if problems or trail else 0
+        return EXIT_PROBLEMS if problems or trail or empty else 0
     for sentence in trail:
         print(f"Audit trail: {sentence}")
+    for line in render_files(files):
+        print(line)
     if not problems:
-        if trail:
+        if trail or empty:
             return EXIT_PROBLEMS
         print(f"No problems found in {describe(engine)}.")
         return 0
     print(render_problems(problems))
     return EXIT_PROBLEMS
+
+
+def render_files(files: dict) -> list[str]:
+    """The files part of ``check``: nothing without a data root, one line when it cannot be
+    reached, else each pending session NexusLIMS will find no files for."""
+    if not files["data_root"]:
+        return []
+    if not files["checked"]:
+        return [files["problem"]]
+    checked = len(files["sessions"])
+    empty = [s for s in files["sessions"] if s["predicted"] == "NO_FILES_FOUND"]
+    lines = [
+        f"Files under {files['data_root']}: {checked} TO_BE_BUILT session"
+        f"{'' if checked == 1 else 's'} checked, {len(empty)} without files."
+    ]
+    for s in empty:
+        lines.append(
+            f"  {s['session_identifier']} on {s['instrument']} ({s['user'] or 'no user'}), "
+            f"{s['start']} to {s['end']}: {s['prediction']}"
+        )
+    return lines
 
 
 def render_problems(problems: list) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, date, datetime
+from typing import Any
 
 from nexus_logger.commands._common import (
     add_format_option,
@@ -11,6 +13,7 @@ from nexus_logger.commands._common import (
     render_csv,
     render_json,
     render_table,
+    settings_from_args,
 )
 from nexus_logger.core import engine as engines
 from nexus_logger.core.enums import RecordStatus
@@ -111,6 +114,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         type=_positive,
         help="only the newest N sessions (still listed oldest first)",
     )
+    p.add_argument(
+        "--files",
+        action="store_true",
+        help="for each TO_BE_BUILT session, the files NexusLIMS would find under the data root "
+        "(setting data_root, NX_INSTRUMENT_DATA_PATH) and the predicted outcome "
+        "(NO_FILES_FOUND when there are none)",
+    )
     add_format_option(p, ("table", "json", "csv"))
     p.set_defaults(func=cmd_sessions)
 
@@ -142,11 +152,64 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     summaries = query_sessions(query, limit=args.limit, now=now, engine=engine)
     if args.limit is not None:
         summaries.reverse()
+    files = _files_of(args, summaries, engine) if args.files else {}
     if args.format == "json":
-        print(render_json([s.as_dict() for s in summaries]))
+        print(
+            render_json([{**s.as_dict(), **files.get(s.session_identifier, {})} for s in summaries])
+        )
     elif args.format == "csv":
-        print(render_csv([csv_row(s, now) for s in summaries], CSV_COLUMNS))
+        rows = [{**csv_row(s, now), **_file_cells(files, s)} for s in summaries]
+        print(render_csv(rows, CSV_COLUMNS + (FILE_COLUMNS if args.files else ())))
     else:
-        rows = [s.as_dict() for s in summaries]
-        print(render_table(rows, SESSION_COLUMNS) if rows else "No sessions.")
+        rows = [{**s.as_dict(), **_file_cells(files, s)} for s in summaries]
+        columns = SESSION_COLUMNS + (FILE_COLUMNS if args.files else ())
+        print(render_table(rows, columns) if rows else "No sessions.")
     return 0
+
+
+#: The columns ``--files`` adds to the table and the CSV.
+FILE_COLUMNS = ("files", "total_bytes", "newest_file", "predicted")
+
+
+def _files_of(args: argparse.Namespace, summaries: list, engine: Any) -> dict[str, dict]:
+    """``{session: {"files": report}}`` for the TO_BE_BUILT sessions listed (JSON values).
+
+    When the data root cannot be reached, the reason is printed once (on stderr, so that
+    the JSON or CSV on stdout stays whole) and every prediction is UNKNOWN.
+    """
+    from nexus_logger.core.filestore import data_root_problem
+    from nexus_logger.core.filestore_pending import report_for
+    from nexus_logger.core.filestore_rules import FileRules
+    from nexus_logger.core.schema import load_instruments
+
+    settings = settings_from_args(args)
+    problem = data_root_problem(settings.data_root)
+    if problem:
+        print(problem, file=sys.stderr)
+    instruments = load_instruments(engine)
+    rules = FileRules.from_settings(settings)
+    out = {}
+    for s in summaries:
+        inst = instruments.get(s.instrument)
+        if s.status != RecordStatus.TO_BE_BUILT.value or inst is None:
+            continue
+        report = report_for(s, inst.filestore_path, settings.data_root, rules)
+        if report is not None:
+            out[s.session_identifier] = {"files": report.as_dict(zone=inst.timezone)}
+    return out
+
+
+def _file_cells(files: dict[str, dict], summary: Any) -> dict[str, Any]:
+    """The ``--files`` columns of one row (empty for a session that is not pending)."""
+    data = files.get(summary.session_identifier, {}).get("files")
+    if data is None:
+        return {}
+    count = data["files"]
+    if count is not None and not data["complete"]:
+        count = f"at least {count}"
+    return {
+        "files": count,
+        "total_bytes": data["total_bytes"],
+        "newest_file": data["newest_file"],
+        "predicted": data["predicted"],
+    }

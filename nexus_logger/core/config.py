@@ -250,6 +250,46 @@ FIELDS: tuple[Field, ...] = (
         choices=("end", "keep"),
     ),
     Field(
+        "data_root",
+        str,
+        "",
+        "The folder NexusLIMS's NX_INSTRUMENT_DATA_PATH points at, as this PC sees it (a "
+        "mapped drive or UNC path): the window counts the running session's files there and "
+        "warns before an empty record; the Admin tab, 'sessions --files' and 'check' predict "
+        "NO_FILES_FOUND. Empty: files are not counted.",
+        env=("NEXUS_LOGGER_DATA_ROOT", "NX_INSTRUMENT_DATA_PATH"),
+    ),
+    Field(
+        "file_strategy",
+        str,
+        "exclusive",
+        "NexusLIMS's NX_FILE_STRATEGY, mirrored when counting files: 'exclusive' counts only "
+        "files NexusLIMS has an extractor for (.dm3, .dm4, .h5, .msa, .ser, .spc, .tif, "
+        ".tiff), 'inclusive' every file.",
+        env=("NEXUS_LOGGER_FILE_STRATEGY", "NX_FILE_STRATEGY"),
+        choices=("exclusive", "inclusive"),
+    ),
+    Field(
+        "ignore_patterns",
+        list,
+        ["*.mib", "*.db", "*.emi", "*.hdr"],
+        "NexusLIMS's NX_IGNORE_PATTERNS, mirrored when counting files: file-name globs that "
+        "are never counted (case-insensitive). In the environment: a JSON array, as NexusLIMS "
+        "writes it, or globs separated by commas.",
+        env=("NEXUS_LOGGER_IGNORE_PATTERNS", "NX_IGNORE_PATTERNS"),
+    ),
+    Field(
+        "file_delay_days",
+        float,
+        2.0,
+        "NexusLIMS's NX_FILE_DELAY_DAYS: how long after its end NexusLIMS keeps looking for "
+        "the files of a session without any before it marks it NO_FILES_FOUND.",
+        env=("NEXUS_LOGGER_FILE_DELAY_DAYS", "NX_FILE_DELAY_DAYS"),
+        minimum=0,
+        exclusive_minimum=True,
+        maximum=3650,
+    ),
+    Field(
         "log_level",
         str,
         "INFO",
@@ -456,7 +496,9 @@ def _coerce(fld: Field, value: Any, origin: _Origin) -> Any:
     try:
         if fld.type is list:
             if isinstance(value, str) and origin.text:
-                value = re.split(r"[,;]", value)
+                # A JSON array too: NexusLIMS writes NX_IGNORE_PATTERNS that way.
+                value = json.loads(value) if value.strip().startswith("[") else value
+                value = re.split(r"[,;]", value) if isinstance(value, str) else value
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise TypeError
             value = [v.strip() for v in value if v.strip()]

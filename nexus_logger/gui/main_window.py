@@ -3,9 +3,11 @@
 All database work goes to the one :class:`~nexus_logger.gui.worker.DbWorker` through
 :mod:`nexus_logger.gui.jobs` and :class:`~nexus_logger.core.durable.DurableLogger`, so a
 locked file or a slow server never freezes the window: the steps and buttons keep reacting
-while a job waits. The two questions the window may ask are the methods
-:meth:`MainWindow.ask_resume_choice` and :meth:`MainWindow.ask_close_choice`; tests replace
-them, so no test waits on a modal dialog.
+while a job waits. The running session's files are counted on a thread of their own
+(:mod:`nexus_logger.gui.session_files`). The questions the window may ask are the methods
+:meth:`MainWindow.ask_resume_choice`, :meth:`MainWindow.ask_close_choice` and
+:meth:`MainWindow.ask_end_without_files`; tests replace them, so no test waits on a modal
+dialog.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from nexus_logger.core.config import NOT_SET_UP, NotSetUp
 from nexus_logger.core.errors import NexusLoggerError
+from nexus_logger.core.filestore import FileReport, Outcome
 from nexus_logger.gui import jobs, text, theme
 from nexus_logger.gui.dialogs import (
     CloseChoice,
@@ -40,9 +43,12 @@ from nexus_logger.gui.dialogs import (
     ResumeChoice,
     ResumeDialog,
 )
+from nexus_logger.gui.file_scans import FileScanner
 from nexus_logger.gui.icons import app_icon
+from nexus_logger.gui.no_files_dialog import EndChoice, NoFilesDialog
 from nexus_logger.gui.owner_dialog import OtherUserDialog, same_user
 from nexus_logger.gui.pages import EndedPage, SessionPage, Step, StepsPage, StepState, SyncIndicator
+from nexus_logger.gui.session_files import SessionFilesWatch, files_line
 from nexus_logger.gui.worker import DbWorker, JobError
 
 if TYPE_CHECKING:
@@ -60,6 +66,8 @@ DEMO_BANNER = "DEMO: this window uses a local demo database. Sessions are not se
 
 #: How often the status line re-checks the database and sends waiting events (ms).
 SYNC_INTERVAL_MS = 30_000
+#: The longest End waits for the session's files to be counted before it ends anyway (ms).
+END_CHECK_TIMEOUT_MS = 8_000
 
 
 class Phase(enum.Enum):
@@ -102,6 +110,7 @@ class MainWindow(QMainWindow):
         self._log_window: QWidget | None = None
         self._admin_tab: QWidget | None = None
         self._countdown_left = 0
+        self._end_check: datetime | None = None  # the End click whose files are counted
 
         self.setWindowTitle(TITLE)
         self.setWindowIcon(app_icon())
@@ -120,6 +129,9 @@ class MainWindow(QMainWindow):
         self._sync_timer = QTimer(self)
         self._sync_timer.setInterval(SYNC_INTERVAL_MS)
         self._sync_timer.timeout.connect(self.refresh_sync_state)
+        self.file_scanner = FileScanner(self)
+        self.files_watch = SessionFilesWatch(self.file_scanner, self)
+        self.files_watch.updated.connect(self._show_files)
 
     # -- layout -------------------------------------------------------------------------
 
@@ -196,6 +208,7 @@ class MainWindow(QMainWindow):
         if self.phase in (Phase.RUNNING, Phase.ENDING):
             return
         self._countdown.stop()
+        self.files_watch.stop()
         self._generation += 1
         self.session = None
         self.end_outcome = None
@@ -418,9 +431,21 @@ class MainWindow(QMainWindow):
         self._clock.start()
         self._heartbeat_timer.start()
         self._sync_timer.start()
+        if self.settings is not None:
+            self.files_watch.start(self.settings, session)
         self.session_page.end_button.setFocus()
         self.send_heartbeat()
         self.refresh_sync_state()
+
+    def _show_files(self, report: FileReport) -> None:
+        if self.session is None or self.phase is not Phase.RUNNING:
+            return
+        if self.settings is not None and self.settings.uses_demo:
+            return  # demo sessions never reach NexusLIMS: what it would take means nothing
+        empty = report.tally is not None and report.tally.count == 0
+        self.session_page.set_files(
+            files_line(report, self.session.instrument.timezone), empty=empty
+        )
 
     def _update_elapsed(self) -> None:
         if self.session is not None and self.phase in (Phase.RUNNING, Phase.ENDING):
@@ -554,18 +579,61 @@ class MainWindow(QMainWindow):
 
     # -- ending ---------------------------------------------------------------------------
 
-    def end_session(self) -> None:
-        """End the running session (the End button and Ctrl+E)."""
+    def end_session(self, *, ask_about_files: bool = True) -> None:
+        """End the running session (the End button and Ctrl+E).
+
+        With a data root set, the session's files are counted first (up to the click), and
+        when NexusLIMS would find none the person is asked (:meth:`ask_end_without_files`).
+        Logoff, shutdown and stop signals end without asking.
+        """
         if self.phase is not Phase.RUNNING or self.session is None or self.connected is None:
             return
+        # The END is the moment of the click, even if the worker is still busy with an
+        # earlier job (a heartbeat waiting on a locked file) when it gets to this one.
+        clicked = datetime.now(UTC)
+        if ask_about_files and self.files_watch.counting:
+            if self._end_check is None:
+                self._end_check = clicked
+                self.session_page.set_checking_files()
+                self.files_watch.report_at(clicked, lambda r: self._files_checked(clicked, r))
+                QTimer.singleShot(
+                    END_CHECK_TIMEOUT_MS, self, lambda: self._files_checked(clicked, None)
+                )
+            return
+        self._end_at(clicked)
+
+    def _files_checked(self, clicked: datetime, report: FileReport | None) -> None:
+        """The files up to the End click are counted (or took too long: None): end, or ask."""
+        if self._end_check != clicked or self.phase is not Phase.RUNNING:
+            return
+        self._end_check = None
+        if report is not None and report.outcome() is Outcome.NO_FILES_FOUND:
+            assert self.session is not None
+            choice = self.ask_end_without_files(report)
+            _logger.info(
+                "End of session %s: NexusLIMS would find no files in %s; the user chose %s",
+                self.session.session_identifier,
+                report.folder,
+                choice.value,
+            )
+            if self.phase is not Phase.RUNNING:
+                return  # ended elsewhere while the question was open
+            if choice is not EndChoice.END_ANYWAY:
+                self.session_page.set_running(queued=self.session_queued)
+                self.session_page.set_message("The session is still running.")
+                return
+        elif report is None:
+            _logger.info("Ending without the files counted (no answer in time)")
+        self._end_at(clicked)
+
+    def _end_at(self, clicked: datetime) -> None:
+        assert self.session is not None and self.connected is not None
         if self.session_page.note_edit.text() != (self.session.note or ""):
             self.session = dataclasses.replace(
                 self.session, note=self.session_page.note_edit.text().strip() or None
             )
         session = self.session
-        # The END is the moment of the click, even if the worker is still busy with an
-        # earlier job (a heartbeat waiting on a locked file) when it gets to this one.
-        clicked = datetime.now(UTC)
+        self._end_check = None
         self._set_phase(Phase.ENDING)
         self.session_page.set_ending()
         self.session_page.set_message("")
@@ -619,6 +687,7 @@ class MainWindow(QMainWindow):
     ) -> None:
         self._clock.stop()
         self._heartbeat_timer.stop()
+        self.files_watch.stop()
         self._set_phase(Phase.ENDED)
         self.ended_page.show_ended(
             instrument=f"{instrument.display_name} ({instrument.instrument_pid})",
@@ -673,6 +742,13 @@ class MainWindow(QMainWindow):
         dialog.exec()
         return dialog.choice()
 
+    def ask_end_without_files(self, report: FileReport) -> EndChoice:
+        """NexusLIMS would find no files: end anyway, or keep running (tests replace this)."""
+        zone = self.session.instrument.timezone if self.session else None
+        dialog = NoFilesDialog(report, zone, self)
+        dialog.exec()
+        return dialog.choice()
+
     def ask_close_choice(self) -> CloseChoice:
         """Ask whether closing ends the session (tests replace this)."""
         name = self.session.instrument.display_name if self.session else "this instrument"
@@ -709,6 +785,9 @@ class MainWindow(QMainWindow):
         self._countdown.stop()
         self._heartbeat_timer.stop()
         self._sync_timer.stop()
+        self._end_check = None  # an End still counting its files ends nothing now
+        self.files_watch.stop()
+        self.file_scanner.shutdown(2000)
         if self._log_window is not None:
             self._log_window.close()
         event.accept()
@@ -771,7 +850,7 @@ class MainWindow(QMainWindow):
         else:
             if announce:
                 _logger.info("The OS session is ending: ending the session")
-            self.end_session()
+            self.end_session(ask_about_files=False)
         if self.phase is Phase.ENDING:
             self._wait_until(lambda: self.phase is not Phase.ENDING, timeout_ms)
         ended = self.phase is Phase.ENDED

@@ -331,6 +331,10 @@ class SessionPage(QWidget):
         self.message_label = _label(self, "", theme.BASE_PT + 1)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.hide()
+        # The files NexusLIMS would take so far (gui/session_files.py fills it).
+        self.files_label = _label(self, "", theme.BASE_PT)
+        self.files_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.files_label.hide()
 
         self.end_button = QPushButton("&End session", self)
         self.end_button.setFont(theme.font(theme.BUTTON_PT, bold=True))
@@ -359,6 +363,7 @@ class SessionPage(QWidget):
         layout.addSpacing(6)
         layout.addLayout(note_row)
         layout.addWidget(self.note_status)
+        layout.addWidget(self.files_label)
         layout.addWidget(self.message_label)
         layout.addStretch(1)
         layout.addWidget(self.end_button)
@@ -399,6 +404,17 @@ class SessionPage(QWidget):
         theme.color_text(self.state_label, theme.BLUE)
         self.end_button.setText("Ending the session\u2026")
         self.end_button.setEnabled(False)
+
+    def set_checking_files(self) -> None:
+        """End was clicked: the session's files are counted before it ends."""
+        self.end_button.setText("Checking the session's files\u2026")
+        self.end_button.setEnabled(False)
+
+    def set_files(self, line: str, *, empty: bool = False) -> None:
+        """The files line: grey, amber when NexusLIMS would take no file so far."""
+        self.files_label.setText(line)
+        theme.color_text(self.files_label, theme.AMBER if empty else theme.GREY)
+        self.files_label.setVisible(bool(line))
 
     def set_elapsed(self, seconds: float) -> None:
         """Show the time since the session started."""

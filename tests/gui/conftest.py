@@ -53,7 +53,7 @@ def make_window(qtbot, db_worker: DbWorker) -> Iterator[Callable[..., MainWindow
     """Factory: ``make_window(database, start=True, **settings)`` -> a shown MainWindow.
 
     Its dialogs are replaced by functions that fail the test: a test that expects a question
-    replaces ``ask_resume_choice`` / ``ask_close_choice`` itself, so no test waits on a modal
+    replaces ``ask_resume_choice`` / ``ask_close_choice`` / ``ask_end_without_files`` itself, so no test waits on a modal
     ``exec()``.
     """
     windows: list[MainWindow] = []
@@ -62,6 +62,7 @@ def make_window(qtbot, db_worker: DbWorker) -> Iterator[Callable[..., MainWindow
         window = MainWindow(db_worker, lambda: gui_settings(database, **overrides))
         window.ask_resume_choice = _unexpected("ask_resume_choice")  # type: ignore[method-assign]
         window.ask_close_choice = _unexpected("ask_close_choice")  # type: ignore[method-assign]
+        window.ask_end_without_files = _unexpected("ask_end_without_files")  # type: ignore[method-assign]
         # Not registered with qtbot.addWidget: pytest-qt would delete it before the background
         # jobs of the test have answered; the teardown below closes it once they have.
         window.show()

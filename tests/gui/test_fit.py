@@ -19,13 +19,17 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from nexus_logger.core import admin_actions
+from nexus_logger.core.filestore import FileReport, data_root_problem
+from nexus_logger.core.filestore_scan import FileTally
 from nexus_logger.core.lifecycle import OpenSession
 from nexus_logger.core.models import Instrument
 from nexus_logger.gui.dialogs import CloseDialog, ResumeDialog
 from nexus_logger.gui.log_window import LogWindow
 from nexus_logger.gui.main_window import MainWindow, Phase
+from nexus_logger.gui.no_files_dialog import NoFilesDialog
 from nexus_logger.gui.owner_dialog import OtherUserDialog
 from nexus_logger.gui.pages import Step, StepState
+from nexus_logger.gui.session_files import files_line
 from tests.gui.fit import problems_in
 from tests.gui.helpers_gui import wait_phase
 from tests.helpers_admin import build_problem_db
@@ -48,6 +52,42 @@ SESSION = OpenSession(
     note="EELS maps of sample 7b",
 )
 UNC = r"\\nexuslims-share\nexuslims\nexuslims_db.sqlite"
+UNC_DATA = r"\\nexuslims-share\instrument-data"
+#: The longest lines the files line shows: counted with a long file name, none, unreachable.
+FILES_LINES = (
+    (
+        files_line(
+            FileReport(
+                SESSION.started,
+                NOW,
+                UNC_DATA,
+                tally=FileTally(
+                    count=123_456,
+                    total_bytes=987_654_321_000,
+                    newest_path="2026-03-10/EELS/" + "spectrum_image_binned_4x4_" * 3 + ".dm4",
+                    newest_mtime=NOW,
+                    complete=False,
+                ),
+            ),
+            "America/New_York",
+        ),
+        "counted, stopped early",
+    ),
+    (
+        files_line(
+            FileReport(
+                SESSION.started,
+                NOW,
+                UNC_DATA,
+                Path(UNC_DATA) / "FEI-Titan-TEM-635816",
+                FileTally(folder_exists=False),
+            ),
+            None,
+        ),
+        "no files, no folder",
+    ),
+    (data_root_problem(UNC_DATA + r"\FEI-Titan-TEM-635816-archive-2026"), "unreachable"),
+)
 SCALED = os.environ.get("QT_SCALE_FACTOR") not in (None, "", "1")
 
 
@@ -86,6 +126,12 @@ def test_session_pages_fit(qtbot, make_window, sqlite_db: str) -> None:
     win.sync_indicator.set_state(False, 2, 1)
     assert_fits(qtbot, win, "running offline")
     assert session.end_button.geometry() == end_at  # longer messages do not move End
+    for line, what in FILES_LINES:
+        session.set_files(line, empty="no files" in line)
+        assert_fits(qtbot, win, f"running offline, files line: {what}")
+        assert session.end_button.geometry() == end_at
+    session.set_checking_files()
+    assert_fits(qtbot, win, "checking the files before ending")
     session.set_ending()
     assert_fits(qtbot, win, "ending")
 
@@ -132,6 +178,11 @@ def test_session_pages_fit(qtbot, make_window, sqlite_db: str) -> None:
 
 
 def test_dialogs_fit(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    report = FileReport(SESSION.started, NOW, UNC_DATA, Path(UNC_DATA) / "FEI-Titan-TEM-635816")
+    no_files = NoFilesDialog(report, "America/New_York", window)
+    qtbot.addWidget(no_files)
+    no_files.show()
+    assert_fits(qtbot, no_files, "no files dialog")
     resume = ResumeDialog(SESSION, window, now=NOW)
     qtbot.addWidget(resume)
     resume.show()
@@ -190,6 +241,20 @@ def test_admin_tab_fits_in_the_window(
     tab.select_row(0)
     qtbot.waitUntil(lambda: not tab.busy, timeout=15_000)
     assert_fits(qtbot, win, "sessions, one selected")
+    report = FileReport(
+        SESSION.started,
+        NOW,
+        UNC_DATA,
+        Path(UNC_DATA) / "FEI-Titan-TEM-635816",
+        FileTally(folder_exists=False),
+    )
+    tab.files_panel.setText(
+        f"Files NexusLIMS would find: {report.files_text('America/New_York')}. "
+        f"Predicted: {report.outcome_text(NOW, 'America/New_York')}"
+    )
+    tab.files_panel.setVisible(True)
+    assert_fits(qtbot, win, "sessions, one selected, its files predicted")
+    tab.files_panel.clear()
     for index in range(1, tab.pages.count()):
         tab.pages.setCurrentIndex(index)
         qtbot.waitUntil(lambda: not tab.busy, timeout=15_000)

@@ -3,8 +3,8 @@
 Four pages share one filter bar and one detail panel:
 
 * **Sessions**: one row per session (default: TO_BE_BUILT), filters, counts per status,
-  sortable columns, loaded a page at a time; selecting a session shows all its rows and the
-  admin actions;
+  sortable columns, loaded a page at a time; selecting a session shows all its rows, the
+  admin actions and, for a pending one, the files NexusLIMS would find (``files_panel.py``);
 * **Problems**: everything ``nexus-logger check`` reports, with the affected rows;
 * **Timeline**: bars per instrument over a day, a week or a month;
 * **Audit**: what administrators changed.
@@ -52,6 +52,7 @@ from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.schema import load_instruments
 from nexus_logger.gui import text
 from nexus_logger.gui.admin.end_time import EndTimeDialog
+from nexus_logger.gui.admin.files_panel import FilesPanel
 from nexus_logger.gui.admin.fleet import FleetPage
 from nexus_logger.gui.admin.models import (
     AuditTableModel,
@@ -277,6 +278,8 @@ class AdminTab(QWidget):
         self.detail_title.setWordWrap(True)
         self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.detail_title)
+        self.files_panel = FilesPanel(self.settings, box, hide_names=self.hide_people)
+        lay.addWidget(self.files_panel)
         self.events_model = EventsTableModel(self)
         self.events_view = make_table_view(self.events_model, box)
         lay.addWidget(self.events_view, 1)
@@ -440,6 +443,7 @@ class AdminTab(QWidget):
                 self.apply_filters()
         self.load_counts()
         self.load_bridge_status()
+        self.files_panel.recount()
         self._reload_detail()
         page = self.pages.currentIndex()
         if page == 2:
@@ -557,6 +561,7 @@ class AdminTab(QWidget):
     def _instruments_loaded(self, instruments: dict[str, Any]) -> None:
         self.zones = {pid: inst.timezone for pid, inst in instruments.items()}
         self.events_model.zones = self.zones
+        self.files_panel.instruments = instruments
         current = self.instrument_combo.currentData()
         self.instrument_combo.blockSignals(True)
         self.instrument_combo.clear()
@@ -767,6 +772,7 @@ class AdminTab(QWidget):
         self._detail_events = []
         self.events_model.set_items([])
         self.detail_title.setText("Select a session to see all its rows.")
+        self.files_panel.clear()
         self.action_label.clear()
         self._update_action_buttons()
 
@@ -789,6 +795,7 @@ class AdminTab(QWidget):
             return  # another session was selected meanwhile
         self._detail_events = events
         self.events_model.set_items(events)
+        self.files_panel.show_session(events)
         self.events_view.resizeColumnsToContents()
         if not events:
             self.detail_title.setText(f"Session {ident} has no rows (any more).")
