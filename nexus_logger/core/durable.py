@@ -66,6 +66,9 @@ from nexus_logger.core.validation import clean_user
 
 _logger = logging.getLogger(__name__)
 
+#: What the user reads after an END the database took (the window may say more about files).
+ENDED_WILL_BUILD = "Session ended. NexusLIMS will build its record."
+
 #: How often the window should call :meth:`DurableLogger.sync` while events wait (seconds).
 RETRY_SECONDS = 30
 #: How long ``sync`` waits for another process that is sending the same outbox.
@@ -639,7 +642,7 @@ class DurableLogger:
                 session.started,
                 event.at,
                 False,
-                self._with_warning("Session ended. NexusLIMS will build its record."),
+                self._with_warning(ENDED_WILL_BUILD),
             )
         return self._ended(session, ended, event.at)
 
@@ -651,7 +654,7 @@ class DurableLogger:
                 "(by staff or another PC); nothing else was changed."
             )
         else:
-            message = "Session ended. NexusLIMS will build its record."
+            message = ENDED_WILL_BUILD
         return EndOutcome(
             session.session_identifier,
             ended.started,

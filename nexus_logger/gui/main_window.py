@@ -68,6 +68,10 @@ DEMO_BANNER = "DEMO: this window uses a local demo database. Sessions are not se
 SYNC_INTERVAL_MS = 30_000
 #: The longest End waits for the session's files to be counted before it ends anyway (ms).
 END_CHECK_TIMEOUT_MS = 8_000
+#: The ended page's sentence after "End anyway" (instead of the promise of a record).
+ENDED_WITHOUT_FILES = (
+    "Session ended. NexusLIMS will find no files for it: it will be marked NO_FILES_FOUND."
+)
 
 
 class Phase(enum.Enum):
@@ -622,11 +626,15 @@ class MainWindow(QMainWindow):
                 self.session_page.set_running(queued=self.session_queued)
                 self.session_page.set_message("The session is still running.")
                 return
-        elif report is None:
+            self._end_at(clicked, without_files=True)
+            return
+        if report is None:
             _logger.info("Ending without the files counted (no answer in time)")
         self._end_at(clicked)
 
-    def _end_at(self, clicked: datetime) -> None:
+    def _end_at(self, clicked: datetime, *, without_files: bool = False) -> None:
+        """End at ``clicked``; ``without_files``: the person was told NexusLIMS will find no
+        files and chose to end anyway, so the ended page does not promise a record."""
         assert self.session is not None and self.connected is not None
         if self.session_page.note_edit.text() != (self.session.note or ""):
             self.session = dataclasses.replace(
@@ -642,7 +650,7 @@ class MainWindow(QMainWindow):
             self.connected.logger.end,
             session,
             at=clicked,
-            on_done=lambda outcome: self._on_ended(session, outcome),
+            on_done=lambda outcome: self._on_ended(session, outcome, without_files),
             on_error=self._on_end_failed,
         )
 
@@ -657,8 +665,15 @@ class MainWindow(QMainWindow):
         self.session_page.set_message(f"The session was not ended: {sentence}", error=True)
         self._heartbeat_timer.start()
 
-    def _on_ended(self, session: OpenSession, outcome: EndOutcome) -> None:
+    def _on_ended(
+        self, session: OpenSession, outcome: EndOutcome, without_files: bool = False
+    ) -> None:
         self.end_outcome = outcome
+        message = outcome.message
+        if without_files:
+            from nexus_logger.core.durable import ENDED_WILL_BUILD  # loaded by now
+
+            message = message.replace(ENDED_WILL_BUILD, ENDED_WITHOUT_FILES)
         if self.connected is not None:
             self.worker.submit(
                 jobs.report_pc, self.connected.logger, session.instrument.instrument_pid, None
@@ -668,7 +683,7 @@ class MainWindow(QMainWindow):
             user=session.user,
             started=outcome.started or session.started,
             ended=outcome.ended,
-            message=outcome.message,
+            message=message,
             queued=outcome.queued,
             countdown=True,
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from nexus_logger.core.filestore import NO_FILES_SENTENCE, FileReport, Outcome
-from nexus_logger.gui.main_window import MainWindow, Phase
+from nexus_logger.gui.main_window import ENDED_WITHOUT_FILES, MainWindow, Phase
 from nexus_logger.gui.no_files_dialog import EndChoice, NoFilesDialog
 from tests.gui.helpers_gui import PID, rows_of, wait_phase
 
@@ -96,6 +96,8 @@ def test_end_without_files_asks_and_each_answer_is_kept(
     assert len(asked) == 2
     assert "the user chose end anyway" in caplog.text
     assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+    # The ended page does not promise a record it was just told will not come.
+    assert window.ended_page.message_label.text() == ENDED_WITHOUT_FILES
 
 
 def test_end_with_files_ends_without_asking(
@@ -105,6 +107,9 @@ def test_end_with_files_ends_without_asking(
     _put(tmp_path / "data" / PID / "a.tif", window.session.started + timedelta(milliseconds=5))
     window.end_session()  # asking would fail the test (make_window)
     wait_phase(qtbot, window, Phase.ENDED)
+    assert (
+        window.ended_page.message_label.text() == "Session ended. NexusLIMS will build its record."
+    )
 
 
 def test_a_file_saved_just_before_end_counts(
