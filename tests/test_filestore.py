@@ -130,6 +130,34 @@ def test_links_to_folders_are_searched_instead_of_the_folder(tmp_path: Path) -> 
     assert tally.newest_path in {"day1/linked.dm3", "day1/sub/deeper.dm3"}
 
 
+def test_a_file_gone_between_listing_and_stat_loses_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+    for name in ("a.dm3", "b.dm3", "c.dm3"):
+        put(tmp_path / "TEM" / name, start + timedelta(minutes=1))
+    real_scandir = os.scandir
+
+    def scandir_listing_a_vanished_file(path):  # a temporary file renamed away meanwhile
+        listing = real_scandir(path)
+        entries = list(listing)
+        listing.close()
+        (tmp_path / "TEM" / "b.dm3").unlink(missing_ok=True)
+        return _Listing(entries)
+
+    monkeypatch.setattr(os, "scandir", scandir_listing_a_vanished_file)
+    tally = scan(tmp_path / "TEM", start, start + timedelta(hours=1), FileRules())
+    assert (tally.count, tally.unreadable, tally.complete) == (2, 0, True)
+
+
+class _Listing(list):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def test_the_scan_is_bounded_and_says_at_least(tmp_path: Path) -> None:
     start = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
     for i in range(3000):

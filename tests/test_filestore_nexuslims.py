@@ -132,6 +132,14 @@ def test_files_and_no_files_found_match_nexuslims_record_builder(
     linked = tmp_path / "linked-day"
     _put(linked / "via-link.dm3", start + timedelta(minutes=2), size=7)
     (data / folder / "day-link").symlink_to(linked, target_is_directory=True)
+    # An instrument folder that is itself a link (a share mounted elsewhere) holding a link of
+    # its own: NexusLIMS searches the folder, not the inner link.
+    _ident, folder, start, _end = next(s for s in sessions if s[1] == "NX-TEST-INSTR-003")
+    real = tmp_path / "instrument-3-elsewhere"
+    (data / folder).rename(real)
+    (data / folder).symlink_to(real, target_is_directory=True)
+    _put(tmp_path / "inner-day" / "inner.dm3", start + timedelta(minutes=3), size=9)
+    (real / "inner-link").symlink_to(tmp_path / "inner-day", target_is_directory=True)
 
     theirs = _theirs(nexuslims_python, reference_db, data, strategy)
     assert set(theirs) == {s[0] for s in sessions}

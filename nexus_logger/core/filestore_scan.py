@@ -110,7 +110,10 @@ class _Walk:
         elif entry.is_dir(follow_symlinks=False):
             stack.append((entry.path, rel + "/"))
         elif entry.is_file(follow_symlinks=False) and self.rules.takes(entry.name):
-            info = entry.stat(follow_symlinks=False)
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # renamed or deleted since the listing: not there
+                return
             if in_window(info.st_mtime_ns, self.start_ns, self.end_ns):
                 self.count += 1
                 self.total += info.st_size
@@ -135,7 +138,9 @@ def scan(
     state = _Walk(rules, ns_since_epoch(start), ns_since_epoch(end), limits, cancel)
     if not folder.is_dir():
         return FileTally(folder_exists=False)
-    links: list[Path] = []
+    # An instrument folder that is itself a link is searched as it is: NexusLIMS's look for
+    # links (find without -H) meets only the folder link itself, then searches it with -H.
+    links: list[Path] | None = None if folder.is_symlink() else []
     state.walk(folder, "", links)
     if links and not state.stopped:
         # NexusLIMS then searches only the linked folders (nexusLIMS.utils.files).

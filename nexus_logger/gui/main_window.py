@@ -435,7 +435,8 @@ class MainWindow(QMainWindow):
         self._clock.start()
         self._heartbeat_timer.start()
         self._sync_timer.start()
-        if self.settings is not None:
+        # Demo sessions never reach NexusLIMS: what it would take (or not) means nothing there.
+        if self.settings is not None and not self.settings.uses_demo:
             self.files_watch.start(self.settings, session)
         self.session_page.end_button.setFocus()
         self.send_heartbeat()
@@ -444,9 +445,7 @@ class MainWindow(QMainWindow):
     def _show_files(self, report: FileReport) -> None:
         if self.session is None or self.phase is not Phase.RUNNING:
             return
-        if self.settings is not None and self.settings.uses_demo:
-            return  # demo sessions never reach NexusLIMS: what it would take means nothing
-        empty = report.tally is not None and report.tally.count == 0
+        empty = report.tally is not None and report.tally.count == 0 and report.tally.complete
         self.session_page.set_files(
             files_line(report, self.session.instrument.timezone), empty=empty
         )

@@ -51,11 +51,21 @@ def files_line(report: FileReport, zone: str | None) -> str:
         return "Files are not counted: no data folder is set for this PC."
     if tally is None:
         return report.problem
+    if tally.unreadable:
+        return (
+            f"Files are not counted: {tally.unreadable:,} folder(s) under {report.folder} "
+            "cannot be read, and NexusLIMS's search would fail there too. Tell the facility staff."
+        )
     if tally.count == 0:
+        if not tally.complete:
+            return (
+                f"NexusLIMS would take no files among the first {tally.entries:,} entries of "
+                f"{report.folder}; the folder is too large to count them all here."
+            )
         text = "NexusLIMS would take no files so far"
         if not tally.folder_exists:
             text += f" (the folder {report.folder} does not exist yet)"
-        return text + ("." if tally.complete else " (still counting).")
+        return text + "."
     many = f"{tally.count:,}" if tally.complete else f"at least {tally.count:,}"
     text = f"NexusLIMS would take {many} file{'' if tally.count == 1 else 's'} so far"
     text += f" ({size_text(tally.total_bytes)})"
@@ -143,12 +153,19 @@ class SessionFilesWatch(QObject):
         self.scanner.submit(count, on_done=lambda result: self._answered(session, result))
 
     def _answered(self, session: OpenSession, result: Any) -> None:
-        self._busy = False
         if session is not self._session:
-            return  # the session ended (or another began) meanwhile
+            return  # the session ended (or another began) meanwhile: stop() reset _busy
+        self._busy = False
         if isinstance(result, BaseException):
             _logger.warning("Counting the session's files failed: %s", result)
-            result = None
+            assert self._settings is not None
+            # Said where the person looks: an old count must not stand as if it were current.
+            result = FileReport(
+                start=session.started,
+                end=session.started,
+                data_root=str(self._settings.data_root or ""),
+                problem=f"Files are not counted: {result}",
+            )
         if result is not None:
             self.latest = result
             self.updated.emit(result)

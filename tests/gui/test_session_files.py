@@ -173,12 +173,54 @@ def test_the_dialog_choices(qtbot, tmp_path: Path) -> None:
     assert dialog.choice() is EndChoice.KEEP_RUNNING
 
 
-def test_the_demo_shows_no_files_line(qtbot, make_window, tmp_path: Path) -> None:
-    # Demo sessions never reach NexusLIMS: what it would take is not shown.
+def test_the_demo_shows_no_files_line_and_never_warns(qtbot, make_window, tmp_path: Path) -> None:
+    # Demo sessions never reach NexusLIMS: what it would take is not shown, nor asked about.
+    (tmp_path / "DEMO-TEM-01").mkdir()  # an empty folder: a real session would be warned
     window = make_window("", instrument="", demo=True, data_root=str(tmp_path))
     wait_phase(qtbot, window, Phase.RUNNING)
-    qtbot.waitUntil(lambda: window.files_watch.latest is not None)
+    assert not window.files_watch.counting
     assert not window.session_page.files_label.isVisible()
+    window.end_session()  # asking would fail the test (make_window)
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert "NO_FILES_FOUND" not in window.ended_page.message_label.text()
+
+
+def test_a_count_that_fails_replaces_the_last_line(
+    qtbot, make_window, sqlite_db: str, tmp_path: Path, monkeypatch
+) -> None:
+    import nexus_logger.gui.session_files as session_files
+
+    window = _running(qtbot, make_window, sqlite_db, data_root=str(tmp_path / "data"))
+    _put(tmp_path / "data" / PID / "a.dm3", window.session.started + timedelta(milliseconds=10))
+    window.files_watch.count_now()
+    qtbot.waitUntil(lambda: "1 file so far" in _files_text(window))
+
+    def share_gone(*_args, **_kwargs):
+        raise OSError(64, "The specified network name is no longer available")
+
+    monkeypatch.setattr(session_files, "report_for_settings", share_gone)
+    qtbot.waitUntil(lambda: not window.files_watch._busy)
+    window.files_watch.count_now()
+    qtbot.waitUntil(lambda: _files_text(window).startswith("Files are not counted:"))
+    assert "no longer available" in _files_text(window)  # never the old "1 file so far"
+
+
+def test_a_count_cut_short_or_blocked_never_says_no_files_so_far(tmp_path: Path) -> None:
+    from nexus_logger.core.filestore_scan import FileTally
+    from nexus_logger.gui.session_files import files_line
+
+    start = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+    folder = tmp_path / PID
+
+    def line(tally: FileTally) -> str:
+        report = FileReport(start, start, str(tmp_path), folder=folder, tally=tally)
+        return files_line(report, "America/New_York")
+
+    assert line(FileTally(complete=True)) == "NexusLIMS would take no files so far."
+    cut = line(FileTally(complete=False, entries=500_000))
+    assert "no files among the first 500,000 entries" in cut and "so far" not in cut
+    blocked = line(FileTally(unreadable=2))
+    assert blocked.startswith("Files are not counted: 2 folder(s)") and "cannot be read" in blocked
 
 
 def test_closing_while_end_counts_the_files_ends_nothing(
