@@ -15,6 +15,7 @@ import pytest
 
 from nexus_logger.core.filestore import (
     NO_FILES_SENTENCE,
+    FileReport,
     Outcome,
     data_root_problem,
     moment_text,
@@ -238,3 +239,20 @@ def test_report_texts_and_json(tmp_path: Path) -> None:
         "5.0 TB",
     ]
     assert session_folder("Z:/data", "/Titan") == Path("Z:/data/Titan")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links need rights on Windows")
+def test_a_scan_cut_short_after_finding_links_predicts_nothing(tmp_path: Path) -> None:
+    start = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    folder = tmp_path / "TEM"
+    (tmp_path / "elsewhere").mkdir()
+    for i in range(1200):  # beside the link: NexusLIMS would search only the link
+        put(folder / "z" / f"f{i:04}.dm3", start + timedelta(minutes=1))
+    (folder / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    whole = scan(folder, start, end, FileRules())
+    assert (whole.count, whole.complete) == (0, True)  # the linked folder is empty
+    cut = scan(folder, start, end, FileRules(), ScanLimits(max_entries=600))
+    assert (cut.count, cut.complete) == (0, False)  # not the ~500 files beside the link
+    report = FileReport(start, end, str(tmp_path), folder, cut)
+    assert report.outcome() is Outcome.UNKNOWN

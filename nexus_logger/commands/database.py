@@ -193,7 +193,7 @@ def _files_of(args: argparse.Namespace, summaries: list, engine: Any) -> dict[st
         inst = instruments.get(s.instrument)
         if s.status != RecordStatus.TO_BE_BUILT.value or inst is None:
             continue
-        report = report_for(s, inst.filestore_path, settings.data_root, rules)
+        report = report_for(s, inst.filestore_path, settings.data_root, rules, problem)
         if report is not None:
             out[s.session_identifier] = {"files": report.as_dict(zone=inst.timezone)}
     return out

@@ -43,10 +43,19 @@ def report_for(
     filestore_path: str,
     data_root: str,
     rules: FileRules,
+    problem: str = "",
 ) -> FileReport | None:
-    """The files of one finished session (None when it lacks a readable START or END)."""
+    """The files of one finished session (None when it lacks a readable START or END).
+
+    ``problem``: the data root is known to be unreachable (checked once by the caller), so
+    the report says why and no folder is touched: each look at a dead share can block.
+    """
     if summary.start is None or summary.end is None:
         return None
+    if problem:
+        return FileReport(
+            summary.start, summary.end, data_root, problem=problem, delay_days=rules.delay_days
+        )
     return session_files(data_root, rules, filestore_path, summary.start, summary.end)
 
 

@@ -142,11 +142,13 @@ def scan(
     # links (find without -H) meets only the folder link itself, then searches it with -H.
     links: list[Path] | None = None if folder.is_symlink() else []
     state.walk(folder, "", links)
-    if links and not state.stopped:
-        # NexusLIMS then searches only the linked folders (nexusLIMS.utils.files).
+    if links:
+        # NexusLIMS then searches only the linked folders (nexusLIMS.utils.files): what was
+        # counted beside them does not count. A walk cut short before it reached them says
+        # nothing (count 0, not complete: "unknown", never "files found").
         state.count = state.total = 0
         state.newest_ns, state.newest_path = -1, None
-        for link in sorted(links):
+        for link in sorted(links) if not state.stopped else ():
             state.walk(link, link.relative_to(folder).as_posix() + "/", None)
     newest = None
     if state.newest_path is not None:

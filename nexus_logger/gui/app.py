@@ -35,7 +35,7 @@ def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from nexus_logger.core.config import settings_from_args
-    from nexus_logger.gui import qtlog
+    from nexus_logger.gui import file_scans, qtlog
     from nexus_logger.gui.icons import app_icon
     from nexus_logger.gui.main_window import MainWindow
     from nexus_logger.gui.single_instance import SingleInstance
@@ -115,14 +115,16 @@ def run_app(args: argparse.Namespace) -> int:
         stop_signals.uninstall()
         limit = float(window.settings.db_timeout_seconds) if window.settings else 30.0
         stopped = worker.shutdown(int((limit + 10) * 1000))
+        # A folder scan stuck on a share that went away would hold the exit for ever.
+        scans_stopped = file_scans.shutdown_all(2000)
         sys.excepthook = previous_hook
         engines = sys.modules.get("nexus_logger.core.engine")  # not imported if no DB work ran
         if engines is not None and stopped:
             engines.dispose_engines()
-    if not stopped:
-        # A job is stuck in a driver call past every timeout. Destroying its running QThread
-        # would abort the process with a crash report; leave without waiting for it instead.
-        _logger.error("A database job was still running at exit; leaving without it")
+    if not (stopped and scans_stopped):
+        # A job is stuck in a driver or file-system call past every timeout. Destroying its
+        # running thread would abort the process with a crash report; leave without it instead.
+        _logger.error("A database job or folder scan was still running at exit; leaving without it")
         logging.shutdown()
         os._exit(code)
     return code

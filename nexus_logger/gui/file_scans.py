@@ -11,12 +11,16 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 _logger = logging.getLogger(__name__)
+
+#: Every scanner alive, so that the app can stop them all at exit (:func:`shutdown_all`).
+_scanners: weakref.WeakSet[FileScanner] = weakref.WeakSet()
 
 
 class _Signals(QObject):
@@ -55,6 +59,7 @@ class FileScanner(QObject):
         self._signals = _Signals(self)
         self._signals.done.connect(self._on_done)
         self._stopping = threading.Event()
+        _scanners.add(self)
 
     @property
     def pending(self) -> int:
@@ -89,3 +94,12 @@ class FileScanner(QObject):
         if not stopped:
             _logger.warning("A file scan did not stop within %d ms", wait_ms)
         return stopped
+
+
+def shutdown_all(wait_ms: int = 2000) -> bool:
+    """Stop every scanner (the app is quitting); False if a scan is stuck, e.g. in a call to
+    a share that went away, and the process must leave without waiting for it."""
+    stopped = True
+    for scanner in list(_scanners):
+        stopped = scanner.shutdown(wait_ms) and stopped
+    return stopped

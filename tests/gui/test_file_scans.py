@@ -52,3 +52,21 @@ def test_shutdown_stops_a_running_scan_and_drops_its_answer(qtbot) -> None:
     scanner.submit(lambda: "again", on_done=answers.append)  # usable after a shutdown
     qtbot.waitUntil(lambda: answers == ["again"])
     assert scanner.shutdown(5000)
+
+
+def test_shutdown_all_says_when_a_scan_is_stuck(qtbot) -> None:
+    """A scan blocked in a call to a share that went away (it never looks at ``stopping``):
+    the app must learn that it cannot wait for it, and leave without it."""
+    from nexus_logger.gui.file_scans import shutdown_all
+
+    stuck, released = FileScanner(), threading.Event()
+    idle = FileScanner()
+    running = threading.Event()
+    stuck.submit(lambda: (running.set(), released.wait(30)), on_done=lambda _r: None)
+    assert running.wait(5)
+    began = time.monotonic()
+    assert shutdown_all(200) is False
+    assert time.monotonic() - began < 3
+    released.set()
+    assert shutdown_all(5000) is True
+    assert idle.pending == 0

@@ -9,6 +9,7 @@ worker, so the list and its queries never wait for a share.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -69,14 +70,15 @@ class FilesPanel(QLabel):
         self.setStyleSheet("")
         self.setText("Counting the files NexusLIMS would find\u2026")
         self.setVisible(True)
-        self.scanner.submit(
+        count = functools.partial(
             report_for_settings,
             self.settings,
             inst.filestore_path,
             start.timestamp,
             end.timestamp,
-            on_done=lambda result: self._counted(key, inst.timezone, result),
+            cancel=lambda: self._key != key,  # another session selected: stop counting this one
         )
+        self.scanner.submit(count, on_done=lambda result: self._counted(key, inst.timezone, result))
 
     def recount(self) -> None:
         """Count again on the next :meth:`show_session` (the auto-refresh)."""

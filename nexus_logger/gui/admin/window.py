@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 
 from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
@@ -41,7 +43,7 @@ def _short(target: str) -> str:
 
 def run_admin_window(args: argparse.Namespace) -> int:
     """Open the Admin tab in its own window and run the event loop; returns the exit code."""
-    from nexus_logger.gui import qtlog
+    from nexus_logger.gui import file_scans, qtlog
     from nexus_logger.gui.icons import app_icon
 
     settings = settings_from_args(args)
@@ -52,7 +54,14 @@ def run_admin_window(args: argparse.Namespace) -> int:
     worker = DbWorker()
     window = AdminWindow(worker, settings)
     window.show()
+    code = 1
     try:
-        return int(app.exec())
+        code = int(app.exec())
     finally:
         worker.shutdown()
+        scans_stopped = file_scans.shutdown_all(2000)
+    if not scans_stopped:  # a scan stuck on a share that went away: leave without it
+        logging.getLogger(__name__).error("A folder scan was still running at exit")
+        logging.shutdown()
+        os._exit(code)
+    return code
