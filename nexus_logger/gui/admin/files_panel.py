@@ -57,7 +57,9 @@ class FilesPanel(QLabel):
     def show_session(self, events: list[summaries.SessionEvent]) -> None:
         """Count the files of the session whose rows are ``events`` if it is pending."""
         start = next((e for e in events if e.event_type == EventType.START.value), None)
-        end = next((e for e in events if e.event_type == EventType.END.value), None)
+        # NexusLIMS builds with the END row written last (the highest id) when there are more.
+        ends = [e for e in events if e.event_type == EventType.END.value]
+        end = max(ends, key=lambda e: e.id_session_log, default=None)
         pending = start is not None and start.record_status == RecordStatus.TO_BE_BUILT.value
         inst = self.instruments.get(start.instrument) if start is not None else None
         if not (self.enabled and pending and end and inst and start.timestamp and end.timestamp):
