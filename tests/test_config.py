@@ -97,6 +97,7 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "instrument": ("FILE-PID", "ENV-PID", "CLI-PID"),
         "demo": (True, "false", None),
         "on_quit": ("keep", "end", None),
+        "outbox_folder": ("D:/nexus-outbox", "E:/outbox", None),
         "administrators": (["file"], "env1, env2", None),
         "facility_contact": ("Jane, +1 555 0100", "help@example.org", None),
         "auto_close_seconds": (7, "8", None),

@@ -209,11 +209,22 @@ class DurableLogger:
         lock_wait: float = LOCK_WAIT_SECONDS,
         timeout: float | None = None,
         rules: TimeRules = DEFAULT_RULES,
+        outbox_folder: str = "",
     ) -> None:
         self._target = database
         self._timeout = timeout
         self.rules = rules
-        self.outbox = Outbox(outbox_path)
+        #: Why this login keeps events in its own folder, not the PC's (told once); or None.
+        self.outbox_place_problem: str | None = None
+        if (
+            outbox_path is None
+        ):  # this PC's outbox (the ``outbox_folder`` setting), see outbox_place
+            from nexus_logger.core.outbox_place import open_outbox
+
+            self.outbox, place = open_outbox(outbox_folder)
+            self.outbox_place_problem = place.problem
+        else:
+            self.outbox = Outbox(outbox_path)
         self.database_key = database_key(database)
         self._lock = threading.RLock()
         self._file_lock = FileLock(
@@ -228,6 +239,7 @@ class DurableLogger:
         self.outbox_problem: str | None = None
         self._outbox_warned = False
         self._moved_told = False
+        self._place_told = False
 
     # -- the database ---------------------------------------------------------------------
 
@@ -824,6 +836,9 @@ class DurableLogger:
                 f"The local outbox was damaged; it was kept as {moved} and a new one started "
                 "(tell facility staff: events that waited in it were not sent)."
             )
+        if self.outbox_place_problem is not None and not self._place_told:
+            self._place_told = True
+            notes.append(f"Warning: {self.outbox_place_problem}")
         if self.outbox_problem is not None and not self._outbox_warned:
             self._outbox_warned = True
             notes.append(
