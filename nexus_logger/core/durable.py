@@ -36,7 +36,7 @@ from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 from sqlalchemy import Engine
 
-from nexus_logger.core import faults, lifecycle, sender, timestamps
+from nexus_logger.core import faults, lifecycle, other_login, sender, timestamps
 from nexus_logger.core.engine import (
     EngineLike,
     default_database,
@@ -51,6 +51,7 @@ from nexus_logger.core.errors import (
     InvalidInput,
     NexusLoggerError,
 )
+from nexus_logger.core.identity import same_user
 from nexus_logger.core.lifecycle import EndedSession, OpenSession
 from nexus_logger.core.models import Instrument
 from nexus_logger.core.outbox import (
@@ -534,13 +535,19 @@ class DurableLogger:
             faults.point("start:confirmed")
 
     def end(
-        self, session: OpenSession, *, at: datetime | None = None, typed: bool = False
+        self,
+        session: OpenSession,
+        *,
+        at: datetime | None = None,
+        typed: bool = False,
+        ended_by: str | None = None,
     ) -> EndOutcome:
         """End ``session`` (now, or at ``at``); kept on this PC if the database is away.
 
         The END goes to the outbox first, with the session's start time, user and note, so the
         session can still be written whole if its START turns out to be missing. ``typed``:
-        ``at`` was given by a person (the back-fill limit applies).
+        ``at`` was given by a person (the back-fill limit applies). ``ended_by``: the login
+        that ends another login's session (audited, :mod:`other_login`).
         """
         tz = session.instrument.timezone
         when = timestamps.now_in(tz) if at is None else localize(at, tz, "end time")
@@ -556,9 +563,9 @@ class DurableLogger:
                 self.outbox.items, database=self.database_key, session_identifier=ident
             )
             waiting = [e for e in earlier or () if e.kind is EventKind.END]
-            event = waiting[0] if waiting else self._keep_end(session, when)
+            event = waiting[0] if waiting else self._keep_end(session, when, ended_by)
             if event is None:  # nothing can be kept here: straight to the database
-                return self._end_directly(session, when)
+                return self._end_directly(session, when, ended_by)
             faults.point("end:kept")
             try:
                 eng = self.engine()
@@ -577,7 +584,9 @@ class DurableLogger:
             error = DatabaseUnavailable(run.error) if run.error else None
             return self._end_outcome(session, self.outbox.get(event.id), run, error)
 
-    def _keep_end(self, session: OpenSession, when: datetime) -> OutboxEvent | None:
+    def _keep_end(
+        self, session: OpenSession, when: datetime, ended_by: str | None
+    ) -> OutboxEvent | None:
         tz = session.instrument.timezone
         try:
             event = self.outbox.add(
@@ -590,6 +599,7 @@ class DurableLogger:
                 user=session.user,
                 note=session.note,
                 start_text=session.start_text,
+                ended_by=ended_by,
             )
         except OutboxError as err:
             self._outbox_failed(err)
@@ -597,19 +607,24 @@ class DurableLogger:
         self._outbox_works()
         return event
 
-    def _end_directly(self, session: OpenSession, when: datetime) -> EndOutcome:
+    def _end_directly(
+        self, session: OpenSession, when: datetime, ended_by: str | None
+    ) -> EndOutcome:
         if session.kept_on_pc:
             raise DatabaseUnavailable(
                 f"This session exists only on this PC, and the outbox holding it cannot be "
                 f"used: {self.outbox_problem}"
             )
+        ident = session.session_identifier
         try:
-            ended = lifecycle.end_session(
-                session_identifier=session.session_identifier,
-                at=when,
-                engine=self.engine(),
-                rules=self.rules,
-            )
+            if ended_by:
+                ended = other_login.end_now(
+                    self.engine(), session_identifier=ident, at=when, by=ended_by, rules=self.rules
+                )
+            else:
+                ended = lifecycle.end_session(
+                    session_identifier=ident, at=when, engine=self.engine(), rules=self.rules
+                )
         except DatabaseUnavailable as err:
             self._went_offline(err)
             raise DatabaseUnavailable(
@@ -679,8 +694,9 @@ class DurableLogger:
         """ "End it and start a new one": end ``old`` at ``end_at``, then start for ``user``."""
         name = clean_user(user)
         lifecycle.clean_note(note)
+        by = None if same_user(old.user, name) else name
         with self._lock:
-            ended = self.end(old, at=end_at)
+            ended = self.end(old, at=end_at, ended_by=by)
             started = self.start(instrument=old.instrument, user=name, note=note)
         if ended.queued and started.queued:
             message = (
