@@ -196,6 +196,7 @@ def test_config_file_location_flag_then_environment_then_default(
     assert main(["config", "path", "--all"]) == 0
     out = capsys.readouterr().out
     assert str(paths.data_dir()) in out and str(paths.log_dir()) in out
+    assert f"outbox:        {paths.machine_outbox_dir() / 'outbox.sqlite'}" in out
 
 
 # -- bad configuration: one clear message naming the file, the key and the fix -----------------
