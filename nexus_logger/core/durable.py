@@ -217,9 +217,7 @@ class DurableLogger:
         self.rules = rules
         #: Why this login keeps events in its own folder, not the PC's (told once); or None.
         self.outbox_place_problem: str | None = None
-        if (
-            outbox_path is None
-        ):  # this PC's outbox (the ``outbox_folder`` setting), see outbox_place
+        if outbox_path is None:  # this PC's outbox (or the fallback): see outbox_place
             from nexus_logger.core.outbox_place import open_outbox
 
             self.outbox, place = open_outbox(outbox_folder)

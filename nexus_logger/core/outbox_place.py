@@ -126,7 +126,7 @@ def send_if_waiting(settings: Settings) -> int:
     offline is sent by whatever nexus-logger runs next. Cheap when nothing waits (one count in
     the local file; the database stack is not even imported); never waits for another sender.
     """
-    if not settings.set_up and not settings.uses_demo:
+    if not settings.set_up:  # not set up: nowhere to send to
         return 0
     from nexus_logger.core.outbox import pending_events
 
