@@ -137,6 +137,26 @@ def _window_launch_args(argv: Sequence[str]) -> argparse.Namespace | None:
     return args
 
 
+#: Commands that send this PC's waiting events themselves (the window does too, every 30 s).
+_SEND_THEMSELVES = frozenset({None, "sync", "session", "demo", "config"})
+
+
+def _send_what_waits(args: argparse.Namespace) -> None:
+    """After any other command: send what waits in this PC's outbox (one log line, no output).
+
+    ``config`` is left out: it is how a PC that is not set up yet gets set up.
+    """
+    if getattr(args, "command", None) in _SEND_THEMSELVES:
+        return
+    from nexus_logger.core.config import settings_from_args
+    from nexus_logger.core.outbox_place import send_if_waiting
+
+    try:
+        send_if_waiting(settings_from_args(args))
+    except Exception as err:  # the command itself is done; its answer stands
+        _logger.warning("Could not send the events waiting on this PC: %s", err)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -147,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log_path = setup_logging(configured_level(getattr(args, "config", None)))
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        _send_what_waits(args)
+        return code
     except NexusLoggerError as err:
         _logger.error("%s", err, exc_info=_logger.isEnabledFor(logging.DEBUG))
         print(f"nexus-logger: {err}", file=sys.stderr)

@@ -187,6 +187,10 @@ def build_problem_db(target: str, *, unknown_instrument: bool = True) -> dict[st
     )
     exp["p-long-open"] = Expected("long_open_session", tuple(ids), False, "force_end")
 
+    # Ended, not built yet, 20 h long: left open, then ended (perhaps by the next login).
+    ids = session(target, "p-long-ended", user="root", start_h=100, end_h=80, instrument=FIB)
+    exp["p-long-ended"] = Expected("long_session", tuple(ids), False, None)
+
     ids = session(
         target, "p-error", user="victor", status="ERROR", generations=1, start_h=64, end_h=63
     )

@@ -97,6 +97,7 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "instrument": ("FILE-PID", "ENV-PID", "CLI-PID"),
         "demo": (True, "false", None),
         "on_quit": ("keep", "end", None),
+        "outbox_folder": ("D:/nexus-outbox", "E:/outbox", None),
         "administrators": (["file"], "env1, env2", None),
         "facility_contact": ("Jane, +1 555 0100", "help@example.org", None),
         "auto_close_seconds": (7, "8", None),
@@ -223,6 +224,7 @@ def test_config_file_location_flag_then_environment_then_default(
     assert main(["config", "path", "--all"]) == 0
     out = capsys.readouterr().out
     assert str(paths.data_dir()) in out and str(paths.log_dir()) in out
+    assert f"outbox:        {paths.machine_outbox_dir() / 'outbox.sqlite'}" in out
 
 
 # -- bad configuration: one clear message naming the file, the key and the fix -----------------

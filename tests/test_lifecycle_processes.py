@@ -1,7 +1,8 @@
 """Real processes: racing starts on one PC and on many, and kill -9 at every step.
 
-Each process is ``python -m nexus_logger`` with its own environment: a shared ``NEXUS_LOGGER_HOME``
-is one PC with one outbox, separate ones are separate PCs. A crash is the real thing:
+Each process is ``python -m nexus_logger`` with its own environment: a shared folder (its
+``NEXUS_LOGGER_HOME`` and, inside it, its ``NEXUS_LOGGER_MACHINE_DIR``) is one PC with one
+outbox, separate ones are separate PCs. A crash is the real thing:
 ``NEXUS_LOGGER_FAULT`` names a point in the code where the process kills itself with SIGKILL
 (nexus_logger/core/faults.py). After each crash the next command on the PC must leave the
 database with at most one open session per instrument, no row twice, no clicked END lost,
@@ -28,11 +29,21 @@ ROOT = Path(__file__).resolve().parents[1]
 KILLED = -9 if os.name != "nt" else 137
 
 
+def _pc(home: Path) -> dict[str, str]:
+    """The environment of one PC: a login's folder and the machine-wide folder (the outbox)."""
+    return {"NEXUS_LOGGER_HOME": str(home), "NEXUS_LOGGER_MACHINE_DIR": str(home / "machine")}
+
+
+def outbox_of(home: Path) -> Path:
+    """The outbox of the PC ``home`` stands for."""
+    return home / "machine" / "data" / "outbox.sqlite"
+
+
 def run(
     home: Path, *args: str, fault: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_LOGGER_")}
-    env.update(NEXUS_LOGGER_HOME=str(home), NEXUS_LOGGER_DB_TIMEOUT_SECONDS="2")
+    env.update(_pc(home), NEXUS_LOGGER_DB_TIMEOUT_SECONDS="2")
     if fault:
         env["NEXUS_LOGGER_FAULT"] = fault
     return subprocess.run(
@@ -47,7 +58,7 @@ def run(
 
 def spawn(home: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_LOGGER_")}
-    env.update(NEXUS_LOGGER_HOME=str(home), NEXUS_LOGGER_DB_TIMEOUT_SECONDS="20")
+    env.update(_pc(home), NEXUS_LOGGER_DB_TIMEOUT_SECONDS="20")
     return subprocess.Popen(
         [sys.executable, "-m", "nexus_logger", *args],
         env=env,
@@ -88,7 +99,7 @@ def test_eight_racing_starts_give_one_session_and_seven_true_refusals(
     assert all("already open" in err for err in refusals)
     assert len(open_starts(db)) == 1
     for home in set(homes):
-        assert DurableLogger(db, outbox_path=home / "data" / "outbox.sqlite").pending_count() == 0
+        assert DurableLogger(db, outbox_path=outbox_of(home)).pending_count() == 0
 
 
 # --- kill -9 at every step of start and end ---------------------------------------------------
@@ -137,7 +148,7 @@ def test_offline_start_killed_before_the_user_was_told_is_no_phantom(
     assert "bob" in status.stdout and "waiting on this PC since" not in status.stdout
     log = (pc_a / "logs").glob("*.log")
     assert any("Dropped the START" in p.read_text() for p in log)
-    box = DurableLogger(sqlite_db, outbox_path=pc_a / "data" / "outbox.sqlite")
+    box = DurableLogger(sqlite_db, outbox_path=outbox_of(pc_a))
     assert box.conflicts() == [] and box.pending_count() == 0
 
 
@@ -193,7 +204,7 @@ def test_end_killed_at_any_step_is_never_lost(db: str, tmp_path: Path, fault: st
     assert assert_pairing_holds(db) == [(ident, TEM, _login())]
     no_duplicates(db)
     assert open_starts(db) == []
-    box = DurableLogger(db, outbox_path=pc / "data" / "outbox.sqlite")
+    box = DurableLogger(db, outbox_path=outbox_of(pc))
     assert box.conflicts() == []
     assert [e.state for e in box.outbox.items(states=tuple(EventState))] == [EventState.SENT]
 
@@ -230,5 +241,5 @@ def test_sync_killed_after_a_kept_start_reached_the_database(
     assert len(open_starts(sqlite_db)) == 1  # committed before the kill
     assert run(pc, "sync", "--db", sqlite_db).returncode == 0  # found there: nothing twice
     no_duplicates(sqlite_db)
-    box = DurableLogger(sqlite_db, outbox_path=pc / "data" / "outbox.sqlite")
+    box = DurableLogger(sqlite_db, outbox_path=outbox_of(pc))
     assert box.pending_count() == 0 and box.conflicts() == []

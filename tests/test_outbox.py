@@ -38,9 +38,9 @@ def _add(box: Outbox, kind: EventKind = EventKind.START, sid: str = "s-1", **kw:
     return box.add(kind, **values)
 
 
-def test_default_file_is_in_the_data_folder_and_uses_wal() -> None:
+def test_default_file_is_in_the_machine_data_folder_and_uses_wal() -> None:
     box = Outbox()
-    assert box.path == paths.data_dir() / "outbox.sqlite"
+    assert box.path == paths.machine_outbox_dir() / "outbox.sqlite"
     _add(box)
     with sqlite3.connect(box.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -340,3 +340,37 @@ def test_doctor_warns_when_the_server_enforces_nothing(pg_db) -> None:
     checks = run_checks(load_settings(None, {"database": pg_db}))
     (check,) = [c for c in checks if c.name == "account"]
     assert check.status == "WARNING" and "enforces no nexus-logger rules" in check.message
+
+
+def test_another_logins_session_ended_by_the_instrument_account_is_in_the_trail(
+    pg_cluster, server, tmp_path, caplog
+) -> None:
+    """The instrument account may not write audit rows (that is the admin role's right): the
+    END of root's session by bob still commits, the server's trail records it, the log says why
+    no audit row was written."""
+    import logging
+    from datetime import timedelta
+
+    from nexus_logger.core import timestamps
+    from nexus_logger.core.durable import DurableLogger
+
+    url = server["inst_url"]
+    old = lifecycle.start_session(
+        instrument=TEM, user="root", at=timestamps.now_in("UTC") - timedelta(hours=30), engine=url
+    ).session
+    caplog.set_level(logging.INFO, logger="nexus_logger")
+    durable = DurableLogger(url, outbox_path=tmp_path / "outbox.sqlite")
+    new = durable.replace(old, end_at=old.started + timedelta(hours=1), user="bob")
+    assert new.created and not new.queued
+    rows = [r for r in dump_session_log(server["owner"]) if r[1] == old.session_identifier]
+    assert [(r[4], r[6]) for r in rows] == [("START", "root"), ("END", "root")]
+    assert aa.list_audit(session_identifier=old.session_identifier, engine=server["owner"]) == []
+    trail = raw_query(
+        server["owner"],
+        "SELECT db_account FROM nexus_logger_trail WHERE table_name = 'session_log' "
+        "AND operation = 'INSERT' AND new_row->>'session_identifier' = %s "
+        "AND new_row->>'event_type' = 'END'",
+        (old.session_identifier,),
+    )
+    assert trail == [(server["inst"],)]
+    assert any("may not write audit rows" in r.getMessage() for r in caplog.records)

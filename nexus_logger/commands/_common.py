@@ -65,7 +65,10 @@ def durable_from_args(args: argparse.Namespace) -> DurableLogger:
     engines.set_default_database(target)
 
     return DurableLogger(
-        target, timeout=settings.db_timeout_seconds, rules=TimeRules.from_settings(settings)
+        target,
+        timeout=settings.db_timeout_seconds,
+        rules=TimeRules.from_settings(settings),
+        outbox_folder=settings.outbox_folder,
     )
 
 

@@ -116,6 +116,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outbox_of(args: argparse.Namespace) -> str:
+    """This PC's outbox file, or this login's own with the reason (see outbox_place)."""
+    from nexus_logger.core.config import settings_from_args
+    from nexus_logger.core.outbox_place import locate
+
+    try:
+        folder = settings_from_args(args).outbox_folder
+    except ConfigError:
+        folder = ""
+    place = locate(folder)
+    return str(place.path) if place.shared else f"{place.path} ({place.problem})"
+
+
 def cmd_path(args: argparse.Namespace) -> int:
     path, _explicit = config_file_path(getattr(args, "config", None))
     if not args.all:
@@ -125,6 +138,7 @@ def cmd_path(args: argparse.Namespace) -> int:
     machine = paths.machine_config_file()
     print(f"machine-wide:  {machine}{'' if machine.is_file() else ' (does not exist)'}")
     print(f"data folder:   {paths.data_dir()}")
+    print(f"outbox:        {_outbox_of(args)}")
     print(f"demo database: {paths.demo_database()}")
     print(f"log file:      {log_file()}")
     return 0

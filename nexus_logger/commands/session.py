@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nexus_logger.commands._common import (
     add_format_option,
@@ -20,6 +20,9 @@ from nexus_logger.commands._common import (
 )
 from nexus_logger.core import errors
 from nexus_logger.core.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from nexus_logger.core.durable import DurableLogger
 
 #: Exit code when the instrument's state refuses the action (already open / nothing open).
 EXIT_REFUSED = errors.EXIT_REFUSED
@@ -326,12 +329,10 @@ def _no_open(args: argparse.Namespace, pid: str) -> int:
     return _refused(args, message, {"ended": None, "instrument": pid})
 
 
-def pending_events() -> int | None:
-    """Events kept in this PC's local outbox (every database), not yet sent; None if unknown."""
-    from nexus_logger.core.outbox import pending_events as count
-
+def pending_events(durable: DurableLogger) -> int | None:
+    """Events kept in this PC's outbox (every database), not yet sent; None if unknown."""
     try:
-        return int(count())
+        return int(durable.outbox.pending_count())
     except Exception:  # a broken outbox must not break 'status'; doctor reports it
         return None
 
@@ -343,7 +344,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     inst = _resolve_instrument(args, durable)
     session = durable.find_open(inst.instrument_pid)
     offline = durable.offline_reason
-    pending = pending_events()
+    pending = pending_events(durable)
     try:
         conflicts = len(durable.conflicts())
     except Exception:  # as above: the status must still show

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from nexus_logger.commands._common import (
     add_format_option,
     durable_from_args,
     render_json,
     render_table,
+    settings_from_args,
 )
 from nexus_logger.core.outbox import Outbox
 
@@ -64,13 +66,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if args.resolve is not None:
         from nexus_logger.core.durable import os_login
 
-        record = Outbox().resolve(args.resolve, by=os_login(), note=args.note)
+        record = _outbox(args).resolve(args.resolve, by=os_login(), note=args.note)
         if args.format == "json":
             print(render_json(record.as_dict()))
         else:
             print(f"Conflict {record.id} is marked handled (by {record.handled_by}).")
         return 0
     durable = durable_from_args(args)
+    if durable.outbox_place_problem:
+        print(f"Warning: {durable.outbox_place_problem}", file=sys.stderr)
     report = durable.retry(args.retry) if args.retry is not None else durable.sync()
     if args.format == "json":
         print(
@@ -94,8 +98,18 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0 if report.complete else EXIT_WAITING
 
 
+def _outbox(args: argparse.Namespace) -> Outbox:
+    """This PC's outbox (or this login's own, with a warning on stderr: see outbox_place)."""
+    from nexus_logger.core.outbox_place import open_outbox
+
+    outbox, place = open_outbox(settings_from_args(args).outbox_folder)
+    if place.problem:
+        print(f"Warning: {place.problem}", file=sys.stderr)
+    return outbox
+
+
 def _status(args: argparse.Namespace) -> int:
-    outbox = Outbox()
+    outbox = _outbox(args)
     events = outbox.items()
     conflicts = outbox.conflicts(include_handled=args.all)
     if args.format == "json":

@@ -598,7 +598,6 @@ def apply(
                 if r["id_session_log"] in changed_ids or r["id_session_log"] not in old_ids
             ]
             at = datetime.now(UTC)
-            advisory_lock(conn, "nexus_logger:audit")  # one chain: its writers take turns
             account = _db_account(conn)
             values: dict[str, Any] = {
                 "at": at.isoformat(),
@@ -611,15 +610,7 @@ def apply(
                 "before": _json(before),
                 "after": _json(after),
             }
-            last = conn.execute(
-                select(audit_table.c.id, audit_table.c.row_hash)
-                .order_by(audit_table.c.id.desc())
-                .limit(1)
-            ).first()
-            values["prev_hash"] = last.row_hash if last is not None else None
-            values["row_hash"] = audit_chain.row_hash(values)
-            result = conn.execute(insert(audit_table).values(**values))
-            audit_id = int(result.inserted_primary_key[0])
+            audit_id = append_audit_row(conn, values)
     except NexusLoggerError as err:
         message = str(err).lower()
         if "permission denied" in message or "nexus-logger rule" in message:
@@ -645,6 +636,22 @@ def apply(
         after,
         account,
     )
+
+
+def append_audit_row(conn: Connection, values: dict[str, Any]) -> int:
+    """Insert one audit row chained to the one before it (:mod:`audit_chain`); its id.
+
+    ``values`` holds every column but ``id``, ``prev_hash`` and ``row_hash``; the caller's
+    transaction makes the row commit with the change it describes.
+    """
+    advisory_lock(conn, "nexus_logger:audit")  # one chain: its writers take turns
+    last = conn.execute(
+        select(audit_table.c.id, audit_table.c.row_hash).order_by(audit_table.c.id.desc()).limit(1)
+    ).first()
+    values["prev_hash"] = last.row_hash if last is not None else None
+    values["row_hash"] = audit_chain.row_hash(values)
+    result = conn.execute(insert(audit_table).values(**values))
+    return int(result.inserted_primary_key[0])
 
 
 def _db_account(conn: Connection) -> str | None:

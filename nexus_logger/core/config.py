@@ -239,6 +239,16 @@ FIELDS: tuple[Field, ...] = (
         maximum=36500,
     ),
     Field(
+        "outbox_folder",
+        str,
+        "",
+        "Folder of this PC's one outbox (events waiting for the database), which every login "
+        "must be able to write. Empty: the machine-wide data folder (Windows "
+        "%ProgramData%\\nexus-logger, Linux the first folder of XDG_DATA_DIRS). Set it in the "
+        "machine-wide config file.",
+        env=("NEXUS_LOGGER_OUTBOX_FOLDER",),
+    ),
+    Field(
         "on_quit",
         str,
         "end",

@@ -542,26 +542,42 @@ def check_bridge(engine: Engine, hours: float) -> Check:
     )
 
 
-def check_outbox(outbox_path: Path | None = None) -> Check:
-    """No START or END waits in the local outbox."""
-    from nexus_logger.core.outbox import pending_events
+def check_outbox(outbox_path: Path | None = None, configured: str = "") -> Check:
+    """This PC's outbox can be written by this login, and no START or END waits in it.
 
+    ``configured`` is the ``outbox_folder`` setting; ``outbox_path`` (tests) names a file.
+    """
+    from nexus_logger.core.outbox import pending_events
+    from nexus_logger.core.outbox_place import locate
+
+    place = None if outbox_path is not None else locate(configured)
+    path = outbox_path if place is None else place.path
     try:
-        waiting = pending_events(outbox_path)
+        waiting = pending_events(path)
     except NexusLoggerError as err:
         return Check(
             "outbox",
             False,
-            f"The local outbox cannot be read: {err}",
-            f"Check the data folder {paths.data_dir()}.",
+            f"The outbox cannot be read: {err}",
+            f"Check the folder {path.parent}.",
+        )
+    events = "event waits" if waiting == 1 else "events wait"
+    if place is not None and not place.shared:
+        held = f" {waiting} session {events} there." if waiting else ""
+        return Check(
+            "outbox",
+            False,
+            f"{place.problem}{held}",
+            f"Let every login change {place.machine.parent} (Windows: icacls, see "
+            "docs/deployment.md), or name another folder in 'outbox_folder'.",
         )
     if waiting == 0:
-        return Check("outbox", True, "No session events wait on this PC.")
-    events = "event waits" if waiting == 1 else "events wait"
+        return Check("outbox", True, f"No session events wait in this PC's outbox {path}.")
     return Check(
         "outbox",
         False,
-        f"{waiting} session {events} on this PC for the database (saved while it was unreachable).",
+        f"{waiting} session {events} in this PC's outbox {path} for the database (saved while "
+        "it was unreachable).",
         "They are sent automatically once the database is reachable; 'nexus-logger sync' "
         "sends them now and 'nexus-logger sync --status' lists them.",
     )
@@ -641,7 +657,8 @@ def run_checks(
     finally:
         if eng is not None and engine is None:
             eng.dispose()
-    checks.append(_guarded("outbox", lambda: check_outbox(outbox_path)))
+    folder = str(getattr(settings, "outbox_folder", "") or "")
+    checks.append(_guarded("outbox", lambda: check_outbox(outbox_path, folder)))
     checks.append(_guarded("log", check_log))
     for check in checks:
         if not check.ok:

@@ -36,7 +36,7 @@ from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 from sqlalchemy import Engine
 
-from nexus_logger.core import faults, lifecycle, sender, timestamps
+from nexus_logger.core import faults, lifecycle, other_login, sender, timestamps
 from nexus_logger.core.engine import (
     EngineLike,
     default_database,
@@ -51,6 +51,7 @@ from nexus_logger.core.errors import (
     InvalidInput,
     NexusLoggerError,
 )
+from nexus_logger.core.identity import same_user
 from nexus_logger.core.lifecycle import EndedSession, OpenSession
 from nexus_logger.core.models import Instrument
 from nexus_logger.core.outbox import (
@@ -212,11 +213,20 @@ class DurableLogger:
         lock_wait: float = LOCK_WAIT_SECONDS,
         timeout: float | None = None,
         rules: TimeRules = DEFAULT_RULES,
+        outbox_folder: str = "",
     ) -> None:
         self._target = database
         self._timeout = timeout
         self.rules = rules
-        self.outbox = Outbox(outbox_path)
+        #: Why this login keeps events in its own folder, not the PC's (told once); or None.
+        self.outbox_place_problem: str | None = None
+        if outbox_path is None:  # this PC's outbox (or the fallback): see outbox_place
+            from nexus_logger.core.outbox_place import open_outbox
+
+            self.outbox, place = open_outbox(outbox_folder)
+            self.outbox_place_problem = place.problem
+        else:
+            self.outbox = Outbox(outbox_path)
         self.database_key = database_key(database)
         self._lock = threading.RLock()
         self._file_lock = FileLock(
@@ -231,6 +241,7 @@ class DurableLogger:
         self.outbox_problem: str | None = None
         self._outbox_warned = False
         self._moved_told = False
+        self._place_told = False
 
     # -- the database ---------------------------------------------------------------------
 
@@ -525,13 +536,19 @@ class DurableLogger:
             faults.point("start:confirmed")
 
     def end(
-        self, session: OpenSession, *, at: datetime | None = None, typed: bool = False
+        self,
+        session: OpenSession,
+        *,
+        at: datetime | None = None,
+        typed: bool = False,
+        ended_by: str | None = None,
     ) -> EndOutcome:
         """End ``session`` (now, or at ``at``); kept on this PC if the database is away.
 
         The END goes to the outbox first, with the session's start time, user and note, so the
         session can still be written whole if its START turns out to be missing. ``typed``:
-        ``at`` was given by a person (the back-fill limit applies).
+        ``at`` was given by a person (the back-fill limit applies). ``ended_by``: the login
+        that ends another login's session (audited, :mod:`other_login`).
         """
         tz = session.instrument.timezone
         when = timestamps.now_in(tz) if at is None else localize(at, tz, "end time")
@@ -547,9 +564,9 @@ class DurableLogger:
                 self.outbox.items, database=self.database_key, session_identifier=ident
             )
             waiting = [e for e in earlier or () if e.kind is EventKind.END]
-            event = waiting[0] if waiting else self._keep_end(session, when)
+            event = waiting[0] if waiting else self._keep_end(session, when, ended_by)
             if event is None:  # nothing can be kept here: straight to the database
-                return self._end_directly(session, when)
+                return self._end_directly(session, when, ended_by)
             faults.point("end:kept")
             try:
                 eng = self.engine()
@@ -568,7 +585,9 @@ class DurableLogger:
             error = DatabaseUnavailable(run.error) if run.error else None
             return self._end_outcome(session, self.outbox.get(event.id), run, error)
 
-    def _keep_end(self, session: OpenSession, when: datetime) -> OutboxEvent | None:
+    def _keep_end(
+        self, session: OpenSession, when: datetime, ended_by: str | None
+    ) -> OutboxEvent | None:
         tz = session.instrument.timezone
         try:
             event = self.outbox.add(
@@ -581,6 +600,7 @@ class DurableLogger:
                 user=session.user,
                 note=session.note,
                 start_text=session.start_text,
+                ended_by=ended_by,
             )
         except OutboxError as err:
             self._outbox_failed(err)
@@ -588,19 +608,24 @@ class DurableLogger:
         self._outbox_works()
         return event
 
-    def _end_directly(self, session: OpenSession, when: datetime) -> EndOutcome:
+    def _end_directly(
+        self, session: OpenSession, when: datetime, ended_by: str | None
+    ) -> EndOutcome:
         if session.kept_on_pc:
             raise DatabaseUnavailable(
                 f"This session exists only on this PC, and the outbox holding it cannot be "
                 f"used: {self.outbox_problem}"
             )
+        ident = session.session_identifier
         try:
-            ended = lifecycle.end_session(
-                session_identifier=session.session_identifier,
-                at=when,
-                engine=self.engine(),
-                rules=self.rules,
-            )
+            if ended_by:
+                ended = other_login.end_now(
+                    self.engine(), session_identifier=ident, at=when, by=ended_by, rules=self.rules
+                )
+            else:
+                ended = lifecycle.end_session(
+                    session_identifier=ident, at=when, engine=self.engine(), rules=self.rules
+                )
         except DatabaseUnavailable as err:
             self._went_offline(err)
             raise DatabaseUnavailable(
@@ -670,8 +695,9 @@ class DurableLogger:
         """ "End it and start a new one": end ``old`` at ``end_at``, then start for ``user``."""
         name = clean_user(user)
         lifecycle.clean_note(note)
+        by = None if same_user(old.user, name) else name
         with self._lock:
-            ended = self.end(old, at=end_at)
+            ended = self.end(old, at=end_at, ended_by=by)
             started = self.start(instrument=old.instrument, user=name, note=note)
         if ended.queued and started.queued:
             message = (
@@ -827,6 +853,9 @@ class DurableLogger:
                 f"The local outbox was damaged; it was kept as {moved} and a new one started "
                 "(tell facility staff: events that waited in it were not sent)."
             )
+        if self.outbox_place_problem is not None and not self._place_told:
+            self._place_told = True
+            notes.append(f"Warning: {self.outbox_place_problem}")
         if self.outbox_problem is not None and not self._outbox_warned:
             self._outbox_warned = True
             notes.append(

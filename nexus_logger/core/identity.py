@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 
-__all__ = ["os_login"]
+__all__ = ["os_login", "same_user"]
 
 _logger = logging.getLogger(__name__)
 
@@ -64,3 +64,17 @@ def os_login() -> str:
         _logger.warning("Could not read this process's account from the OS: %s", err)
         return ""
     return (name or "").strip()
+
+
+def same_user(owner: str | None, current: str) -> bool:
+    """True when ``owner`` is ``current`` (case and a ``DOMAIN\\`` prefix ignored).
+
+    Windows logins are case-insensitive and may be stored with or without the domain.
+    """
+    if not owner:
+        return False
+
+    def bare(name: str) -> str:
+        return name.strip().rsplit("\\", 1)[-1].casefold()
+
+    return bare(owner) == bare(current)

@@ -46,7 +46,8 @@ _logger = logging.getLogger(__name__)
 
 OUTBOX_FILE = "outbox.sqlite"
 #: 2: ``events.confirmed`` (a START the user was told about); no more ``open_sessions`` use.
-_SCHEMA_VERSION = 2
+#: 3: ``events.ended_by`` (the login that ended another login's session).
+_SCHEMA_VERSION = 3
 #: How long a local write waits for another nexus-logger process holding the outbox.
 _LOCAL_TIMEOUT = 15.0
 #: Sent and skipped events are kept this long (for ``sync --status --all`` and support).
@@ -90,8 +91,9 @@ class ConflictKind(StrEnum):
 
 
 def default_path() -> Path:
-    """The outbox file of this user on this PC."""
-    return paths.data_dir() / OUTBOX_FILE
+    """This PC's outbox file (without the ``outbox_folder`` setting or the fallback that
+    :mod:`~nexus_logger.core.outbox_place` applies)."""
+    return paths.machine_outbox_dir() / OUTBOX_FILE
 
 
 def _utcnow() -> str:
@@ -119,6 +121,8 @@ class OutboxEvent:
     last_error: str | None
     done_at: str | None
     confirmed: bool = True
+    #: For an END: the login that ended another login's session (audited when it is written).
+    ended_by: str | None = None
 
     @property
     def at(self) -> datetime:
@@ -213,7 +217,8 @@ _DDL = (
         last_error TEXT,
         last_attempt TEXT,
         done_at TEXT,
-        confirmed INTEGER NOT NULL DEFAULT 1
+        confirmed INTEGER NOT NULL DEFAULT 1,
+        ended_by TEXT
     )
     """,
     "CREATE INDEX IF NOT EXISTS events_by_state ON events (state, database, id)",
@@ -251,13 +256,17 @@ _DDL = (
     )
     """,
 )
-#: From version 1: the column added in 2 (events then were all shown to the user).
-_UPGRADE_1 = "ALTER TABLE events ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 1"
+#: The columns added since version 1, by the version that added them.
+_UPGRADES = {
+    2: "ALTER TABLE events ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 1",
+    3: "ALTER TABLE events ADD COLUMN ended_by TEXT",
+}
 
 # Every statement is a complete literal with bound parameters (no SQL is built from text).
 _SELECT_EVENTS = (
     "SELECT id, key, kind, database, session_identifier, instrument_pid, timezone, user, note, "
-    "at_text, start_text, created, state, attempts, last_error, done_at, confirmed FROM events"
+    "at_text, start_text, created, state, attempts, last_error, done_at, confirmed, ended_by "
+    "FROM events"
 )
 _EVENT_BY_KEY = _SELECT_EVENTS + " WHERE key = ?"
 _EVENT_BY_ID = _SELECT_EVENTS + " WHERE id = ?"
@@ -322,6 +331,7 @@ def _event(row: tuple) -> OutboxEvent:
         err,
         done,
         bool(row[16]),
+        row[17],
     )
 
 
@@ -407,8 +417,8 @@ class Outbox:
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]  # under the lock
-            if version == 1:
-                conn.execute(_UPGRADE_1)
+            for added in range(version + 1, _SCHEMA_VERSION + 1) if version else ():
+                conn.execute(_UPGRADES[added])
             for ddl in _DDL:
                 conn.execute(ddl)
             conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
@@ -468,6 +478,10 @@ class Outbox:
                 self._drop()
                 raise OutboxError(_problem(self.path, err)) from None
 
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One write transaction, for moving rows in bulk (:mod:`outbox_adopt`)."""
+        return self._write()
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
@@ -500,6 +514,7 @@ class Outbox:
         start_text: str | None = None,
         key: str | None = None,
         confirmed: bool = True,
+        ended_by: str | None = None,
     ) -> OutboxEvent:
         """Keep one event (durably: committed and fsynced) and return it.
 
@@ -515,8 +530,8 @@ class Outbox:
                 return _event(row)
             cur = conn.execute(
                 "INSERT INTO events (key, kind, database, session_identifier, instrument_pid, "
-                "timezone, user, note, at_text, start_text, created, state, confirmed) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "timezone, user, note, at_text, start_text, created, state, confirmed, ended_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     EventKind(kind).value,
@@ -531,6 +546,7 @@ class Outbox:
                     _utcnow(),
                     EventState.PENDING.value,
                     int(confirmed),
+                    ended_by,
                 ),
             )
             row = conn.execute(_EVENT_BY_ID, (cur.lastrowid,)).fetchone()

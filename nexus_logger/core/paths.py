@@ -9,6 +9,13 @@ platformdirs' *site* config folder (``%ProgramData%\\nexus-logger`` on Windows; 
 folder of ``XDG_CONFIG_DIRS``, by default ``/etc/xdg/nexus-logger``, on Linux).
 ``NEXUS_LOGGER_MACHINE_DIR`` puts it elsewhere: tests give two simulated logins (two
 ``NEXUS_LOGGER_HOME`` folders) one machine folder that way.
+
+The outbox (events waiting for the database) is one per PC, in platformdirs' *site data*
+folder (``%ProgramData%\\nexus-logger`` on Windows; the first folder of ``XDG_DATA_DIRS``, by
+default ``/usr/local/share/nexus-logger``, on Linux), or the folder IT names in the
+``outbox_folder`` setting: every login writes it, and whichever nexus-logger runs next sends
+it. :mod:`~nexus_logger.core.outbox_place` falls back to the user's data folder when this login
+cannot write there.
 """
 
 from __future__ import annotations
@@ -72,3 +79,20 @@ def machine_config_dir() -> Path:
 def machine_config_file() -> Path:
     """``config.toml`` in :func:`machine_config_dir`."""
     return machine_config_dir() / "config.toml"
+
+
+def machine_outbox_dir(configured: str = "") -> Path:
+    """Folder of this PC's one outbox: ``configured`` (the ``outbox_folder`` setting) if given,
+    else ``$NEXUS_LOGGER_MACHINE_DIR/data``, else platformdirs' site data folder."""
+    if configured.strip():
+        return Path(configured.strip()).expanduser()
+    home = _machine_home()
+    if home:
+        return home / "data"
+    return platformdirs.site_data_path(APP_NAME, appauthor=False)
+
+
+def user_outbox_dir() -> Path:
+    """Where the outbox lived before it was one per PC; the fallback when that cannot be
+    written by this login (:mod:`~nexus_logger.core.outbox_place`)."""
+    return data_dir()

@@ -43,6 +43,9 @@ STUCK_STATUSES = (RecordStatus.ERROR.value, RecordStatus.NO_FILES_FOUND.value)
 #: Default for "open longer than" (the ``long_session_hours`` setting overrides it).
 DEFAULT_LONG_SESSION_HOURS = 12.0
 
+#: Statuses of a session NexusLIMS has not built yet: a long one can still be corrected.
+_NOT_BUILT = (RecordStatus.WAITING_FOR_END.value, RecordStatus.TO_BE_BUILT.value)
+
 #: How many session identifiers go into one ``IN (...)`` when loading suspicious rows.
 _BATCH = 500
 
@@ -64,6 +67,7 @@ class ProblemKind(StrEnum):
     OVERLAP = "overlap"
     FUTURE_START = "future_start"
     LONG_OPEN_SESSION = "long_open_session"
+    LONG_SESSION = "long_session"
     STUCK_STATUS = "stuck_status"
 
     @property
@@ -87,6 +91,7 @@ _TITLES = {
     ProblemKind.OVERLAP: "Sessions overlap on one instrument",
     ProblemKind.FUTURE_START: "START in the future",
     ProblemKind.LONG_OPEN_SESSION: "Session open for a long time",
+    ProblemKind.LONG_SESSION: "Session to be built lasted a long time",
     ProblemKind.STUCK_STATUS: "Build failed or found no files",
 }
 
@@ -150,7 +155,7 @@ def _naive_sql(column: Any) -> Any:
 _FUTURE_SLACK = timedelta(minutes=5)
 
 
-def _suspicious_sessions(conn: Any, now: datetime) -> list[str]:
+def _suspicious_sessions(conn: Any, now: datetime, long_limit: timedelta) -> list[str]:
     """Identifiers of sessions that might have a problem (one grouped scan of session_log)."""
     ev = _T.c.event_type
     is_start = ev == EventType.START.value
@@ -205,6 +210,10 @@ def _suspicious_sessions(conn: Any, now: datetime) -> list[str]:
                 n_unreadable > 0,
                 n_unknown > 0,
                 start_at > (now + _FUTURE_SLACK).timestamp(),
+                and_(
+                    start_status.in_(_NOT_BUILT),
+                    end_at - start_at > long_limit.total_seconds(),
+                ),
             )
         )
     )
@@ -242,13 +251,13 @@ def find_problems(
     if long_session_hours is None:
         long_session_hours = _configured_long_hours()
     now = now or datetime.now(UTC)
+    limit = timedelta(hours=long_session_hours)
     instruments = load_instruments(eng)
     with read_connection(eng) as conn:
-        suspicious = _suspicious_sessions(conn, now)
+        suspicious = _suspicious_sessions(conn, now, limit)
         rows = _rows_of(conn, suspicious)
         overlapping = find_overlaps(conn, now.timestamp())
     zones = {pid: inst.timezone for pid, inst in instruments.items()}
-    limit = timedelta(hours=long_session_hours)
     problems: list[Problem] = []
     for ident in suspicious:
         problems.extend(_examine(ident, rows.get(ident, []), zones, limit, now))
@@ -527,6 +536,25 @@ def _examine(
                 [start],
                 fix="force_end",
             )
+
+    last_end = max((e for r in ends if (e := _parse(r.timestamp, tz)) is not None), default=None)
+    if (
+        began is not None
+        and last_end is not None
+        and start.record_status in _NOT_BUILT
+        and last_end - began > long_limit
+    ):
+        add(
+            ProblemKind.LONG_SESSION,
+            f"Session {ident} on {start.instrument} ({_fmt_user(start.user)}) lasted "
+            f"{_hours(last_end - began)}, from {start.timestamp} to {ends[-1].timestamp}, longer "
+            f"than the {long_limit.total_seconds() / 3600:g} h limit. It was probably left open "
+            "and ended later (perhaps by the next user); NexusLIMS will build one record over "
+            "all that time.",
+            "Ask the user when they really stopped; if earlier, correct the END's time with a "
+            "database tool before NexusLIMS builds the session.",
+            [start, *ends],
+        )
 
     stuck = sorted({r.record_status for r in rows if r.record_status in STUCK_STATUSES})
     if stuck and start.record_status in STUCK_STATUSES:

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from nexus_logger.core import faults, lifecycle, open_rule, timestamps
+from nexus_logger.core import faults, lifecycle, open_rule, other_login, timestamps
 from nexus_logger.core.engine import write_transaction
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError, NotFound
@@ -233,11 +233,10 @@ def send_end(
         return
     if event.note:
         ensure_tables(eng, [note_table])
+    audit = bool(event.ended_by) and other_login.can_audit(eng)
     try:
         with write_transaction(eng) as conn:
-            ended = lifecycle.end_in_transaction(
-                conn, session_identifier=ident, at=event.at, rules=rules
-            )
+            ended = _end(conn, event, rules, audit)
             if event.note and not ended.already_ended:
                 # The note as it was when End was clicked (typed offline, perhaps).
                 lifecycle.write_note_in_transaction(conn, ident, event.note, event.timezone)
@@ -270,6 +269,22 @@ def send_end(
         return
     outbox.set_state(event.id, EventState.SENT)
     run.sent += 1
+
+
+def _end(conn: Connection, event: OutboxEvent, rules: TimeRules, audit: bool) -> EndedSession:
+    """The END in the caller's transaction; one that another login asked for is audited."""
+    if event.ended_by:
+        return other_login.end_and_audit(
+            conn,
+            session_identifier=event.session_identifier,
+            at=event.at,
+            by=event.ended_by,
+            audit=audit,
+            rules=rules,
+        )
+    return lifecycle.end_in_transaction(
+        conn, session_identifier=event.session_identifier, at=event.at, rules=rules
+    )
 
 
 def _same_instant(a: datetime, b: datetime) -> bool:
@@ -305,6 +320,7 @@ def _write_whole_session(
     started = timestamps.parse(start_text, tz)
     if note:
         ensure_tables(eng, [note_table])
+    audit = bool(event.ended_by) and other_login.can_audit(eng)
     with write_transaction(eng) as conn:
         lifecycle.lock_instrument(conn, event.instrument_pid)
         present = conn.execute(
@@ -343,9 +359,7 @@ def _write_whole_session(
                 conn.execute(
                     insert(note_table).values(session_identifier=ident, note=note, updated=stamp)
                 )
-        ended = lifecycle.end_in_transaction(
-            conn, session_identifier=ident, at=event.at, rules=rules
-        )
+        ended = _end(conn, event, rules, audit)
     run.ended[event.id] = ended
     lifecycle.forget_open_here(ident)
     outbox.set_state(event.id, EventState.SENT)

@@ -78,6 +78,7 @@ def connect(settings: Settings) -> Connected:
         target,
         timeout=float(settings.db_timeout_seconds),
         rules=TimeRules.from_settings(settings),
+        outbox_folder=settings.outbox_folder,
     )
     online, reason = True, None
     try:

@@ -33,25 +33,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nexus_logger.core.identity import same_user
 from nexus_logger.gui import text, theme
 from nexus_logger.gui.dialogs import ResumeAction, ResumeChoice
 
 if TYPE_CHECKING:
     from nexus_logger.core.lifecycle import OpenSession
 
-
-def same_user(owner: str | None, current: str) -> bool:
-    """True when ``owner`` is ``current`` (case and a ``DOMAIN\\`` prefix ignored).
-
-    Windows logins are case-insensitive and may be stored with or without the domain.
-    """
-    if not owner:
-        return False
-
-    def bare(name: str) -> str:
-        return name.strip().rsplit("\\", 1)[-1].casefold()
-
-    return bare(owner) == bare(current)
+__all__ = ["OtherUserDialog", "same_user"]
 
 
 def _label(content: str, parent: QWidget, point_size: float = theme.DETAIL_PT) -> QLabel:

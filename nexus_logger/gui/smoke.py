@@ -98,12 +98,16 @@ def _say(message: str, *, error: bool = False) -> None:
 
 @contextlib.contextmanager
 def _isolated_environment(home: Path) -> Iterator[None]:
-    """Point every per-user file at ``home`` and drop inherited settings; restore afterwards."""
-    saved = {name: os.environ.get(name) for name in (*_ISOLATED_ENV, "NEXUS_LOGGER_HOME")}
+    """Point every per-user and machine-wide file at ``home``, drop inherited settings;
+    restore afterwards."""
+    homes = ("NEXUS_LOGGER_HOME", "NEXUS_LOGGER_MACHINE_DIR")
+    saved = {name: os.environ.get(name) for name in (*_ISOLATED_ENV, *homes)}
     saved["QT_QPA_PLATFORM"] = os.environ.get("QT_QPA_PLATFORM")
     for name in _ISOLATED_ENV:
         os.environ.pop(name, None)
     os.environ["NEXUS_LOGGER_HOME"] = str(home)
+    # Not the PC's machine-wide folder either: its config and its outbox stay untouched.
+    os.environ["NEXUS_LOGGER_MACHINE_DIR"] = str(home / "machine")
     os.environ["QT_QPA_PLATFORM"] = "offscreen"  # headless even on a desktop
     try:
         yield

@@ -1,0 +1,92 @@
+"""A session ended by another login (issue 14, req 4): it keeps its real user, the audit trail
+says who ended it, and ``check`` still reports it when it lasted suspiciously long.
+
+"End it and start mine" is :meth:`DurableLogger.replace` (what the window's owner dialog runs);
+the database is a real SQLite file and a real PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from nexus_logger.core import admin_actions, lifecycle, timestamps
+from nexus_logger.core.durable import DurableLogger
+from nexus_logger.core.engine import is_url
+from nexus_logger.core.other_login import ACTION
+from nexus_logger.core.problems import ProblemKind, find_problems
+from tests.helpers_outbox import moved_away
+
+TEM = "TEST-TEM-001"
+TZ = "America/New_York"
+
+
+def _roots_session_46_hours_ago(database: str) -> lifecycle.OpenSession:
+    started = timestamps.now_in(TZ) - timedelta(hours=46)
+    return lifecycle.start_session(instrument=TEM, user="root", at=started, engine=database).session
+
+
+def _users(database: str, ident: str) -> list[tuple[str, str | None]]:
+    from sqlalchemy import select
+
+    from nexus_logger.core.engine import get_engine, read_connection
+    from nexus_logger.core.models import SessionLogEntry
+
+    t = SessionLogEntry.__table__
+    with read_connection(get_engine(database)) as conn:
+        found = conn.execute(
+            select(t.c.event_type, t.c.user)
+            .where(t.c.session_identifier == ident)
+            .order_by(t.c.id_session_log)
+        )
+        return [tuple(r) for r in found]
+
+
+def test_bob_ends_roots_session_it_keeps_root_and_is_audited_and_checked(db, tmp_path):
+    old = _roots_session_46_hours_ago(db)
+    durable = DurableLogger(db, outbox_path=tmp_path / "outbox.sqlite")
+    end_at = old.started + timedelta(hours=44)  # root's last heartbeat, say
+    new = durable.replace(old, end_at=end_at, user="bob")
+    assert new.created and new.session.user == "bob"
+    assert _users(db, old.session_identifier) == [("START", "root"), ("END", "root")]
+
+    (entry,) = admin_actions.list_audit(session_identifier=old.session_identifier, engine=db)
+    assert entry.action == ACTION
+    assert "Session of root" in entry.summary and "by bob, another login" in entry.summary
+    assert [r["event_type"] for r in entry.after] == ["START", "END"]
+    assert [r["record_status"] for r in entry.before] == ["WAITING_FOR_END"]
+    if not is_url(db):
+        assert admin_actions.check_audit_chain(db).ok  # chained like every audit row
+
+    long = [
+        p
+        for p in find_problems(long_session_hours=12, engine=db)
+        if p.session_identifier == old.session_identifier
+    ]
+    assert [p.kind for p in long] == [ProblemKind.LONG_SESSION]
+    assert "44.0 h" in long[0].explanation and "'root'" in long[0].explanation
+
+
+def test_an_own_session_ended_the_same_way_is_not_audited(sqlite_db, tmp_path):
+    started = lifecycle.start_session(instrument=TEM, user="Bob", engine=sqlite_db).session
+    durable = DurableLogger(sqlite_db, outbox_path=tmp_path / "outbox.sqlite")
+    durable.replace(started, end_at=timestamps.now_in(TZ), user="bob")
+    assert admin_actions.list_audit(engine=sqlite_db) == []
+
+
+def test_an_end_of_roots_session_kept_offline_is_audited_by_whoever_sends_it(sqlite_db, tmp_path):
+    old = _roots_session_46_hours_ago(sqlite_db)
+    box = tmp_path / "outbox.sqlite"
+    bobs = DurableLogger(sqlite_db, outbox_path=box, timeout=1.0)
+    bobs.identify(instrument=TEM)  # the PC knows its instrument
+    with moved_away(sqlite_db):
+        kept = bobs.replace(old, end_at=old.started + timedelta(hours=2), user="bob")
+    assert kept.queued
+    assert admin_actions.list_audit(engine=sqlite_db) == []
+
+    # The next nexus-logger on the PC (another login's, the scheduled sync) sends it.
+    report = DurableLogger(sqlite_db, outbox_path=box).sync()
+    assert report.pending == 0 and not report.conflicts
+    assert _users(sqlite_db, old.session_identifier) == [("START", "root"), ("END", "root")]
+    (entry,) = admin_actions.list_audit(session_identifier=old.session_identifier, engine=sqlite_db)
+    assert entry.action == ACTION and "by bob" in entry.summary
+    assert admin_actions.check_audit_chain(sqlite_db).ok
