@@ -236,7 +236,11 @@ def send_end(
     try:
         with write_transaction(eng) as conn:
             ended = lifecycle.end_in_transaction(
-                conn, session_identifier=ident, at=event.at, rules=rules
+                conn,
+                session_identifier=ident,
+                at=event.at,
+                rules=rules,
+                instrument_pid=event.instrument_pid,
             )
             if event.note and not ended.already_ended:
                 # The note as it was when End was clicked (typed offline, perhaps).
