@@ -216,39 +216,50 @@ def pair_in_id_order(
     early: dict[str, list[tuple[str, Any, Any]]] = {}
     order: list[Any] = []
     ids = array("q")
-    make = factory.make
+    # Locals: this loop runs twice per session, a million times on a large database.
+    get, parse, per_pid = by_ident.get, factory.parse, factory.per_pid
     for row_id, event, ident, pid, user, text in rows:
-        if event == _START:
-            session = make(ident, pid, user, text, None)
-            found = by_ident.get(ident)
-            if found is None:
-                by_ident[ident] = session
-            else:
-                group = found if isinstance(found, list) else [found]
-                for other in group:
-                    if _same_key(other, pid, user):
-                        session.dt_to = other.dt_to
-                        break
-                group.append(session)
-                by_ident[ident] = group
-            if session.dt_to is None and ident in early:
-                for e_pid, e_user, e_text in reversed(early[ident]):
-                    if e_pid == pid and e_user == user:
-                        session.dt_to = factory.parse_end(pid, e_text)
-                        break
-            order.append(session)
-            ids.append(row_id)
+        found = get(ident)
+        if event != _START:
+            if found is not None and found.__class__ is not list:  # the usual case
+                if found.user == user and found.instrument.instrument_pid == pid:
+                    found.dt_to = parse(
+                        text, (per_pid.get(pid) or factory.instrument_and_zone(pid))[1]
+                    )
+                    continue
+            if not _end_of_group(found, pid, user, text, factory):
+                early.setdefault(ident, []).append((pid, user, text))
             continue
-        found = by_ident.get(ident)
-        matched = False
-        if found is not None:
-            for session in found if isinstance(found, list) else (found,):
-                if _same_key(session, pid, user):
-                    session.dt_to = factory.parse_end(pid, text)
-                    matched = True
-        if not matched:
-            early.setdefault(ident, []).append((pid, user, text))
+        session = factory.make(ident, pid, user, text, None)
+        if found is None:
+            by_ident[ident] = session
+        else:
+            group = found if isinstance(found, list) else [found]
+            for other in group:
+                if _same_key(other, pid, user):
+                    session.dt_to = other.dt_to
+                    break
+            group.append(session)
+            by_ident[ident] = group
+        if session.dt_to is None and ident in early:
+            for e_pid, e_user, e_text in reversed(early[ident]):
+                if e_pid == pid and e_user == user:
+                    session.dt_to = factory.parse_end(pid, e_text)
+                    break
+        order.append(session)
+        ids.append(row_id)
     return order, ids
+
+
+def _end_of_group(found: Any, pid: str, user: Any, text: Any, factory: SessionFactory) -> bool:
+    """Give an END to every session of ``found`` (one or a list) with its key; True if any."""
+    matched = False
+    if found is not None:
+        for session in found if isinstance(found, list) else (found,):
+            if _same_key(session, pid, user):
+                session.dt_to = factory.parse_end(pid, text)
+                matched = True
+    return matched
 
 
 def _same_key(session: Any, pid: str, user: Any) -> bool:
