@@ -47,8 +47,6 @@ from typing import Any
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from nexus_logger.core import open_rule, paths, timestamps
 from nexus_logger.core.engine import (
@@ -1151,7 +1149,11 @@ def record_heartbeat(
 
 
 def _upsert(conn: Connection, table: Any, values: dict[str, Any], key: str) -> Any:
-    dialect = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
+    # Imported here: SQLite's processes (the CLI, the window) need not load PostgreSQL's dialect.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect
+    else:
+        from sqlalchemy.dialects import sqlite as dialect
     stmt = dialect.insert(table).values(**values)
     return stmt.on_conflict_do_update(
         index_elements=[key], set_={k: v for k, v in values.items() if k != key}
