@@ -283,18 +283,23 @@ def pair_joined(
         ends.append(-1 if end_id is None else end_id)
     if all(starts[i] < starts[i + 1] for i in range(len(starts) - 1)):
         return sessions, starts  # already in START order, one row per START
-    # Out of order (parallel or batched hash join) or a START with several ENDs.
-    index = sorted(range(len(starts)), key=starts.__getitem__)  # stable
+    # Out of order (parallel or batched hash join) or a START with several ENDs. One int per
+    # row (START id, then position) sorts without a key function's second list of objects.
+    shift = max(1, len(starts)).bit_length()
+    keys = sorted(start_id << shift | i for i, start_id in enumerate(starts))
+    del starts
     order: list[Any] = []
     ids = array("q")
     newest = -2
-    for i in index:
-        if ids and ids[-1] == starts[i]:
+    mask = (1 << shift) - 1
+    for key in keys:
+        i, start_id = key & mask, key >> shift
+        if ids and ids[-1] == start_id:
             if ends[i] > newest:  # same START, newer END
                 order[-1], newest = sessions[i], ends[i]
         else:
             order.append(sessions[i])
-            ids.append(starts[i])
+            ids.append(start_id)
             newest = ends[i]
     return order, ids
 
@@ -330,6 +335,26 @@ def bad_sessions(conn: Connection, order: list[Any], ids: array) -> dict[int, Ba
             bad_text,
         )
     return out
+
+
+@contextmanager
+def small_page_cache(conn: Connection) -> Iterator[None]:
+    """SQLite: a small page cache while the table is read once from end to end.
+
+    The engine gives its kept connection a large cache (64 MiB, for the lifecycle's repeated
+    scans); a single pass gains nothing from it, and filling it added 64 MB to the peak memory
+    of a million-session read. The size is put back afterwards.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    before = int(raw.execute("PRAGMA cache_size").fetchone()[0])
+    raw.execute("PRAGMA cache_size = -2000")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size = {before}")
 
 
 @contextmanager

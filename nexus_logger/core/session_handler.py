@@ -387,7 +387,7 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
         return zone
 
     factory = pairing.SessionFactory(Session, instrument_of, zone_of, engine)
-    with read_connection(eng) as conn, pairing.no_cyclic_gc():
+    with read_connection(eng) as conn, pairing.no_cyclic_gc(), pairing.small_page_cache(conn):
         if is_sqlite(eng):
             rows = pairing.driver_rows(conn, pairing.rows_in_id_order_statement())
             order, ids = pairing.pair_in_id_order(rows, factory)
