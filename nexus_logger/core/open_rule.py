@@ -69,9 +69,9 @@ ENDABLE = (RecordStatus.WAITING_FOR_END.value, RecordStatus.TO_BE_BUILT.value)
 
 # Built once: building a SQLAlchemy expression costs more client CPU than its round trip.
 # One statement, the same on every backend: one scan for the instrument's STARTs that could
-# still be open (a handful in a long history), each with its newest END looked up through
-# NexusLIMS's index on session_identifier. A scalar subquery in the column list runs once per
-# candidate row; as a NOT EXISTS condition PostgreSQL would hash-join every END row instead.
+# still be open (a handful in a long history), each with whether it has an END, looked up
+# through NexusLIMS's index on session_identifier. A scalar subquery in the column list runs
+# once per candidate row; as a NOT EXISTS condition PostgreSQL would hash every END row.
 _END_OF_CANDIDATE = (
     select(_E.c.id_session_log)
     .where(_E.c.session_identifier == _T.c.session_identifier, _E.c.event_type == _END)
