@@ -5,11 +5,14 @@
    open-session check reads the whole table every time: NexusLIMS's table has no index on
    ``instrument`` and we may not add one), and of a whole start+end pair as the CLI and the
    window run it (``DurableLogger``: the END also passes through the fsynced local outbox).
+   On PostgreSQL it also lists the round trips of one start and one end as the CLI and the
+   window make them (every statement the driver is handed, plus BEGIN and COMMIT).
 2. ``--procs`` processes x ``--cycles`` start/end cycles, one instrument per process, all on
    one SQLite file (``--procs-backend postgres`` for the server): errors, lost or duplicated
    rows (checked row by row afterwards) and throughput.
 
-Targets: start+end median under 50 ms with 100,000 past sessions on both backends; 0 errors,
+Targets: start+end median under 50 ms with 100,000 past sessions on both backends; start and
+end in at most 4 round trips each on PostgreSQL (issue 19); 0 errors,
 0 lost or duplicated rows. The default run takes a few minutes on a 2-core machine; scale
 up or down with the flags.
 
@@ -137,6 +140,57 @@ def latency(target: str, samples: int) -> dict[str, list[float]]:
         out.setdefault("pair", []).append(time.perf_counter() - t0)
         out.setdefault("pair_cpu", []).append(time.process_time() - c0)
     return out
+
+
+def round_trips(target: str) -> dict[str, list[str]]:
+    """The round trips of one START and one END through :class:`DurableLogger`, in order.
+
+    Counted from SQLAlchemy's events: BEGIN (psycopg sends it before the transaction's first
+    statement), each statement handed to the driver, COMMIT/ROLLBACK. A pool checkout is not
+    a round trip (no pre-ping). Measured on the second cycle, so that one-off reads (which
+    tables exist, the instruments) are not counted.
+    """
+    from sqlalchemy import event
+
+    from nexus_logger.core.durable import DurableLogger
+    from nexus_logger.core.engine import get_engine
+
+    eng = get_engine(target)
+    trips: list[str] = []
+
+    def statement(conn, cursor, sql, params, context, executemany) -> None:
+        trips.append(" ".join(sql.split())[:100])
+
+    listeners = [
+        ("before_cursor_execute", statement),
+        ("begin", lambda conn: trips.append("BEGIN")),
+        ("commit", lambda conn: trips.append("COMMIT")),
+        ("rollback", lambda conn: trips.append("ROLLBACK")),
+    ]
+    durable = DurableLogger(target)
+    inst = durable.identify(instrument=instrument_pid(0))
+    out: dict[str, list[str]] = {}
+    for name, fn in listeners:
+        event.listen(eng, name, fn)
+    try:
+        for _ in range(2):
+            trips.clear()
+            started = durable.start(instrument=inst, user="bench")
+            out["start"] = list(trips)
+            trips.clear()
+            durable.end(started.session)
+            out["end"] = list(trips)
+    finally:
+        for name, fn in listeners:
+            event.remove(eng, name, fn)
+    return out
+
+
+def print_round_trips(got: dict[str, list[str]]) -> None:
+    for op, trips in got.items():
+        print(f"  round trips of one {op}: {len(trips)}")
+        for n, trip in enumerate(trips, 1):
+            print(f"    {n}. {trip}")
 
 
 def print_latency(label: str, got: dict[str, list[float]]) -> None:
@@ -315,6 +369,7 @@ def main() -> int:
                 "PostgreSQL (local server, TCP, fsync=off as in the test cluster), one process:",
                 latency(pg_url, args.samples),
             )
+            print_round_trips(round_trips(pg_url))
 
         if args.procs > 0:
             if args.procs_backend == "postgres":

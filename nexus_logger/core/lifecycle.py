@@ -47,8 +47,6 @@ from typing import Any
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from nexus_logger.core import open_rule, paths, timestamps
 from nexus_logger.core.engine import (
@@ -527,11 +525,12 @@ def _start_in_transaction(
             view = _RowView(ident, row.user, row.timestamp)
             return StartResult(_open_session(conn, view, inst), created=False)
     rows = open_rule.open_start_rows(conn, pid)
-    open_rule.drop_stale_claim(conn, pid, {r.session_identifier for r in rows})
+    claimed = open_rule.claim_row(conn, pid)  # read once, used three times below
+    open_rule.drop_stale_claim(conn, pid, {r.session_identifier for r in rows}, claimed)
     if rows:
         return StartResult(_open_session(conn, rows[0], inst), created=False)
     if live:
-        stamp = _live_start(conn, pid, inst.timezone)
+        stamp = _live_start(conn, pid, inst.timezone, claimed)
     started = _parse(stamp, inst.timezone)
     if not live:  # a given time (a START kept on a PC, --at) may lie before sessions since
         others = open_rule.overlapping_sessions(
@@ -558,7 +557,13 @@ def _start_in_transaction(
     host = this_host()
     ensure_in_transaction(conn, [claim_table])
     open_rule.claim(
-        conn, instrument_pid=pid, session_identifier=ident, user=user, started=stamp, hostname=host
+        conn,
+        instrument_pid=pid,
+        session_identifier=ident,
+        user=user,
+        started=stamp,
+        hostname=host,
+        row=claimed,
     )
     if note:
         conn.execute(insert(note_table).values(session_identifier=ident, note=note, updated=stamp))
@@ -574,10 +579,13 @@ def _start_in_transaction(
     return StartResult(session, created=True)
 
 
-def _live_start(conn: Connection, pid: str, tz: str) -> str:
-    """Now, or the instrument's last END if that is later (a clock behind another PC's)."""
+def _live_start(conn: Connection, pid: str, tz: str, claimed: Any) -> str:
+    """Now, or the instrument's last END if that is later (a clock behind another PC's).
+
+    ``claimed``: the instrument's claim row, read under the lock in this transaction.
+    """
     now = timestamps.now_in(tz)
-    ended = open_rule.last_end(conn, pid, tz)
+    ended = open_rule.last_end(conn, pid, tz, claimed)
     if ended is not None and ended > now:
         _logger.info(
             "START on %s at the previous session's end (%s), %.1f s after this PC's clock",
@@ -680,8 +688,12 @@ def end_in_transaction(
     at: datetime | None,
     rules: TimeRules = DEFAULT_RULES,
     typed: bool = False,
+    instrument_pid: str | None = None,
 ) -> EndedSession:
     """The END logic on an already-open write transaction (see :func:`end_session`).
+
+    ``instrument_pid``: the session's instrument, when the caller knows it; its lock is then
+    taken before the session's rows are read, which saves reading them twice on PostgreSQL.
 
     Inserts END (WAITING_FOR_END, the START's user), then sets START and END to TO_BE_BUILT
     with one UPDATE whose row count must be exactly what was read under the lock; any
@@ -694,6 +706,8 @@ def end_in_transaction(
     row can commit in the same transaction.
     """
     ident = _clean_identifier(session_identifier)
+    if instrument_pid is not None and conn.dialect.name == "postgresql":
+        lock_instrument(conn, instrument_pid)
     starts, ends = _start_and_end_rows(conn, ident)
     if not starts:
         raise NotFound(f"There is no session {ident} in the database {_sessions_db(conn)}.")
@@ -832,7 +846,9 @@ def end_session(
                     "('nexus-logger session status' shows the instrument's state.)"
                 )
             ident = row.session_identifier
-        ended = end_in_transaction(conn, session_identifier=ident, at=at, rules=rules, typed=typed)
+        ended = end_in_transaction(
+            conn, session_identifier=ident, at=at, rules=rules, typed=typed, instrument_pid=pid
+        )
         if pid is not None and ended.instrument.instrument_pid != pid:
             raise InvalidInput(
                 f"Session {ident} belongs to {ended.instrument.instrument_pid}, not {pid}; "
@@ -1133,7 +1149,11 @@ def record_heartbeat(
 
 
 def _upsert(conn: Connection, table: Any, values: dict[str, Any], key: str) -> Any:
-    dialect = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
+    # Imported here: SQLite's processes (the CLI, the window) need not load PostgreSQL's dialect.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect
+    else:
+        from sqlalchemy.dialects import sqlite as dialect
     stmt = dialect.insert(table).values(**values)
     return stmt.on_conflict_do_update(
         index_elements=[key], set_={k: v for k, v in values.items() if k != key}

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import Conflict
-from nexus_logger.core.instrument_lock import lock_instrument
+from nexus_logger.core.instrument_lock import holds_instrument_lock, lock_instrument
 from nexus_logger.core.logger_tables import open_session as claims
 from nexus_logger.core.logger_tables import table_exists
 from nexus_logger.core.models import SessionLogEntry
@@ -46,6 +46,7 @@ __all__ = [
     "LoggedSession",
     "claim",
     "current_claim",
+    "claim_row",
     "drop_stale_claim",
     "last_end",
     "lock_instrument",
@@ -67,11 +68,24 @@ _END = EventType.END.value
 ENDABLE = (RecordStatus.WAITING_FOR_END.value, RecordStatus.TO_BE_BUILT.value)
 
 # Built once: building a SQLAlchemy expression costs more client CPU than its round trip.
-# Two steps, the same on every backend: one scan for the instrument's STARTs that could still be
-# open (a handful in a long history), then their ENDs through NexusLIMS's index on
-# session_identifier. As one NOT EXISTS query PostgreSQL hash-joins every END row instead.
+# One statement, the same on every backend: one scan for the instrument's STARTs that could
+# still be open (a handful in a long history), each with whether it has an END, looked up
+# through NexusLIMS's index on session_identifier. A scalar subquery in the column list runs
+# once per candidate row; as a NOT EXISTS condition PostgreSQL would hash every END row.
+_END_OF_CANDIDATE = (
+    select(_E.c.id_session_log)
+    .where(_E.c.session_identifier == _T.c.session_identifier, _E.c.event_type == _END)
+    .limit(1)
+    .scalar_subquery()
+)
 _CANDIDATES = (
-    select(_T.c.id_session_log, _T.c.session_identifier, _T.c.user, _T.c.timestamp)
+    select(
+        _T.c.id_session_log,
+        _T.c.session_identifier,
+        _T.c.user,
+        _T.c.timestamp,
+        _END_OF_CANDIDATE.label("end_id"),
+    )
     .where(
         _T.c.instrument == bindparam("pid"),
         _T.c.event_type == _START,
@@ -79,15 +93,13 @@ _CANDIDATES = (
     )
     .order_by(_T.c.id_session_log.desc())
 )
-#: Identifiers per ``IN (...)`` (old SQLite builds allow 999 bound values per statement).
-_BATCH = 500
-_ENDED = select(_E.c.session_identifier).where(
-    _E.c.session_identifier.in_(bindparam("idents", expanding=True)), _E.c.event_type == _END
-)
-_CLAIM_OF = select(
-    claims.c.session_identifier, claims.c.user, claims.c.started, claims.c.hostname
-).where(claims.c.session_identifier.is_not(None))
-_CLAIM_BY_PID = _CLAIM_OF.where(claims.c.instrument == bindparam("pid"))
+_CLAIM_ROW = select(
+    claims.c.session_identifier,
+    claims.c.user,
+    claims.c.started,
+    claims.c.hostname,
+    claims.c.last_end,
+).where(claims.c.instrument == bindparam("pid"))
 _LAST_END = select(claims.c.last_end).where(claims.c.instrument == bindparam("pid"))
 _FREE = {"session_identifier": None, "user": None, "started": None, "hostname": None}
 _INSERT_CLAIM = insert(claims)
@@ -132,31 +144,43 @@ def open_start_rows(conn: Connection, instrument_pid: str) -> list[Any]:
     Rows have ``id_session_log``, ``session_identifier``, ``user`` and ``timestamp``. Writers call
     it under :func:`lock_instrument`, so the answer cannot change before they write.
     """
-    if conn.dialect.name == "postgresql":
-        # One small result from a plain scan: starting parallel workers costs more than it saves
-        # (43 against 64 ms at 300,000 rows on two cores). For this transaction only.
+    if conn.dialect.name == "postgresql" and not holds_instrument_lock(conn, instrument_pid):
+        # A reader without the lock (which switches them off for writers): one small result
+        # from a plain scan, so no parallel workers, for this transaction only.
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
-    candidates = conn.execute(_CANDIDATES, {"pid": instrument_pid}).all()
-    if not candidates:
-        return []
-    idents = sorted({r.session_identifier for r in candidates})
-    ended: set[str] = set()
-    for i in range(0, len(idents), _BATCH):  # (many when NexusLIMS has not built for a while)
-        ended.update(conn.execute(_ENDED, {"idents": idents[i : i + _BATCH]}).scalars())
-    return [r for r in candidates if r.session_identifier not in ended]
+    return [r for r in conn.execute(_CANDIDATES, {"pid": instrument_pid}) if r.end_id is None]
 
 
-def current_claim(conn: Connection, instrument_pid: str) -> Claim | None:
-    """The claim row of the instrument, if there is one (and the table exists)."""
+def claim_row(conn: Connection, instrument_pid: str) -> Row[Any] | None:
+    """The instrument's row in the claim table, free or not (``None``: no row, or no table).
+
+    Columns: ``session_identifier`` (``None`` when free), ``user``, ``started``, ``hostname``,
+    ``last_end``. A START reads it once and hands it to :func:`drop_stale_claim`,
+    :func:`claim` and :func:`last_end` (one round trip instead of three).
+    """
     if not table_exists(conn, claims):
         return None
-    row = conn.execute(_CLAIM_BY_PID, {"pid": instrument_pid}).first()
-    return Claim(*row) if row is not None else None
+    return conn.execute(_CLAIM_ROW, {"pid": instrument_pid}).first()
 
 
-def drop_stale_claim(conn: Connection, instrument_pid: str, open_idents: set[str]) -> None:
+#: "The caller has not read the claim row in this transaction" (``None`` means: there is none).
+UNREAD: Any = object()
+
+
+def current_claim(conn: Connection, instrument_pid: str, row: Any = UNREAD) -> Claim | None:
+    """The claim of the instrument, if it is claimed (``row``: its :func:`claim_row`, if read)."""
+    if row is UNREAD:
+        row = claim_row(conn, instrument_pid)
+    if row is None or row.session_identifier is None:
+        return None
+    return Claim(row.session_identifier, row.user, row.started, row.hostname)
+
+
+def drop_stale_claim(
+    conn: Connection, instrument_pid: str, open_idents: set[str], row: Any = UNREAD
+) -> None:
     """Free the instrument's claim when the exact check does not find its session open."""
-    found = current_claim(conn, instrument_pid)
+    found = current_claim(conn, instrument_pid, row)
     if found is not None and found.session_identifier not in open_idents:
         conn.execute(
             update(claims)
@@ -179,11 +203,14 @@ def claim(
     user: str | None,
     started: str,
     hostname: str,
+    row: Any = UNREAD,
 ) -> None:
     """Claim the instrument for a START (the table must exist).
 
     Refused by the database when the instrument is claimed already: the INSERT breaks the
     primary key, or the UPDATE finds no unclaimed row (then :class:`~errors.Conflict`).
+    ``row``: the instrument's :func:`claim_row` read earlier in this transaction, under the
+    instrument's lock (whether it exists decides between INSERT and UPDATE).
     """
     values = {
         "session_identifier": session_identifier,
@@ -191,7 +218,9 @@ def claim(
         "started": started,
         "hostname": hostname[:255],
     }
-    if conn.execute(_LAST_END, {"pid": instrument_pid}).first() is None:
+    if row is UNREAD:
+        row = conn.execute(_LAST_END, {"pid": instrument_pid}).first()
+    if row is None:
         conn.execute(_INSERT_CLAIM, {"instrument": instrument_pid, "last_end": None, **values})
         return
     done = conn.execute(
@@ -218,11 +247,14 @@ def release(conn: Connection, session_identifier: str, ended: str | None = None)
     )
 
 
-def last_end(conn: Connection, instrument_pid: str, tz: str) -> datetime | None:
+def last_end(conn: Connection, instrument_pid: str, tz: str, row: Any = UNREAD) -> datetime | None:
     """When the instrument's last session ended, as nexus-logger recorded it (None: unknown)."""
-    if not table_exists(conn, claims):
+    if row is not UNREAD:
+        text = None if row is None else row.last_end
+    elif not table_exists(conn, claims):
         return None
-    text = conn.execute(_LAST_END, {"pid": instrument_pid}).scalar()
+    else:
+        text = conn.execute(_LAST_END, {"pid": instrument_pid}).scalar()
     if text is None:
         return None
     try:

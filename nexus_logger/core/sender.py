@@ -283,7 +283,11 @@ def _end(conn: Connection, event: OutboxEvent, rules: TimeRules, audit: bool) ->
             rules=rules,
         )
     return lifecycle.end_in_transaction(
-        conn, session_identifier=event.session_identifier, at=event.at, rules=rules
+        conn,
+        session_identifier=event.session_identifier,
+        at=event.at,
+        rules=rules,
+        instrument_pid=event.instrument_pid,  # the lock first, the rows read once
     )
 
 

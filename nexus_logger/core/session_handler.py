@@ -31,11 +31,10 @@ from datetime import datetime, tzinfo
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, select, text, update
+from sqlalchemy import Engine, and_, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import aliased
 
-from nexus_logger.core import coercion, timestamps
+from nexus_logger.core import coercion, pairing, timestamps
 from nexus_logger.core.engine import (
     EngineLike,
     describe,
@@ -353,110 +352,84 @@ def _unpaired_message(start: SessionLog) -> str:
 
 
 def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> SessionsToBuild:
-    """Pair every TO_BE_BUILT START with its TO_BE_BUILT END, as NexusLIMS does, in SQL.
+    """Pair every TO_BE_BUILT START with its TO_BE_BUILT END, as NexusLIMS does.
 
     An END matches when ``session_identifier``, ``instrument`` and ``user`` are the same (two
     NULL users match, as Python's ``==`` does in NexusLIMS). With several matching ENDs the
-    newest row (highest id) is used, as in NexusLIMS.
+    newest row (highest id) is used, as in NexusLIMS. Sessions come in START row order.
 
     By default a START without a matching END raises ``ValueError`` naming the session, as
     NexusLIMS does; with ``strict=False`` the good sessions are returned and the bad STARTs
-    are listed in ``.unpaired`` and logged.
+    are listed in ``.unpaired`` and logged. How the pairs are found, per backend:
+    :mod:`nexus_logger.core.pairing`.
     """
     eng = get_engine(engine)
     require_usable(eng)
     instruments = load_instruments(eng)
-    s = aliased(SessionLogEntry, name="s")
-    e = aliased(SessionLogEntry, name="e")
-    # The newest TO_BE_BUILT END of each (identifier, instrument, user), in one grouped scan;
-    # joined to the STARTs by plain equalities, so that every backend can hash-join it
-    # (a correlated subquery ran once per START on PostgreSQL). Two NULL users match, and a
-    # NULL user never matches an empty one: the second user condition tells them apart.
-    ends = (
-        select(
-            e.session_identifier,
-            e.instrument,
-            e.user,
-            func.max(e.id_session_log).label("end_id"),
-        )
-        .where(
-            e.event_type == EventType.END.value,
-            e.record_status == RecordStatus.TO_BE_BUILT.value,
-        )
-        .group_by(e.session_identifier, e.instrument, e.user)
-        .subquery("ends")
-    )
-    end = aliased(SessionLogEntry, name="end_row")
-    stmt = (
-        select(
-            s.session_identifier,
-            s.instrument,
-            s.timestamp,
-            s.user,
-            s.id_session_log,
-            end.timestamp,
-        )
-        .select_from(s)
-        .outerjoin(
-            ends,
-            and_(
-                ends.c.session_identifier == s.session_identifier,
-                ends.c.instrument == s.instrument,
-                func.coalesce(ends.c.user, "") == func.coalesce(s.user, ""),
-                ends.c.user.is_(None) == s.user.is_(None),
-            ),
-        )
-        .outerjoin(end, end.id_session_log == ends.c.end_id)
-        .where(
-            s.event_type == EventType.START.value,
-            s.record_status == RecordStatus.TO_BE_BUILT.value,
-        )
-    )
-    sessions: list[Session] = []
-    unpaired: list[SessionLog] = []
-    fallback: dict[str, Instrument] = {}
     adapted: dict[str, SessionInstrument] = {}
-    with read_connection(eng) as conn:
-        # In START order, sorted here: an ORDER BY spills to disk at PostgreSQL's default
-        # work_mem with 100,000 sessions, and a list sort of the same rows takes milliseconds.
-        rows = sorted(conn.execute(stmt).all(), key=lambda row: row[4])
-        for ident, pid, start_ts, user, start_id, end_ts in rows:
-            if end_ts is None:
-                start = SessionLog(
-                    ident, pid, start_ts, EventType.START, user, RecordStatus.TO_BE_BUILT, start_id
-                )
-                if strict:
-                    raise ValueError(_unpaired_message(start))
-                _logger.warning(_unpaired_message(start))
-                unpaired.append(start)
-                continue
+    zones: dict[str, tzinfo] = {}
+
+    def instrument_of(pid: str) -> SessionInstrument:
+        # One SessionInstrument per instrument, shared by its sessions (as in NexusLIMS).
+        shared = adapted.get(pid)
+        if shared is None:
             inst = instruments.get(pid)
             if inst is None:  # NexusLIMS does not enforce the foreign key
-                inst = fallback.setdefault(
-                    pid, Instrument(instrument_pid=pid, display_name=pid, timezone="UTC")
-                )
-            tz = inst.timezone
-            try:
-                dt_range = (timestamps.parse(start_ts, tz), timestamps.parse(end_ts, tz))
-            except timestamps.TimestampError:
-                start = SessionLog(
-                    ident, pid, start_ts, EventType.START, user, RecordStatus.TO_BE_BUILT, start_id
-                )
-                bad = start_ts if timestamps.sort_key(start_ts) == float("inf") else end_ts
-                message = (
-                    f"{_isoformat_error(bad)}: session {ident} on {pid} has a timestamp that "
-                    "is not ISO-8601, so NexusLIMS cannot read it."
-                )
-                if strict:
-                    raise ValueError(message) from None
-                _logger.warning(message)
-                unpaired.append(start)
+                inst = Instrument(instrument_pid=pid, display_name=pid, timezone="UTC")
+            shared = adapted[pid] = SessionInstrument.of(inst)
+        return shared
+
+    def zone_of(pid: str) -> tzinfo:
+        zone = zones.get(pid)
+        if zone is None:
+            inst = instruments.get(pid)
+            zone = zones[pid] = timestamps.as_zone(inst.timezone if inst else "UTC")
+        return zone
+
+    factory = pairing.SessionFactory(Session, instrument_of, zone_of, engine)
+    with read_connection(eng) as conn, pairing.no_cyclic_gc(), pairing.small_page_cache(conn):
+        if is_sqlite(eng):
+            rows = pairing.driver_rows(conn, pairing.rows_in_id_order_statement())
+            order, ids = pairing.pair_in_id_order(rows, factory)
+        else:
+            rows = pairing.driver_rows(conn, pairing.sessions_to_build_statement())
+            order, ids = pairing.pair_joined(rows, factory)
+        bad = pairing.bad_sessions(conn, order, ids)
+    del ids
+    if not bad:
+        sessions = order
+    else:
+        sessions, unpaired = [], []
+        for i, session in enumerate(order):
+            problem = bad.get(i)
+            if problem is None:
+                sessions.append(session)
                 continue
-            # One SessionInstrument per instrument, shared by its sessions (as in NexusLIMS).
-            shared = adapted.setdefault(pid, SessionInstrument.of(inst))
-            sessions.append(Session(ident, shared, dt_range, user, engine=engine))
+            start = SessionLog(
+                problem.session_identifier,
+                problem.instrument,
+                problem.start_text,
+                EventType.START,
+                problem.user,
+                RecordStatus.TO_BE_BUILT,
+                problem.start_id,
+            )
+            message = _bad_session_message(start, problem.bad_text)
+            if strict:
+                raise ValueError(message)
+            _logger.warning(message)
+            unpaired.append(start)
     _logger.info("Found %i new sessions to build", len(sessions))
-    return SessionsToBuild(sessions, unpaired)
+    return SessionsToBuild(sessions, unpaired if bad else [])
+
+
+def _bad_session_message(start: SessionLog, bad_text: str | None) -> str:
+    if bad_text is None:
+        return _unpaired_message(start)
+    return (
+        f"{_isoformat_error(bad_text)}: session {start.session_identifier} on "
+        f"{start.instrument} has a timestamp that is not ISO-8601, so NexusLIMS cannot read it."
+    )
 
 
 def get_all_session_logs(*, engine: EngineLike = None) -> list[SessionLog]:

@@ -1,0 +1,141 @@
+"""``get_sessions_to_build`` pairs exactly as NexusLIMS 2.8 does, on the rare row orders too.
+
+The SQLite path pairs rows in id order as they are read, the PostgreSQL path hash-joins on
+the server (core/pairing.py); both are compared with the real NexusLIMS (SQLite) and with
+NexusLIMS's loop written out literally (both backends), on rows that exercise every branch:
+an END written before its START, several ENDs, two STARTs with one key, NULL and empty users,
+an END of another instrument, an instrument missing from ``instruments``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nexus_logger.core import get_sessions_to_build
+from nexus_logger.core.session_handler import db_query
+from tests.nexuslims_ref import nexuslims_sessions_to_build
+
+TEM, SEM = "TEST-TEM-001", "TEST-SEM-002"
+
+#: (identifier, instrument, timestamp, event, user), inserted in this order (= id order).
+ROWS_NEXUSLIMS_CAN_BUILD = [
+    ("plain", TEM, "2025-03-01T09:00:00.123456-05:00", "START", "alice"),
+    ("end-first", SEM, "2025-03-01T11:00:00+01:00", "END", "bob"),
+    ("plain", TEM, "2025-03-01T10:00:00-05:00", "END", "alice"),
+    ("end-first", SEM, "2025-03-01T10:00:00+01:00", "START", "bob"),
+    ("two-ends", SEM, "2025-03-02T09:00:00+01:00", "START", "carol"),
+    ("two-ends", SEM, "2025-03-02T09:10:00+01:00", "END", "carol"),
+    ("two-ends", SEM, "2025-03-02T09:20:00+01:00", "END", "mallory"),
+    ("two-ends", TEM, "2025-03-02T09:25:00-05:00", "END", "carol"),
+    ("two-ends", SEM, "2025-03-02T10:00:00+01:00", "END", "carol"),
+    ("same-key", TEM, "2025-03-03T09:00:00-05:00", "START", "dave"),
+    ("same-key", TEM, "2025-03-03T09:30:00-05:00", "END", "dave"),
+    ("same-key", TEM, "2025-03-03T10:00:00-05:00", "START", "dave"),
+    ("same-key", TEM, "2025-03-03T11:00:00-05:00", "END", "dave"),
+    ("null-user", TEM, "2025-03-04T09:00:00-05:00", "START", None),
+    ("null-user", TEM, "2025-03-04T10:00:00-05:00", "END", None),
+    ("empty-user", SEM, "2025-03-04T09:00:00+01:00", "START", ""),
+    ("empty-user", SEM, "2025-03-04T10:00:00+01:00", "END", ""),
+    ("late-twin", TEM, "2025-03-05T08:00:00-05:00", "END", "erin"),
+    ("late-twin", TEM, "2025-03-05T07:00:00-05:00", "START", "erin"),
+    ("late-twin", TEM, "2025-03-05T09:00:00-05:00", "START", "erin"),
+]
+#: Rows NexusLIMS refuses (it raises) or cannot name an instrument for.
+ROWS_ONLY_LENIENT = [
+    ("null-vs-empty", TEM, "2025-03-06T09:00:00-05:00", "START", None),
+    ("null-vs-empty", TEM, "2025-03-06T10:00:00-05:00", "END", ""),
+    ("unknown-pid", "NOT-IN-INSTRUMENTS", "2025-03-07T09:00:00+00:00", "START", "frank"),
+    ("unknown-pid", "NOT-IN-INSTRUMENTS", "2025-03-07T10:00:00+00:00", "END", "frank"),
+]
+
+
+def _insert(db: str, rows: list[tuple[str, str, str, str, str | None]]) -> None:
+    for ident, pid, stamp, event, user in rows:
+        ok, _ = db_query(
+            "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+            "record_status, \"user\") VALUES (?, ?, ?, ?, 'TO_BE_BUILT', ?)",
+            (ident, pid, stamp, event, user),
+            engine=db,
+        )
+        assert ok
+
+
+def _nexuslims_loop(rows: list[tuple[str, str, str, str, str | None]]) -> tuple[list, list]:
+    """NexusLIMS 2.8's ``get_sessions_to_build`` loop, written out (ids = list positions)."""
+    logs = [(i, *row) for i, row in enumerate(rows)]
+    starts = [log for log in logs if log[4] == "START"]
+    ends = [log for log in logs if log[4] == "END"]
+    built, unpaired = [], []
+    for _, ident, pid, stamp, _, user in starts:
+        matches = [e for e in ends if e[1] == ident and e[2] == pid and e[5] == user]
+        if not matches:
+            unpaired.append(ident)
+            continue
+        newest = max(matches, key=lambda e: e[0])
+        built.append((ident, pid, user, stamp, newest[3]))
+    return built, unpaired
+
+
+def _ours(db: str) -> tuple[list, list]:
+    got = get_sessions_to_build(strict=False, engine=db)
+    built = [
+        (
+            s.session_identifier,
+            s.instrument.instrument_pid,
+            s.user,
+            s.dt_from.isoformat(),
+            s.dt_to.isoformat(),
+        )
+        for s in got
+    ]
+    return built, [u.session_identifier for u in got.unpaired]
+
+
+def test_every_branch_as_nexuslims_loop(db: str) -> None:
+    rows = ROWS_NEXUSLIMS_CAN_BUILD + ROWS_ONLY_LENIENT
+    if db.startswith("postgresql"):  # PostgreSQL enforces the foreign key
+        rows = [r for r in rows if r[0] != "unknown-pid"]
+    _insert(db, rows)
+    expected_built, expected_unpaired = _nexuslims_loop(rows)
+    assert expected_unpaired == ["null-vs-empty"]
+    assert _ours(db) == (expected_built, expected_unpaired)
+    with pytest.raises(ValueError, match="null-vs-empty"):
+        get_sessions_to_build(engine=db)
+
+
+def test_every_branch_as_real_nexuslims(sqlite_db: str, nexuslims_python: Path) -> None:
+    _insert(sqlite_db, ROWS_NEXUSLIMS_CAN_BUILD)
+    theirs = nexuslims_sessions_to_build(nexuslims_python, Path(sqlite_db))
+    assert "error" not in theirs, theirs
+    expected = [
+        (t["session_identifier"], t["instrument"], t["user"], t["dt_from"], t["dt_to"])
+        for t in theirs["sessions"]
+    ]
+    assert len(expected) == 9  # same-key and late-twin: two sessions each
+    assert _ours(sqlite_db) == (expected, [])
+
+
+def test_unreadable_times_are_reported_not_built(db: str) -> None:
+    _insert(
+        db,
+        [
+            ("bad-start", TEM, "yesterday", "START", "gina"),
+            ("bad-start", TEM, "2025-03-08T10:00:00-05:00", "END", "gina"),
+            ("bad-end", TEM, "2025-03-08T11:00:00-05:00", "START", "gina"),
+            ("bad-end", TEM, "noon", "END", "gina"),
+            ("fixed-end", TEM, "2025-03-08T13:00:00-05:00", "START", "gina"),
+            ("fixed-end", TEM, "later", "END", "gina"),
+            ("fixed-end", TEM, " 2025-03-08T14:00:00-05:00 ", "END", "gina"),
+        ],
+    )
+    got = get_sessions_to_build(strict=False, engine=db)
+    assert [s.session_identifier for s in got] == ["fixed-end"]
+    assert got[0].dt_to.isoformat() == "2025-03-08T14:00:00-05:00"
+    assert [(u.session_identifier, u.timestamp) for u in got.unpaired] == [
+        ("bad-start", "yesterday"),
+        ("bad-end", "2025-03-08T11:00:00-05:00"),
+    ]
+    with pytest.raises(ValueError, match="Invalid isoformat string: 'yesterday'"):
+        get_sessions_to_build(engine=db)
