@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from nexus_logger.core import audit_chain, timestamps
+from nexus_logger.core.database_key import database_key
 from nexus_logger.core.engine import (
     EngineLike,
     describe,
@@ -163,12 +164,6 @@ def db_account(conn: Connection) -> str | None:
     return str(conn.execute(text("SELECT session_user")).scalar_one())
 
 
-def _database_key(eng: Any) -> str:
-    from nexus_logger.core.durable import database_key
-
-    return database_key(eng)
-
-
 def check_audit_chain(engine: EngineLike = None) -> audit_chain.ChainReport:
     """Check the audit trail's hash chain and this PC's anchor; an intact chain moves it on."""
     eng = get_engine(engine)
@@ -181,7 +176,7 @@ def check_audit_chain(engine: EngineLike = None) -> audit_chain.ChainReport:
         rows = [
             dict(r) for r in conn.execute(select(audit_table).order_by(audit_table.c.id)).mappings()
         ]
-    key = _database_key(eng)
+    key = database_key(eng)
     report = audit_chain.verify_rows(rows, audit_chain.load_anchor(key))
     audit_chain.save_anchor(key, report)
     if not report.ok:
