@@ -70,8 +70,10 @@ def end_and_audit(
     """End the session (:func:`lifecycle.end_in_transaction`) and, when ``audit``, write the
     audit row saying that login ``by`` ended it; both commit with the caller's transaction."""
     from nexus_logger.core import admin_actions
+    from nexus_logger.core.admin_audit import append_audit_row, db_account, rows_json
+    from nexus_logger.core.admin_plans import session_rows
 
-    before = admin_actions._rows(conn, session_identifier)
+    before = session_rows(conn, session_identifier)
     ended = lifecycle.end_in_transaction(
         conn, session_identifier=session_identifier, at=at, rules=rules
     )
@@ -87,21 +89,21 @@ def end_and_audit(
     _logger.warning("%s", summary)
     if audit:
         changed = {r["id_session_log"] for r in before}
-        after = admin_actions._rows(conn, session_identifier)
+        after = session_rows(conn, session_identifier)
         values: dict[str, Any] = {
             "at": datetime.now(UTC).isoformat(),
             "login": admin_actions.current_login() or "unknown",
-            "db_account": admin_actions._db_account(conn),
+            "db_account": db_account(conn),
             "hostname": socket.gethostname(),
             "action": ACTION,
             "session_identifier": session_identifier,
             "summary": summary,
-            "before": admin_actions._json(before),
-            "after": admin_actions._json(
+            "before": rows_json(before),
+            "after": rows_json(
                 [r for r in after if r["id_session_log"] in changed or r["event_type"] == "END"]
             ),
         }
-        admin_actions.append_audit_row(conn, values)
+        append_audit_row(conn, values)
     return ended
 
 
