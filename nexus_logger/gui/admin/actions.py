@@ -21,10 +21,10 @@ from nexus_logger.core import admin_actions, privacy, summaries
 from nexus_logger.core.config import Settings
 from nexus_logger.core.enums import EventType
 from nexus_logger.gui import text
+from nexus_logger.gui.admin.context import TabJobs
 from nexus_logger.gui.admin.end_time import EndTimeDialog
 from nexus_logger.gui.admin.messages import MessageLines
 from nexus_logger.gui.admin.sessions_page import SessionsPage
-from nexus_logger.gui.admin.tab_jobs import TabJobs
 from nexus_logger.gui.worker import JobError
 
 

@@ -8,8 +8,8 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from nexus_logger.core import admin_actions, problems
 from nexus_logger.gui import text
+from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.models import AuditTableModel
-from nexus_logger.gui.admin.tab_jobs import TabJobs
 from nexus_logger.gui.admin.table_view import make_table_view
 
 
@@ -18,10 +18,10 @@ class AuditPage(QWidget):
 
     trail_checked = Signal(object)
 
-    def __init__(self, parent: QWidget, jobs: TabJobs, database: str) -> None:
+    def __init__(self, parent: QWidget, context: TabContext) -> None:
         super().__init__(parent)
-        self._jobs = jobs
-        self._database = database
+        self._jobs = context.jobs
+        self._database = context.database
         lay = QVBoxLayout(self)
         self.audit_model = AuditTableModel(self)
         self.audit_view = make_table_view(self.audit_model, self)

@@ -7,12 +7,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from nexus_logger.core import summaries
-from nexus_logger.core.config import Settings
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.gui import text
+from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.files_panel import FilesPanel
 from nexus_logger.gui.admin.models import EventsTableModel
-from nexus_logger.gui.admin.tab_jobs import TabJobs
 from nexus_logger.gui.admin.table_view import make_table_view
 
 NOTHING_SELECTED = "Select a session to see all its rows."
@@ -24,17 +23,12 @@ class DetailPanel(QWidget):
     def __init__(
         self,
         parent: QWidget,
-        jobs: TabJobs,
-        database: str,
-        settings: Settings,
-        *,
-        is_admin: bool,
-        hide_people: bool,
+        context: TabContext,
     ) -> None:
         super().__init__(parent)
-        self._jobs = jobs
-        self._database = database
-        self.is_admin = is_admin
+        self._jobs = context.jobs
+        self._database = context.database
+        self.is_admin = context.is_admin
         self.session_identifier: str | None = None
         self.events: list[summaries.SessionEvent] = []
         lay = QVBoxLayout(self)
@@ -43,7 +37,7 @@ class DetailPanel(QWidget):
         self.detail_title.setWordWrap(True)
         self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.detail_title)
-        self.files_panel = FilesPanel(settings, self, hide_names=hide_people)
+        self.files_panel = FilesPanel(context.settings, self, hide_names=context.hide_people)
         lay.addWidget(self.files_panel)
         self.events_model = EventsTableModel(self)
         self.events_view = make_table_view(self.events_model, self)

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from nexus_logger.core import problems
 from nexus_logger.gui import text
-from nexus_logger.gui.admin.tab_jobs import TabJobs
+from nexus_logger.gui.admin.context import TabJobs
 from nexus_logger.gui.worker import JobError
 
 RED = "color: #b3261e;"

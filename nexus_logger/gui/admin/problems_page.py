@@ -9,9 +9,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from nexus_logger.core import problems
-from nexus_logger.core.config import Settings
+from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.models import ProblemsTableModel
-from nexus_logger.gui.admin.tab_jobs import TabJobs
 from nexus_logger.gui.admin.table_view import make_table_view
 
 
@@ -22,11 +21,11 @@ class ProblemsPage(QWidget):
     loaded = Signal(object)
     session_requested = Signal(str)
 
-    def __init__(self, parent: QWidget, jobs: TabJobs, database: str, settings: Settings) -> None:
+    def __init__(self, parent: QWidget, context: TabContext) -> None:
         super().__init__(parent)
-        self._jobs = jobs
-        self._database = database
-        self._settings = settings
+        self._jobs = context.jobs
+        self._database = context.database
+        self._settings = context.settings
         self._columns_sized = False
         lay = QVBoxLayout(self)
         self.problems_model = ProblemsTableModel(self)

@@ -10,13 +10,12 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from nexus_logger.core import summaries
-from nexus_logger.core.config import Settings
 from nexus_logger.gui import text
+from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.detail_panel import DetailPanel
 from nexus_logger.gui.admin.filter_bar import FilterBar
 from nexus_logger.gui.admin.messages import MessageLines
 from nexus_logger.gui.admin.models import SessionTableModel
-from nexus_logger.gui.admin.tab_jobs import TabJobs
 from nexus_logger.gui.admin.table_view import make_table_view
 from nexus_logger.gui.worker import JobError
 
@@ -27,18 +26,13 @@ class SessionsPage(QWidget):
     def __init__(
         self,
         parent: QWidget,
-        jobs: TabJobs,
-        database: str,
-        settings: Settings,
+        context: TabContext,
         filter_bar: FilterBar,
         messages: MessageLines,
-        *,
-        is_admin: bool,
-        hide_people: bool,
     ) -> None:
         super().__init__(parent)
-        self._jobs = jobs
-        self._database = database
+        self._jobs = context.jobs
+        self._database = context.database
         self._filter_bar = filter_bar
         self._messages = messages
         self.last_refresh: datetime | None = None
@@ -55,9 +49,7 @@ class SessionsPage(QWidget):
         header.setSortIndicator(self.model.column_of("start"), Qt.SortOrder.DescendingOrder)
         self.sessions_view.setSortingEnabled(True)
         split.addWidget(self.sessions_view)
-        self.detail = DetailPanel(
-            split, jobs, database, settings, is_admin=is_admin, hide_people=hide_people
-        )
+        self.detail = DetailPanel(split, context)
         split.addWidget(self.detail)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)

@@ -3,7 +3,7 @@
 :class:`AdminTab` puts the filter bar (``filter_bar.py``) and the message lines
 (``messages.py``) around five pages: Sessions with its detail panel (``sessions_page.py``,
 ``detail_panel.py``), Problems, Timeline, Audit and Fleet (one module each). Every query runs
-on the shared :class:`~nexus_logger.gui.worker.DbWorker` (``tab_jobs.py``); an auto-refresh
+on the shared :class:`~nexus_logger.gui.worker.DbWorker` (``context.py``); an auto-refresh
 (``admin_refresh_seconds``) reloads what is shown and keeps the selection. Everything that
 asks the person something is one method of the tab (``ask_csv_path``, ``ask_end_time``,
 ``ask_user_name``, ``confirm_plan``) so tests replace it.
@@ -23,12 +23,12 @@ from nexus_logger.core.config import Settings
 from nexus_logger.core.schema import load_instruments
 from nexus_logger.gui.admin.actions import TabActions
 from nexus_logger.gui.admin.audit_page import AuditPage
+from nexus_logger.gui.admin.context import TabContext, TabJobs
 from nexus_logger.gui.admin.filter_bar import FilterBar
 from nexus_logger.gui.admin.fleet import FleetPage
 from nexus_logger.gui.admin.messages import MessageLines
 from nexus_logger.gui.admin.problems_page import ProblemsPage
 from nexus_logger.gui.admin.sessions_page import SessionsPage
-from nexus_logger.gui.admin.tab_jobs import TabJobs
 from nexus_logger.gui.admin.timeline_page import TimelinePage
 from nexus_logger.gui.worker import DbWorker, JobError
 
@@ -105,20 +105,14 @@ class AdminTab(TabActions):
         outer.addWidget(self.pages, 1)
         for label in self.messages.below_pages():
             outer.addWidget(label)
-        self.sessions_page = SessionsPage(
-            self,
-            self.jobs,
-            self.database,
-            self.settings,
-            self.filter_bar,
-            self.messages,
-            is_admin=self.is_admin,
-            hide_people=self.hide_people,
+        context = TabContext(
+            self.jobs, self.database, self.settings, self.is_admin, self.hide_people
         )
+        self.sessions_page = SessionsPage(self, context, self.filter_bar, self.messages)
         self.detail = self.sessions_page.detail
-        self.problems_page = ProblemsPage(self, self.jobs, self.database, self.settings)
-        self.timeline_page = TimelinePage(self, self.jobs, self.database)
-        self.audit_page = AuditPage(self, self.jobs, self.database)
+        self.problems_page = ProblemsPage(self, context)
+        self.timeline_page = TimelinePage(self, context)
+        self.audit_page = AuditPage(self, context)
         self.fleet_page = FleetPage(self)
         self.pages.addTab(self.sessions_page, "Sessions")
         self.pages.addTab(self.problems_page, "Problems")
@@ -170,7 +164,7 @@ class AdminTab(TabActions):
         self.jobs.submit(load_instruments, self.database, on_done=self._instruments_loaded)
         self.apply_filters()
         self.load_bridge_status()
-        self.jobs.after_idle(self.load_problems)
+        self.jobs.after_idle(self.problems_page.load)
 
     def refresh(self) -> None:
         """Reload what is shown, keeping the selection (also run by the auto-refresh timer)."""
@@ -190,7 +184,7 @@ class AdminTab(TabActions):
         self._load_current_page()
 
         def then_problems() -> None:
-            self.load_problems()
+            self.problems_page.load()
             self.jobs.after_idle(self._refresh_done)
 
         self.jobs.after_idle(then_problems)
@@ -279,15 +273,11 @@ class AdminTab(TabActions):
     def _load_current_page(self) -> None:
         page = self.pages.currentWidget()
         if page is self.timeline_page:
-            self.load_timeline()
+            self.timeline_page.load()
         elif page is self.audit_page:
             self.load_audit()
         elif page is self.fleet_page:
             self.load_fleet()
-
-    def load_problems(self) -> None:
-        """Run the same checks as ``nexus-logger check``."""
-        self.problems_page.load()
 
     def _problems_loaded(self, found: list[problems.Problem]) -> None:
         self._name_page(self.problems_page, "Problems", len(found))
@@ -297,11 +287,7 @@ class AdminTab(TabActions):
     def _timeline_window_changed(self, *_args: Any) -> None:
         self.timeline_page.update_window_label()
         if self.pages.currentWidget() is self.timeline_page:
-            self.load_timeline()
-
-    def load_timeline(self) -> None:
-        """Load the sessions of the timeline's window."""
-        self.timeline_page.load()
+            self.timeline_page.load()
 
     def load_audit(self) -> None:
         """Load the newest audit entries."""

@@ -17,17 +17,17 @@ from PySide6.QtWidgets import (
 )
 
 from nexus_logger.core import summaries, timestamps
-from nexus_logger.gui.admin.tab_jobs import TabJobs
+from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.timeline import TimelineWidget, Zoom
 
 
 class TimelinePage(QWidget):
     """Day, week or month of sessions per instrument, stepped back and forth."""
 
-    def __init__(self, parent: QWidget, jobs: TabJobs, database: str) -> None:
+    def __init__(self, parent: QWidget, context: TabContext) -> None:
         super().__init__(parent)
-        self._jobs = jobs
-        self._database = database
+        self._jobs = context.jobs
+        self._database = context.database
         lay = QVBoxLayout(self)
         lay.addLayout(self._build_buttons())
         self.window_label = QLabel(self)

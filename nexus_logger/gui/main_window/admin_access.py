@@ -4,30 +4,19 @@ sessions), and built the first time it is opened (a session starts without it)."
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QLabel, QTabWidget, QWidget
-
 from nexus_logger.core.errors import NexusLoggerError
-from nexus_logger.gui.worker import DbWorker
+from nexus_logger.gui.main_window.state import WindowState
 
 if TYPE_CHECKING:
-    from nexus_logger.core.config import Settings
+    pass
 
 _logger = logging.getLogger(__name__)
 
 
-class AdminTabAccess:
+class AdminTabAccess(WindowState):
     """Mixin of :class:`~nexus_logger.gui.main_window.MainWindow`: its Admin tab."""
-
-    # What the window provides.
-    worker: DbWorker
-    settings: Settings | None
-    tabs: QTabWidget
-    _settings_loader: Callable[[], Settings]
-    _admin_placeholder: QLabel
-    _admin_tab: QWidget | None
 
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self._admin_placeholder and self._admin_tab is None:

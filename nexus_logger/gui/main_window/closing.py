@@ -11,43 +11,17 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtGui import QCloseEvent, QGuiApplication
 
 from nexus_logger.gui.dialogs import CloseChoice, CloseDialog
-from nexus_logger.gui.file_scans import FileScanner
 from nexus_logger.gui.main_window.phase import Phase
-from nexus_logger.gui.pages import SessionPage
-from nexus_logger.gui.session_files import SessionFilesWatch
-from nexus_logger.gui.worker import DbWorker
+from nexus_logger.gui.main_window.state import WindowState
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QWidget
-
-    from nexus_logger.core.config import Settings
-    from nexus_logger.core.lifecycle import OpenSession
+    pass
 
 _logger = logging.getLogger(__name__)
 
 
-class Closing:
+class Closing(WindowState):
     """Mixin of :class:`~nexus_logger.gui.main_window.MainWindow`: close, quit, logoff."""
-
-    # What the window provides.
-    worker: DbWorker
-    settings: Settings | None
-    phase: Phase
-    session: OpenSession | None
-    paused: bool
-    session_page: SessionPage
-    files_watch: SessionFilesWatch
-    file_scanner: FileScanner
-    _closing: bool
-    _end_check: object
-    _log_window: QWidget | None
-    _clock: QTimer
-    _countdown: QTimer
-    _heartbeat_timer: QTimer
-    _sync_timer: QTimer
-    end_session: Callable[..., None]
-    send_heartbeat: Callable[[], None]
-    close: Callable[[], bool]
 
     def ask_close_choice(self) -> CloseChoice:
         """Ask whether closing ends the session (tests replace this)."""

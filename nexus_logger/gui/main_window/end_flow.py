@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -15,15 +14,11 @@ from PySide6.QtCore import QTimer
 from nexus_logger.core.filestore import FileReport, Outcome
 from nexus_logger.gui import jobs, text
 from nexus_logger.gui.main_window.phase import Phase
+from nexus_logger.gui.main_window.state import WindowState
 from nexus_logger.gui.no_files_dialog import EndChoice, NoFilesDialog
-from nexus_logger.gui.pages import EndedPage, SessionPage
-from nexus_logger.gui.session_files import SessionFilesWatch
-from nexus_logger.gui.worker import DbWorker, JobError
+from nexus_logger.gui.worker import JobError
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QStackedWidget
-
-    from nexus_logger.core.config import Settings
     from nexus_logger.core.durable import EndOutcome
     from nexus_logger.core.lifecycle import OpenSession
     from nexus_logger.core.models import Instrument
@@ -38,30 +33,8 @@ ENDED_WITHOUT_FILES = (
 )
 
 
-class EndFlow:
+class EndFlow(WindowState):
     """Mixin of :class:`~nexus_logger.gui.main_window.MainWindow`: from End to the ended page."""
-
-    # What the window provides.
-    worker: DbWorker
-    settings: Settings | None
-    phase: Phase
-    connected: jobs.Connected | None
-    session: OpenSession | None
-    session_queued: bool
-    end_outcome: EndOutcome | None
-    session_page: SessionPage
-    ended_page: EndedPage
-    pages: QStackedWidget
-    files_watch: SessionFilesWatch
-    _closing: bool
-    _countdown_left: int
-    _end_check: datetime | None
-    _clock: QTimer
-    _countdown: QTimer
-    _heartbeat_timer: QTimer
-    _set_phase: Callable[[Phase], None]
-    refresh_sync_state: Callable[[], None]
-    close: Callable[[], bool]
 
     def end_session(self, *, ask_about_files: bool = True) -> None:
         """End the running session (the End button and Ctrl+E).

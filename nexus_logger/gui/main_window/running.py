@@ -11,41 +11,18 @@ from typing import TYPE_CHECKING, Any
 from nexus_logger.core.filestore import FileReport
 from nexus_logger.gui import jobs, text
 from nexus_logger.gui.main_window.phase import Phase
-from nexus_logger.gui.pages import SessionPage, SyncIndicator
-from nexus_logger.gui.session_files import SessionFilesWatch, files_line
-from nexus_logger.gui.worker import DbWorker, JobError
+from nexus_logger.gui.main_window.state import WindowState
+from nexus_logger.gui.session_files import files_line
+from nexus_logger.gui.worker import JobError
 
 if TYPE_CHECKING:
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QStackedWidget
-
-    from nexus_logger.core.config import Settings
     from nexus_logger.core.lifecycle import OpenSession
 
 _logger = logging.getLogger(__name__)
 
 
-class RunningSession:
+class RunningSession(WindowState):
     """Mixin of :class:`~nexus_logger.gui.main_window.MainWindow`: the session page's flow."""
-
-    # What the window provides.
-    worker: DbWorker
-    settings: Settings | None
-    phase: Phase
-    connected: jobs.Connected | None
-    session: OpenSession | None
-    session_queued: bool
-    session_page: SessionPage
-    pages: QStackedWidget
-    sync_indicator: SyncIndicator
-    files_watch: SessionFilesWatch
-    _inflight: set[str]
-    _note_pending: str | None
-    _clock: QTimer
-    _heartbeat_timer: QTimer
-    _sync_timer: QTimer
-    _set_phase: Callable[[Phase], None]
-    _show_ended: Callable[..., None]
 
     def _show_running(self, session: OpenSession, *, queued: bool, message: str) -> None:
         self.session = session

@@ -1,7 +1,8 @@
 """The window's composition root: :class:`MainWindow` builds the Session tab (steps,
 running session, ended page) and the Admin tab's place, and mixes in each flow from its own
-module: start-up (``start_flow.py``), the running session (``running.py``), ending
-(``end_flow.py``), closing and quitting (``closing.py``) and the Admin tab (``admin_access.py``).
+module: start-up (``start_flow.py``) with a session found open (``open_session.py``), the
+running session (``running.py``), ending (``end_flow.py``), closing and quitting
+(``closing.py``) and the Admin tab (``admin_access.py``).
 
 All database work goes to the one :class:`~nexus_logger.gui.worker.DbWorker`, so a locked
 file or a slow server never freezes the window. The questions the window may ask are the
@@ -36,6 +37,7 @@ from nexus_logger.gui.icons import app_icon
 from nexus_logger.gui.main_window.admin_access import AdminTabAccess
 from nexus_logger.gui.main_window.closing import Closing
 from nexus_logger.gui.main_window.end_flow import EndFlow
+from nexus_logger.gui.main_window.open_session import OpenSessionChoice
 from nexus_logger.gui.main_window.phase import Phase
 from nexus_logger.gui.main_window.running import RunningSession
 from nexus_logger.gui.main_window.start_flow import StartFlow
@@ -60,7 +62,9 @@ DEMO_BANNER = "DEMO: this window uses a local demo database. Sessions are not se
 SYNC_INTERVAL_MS = 30_000
 
 
-class MainWindow(StartFlow, RunningSession, EndFlow, Closing, AdminTabAccess, QMainWindow):
+class MainWindow(
+    StartFlow, OpenSessionChoice, RunningSession, EndFlow, Closing, AdminTabAccess, QMainWindow
+):
     """Session tab (steps, running session, end) and the Admin tab."""
 
     #: The session is running (True: only kept on this PC); for bench/bench_startup.py.

@@ -1,4 +1,5 @@
-"""The Admin tab's queries on the shared database worker.
+"""What every part of the Admin tab works with: its queries on the shared database worker
+(:class:`TabJobs`) and who is looking at which database (:class:`TabContext`).
 
 Every query is counted (the tab is ``busy`` until all have answered), passes through
 core/privacy.py when the viewer may not see people, and slow scans can wait until the
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtWidgets import QWidget
 from shiboken6 import isValid
 
 from nexus_logger.core import privacy
+from nexus_logger.core.config import Settings
 from nexus_logger.gui.worker import DbWorker, JobError
 
 
@@ -98,3 +101,16 @@ class TabJobs:
     def _run_when_idle(self) -> None:
         while self._jobs == 0 and self._when_idle:
             self._when_idle.pop(0)()
+
+
+@dataclass(frozen=True)
+class TabContext:
+    """The tab's queries, its database and settings, and what the viewer may see and do."""
+
+    jobs: TabJobs
+    database: str
+    settings: Settings
+    #: Listed in ``administrators``: may run the admin actions.
+    is_admin: bool
+    #: May not see who used an instrument (``admin_tab_shows_people``).
+    hide_people: bool
