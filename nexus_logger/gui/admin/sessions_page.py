@@ -15,7 +15,7 @@ from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.detail_panel import DetailPanel
 from nexus_logger.gui.admin.filter_bar import FilterBar
 from nexus_logger.gui.admin.messages import MessageLines
-from nexus_logger.gui.admin.models import SessionTableModel
+from nexus_logger.gui.admin.session_model import SessionTableModel
 from nexus_logger.gui.admin.table_view import make_table_view
 from nexus_logger.gui.worker import JobError
 
