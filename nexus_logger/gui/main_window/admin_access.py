@@ -4,13 +4,9 @@ sessions), and built the first time it is opened (a session starts without it)."
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from nexus_logger.core.errors import NexusLoggerError
 from nexus_logger.gui.main_window.state import WindowState
-
-if TYPE_CHECKING:
-    pass
 
 _logger = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtGui import QCloseEvent, QGuiApplication
@@ -13,9 +12,6 @@ from PySide6.QtGui import QCloseEvent, QGuiApplication
 from nexus_logger.gui.dialogs import CloseChoice, CloseDialog
 from nexus_logger.gui.main_window.phase import Phase
 from nexus_logger.gui.main_window.state import WindowState
-
-if TYPE_CHECKING:
-    pass
 
 _logger = logging.getLogger(__name__)
 
