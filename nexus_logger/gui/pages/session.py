@@ -43,17 +43,7 @@ class SessionPage(QWidget):
         self.elapsed_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.elapsed_label.setAccessibleName("Elapsed time")
 
-        self.note_edit = QLineEdit(self)
-        self.note_edit.setPlaceholderText("Optional: what are you doing? (press Enter to save)")
-        self.note_edit.setClearButtonEnabled(True)
-        theme.set_font(self.note_edit, theme.DETAIL_PT)
-        self.note_edit.setMinimumHeight(38)
-        self.note_caption = theme.label(self, "Note:", theme.DETAIL_PT)
-        self.note_caption.setBuddy(self.note_edit)
-        self.note_caption.setText("&Note:")
-        self.note_caption.setTextFormat(Qt.TextFormat.AutoText)
-        self.note_status = theme.label(self, "", theme.BASE_PT)
-        theme.color_text(self.note_status, theme.GREY)
+        self._build_note()
 
         self.message_label = theme.label(self, "", theme.BASE_PT + 1)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -70,6 +60,28 @@ class SessionPage(QWidget):
         self.end_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.end_button.setToolTip("End the session now (Ctrl+E)")
 
+        self._lay_out()
+        self.end_button.clicked.connect(self.end_requested)
+        self.note_edit.editingFinished.connect(lambda: self.note_edited.emit(self.note_edit.text()))
+        # "Note saved." is about the text that was saved, not about what is typed since.
+        self.note_edit.textEdited.connect(lambda _t: self.note_status.clear())
+
+    def _build_note(self) -> None:
+        """The note field, its caption and its saved/kept line."""
+        self.note_edit = QLineEdit(self)
+        self.note_edit.setPlaceholderText("Optional: what are you doing? (press Enter to save)")
+        self.note_edit.setClearButtonEnabled(True)
+        theme.set_font(self.note_edit, theme.DETAIL_PT)
+        self.note_edit.setMinimumHeight(38)
+        self.note_caption = theme.label(self, "Note:", theme.DETAIL_PT)
+        self.note_caption.setBuddy(self.note_edit)
+        self.note_caption.setText("&Note:")
+        self.note_caption.setTextFormat(Qt.TextFormat.AutoText)
+        self.note_status = theme.label(self, "", theme.BASE_PT)
+        theme.color_text(self.note_status, theme.GREY)
+
+    def _lay_out(self) -> None:
+        """Who and since when on top, the elapsed time, the note, the End button at the bottom."""
         details = QGridLayout()
         details.setHorizontalSpacing(24)
         details.addWidget(self.user_label, 0, 0)
@@ -94,10 +106,6 @@ class SessionPage(QWidget):
         layout.addWidget(self.message_label)
         layout.addStretch(1)
         layout.addWidget(self.end_button)
-        self.end_button.clicked.connect(self.end_requested)
-        self.note_edit.editingFinished.connect(lambda: self.note_edited.emit(self.note_edit.text()))
-        # "Note saved." is about the text that was saved, not about what is typed since.
-        self.note_edit.textEdited.connect(lambda _t: self.note_status.clear())
 
     def show_session(
         self, session: OpenSession, *, queued: bool, now: datetime | None = None
