@@ -107,6 +107,16 @@ class ResumeDialog(QDialog):
             button.setAutoDefault(False)
             button.setMinimumHeight(48)
 
+        self._build_end_time(beat)
+        self._lay_out(title)
+        self.continue_button.clicked.connect(self._continue)
+        self.new_button.clicked.connect(self._new)
+        self.continue_button.setFocus()
+        self.setMinimumWidth(640)
+        self.adjustSize()
+
+    def _build_end_time(self, beat: datetime | None) -> None:
+        """When the old session ends: at its last heartbeat (default) or now."""
         self.end_time_label = _message_label("End the old session at:", self)
         self.at_heartbeat = QRadioButton(
             f"its last heartbeat ({beat.strftime('%H:%M')})" if beat else "its last heartbeat",
@@ -122,6 +132,8 @@ class ResumeDialog(QDialog):
         self.at_heartbeat.setEnabled(beat is not None)
         (self.at_heartbeat if beat is not None else self.at_now).setChecked(True)
 
+    def _lay_out(self, title: QLabel) -> None:
+        """The session found, then Continue, then End with its time."""
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addWidget(title)
@@ -142,11 +154,6 @@ class ResumeDialog(QDialog):
         radios.addStretch(1)
         end_box.addLayout(radios)
         layout.addLayout(end_box)
-        self.continue_button.clicked.connect(self._continue)
-        self.new_button.clicked.connect(self._new)
-        self.continue_button.setFocus()
-        self.setMinimumWidth(640)
-        self.adjustSize()
 
     def choice(self) -> ResumeChoice | None:
         """The choice made, or None while the dialog is still open."""

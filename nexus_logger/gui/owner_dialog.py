@@ -61,10 +61,6 @@ class OtherUserDialog(QDialog):
         parent: QWidget | None = None,
         now: datetime | None = None,
     ) -> None:
-        # Imported here: the admin package loads SQLAlchemy, which the window must not import
-        # before it is shown (this dialog only appears after the database answered).
-        from nexus_logger.gui.admin.end_time import FORMAT, PLACEHOLDER
-
         super().__init__(parent)
         self.session = session
         self.current_user = current_user
@@ -93,18 +89,7 @@ class OtherUserDialog(QDialog):
         )
         beat = session.last_heartbeat
         self.new_button = QPushButton(f"&End {owner}'s session and start mine", self)
-        self.end_time_label = _label(f"End {owner}'s session at:", self)
-        self.at_heartbeat = QRadioButton(
-            f"its last heartbeat, {text.when(beat, now)} ({text.ago(beat, now)})"
-            if beat is not None
-            else "its last heartbeat (none recorded)",
-            self,
-        )
-        self.at_typed = QRadioButton("this time:", self)
-        self.time_edit = QLineEdit(self)
-        self.time_edit.setPlaceholderText(PLACEHOLDER)
-        self.time_edit.setText((beat or now).strftime(FORMAT))
-        self.time_edit.setMinimumWidth(220)
+        self._build_end_time(beat, now)
         self.problem_label = _label("", self)
         theme.color_text(self.problem_label, theme.RED)
         # Room for a refusal kept from the start, so the dialog never has to grow.
@@ -125,6 +110,41 @@ class OtherUserDialog(QDialog):
         self.at_heartbeat.setEnabled(beat is not None)
         (self.at_heartbeat if beat is not None else self.at_typed).setChecked(True)
 
+        self._lay_out()
+
+        self.new_button.setDefault(True)
+        self.new_button.setAutoDefault(True)
+        self.continue_button.setAutoDefault(False)
+        self.new_button.clicked.connect(self._new)
+        self.continue_button.clicked.connect(self._continue)
+        self.time_edit.textEdited.connect(lambda _text: self.at_typed.setChecked(True))
+        self.time_edit.textChanged.connect(lambda _text: self.problem_label.clear())
+        self.new_button.setFocus()
+        self.setMinimumWidth(720)
+        self.adjustSize()
+
+    def _build_end_time(self, beat: datetime | None, now: datetime) -> None:
+        """When the other session ends: at its last heartbeat, or at a time typed."""
+        # Imported here: the admin package loads SQLAlchemy, which the window must not import
+        # before it is shown (this dialog only appears after the database answered).
+        from nexus_logger.gui.admin.end_time import FORMAT, PLACEHOLDER
+
+        owner = self.owner
+        self.end_time_label = _label(f"End {owner}'s session at:", self)
+        self.at_heartbeat = QRadioButton(
+            f"its last heartbeat, {text.when(beat, now)} ({text.ago(beat, now)})"
+            if beat is not None
+            else "its last heartbeat (none recorded)",
+            self,
+        )
+        self.at_typed = QRadioButton("this time:", self)
+        self.time_edit = QLineEdit(self)
+        self.time_edit.setPlaceholderText(PLACEHOLDER)
+        self.time_edit.setText((beat or now).strftime(FORMAT))
+        self.time_edit.setMinimumWidth(220)
+
+    def _lay_out(self) -> None:
+        """Whose session and who you are, then the default (end it), then continue it."""
         layout = QVBoxLayout(self)
         layout.setSpacing(8)
         layout.addWidget(self.owner_label)
@@ -145,17 +165,6 @@ class OtherUserDialog(QDialog):
         layout.addLayout(typed_row)
         layout.addWidget(self.problem_label)
         layout.addWidget(self.continue_button)
-
-        self.new_button.setDefault(True)
-        self.new_button.setAutoDefault(True)
-        self.continue_button.setAutoDefault(False)
-        self.new_button.clicked.connect(self._new)
-        self.continue_button.clicked.connect(self._continue)
-        self.time_edit.textEdited.connect(lambda _text: self.at_typed.setChecked(True))
-        self.time_edit.textChanged.connect(lambda _text: self.problem_label.clear())
-        self.new_button.setFocus()
-        self.setMinimumWidth(720)
-        self.adjustSize()
 
     def now(self) -> datetime:
         """The current time on the instrument's clock (fixed in tests)."""

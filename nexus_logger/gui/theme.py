@@ -7,8 +7,9 @@ word ("Running", "Waiting on this PC"), never alone.
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 #: Point sizes of the text roles.
 BASE_PT = 12
@@ -65,3 +66,14 @@ QPushButton:hover {{ background-color: #2a6aa3; }}
 QPushButton:focus {{ border-color: #1a1a1a; }}
 QPushButton:disabled {{ background-color: #c7c7c7; color: #4a4a4a; }}
 """
+
+
+def label(
+    parent: QWidget, content: str = "", point_size: float = DETAIL_PT, *, bold: bool = False
+) -> QLabel:
+    """A word-wrapped plain-text label in the given size."""
+    widget = QLabel(content, parent)
+    widget.setTextFormat(Qt.TextFormat.PlainText)
+    widget.setWordWrap(True)
+    set_font(widget, point_size, bold=bold)
+    return widget

@@ -18,7 +18,7 @@ from nexus_logger.core.config import load_settings
 from nexus_logger.core.problems import find_problems
 from nexus_logger.core.summaries import CSV_COLUMNS
 from nexus_logger.gui.admin import AdminTab
-from nexus_logger.gui.admin.models import SessionTableModel
+from nexus_logger.gui.admin.session_model import SessionTableModel
 from nexus_logger.gui.admin.timeline import Zoom, assign_lanes
 from nexus_logger.gui.worker import DbWorker
 from tests.helpers_admin import (

@@ -12,7 +12,7 @@ import sys
 
 from PySide6.QtCore import QObject, Signal
 
-from nexus_logger.gui.admin.models import SessionTableModel
+from nexus_logger.gui.admin.session_model import SessionTableModel
 
 
 class _Emitter(QObject):

@@ -1,0 +1,53 @@
+"""The Admin tab's Audit page: what administrators changed, newest first, and the check
+that nobody edited that trail by hand."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from nexus_logger.core import admin_actions, problems
+from nexus_logger.gui import text
+from nexus_logger.gui.admin.context import TabContext
+from nexus_logger.gui.admin.models import AuditTableModel
+from nexus_logger.gui.admin.table_view import make_table_view
+
+
+class AuditPage(QWidget):
+    """The newest audit entries; ``trail_checked`` with what was found wrong with the trail."""
+
+    trail_checked = Signal(object)
+
+    def __init__(self, parent: QWidget, context: TabContext) -> None:
+        super().__init__(parent)
+        self._jobs = context.jobs
+        self._database = context.database
+        lay = QVBoxLayout(self)
+        self.audit_model = AuditTableModel(self)
+        self.audit_view = make_table_view(self.audit_model, self)
+        lay.addWidget(self.audit_view)
+        self.audit_note = QLabel("Loading\u2026", self)
+        self.audit_note.setWordWrap(True)
+        lay.addWidget(self.audit_note)
+        self.audit_model.modelReset.connect(self._audit_loaded)
+
+    def load(self) -> None:
+        """Load the newest audit entries and check the trail."""
+        self._jobs.submit(
+            admin_actions.list_audit, engine=self._database, on_done=self.audit_model.set_items
+        )
+        self._jobs.submit(
+            problems.audit_trail_problems,
+            engine=self._database,
+            on_done=self.trail_checked.emit,
+        )
+
+    def _audit_loaded(self) -> None:
+        count = self.audit_model.rowCount()
+        self.audit_note.setText(
+            f"The newest {text.plural(count, 'admin action')}, newest first; hover over a row "
+            "for the rows as they were before and after."
+            if count
+            else "No admin action has been recorded in this database yet: force-end, re-queue "
+            "and fix-user each add a line here."
+        )

@@ -1,0 +1,54 @@
+"""The Admin tab in the window: shown only to whom it may concern (it lists everyone's
+sessions), and built the first time it is opened (a session starts without it)."""
+
+from __future__ import annotations
+
+import logging
+
+from nexus_logger.core.errors import NexusLoggerError
+from nexus_logger.gui.main_window.state import WindowState
+
+_logger = logging.getLogger(__name__)
+
+
+class AdminTabAccess(WindowState):
+    """Mixin of :class:`~nexus_logger.gui.main_window.MainWindow`: its Admin tab."""
+
+    def _on_tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self._admin_placeholder and self._admin_tab is None:
+            self._create_admin_tab()
+
+    def _show_admin_tab_only_to_whom_it_may_concern(self) -> None:
+        """The Admin tab lists everyone's sessions: hidden unless the settings allow it (or the
+        database is the demo's)."""
+        from nexus_logger.core.admin_actions import is_administrator
+
+        assert self.settings is not None
+        index = self.tabs.indexOf(self._admin_placeholder)
+        wanted = self.settings.set_up and (
+            self.settings.uses_demo  # made-up sessions: nobody's personal data
+            or bool(getattr(self.settings, "admin_tab_for_everyone", False))
+            or is_administrator(administrators=self.settings.administrators)
+        )
+        if index >= 0:
+            self.tabs.setTabVisible(index, wanted)
+
+    def _create_admin_tab(self) -> None:
+        """The Admin tab is built on first use: it is not needed to start a session."""
+        try:
+            from nexus_logger.gui.admin import AdminTab
+
+            settings = self.settings or self._settings_loader()
+            tab = AdminTab(self.worker, settings.database_target, settings, self)
+        except (ImportError, NexusLoggerError) as err:
+            _logger.warning("The Admin tab is not available: %s", err)
+            self._admin_placeholder.setText(f"The admin view is not available: {err}")
+            return
+        self._admin_tab = tab
+        index = self.tabs.indexOf(self._admin_placeholder)
+        self.tabs.blockSignals(True)
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, tab, "Admin")
+        self.tabs.setCurrentIndex(index)
+        self.tabs.blockSignals(False)
+        self._admin_placeholder.deleteLater()

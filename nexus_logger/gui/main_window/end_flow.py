@@ -1,0 +1,202 @@
+"""Ending the session: the End click (its files counted first, and the person asked when
+NexusLIMS would find none: :meth:`EndFlow.ask_end_without_files`), the END itself, the ended
+page and its countdown to closing."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QTimer
+
+from nexus_logger.core.filestore import FileReport, Outcome
+from nexus_logger.gui import jobs, text
+from nexus_logger.gui.main_window.phase import Phase
+from nexus_logger.gui.main_window.state import WindowState
+from nexus_logger.gui.no_files_dialog import EndChoice, NoFilesDialog
+from nexus_logger.gui.worker import JobError
+
+if TYPE_CHECKING:
+    from nexus_logger.core.durable import EndOutcome
+    from nexus_logger.core.lifecycle import OpenSession
+    from nexus_logger.core.models import Instrument
+
+_logger = logging.getLogger(__name__)
+
+#: The longest End waits for the session's files to be counted before it ends anyway (ms).
+END_CHECK_TIMEOUT_MS = 8_000
+#: The ended page's sentence after "End anyway" (instead of the promise of a record).
+ENDED_WITHOUT_FILES = (
+    "Session ended. NexusLIMS will find no files for it: it will be marked NO_FILES_FOUND."
+)
+
+
+class EndFlow(WindowState):
+    """Mixin of :class:`~nexus_logger.gui.main_window.MainWindow`: from End to the ended page."""
+
+    def end_session(self, *, ask_about_files: bool = True) -> None:
+        """End the running session (the End button and Ctrl+E).
+
+        With a data root set, the session's files are counted first (up to the click), and
+        when NexusLIMS would find none the person is asked (:meth:`ask_end_without_files`).
+        Logoff, shutdown and stop signals end without asking.
+        """
+        if self.phase is not Phase.RUNNING or self.session is None or self.connected is None:
+            return
+        # The END is the moment of the click, even if the worker is still busy with an
+        # earlier job (a heartbeat waiting on a locked file) when it gets to this one.
+        clicked = datetime.now(UTC)
+        if ask_about_files and self.files_watch.counting:
+            if self._end_check is None:
+                self._end_check = clicked
+                self.session_page.set_checking_files()
+                self.files_watch.report_at(clicked, lambda r: self._files_checked(clicked, r))
+                QTimer.singleShot(
+                    END_CHECK_TIMEOUT_MS, self, lambda: self._files_checked(clicked, None)
+                )
+            return
+        self._end_at(clicked)
+
+    def _files_checked(self, clicked: datetime, report: FileReport | None) -> None:
+        """The files up to the End click are counted (or took too long: None): end, or ask."""
+        if self._end_check != clicked or self.phase is not Phase.RUNNING:
+            return
+        self._end_check = None
+        if report is not None and report.outcome() is Outcome.NO_FILES_FOUND:
+            assert self.session is not None
+            choice = self.ask_end_without_files(report)
+            _logger.info(
+                "End of session %s: NexusLIMS would find no files in %s; the user chose %s",
+                self.session.session_identifier,
+                report.folder,
+                choice.value,
+            )
+            if self.phase is not Phase.RUNNING:
+                return  # ended elsewhere while the question was open
+            if choice is not EndChoice.END_ANYWAY:
+                self.session_page.set_running(queued=self.session_queued)
+                self.session_page.set_message("The session is still running.")
+                return
+            self._end_at(clicked, without_files=True)
+            return
+        if report is None:
+            _logger.info("Ending without the files counted (no answer in time)")
+        self._end_at(clicked)
+
+    def _end_at(self, clicked: datetime, *, without_files: bool = False) -> None:
+        """End at ``clicked``; ``without_files``: the person was told NexusLIMS will find no
+        files and chose to end anyway, so the ended page does not promise a record."""
+        assert self.session is not None and self.connected is not None
+        if self.session_page.note_edit.text() != (self.session.note or ""):
+            self.session = dataclasses.replace(
+                self.session, note=self.session_page.note_edit.text().strip() or None
+            )
+        session = self.session
+        self._end_check = None
+        self._set_phase(Phase.ENDING)
+        self.session_page.set_ending()
+        self.session_page.set_message("")
+        self._heartbeat_timer.stop()
+        self.worker.submit(
+            self.connected.logger.end,
+            session,
+            at=clicked,
+            on_done=lambda outcome: self._on_ended(session, outcome, without_files),
+            on_error=self._on_end_failed,
+        )
+
+    def _on_end_failed(self, error: JobError) -> None:
+        if self.phase is not Phase.ENDING:
+            return
+        _logger.warning("Ending the session failed: %s", error.message)
+        self._set_phase(Phase.RUNNING)
+        self.session_page.set_running(queued=self.session_queued)
+        # One sentence for the person at the instrument; the whole message is in the log.
+        sentence, _staff = text.for_user(error.message)
+        self.session_page.set_message(f"The session was not ended: {sentence}", error=True)
+        self._heartbeat_timer.start()
+
+    def _on_ended(
+        self, session: OpenSession, outcome: EndOutcome, without_files: bool = False
+    ) -> None:
+        self.end_outcome = outcome
+        message = outcome.message
+        if without_files:
+            from nexus_logger.core.durable import ENDED_WILL_BUILD  # loaded by now
+
+            message = message.replace(ENDED_WILL_BUILD, ENDED_WITHOUT_FILES)
+        if self.connected is not None:
+            self.worker.submit(
+                jobs.report_pc, self.connected.logger, session.instrument.instrument_pid, None
+            )
+        self._show_ended(
+            instrument=session.instrument,
+            user=session.user,
+            started=outcome.started or session.started,
+            ended=outcome.ended,
+            message=message,
+            queued=outcome.queued,
+            countdown=True,
+        )
+        self.refresh_sync_state()
+
+    def _show_ended(
+        self,
+        *,
+        instrument: Instrument,
+        user: str | None,
+        started: datetime | None,
+        ended: datetime,
+        message: str,
+        queued: bool,
+        countdown: bool,
+    ) -> None:
+        self._clock.stop()
+        self._heartbeat_timer.stop()
+        self.files_watch.stop()
+        self._set_phase(Phase.ENDED)
+        self.ended_page.show_ended(
+            instrument=f"{instrument.display_name} ({instrument.instrument_pid})",
+            user=user,
+            started=started,
+            ended=ended,
+            message=message,
+            queued=queued,
+        )
+        self.pages.setCurrentWidget(self.ended_page)
+        seconds = int(self.settings.auto_close_seconds) if self.settings is not None else 3
+        if not countdown:
+            self.ended_page.set_countdown(None)
+        elif seconds <= 0:
+            self._close_after_end()
+        else:
+            self._countdown_left = seconds
+            self.ended_page.set_countdown(seconds)
+            self._countdown.start()
+
+    def _count_down(self) -> None:
+        self._countdown_left -= 1
+        if self._countdown_left <= 0:
+            self._countdown.stop()
+            self._close_after_end()
+        else:
+            self.ended_page.set_countdown(self._countdown_left)
+
+    def keep_window_open(self) -> None:
+        """Cancel the countdown after End."""
+        self._countdown.stop()
+        self.ended_page.set_countdown(None)
+        self.ended_page.new_button.setFocus()
+
+    def _close_after_end(self) -> None:
+        self._closing = True
+        self.close()
+
+    def ask_end_without_files(self, report: FileReport) -> EndChoice:
+        """NexusLIMS would find no files: end anyway, or keep running (tests replace this)."""
+        zone = self.session.instrument.timezone if self.session else None
+        dialog = NoFilesDialog(report, zone, self)
+        dialog.exec()
+        return dialog.choice()

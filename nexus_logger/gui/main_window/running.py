@@ -1,0 +1,181 @@
+"""The running session: its page, the heartbeat, the status line's check of the database
+and the events waiting on this PC, the session note and the count of the session's files."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from nexus_logger.core.filestore import FileReport
+from nexus_logger.gui import jobs, text
+from nexus_logger.gui.main_window.phase import Phase
+from nexus_logger.gui.main_window.state import WindowState
+from nexus_logger.gui.session_files import files_line
+from nexus_logger.gui.worker import JobError
+
+if TYPE_CHECKING:
+    from nexus_logger.core.lifecycle import OpenSession
+
+_logger = logging.getLogger(__name__)
+
+
+class RunningSession(WindowState):
+    """Mixin of :class:`~nexus_logger.gui.main_window.MainWindow`: the session page's flow."""
+
+    def _show_running(self, session: OpenSession, *, queued: bool, message: str) -> None:
+        self.session = session
+        self.session_queued = queued
+        self._note_pending = None
+        self.session_page.show_session(session, queued=queued)
+        self.session_page.set_message(message)
+        self.pages.setCurrentWidget(self.session_page)
+        self._set_phase(Phase.RUNNING)
+        self._clock.start()
+        self._heartbeat_timer.start()
+        self._sync_timer.start()
+        # Demo sessions never reach NexusLIMS: what it would take (or not) means nothing there.
+        if self.settings is not None and not self.settings.uses_demo:
+            self.files_watch.start(self.settings, session)
+        self.session_page.end_button.setFocus()
+        self.send_heartbeat()
+        self.refresh_sync_state()
+
+    def _show_files(self, report: FileReport) -> None:
+        if self.session is None or self.phase is not Phase.RUNNING:
+            return
+        empty = report.tally is not None and report.tally.count == 0 and report.tally.complete
+        self.session_page.set_files(
+            files_line(report, self.session.instrument.timezone), empty=empty
+        )
+
+    def _update_elapsed(self) -> None:
+        if self.session is not None and self.phase in (Phase.RUNNING, Phase.ENDING):
+            seconds = (text.now_like(self.session.started) - self.session.started).total_seconds()
+            self.session_page.set_elapsed(seconds)
+
+    def _submit_once(
+        self,
+        key: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[JobError], None] | None = None,
+    ) -> bool:
+        """Queue a background job unless the same kind is still waiting (a slow database
+        must not pile up heartbeats behind each other)."""
+        if key in self._inflight:
+            return False
+        self._inflight.add(key)
+
+        def done(result: Any) -> None:
+            self._inflight.discard(key)
+            if on_done is not None:
+                on_done(result)
+
+        def failed(error: JobError) -> None:
+            self._inflight.discard(key)
+            if on_error is not None:
+                on_error(error)
+            else:
+                _logger.info("Background job %s failed: %s", key, error.message)
+
+        self.worker.submit(fn, *args, on_done=done, on_error=failed)
+        return True
+
+    def send_heartbeat(self) -> None:
+        """Record in the background that the session is alive."""
+        if self.phase is not Phase.RUNNING or self.session is None or self.connected is None:
+            return
+        session = self.session
+        self._submit_once(
+            "heartbeat",
+            jobs.heartbeat,
+            self.connected.logger,
+            session,
+            on_done=lambda result: self._on_heartbeat(session, result),
+        )
+
+    def _on_heartbeat(self, session: OpenSession, result: jobs.HeartbeatResult) -> None:
+        if result.ended_elsewhere and self.phase is Phase.RUNNING and self.session == session:
+            _logger.warning(
+                "Session %s was ended elsewhere: %s",
+                session.session_identifier,
+                result.ended_elsewhere,
+            )
+            self._show_ended(
+                instrument=session.instrument,
+                user=session.user,
+                started=session.started,
+                ended=text.now_like(session.started),
+                message="This session was ended elsewhere (by staff or on another PC). "
+                "Start a new session if you are still working.",
+                queued=False,
+                countdown=False,
+            )
+
+    def refresh_sync_state(self) -> None:
+        """Send events waiting on this PC and update the status line (in the background)."""
+        if self.connected is None:
+            return
+        if self._note_pending is not None:
+            self.save_note(self._note_pending)
+        self._submit_once(
+            "sync",
+            jobs.sync_state,
+            self.connected.logger,
+            on_done=self._on_sync_state,
+        )
+
+    def _on_sync_state(self, state: jobs.SyncState) -> None:
+        self.sync_indicator.set_state(state.online, state.pending, state.conflicts)
+        if self.phase is Phase.RUNNING and self.session_queued and state.pending == 0:
+            self.session_queued = False
+            self.session_page.set_running(queued=False)
+            self.session_page.set_message("The session start has been sent to the database.")
+
+    def save_note(self, note: str) -> None:
+        """Save the session note in the background (kept and retried if the database is away)."""
+        if self.session is None or self.connected is None or self.phase is not Phase.RUNNING:
+            return
+        if note == (self.session.note or "") and self._note_pending is None:
+            return
+        session = self.session
+        self.session_page.note_status.setText("Saving the note\u2026")
+
+        def saved(cleaned: str | None) -> None:
+            if self._note_pending == note:
+                self._note_pending = None
+            if (
+                self.session is not None
+                and self.session.session_identifier == session.session_identifier
+            ):
+                self.session = dataclasses.replace(self.session, note=cleaned)
+            self.session_page.note_status.setText("Note saved.")
+
+        def failed(error: JobError) -> None:
+            from nexus_logger.core.errors import DatabaseUnavailable, NotFound
+
+            if isinstance(error.exception, DatabaseUnavailable | NotFound):
+                # Not in the database yet: keep it here, retried with the next status check,
+                # and carried by the END in any case.
+                self._note_pending = note
+                if self.session is not None:
+                    self.session = dataclasses.replace(self.session, note=note or None)
+                self.session_page.note_status.setText(
+                    "Note kept on this PC; it will be saved when the database answers."
+                )
+            else:
+                self.session_page.note_status.setText(f"Note not saved: {error.message}")
+
+        if not self._submit_once(
+            "note",
+            jobs.save_note,
+            self.connected.logger,
+            session,
+            note,
+            on_done=saved,
+            on_error=failed,
+        ):
+            self._note_pending = note

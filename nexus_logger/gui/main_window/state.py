@@ -1,0 +1,63 @@
+"""The state every part of the main window shares, declared once: :class:`MainWindow` sets
+it in ``window.py`` and each flow's mixin reads and writes it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QWidget
+
+    from nexus_logger.core.config import Settings
+    from nexus_logger.core.durable import EndOutcome
+    from nexus_logger.core.lifecycle import OpenSession
+    from nexus_logger.core.models import Instrument
+    from nexus_logger.gui import jobs
+    from nexus_logger.gui.file_scans import FileScanner
+    from nexus_logger.gui.main_window.phase import Phase
+    from nexus_logger.gui.pages import EndedPage, SessionPage, StepsPage, SyncIndicator
+    from nexus_logger.gui.session_files import SessionFilesWatch
+    from nexus_logger.gui.worker import DbWorker
+
+
+class WindowState:
+    """The base of every flow's mixin: what the window holds (annotations only)."""
+
+    worker: DbWorker
+    settings: Settings | None
+    phase: Phase
+    connected: jobs.Connected | None
+    instrument: Instrument | None
+    session: OpenSession | None
+    #: The running session's START is only kept on this PC so far.
+    session_queued: bool
+    end_outcome: EndOutcome | None
+    #: "Keep it open and close": the session stays open on purpose.
+    paused: bool
+    steps_page: StepsPage
+    session_page: SessionPage
+    ended_page: EndedPage
+    pages: QStackedWidget
+    tabs: QTabWidget
+    sync_indicator: SyncIndicator
+    file_scanner: FileScanner
+    files_watch: SessionFilesWatch
+    _settings_loader: Callable[[], Settings]
+    _generation: int
+    _inflight: set[str]
+    _note_pending: str | None
+    #: Closing without asking (after End, at logoff).
+    _closing: bool
+    _countdown_left: int
+    #: The End click whose files are being counted.
+    _end_check: datetime | None
+    _log_window: QWidget | None
+    _admin_placeholder: QLabel
+    _admin_tab: QWidget | None
+    _clock: QTimer
+    _countdown: QTimer
+    _heartbeat_timer: QTimer
+    _sync_timer: QTimer

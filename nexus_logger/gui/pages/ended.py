@@ -1,0 +1,92 @@
+"""The page after End: what was logged, and the countdown to closing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+
+from nexus_logger.gui import text, theme
+
+
+class EndedPage(QWidget):
+    """The confirmation after End: duration, then a countdown to closing the window."""
+
+    keep_open_requested = Signal()
+    new_session_requested = Signal()
+    close_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = theme.label(self, "Session ended", theme.STATE_PT, bold=True)
+        theme.color_text(self.title, theme.BLUE)
+        self.instrument_label = theme.label(self, "", theme.DETAIL_PT + 2, bold=True)
+        self.duration_label = theme.label(self, "", theme.STATE_PT + 6, bold=True)
+        self.times_label = theme.label(self, "", theme.DETAIL_PT)
+        self.message_label = theme.label(self, "", theme.DETAIL_PT)
+        self.countdown_label = theme.label(self, "", theme.DETAIL_PT + 2)
+        self.keep_open_button = QPushButton("&Keep the window open", self)
+        self.new_button = QPushButton("&Start a new session", self)
+        self.new_button.setStyleSheet(theme.PRIMARY_BUTTON_STYLE)
+        self.close_button = QPushButton("&Close", self)
+        for button in (self.keep_open_button, self.new_button, self.close_button):
+            theme.set_font(button, theme.DETAIL_PT, bold=button is self.new_button)
+            button.setMinimumHeight(48)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.keep_open_button)
+        buttons.addWidget(self.new_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.setSpacing(12)
+        layout.addWidget(self.title)
+        layout.addWidget(self.instrument_label)
+        layout.addWidget(self.duration_label)
+        layout.addWidget(self.times_label)
+        layout.addWidget(self.message_label)
+        layout.addStretch(1)
+        layout.addWidget(self.countdown_label)
+        layout.addLayout(buttons)
+        self.keep_open_button.clicked.connect(self.keep_open_requested)
+        self.new_button.clicked.connect(self.new_session_requested)
+        self.close_button.clicked.connect(self.close_requested)
+
+    def show_ended(
+        self,
+        *,
+        instrument: str,
+        user: str | None,
+        started: datetime | None,
+        ended: datetime,
+        message: str,
+        queued: bool,
+        now: datetime | None = None,
+    ) -> None:
+        """Fill the page for a session that ended (here or elsewhere)."""
+        self.instrument_label.setText(f"{instrument}, user {user or 'unknown'}")
+        if started is not None:
+            self.duration_label.setText(
+                f"Duration: {text.duration((ended - started).total_seconds())}"
+            )
+            self.times_label.setText(
+                f"From {text.when(started, now)} to {text.when(ended.astimezone(started.tzinfo), now)}"
+            )
+        else:
+            self.duration_label.setText("")
+            self.times_label.setText(f"Ended {text.when(ended, now)}")
+        self.message_label.setText(message)
+        theme.color_text(self.message_label, theme.AMBER if queued else theme.GREY)
+        self.set_countdown(None)
+
+    def set_countdown(self, seconds: int | None) -> None:
+        """``seconds`` until the window closes, or None when it stays open."""
+        counting = seconds is not None
+        self.keep_open_button.setVisible(counting)
+        self.new_button.setVisible(not counting)
+        self.close_button.setVisible(not counting)
+        if counting:
+            self.countdown_label.setText(f"This window closes in {seconds} s.")
+            self.keep_open_button.setFocus()
+        else:
+            self.countdown_label.setText("")
