@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from shiboken6 import isValid
 
 _logger = logging.getLogger(__name__)
 
@@ -101,5 +102,6 @@ def shutdown_all(wait_ms: int = 2000) -> bool:
     a share that went away, and the process must leave without waiting for it."""
     stopped = True
     for scanner in list(_scanners):
-        stopped = scanner.shutdown(wait_ms) and stopped
+        if isValid(scanner):  # one whose Qt object is already deleted has no thread left
+            stopped = scanner.shutdown(wait_ms) and stopped
     return stopped

@@ -199,9 +199,11 @@ def test_a_count_that_fails_replaces_the_last_line(
         raise OSError(64, "The specified network name is no longer available")
 
     monkeypatch.setattr(session_files, "report_for_settings", share_gone)
-    qtbot.waitUntil(lambda: not window.files_watch._busy)
+    qtbot.waitUntil(lambda: not window.files_watch._busy, timeout=15_000)
     window.files_watch.count_now()
-    qtbot.waitUntil(lambda: _files_text(window).startswith("Files are not counted:"))
+    qtbot.waitUntil(
+        lambda: _files_text(window).startswith("Files are not counted:"), timeout=15_000
+    )
     assert "no longer available" in _files_text(window)  # never the old "1 file so far"
 
 
