@@ -45,9 +45,9 @@ INSTRUMENTS = (
 
 def build(target: str, sessions: int) -> None:
     """The NexusLIMS 2.8 schema and ``sessions`` sessions, written in bulk."""
-    from nexus_logger.core.engine import get_engine, is_url
-    from nexus_logger.core.instruments import add_instrument
-    from nexus_logger.core.schema import init_db
+    from nexus_logger.core.db.engine import get_engine, is_url
+    from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.schema import init_db
 
     init_db(get_engine(target, create=True))
     for pid, tz in INSTRUMENTS:
@@ -101,8 +101,8 @@ def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def core_figures(target: str, repeat: int) -> None:
-    from nexus_logger.core import admin_actions, problems
-    from nexus_logger.core import summaries as s
+    from nexus_logger.core.staff import admin_actions, problems
+    from nexus_logger.core.staff import summaries as s
 
     pending = s.SessionQuery(statuses=frozenset({"TO_BE_BUILT"}))
     everything = s.SessionQuery()
@@ -171,7 +171,7 @@ def gui_figures(target: str) -> None:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from nexus_logger.core.config import load_settings
+    from nexus_logger.core.settings.config import load_settings
     from nexus_logger.gui.admin import AdminTab
     from nexus_logger.gui.worker import DbWorker
 
@@ -296,7 +296,7 @@ def main() -> int:
                 print(f"\nPostgreSQL ({time.perf_counter() - t0:.1f} s to load):", end="")
                 core_figures(pg_url, args.repeat)
         finally:
-            from nexus_logger.core.engine import dispose_engines
+            from nexus_logger.core.db.engine import dispose_engines
 
             dispose_engines()
             if cluster is not None:

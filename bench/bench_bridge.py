@@ -58,7 +58,7 @@ class Writer(threading.Thread):
 
 
 def timed_run(pair, path: str) -> tuple[float, float, int, object]:
-    from nexus_logger.core import bridge
+    from nexus_logger.core.bridge import bridge
 
     writer = Writer(path)
     writer.start()
@@ -86,10 +86,10 @@ def build_all(path: str) -> None:
 
 
 def one_round(cluster, sessions: int) -> dict[str, float]:
-    from nexus_logger.core import bridge
-    from nexus_logger.core.engine import dispose_engines
-    from nexus_logger.core.instruments import add_instrument
-    from nexus_logger.core.schema import init_db
+    from nexus_logger.core.bridge import bridge
+    from nexus_logger.core.db.engine import dispose_engines
+    from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.schema import init_db
     from tests.helpers_bridge import add_sessions_bulk
 
     url = cluster.create_database("bench")

@@ -48,8 +48,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="nexus-logger-bench-cli-") as tmp:
         env = dict(os.environ, NEXUS_LOGGER_HOME=str(Path(tmp) / "home"))
         os.environ["NEXUS_LOGGER_HOME"] = env["NEXUS_LOGGER_HOME"]
-        from nexus_logger.core.instruments import add_instrument
-        from nexus_logger.core.schema import init_db
+        from nexus_logger.core.db.instruments import add_instrument
+        from nexus_logger.core.db.schema import init_db
 
         db = str(Path(tmp) / "bench.sqlite")
         init_db(db)

@@ -5,7 +5,7 @@ and sub-folders, every file with its own modification time over ``--days`` days,
 hour being "the running session"; a tenth of the names have no NexusLIMS extractor (.txt)
 and a tenth are ignored (.mib). Then prints:
 
-1. the core scan (``nexus_logger.core.filestore.session_files``), best of ``--repeat``, for
+1. the core scan (``nexus_logger.core.files.filestore.session_files``), best of ``--repeat``, for
    the "exclusive" and "inclusive" strategies: time, directory entries and files found;
 2. with ``--gui``: the window's own watch (``gui/session_files.py``, Qt offscreen) counting
    the same folder on its scan thread while a 10 ms timer runs on the GUI thread: the longest
@@ -53,8 +53,8 @@ def build(root: Path, files: int, days: int, now: datetime) -> datetime:
 
 
 def bench_core(root: Path, start: datetime, now: datetime, repeat: int) -> None:
-    from nexus_logger.core.filestore import session_files
-    from nexus_logger.core.filestore_rules import FileRules
+    from nexus_logger.core.files.filestore import session_files
+    from nexus_logger.core.files.filestore_rules import FileRules
 
     for strategy in ("exclusive", "inclusive"):
         best = None
@@ -77,9 +77,9 @@ def bench_gui(root: Path, start: datetime) -> None:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from nexus_logger.core.config import load_settings
-    from nexus_logger.core.lifecycle import OpenSession
-    from nexus_logger.core.models import Instrument
+    from nexus_logger.core.db.models import Instrument
+    from nexus_logger.core.sessions.lifecycle import OpenSession
+    from nexus_logger.core.settings.config import load_settings
     from nexus_logger.gui.file_scans import FileScanner
     from nexus_logger.gui.session_files import SessionFilesWatch
 

@@ -47,10 +47,10 @@ def make_database(target: str, instruments: int, history: int) -> None:
     """NexusLIMS 2.8 schema, ``instruments`` instruments and ``history`` finished sessions."""
     from sqlalchemy import insert
 
-    from nexus_logger.core.engine import get_engine, write_transaction
-    from nexus_logger.core.instruments import add_instrument
-    from nexus_logger.core.models import SessionLogEntry
-    from nexus_logger.core.schema import init_db
+    from nexus_logger.core.db.engine import get_engine, write_transaction
+    from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.models import SessionLogEntry
+    from nexus_logger.core.db.schema import init_db
 
     init_db(get_engine(target, create=True))
     for i in range(instruments):
@@ -108,8 +108,8 @@ def latency(target: str, samples: int) -> dict[str, list[float]]:
     nexus-logger's own code (plus SQLite's, which runs in-process) on a busy machine too.
     ``pair`` is a whole start+end through :class:`DurableLogger`, as the CLI and window do it.
     """
-    from nexus_logger.core.durable import DurableLogger
-    from nexus_logger.core.lifecycle import end_session, find_open_session, start_session
+    from nexus_logger.core.offline.durable import DurableLogger
+    from nexus_logger.core.sessions.lifecycle import end_session, find_open_session, start_session
 
     pid = instrument_pid(0)
     find_open_session(pid, engine=target)  # warm-up: schema, instrument cache, connection
@@ -152,8 +152,8 @@ def round_trips(target: str) -> dict[str, list[str]]:
     """
     from sqlalchemy import event
 
-    from nexus_logger.core.durable import DurableLogger
-    from nexus_logger.core.engine import get_engine
+    from nexus_logger.core.db.engine import get_engine
+    from nexus_logger.core.offline.durable import DurableLogger
 
     eng = get_engine(target)
     trips: list[str] = []
@@ -227,7 +227,7 @@ def bare_commit(path: Path, samples: int) -> list[float]:
 def worker(target: str, pid: str, cycles: int, barrier: Any, results: Any) -> None:
     """One PC: ``cycles`` start/end cycles on its own instrument, after all are ready."""
     from nexus_logger.core.errors import NexusLoggerError
-    from nexus_logger.core.lifecycle import end_session, find_open_session, start_session
+    from nexus_logger.core.sessions.lifecycle import end_session, find_open_session, start_session
 
     errors: list[str] = []
     starts: list[float] = []
@@ -257,7 +257,7 @@ def check_rows(target: str, pids: list[str], expected_per_pid: int) -> dict[str,
     from sqlalchemy import text
 
     from nexus_logger.core import get_sessions_to_build
-    from nexus_logger.core.engine import get_engine, read_connection
+    from nexus_logger.core.db.engine import get_engine, read_connection
 
     per_session: dict[str, list[tuple[str, str, str, str]]] = {}
     with read_connection(get_engine(target)) as conn:

@@ -129,9 +129,9 @@ def nexuslims_rows(sessions: int, seed: int = 19) -> Iterator[tuple[str, ...]]:
 
 def build_database(path: Path, sessions: int) -> None:
     """A NexusLIMS 2.8 SQLite database holding :func:`nexuslims_rows` (built once, cached)."""
-    from nexus_logger.core.engine import dispose_engines
-    from nexus_logger.core.instruments import add_instrument
-    from nexus_logger.core.schema import init_db
+    from nexus_logger.core.db.engine import dispose_engines
+    from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.schema import init_db
 
     tmp = path.with_suffix(".building")
     tmp.unlink(missing_ok=True)
@@ -154,9 +154,9 @@ def copy_to_postgres(db: Path, url: str) -> None:
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from nexus_logger.core.engine import dispose_engines
-    from nexus_logger.core.instruments import add_instrument
-    from nexus_logger.core.schema import init_db
+    from nexus_logger.core.db.engine import dispose_engines
+    from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.schema import init_db
 
     init_db(url)
     for i, tz in enumerate(ZONES):
@@ -205,8 +205,9 @@ def explain(target: str) -> None:
     """
     from sqlalchemy import event
 
-    from nexus_logger.core import pairing, summaries
-    from nexus_logger.core.engine import get_engine, read_connection
+    from nexus_logger.core.db.engine import get_engine, read_connection
+    from nexus_logger.core.sessions import pairing
+    from nexus_logger.core.staff import summaries
 
     eng = get_engine(target)
     pg = eng.dialect.name == "postgresql"

@@ -33,8 +33,8 @@ BUDGET_MS = 500.0
 
 
 def make_database(folder: Path) -> str:
-    from nexus_logger.core.instruments import add_instrument
-    from nexus_logger.core.schema import init_db
+    from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.schema import init_db
 
     path = str(folder / "bench.sqlite")
     init_db(path)

@@ -77,8 +77,8 @@ class Outages(threading.Thread):
 
 
 def make_database(path: Path) -> None:
-    from nexus_logger.core.instruments import add_instrument
-    from nexus_logger.core.schema import init_db
+    from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.schema import init_db
 
     init_db(str(path))
     for pid, tz in zip(INSTRUMENTS, ("America/New_York", "Europe/Berlin"), strict=True):
@@ -155,10 +155,10 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 
 
 def check(db: Path, pcs: list[PC]) -> dict[str, int]:
-    from nexus_logger.core.durable import DurableLogger
-    from nexus_logger.core.engine import get_engine, read_connection
-    from nexus_logger.core.outbox import EventKind, EventState
-    from nexus_logger.core.overlaps import find_overlaps
+    from nexus_logger.core.db.engine import get_engine, read_connection
+    from nexus_logger.core.offline.durable import DurableLogger
+    from nexus_logger.core.offline.outbox import EventKind, EventState
+    from nexus_logger.core.staff.overlaps import find_overlaps
 
     conn = sqlite3.connect(db)
     rows = conn.execute(

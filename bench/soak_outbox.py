@@ -2,7 +2,7 @@
 
 A "chaos" thread renames the SQLite database file away and back at random moments (a network
 share dropping and coming back), while the main thread runs start/end cycles through
-:class:`~nexus_logger.core.durable.DurableLogger`, exactly as the window does, and a second
+:class:`~nexus_logger.core.offline.durable.DurableLogger`, exactly as the window does, and a second
 thread replays the outbox every few tens of milliseconds (the window's background timer). When
 the cycles are done the file is put back and the outbox is replayed until nothing waits.
 
@@ -88,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="nexus-logger-soak-"))
     os.environ["NEXUS_LOGGER_HOME"] = str(work / "home")  # a private outbox
-    from nexus_logger.core import engine as engines
-    from nexus_logger.core.durable import DurableLogger
+    from nexus_logger.core.db import engine as engines
+    from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.schema import init_db
     from nexus_logger.core.errors import NexusLoggerError
-    from nexus_logger.core.instruments import add_instrument
-    from nexus_logger.core.schema import init_db
+    from nexus_logger.core.offline.durable import DurableLogger
     from nexus_logger.core.session_handler import get_sessions_to_build
 
     db = work / "nexuslims.sqlite"

@@ -28,9 +28,9 @@ os.environ.setdefault("NEXUS_LOGGER_HOME", tempfile.mkdtemp(prefix="nexus-logger
 from PySide6.QtCore import QDate, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-from nexus_logger.core.config import load_settings  # noqa: E402
-from nexus_logger.core.lifecycle import OpenSession  # noqa: E402
-from nexus_logger.core.models import Instrument  # noqa: E402
+from nexus_logger.core.db.models import Instrument  # noqa: E402
+from nexus_logger.core.sessions.lifecycle import OpenSession  # noqa: E402
+from nexus_logger.core.settings.config import load_settings  # noqa: E402
 from nexus_logger.gui.dialogs import CloseDialog, ResumeDialog  # noqa: E402
 from nexus_logger.gui.log_window import LogWindow  # noqa: E402
 from nexus_logger.gui.main_window import MainWindow  # noqa: E402
@@ -87,10 +87,10 @@ def example_database() -> Path:
     """
     from sqlalchemy import insert
 
-    from nexus_logger.core.engine import get_engine, write_transaction
-    from nexus_logger.core.instruments import add_instrument
-    from nexus_logger.core.models import SessionLogEntry
-    from nexus_logger.core.schema import init_db
+    from nexus_logger.core.db.engine import get_engine, write_transaction
+    from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.models import SessionLogEntry
+    from nexus_logger.core.db.schema import init_db
 
     path = Path(os.environ["NEXUS_LOGGER_HOME"]) / "admin-example.sqlite"
     path.unlink(missing_ok=True)
@@ -209,7 +209,7 @@ def wait_until_idle(tab: QWidget, seconds: float = 30.0) -> None:
 def admin_shots(worker: DbWorker, window: MainWindow) -> None:
     """The Admin tab on :func:`example_database`: in the instrument-PC window at its default
     size (sessions pending build), and alone in ``nexus-logger admin``'s window (problems)."""
-    from nexus_logger.core import admin_actions
+    from nexus_logger.core.staff import admin_actions
     from nexus_logger.gui.admin import AdminTab
     from nexus_logger.gui.admin.end_time import EndTimeDialog
     from nexus_logger.gui.admin.window import AdminWindow
@@ -267,9 +267,9 @@ def admin_shots(worker: DbWorker, window: MainWindow) -> None:
 
 def fleet_shot(window: MainWindow, database: str) -> None:
     """The Fleet page in the instrument-PC window: four PCs, two of which need a look."""
-    from nexus_logger.core import fleet
-    from nexus_logger.core.engine import get_engine, write_transaction
-    from nexus_logger.core.logger_tables import pc_report
+    from nexus_logger.core.db.engine import get_engine, write_transaction
+    from nexus_logger.core.db.logger_tables import pc_report
+    from nexus_logger.core.staff import fleet
 
     pcs = [  # host, instrument, version, minutes ago, waiting, session
         (
@@ -397,12 +397,12 @@ def main() -> int:
         "\n".join(
             [
                 "2026-03-10T13:06:27.114-05:00 INFO     nexus_logger.gui.app: Window shown 148 ms after run_app",
-                "2026-03-10T13:06:27.402-05:00 INFO     nexus_logger.core.lifecycle: Started session "
+                "2026-03-10T13:06:27.402-05:00 INFO     nexus_logger.core.sessions.lifecycle: Started session "
                 "5d0f4e0c-8a43-4b0e-9f57-2f3b7c1d9a10 on FEI-Titan-TEM-635816 for jsmith",
-                "2026-03-10T13:36:27.518-05:00 WARNING  nexus_logger.core.lifecycle: Heartbeat of "
+                "2026-03-10T13:36:27.518-05:00 WARNING  nexus_logger.core.sessions.lifecycle: Heartbeat of "
                 "5d0f4e0c-8a43-4b0e-9f57-2f3b7c1d9a10 kept on this PC only: The database file "
                 f"{DATABASE} cannot be reached (it is missing or its share is not connected).",
-                "2026-03-10T13:37:27.530-05:00 INFO     nexus_logger.core.durable: Outbox replay: "
+                "2026-03-10T13:37:27.530-05:00 INFO     nexus_logger.core.offline.durable: Outbox replay: "
                 "Nothing to send: every event is in the database.",
             ]
         )

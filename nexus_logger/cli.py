@@ -148,8 +148,8 @@ def _send_what_waits(args: argparse.Namespace) -> None:
     """
     if getattr(args, "command", None) in _SEND_THEMSELVES:
         return
-    from nexus_logger.core.config import settings_from_args
-    from nexus_logger.core.outbox_place import send_if_waiting
+    from nexus_logger.core.offline.outbox_place import send_if_waiting
+    from nexus_logger.core.settings.config import settings_from_args
 
     try:
         send_if_waiting(settings_from_args(args))
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _window_launch_args(argv)
     if args is None:
         args = build_parser(argv).parse_args(argv)
-    from nexus_logger.core.logsetup import configured_level, setup_logging
+    from nexus_logger.core.settings.logsetup import configured_level, setup_logging
 
     log_path = setup_logging(configured_level(getattr(args, "config", None)))
     try:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from nexus_logger.core import engine as engines
-from nexus_logger.core.instruments import add_instrument
-from nexus_logger.core.schema import init_db
+from nexus_logger.core.db import engine as engines
+from nexus_logger.core.db.instruments import add_instrument
+from nexus_logger.core.db.schema import init_db
 from tests.nexuslims_ref import ensure_nexuslims
 from tests.pgcluster import PgCluster, find_pg_bin
 

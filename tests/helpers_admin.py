@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from nexus_logger.core.engine import is_url
+from nexus_logger.core.db.engine import is_url
 from tests.rawdb import Row, dump_session_log, pg_dsn, raw_execute, raw_query  # noqa: F401
 
 #: The "now" of the problem tests: 2025-02-10 12:00 in New York (UTC-5, no DST).

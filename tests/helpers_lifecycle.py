@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from nexus_logger.core.engine import is_url
+from nexus_logger.core.db.engine import is_url
 from tests.rawdb import Row, dump_session_log, pg_dsn, raw_execute, raw_query  # noqa: F401
 
 
@@ -46,7 +46,7 @@ def starts_on(target: str, pid: str) -> list[Row]:
 
 def race_start(target: str, pid: str, user: str, barrier: Any, results: Any) -> None:
     """Warm up, wait for every racer, then try to start a session on ``pid``."""
-    from nexus_logger.core import lifecycle
+    from nexus_logger.core.sessions import lifecycle
 
     try:
         # Warm-up (imports, schema reflection, instrument cache, first connection) so that the
@@ -63,7 +63,7 @@ def race_start(target: str, pid: str, user: str, barrier: Any, results: Any) -> 
 
 def start_then_hang(target: str, pid: str, user: str, ready: Any) -> None:
     """Start a session, record a heartbeat, report both, then wait to be killed."""
-    from nexus_logger.core import lifecycle
+    from nexus_logger.core.sessions import lifecycle
 
     try:
         result = lifecycle.start_session(instrument=pid, user=user, engine=target)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from nexus_logger.core import engine as engines
-from nexus_logger.core.durable import DurableLogger
-from nexus_logger.core.instruments import add_instrument
-from nexus_logger.core.outbox import EventKind, OutboxEvent
-from nexus_logger.core.schema import init_db
+from nexus_logger.core.db import engine as engines
+from nexus_logger.core.db.instruments import add_instrument
+from nexus_logger.core.db.schema import init_db
+from nexus_logger.core.offline.durable import DurableLogger
+from nexus_logger.core.offline.outbox import EventKind, OutboxEvent
 from nexus_logger.core.session_handler import get_sessions_to_build
 from tests.rawdb import Row, dump_session_log, pg_dsn, raw_execute, raw_query  # noqa: F401
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from nexus_logger.core.engine import is_url
+from nexus_logger.core.db.engine import is_url
 
 Row = tuple[Any, ...]
 

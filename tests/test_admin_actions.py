@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core import admin_actions as aa
 from nexus_logger.core.errors import Conflict, InvalidInput, NexusLoggerError
-from nexus_logger.core.identity import os_login
 from nexus_logger.core.session_handler import get_sessions_to_build
+from nexus_logger.core.settings.identity import os_login
+from nexus_logger.core.staff import admin_actions as aa
 from tests.helpers_admin import (
     NOW,
     NY,

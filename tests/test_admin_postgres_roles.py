@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from nexus_logger.core import admin_actions as aa
-from nexus_logger.core import lifecycle
 from nexus_logger.core.errors import NexusLoggerError
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.staff import admin_actions as aa
 from tests.helpers_admin import audit_count, dump_session_log, session
 
 pytestmark = pytest.mark.postgres

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nexus_logger.core import lifecycle
 from nexus_logger.core.errors import InvalidInput
-from nexus_logger.core.summaries import (
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.staff.summaries import (
     CSV_COLUMNS,
     SORT_KEYS,
     SessionQuery,

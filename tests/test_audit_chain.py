@@ -8,9 +8,9 @@ import sqlite3
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core import admin_actions as aa
-from nexus_logger.core import audit_chain
-from nexus_logger.core.problems import audit_trail_problems
+from nexus_logger.core.staff import admin_actions as aa
+from nexus_logger.core.staff import audit_chain
+from nexus_logger.core.staff.problems import audit_trail_problems
 from tests.helpers_admin import session
 
 ADMINS = ["root", aa.current_login()]

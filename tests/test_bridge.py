@@ -15,10 +15,11 @@ import psycopg
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core import admin_actions, bridge
-from nexus_logger.core import bridge_tables as bt
-from nexus_logger.core.bridge_status import read_status
-from nexus_logger.core.engine import dispose_engines
+from nexus_logger.core.bridge import bridge
+from nexus_logger.core.bridge import bridge_tables as bt
+from nexus_logger.core.bridge.bridge_status import read_status
+from nexus_logger.core.db.engine import dispose_engines
+from nexus_logger.core.staff import admin_actions
 from tests.helpers_bridge import (
     PID,
     add_session,
@@ -452,9 +453,9 @@ def test_kill_9_at_random_moments_in_a_loop(pg_db: str, nx_file: str, isolated_h
 def test_doctor_warns_about_finished_sessions_no_bridge_copied(
     pg_db: str, nx_file: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from nexus_logger.core.config import load_settings
-    from nexus_logger.core.doctor import check_bridge, run_checks
-    from nexus_logger.core.engine import get_engine
+    from nexus_logger.core.db.engine import get_engine
+    from nexus_logger.core.settings.config import load_settings
+    from nexus_logger.core.setup.doctor import check_bridge, run_checks
 
     add_session(pg_db, 1)  # ended on 2 November 2026, weeks before "now"
     add_session(pg_db, 2, end=False)  # open sessions do not count

@@ -15,8 +15,8 @@ from sqlalchemy.exc import OperationalError
 from nexus_logger.cli import build_parser, main
 from nexus_logger.commands.sync import EXIT_WAITING
 from nexus_logger.core import errors
-from nexus_logger.core.admin_actions import current_login
-from nexus_logger.core.summaries import CSV_COLUMNS, SessionQuery, export_csv
+from nexus_logger.core.staff.admin_actions import current_login
+from nexus_logger.core.staff.summaries import CSV_COLUMNS, SessionQuery, export_csv
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TEM = "TEST-TEM-001"

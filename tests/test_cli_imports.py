@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nexus_logger import cli
-from nexus_logger.core.schema import init_db
+from nexus_logger.core.db.schema import init_db
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_help_imports_no_command_module_no_database_stack_and_no_qt(tmp_path):
 def test_a_session_command_imports_its_own_module_only_and_no_qt(tmp_path, action):
     db = tmp_path / "db.sqlite"
     init_db(str(db))
-    from nexus_logger.core.instruments import add_instrument
+    from nexus_logger.core.db.instruments import add_instrument
 
     add_instrument("PROBE-TEM-01", display_name="Probe TEM", timezone="UTC", engine=str(db))
     argv = ["--db", str(db), "session", action, "--instrument", "PROBE-TEM-01"]

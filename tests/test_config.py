@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core import paths
-from nexus_logger.core.config import (
+from nexus_logger.core.errors import ConfigError
+from nexus_logger.core.settings import paths
+from nexus_logger.core.settings.config import (
     CONFIG_ENV,
     FIELDS,
     FIELDS_BY_NAME,
@@ -22,7 +23,6 @@ from nexus_logger.core.config import (
     read_config_file,
     render_template,
 )
-from nexus_logger.core.errors import ConfigError
 
 
 def write(path: Path, text: str) -> Path:

@@ -12,8 +12,8 @@ import platformdirs.unix
 import platformdirs.windows
 import pytest
 
-from nexus_logger.core import paths
-from nexus_logger.core.config import (
+from nexus_logger.core.settings import paths
+from nexus_logger.core.settings.config import (
     FIELDS,
     README_END,
     README_START,
@@ -30,7 +30,7 @@ def test_readme_reference_is_the_generated_text() -> None:
     text = README.read_text(encoding="utf-8")
     section = text[text.index(README_START) + len(README_START) : text.index(README_END)]
     assert section.strip() == render_reference().strip(), (
-        "README.md is out of date: run 'python -m nexus_logger.core.config --write-readme'"
+        "README.md is out of date: run 'python -m nexus_logger.core.settings.config --write-readme'"
     )
     assert readme_with_reference(text) == text
 
@@ -50,7 +50,7 @@ def test_write_readme_repairs_a_stale_copy(tmp_path: Path) -> None:
     stale = text.replace("heartbeat_seconds", "heartbeat_secs", 1)
     assert stale != text
     copy.write_text(stale, encoding="utf-8")
-    module = [sys.executable, "-m", "nexus_logger.core.config", "--readme", str(copy)]
+    module = [sys.executable, "-m", "nexus_logger.core.settings.config", "--readme", str(copy)]
     check = subprocess.run([*module, "--check-readme"], capture_output=True, text=True)
     assert check.returncode == 1 and "out of date" in check.stdout
     fixed = subprocess.run([*module, "--write-readme"], capture_output=True, text=True)

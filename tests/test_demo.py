@@ -14,16 +14,17 @@ from pathlib import Path
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core import demo, paths
-from nexus_logger.core.demo import DEMO_INSTRUMENTS, DEMO_STATION, ensure_demo_database
+from nexus_logger.core.db.schema import Layout, inspect_schema
 from nexus_logger.core.errors import InvalidInput
-from nexus_logger.core.lifecycle import (
+from nexus_logger.core.sessions.lifecycle import (
     end_session,
     find_open_session,
     identify_instrument,
     start_session,
 )
-from nexus_logger.core.schema import Layout, inspect_schema
+from nexus_logger.core.settings import paths
+from nexus_logger.core.setup import demo
+from nexus_logger.core.setup.demo import DEMO_INSTRUMENTS, DEMO_STATION, ensure_demo_database
 from tests.headless import run_main_in_child
 from tests.nexuslims_ref import nexuslims_sessions_to_build
 
@@ -109,7 +110,7 @@ def test_real_nexuslims_reads_the_demo(nexuslims_python: Path) -> None:
 
 def test_two_processes_racing_make_one_database(isolated_home: Path) -> None:
     code = (
-        "import sys; from nexus_logger.core.demo import ensure_demo_database\n"
+        "import sys; from nexus_logger.core.setup.demo import ensure_demo_database\n"
         "print(ensure_demo_database())\n"
     )
     env = {**os.environ, paths.HOME_ENV: str(isolated_home)}
@@ -224,7 +225,7 @@ def test_later_calls_are_cheap_no_sqlalchemy(isolated_home: Path) -> None:
     ensure_demo_database()
     code = (
         "import sys, json\n"
-        "from nexus_logger.core.demo import ensure_demo_database\n"
+        "from nexus_logger.core.setup.demo import ensure_demo_database\n"
         "path = ensure_demo_database()\n"
         "print(json.dumps([str(path), 'sqlalchemy' in sys.modules]))"
     )

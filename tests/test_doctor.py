@@ -17,9 +17,13 @@ from pathlib import Path
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core import paths
-from nexus_logger.core.config import Settings, load_settings
-from nexus_logger.core.doctor import (
+from nexus_logger.core.db.engine import is_url
+from nexus_logger.core.errors import DatabaseUnavailable, NotFound, SchemaError
+from nexus_logger.core.offline.durable import DurableLogger
+from nexus_logger.core.sessions.station import set_station, this_host
+from nexus_logger.core.settings import paths
+from nexus_logger.core.settings.config import Settings, load_settings
+from nexus_logger.core.setup.doctor import (
     TITLES,
     Check,
     format_checks,
@@ -27,10 +31,6 @@ from nexus_logger.core.doctor import (
     relevant_check,
     run_checks,
 )
-from nexus_logger.core.durable import DurableLogger
-from nexus_logger.core.engine import is_url
-from nexus_logger.core.errors import DatabaseUnavailable, NotFound, SchemaError
-from nexus_logger.core.station import set_station, this_host
 from tests.headless import run_main_in_child
 
 NAMES = list(TITLES)

@@ -1,4 +1,4 @@
-"""DurableLogger (core/durable.py): online writes, offline queueing, replay, conflicts."""
+"""DurableLogger (core/offline/durable.py): online writes, offline queueing, replay, conflicts."""
 
 from __future__ import annotations
 
@@ -11,18 +11,19 @@ import pytest
 from sqlalchemy import Connection
 from sqlalchemy import event as sa_event
 
-from nexus_logger.core import lifecycle, timestamps
-from nexus_logger.core import outbox as outbox_module
-from nexus_logger.core.durable import (
+from nexus_logger.core import timestamps
+from nexus_logger.core.db.instruments import add_instrument
+from nexus_logger.core.db.models import Instrument
+from nexus_logger.core.errors import DatabaseUnavailable, InvalidInput, SchemaError
+from nexus_logger.core.offline import outbox as outbox_module
+from nexus_logger.core.offline.durable import (
     QUEUED_END,
     QUEUED_START,
     DurableLogger,
     database_key,
 )
-from nexus_logger.core.errors import DatabaseUnavailable, InvalidInput, SchemaError
-from nexus_logger.core.instruments import add_instrument
-from nexus_logger.core.models import Instrument
-from nexus_logger.core.outbox import ConflictKind, EventKind, EventState, Outbox
+from nexus_logger.core.offline.outbox import ConflictKind, EventKind, EventState, Outbox
+from nexus_logger.core.sessions import lifecycle
 from tests.helpers_outbox import (
     SEM,
     TEM,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from nexus_logger.core import engine as engines
+from nexus_logger.core.db import engine as engines
 from nexus_logger.core.errors import ConfigError, DatabaseUnavailable, NexusLoggerError
 
 
@@ -95,7 +95,7 @@ def test_missing_file_is_never_created(tmp_path: Path) -> None:
 def test_database_precedence_flag_env_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_home: Path
 ) -> None:
-    from nexus_logger.core.config import load_settings
+    from nexus_logger.core.settings.config import load_settings
 
     config = isolated_home / "config" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 
-from nexus_logger.core import engine as engines
+from nexus_logger.core.db import engine as engines
 from nexus_logger.core.errors import NexusLoggerError
 
 
@@ -45,7 +45,7 @@ def _count_connects(engine) -> list[int]:
 
 @pytest.fixture
 def empty_db(tmp_path: Path) -> str:
-    from nexus_logger.core.schema import init_db
+    from nexus_logger.core.db.schema import init_db
 
     path = str(tmp_path / "db.sqlite")
     init_db(path)

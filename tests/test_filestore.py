@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nexus_logger.core.filestore import (
+from nexus_logger.core.files.filestore import (
     NO_FILES_SENTENCE,
     FileReport,
     Outcome,
@@ -22,8 +22,8 @@ from nexus_logger.core.filestore import (
     session_files,
     size_text,
 )
-from nexus_logger.core.filestore_rules import FileRules, session_folder
-from nexus_logger.core.filestore_scan import ScanLimits, scan
+from nexus_logger.core.files.filestore_rules import FileRules, session_folder
+from nexus_logger.core.files.filestore_scan import ScanLimits, scan
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nexus_logger.core import EventType, SessionLog
-from nexus_logger.core.filestore import Outcome, session_files
-from nexus_logger.core.filestore_rules import EXCLUSIVE_EXTENSIONS, FileRules
+from nexus_logger.core.files.filestore import Outcome, session_files
+from nexus_logger.core.files.filestore_rules import EXCLUSIVE_EXTENSIONS, FileRules
 from tests.nexuslims_ref import run_in_nexuslims
 
 SCRIPTS = Path(__file__).parent / "nexuslims_scripts"

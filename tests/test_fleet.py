@@ -12,9 +12,9 @@ import pytest
 
 from nexus_logger import __version__
 from nexus_logger.cli import main
-from nexus_logger.core import fleet
-from nexus_logger.core.engine import get_engine, is_sqlite
-from nexus_logger.core.logger_tables import ensure_tables, heartbeat, station
+from nexus_logger.core.db.engine import get_engine, is_sqlite
+from nexus_logger.core.db.logger_tables import ensure_tables, heartbeat, station
+from nexus_logger.core.staff import fleet
 from tests.helpers_admin import SEM, TEM, ny, raw_execute, raw_query
 from tests.test_server_rules import _as, server  # noqa: F401 - the fixture, reused
 
@@ -84,7 +84,7 @@ def test_a_clock_off_by_more_than_the_limit_is_flagged(db):
 
 
 def test_the_running_session_comes_from_the_claim_row(db):
-    from nexus_logger.core import lifecycle
+    from nexus_logger.core.sessions import lifecycle
 
     started = lifecycle.start_session(instrument=TEM, user="alice", engine=db).session
     _report(db, __import__("socket").gethostname())

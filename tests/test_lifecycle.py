@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Connection, text
 
-from nexus_logger.core import get_sessions_to_build, lifecycle
-from nexus_logger.core.engine import get_engine
+from nexus_logger.core import get_sessions_to_build
+from nexus_logger.core.db.engine import get_engine
 from nexus_logger.core.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
-from nexus_logger.core.lifecycle import (
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.sessions.lifecycle import (
     NoOpenSession,
     end_session,
     find_open_session,

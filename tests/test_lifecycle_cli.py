@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core.lifecycle import find_open_session, record_heartbeat
+from nexus_logger.core.sessions.lifecycle import find_open_session, record_heartbeat
 from tests.headless import run_main_in_child
 from tests.helpers_lifecycle import dump_database, raw_query, starts_on
 
@@ -217,7 +217,7 @@ def test_heartbeat_command_with_the_database_away(
     """The share went away: the heartbeat lands in this PC's local file and is not lost."""
     import os as _os
 
-    from nexus_logger.core.lifecycle import last_heartbeat
+    from nexus_logger.core.sessions.lifecycle import last_heartbeat
 
     base = ["--db", sqlite_db, "--instrument", TEM]
     assert main(["session", "start", *base]) == 0

@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nexus_logger.core import get_sessions_to_build
-from nexus_logger.core.lifecycle import (
+from nexus_logger.core.sessions.lifecycle import (
     end_session,
     find_open_session,
     identify_instrument,
     start_session,
 )
-from nexus_logger.core.station import set_station
+from nexus_logger.core.sessions.station import set_station
 from tests.helpers_lifecycle import dump_database, raw_query
 from tests.nexuslims_ref import nexuslims_sessions_to_build
 

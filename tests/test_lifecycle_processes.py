@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from nexus_logger.core import timestamps
-from nexus_logger.core.durable import DurableLogger
-from nexus_logger.core.lifecycle import find_open_session
-from nexus_logger.core.outbox import EventState
+from nexus_logger.core.offline.durable import DurableLogger
+from nexus_logger.core.offline.outbox import EventState
+from nexus_logger.core.sessions.lifecycle import find_open_session
 from tests.helpers_outbox import TEM, assert_pairing_holds, moved_away
 from tests.rawdb import dump_session_log
 

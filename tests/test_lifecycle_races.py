@@ -14,7 +14,7 @@ from datetime import datetime
 import pytest
 
 from nexus_logger.core import get_sessions_to_build
-from nexus_logger.core.lifecycle import (
+from nexus_logger.core.sessions.lifecycle import (
     find_open_session,
     last_heartbeat,
     replace_session,

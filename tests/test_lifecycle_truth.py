@@ -16,14 +16,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core import admin_actions, lifecycle, open_rule, timestamps
-from nexus_logger.core.durable import DurableLogger
-from nexus_logger.core.engine import get_engine, write_transaction
+from nexus_logger.core import timestamps
+from nexus_logger.core.db.engine import get_engine, write_transaction
 from nexus_logger.core.errors import AccessDenied, ConfigError, Conflict, InvalidInput, SchemaError
-from nexus_logger.core.lifecycle import SessionsOverlap, find_open_session, start_session
-from nexus_logger.core.outbox import EventKind, EventState
-from nexus_logger.core.problems import ProblemKind, find_problems
-from nexus_logger.core.time_rules import TimeRules, localize
+from nexus_logger.core.offline.durable import DurableLogger
+from nexus_logger.core.offline.outbox import EventKind, EventState
+from nexus_logger.core.sessions import lifecycle, open_rule
+from nexus_logger.core.sessions.lifecycle import SessionsOverlap, find_open_session, start_session
+from nexus_logger.core.sessions.time_rules import TimeRules, localize
+from nexus_logger.core.staff import admin_actions
+from nexus_logger.core.staff.problems import ProblemKind, find_problems
 from tests.helpers_outbox import (
     TEM,
     ExclusiveLock,
@@ -240,7 +242,7 @@ def test_a_file_that_is_no_database_is_refused_not_kept(tmp_path: Path) -> None:
 
 
 def _instrument():  # a detached row, as the outbox keeps it
-    from nexus_logger.core.models import Instrument
+    from nexus_logger.core.db.models import Instrument
 
     return Instrument(instrument_pid=TEM, display_name="TEM", timezone=NY)
 

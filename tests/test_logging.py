@@ -14,8 +14,8 @@ import pytest
 from filelock import FileLock
 
 from nexus_logger.cli import main
-from nexus_logger.core import logsetup, paths
-from nexus_logger.core.logsetup import (
+from nexus_logger.core.settings import logsetup, paths
+from nexus_logger.core.settings.logsetup import (
     SharedRotatingFileHandler,
     configured_level,
     log_file,
@@ -47,7 +47,7 @@ def read_log() -> list[str]:
 def test_file_in_the_log_folder_one_line_per_event() -> None:
     path = setup_logging("INFO")
     assert path == log_file() and path.parent == paths.log_dir()
-    log = logging.getLogger("nexus_logger.core.demo")
+    log = logging.getLogger("nexus_logger.core.setup.demo")
     log.info("first line\nsecond line of the same event")
     try:
         raise ValueError("boom")
@@ -59,7 +59,7 @@ def test_file_in_the_log_folder_one_line_per_event() -> None:
     for line in lines:
         assert LINE.match(line), line
     first, second = (parse_line(line) for line in lines)
-    assert first.level == "INFO" and first.module == "nexus_logger.core.demo"
+    assert first.level == "INFO" and first.module == "nexus_logger.core.setup.demo"
     assert first.message == "first line | second line of the same event"
     assert first.time is not None and first.time.tzinfo is not None
     assert abs((datetime.now().astimezone() - first.time).total_seconds()) < 60
@@ -209,7 +209,7 @@ def test_tail_reads_only_the_end(tmp_path: Path) -> None:
 def test_qt_warnings_land_in_the_same_file() -> None:
     pytest.importorskip("PySide6")
     code = (
-        "from nexus_logger.core.logsetup import setup_logging\n"
+        "from nexus_logger.core.settings.logsetup import setup_logging\n"
         "from nexus_logger.gui import qtlog\n"
         "from PySide6.QtCore import qWarning\n"
         "path = setup_logging('INFO')\n"

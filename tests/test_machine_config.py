@@ -15,8 +15,8 @@ import platformdirs
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core import paths
-from nexus_logger.core.config import load_settings
+from nexus_logger.core.settings import paths
+from nexus_logger.core.settings.config import load_settings
 
 PID = "TEST-TEM-001"
 

@@ -19,11 +19,13 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from nexus_logger.core import lifecycle, paths, timestamps
-from nexus_logger.core.durable import DurableLogger, database_key
+from nexus_logger.core import timestamps
 from nexus_logger.core.errors import EXIT_HELD
-from nexus_logger.core.outbox import EventKind, EventState, Outbox
-from nexus_logger.core.outbox_place import locate
+from nexus_logger.core.offline.durable import DurableLogger, database_key
+from nexus_logger.core.offline.outbox import EventKind, EventState, Outbox
+from nexus_logger.core.offline.outbox_place import locate
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.settings import paths
 from tests.helpers_outbox import moved_away
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,7 +246,7 @@ def read_only(folder: Path) -> Iterator[None]:
 def test_a_login_that_cannot_write_the_pcs_folder_keeps_its_events_and_says_so(
     sqlite_db, tmp_path, monkeypatch, isolated_home
 ):
-    from nexus_logger.core.doctor import check_outbox
+    from nexus_logger.core.setup.doctor import check_outbox
 
     folder = tmp_path / "pc-outbox"
     with read_only(folder):

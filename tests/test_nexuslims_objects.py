@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nexus_logger.core import EventType, Session, SessionLog, db_query, get_sessions_to_build
+from nexus_logger.core.db.schema import load_instruments
 from nexus_logger.core.errors import InvalidInput
-from nexus_logger.core.schema import load_instruments
 from nexus_logger.core.session_instrument import InstrumentZone, SessionInstrument
 from tests.nexuslims_ref import nexuslims_sessions_to_build, run_in_nexuslims
 

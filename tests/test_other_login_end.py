@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from nexus_logger.core import admin_actions, lifecycle, timestamps
-from nexus_logger.core.durable import DurableLogger
-from nexus_logger.core.engine import is_url
-from nexus_logger.core.other_login import ACTION
-from nexus_logger.core.problems import ProblemKind, find_problems
+from nexus_logger.core import timestamps
+from nexus_logger.core.db.engine import is_url
+from nexus_logger.core.offline.durable import DurableLogger
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.sessions.other_login import ACTION
+from nexus_logger.core.staff import admin_actions
+from nexus_logger.core.staff.problems import ProblemKind, find_problems
 from tests.helpers_outbox import moved_away
 
 TEM = "TEST-TEM-001"
@@ -28,8 +30,8 @@ def _roots_session_46_hours_ago(database: str) -> lifecycle.OpenSession:
 def _users(database: str, ident: str) -> list[tuple[str, str | None]]:
     from sqlalchemy import select
 
-    from nexus_logger.core.engine import get_engine, read_connection
-    from nexus_logger.core.models import SessionLogEntry
+    from nexus_logger.core.db.engine import get_engine, read_connection
+    from nexus_logger.core.db.models import SessionLogEntry
 
     t = SessionLogEntry.__table__
     with read_connection(get_engine(database)) as conn:

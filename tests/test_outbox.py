@@ -1,4 +1,4 @@
-"""The local outbox store (core/outbox.py): durable, ordered, shared safely between processes."""
+"""The local outbox store (core/offline/outbox.py): durable, ordered, shared safely between processes."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from nexus_logger.core import paths
+from nexus_logger.core.db.models import Instrument
 from nexus_logger.core.errors import Conflict, NotFound
-from nexus_logger.core.models import Instrument
-from nexus_logger.core.outbox import (
+from nexus_logger.core.offline.outbox import (
     ConflictKind,
     EventKind,
     EventState,
@@ -21,6 +20,7 @@ from nexus_logger.core.outbox import (
     OutboxError,
     pending_events,
 )
+from nexus_logger.core.settings import paths
 
 DB = "/data/nexuslims.sqlite"
 
@@ -52,7 +52,7 @@ def test_event_survives_a_new_process_with_its_fields(tmp_path: Path) -> None:
     code = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from nexus_logger.core.outbox import Outbox\n"
+        "from nexus_logger.core.offline.outbox import Outbox\n"
         "e = Outbox(Path(sys.argv[1])).items()[0]\n"
         "print(json.dumps([e.key, e.kind, e.session_identifier, e.at_text, e.note, e.state]))"
     )

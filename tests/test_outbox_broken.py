@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from nexus_logger.core.durable import DurableLogger
 from nexus_logger.core.errors import DatabaseUnavailable
-from nexus_logger.core.lifecycle import find_open_session
-from nexus_logger.core.outbox import EventKind, EventState
+from nexus_logger.core.offline.durable import DurableLogger
+from nexus_logger.core.offline.outbox import EventKind, EventState
+from nexus_logger.core.sessions.lifecycle import find_open_session
 from tests.helpers_outbox import TEM, assert_pairing_holds, fast_engine, moved_away
 
 

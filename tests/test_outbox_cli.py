@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core import lifecycle, timestamps
-from nexus_logger.core.outbox import ConflictKind, EventKind, EventState
+from nexus_logger.core import timestamps
+from nexus_logger.core.offline.outbox import ConflictKind, EventKind, EventState
+from nexus_logger.core.sessions import lifecycle
 from tests.helpers_outbox import (
     TEM,
     assert_exactly_once,

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from nexus_logger.core import engine as engines
-from nexus_logger.core import lifecycle, timestamps
-from nexus_logger.core.durable import QUEUED_END, QUEUED_START
+from nexus_logger.core import timestamps
+from nexus_logger.core.db import engine as engines
 from nexus_logger.core.errors import DatabaseUnavailable
-from nexus_logger.core.lifecycle import find_open_session
-from nexus_logger.core.outbox import ConflictKind, EventKind
+from nexus_logger.core.offline.durable import QUEUED_END, QUEUED_START
+from nexus_logger.core.offline.outbox import ConflictKind, EventKind
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.sessions.lifecycle import find_open_session
 from tests.helpers_outbox import (
     SEM,
     TEM,

@@ -109,7 +109,7 @@ def test_smoke_refuses_an_existing_nexuslims_database(tmp_path: Path, sqlite_db:
 def test_smoke_in_process_leaves_the_environment_as_it_was(
     qapp, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from nexus_logger.core import engine as engines
+    from nexus_logger.core.db import engine as engines
     from nexus_logger.gui.smoke import run_smoke
 
     monkeypatch.setenv("NX_DB_PATH", str(tmp_path / "production.sqlite"))
@@ -455,8 +455,8 @@ def test_one_folder_build_runs_the_bridge(
     from tests.helpers_bridge import add_session
 
     url = pg_cluster.create_database()
-    from nexus_logger.core.instruments import add_instrument
-    from nexus_logger.core.schema import init_db
+    from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.schema import init_db
 
     init_db(url)
     add_instrument("TEST-TEM-001", display_name="TEM", timezone="America/New_York", engine=url)

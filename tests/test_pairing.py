@@ -1,7 +1,7 @@
 """``get_sessions_to_build`` pairs exactly as NexusLIMS 2.8 does, on the rare row orders too.
 
 The SQLite path pairs rows in id order as they are read, the PostgreSQL path hash-joins on
-the server (core/pairing.py); both are compared with the real NexusLIMS (SQLite) and with
+the server (core/sessions/pairing.py); both are compared with the real NexusLIMS (SQLite) and with
 NexusLIMS's loop written out literally (both backends), on rows that exercise every branch:
 an END written before its START, several ENDs, two STARTs with one key, NULL and empty users,
 an END of another instrument, an instrument missing from ``instruments``.

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core import admin_actions
-from nexus_logger.core.engine import is_url
-from nexus_logger.core.problems import ProblemKind, find_problems
+from nexus_logger.core.db.engine import is_url
+from nexus_logger.core.staff import admin_actions
+from nexus_logger.core.staff.problems import ProblemKind, find_problems
 from tests.helpers_admin import NOW, build_problem_db, insert_rows, ny, session
 from tests.nexuslims_ref import nexuslims_sessions_to_build
 

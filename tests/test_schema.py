@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from nexus_logger.core.db.schema import Layout, init_db, inspect_schema, load_instruments
 from nexus_logger.core.errors import NexusLoggerError, SchemaError
-from nexus_logger.core.schema import Layout, init_db, inspect_schema, load_instruments
 from tests.conftest import FIXTURES, REFERENCE_SCHEMA
 
 

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from nexus_logger.core import admin_actions as aa
-from nexus_logger.core import lifecycle
 from nexus_logger.core.errors import NexusLoggerError
-from nexus_logger.core.identity import os_login
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.settings.identity import os_login
+from nexus_logger.core.staff import admin_actions as aa
 from tests.helpers_admin import SEM, TEM, dump_session_log, ny, raw_execute, raw_query, session
 
 pytestmark = pytest.mark.postgres
@@ -314,8 +314,8 @@ def test_script_is_idempotent_and_keeps_the_rules(pg_cluster, server) -> None:
 
 
 def test_doctor_names_the_account_and_its_rights(server, pg_db) -> None:
-    from nexus_logger.core.config import load_settings
-    from nexus_logger.core.doctor import run_checks
+    from nexus_logger.core.settings.config import load_settings
+    from nexus_logger.core.setup.doctor import run_checks
 
     def account(url: str, **values: str):
         settings = load_settings(None, {"database": url, **values})
@@ -334,8 +334,8 @@ def test_doctor_names_the_account_and_its_rights(server, pg_db) -> None:
 
 
 def test_doctor_warns_when_the_server_enforces_nothing(pg_db) -> None:
-    from nexus_logger.core.config import load_settings
-    from nexus_logger.core.doctor import run_checks
+    from nexus_logger.core.settings.config import load_settings
+    from nexus_logger.core.setup.doctor import run_checks
 
     checks = run_checks(load_settings(None, {"database": pg_db}))
     (check,) = [c for c in checks if c.name == "account"]
@@ -352,7 +352,7 @@ def test_another_logins_session_ended_by_the_instrument_account_is_in_the_trail(
     from datetime import timedelta
 
     from nexus_logger.core import timestamps
-    from nexus_logger.core.durable import DurableLogger
+    from nexus_logger.core.offline.durable import DurableLogger
 
     url = server["inst_url"]
     old = lifecycle.start_session(

@@ -20,8 +20,8 @@ from nexus_logger.core import (
     get_all_session_logs,
     get_sessions_to_build,
 )
+from nexus_logger.core.db.schema import load_instruments
 from nexus_logger.core.errors import InvalidInput, NotFound
-from nexus_logger.core.schema import load_instruments
 from tests.nexuslims_ref import nexuslims_sessions_to_build
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from nexus_logger.cli import main
 from nexus_logger.core.errors import InvalidInput, NotFound
-from nexus_logger.core.lifecycle import identify_instrument
-from nexus_logger.core.station import (
+from nexus_logger.core.sessions.lifecycle import identify_instrument
+from nexus_logger.core.sessions.station import (
     list_stations,
     lookup_station,
     remove_station,

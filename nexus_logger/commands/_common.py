@@ -9,12 +9,12 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nexus_logger.core.config import settings_from_args
+from nexus_logger.core.settings.config import settings_from_args
 
 if TYPE_CHECKING:  # the database stack is imported by the commands that use it, not --help
     from sqlalchemy import Engine
 
-    from nexus_logger.core.durable import DurableLogger
+    from nexus_logger.core.offline.durable import DurableLogger
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -42,7 +42,7 @@ def common_options() -> argparse.ArgumentParser:
 
 def engine_from_args(args: argparse.Namespace, *, create: bool = False) -> Engine:
     """The engine for the effective database, also made the default for core calls."""
-    from nexus_logger.core import engine as engines
+    from nexus_logger.core.db import engine as engines
 
     settings = settings_from_args(args)
     target = settings.database_target
@@ -56,9 +56,9 @@ def durable_from_args(args: argparse.Namespace) -> DurableLogger:
     Used by ``sync`` and by ``session start|end|status``, so that they keep events on this PC
     when the database is away.
     """
-    from nexus_logger.core import engine as engines
-    from nexus_logger.core.durable import DurableLogger
-    from nexus_logger.core.time_rules import TimeRules
+    from nexus_logger.core.db import engine as engines
+    from nexus_logger.core.offline.durable import DurableLogger
+    from nexus_logger.core.sessions.time_rules import TimeRules
 
     settings = settings_from_args(args)
     target = settings.database_target

@@ -179,8 +179,8 @@ def _confirm(plan: Any, assume_yes: bool) -> bool:
 
 
 def _run(args: argparse.Namespace, make_plan: Any) -> int:
-    from nexus_logger.core import admin_actions
     from nexus_logger.core.errors import EXIT_PROBLEMS
+    from nexus_logger.core.staff import admin_actions
 
     engine = engine_from_args(args)
     admins = _administrators(args)
@@ -197,8 +197,8 @@ def _run(args: argparse.Namespace, make_plan: Any) -> int:
 
 
 def cmd_force_end(args: argparse.Namespace) -> int:
-    from nexus_logger.core import admin_actions
     from nexus_logger.core.errors import InvalidInput
+    from nexus_logger.core.staff import admin_actions
 
     try:
         at = datetime.fromisoformat(args.at.strip())  # naive: the instrument's local time
@@ -211,19 +211,19 @@ def cmd_force_end(args: argparse.Namespace) -> int:
 
 
 def cmd_requeue(args: argparse.Namespace) -> int:
-    from nexus_logger.core import admin_actions
+    from nexus_logger.core.staff import admin_actions
 
     return _run(args, lambda eng: admin_actions.plan_requeue(args.session, engine=eng))
 
 
 def cmd_fix_user(args: argparse.Namespace) -> int:
-    from nexus_logger.core import admin_actions
+    from nexus_logger.core.staff import admin_actions
 
     return _run(args, lambda eng: admin_actions.plan_fix_user(args.session, args.user, engine=eng))
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from nexus_logger.core.admin_actions import list_audit
+    from nexus_logger.core.staff.admin_actions import list_audit
 
     engine = engine_from_args(args)
     entries = list_audit(session_identifier=args.session, limit=args.limit, engine=engine)
@@ -250,8 +250,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_create_tables(args: argparse.Namespace) -> int:
-    from nexus_logger.core.admin_actions import create_logger_tables
-    from nexus_logger.core.engine import describe
+    from nexus_logger.core.db.engine import describe
+    from nexus_logger.core.staff.admin_actions import create_logger_tables
 
     engine = engine_from_args(args)
     names = create_logger_tables(engine)
@@ -260,8 +260,8 @@ def cmd_create_tables(args: argparse.Namespace) -> int:
 
 
 def cmd_postgres_roles(args: argparse.Namespace) -> int:
-    from nexus_logger.core.admin_actions import postgres_roles_sql
     from nexus_logger.core.errors import InvalidInput
+    from nexus_logger.core.staff.admin_actions import postgres_roles_sql
 
     pairs = []
     for item in args.map:

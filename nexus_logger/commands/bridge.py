@@ -73,7 +73,7 @@ def _source(args: argparse.Namespace) -> str:
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-    from nexus_logger.core import bridge
+    from nexus_logger.core.bridge import bridge
     from nexus_logger.core.errors import ConfigError, NexusLoggerError
 
     settings = settings_from_args(args)
@@ -96,7 +96,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         raise
     with pair:
         if args.resolve:
-            from nexus_logger.core.admin_actions import current_login
+            from nexus_logger.core.staff.admin_actions import current_login
 
             message = bridge.resolve(pair, args.resolve, args.keep, by=current_login())
             _print(args, {"ok": True, "message": message}, message)
@@ -116,7 +116,7 @@ def _text(report: Any) -> str:
     lines = [report.message()]
     for d in report.conflicts:
         lines.append(f"  conflict {d.session_identifier}: {d.reason}")
-    from nexus_logger.core.bridge import Action
+    from nexus_logger.core.bridge.bridge import Action
 
     for d in report.of(Action.NOT_READY):
         lines.append(f"  not copied {d.session_identifier}: {d.reason}")
@@ -128,7 +128,7 @@ def _print(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 
 def _watch(args: argparse.Namespace, pair: Any) -> int:
-    from nexus_logger.core import bridge
+    from nexus_logger.core.bridge import bridge
 
     stop = threading.Event()
 
@@ -155,8 +155,8 @@ def _watch(args: argparse.Namespace, pair: Any) -> int:
 
 
 def _status(args: argparse.Namespace, source: str) -> int:
-    from nexus_logger.core import bridge
-    from nexus_logger.core.bridge_status import read_status
+    from nexus_logger.core.bridge import bridge
+    from nexus_logger.core.bridge.bridge_status import read_status
     from nexus_logger.core.errors import ConfigError
 
     status = read_status(source)

@@ -39,11 +39,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from nexus_logger.core.engine import describe
+    from nexus_logger.core.db.engine import describe
     from nexus_logger.core.errors import InvalidInput
-    from nexus_logger.core.filestore_pending import files_section
-    from nexus_logger.core.filestore_rules import FileRules
-    from nexus_logger.core.problems import audit_trail_problems, find_problems
+    from nexus_logger.core.files.filestore_pending import files_section
+    from nexus_logger.core.files.filestore_rules import FileRules
+    from nexus_logger.core.staff.problems import audit_trail_problems, find_problems
 
     settings = settings_from_args(args)
     hours = args.long_hours if args.long_hours is not None else settings.long_session_hours

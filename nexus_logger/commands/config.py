@@ -14,16 +14,16 @@ from nexus_logger.commands._common import (
     render_table,
     settings_from_args,
 )
-from nexus_logger.core import paths
-from nexus_logger.core.config import (
+from nexus_logger.core.errors import ConfigError
+from nexus_logger.core.settings import paths
+from nexus_logger.core.settings.config import (
     config_file_path,
     mask_secret,
     parse_flag,
     read_config_file,
     render_template,
 )
-from nexus_logger.core.errors import ConfigError
-from nexus_logger.core.logsetup import log_file
+from nexus_logger.core.settings.logsetup import log_file
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -118,8 +118,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _outbox_of(args: argparse.Namespace) -> str:
     """This PC's outbox file, or this login's own with the reason (see outbox_place)."""
-    from nexus_logger.core.config import settings_from_args
-    from nexus_logger.core.outbox_place import locate
+    from nexus_logger.core.offline.outbox_place import locate
+    from nexus_logger.core.settings.config import settings_from_args
 
     try:
         folder = settings_from_args(args).outbox_folder

@@ -15,12 +15,12 @@ from nexus_logger.commands._common import (
     render_table,
     settings_from_args,
 )
-from nexus_logger.core import engine as engines
+from nexus_logger.core.db import engine as engines
+from nexus_logger.core.db.schema import init_db
 from nexus_logger.core.enums import RecordStatus
 from nexus_logger.core.errors import InvalidInput
-from nexus_logger.core.schema import init_db
 from nexus_logger.core.session_handler import check_status
-from nexus_logger.core.summaries import CSV_COLUMNS, SessionQuery, csv_row, query_sessions
+from nexus_logger.core.staff.summaries import CSV_COLUMNS, SessionQuery, csv_row, query_sessions
 
 SESSION_COLUMNS = (
     "session_identifier",
@@ -177,10 +177,10 @@ def _files_of(args: argparse.Namespace, summaries: list, engine: Any) -> dict[st
     When the data root cannot be reached, the reason is printed once (on stderr, so that
     the JSON or CSV on stdout stays whole) and every prediction is UNKNOWN.
     """
-    from nexus_logger.core.filestore import data_root_problem
-    from nexus_logger.core.filestore_pending import report_for
-    from nexus_logger.core.filestore_rules import FileRules
-    from nexus_logger.core.schema import load_instruments
+    from nexus_logger.core.db.schema import load_instruments
+    from nexus_logger.core.files.filestore import data_root_problem
+    from nexus_logger.core.files.filestore_pending import report_for
+    from nexus_logger.core.files.filestore_rules import FileRules
 
     settings = settings_from_args(args)
     problem = data_root_problem(settings.data_root)

@@ -36,9 +36,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from nexus_logger.core import demo
-    from nexus_logger.core.config import load_settings
-    from nexus_logger.core.station import lookup_station, this_host
+    from nexus_logger.core.sessions.station import lookup_station, this_host
+    from nexus_logger.core.settings.config import load_settings
+    from nexus_logger.core.setup import demo
 
     path = demo.ensure_demo_database(reset=args.reset)
     # Validate the config file now (its other keys apply to the window too).

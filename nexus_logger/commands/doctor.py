@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from nexus_logger.core.doctor import format_checks, problems, run_checks
+    from nexus_logger.core.setup.doctor import format_checks, problems, run_checks
 
     settings = settings_from_args(args)
     checks = run_checks(settings)

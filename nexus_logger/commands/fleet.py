@@ -44,8 +44,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
-    from nexus_logger.core.engine import describe
-    from nexus_logger.core.fleet import headline, list_fleet
+    from nexus_logger.core.db.engine import describe
+    from nexus_logger.core.staff.fleet import headline, list_fleet
 
     settings = settings_from_args(args)
     engine = engine_from_args(args)

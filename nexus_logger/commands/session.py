@@ -22,7 +22,7 @@ from nexus_logger.core import errors
 from nexus_logger.core.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from nexus_logger.core.durable import DurableLogger
+    from nexus_logger.core.offline.durable import DurableLogger
 
 #: Exit code when the instrument's state refuses the action (already open / nothing open).
 EXIT_REFUSED = errors.EXIT_REFUSED
@@ -177,7 +177,7 @@ def _refused(args: argparse.Namespace, message: str, payload: dict[str, Any]) ->
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from nexus_logger.core.lifecycle import default_user
+    from nexus_logger.core.sessions.lifecycle import default_user
 
     durable = durable_from_args(args)
     inst = _resolve_instrument(args, durable)
@@ -215,7 +215,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_end(args: argparse.Namespace) -> int:
     from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
-    from nexus_logger.core.lifecycle import end_session, last_heartbeat
+    from nexus_logger.core.sessions.lifecycle import end_session, last_heartbeat
 
     # "Now" is when the command was given, not after the lookups below have waited out an
     # unreachable database.
@@ -308,7 +308,7 @@ def cmd_end(args: argparse.Namespace) -> int:
 def _is_theirs(owner: str | None, given: str | None) -> bool:
     """True when the open session belongs to whoever runs the command (``--user`` or the
     login): a PC is shared, and nobody ends another person's session without naming it."""
-    from nexus_logger.core.lifecycle import default_user
+    from nexus_logger.core.sessions.lifecycle import default_user
 
     who = given if given is not None else default_user()
     return (owner or "").strip().casefold() == who.strip().casefold()
@@ -403,7 +403,7 @@ def _open_or_refuse(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 def cmd_heartbeat(args: argparse.Namespace) -> int:
     from nexus_logger.core.errors import DatabaseUnavailable
-    from nexus_logger.core.lifecycle import record_heartbeat, record_local_heartbeat
+    from nexus_logger.core.sessions.lifecycle import record_heartbeat, record_local_heartbeat
 
     durable, inst, session = _open_or_refuse(args)
     if session is None:
@@ -417,7 +417,7 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
         when = record_local_heartbeat(session.session_identifier, inst)
     else:
         when = record_heartbeat(session.session_identifier, engine=engine, instrument=inst)
-        from nexus_logger.core.fleet import report_this_pc
+        from nexus_logger.core.staff.fleet import report_this_pc
 
         report_this_pc(durable, inst.instrument_pid, session.session_identifier)
     if args.format == "json":
@@ -436,7 +436,7 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
 
 
 def cmd_note(args: argparse.Namespace) -> int:
-    from nexus_logger.core.lifecycle import get_note, set_note
+    from nexus_logger.core.sessions.lifecycle import get_note, set_note
 
     durable, inst, session = _open_or_refuse(args)
     engine = durable.engine()

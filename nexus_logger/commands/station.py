@@ -56,8 +56,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    from nexus_logger.core.lifecycle import identify_instrument
-    from nexus_logger.core.station import normalize_host, set_station, this_host
+    from nexus_logger.core.sessions.lifecycle import identify_instrument
+    from nexus_logger.core.sessions.station import normalize_host, set_station, this_host
 
     engine = engine_from_args(args)
     host = args.hostname if args.hostname is not None else this_host()
@@ -71,8 +71,8 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from nexus_logger.core.lifecycle import identify_instrument
-    from nexus_logger.core.station import list_stations, this_host
+    from nexus_logger.core.sessions.lifecycle import identify_instrument
+    from nexus_logger.core.sessions.station import list_stations, this_host
 
     engine = engine_from_args(args)
     host = args.hostname if args.hostname is not None else this_host()
@@ -110,7 +110,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_unset(args: argparse.Namespace) -> int:
-    from nexus_logger.core.station import normalize_host, remove_station, this_host
+    from nexus_logger.core.sessions.station import normalize_host, remove_station, this_host
 
     engine = engine_from_args(args)
     host = args.hostname if args.hostname is not None else this_host()

@@ -12,7 +12,7 @@ from nexus_logger.commands._common import (
     render_table,
     settings_from_args,
 )
-from nexus_logger.core.outbox import Outbox
+from nexus_logger.core.offline.outbox import Outbox
 
 EVENT_COLUMNS = ("id", "kind", "state", "session_identifier", "instrument", "user", "time")
 CONFLICT_COLUMNS = ("id", "kind", "session_identifier", "instrument", "found", "handled_by")
@@ -64,7 +64,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if args.status:
         return _status(args)
     if args.resolve is not None:
-        from nexus_logger.core.durable import os_login
+        from nexus_logger.core.offline.durable import os_login
 
         record = _outbox(args).resolve(args.resolve, by=os_login(), note=args.note)
         if args.format == "json":
@@ -100,7 +100,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def _outbox(args: argparse.Namespace) -> Outbox:
     """This PC's outbox (or this login's own, with a warning on stderr: see outbox_place)."""
-    from nexus_logger.core.outbox_place import open_outbox
+    from nexus_logger.core.offline.outbox_place import open_outbox
 
     outbox, place = open_outbox(settings_from_args(args).outbox_folder)
     if place.problem:

@@ -34,8 +34,8 @@ from typing import Any
 from sqlalchemy import Engine, and_, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from nexus_logger.core import coercion, pairing, timestamps
-from nexus_logger.core.engine import (
+from nexus_logger.core import coercion, timestamps
+from nexus_logger.core.db.engine import (
     EngineLike,
     describe,
     get_engine,
@@ -43,12 +43,13 @@ from nexus_logger.core.engine import (
     read_connection,
     write_transaction,
 )
+from nexus_logger.core.db.instrument_lock import lock_instrument
+from nexus_logger.core.db.models import Instrument, SessionLogEntry
+from nexus_logger.core.db.schema import load_instruments, require_usable
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import InvalidInput, UnknownInstrument, translate
-from nexus_logger.core.instrument_lock import lock_instrument
-from nexus_logger.core.models import Instrument, SessionLogEntry
-from nexus_logger.core.schema import load_instruments, require_usable
 from nexus_logger.core.session_instrument import SessionInstrument
+from nexus_logger.core.sessions import pairing
 from nexus_logger.core.validation import MAX_IDENTIFIER, clean_instrument, clean_text, clean_user
 
 _logger = logging.getLogger(__name__)
@@ -248,7 +249,7 @@ class Session:
     ``dt_from`` and ``dt_to`` are the datetimes given (timezone-aware when read from the
     database). ``instrument`` is a
     :class:`~nexus_logger.core.session_instrument.SessionInstrument` made from the instrument
-    given (a database :class:`~nexus_logger.core.models.Instrument`, NexusLIMS's ``Instrument``
+    given (a database :class:`~nexus_logger.core.db.models.Instrument`, NexusLIMS's ``Instrument``
     or any object with a ``name`` and a ``timezone``): it has the row's columns, and
     ``timezone`` (a tzinfo), ``timezone_str`` and ``localize_datetime`` as NexusLIMS's
     ``Instrument`` has, so NexusLIMS's record builder can use it.
@@ -361,7 +362,7 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
     By default a START without a matching END raises ``ValueError`` naming the session, as
     NexusLIMS does; with ``strict=False`` the good sessions are returned and the bad STARTs
     are listed in ``.unpaired`` and logged. How the pairs are found, per backend:
-    :mod:`nexus_logger.core.pairing`.
+    :mod:`nexus_logger.core.sessions.pairing`.
     """
     eng = get_engine(engine)
     require_usable(eng)

@@ -34,7 +34,7 @@ def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
-    from nexus_logger.core.config import settings_from_args
+    from nexus_logger.core.settings.config import settings_from_args
     from nexus_logger.gui import file_scans, qtlog
     from nexus_logger.gui.icons import app_icon
     from nexus_logger.gui.main_window import MainWindow
@@ -118,7 +118,7 @@ def run_app(args: argparse.Namespace) -> int:
         # A folder scan stuck on a share that went away would hold the exit for ever.
         scans_stopped = file_scans.shutdown_all(2000)
         sys.excepthook = previous_hook
-        engines = sys.modules.get("nexus_logger.core.engine")  # not imported if no DB work ran
+        engines = sys.modules.get("nexus_logger.core.db.engine")  # not imported if no DB work ran
         if engines is not None and stopped:
             engines.dispose_engines()
     if not (stopped and scans_stopped):

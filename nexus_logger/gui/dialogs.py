@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from nexus_logger.gui import text, theme
 
 if TYPE_CHECKING:
-    from nexus_logger.core.lifecycle import OpenSession
+    from nexus_logger.core.sessions.lifecycle import OpenSession
 
 
 class ResumeAction(enum.Enum):

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from nexus_logger.core.errors import Conflict, DatabaseUnavailable, NotFound
 
 if TYPE_CHECKING:
-    from nexus_logger.core.config import Settings
-    from nexus_logger.core.durable import DurableLogger
-    from nexus_logger.core.lifecycle import OpenSession
+    from nexus_logger.core.offline.durable import DurableLogger
+    from nexus_logger.core.sessions.lifecycle import OpenSession
+    from nexus_logger.core.settings.config import Settings
 
 _logger = logging.getLogger(__name__)
 
@@ -58,21 +58,21 @@ def connect(settings: Settings) -> Connected:
     (the outbox), so the result says "offline" and the next steps carry on. Any other problem
     (wrong file, no NexusLIMS tables, bad URL) is raised for the window to show.
     """
-    from nexus_logger.core import engine as engines
-    from nexus_logger.core import lifecycle
-    from nexus_logger.core.durable import DurableLogger
-    from nexus_logger.core.schema import inspect_schema, require_usable
+    from nexus_logger.core.db import engine as engines
+    from nexus_logger.core.db.schema import inspect_schema, require_usable
+    from nexus_logger.core.offline.durable import DurableLogger
+    from nexus_logger.core.sessions import lifecycle
 
     target = settings.database_target  # NotSetUp on a PC with no database and no demo
     if settings.uses_demo:
         # The demo was asked for: the local demo database (made on first use, this PC mapped
         # to a demo instrument).
-        from nexus_logger.core.demo import ensure_demo_database
+        from nexus_logger.core.setup.demo import ensure_demo_database
 
         target = str(ensure_demo_database())
     engines.set_default_database(target)
     user = lifecycle.default_user()
-    from nexus_logger.core.time_rules import TimeRules
+    from nexus_logger.core.sessions.time_rules import TimeRules
 
     logger = DurableLogger(
         target,
@@ -122,7 +122,7 @@ def sync_state(logger: DurableLogger) -> SyncState:
 
 def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
     """Record that the session is alive; notice when staff ended it meanwhile."""
-    from nexus_logger.core import lifecycle
+    from nexus_logger.core.sessions import lifecycle
 
     try:
         engine = logger.engine()
@@ -152,15 +152,15 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
 def report_pc(
     logger: DurableLogger, instrument: str | None, session_identifier: str | None
 ) -> None:
-    """Tell the Fleet page how this PC is (core/fleet.py); never fails the job it rides on."""
-    from nexus_logger.core import fleet
+    """Tell the Fleet page how this PC is (core/staff/fleet.py); never fails the job it rides on."""
+    from nexus_logger.core.staff import fleet
 
     fleet.report_this_pc(logger, instrument, session_identifier)
 
 
 def save_note(logger: DurableLogger, session: OpenSession, note: str | None) -> str | None:
     """Store the session note; returns the cleaned note."""
-    from nexus_logger.core import lifecycle
+    from nexus_logger.core.sessions import lifecycle
 
     cleaned = lifecycle.clean_note(note)
     lifecycle.set_note(session.session_identifier, cleaned, engine=logger.engine())
@@ -173,7 +173,7 @@ def diagnose(settings: Settings, error: BaseException | None) -> str | None:
     The same checks as ``nexus-logger doctor``; ``None`` when every check passes (the step's
     own message is then all there is to say).
     """
-    from nexus_logger.core.doctor import relevant_check, run_checks
+    from nexus_logger.core.setup.doctor import relevant_check, run_checks
 
     check = relevant_check(run_checks(settings), error)
     if check is None:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nexus_logger.core.logsetup import log_file, tail
+from nexus_logger.core.settings.logsetup import log_file, tail
 from nexus_logger.gui import theme
 
 _logger = logging.getLogger(__name__)

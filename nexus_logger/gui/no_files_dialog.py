@@ -12,7 +12,7 @@ import enum
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
-from nexus_logger.core.filestore import NO_FILES_SENTENCE, FileReport, moment_text
+from nexus_logger.core.files.filestore import NO_FILES_SENTENCE, FileReport, moment_text
 from nexus_logger.gui import theme
 from nexus_logger.gui.dialogs import _message_label
 

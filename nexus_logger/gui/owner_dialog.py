@@ -33,12 +33,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nexus_logger.core.identity import same_user
+from nexus_logger.core.settings.identity import same_user
 from nexus_logger.gui import text, theme
 from nexus_logger.gui.dialogs import ResumeAction, ResumeChoice
 
 if TYPE_CHECKING:
-    from nexus_logger.core.lifecycle import OpenSession
+    from nexus_logger.core.sessions.lifecycle import OpenSession
 
 __all__ = ["OtherUserDialog", "same_user"]
 

@@ -1,6 +1,6 @@
 """The running session's files, as NexusLIMS would take them, counted every few seconds.
 
-:class:`SessionFilesWatch` asks :func:`nexus_logger.core.filestore.report_for_settings` on the
+:class:`SessionFilesWatch` asks :func:`nexus_logger.core.files.filestore.report_for_settings` on the
 :class:`~nexus_logger.gui.file_scans.FileScanner` thread (never the database worker), from
 the session's START to now; the next count starts a few seconds after the last one answered,
 and later when counting takes long (a large folder on a slow share costs at most a fifth of
@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from nexus_logger.core.filestore import FileReport, Outcome, report_for_settings, size_text
-from nexus_logger.core.filestore_scan import ScanLimits
+from nexus_logger.core.files.filestore import FileReport, Outcome, report_for_settings, size_text
+from nexus_logger.core.files.filestore_scan import ScanLimits
 from nexus_logger.gui.file_scans import FileScanner
 
 if TYPE_CHECKING:
-    from nexus_logger.core.config import Settings
-    from nexus_logger.core.lifecycle import OpenSession
+    from nexus_logger.core.sessions.lifecycle import OpenSession
+    from nexus_logger.core.settings.config import Settings
 
 _logger = logging.getLogger(__name__)
 

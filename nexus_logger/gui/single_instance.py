@@ -17,7 +17,7 @@ import logging
 from PySide6.QtCore import QLockFile, QObject, Signal
 from PySide6.QtNetwork import QAbstractSocket, QLocalServer, QLocalSocket
 
-from nexus_logger.core import paths
+from nexus_logger.core.settings import paths
 
 _logger = logging.getLogger(__name__)
 

@@ -180,9 +180,9 @@ def create_database(target: str | None, folder: Path) -> str:
     A database given with ``--db`` must be new and empty: the smoke test adds a test
     instrument and a session, which must never reach a production NexusLIMS database.
     """
-    from nexus_logger.core import engine as engines
-    from nexus_logger.core.instruments import add_instrument
-    from nexus_logger.core.schema import Layout, init_db, inspect_schema
+    from nexus_logger.core.db import engine as engines
+    from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.schema import Layout, init_db, inspect_schema
 
     if target is None:
         target = str(folder / "smoke.sqlite")
@@ -204,8 +204,8 @@ def verify_session(target: str, session_identifier: str, user: str) -> None:
     """NexusLIMS would build exactly this session, paired with the START's user."""
     from sqlalchemy import select
 
-    from nexus_logger.core import engine as engines
-    from nexus_logger.core.models import SessionLogEntry
+    from nexus_logger.core.db import engine as engines
+    from nexus_logger.core.db.models import SessionLogEntry
     from nexus_logger.core.session_handler import get_sessions_to_build
 
     try:
@@ -257,7 +257,7 @@ def _run_window(target: str, report: SmokeReport, began: float, timeout: float) 
     from PySide6.QtGui import QImageReader
     from PySide6.QtWidgets import QApplication
 
-    from nexus_logger.core.config import load_settings
+    from nexus_logger.core.settings.config import load_settings
     from nexus_logger.gui.dialogs import CloseChoice
     from nexus_logger.gui.icons import app_icon, find_resource
     from nexus_logger.gui.main_window import MainWindow, Phase
@@ -369,7 +369,7 @@ def run_smoke(*, database: str | None = None, timeout: float = STEP_TIMEOUT_SECO
     from PySide6.QtCore import qInstallMessageHandler
 
     from nexus_logger import __version__
-    from nexus_logger.core import engine as engines
+    from nexus_logger.core.db import engine as engines
     from nexus_logger.gui import qtlog
 
     frozen = "frozen" if getattr(sys, "frozen", False) else "from source"

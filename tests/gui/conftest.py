@@ -99,7 +99,7 @@ def sqlite_lock() -> Iterator[Callable[[str], SqliteLock]]:
 @pytest.fixture
 def log_to_file() -> Iterator[Path]:
     """The app's log file handler, as ``nexus-logger`` sets it up (in the test's home)."""
-    from nexus_logger.core.logsetup import remove_logging, setup_logging
+    from nexus_logger.core.settings.logsetup import remove_logging, setup_logging
 
     path = setup_logging("DEBUG")
     assert path is not None

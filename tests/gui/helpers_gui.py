@@ -6,7 +6,7 @@ import sqlite3
 import time
 from typing import Any
 
-from nexus_logger.core.config import Settings, load_settings
+from nexus_logger.core.settings.config import Settings, load_settings
 from nexus_logger.gui.main_window import MainWindow, Phase
 
 #: Instrument the window tests run as (from ``TEST_INSTRUMENTS`` in tests/conftest.py).

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core import admin_actions
-from nexus_logger.core.config import load_settings
+from nexus_logger.core.settings.config import load_settings
+from nexus_logger.core.staff import admin_actions
 from nexus_logger.gui.admin import AdminTab
 from nexus_logger.gui.worker import DbWorker
 from tests.helpers_bridge import add_session, nexuslims_build

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
-from nexus_logger.core import admin_actions
+from nexus_logger.core.staff import admin_actions
 from nexus_logger.gui.admin.end_time import EndTimeDialog
 from tests.gui.test_admin_tab import make_tab, wait_idle  # noqa: F401 (fixture)
 from tests.helpers_admin import audit_count, dump_session_log, insert_rows, raw_execute, session

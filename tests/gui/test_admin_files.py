@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nexus_logger.core.filestore import NO_FILES_SENTENCE
+from nexus_logger.core.files.filestore import NO_FILES_SENTENCE
 from tests.gui.test_admin_tab import make_tab, wait_idle  # noqa: F401 (make_tab: a fixture)
 from tests.helpers_files import WITH_FILES, build_data_root
 

@@ -13,10 +13,11 @@ import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from nexus_logger.core import admin_actions, lifecycle
-from nexus_logger.core.config import load_settings
-from nexus_logger.core.problems import find_problems
-from nexus_logger.core.summaries import CSV_COLUMNS
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.settings.config import load_settings
+from nexus_logger.core.staff import admin_actions
+from nexus_logger.core.staff.problems import find_problems
+from nexus_logger.core.staff.summaries import CSV_COLUMNS
 from nexus_logger.gui.admin import AdminTab
 from nexus_logger.gui.admin.session_model import SessionTableModel
 from nexus_logger.gui.admin.timeline import Zoom, assign_lanes
@@ -462,7 +463,7 @@ def test_timeline_bars_zoom_and_click(qtbot, make_tab, sqlite_db):
 
 
 def test_lanes_and_overlaps() -> None:
-    from nexus_logger.core.summaries import SessionSummary
+    from nexus_logger.core.staff.summaries import SessionSummary
 
     base = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -511,7 +512,7 @@ def test_worker_errors_are_shown_not_raised(qtbot, make_tab, tmp_path: Path):
 
 def test_model_pages_and_stale_answers(qtmodeltester) -> None:
     """The lazy model alone: fetchMore asks for the next page; old answers are dropped."""
-    from nexus_logger.core.summaries import SessionQuery, SessionSummary
+    from nexus_logger.core.staff.summaries import SessionQuery, SessionSummary
 
     model = SessionTableModel(page_size=2)
     asked: list[tuple[int, int, int]] = []

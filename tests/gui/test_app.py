@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from nexus_logger.core import lifecycle
+from nexus_logger.core.sessions import lifecycle
 from tests.gui.helpers_gui import PID, session_rows
 
 LAUNCH = [sys.executable, "-m", "nexus_logger"]
@@ -122,8 +122,8 @@ def test_os_session_end_while_running_ends_the_session(sqlite_db, database):
     )
     assert out.returncode == 0, out.stderr
     if database == "away":
-        from nexus_logger.core.durable import DurableLogger
-        from nexus_logger.core.outbox import pending_events
+        from nexus_logger.core.offline.durable import DurableLogger
+        from nexus_logger.core.offline.outbox import pending_events
 
         os.rename(sqlite_db + ".away", sqlite_db)
         assert pending_events() == 1  # the END waited on this PC...

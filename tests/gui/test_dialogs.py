@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from PySide6.QtCore import Qt
 
-from nexus_logger.core.lifecycle import OpenSession
-from nexus_logger.core.models import Instrument
+from nexus_logger.core.db.models import Instrument
+from nexus_logger.core.sessions.lifecycle import OpenSession
 from nexus_logger.gui.dialogs import (
     CloseChoice,
     CloseDialog,

@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from nexus_logger.core import admin_actions
-from nexus_logger.core.filestore import FileReport, data_root_problem
-from nexus_logger.core.filestore_scan import FileTally
-from nexus_logger.core.lifecycle import OpenSession
-from nexus_logger.core.models import Instrument
+from nexus_logger.core.db.models import Instrument
+from nexus_logger.core.files.filestore import FileReport, data_root_problem
+from nexus_logger.core.files.filestore_scan import FileTally
+from nexus_logger.core.sessions.lifecycle import OpenSession
+from nexus_logger.core.staff import admin_actions
 from nexus_logger.gui.dialogs import CloseDialog, ResumeDialog
 from nexus_logger.gui.log_window import LogWindow
 from nexus_logger.gui.main_window import MainWindow, Phase
@@ -293,7 +293,7 @@ def test_everything_fits_at_125_percent_and_on_a_small_screen(tmp_path: Path) ->
 
 
 def test_the_admin_window_fits_its_screen(qtbot, db_worker, sqlite_db: str) -> None:
-    from nexus_logger.core.config import load_settings
+    from nexus_logger.core.settings.config import load_settings
     from nexus_logger.gui.admin.window import AdminWindow
 
     build_problem_db(sqlite_db)

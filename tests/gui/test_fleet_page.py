@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import Qt
 
-from nexus_logger.core import fleet
+from nexus_logger.core.staff import fleet
 from nexus_logger.gui.admin.fleet import FleetTableModel
 from nexus_logger.gui.main_window import Phase
 from tests.gui.helpers_gui import PID, wait_phase

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from nexus_logger.core.durable import DurableLogger
-from nexus_logger.core.outbox import EventKind, EventState
+from nexus_logger.core.offline.durable import DurableLogger
+from nexus_logger.core.offline.outbox import EventKind, EventState
 from nexus_logger.gui.main_window import Phase
 from tests.gui.helpers_gui import PID, rows_of, wait_phase
 from tests.gui.test_other_user import login_as

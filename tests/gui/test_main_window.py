@@ -14,11 +14,11 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication
 
-from nexus_logger.core import lifecycle
-from nexus_logger.core.config import load_settings
 from nexus_logger.core.enums import RecordStatus
-from nexus_logger.core.identity import os_login
 from nexus_logger.core.session_handler import get_sessions_to_build
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.settings.config import load_settings
+from nexus_logger.core.settings.identity import os_login
 from nexus_logger.gui.dialogs import CloseChoice, ResumeAction, ResumeChoice
 from nexus_logger.gui.main_window import MainWindow, Phase
 from nexus_logger.gui.pages import Step, StepState

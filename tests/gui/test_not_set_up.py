@@ -7,7 +7,7 @@ page.
 
 from __future__ import annotations
 
-from nexus_logger.core import paths
+from nexus_logger.core.settings import paths
 from nexus_logger.gui.main_window import DEMO_BANNER, Phase
 from nexus_logger.gui.pages import Step, StepState
 from tests.gui.helpers_gui import wait_phase
@@ -51,7 +51,7 @@ def test_the_demo_says_so_on_every_page(qtbot, make_window):
 
 
 def test_the_demo_command_path_counts_as_demo(qtbot, make_window):
-    from nexus_logger.core.demo import ensure_demo_database
+    from nexus_logger.core.setup.demo import ensure_demo_database
 
     window = make_window(str(ensure_demo_database()), instrument="")
     wait_phase(qtbot, window, Phase.RUNNING)

@@ -2,7 +2,7 @@
 
 "Away" is the SQLite file moved aside, as when the network share holding it is not
 connected: the core reports it as unreachable at once, and every START and END goes through
-the local outbox (:class:`~nexus_logger.core.durable.DurableLogger`).
+the local outbox (:class:`~nexus_logger.core.offline.durable.DurableLogger`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from nexus_logger.core import lifecycle
-from nexus_logger.core.durable import DurableLogger
-from nexus_logger.core.outbox import pending_events
+from nexus_logger.core.offline.durable import DurableLogger
+from nexus_logger.core.offline.outbox import pending_events
 from nexus_logger.core.session_handler import get_sessions_to_build
+from nexus_logger.core.sessions import lifecycle
 from nexus_logger.gui.main_window import Phase
 from nexus_logger.gui.pages import Step, StepState
 from tests.gui.helpers_gui import PID, rows_of, session_rows, wait_phase

@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from PySide6.QtCore import Qt
 
-from nexus_logger.core import lifecycle, timestamps
-from nexus_logger.core.lifecycle import OpenSession
-from nexus_logger.core.models import Instrument
+from nexus_logger.core import timestamps
+from nexus_logger.core.db.models import Instrument
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.sessions.lifecycle import OpenSession
 from nexus_logger.gui.dialogs import ResumeAction, ResumeChoice, ResumeDialog
 from nexus_logger.gui.main_window import MainWindow, Phase
 from nexus_logger.gui.owner_dialog import OtherUserDialog, same_user

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from nexus_logger.core import lifecycle, timestamps
-from nexus_logger.core.durable import DurableLogger
-from nexus_logger.core.outbox import ConflictKind, EventKind
+from nexus_logger.core import timestamps
+from nexus_logger.core.offline.durable import DurableLogger
+from nexus_logger.core.offline.outbox import ConflictKind, EventKind
+from nexus_logger.core.sessions import lifecycle
 from nexus_logger.gui.main_window import Phase
 from tests.gui.helpers_gui import PID, wait_phase
 

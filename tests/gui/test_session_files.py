@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from nexus_logger.core.filestore import NO_FILES_SENTENCE, FileReport, Outcome
+from nexus_logger.core.files.filestore import NO_FILES_SENTENCE, FileReport, Outcome
 from nexus_logger.gui.main_window import ENDED_WITHOUT_FILES, MainWindow, Phase
 from nexus_logger.gui.no_files_dialog import EndChoice, NoFilesDialog
 from tests.gui.helpers_gui import PID, rows_of, wait_phase
@@ -208,7 +208,7 @@ def test_a_count_that_fails_replaces_the_last_line(
 
 
 def test_a_count_cut_short_or_blocked_never_says_no_files_so_far(tmp_path: Path) -> None:
-    from nexus_logger.core.filestore_scan import FileTally
+    from nexus_logger.core.files.filestore_scan import FileTally
     from nexus_logger.gui.session_files import files_line
 
     start = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)

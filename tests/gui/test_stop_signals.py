@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from nexus_logger.core import lifecycle, paths
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.settings import paths
 from tests.gui.helpers_gui import PID, rows_of
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

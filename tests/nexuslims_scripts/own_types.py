@@ -17,8 +17,8 @@ from nexusLIMS.db.enums import EventType, ExternalSystem, RecordStatus
 from nexusLIMS.instruments import _ensure_instrument_db_loaded, instrument_db
 
 from nexus_logger.core import session_handler as api
+from nexus_logger.core.db.schema import load_instruments
 from nexus_logger.core.errors import NexusLoggerError
-from nexus_logger.core.schema import load_instruments
 
 PID = "NX-TEST-INSTR-002"  # America/Denver
 IDENT = "7d1b6e0c-3f7a-4d8e-b1f4-0c2d9e5a6b7c"

@@ -17,9 +17,9 @@ from typing import Any
 from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
-from nexus_logger.core import admin_actions, privacy, summaries
-from nexus_logger.core.config import Settings
 from nexus_logger.core.enums import EventType
+from nexus_logger.core.settings.config import Settings
+from nexus_logger.core.staff import admin_actions, privacy, summaries
 from nexus_logger.gui import text
 from nexus_logger.gui.admin.context import TabJobs
 from nexus_logger.gui.admin.end_time import EndTimeDialog

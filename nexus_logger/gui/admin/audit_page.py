@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from nexus_logger.core import admin_actions, problems
+from nexus_logger.core.staff import admin_actions, problems
 from nexus_logger.gui import text
 from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.models import AuditTableModel

@@ -2,7 +2,7 @@
 (:class:`TabJobs`) and who is looking at which database (:class:`TabContext`).
 
 Every query is counted (the tab is ``busy`` until all have answered), passes through
-core/privacy.py when the viewer may not see people, and slow scans can wait until the
+core/staff/privacy.py when the viewer may not see people, and slow scans can wait until the
 queries the person is looking at have answered (:meth:`TabJobs.after_idle`).
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 from PySide6.QtWidgets import QWidget
 from shiboken6 import isValid
 
-from nexus_logger.core import privacy
-from nexus_logger.core.config import Settings
+from nexus_logger.core.settings.config import Settings
+from nexus_logger.core.staff import privacy
 from nexus_logger.gui.worker import DbWorker, JobError
 
 

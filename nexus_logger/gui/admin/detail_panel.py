@@ -6,8 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from nexus_logger.core import summaries
 from nexus_logger.core.enums import EventType, RecordStatus
+from nexus_logger.core.staff import summaries
 from nexus_logger.gui import text
 from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.files_panel import FilesPanel

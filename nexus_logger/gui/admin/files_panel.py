@@ -16,10 +16,10 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
-from nexus_logger.core import summaries
+from nexus_logger.core.db.models import Instrument
 from nexus_logger.core.enums import EventType, RecordStatus
-from nexus_logger.core.filestore import FileReport, Outcome, report_for_settings
-from nexus_logger.core.models import Instrument
+from nexus_logger.core.files.filestore import FileReport, Outcome, report_for_settings
+from nexus_logger.core.staff import summaries
 from nexus_logger.gui.file_scans import FileScanner
 
 _RED = "color: #b3261e;"

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nexus_logger.core import summaries
 from nexus_logger.core.enums import RecordStatus
+from nexus_logger.core.staff import summaries
 from nexus_logger.gui.flow import flow_container
 
 DEFAULT_STATUS = RecordStatus.TO_BE_BUILT.value

@@ -1,6 +1,6 @@
 """The Admin tab's Fleet page: every instrument PC that ever logged and which need a look.
 
-A view over :func:`nexus_logger.core.fleet.list_fleet`; the tab loads the list on its worker
+A view over :func:`nexus_logger.core.staff.fleet.list_fleet`; the tab loads the list on its worker
 and hands it to :meth:`FleetPage.set_pcs`. Flagged PCs are red, with their reasons in the
 last column and in full under the table.
 """
@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nexus_logger.core import fleet
-from nexus_logger.core.fleet import PcStatus
+from nexus_logger.core.staff import fleet
+from nexus_logger.core.staff.fleet import PcStatus
 from nexus_logger.gui.admin.models import ListModel, format_duration
 from nexus_logger.gui.admin.table_view import make_table_view
 
@@ -100,7 +100,7 @@ class FleetPage(QWidget):
         lay.addWidget(self.summary)
 
     def set_pcs(self, pcs: list[PcStatus]) -> None:
-        """Show ``pcs`` (from :func:`~nexus_logger.core.fleet.list_fleet`)."""
+        """Show ``pcs`` (from :func:`~nexus_logger.core.staff.fleet.list_fleet`)."""
         first = self.model.rowCount() == 0
         self.model.set_items(pcs)
         if pcs and first:

@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
-from nexus_logger.core import problems
+from nexus_logger.core.staff import problems
 from nexus_logger.gui import text
 from nexus_logger.gui.admin.context import TabJobs
 from nexus_logger.gui.worker import JobError
@@ -82,7 +82,7 @@ class MessageLines:
         """Load and show the bridge's status; nothing on SQLite (NexusLIMS reads it directly)."""
         if not database.lower().startswith(("postgresql", "postgres:")):
             return
-        from nexus_logger.core.bridge_status import read_status
+        from nexus_logger.core.bridge.bridge_status import read_status
 
         jobs.submit(
             read_status,

@@ -16,10 +16,10 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 
 from nexus_logger.core import timestamps
-from nexus_logger.core.admin_actions import AuditEntry
 from nexus_logger.core.enums import RecordStatus
-from nexus_logger.core.problems import Problem
-from nexus_logger.core.summaries import SessionEvent
+from nexus_logger.core.staff.admin_actions import AuditEntry
+from nexus_logger.core.staff.problems import Problem
+from nexus_logger.core.staff.summaries import SessionEvent
 
 Index = QModelIndex | QPersistentModelIndex
 ROOT = QModelIndex()

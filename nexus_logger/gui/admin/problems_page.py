@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from nexus_logger.core import problems
+from nexus_logger.core.staff import problems
 from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.models import ProblemsTableModel
 from nexus_logger.gui.admin.table_view import make_table_view

@@ -12,8 +12,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, Qt, Signal
 from PySide6.QtGui import QColor
 
-from nexus_logger.core.problems import Problem
-from nexus_logger.core.summaries import SessionQuery, SessionSummary
+from nexus_logger.core.staff.problems import Problem
+from nexus_logger.core.staff.summaries import SessionQuery, SessionSummary
 from nexus_logger.gui.admin.models import (
     ROOT,
     Index,

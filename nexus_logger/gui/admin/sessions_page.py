@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
-from nexus_logger.core import summaries
+from nexus_logger.core.staff import summaries
 from nexus_logger.gui import text
 from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.detail_panel import DetailPanel

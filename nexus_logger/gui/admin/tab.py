@@ -18,9 +18,9 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
-from nexus_logger.core import admin_actions, fleet, problems, summaries
-from nexus_logger.core.config import Settings
-from nexus_logger.core.schema import load_instruments
+from nexus_logger.core.db.schema import load_instruments
+from nexus_logger.core.settings.config import Settings
+from nexus_logger.core.staff import admin_actions, fleet, problems, summaries
 from nexus_logger.gui.admin.actions import TabActions
 from nexus_logger.gui.admin.audit_page import AuditPage
 from nexus_logger.gui.admin.context import TabContext, TabJobs
@@ -66,7 +66,7 @@ class AdminTab(TabActions):
         self.login = admin_actions.current_login()
         self.is_admin = admin_actions.is_administrator(self.login, settings.administrators)
         #: True when this viewer may not see who used an instrument: every result the tab
-        #: loads then passes through core/privacy.py (``admin_tab_shows_people``).
+        #: loads then passes through core/staff/privacy.py (``admin_tab_shows_people``).
         self.hide_people = not self.is_admin and not bool(
             getattr(settings, "admin_tab_shows_people", False)
         )
@@ -294,7 +294,7 @@ class AdminTab(TabActions):
         self.audit_page.load()
 
     def load_fleet(self) -> None:
-        """Load every instrument PC that ever logged, and what needs a look (core/fleet.py)."""
+        """Load every instrument PC that ever logged, and what needs a look (core/staff/fleet.py)."""
         self.jobs.submit(
             fleet.list_fleet,
             silent_hours=float(getattr(self.settings, "fleet_silent_hours", 24.0)),

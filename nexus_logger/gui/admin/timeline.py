@@ -19,7 +19,7 @@ from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFontMetrics, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from nexus_logger.core.summaries import SessionSummary
+from nexus_logger.core.staff.summaries import SessionSummary
 from nexus_logger.gui.admin.models import STATUS_COLORS, format_duration, format_time, status_color
 
 

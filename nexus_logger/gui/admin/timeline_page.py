@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nexus_logger.core import summaries, timestamps
+from nexus_logger.core import timestamps
+from nexus_logger.core.staff import summaries
 from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.timeline import TimelineWidget, Zoom
 

@@ -9,7 +9,7 @@ import sys
 
 from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
-from nexus_logger.core.config import Settings, settings_from_args
+from nexus_logger.core.settings.config import Settings, settings_from_args
 from nexus_logger.gui.admin.tab import AdminTab
 from nexus_logger.gui.worker import DbWorker
 
@@ -36,7 +36,7 @@ def default_size(widget: QWidget) -> tuple[int, int]:
 
 
 def _short(target: str) -> str:
-    from nexus_logger.core.engine import describe
+    from nexus_logger.core.db.engine import describe
 
     return describe(target)
 

@@ -21,7 +21,7 @@ class AdminTabAccess(WindowState):
     def _show_admin_tab_only_to_whom_it_may_concern(self) -> None:
         """The Admin tab lists everyone's sessions: hidden unless the settings allow it (or the
         database is the demo's)."""
-        from nexus_logger.core.admin_actions import is_administrator
+        from nexus_logger.core.staff.admin_actions import is_administrator
 
         assert self.settings is not None
         index = self.tabs.indexOf(self._admin_placeholder)

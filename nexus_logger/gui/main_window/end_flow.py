@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 
-from nexus_logger.core.filestore import FileReport, Outcome
+from nexus_logger.core.files.filestore import FileReport, Outcome
 from nexus_logger.gui import jobs, text
 from nexus_logger.gui.main_window.phase import Phase
 from nexus_logger.gui.main_window.state import WindowState
@@ -19,9 +19,9 @@ from nexus_logger.gui.no_files_dialog import EndChoice, NoFilesDialog
 from nexus_logger.gui.worker import JobError
 
 if TYPE_CHECKING:
-    from nexus_logger.core.durable import EndOutcome
-    from nexus_logger.core.lifecycle import OpenSession
-    from nexus_logger.core.models import Instrument
+    from nexus_logger.core.db.models import Instrument
+    from nexus_logger.core.offline.durable import EndOutcome
+    from nexus_logger.core.sessions.lifecycle import OpenSession
 
 _logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class EndFlow(WindowState):
         self.end_outcome = outcome
         message = outcome.message
         if without_files:
-            from nexus_logger.core.durable import ENDED_WILL_BUILD  # loaded by now
+            from nexus_logger.core.offline.durable import ENDED_WILL_BUILD  # loaded by now
 
             message = message.replace(ENDED_WILL_BUILD, ENDED_WITHOUT_FILES)
         if self.connected is not None:

@@ -14,7 +14,7 @@ from nexus_logger.gui.owner_dialog import OtherUserDialog, same_user
 from nexus_logger.gui.pages import Step, StepState
 
 if TYPE_CHECKING:
-    from nexus_logger.core.lifecycle import OpenSession
+    from nexus_logger.core.sessions.lifecycle import OpenSession
 
 _logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from nexus_logger.core.filestore import FileReport
+from nexus_logger.core.files.filestore import FileReport
 from nexus_logger.gui import jobs, text
 from nexus_logger.gui.main_window.phase import Phase
 from nexus_logger.gui.main_window.state import WindowState
@@ -16,7 +16,7 @@ from nexus_logger.gui.session_files import files_line
 from nexus_logger.gui.worker import JobError
 
 if TYPE_CHECKING:
-    from nexus_logger.core.lifecycle import OpenSession
+    from nexus_logger.core.sessions.lifecycle import OpenSession
 
 _logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from nexus_logger.gui.pages import Step, StepState
 from nexus_logger.gui.worker import JobError
 
 if TYPE_CHECKING:
-    from nexus_logger.core.durable import StartOutcome
-    from nexus_logger.core.lifecycle import OpenSession
-    from nexus_logger.core.models import Instrument
+    from nexus_logger.core.db.models import Instrument
+    from nexus_logger.core.offline.durable import StartOutcome
+    from nexus_logger.core.sessions.lifecycle import OpenSession
 
 _logger = logging.getLogger(__name__)
 

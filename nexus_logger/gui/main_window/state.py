@@ -11,10 +11,10 @@ if TYPE_CHECKING:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QWidget
 
-    from nexus_logger.core.config import Settings
-    from nexus_logger.core.durable import EndOutcome
-    from nexus_logger.core.lifecycle import OpenSession
-    from nexus_logger.core.models import Instrument
+    from nexus_logger.core.db.models import Instrument
+    from nexus_logger.core.offline.durable import EndOutcome
+    from nexus_logger.core.sessions.lifecycle import OpenSession
+    from nexus_logger.core.settings.config import Settings
     from nexus_logger.gui import jobs
     from nexus_logger.gui.file_scans import FileScanner
     from nexus_logger.gui.main_window.phase import Phase

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nexus_logger.core.config import NOT_SET_UP, NotSetUp
+from nexus_logger.core.settings.config import NOT_SET_UP, NotSetUp
 from nexus_logger.gui import jobs, theme
 from nexus_logger.gui.file_scans import FileScanner
 from nexus_logger.gui.icons import app_icon
@@ -46,10 +46,10 @@ from nexus_logger.gui.session_files import SessionFilesWatch
 from nexus_logger.gui.worker import DbWorker
 
 if TYPE_CHECKING:
-    from nexus_logger.core.config import Settings
-    from nexus_logger.core.durable import EndOutcome
-    from nexus_logger.core.lifecycle import OpenSession
-    from nexus_logger.core.models import Instrument
+    from nexus_logger.core.db.models import Instrument
+    from nexus_logger.core.offline.durable import EndOutcome
+    from nexus_logger.core.sessions.lifecycle import OpenSession
+    from nexus_logger.core.settings.config import Settings
 
 _logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The files NexusLIMS would find for a session, by NexusLIMS's own rules."""

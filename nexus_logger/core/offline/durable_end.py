@@ -1,0 +1,177 @@
+"""Ending a session: the END kept in the outbox first, then sent at once, so that an END the
+user clicked is never lost; the user reads the database's answer when it can be reached."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from nexus_logger.core import faults, timestamps
+from nexus_logger.core.errors import DatabaseUnavailable, InvalidInput
+from nexus_logger.core.offline import sender
+from nexus_logger.core.offline.durable_find import DurableFinder
+from nexus_logger.core.offline.durable_outcomes import ENDED_WILL_BUILD, QUEUED_END, EndOutcome
+from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxError, OutboxEvent
+from nexus_logger.core.sessions import lifecycle, other_login
+from nexus_logger.core.sessions.lifecycle import EndedSession, OpenSession
+from nexus_logger.core.sessions.time_rules import localize
+
+_logger = logging.getLogger(__name__)
+
+
+class DurableEnder(DurableFinder):
+    """The END of a session, over :class:`~nexus_logger.core.offline.durable_find.DurableFinder`."""
+
+    def end(
+        self,
+        session: OpenSession,
+        *,
+        at: datetime | None = None,
+        typed: bool = False,
+        ended_by: str | None = None,
+    ) -> EndOutcome:
+        """End ``session`` (now, or at ``at``); kept on this PC if the database is away.
+
+        The END goes to the outbox first, with the session's start time, user and note, so the
+        session can still be written whole if its START turns out to be missing. ``typed``:
+        ``at`` was given by a person (the back-fill limit applies). ``ended_by``: the login
+        that ends another login's session (audited, :mod:`other_login`).
+        """
+        tz = session.instrument.timezone
+        when = timestamps.now_in(tz) if at is None else localize(at, tz, "end time")
+        if when < session.started:
+            raise InvalidInput(
+                f"The end time {timestamps.to_db(when, tz)} is before the session started "
+                f"({session.start_text}). Give a later end time."
+            )
+        self.rules.check(when, "end time", typed=typed)
+        ident = session.session_identifier
+        with self._lock:
+            earlier = self._outbox_call(
+                self.outbox.items, database=self.database_key, session_identifier=ident
+            )
+            waiting = [e for e in earlier or () if e.kind is EventKind.END]
+            event = waiting[0] if waiting else self._keep_end(session, when, ended_by)
+            if event is None:  # nothing can be kept here: straight to the database
+                return self._end_directly(session, when, ended_by)
+            faults.point("end:kept")
+            try:
+                eng = self.engine()
+            except DatabaseUnavailable as err:
+                return self._end_outcome(session, event, None, err)
+            run = self._send_if_free(eng, live_id=event.id)
+            current = self.outbox.get(event.id)
+            if current.state is EventState.PENDING and run.error is None and not run.attempted:
+                # Another process is sending this outbox: send this END alone (idempotent).
+                run = sender.Run(attempted=True, live_id=event.id)
+                try:
+                    sender.send_end(self.outbox, eng, current, run, self.rules)
+                except DatabaseUnavailable as err:
+                    run.error = str(err)
+            faults.point("end:sent")
+            error = DatabaseUnavailable(run.error) if run.error else None
+            return self._end_outcome(session, self.outbox.get(event.id), run, error)
+
+    def _keep_end(
+        self, session: OpenSession, when: datetime, ended_by: str | None
+    ) -> OutboxEvent | None:
+        tz = session.instrument.timezone
+        try:
+            event = self.outbox.add(
+                EventKind.END,
+                database=self.database_key,
+                session_identifier=session.session_identifier,
+                instrument_pid=session.instrument.instrument_pid,
+                timezone=tz,
+                at_text=timestamps.to_db(when, tz),
+                user=session.user,
+                note=session.note,
+                start_text=session.start_text,
+                ended_by=ended_by,
+            )
+        except OutboxError as err:
+            self._outbox_failed(err)
+            return None
+        self._outbox_works()
+        return event
+
+    def _end_directly(
+        self, session: OpenSession, when: datetime, ended_by: str | None
+    ) -> EndOutcome:
+        if session.kept_on_pc:
+            raise DatabaseUnavailable(
+                f"This session exists only on this PC, and the outbox holding it cannot be "
+                f"used: {self.outbox_problem}"
+            )
+        ident = session.session_identifier
+        try:
+            if ended_by:
+                ended = other_login.end_now(
+                    self.engine(), session_identifier=ident, at=when, by=ended_by, rules=self.rules
+                )
+            else:
+                ended = lifecycle.end_session(
+                    session_identifier=ident, at=when, engine=self.engine(), rules=self.rules
+                )
+        except DatabaseUnavailable as err:
+            self._went_offline(err)
+            raise DatabaseUnavailable(
+                f"{err} The session end cannot be kept on this PC either: {self.outbox_problem} "
+                "Nothing was recorded: end the session again once either works."
+            ) from err
+        self._came_online()
+        return self._ended(session, ended, when)
+
+    def _end_outcome(
+        self,
+        session: OpenSession,
+        event: OutboxEvent,
+        run: sender.Run | None,
+        error: DatabaseUnavailable | None,
+    ) -> EndOutcome:
+        ident = session.session_identifier
+        if event.state is EventState.PENDING:
+            if error is not None:
+                self._went_offline(error)
+            _logger.warning("END %s kept on this PC: %s", ident, error)
+            return EndOutcome(
+                ident, session.started, event.at, True, self._with_warning(QUEUED_END)
+            )
+        self._came_online()
+        if event.state is EventState.HELD:
+            return EndOutcome(
+                ident,
+                session.started,
+                event.at,
+                True,
+                "The session end is kept on this PC: it conflicts with what the database "
+                "holds. Facility staff will see it in the Admin tab.",
+            )
+        ended = run.ended.get(event.id) if run is not None else None
+        if ended is None:  # sent by another process meanwhile
+            return EndOutcome(
+                ident,
+                session.started,
+                event.at,
+                False,
+                self._with_warning(ENDED_WILL_BUILD),
+            )
+        return self._ended(session, ended, event.at)
+
+    def _ended(self, session: OpenSession, ended: EndedSession, asked: datetime) -> EndOutcome:
+        earlier = ended.already_ended and abs((ended.ended - asked).total_seconds()) >= 1e-3
+        if earlier:
+            message = (
+                f"This session had already been ended at {ended.ended:%Y-%m-%d %H:%M} "
+                "(by staff or another PC); nothing else was changed."
+            )
+        else:
+            message = ENDED_WILL_BUILD
+        return EndOutcome(
+            session.session_identifier,
+            ended.started,
+            ended.ended,
+            False,
+            self._with_warning(message),
+            already_ended=earlier,
+        )

@@ -1,0 +1,152 @@
+"""Identifying this PC's instrument and finding the session open on it: the database's answer
+when it can be reached, else what this PC knows (its outbox, its last session there)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from nexus_logger.core import timestamps
+from nexus_logger.core.db.models import Instrument
+from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
+from nexus_logger.core.offline.durable_base import DurableBase
+from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxEvent
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.sessions.lifecycle import OpenSession
+
+_logger = logging.getLogger(__name__)
+
+
+class DurableFinder(DurableBase):
+    """Identify and find, over :class:`~nexus_logger.core.offline.durable_base.DurableBase`."""
+
+    def identify(self, *, instrument: str | None = None, use_config: bool = True) -> Instrument:
+        """This PC's instrument (see :func:`lifecycle.identify_instrument`).
+
+        The answer is kept in the outbox file; while the database is away the instrument
+        identified last is used, so a session can still be started and ended.
+        """
+        requested = self._identity_key(instrument, use_config)
+        try:
+            found = lifecycle.identify_instrument(
+                instrument=instrument, engine=self.engine(), use_config=use_config
+            )
+        except DatabaseUnavailable as err:
+            self._went_offline(err)
+            cached = self._outbox_call(self.outbox.cached_instrument, self.database_key, requested)
+            if cached is None and instrument is not None:
+                cached = self._outbox_call(
+                    self.outbox.cached_instrument, self.database_key, f"pid:{instrument}"
+                )
+            if cached is None:
+                raise DatabaseUnavailable(
+                    f"{err} This PC has not reached that database before, so it does not know "
+                    "its instrument yet and cannot keep sessions offline. Check the connection "
+                    "and the database setting."
+                ) from err
+            _logger.warning(
+                "Database unreachable; using the instrument identified last: %s",
+                cached.instrument_pid,
+            )
+            return cached
+        self._came_online()
+        self._outbox_call(self.outbox.remember_instrument, self.database_key, requested, found)
+        return found
+
+    def _identity_key(self, instrument: str | None, use_config: bool) -> str:
+        if instrument is None and use_config:
+            try:
+                from nexus_logger.core.settings.config import load_settings
+
+                instrument = load_settings().instrument or None
+            except NexusLoggerError:
+                instrument = None
+        if instrument:
+            return f"pid:{instrument.strip()}"
+        return f"host:{socket.gethostname().casefold()}"
+
+    def _instrument_for(self, pid: str, timezone: str) -> Instrument:
+        cached = self._outbox_call(self.outbox.cached_instrument, self.database_key, f"pid:{pid}")
+        if cached is not None:
+            return cached
+        return Instrument(instrument_pid=pid, display_name=pid, timezone=timezone)
+
+    def find_open(self, instrument_pid: str) -> OpenSession | None:
+        """The session open on the instrument: the database's answer when it can be reached.
+
+        Events waiting on this PC are sent first. When the database cannot be reached, the
+        answer is what this PC knows, and :attr:`offline_reason` says so: the session whose
+        START waits here (``kept_since`` set), else the one this PC last ran on the instrument
+        (its local heartbeat file), unless its END waits here.
+        """
+        with self._lock:
+            try:
+                eng = self.engine()
+                run = self._send_if_free(eng)
+                if run.error is not None:
+                    raise DatabaseUnavailable(run.error)
+                found = lifecycle.find_open_session(instrument_pid, engine=eng)
+            except DatabaseUnavailable as err:
+                _logger.info("Open session as this PC knows it: %s", err)
+                self._went_offline(err)
+                return self._kept_session(instrument_pid, offline=True)
+            self._came_online()
+            return found if found is not None else self._kept_session(instrument_pid)
+
+    def _known_here(self, pid: str, waiting: list[OutboxEvent]) -> OpenSession | None:
+        """The session this PC last ran on ``pid`` (its local file), unless its END waits here."""
+        ended = {e.session_identifier for e in waiting if e.kind is EventKind.END}
+        for ident, entry in reversed(lifecycle.open_here(pid)):
+            if ident in ended:
+                continue
+            tz = str(entry.get("timezone") or "UTC")
+            try:
+                started = timestamps.parse(str(entry["started"]), tz)
+            except (KeyError, timestamps.TimestampError):
+                continue
+            return OpenSession(
+                session_identifier=ident,
+                instrument=self._instrument_for(pid, tz),
+                user=entry.get("user"),
+                started=started.astimezone(timestamps.zone(tz)),
+                start_text=str(entry["started"]),
+                last_heartbeat=lifecycle.local_heartbeat(ident, tz),
+                hostname=entry.get("hostname"),
+            )
+        return None
+
+    def _kept_session(self, pid: str, *, offline: bool = False) -> OpenSession | None:
+        """The newest START of this PC for ``pid`` still waiting, whose user saw it, without END.
+
+        ``offline``: else the session this PC last ran there (the database cannot tell).
+        """
+        waiting = (
+            self._outbox_call(
+                self.outbox.items, database=self.database_key, states=(EventState.PENDING,)
+            )
+            or []
+        )
+        ended = {e.session_identifier for e in waiting if e.kind is EventKind.END}
+        starts = [
+            e
+            for e in waiting
+            if e.kind is EventKind.START
+            and e.instrument_pid == pid
+            and e.confirmed
+            and e.session_identifier not in ended
+        ]
+        if starts:
+            return self._session_from_event(starts[-1])
+        return self._known_here(pid, waiting) if offline else None
+
+    def _session_from_event(self, event: OutboxEvent) -> OpenSession:
+        return OpenSession(
+            session_identifier=event.session_identifier,
+            instrument=self._instrument_for(event.instrument_pid, event.timezone),
+            user=event.user,
+            started=event.at,
+            start_text=event.at_text,
+            last_heartbeat=lifecycle.local_heartbeat(event.session_identifier, event.timezone),
+            note=event.note,
+            kept_since=timestamps.parse(event.created).astimezone(timestamps.zone(event.timezone)),
+        )

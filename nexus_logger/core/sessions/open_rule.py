@@ -1,0 +1,293 @@
+"""One open session per instrument: the check a START passes and the row it claims.
+
+An instrument has an open session when ``session_log`` holds a START of it whose status still
+allows an END (:data:`ENDABLE`) and whose ``session_identifier`` has no END row. This *exact
+check* reads ``session_log`` itself on every start, so it sees the sessions of every writer:
+NexusLIMS's API, the NEMO harvester, an older logger, a hand edit. NexusLIMS's table has no index
+on ``instrument`` and nexus-logger adds none to it, so the check reads the whole table; the cost
+at 100,000 sessions is in docs/performance.md.
+
+Three things together make a second open session impossible:
+
+1. writers of an instrument are serialised (:func:`lock_instrument`: ``BEGIN IMMEDIATE`` on
+   SQLite holds the database's write lock; a transaction-scoped advisory lock on PostgreSQL), so
+   nothing commits between a START's check and its insert;
+2. the START claims the instrument's row in ``nexus_logger_open_session`` in the same
+   transaction (an INSERT, or an UPDATE that must find the row unclaimed), and its END frees
+   it: the database itself refuses a second claim, even from a writer that skipped the lock;
+3. a claim whose session the exact check no longer finds open (ended or closed by another
+   writer) is stale and is freed by the next START, which logs it.
+
+The row also keeps when the instrument's last session ended, so that a START made just after
+(its time read a moment before the lock was free, or on a PC whose clock is behind) never
+begins before that END: the sessions would overlap by those seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
+
+from nexus_logger.core import timestamps
+from nexus_logger.core.db.instrument_lock import holds_instrument_lock, lock_instrument
+from nexus_logger.core.db.logger_tables import open_session as claims
+from nexus_logger.core.db.logger_tables import table_exists
+from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.enums import EventType, RecordStatus
+from nexus_logger.core.errors import Conflict
+
+__all__ = [
+    "ENDABLE",
+    "Claim",
+    "LoggedSession",
+    "claim",
+    "current_claim",
+    "claim_row",
+    "drop_stale_claim",
+    "last_end",
+    "lock_instrument",
+    "open_start_rows",
+    "overlapping_sessions",
+    "release",
+]
+
+_logger = logging.getLogger(__name__)
+
+_T = SessionLogEntry.__table__
+_E = _T.alias("e")
+_S = _T.alias("s")
+_START = EventType.START.value
+_END = EventType.END.value
+
+#: START statuses after which an END may still be written: the normal WAITING_FOR_END, and
+#: TO_BE_BUILT without END (a broken state that stops NexusLIMS's build run; ending repairs it).
+ENDABLE = (RecordStatus.WAITING_FOR_END.value, RecordStatus.TO_BE_BUILT.value)
+
+# Built once: building a SQLAlchemy expression costs more client CPU than its round trip.
+# One statement, the same on every backend: one scan for the instrument's STARTs that could
+# still be open (a handful in a long history), each with whether it has an END, looked up
+# through NexusLIMS's index on session_identifier. A scalar subquery in the column list runs
+# once per candidate row; as a NOT EXISTS condition PostgreSQL would hash every END row.
+_END_OF_CANDIDATE = (
+    select(_E.c.id_session_log)
+    .where(_E.c.session_identifier == _T.c.session_identifier, _E.c.event_type == _END)
+    .limit(1)
+    .scalar_subquery()
+)
+_CANDIDATES = (
+    select(
+        _T.c.id_session_log,
+        _T.c.session_identifier,
+        _T.c.user,
+        _T.c.timestamp,
+        _END_OF_CANDIDATE.label("end_id"),
+    )
+    .where(
+        _T.c.instrument == bindparam("pid"),
+        _T.c.event_type == _START,
+        _T.c.record_status.in_(ENDABLE),
+    )
+    .order_by(_T.c.id_session_log.desc())
+)
+_CLAIM_ROW = select(
+    claims.c.session_identifier,
+    claims.c.user,
+    claims.c.started,
+    claims.c.hostname,
+    claims.c.last_end,
+).where(claims.c.instrument == bindparam("pid"))
+_LAST_END = select(claims.c.last_end).where(claims.c.instrument == bindparam("pid"))
+_FREE = {"session_identifier": None, "user": None, "started": None, "hostname": None}
+_INSERT_CLAIM = insert(claims)
+# Finished sessions of an instrument whose END is not older than ``floor`` (ISO text sorts by
+# date within a few hours' offset; the exact comparison is made on parsed times).
+_ENDED_SINCE = (
+    select(_S.c.session_identifier, _S.c.user, _S.c.timestamp.label("start"), _E.c.timestamp)
+    .join(_S, _S.c.session_identifier == _E.c.session_identifier)
+    .where(
+        _E.c.event_type == _END,
+        _E.c.instrument == bindparam("pid"),
+        _E.c.timestamp >= bindparam("floor"),
+        _S.c.event_type == _START,
+        _S.c.session_identifier != bindparam("exclude"),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The claim row of an instrument: who started its open session, when, on which PC."""
+
+    session_identifier: str
+    user: str | None
+    started: str
+    hostname: str | None
+
+
+@dataclass(frozen=True)
+class LoggedSession:
+    """A finished session that overlaps a time span (see :func:`overlapping_sessions`)."""
+
+    session_identifier: str
+    user: str | None
+    start_text: str
+    end_text: str | None
+
+
+def open_start_rows(conn: Connection, instrument_pid: str) -> list[Any]:
+    """The instrument's open START rows, newest first (normally none or one): the exact check.
+
+    Rows have ``id_session_log``, ``session_identifier``, ``user`` and ``timestamp``. Writers call
+    it under :func:`lock_instrument`, so the answer cannot change before they write.
+    """
+    if conn.dialect.name == "postgresql" and not holds_instrument_lock(conn, instrument_pid):
+        # A reader without the lock (which switches them off for writers): one small result
+        # from a plain scan, so no parallel workers, for this transaction only.
+        conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+    return [r for r in conn.execute(_CANDIDATES, {"pid": instrument_pid}) if r.end_id is None]
+
+
+def claim_row(conn: Connection, instrument_pid: str) -> Row[Any] | None:
+    """The instrument's row in the claim table, free or not (``None``: no row, or no table).
+
+    Columns: ``session_identifier`` (``None`` when free), ``user``, ``started``, ``hostname``,
+    ``last_end``. A START reads it once and hands it to :func:`drop_stale_claim`,
+    :func:`claim` and :func:`last_end` (one round trip instead of three).
+    """
+    if not table_exists(conn, claims):
+        return None
+    return conn.execute(_CLAIM_ROW, {"pid": instrument_pid}).first()
+
+
+#: "The caller has not read the claim row in this transaction" (``None`` means: there is none).
+UNREAD: Any = object()
+
+
+def current_claim(conn: Connection, instrument_pid: str, row: Any = UNREAD) -> Claim | None:
+    """The claim of the instrument, if it is claimed (``row``: its :func:`claim_row`, if read)."""
+    if row is UNREAD:
+        row = claim_row(conn, instrument_pid)
+    if row is None or row.session_identifier is None:
+        return None
+    return Claim(row.session_identifier, row.user, row.started, row.hostname)
+
+
+def drop_stale_claim(
+    conn: Connection, instrument_pid: str, open_idents: set[str], row: Any = UNREAD
+) -> None:
+    """Free the instrument's claim when the exact check does not find its session open."""
+    found = current_claim(conn, instrument_pid, row)
+    if found is not None and found.session_identifier not in open_idents:
+        conn.execute(
+            update(claims)
+            .where(claims.c.session_identifier == found.session_identifier)
+            .values(**_FREE)
+        )
+        _logger.warning(
+            "Freed the stale open-session claim of %s on %s: the session was ended or "
+            "closed by another writer",
+            found.session_identifier,
+            instrument_pid,
+        )
+
+
+def claim(
+    conn: Connection,
+    *,
+    instrument_pid: str,
+    session_identifier: str,
+    user: str | None,
+    started: str,
+    hostname: str,
+    row: Any = UNREAD,
+) -> None:
+    """Claim the instrument for a START (the table must exist).
+
+    Refused by the database when the instrument is claimed already: the INSERT breaks the
+    primary key, or the UPDATE finds no unclaimed row (then :class:`~errors.Conflict`).
+    ``row``: the instrument's :func:`claim_row` read earlier in this transaction, under the
+    instrument's lock (whether it exists decides between INSERT and UPDATE).
+    """
+    values = {
+        "session_identifier": session_identifier,
+        "user": user,
+        "started": started,
+        "hostname": hostname[:255],
+    }
+    if row is UNREAD:
+        row = conn.execute(_LAST_END, {"pid": instrument_pid}).first()
+    if row is None:
+        conn.execute(_INSERT_CLAIM, {"instrument": instrument_pid, "last_end": None, **values})
+        return
+    done = conn.execute(
+        update(claims)
+        .where(claims.c.instrument == instrument_pid, claims.c.session_identifier.is_(None))
+        .values(**values)
+    )
+    if done.rowcount != 1:
+        raise Conflict(
+            f"Another session was started on {instrument_pid} at the same moment, so this one "
+            "was not written. Look at the instrument's state and try again."
+        )
+
+
+def release(conn: Connection, session_identifier: str, ended: str | None = None) -> None:
+    """Free the claim of a session that is ending, remembering its END (no-op without claim)."""
+    if not table_exists(conn, claims):
+        return
+    values = dict(_FREE)
+    if ended is not None:
+        values["last_end"] = ended
+    conn.execute(
+        update(claims).where(claims.c.session_identifier == session_identifier).values(**values)
+    )
+
+
+def last_end(conn: Connection, instrument_pid: str, tz: str, row: Any = UNREAD) -> datetime | None:
+    """When the instrument's last session ended, as nexus-logger recorded it (None: unknown)."""
+    if row is not UNREAD:
+        text = None if row is None else row.last_end
+    elif not table_exists(conn, claims):
+        return None
+    else:
+        text = conn.execute(_LAST_END, {"pid": instrument_pid}).scalar()
+    if text is None:
+        return None
+    try:
+        return timestamps.parse(text, tz)
+    except timestamps.TimestampError:
+        return None
+
+
+def overlapping_sessions(
+    conn: Connection,
+    instrument_pid: str,
+    tz: str,
+    since: datetime,
+    until: datetime | None,
+    *,
+    exclude: str,
+) -> list[LoggedSession]:
+    """Finished sessions of the instrument that ran during ``since``..``until`` (None: now).
+
+    Open sessions are the exact check's business. A session overlaps when it started before
+    ``until`` and ended after ``since``.
+    """
+    floor = (since - timedelta(days=1)).date().isoformat()
+    rows = conn.execute(
+        _ENDED_SINCE, {"pid": instrument_pid, "floor": floor, "exclude": exclude}
+    ).all()
+    found = []
+    for row in rows:
+        try:
+            began = timestamps.parse(row.start, tz)
+            ended = timestamps.parse(row.timestamp, tz)
+        except timestamps.TimestampError:
+            continue
+        if (until is None or began < until) and ended > since:
+            found.append(LoggedSession(row.session_identifier, row.user, row.start, row.timestamp))
+    return found

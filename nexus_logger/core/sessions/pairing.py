@@ -1,0 +1,390 @@
+"""Pairing TO_BE_BUILT STARTs with their ENDs, for ``get_sessions_to_build`` at a million sessions.
+
+NexusLIMS's rule (``nexusLIMS.db.session_handler.get_sessions_to_build``): every TO_BE_BUILT
+START pairs with the newest (highest id) TO_BE_BUILT END whose ``session_identifier``,
+``instrument`` and ``user`` are equal to its own (Python ``==``: two NULL users match, a NULL
+never matches ``''``); sessions come out in START row order.
+
+The way to the pairs depends on the backend, because NexusLIMS gives ``session_log`` one index
+(on ``session_identifier``) and its identifiers are random ``uuid4`` values:
+
+* **SQLite** runs in this process and has no hash join. A join finds each END through that
+  index, which reads the table in random order: 9.5 s for 1,000,000 sessions on the benchmark
+  machine, a third of it system time. So the rows are read in one scan in id order (2.6 s) and
+  paired here as they go by (:func:`pair_in_id_order`).
+* **PostgreSQL** hash-joins STARTs and ENDs in one pass over the table (parallel workers where
+  the server allows), and the result is streamed in chunks (:func:`pair_joined`), never held
+  whole in the client's memory.
+
+Either way each session costs one ``Session`` object, its identifier and two datetimes that
+share one tzinfo per UTC offset (a ``datetime.fromisoformat`` result carries its own): about
+370 MB (SQLite) and 410 MB (PostgreSQL) for a million sessions. Figures: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import gc
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, func, select
+
+from nexus_logger.core import timestamps
+from nexus_logger.core.db.engine import describe
+from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.enums import EventType, RecordStatus
+from nexus_logger.core.errors import translate
+
+__all__ = [
+    "BadSession",
+    "SessionFactory",
+    "bad_sessions",
+    "driver_rows",
+    "no_cyclic_gc",
+    "pair_in_id_order",
+    "pair_joined",
+    "rows_in_id_order_statement",
+    "sessions_to_build_statement",
+    "small_page_cache",
+]
+
+_T = SessionLogEntry.__table__
+_START, _END = EventType.START.value, EventType.END.value
+_CHUNK = 5000  # rows per chunk when streaming from PostgreSQL
+
+
+@dataclass(frozen=True, slots=True)
+class BadSession:
+    """A TO_BE_BUILT START that gives no session: no matching END, or an unreadable time.
+
+    ``bad_text`` is the timestamp text that is not ISO-8601 (``None``: the END is missing).
+    """
+
+    start_id: int
+    session_identifier: str
+    instrument: str
+    user: str | None
+    start_text: str
+    bad_text: str | None
+
+
+class SessionFactory:
+    """Makes the ``Session`` objects (class given by the caller) without per-row coercion.
+
+    Times: ``datetime.fromisoformat``; naive text is read in the instrument's zone, and every
+    aware result gets the one shared tzinfo object of its UTC offset.
+    """
+
+    def __init__(
+        self,
+        session_cls: type,
+        instrument_of: Callable[[str], Any],
+        zone_of: Callable[[str], tzinfo],
+        engine: Any,
+    ) -> None:
+        self.cls = session_cls
+        self.instrument_of = instrument_of
+        self.zone_of = zone_of
+        self.engine = engine
+        self.shared_tz: dict[tzinfo, tzinfo] = {}
+        self.users: dict[Any, Any] = {}
+        self.per_pid: dict[str, tuple[Any, tzinfo]] = {}
+
+    def instrument_and_zone(self, pid: str) -> tuple[Any, tzinfo]:
+        found = self.per_pid.get(pid)
+        if found is None:
+            found = self.per_pid[pid] = (self.instrument_of(pid), self.zone_of(pid))
+        return found
+
+    def parse(self, text: Any, zone: tzinfo) -> datetime | str:
+        """An aware datetime, or ``text`` itself when it is not ISO-8601."""
+        try:
+            value = _fromisoformat(text)
+        except (TypeError, ValueError):
+            try:
+                return timestamps.parse(text, zone)  # also takes surrounding blanks
+            except timestamps.TimestampError:
+                return text
+        tz = value.tzinfo
+        if tz is None:
+            return value.replace(tzinfo=zone)
+        shared = self.shared_tz.setdefault(tz, tz)
+        # Same offset, so the same wall time; astimezone is cheaper than replace(tzinfo=...).
+        return value if shared is tz else value.astimezone(shared)
+
+    def make(self, ident: str, pid: str, user: Any, start: Any, end: Any) -> Any:
+        """A session; ``start``/``end`` parsed here (an unreadable one stays text, ``None`` stays)."""
+        found = self.per_pid.get(pid) or self.instrument_and_zone(pid)
+        session = self.cls.__new__(self.cls)
+        session.session_identifier = ident
+        session.instrument = found[0]
+        session.user = self.users.setdefault(user, user)
+        session.engine = self.engine
+        session.dt_from = self.parse(start, found[1])
+        session.dt_to = None if end is None else self.parse(end, found[1])
+        return session
+
+    def parse_end(self, pid: str, text: Any) -> datetime | str:
+        return self.parse(text, self.instrument_and_zone(pid)[1])
+
+
+_fromisoformat = datetime.fromisoformat
+
+
+def sessions_to_build_statement() -> Select[Any]:
+    """Every TO_BE_BUILT START joined with every matching TO_BE_BUILT END (PostgreSQL path).
+
+    Columns: START id, identifier, instrument, user, START time, END id, END time (NULL when
+    none matches). A START with several matching ENDs comes once per END; the newest is kept
+    by :func:`pair_joined`. Only plain equalities join the two sides, so the server can
+    hash-join them: the second user condition makes NULL match only NULL.
+    """
+    s, e = _T.alias("s"), _T.alias("e")
+    return (
+        select(
+            s.c.id_session_log,
+            s.c.session_identifier,
+            s.c.instrument,
+            s.c.user,
+            s.c.timestamp,
+            e.c.id_session_log,
+            e.c.timestamp,
+        )
+        .select_from(s)
+        .outerjoin(
+            e,
+            and_(
+                e.c.session_identifier == s.c.session_identifier,
+                e.c.instrument == s.c.instrument,
+                func.coalesce(e.c.user, "") == func.coalesce(s.c.user, ""),
+                e.c.user.is_(None) == s.c.user.is_(None),
+                e.c.event_type == _END,
+                e.c.record_status == RecordStatus.TO_BE_BUILT.value,
+            ),
+        )
+        .where(s.c.event_type == _START, s.c.record_status == RecordStatus.TO_BE_BUILT.value)
+    )
+
+
+def rows_in_id_order_statement() -> Select[Any]:
+    """Every TO_BE_BUILT START and END row in id order (SQLite path: one scan by rowid)."""
+    return (
+        select(
+            _T.c.id_session_log,
+            _T.c.event_type,
+            _T.c.session_identifier,
+            _T.c.instrument,
+            _T.c.user,
+            _T.c.timestamp,
+        )
+        .where(
+            _T.c.record_status == RecordStatus.TO_BE_BUILT.value,
+            _T.c.event_type.in_([_START, _END]),
+        )
+        .order_by(_T.c.id_session_log)
+    )
+
+
+def driver_rows(conn: Connection, stmt: Select[Any]) -> Iterable[tuple[Any, ...]]:
+    """The rows of ``stmt`` as the driver's plain tuples, with bound parameters.
+
+    PostgreSQL: streamed in chunks of :data:`_CHUNK` rows (psycopg's ``stream``), so neither
+    the client library nor Python holds the whole result. SQLite: the cursor's own iteration.
+    """
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    sql = str(compiled)
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        return _stream(raw, sql, compiled.params, describe(conn.engine))
+    params = [compiled.params[name] for name in compiled.positiontup or ()]
+    return raw.execute(sql, params)
+
+
+def _stream(raw: Any, sql: str, params: Any, where: str) -> Iterator[tuple[Any, ...]]:
+    import psycopg
+
+    cursor = raw.cursor()
+    try:
+        try:
+            yield from cursor.stream(sql, params, size=_CHUNK)
+        except psycopg.NotSupportedError:  # libpq before 17 has no chunked rows
+            yield from cursor.stream(sql, params)
+    except psycopg.Error as err:  # the driver's own error: SQLAlchemy is not in between
+        raise translate(err, where) from err
+
+
+def pair_in_id_order(
+    rows: Iterable[tuple[Any, ...]], factory: SessionFactory
+) -> tuple[list[Any], array]:
+    """Pair rows given as (id, event, identifier, instrument, user, time), in id order.
+
+    A START becomes a session at once; an END sets the end of every earlier START it matches
+    (a later END is newer, so it wins). An END that no earlier START matches is kept aside for
+    a later START (rare: an END row written before its START). A later START with the key of
+    an earlier one takes that one's newest END so far. Returns the sessions in START order
+    (``dt_to`` ``None`` when no END matched) and their START ids.
+    """
+    by_ident: dict[str, Any] = {}  # identifier -> session, or list of sessions
+    early: dict[str, list[tuple[str, Any, Any]]] = {}
+    order: list[Any] = []
+    ids = array("q")
+    # Locals: this loop runs twice per session, a million times on a large database.
+    get, parse, per_pid = by_ident.get, factory.parse, factory.per_pid
+    for row_id, event, ident, pid, user, text in rows:
+        found = get(ident)
+        if event != _START:
+            if found is not None and found.__class__ is not list:  # the usual case
+                if found.user == user and found.instrument.instrument_pid == pid:
+                    found.dt_to = parse(
+                        text, (per_pid.get(pid) or factory.instrument_and_zone(pid))[1]
+                    )
+                    continue
+            if not _end_of_group(found, pid, user, text, factory):
+                early.setdefault(ident, []).append((pid, user, text))
+            continue
+        session = factory.make(ident, pid, user, text, None)
+        if found is None:
+            by_ident[ident] = session
+        else:
+            group = found if isinstance(found, list) else [found]
+            for other in group:
+                if _same_key(other, pid, user):
+                    session.dt_to = other.dt_to
+                    break
+            group.append(session)
+            by_ident[ident] = group
+        if session.dt_to is None and ident in early:
+            for e_pid, e_user, e_text in reversed(early[ident]):
+                if e_pid == pid and e_user == user:
+                    session.dt_to = factory.parse_end(pid, e_text)
+                    break
+        order.append(session)
+        ids.append(row_id)
+    return order, ids
+
+
+def _end_of_group(found: Any, pid: str, user: Any, text: Any, factory: SessionFactory) -> bool:
+    """Give an END to every session of ``found`` (one or a list) with its key; True if any."""
+    matched = False
+    if found is not None:
+        for session in found if isinstance(found, list) else (found,):
+            if _same_key(session, pid, user):
+                session.dt_to = factory.parse_end(pid, text)
+                matched = True
+    return matched
+
+
+def _same_key(session: Any, pid: str, user: Any) -> bool:
+    return session.user == user and session.instrument.instrument_pid == pid
+
+
+def pair_joined(
+    rows: Iterable[tuple[Any, ...]], factory: SessionFactory
+) -> tuple[list[Any], array]:
+    """Sessions from joined rows (:func:`sessions_to_build_statement`), in any order.
+
+    Returns them in START order, one per START (the newest END where several matched), with
+    their START ids.
+    """
+    sessions: list[Any] = []
+    starts, ends = array("q"), array("q")
+    make = factory.make
+    for start_id, ident, pid, user, start_text, end_id, end_text in rows:
+        sessions.append(make(ident, pid, user, start_text, end_text))
+        starts.append(start_id)
+        ends.append(-1 if end_id is None else end_id)
+    if all(starts[i] < starts[i + 1] for i in range(len(starts) - 1)):
+        return sessions, starts  # already in START order, one row per START
+    # Out of order (parallel or batched hash join) or a START with several ENDs. One int per
+    # row (START id, then position) sorts without a key function's second list of objects.
+    shift = max(1, len(starts)).bit_length()
+    keys = sorted(start_id << shift | i for i, start_id in enumerate(starts))
+    del starts
+    order: list[Any] = []
+    ids = array("q")
+    newest = -2
+    mask = (1 << shift) - 1
+    for key in keys:
+        i, start_id = key & mask, key >> shift
+        if ids and ids[-1] == start_id:
+            if ends[i] > newest:  # same START, newer END
+                order[-1], newest = sessions[i], ends[i]
+        else:
+            order.append(sessions[i])
+            ids.append(start_id)
+            newest = ends[i]
+    return order, ids
+
+
+def bad_sessions(conn: Connection, order: list[Any], ids: array) -> dict[int, BadSession]:
+    """The sessions of ``order`` NexusLIMS cannot build, by position, with their START text."""
+    bad = {
+        i: s
+        for i, s in enumerate(order)
+        if s.dt_to is None or isinstance(s.dt_from, str) or isinstance(s.dt_to, str)
+    }
+    if not bad:
+        return {}
+    wanted = [ids[i] for i in bad]
+    texts: dict[int, str] = {}
+    for n in range(0, len(wanted), 500):
+        chunk = wanted[n : n + 500]
+        stmt = select(_T.c.id_session_log, _T.c.timestamp).where(_T.c.id_session_log.in_(chunk))
+        texts.update((row_id, text) for row_id, text in conn.execute(stmt))
+    out: dict[int, BadSession] = {}
+    for i, s in bad.items():
+        start_text = texts.get(ids[i], s.dt_from if isinstance(s.dt_from, str) else "")
+        if s.dt_to is None:
+            bad_text = None
+        else:
+            bad_text = s.dt_from if isinstance(s.dt_from, str) else s.dt_to
+        out[i] = BadSession(
+            ids[i],
+            s.session_identifier,
+            s.instrument.instrument_pid,
+            s.user,
+            start_text,
+            bad_text,
+        )
+    return out
+
+
+@contextmanager
+def small_page_cache(conn: Connection) -> Iterator[None]:
+    """SQLite: a small page cache while the table is read once from end to end.
+
+    The engine gives its kept connection a large cache (64 MiB, for the lifecycle's repeated
+    scans); a single pass gains nothing from it, and filling it added 64 MB to the peak memory
+    of a million-session read. The size is put back afterwards.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    before = int(raw.execute("PRAGMA cache_size").fetchone()[0])
+    raw.execute("PRAGMA cache_size = -2000")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size = {before}")
+
+
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cycle collector while a million objects are made.
+
+    Every 700 new container objects trigger a collection, and the older generations are
+    re-scanned as they grow: at 1,000,000 sessions that was about a third of the time. The
+    objects made here hold no reference cycles; reference counting frees them as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

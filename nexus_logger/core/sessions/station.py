@@ -1,0 +1,144 @@
+"""Which instrument a PC controls, kept in the logger-owned table ``nexus_logger_station``.
+
+NexusLIMS 1.x kept the PC's name in ``instruments.computer_name``; 2.5 removed that column, so
+the mapping now lives in a table of our own in the same database: set once per PC with
+``nexus-logger station set PID``, it works for every user of that PC and for every PC that reads
+the database. Host names are compared case-insensitively and with or without their DNS domain,
+as Windows does.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+
+from nexus_logger.core.db.engine import (
+    EngineLike,
+    describe,
+    get_engine,
+    read_connection,
+    write_transaction,
+)
+from nexus_logger.core.db.logger_tables import ensure_tables, station, table_exists
+from nexus_logger.core.db.schema import load_instruments, require_usable
+from nexus_logger.core.errors import UnknownInstrument
+from nexus_logger.core.validation import clean_instrument, clean_text
+
+_logger = logging.getLogger(__name__)
+
+MAX_HOSTNAME = 255
+
+
+@dataclass(frozen=True)
+class StationMapping:
+    """One row of ``nexus_logger_station``."""
+
+    hostname: str
+    instrument_pid: str
+    updated: str
+    updated_by: str | None
+
+
+def this_host() -> str:
+    """This PC's host name, as the OS reports it."""
+    return socket.gethostname()
+
+
+def normalize_host(hostname: str) -> str:
+    """The form host names are stored and compared in: stripped and case-folded."""
+    return clean_text(hostname, "host name", MAX_HOSTNAME).casefold()
+
+
+def host_candidates(hostname: str) -> list[str]:
+    """``hostname`` normalised, then its short name (``pc1.lab.org`` -> ``pc1``) if different."""
+    full = normalize_host(hostname)
+    short = full.split(".", 1)[0]
+    return [full] if short == full or not short else [full, short]
+
+
+def _os_login() -> str | None:
+    """The real OS account (not ``LOGNAME``), for "updated by" of a station row."""
+    from nexus_logger.core.settings.identity import os_login
+
+    return os_login() or None
+
+
+def set_station(
+    instrument_pid: str, *, hostname: str | None = None, engine: EngineLike = None
+) -> None:
+    """Map ``hostname`` (default: this PC) to ``instrument_pid``, replacing an earlier mapping.
+
+    The instrument must exist, so a typo cannot silently point a PC at nothing.
+    """
+    eng = get_engine(engine)
+    require_usable(eng)
+    pid = clean_instrument(instrument_pid)
+    host = normalize_host(hostname if hostname is not None else this_host())
+    instruments = load_instruments(eng)
+    if pid not in instruments:
+        raise UnknownInstrument(
+            f"The instrument {pid!r} is not in the database {describe(eng)}. "
+            f"Known instruments: {', '.join(instruments) or 'none'}."
+        )
+    ensure_tables(eng, [station])
+    values = {
+        "hostname": host,
+        "instrument_pid": pid,
+        "updated": datetime.now(UTC).isoformat(),
+        "updated_by": _os_login(),
+    }
+    with write_transaction(eng) as conn:
+        conn.execute(delete(station).where(station.c.hostname == host))
+        conn.execute(station.insert().values(**values))
+    _logger.info("Station %s -> %s in %s", host, pid, describe(eng))
+
+
+def remove_station(hostname: str | None = None, *, engine: EngineLike = None) -> bool:
+    """Forget the mapping of ``hostname`` (default: this PC); True when there was one."""
+    eng = get_engine(engine)
+    require_usable(eng)
+    host = normalize_host(hostname if hostname is not None else this_host())
+    with write_transaction(eng) as conn:
+        if not table_exists(conn, station):
+            return False
+        result = conn.execute(delete(station).where(station.c.hostname == host))
+    return result.rowcount > 0
+
+
+def lookup_station(hostname: str | None = None, *, engine: EngineLike = None) -> str | None:
+    """The instrument PID mapped to ``hostname`` (default: this PC), or None.
+
+    The full name is tried first, then the short name without the DNS domain.
+    """
+    eng = get_engine(engine)
+    require_usable(eng)
+    candidates = host_candidates(hostname if hostname is not None else this_host())
+    with read_connection(eng) as conn:
+        if not table_exists(conn, station):
+            return None
+        rows = dict(
+            conn.execute(
+                select(station.c.hostname, station.c.instrument_pid).where(
+                    station.c.hostname.in_(candidates)
+                )
+            ).all()
+        )
+    for host in candidates:
+        if host in rows:
+            return rows[host]
+    return None
+
+
+def list_stations(*, engine: EngineLike = None) -> list[StationMapping]:
+    """Every mapping, by host name (empty when the table does not exist yet)."""
+    eng = get_engine(engine)
+    require_usable(eng)
+    with read_connection(eng) as conn:
+        if not table_exists(conn, station):
+            return []
+        rows = conn.execute(select(station).order_by(station.c.hostname)).mappings().all()
+    return [StationMapping(**dict(r)) for r in rows]

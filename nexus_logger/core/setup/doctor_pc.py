@@ -1,0 +1,74 @@
+"""Pre-flight checks of this PC itself: its outbox and its log folder."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from nexus_logger.core.errors import NexusLoggerError
+from nexus_logger.core.settings import paths
+from nexus_logger.core.setup.doctor_check import Check
+
+
+def check_outbox(outbox_path: Path | None = None, configured: str = "") -> Check:
+    """This PC's outbox can be written by this login, and no START or END waits in it.
+
+    ``configured`` is the ``outbox_folder`` setting; ``outbox_path`` (tests) names a file.
+    """
+    from nexus_logger.core.offline.outbox import pending_events
+    from nexus_logger.core.offline.outbox_place import locate
+
+    place = None if outbox_path is not None else locate(configured)
+    path = outbox_path if place is None else place.path
+    try:
+        waiting = pending_events(path)
+    except NexusLoggerError as err:
+        return Check(
+            "outbox",
+            False,
+            f"The outbox cannot be read: {err}",
+            f"Check the folder {path.parent}.",
+        )
+    events = "event waits" if waiting == 1 else "events wait"
+    if place is not None and not place.shared:
+        held = f" {waiting} session {events} there." if waiting else ""
+        return Check(
+            "outbox",
+            False,
+            f"{place.problem}{held}",
+            f"Let every login change {place.machine.parent} (Windows: icacls, see "
+            "docs/deployment.md), or name another folder in 'outbox_folder'.",
+        )
+    if waiting == 0:
+        return Check("outbox", True, f"No session events wait in this PC's outbox {path}.")
+    return Check(
+        "outbox",
+        False,
+        f"{waiting} session {events} in this PC's outbox {path} for the database (saved while "
+        "it was unreachable).",
+        "They are sent automatically once the database is reachable; 'nexus-logger sync' "
+        "sends them now and 'nexus-logger sync --status' lists them.",
+    )
+
+
+def check_log() -> Check:
+    """The log folder exists (or can be made) and a file can be written in it."""
+    from nexus_logger.core.settings.logsetup import log_file
+
+    folder = paths.log_dir()
+    probe = folder / f".nexus-logger-probe-{uuid.uuid4().hex}.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+        with log_file().open("a", encoding="utf-8"):
+            pass
+    except OSError as err:
+        return Check(
+            "log",
+            False,
+            f"The log folder {folder} cannot be written ({err.strerror or err}).",
+            f"Fix the folder's permissions, or set {paths.HOME_ENV} to a folder this account "
+            "may write. nexus-logger still works, without a log.",
+        )
+    return Check("log", True, f"Logging to {log_file()}.")

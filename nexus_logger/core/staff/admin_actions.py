@@ -1,0 +1,215 @@
+"""Repairs facility staff make to ``session_log`` (force-end, re-queue, fix a user mismatch),
+each previewed, confirmed and audited.
+
+``plan_*`` (:mod:`~nexus_logger.core.staff.admin_plans`) previews the rows an action changes;
+:func:`apply` checks who may, then carries the plan out with its audit row in one transaction
+(:mod:`~nexus_logger.core.staff.admin_apply`, :mod:`~nexus_logger.core.staff.admin_audit`). Who may: on
+PostgreSQL the database account (the server's rules, docs/postgres-roles.md); on an SQLite file
+the ``administrators`` setting, checked against the real OS account, which only keeps honest
+people from mistakes.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from nexus_logger.core.db.engine import EngineLike, get_engine
+from nexus_logger.core.db.schema import require_usable
+from nexus_logger.core.errors import InvalidInput, NexusLoggerError
+from nexus_logger.core.settings.identity import os_login
+from nexus_logger.core.staff.admin_apply import NotAdministrator, perform
+from nexus_logger.core.staff.admin_audit import (
+    AuditEntry,
+    append_audit_row,
+    audit_metadata,
+    audit_table,
+    check_audit_chain,
+    create_logger_tables,
+    ensure_audit_table,
+    list_audit,
+)
+from nexus_logger.core.staff.admin_plans import (
+    ACTIONS,
+    FIX_USER,
+    FORCE_END,
+    REQUEUE,
+    ActionPlan,
+    RowChange,
+    plan_fix_user,
+    plan_force_end,
+    plan_requeue,
+)
+
+__all__ = [
+    "ACTIONS",
+    "FIX_USER",
+    "FORCE_END",
+    "REQUEUE",
+    "ActionPlan",
+    "AuditEntry",
+    "NotAdministrator",
+    "RowChange",
+    "append_audit_row",
+    "apply",
+    "audit_metadata",
+    "audit_table",
+    "check_audit_chain",
+    "configured_administrators",
+    "create_logger_tables",
+    "current_login",
+    "ensure_audit_table",
+    "fix_user",
+    "force_end",
+    "is_administrator",
+    "list_audit",
+    "plan_fix_user",
+    "plan_force_end",
+    "plan_requeue",
+    "postgres_roles_sql",
+    "requeue",
+    "require_administrator",
+]
+
+# --------------------------------------------------------------------------------------------
+# Who is an administrator (here, so that every check asks this module's current_login)
+
+
+def current_login() -> str:
+    """The real OS account of this process ('' when the OS names none); never ``LOGNAME``."""
+    return os_login()
+
+
+def _login_forms(login: str) -> set[str]:
+    """``DOMAIN\\alice`` and ``alice@domain`` also match ``alice``; case never matters."""
+    name = login.strip().casefold()
+    forms = {name}
+    if "\\" in name:
+        forms.add(name.rsplit("\\", 1)[1])
+    if "@" in name:
+        forms.add(name.split("@", 1)[0])
+    return {f for f in forms if f}
+
+
+def configured_administrators() -> list[str]:
+    """The ``administrators`` setting (empty when the configuration cannot be read)."""
+    from nexus_logger.core.settings.config import load_settings
+
+    try:
+        return list(load_settings().administrators)
+    except NexusLoggerError:
+        return []
+
+
+def is_administrator(login: str | None = None, administrators: Sequence[str] | None = None) -> bool:
+    """True when ``login`` (default: this OS login) is listed in ``administrators``."""
+    login = current_login() if login is None else login
+    admins = configured_administrators() if administrators is None else administrators
+    if not login:
+        return False
+    mine = _login_forms(login)
+    return any(mine & _login_forms(a) for a in admins if a and a.strip())
+
+
+def require_administrator(
+    login: str | None = None, administrators: Sequence[str] | None = None
+) -> str:
+    """Return the login, or raise :class:`NotAdministrator` saying how to become one."""
+    login = current_login() if login is None else login
+    admins = configured_administrators() if administrators is None else administrators
+    if not is_administrator(login, admins):
+        who = repr(login) if login else "This account"
+        raise NotAdministrator(
+            f"{who} is not an administrator of nexus-logger, so admin actions are refused. "
+            "Ask for the login to be added to 'administrators' in the config file."
+        )
+    return login
+
+
+# --------------------------------------------------------------------------------------------
+# Applying a plan
+
+
+def apply(
+    plan: ActionPlan,
+    *,
+    login: str | None = None,
+    administrators: Sequence[str] | None = None,
+    hostname: str | None = None,
+    engine: EngineLike = None,
+) -> AuditEntry:
+    """Carry out a previewed action in one transaction, with its audit row.
+
+    On PostgreSQL the database account decides (the server refuses the instrument role); on
+    SQLite :class:`NotAdministrator` unless ``login`` (default: the real OS account) is in
+    ``administrators``. Refused (:class:`Conflict`) when a row the plan changes is no longer as
+    previewed. The audit row always records the real OS account, whatever ``login`` says.
+    """
+    if plan.action not in ACTIONS:
+        raise InvalidInput(f"{plan.action!r} is not an admin action; use one of {ACTIONS}.")
+    host = hostname if hostname is not None else socket.gethostname()
+    eng = get_engine(engine)
+    require_usable(eng)
+    if eng.dialect.name != "postgresql":
+        require_administrator(login, administrators)
+    who = current_login() or "unknown"
+    return perform(plan, who=who, host=host, eng=eng)
+
+
+def force_end(
+    session_identifier: str,
+    at: datetime,
+    *,
+    login: str | None = None,
+    administrators: Sequence[str] | None = None,
+    engine: EngineLike = None,
+) -> AuditEntry:
+    """Plan and apply a force-end without a preview step (CLI ``--yes``, scripts)."""
+    return apply(
+        plan_force_end(session_identifier, at, engine=engine),
+        login=login,
+        administrators=administrators,
+        engine=engine,
+    )
+
+
+def requeue(
+    session_identifier: str,
+    *,
+    login: str | None = None,
+    administrators: Sequence[str] | None = None,
+    engine: EngineLike = None,
+) -> AuditEntry:
+    """Plan and apply a re-queue without a preview step."""
+    return apply(
+        plan_requeue(session_identifier, engine=engine),
+        login=login,
+        administrators=administrators,
+        engine=engine,
+    )
+
+
+def fix_user(
+    session_identifier: str,
+    user: str,
+    *,
+    login: str | None = None,
+    administrators: Sequence[str] | None = None,
+    engine: EngineLike = None,
+) -> AuditEntry:
+    """Plan and apply a user fix without a preview step."""
+    return apply(
+        plan_fix_user(session_identifier, user, engine=engine),
+        login=login,
+        administrators=administrators,
+        engine=engine,
+    )
+
+
+def postgres_roles_sql(**names: Any) -> str:
+    """The server-side rules script (see :mod:`nexus_logger.core.staff.postgres_roles`)."""
+    from nexus_logger.core.staff.postgres_roles import postgres_roles_sql as build
+
+    return build(**names)

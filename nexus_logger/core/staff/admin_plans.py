@@ -1,0 +1,292 @@
+"""The previews of the admin actions: which ``session_log`` rows an action would change and
+how, read from the database and checked, with nothing written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from nexus_logger.core import timestamps
+from nexus_logger.core.db.engine import EngineLike, describe, get_engine, read_connection
+from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.db.schema import load_instruments, require_usable
+from nexus_logger.core.enums import EventType, RecordStatus
+from nexus_logger.core.errors import Conflict, InvalidInput, NotFound
+from nexus_logger.core.sessions.lifecycle import CLOCK_SLACK, check_end_time
+from nexus_logger.core.validation import MAX_IDENTIFIER, clean_text, clean_user
+
+_T = SessionLogEntry.__table__
+_START = EventType.START.value
+_END = EventType.END.value
+_TO_BE_BUILT = RecordStatus.TO_BE_BUILT.value
+_WAITING = RecordStatus.WAITING_FOR_END.value
+ERROR = RecordStatus.ERROR.value
+
+FORCE_END = "force_end"
+REQUEUE = "requeue"
+FIX_USER = "fix_user"
+ACTIONS = (FORCE_END, REQUEUE, FIX_USER)
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One ``session_log`` row an action changes: ``before`` is None for an inserted row."""
+
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+    @property
+    def id_session_log(self) -> int | None:
+        return self.before["id_session_log"] if self.before else None
+
+    def describe(self) -> str:
+        """One line a person can check, e.g. ``row 7 START: record_status ERROR -> TO_BE_BUILT``."""
+        if self.before is None:
+            a = self.after
+            return (
+                f"new {a['event_type']} row: {a['timestamp']}, user {a['user']!r}, "
+                f"{a['record_status']}"
+            )
+        diffs = [
+            f"{key} {self.before[key]!r} -> {self.after[key]!r}"
+            for key in ("timestamp", "user", "record_status", "instrument")
+            if self.before.get(key) != self.after.get(key)
+        ]
+        return f"row {self.before['id_session_log']} {self.before['event_type']}: " + "; ".join(
+            diffs
+        )
+
+
+@dataclass(frozen=True)
+class ActionPlan:
+    """What an action will do, shown to the person before they confirm."""
+
+    action: str
+    session_identifier: str
+    instrument: str
+    summary: str
+    changes: tuple[RowChange, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """The summary followed by one line per changed row."""
+        return [self.summary, *(f"  - {c.describe()}" for c in self.changes)]
+
+
+def session_rows(conn: Connection, ident: str) -> list[dict[str, Any]]:
+    """Every row of session ``ident``, as dicts, in id order."""
+    stmt = (
+        select(*_T.columns)  # every column of session_log, in the model's order
+        .where(_T.c.session_identifier == ident)
+        .order_by(_T.c.id_session_log)
+    )
+    return [dict(row._mapping) for row in conn.execute(stmt)]
+
+
+def _clean_identifier(value: object) -> str:
+    return clean_text(value, "session identifier", MAX_IDENTIFIER)
+
+
+def existing_rows(conn: Connection, ident: str) -> list[dict[str, Any]]:
+    """The rows of session ``ident``; :class:`NotFound` when it has none."""
+    rows = session_rows(conn, ident)
+    if not rows:
+        raise NotFound(f"There is no session {ident} in the database {describe(conn.engine)}.")
+    return rows
+
+
+def _split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return (
+        [r for r in rows if r["event_type"] == _START],
+        [r for r in rows if r["event_type"] == _END],
+    )
+
+
+def _force_end_changes(
+    ident: str, rows: list[dict[str, Any]], at: datetime, zones: dict[str, str]
+) -> tuple[tuple[RowChange, ...], str, str]:
+    starts, ends = _split(rows)
+    if not starts:
+        raise InvalidInput(f"Session {ident} has no START row; there is nothing to end.")
+    if ends:
+        raise Conflict(
+            f"Session {ident} already has an END ({ends[-1]['timestamp']}); it is not open. "
+            "Re-queue it instead if it needs building again."
+        )
+    start = starts[0]
+    if start["record_status"] not in (_WAITING, _TO_BE_BUILT):
+        raise Conflict(
+            f"Session {ident} has no END but its START is {start['record_status']}; "
+            "force-end only works on open sessions (START waiting for its END)."
+        )
+    pid = start["instrument"]
+    if pid not in zones:
+        raise InvalidInput(
+            f"Session {ident} is on {pid!r}, which is not in the instruments table; add the "
+            "instrument before ending the session."
+        )
+    tz = zones[pid]
+    stamp = timestamps.to_db(at, tz)
+    ended = timestamps.parse(stamp, tz)
+    try:
+        began = timestamps.parse(start["timestamp"], tz)
+    except timestamps.TimestampError:
+        raise InvalidInput(
+            f"Session {ident}'s START time {start['timestamp']!r} cannot be read; correct it first."
+        ) from None
+    if began > datetime.now(UTC) + CLOCK_SLACK:
+        return _close_future_start(ident, starts, start, stamp, ended, pid)
+    check_end_time(ended, began, stamp=stamp, start_text=start["timestamp"])
+    waiting_starts = [s for s in starts if s["record_status"] == _WAITING]
+    changes = [RowChange(s, {**s, "record_status": _TO_BE_BUILT}) for s in waiting_starts]
+    changes.append(_new_end(ident, pid, stamp, _TO_BE_BUILT, start["user"]))
+    hours = (ended - began).total_seconds() / 3600
+    summary = (
+        f"Force-end session {ident} on {pid} (user {start['user']!r}) at {stamp}, "
+        f"{hours:.1f} h after it started; it becomes TO_BE_BUILT."
+    )
+    return tuple(changes), summary, pid
+
+
+def _new_end(ident: str, pid: str, stamp: str, status: str, user: str | None) -> RowChange:
+    """The END row a force-end inserts."""
+    return RowChange(
+        None,
+        {
+            "id_session_log": None,
+            "session_identifier": ident,
+            "instrument": pid,
+            "timestamp": stamp,
+            "event_type": _END,
+            "record_status": status,
+            "user": user,
+        },
+    )
+
+
+def _close_future_start(
+    ident: str,
+    starts: list[dict[str, Any]],
+    start: dict[str, Any],
+    stamp: str,
+    ended: datetime,
+    pid: str,
+) -> tuple[tuple[RowChange, ...], str, str]:
+    """A START in the future (an older logger, a hand edit) blocks the instrument for ever and
+    cannot get an END after it; it is closed as ERROR, so NexusLIMS never builds it."""
+    if ended > datetime.now(UTC) + CLOCK_SLACK:
+        raise InvalidInput(f"The end time {stamp} is in the future. Give now at the latest.")
+    changes = [RowChange(s, {**s, "record_status": ERROR}) for s in starts]
+    changes.append(_new_end(ident, pid, stamp, ERROR, start["user"]))
+    summary = (
+        f"Close session {ident} on {pid} (user {start['user']!r}), whose START is in the future "
+        f"({start['timestamp']}): an END at {stamp} is added and the session becomes ERROR, so "
+        "the instrument is free and NexusLIMS never builds it. Correct the START by hand if the "
+        "session really happened, then re-queue it."
+    )
+    return tuple(changes), summary, pid
+
+
+def _requeue_changes(
+    ident: str, rows: list[dict[str, Any]]
+) -> tuple[tuple[RowChange, ...], str, str]:
+    starts, ends = _split(rows)
+    if not starts:
+        raise InvalidInput(
+            f"Session {ident} has no START row; NexusLIMS only builds sessions with a START."
+        )
+    if len(starts) > 1:
+        raise Conflict(
+            f"Session {ident} has {len(starts)} START rows; re-queuing it would build it more "
+            "than once. Remove the extra START first."
+        )
+    start = starts[0]
+    if not ends:
+        raise Conflict(
+            f"Session {ident} has no END yet; re-queuing it would stop the NexusLIMS build run. "
+            "Force-end it instead."
+        )
+    bad = [e for e in ends if e["user"] != start["user"] or e["instrument"] != start["instrument"]]
+    if bad:
+        raise Conflict(
+            f"Session {ident}'s END has user {bad[0]['user']!r} on {bad[0]['instrument']!r} but "
+            f"its START {start['user']!r} on {start['instrument']!r}; NexusLIMS could not pair "
+            "them. Fix the user mismatch first."
+        )
+    targets = [r for r in (start, *ends) if r["record_status"] != _TO_BE_BUILT]
+    if not targets:
+        raise Conflict(f"Session {ident} is already TO_BE_BUILT; there is nothing to re-queue.")
+    changes = tuple(RowChange(r, {**r, "record_status": _TO_BE_BUILT}) for r in targets)
+    summary = (
+        f"Re-queue session {ident} on {start['instrument']} (user {start['user']!r}, now "
+        f"{start['record_status']}): the back-end builds it on its next run. Its "
+        "RECORD_GENERATION rows stay as they are."
+    )
+    return changes, summary, start["instrument"]
+
+
+def _fix_user_changes(
+    ident: str, rows: list[dict[str, Any]], user: str
+) -> tuple[tuple[RowChange, ...], str, str]:
+    starts, ends = _split(rows)
+    if not starts or not ends:
+        raise InvalidInput(
+            f"Session {ident} needs both a START and an END for their users to be made equal."
+        )
+    targets = [r for r in (*starts, *ends) if r["user"] != user]
+    if not targets:
+        raise Conflict(
+            f"START and END of session {ident} already have the user {user!r}; nothing to fix."
+        )
+    changes = tuple(RowChange(r, {**r, "user": user}) for r in targets)
+    old = sorted({str(r["user"]) for r in targets})
+    summary = (
+        f"Set the user of session {ident} on {starts[0]['instrument']} to {user!r} on START "
+        f"and END (was {', '.join(old)}); statuses stay as they are."
+    )
+    return changes, summary, starts[0]["instrument"]
+
+
+def _zones(engine: Any) -> dict[str, str]:
+    return {pid: inst.timezone for pid, inst in load_instruments(engine).items()}
+
+
+def plan_force_end(
+    session_identifier: str, at: datetime, *, engine: EngineLike = None
+) -> ActionPlan:
+    """Preview ending an open session at ``at`` (naive means the instrument's zone)."""
+    eng = get_engine(engine)
+    require_usable(eng)
+    ident = _clean_identifier(session_identifier)
+    zones = _zones(eng)
+    with read_connection(eng) as conn:
+        rows = existing_rows(conn, ident)
+    changes, summary, pid = _force_end_changes(ident, rows, at, zones)
+    stamp = changes[-1].after["timestamp"]
+    return ActionPlan(FORCE_END, ident, pid, summary, changes, {"at": stamp})
+
+
+def plan_requeue(session_identifier: str, *, engine: EngineLike = None) -> ActionPlan:
+    """Preview setting a session's START and END back to TO_BE_BUILT."""
+    eng = get_engine(engine)
+    require_usable(eng)
+    ident = _clean_identifier(session_identifier)
+    with read_connection(eng) as conn:
+        rows = existing_rows(conn, ident)
+    changes, summary, pid = _requeue_changes(ident, rows)
+    return ActionPlan(REQUEUE, ident, pid, summary, changes)
+
+
+def plan_fix_user(session_identifier: str, user: str, *, engine: EngineLike = None) -> ActionPlan:
+    """Preview giving START and END of a session the same ``user``."""
+    eng = get_engine(engine)
+    require_usable(eng)
+    ident = _clean_identifier(session_identifier)
+    name = clean_user(user)
+    with read_connection(eng) as conn:
+        rows = existing_rows(conn, ident)
+    changes, summary, pid = _fix_user_changes(ident, rows, name)
+    return ActionPlan(FIX_USER, ident, pid, summary, changes, {"user": name})
