@@ -93,6 +93,22 @@ _CANDIDATES = (
     )
     .order_by(_T.c.id_session_log.desc())
 )
+# SQLite runs in-process, where a second statement costs no round trip: the scan alone, then
+# the candidates' ENDs by identifier, is faster there than a subquery in the scan.
+_CANDIDATES_ONLY = (
+    select(_T.c.id_session_log, _T.c.session_identifier, _T.c.user, _T.c.timestamp)
+    .where(
+        _T.c.instrument == bindparam("pid"),
+        _T.c.event_type == _START,
+        _T.c.record_status.in_(ENDABLE),
+    )
+    .order_by(_T.c.id_session_log.desc())
+)
+#: Identifiers per ``IN (...)`` (old SQLite builds allow 999 bound values per statement).
+_BATCH = 500
+_ENDED = select(_E.c.session_identifier).where(
+    _E.c.session_identifier.in_(bindparam("idents", expanding=True)), _E.c.event_type == _END
+)
 _CLAIM_ROW = select(
     claims.c.session_identifier,
     claims.c.user,
@@ -144,6 +160,13 @@ def open_start_rows(conn: Connection, instrument_pid: str) -> list[Any]:
     Rows have ``id_session_log``, ``session_identifier``, ``user`` and ``timestamp``. Writers call
     it under :func:`lock_instrument`, so the answer cannot change before they write.
     """
+    if conn.dialect.name == "sqlite":
+        candidates = conn.execute(_CANDIDATES_ONLY, {"pid": instrument_pid}).all()
+        idents = sorted({r.session_identifier for r in candidates})
+        ended: set[str] = set()
+        for i in range(0, len(idents), _BATCH):  # (many when NexusLIMS has not built for a while)
+            ended.update(conn.execute(_ENDED, {"idents": idents[i : i + _BATCH]}).scalars())
+        return [r for r in candidates if r.session_identifier not in ended]
     if conn.dialect.name == "postgresql" and not holds_instrument_lock(conn, instrument_pid):
         # A reader without the lock (which switches them off for writers): one small result
         # from a plain scan, so no parallel workers, for this transaction only.
