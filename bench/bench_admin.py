@@ -265,6 +265,7 @@ def main() -> int:
     parser.add_argument("--no-gui", action="store_true", help="skip the Qt part")
     args = parser.parse_args()
     os.environ.setdefault("NEXUS_LOGGER_HOME", tempfile.mkdtemp(prefix="bench-admin-"))
+    os.environ.setdefault("NEXUS_LOGGER_MACHINE_DIR", tempfile.mkdtemp(prefix="bench-admin-pc-"))
     print(f"Machine: {describe_machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         target = args.keep or str(Path(tmp) / "admin-bench.sqlite")

@@ -127,6 +127,7 @@ def main() -> int:
     import os
 
     os.environ.setdefault("NEXUS_LOGGER_HOME", tempfile.mkdtemp(prefix="bench-bridge-home-"))
+    os.environ.setdefault("NEXUS_LOGGER_MACHINE_DIR", tempfile.mkdtemp(prefix="bench-bridge-pc-"))
     from tests.pgcluster import PgCluster, find_pg_bin
 
     bin_dir = find_pg_bin()

@@ -46,8 +46,13 @@ def main() -> int:
     script = shutil.which("nexus-logger")
     launch = args.command or ([script] if script else [sys.executable, "-m", "nexus_logger"])
     with tempfile.TemporaryDirectory(prefix="nexus-logger-bench-cli-") as tmp:
-        env = dict(os.environ, NEXUS_LOGGER_HOME=str(Path(tmp) / "home"))
+        env = dict(
+            os.environ,
+            NEXUS_LOGGER_HOME=str(Path(tmp) / "home"),
+            NEXUS_LOGGER_MACHINE_DIR=str(Path(tmp) / "pc"),  # never the real PC's outbox
+        )
         os.environ["NEXUS_LOGGER_HOME"] = env["NEXUS_LOGGER_HOME"]
+        os.environ["NEXUS_LOGGER_MACHINE_DIR"] = env["NEXUS_LOGGER_MACHINE_DIR"]
         from nexus_logger.core.db.instruments import add_instrument
         from nexus_logger.core.db.schema import init_db
 

@@ -340,6 +340,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     tmp = Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
     os.environ["NEXUS_LOGGER_HOME"] = str(tmp / "home")
+    os.environ["NEXUS_LOGGER_MACHINE_DIR"] = str(tmp / "pc")  # never the real PC's outbox
     print(f"Machine: {describe_machine()}")
     print(f"History: {args.history} finished sessions ({3 * args.history} rows) preloaded\n")
 

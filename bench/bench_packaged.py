@@ -103,6 +103,7 @@ def launch_to_window(
     """
     env = dict(os.environ, NEXUS_LOGGER_STARTUP_PROBE="1", QT_QPA_PLATFORM="offscreen")
     env["NEXUS_LOGGER_HOME"] = str(home)
+    env["NEXUS_LOGGER_MACHINE_DIR"] = str(home / "pc")  # never the real PC's outbox
     for name in ("NX_DB_PATH", "NEXUS_LOGGER_DB", "NEXUS_LOGGER_CONFIG"):
         env.pop(name, None)
     env.update(extra_env or {})

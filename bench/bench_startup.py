@@ -90,12 +90,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="nexus-logger-bench-") as tmp:
         home = Path(tmp)
         os.environ["NEXUS_LOGGER_HOME"] = str(home / "home")
+        os.environ["NEXUS_LOGGER_MACHINE_DIR"] = str(home / "pc")  # never the real PC's outbox
         database = make_database(home)
         env = dict(os.environ)
         env.update(
             QT_QPA_PLATFORM="offscreen",
             NEXUS_LOGGER_STARTUP_PROBE="start",
             NEXUS_LOGGER_HOME=str(home / "home"),
+            NEXUS_LOGGER_MACHINE_DIR=str(home / "pc"),
         )
         where = ["--db", database, "--instrument", "BENCH-TEM-01"]
         command = [*launch, *where]

@@ -87,7 +87,12 @@ def make_database(path: Path) -> None:
 
 def env_for(home: Path, fault: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_LOGGER_")}
-    env.update(NEXUS_LOGGER_HOME=str(home), NEXUS_LOGGER_DB_TIMEOUT_SECONDS="2")
+    # Each simulated PC has its own machine folder, so its own outbox.
+    env.update(
+        NEXUS_LOGGER_HOME=str(home),
+        NEXUS_LOGGER_MACHINE_DIR=str(home / "pc"),
+        NEXUS_LOGGER_DB_TIMEOUT_SECONDS="2",
+    )
     if fault:
         env["NEXUS_LOGGER_FAULT"] = fault
     return env
@@ -213,6 +218,7 @@ def main() -> int:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="soak-lifecycle-"))
     os.environ["NEXUS_LOGGER_HOME"] = str(root / "bench")
+    os.environ["NEXUS_LOGGER_MACHINE_DIR"] = str(root / "bench" / "pc")
     db = root / "nexuslims.sqlite"
     make_database(db)
     print(f"Machine: {describe_machine()}")

@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="nexus-logger-soak-"))
-    os.environ["NEXUS_LOGGER_HOME"] = str(work / "home")  # a private outbox
+    os.environ["NEXUS_LOGGER_HOME"] = str(work / "home")
+    os.environ["NEXUS_LOGGER_MACHINE_DIR"] = str(work / "pc")  # a private outbox
     from nexus_logger.core.db import engine as engines
     from nexus_logger.core.db.instruments import add_instrument
     from nexus_logger.core.db.schema import init_db

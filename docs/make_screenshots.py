@@ -24,6 +24,7 @@ os.environ["TZ"] = ZONE
 if hasattr(time, "tzset"):
     time.tzset()
 os.environ.setdefault("NEXUS_LOGGER_HOME", tempfile.mkdtemp(prefix="nexus-logger-shots-"))
+os.environ.setdefault("NEXUS_LOGGER_MACHINE_DIR", tempfile.mkdtemp(prefix="nexus-logger-shots-pc-"))
 
 from PySide6.QtCore import QDate, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
