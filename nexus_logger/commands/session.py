@@ -215,7 +215,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_end(args: argparse.Namespace) -> int:
     from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
-    from nexus_logger.core.sessions.lifecycle import end_session, last_heartbeat
+    from nexus_logger.core.sessions.lifecycle import default_user, end_session, last_heartbeat
+    from nexus_logger.core.settings.identity import same_user
 
     # "Now" is when the command was given, not after the lookups below have waited out an
     # unreachable database.
@@ -230,7 +231,10 @@ def cmd_end(args: argparse.Namespace) -> int:
         if session is None:
             return _no_open(args, inst.instrument_pid)
         ident = session.session_identifier
-        if not _is_theirs(session.user, args.user):
+        # A PC is shared: nobody ends another person's session without naming it. The same
+        # rule as the window's (case and a domain prefix ignored).
+        who = args.user if args.user is not None else default_user()
+        if not same_user(session.user, who):
             return _not_yours(args, session)
     else:
         # The session this PC has open can be ended offline too; any other goes straight
@@ -303,15 +307,6 @@ def cmd_end(args: argparse.Namespace) -> int:
             + ("" if queued else " NexusLIMS will build its record.")
         )
     return EXIT_HELD if queued else 0
-
-
-def _is_theirs(owner: str | None, given: str | None) -> bool:
-    """True when the open session belongs to whoever runs the command (``--user`` or the
-    login): a PC is shared, and nobody ends another person's session without naming it."""
-    from nexus_logger.core.sessions.lifecycle import default_user
-
-    who = given if given is not None else default_user()
-    return (owner or "").strip().casefold() == who.strip().casefold()
 
 
 def _not_yours(args: argparse.Namespace, session: Any) -> int:
