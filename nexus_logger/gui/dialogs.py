@@ -17,7 +17,6 @@ from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QRadioButton,
@@ -138,13 +137,7 @@ class ResumeDialog(QDialog):
         end_box = QVBoxLayout()
         end_box.addWidget(self.new_button)
         end_box.addWidget(self.end_time_label)
-        radios = QHBoxLayout()
-        radios.setContentsMargins(24, 0, 0, 0)
-        radios.addWidget(self.at_heartbeat)
-        radios.addSpacing(16)
-        radios.addWidget(self.at_now)
-        radios.addStretch(1)
-        end_box.addLayout(radios)
+        end_box.addLayout(theme.row(self.at_heartbeat, 16, self.at_now, None, indent=24))
         layout.addLayout(end_box)
 
     def choice(self) -> ResumeChoice | None:
@@ -203,7 +196,7 @@ class CloseDialog(QDialog):
         for button in (self.end_button, self.keep_button, self.cancel_button):
             theme.fit_answer(button, bold=button is not self.cancel_button)
         self.end_button.setDefault(True)
-        buttons = theme.button_row(self.end_button, self.keep_button, None, self.cancel_button)
+        buttons = theme.row(self.end_button, self.keep_button, None, self.cancel_button)
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addWidget(question)

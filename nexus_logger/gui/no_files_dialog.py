@@ -48,7 +48,7 @@ class NoFilesDialog(QDialog):
         for button in (self.end_button, self.keep_button):
             theme.fit_answer(button, bold=True)
         self.keep_button.setDefault(True)
-        buttons = theme.button_row(self.keep_button, None, self.end_button)
+        buttons = theme.row(self.keep_button, None, self.end_button)
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addWidget(self.title_label)

@@ -24,7 +24,6 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
-    QHBoxLayout,
     QLineEdit,
     QPushButton,
     QRadioButton,
@@ -152,17 +151,8 @@ class OtherUserDialog(QDialog):
         layout.addSpacing(8)
         layout.addWidget(self.new_button)
         layout.addWidget(self.end_time_label)
-        beat_row = QHBoxLayout()
-        beat_row.setContentsMargins(24, 0, 0, 0)
-        beat_row.addWidget(self.at_heartbeat)
-        beat_row.addStretch(1)
-        layout.addLayout(beat_row)
-        typed_row = QHBoxLayout()
-        typed_row.setContentsMargins(24, 0, 0, 0)
-        typed_row.addWidget(self.at_typed)
-        typed_row.addWidget(self.time_edit)
-        typed_row.addStretch(1)
-        layout.addLayout(typed_row)
+        layout.addLayout(theme.row(self.at_heartbeat, None, indent=24))
+        layout.addLayout(theme.row(self.at_typed, self.time_edit, None, indent=24))
         layout.addWidget(self.problem_label)
         layout.addWidget(self.continue_button)
 

@@ -89,12 +89,17 @@ def fit_answer(button: QPushButton, *, bold: bool) -> None:
     button.setMinimumWidth(button.fontMetrics().horizontalAdvance(words) + 56)
 
 
-def button_row(*buttons: QWidget | None) -> QHBoxLayout:
-    """Buttons side by side; ``None`` is the stretch that parts two groups of them."""
-    row = QHBoxLayout()
-    for button in buttons:
-        if button is None:
-            row.addStretch(1)
+def row(*items: QWidget | int | None, indent: int = 0) -> QHBoxLayout:
+    """Widgets side by side, ``indent`` pixels in from the left; ``None`` is the stretch that
+    parts two groups of them, a number a gap of that many pixels."""
+    layout = QHBoxLayout()
+    if indent:
+        layout.setContentsMargins(indent, 0, 0, 0)
+    for item in items:
+        if item is None:
+            layout.addStretch(1)
+        elif isinstance(item, int):
+            layout.addSpacing(item)
         else:
-            row.addWidget(button)
-    return row
+            layout.addWidget(item)
+    return layout

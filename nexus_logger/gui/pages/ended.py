@@ -33,7 +33,7 @@ class EndedPage(QWidget):
         for button in (self.keep_open_button, self.new_button, self.close_button):
             theme.set_font(button, theme.DETAIL_PT, bold=button is self.new_button)
             button.setMinimumHeight(48)
-        buttons = theme.button_row(self.keep_open_button, self.new_button, None, self.close_button)
+        buttons = theme.row(self.keep_open_button, self.new_button, None, self.close_button)
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addWidget(self.title)
