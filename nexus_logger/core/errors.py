@@ -8,6 +8,9 @@ the traceback goes to the log file.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
 
 #: Exit codes of the ``nexus-logger`` command (the README's "Exit codes" table). Each error
 #: class below carries its code as ``exit_code``; ``cli.main`` returns it.
@@ -30,7 +33,9 @@ EXIT_SETUP = 6
 class NexusLoggerError(Exception):
     """Base class: ``str(err)`` is a complete, user-facing sentence.
 
-    An error not more specific than this is a problem of this PC's or the database's set-up.
+    An error not more specific than this is a problem of this PC's or the database's set-up,
+    and so are the subclasses that keep this ``exit_code`` (configuration, a missing or foreign
+    database, a refused login, a read-only file).
     """
 
     exit_code = EXIT_SETUP
@@ -44,8 +49,6 @@ class InvalidInput(NexusLoggerError):
 
 class ConfigError(NexusLoggerError):
     """The configuration file or an option is wrong."""
-
-    exit_code = EXIT_SETUP
 
 
 class DatabaseUnavailable(NexusLoggerError):
@@ -61,8 +64,6 @@ class DatabaseUnavailable(NexusLoggerError):
 class DatabaseMissing(NexusLoggerError):
     """The configured database file does not exist (and is never created by accident)."""
 
-    exit_code = EXIT_SETUP
-
 
 class AccessDenied(NexusLoggerError):
     """The database answered and refused this account: wrong password, unknown role, no right.
@@ -70,8 +71,6 @@ class AccessDenied(NexusLoggerError):
     Not :class:`DatabaseUnavailable`: waiting does not help, so nothing is kept on this PC; the
     exit code says it is a set-up problem, not the network.
     """
-
-    exit_code = EXIT_SETUP
 
 
 #: The name the CLI's exit-code table uses for a refused login.
@@ -81,13 +80,9 @@ LoginRefused = AccessDenied
 class DatabaseReadOnly(NexusLoggerError):
     """The database can be read but not written."""
 
-    exit_code = EXIT_SETUP
-
 
 class SchemaError(NexusLoggerError):
     """The file or server is reachable but does not hold NexusLIMS tables we understand."""
-
-    exit_code = EXIT_SETUP
 
 
 class NotFound(NexusLoggerError):
@@ -121,11 +116,27 @@ def _root_message(err: BaseException) -> str:
     return str(orig if orig is not None else err).strip()
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """A driver error as the rules read it: its root message and the error that raised it."""
+
+    err: BaseException
+    root: BaseException  # the DBAPI error SQLAlchemy wraps, or ``err`` itself
+    text: str
+    low: str
+    where: str
+    sa_exc: ModuleType  # sqlalchemy.exc, imported on first use
+
+    @property
+    def first_line(self) -> str:
+        return self.text.splitlines()[0]
+
+
 def translate(err: BaseException, where: str) -> NexusLoggerError:
     """Turn a driver or SQLAlchemy error into a :class:`NexusLoggerError` for ``where``.
 
     ``where`` names the database (a path or a URL without password) so that the message says
-    which one is at fault.
+    which one is at fault. The first rule of :data:`_RULES` that recognises the error decides.
     """
     if isinstance(err, NexusLoggerError):
         return err
@@ -134,83 +145,158 @@ def translate(err: BaseException, where: str) -> NexusLoggerError:
     from sqlalchemy import exc as sa_exc
 
     text = _root_message(err)
-    low = text.lower()
-    if "database is locked" in low or "database table is locked" in low or "busy" in low:
+    orig = getattr(err, "orig", None)
+    root = orig if orig is not None else err
+    seen = _Seen(err, root, text, text.lower(), where, sa_exc)
+    for rule in _RULES:
+        found = rule(seen)
+        if found is not None:
+            return found
+    return NexusLoggerError(f"Unexpected error with the database {where}: {text}.")
+
+
+def _locked(s: _Seen) -> NexusLoggerError | None:
+    if "database is locked" in s.low or "database table is locked" in s.low or "busy" in s.low:
         return DatabaseUnavailable(
-            f"The database {where} stayed locked by another program past the timeout. "
+            f"The database {s.where} stayed locked by another program past the timeout. "
             "Try again in a minute; if it persists, close the program holding it."
         )
-    orig = getattr(err, "orig", None)
-    if getattr(orig if orig is not None else err, "sqlite_errorcode", None) == _READONLY_DBMOVED:
-        # SQLite refuses to write to a file renamed or replaced since it was opened: the share
-        # dropped or the file is being moved. That passes, unlike a real lack of permission.
+    return None
+
+
+def _file_moved(s: _Seen) -> NexusLoggerError | None:
+    # SQLite refuses to write to a file renamed or replaced since it was opened: the share
+    # dropped or the file is being moved. That passes, unlike a real lack of permission.
+    if getattr(s.root, "sqlite_errorcode", None) == _READONLY_DBMOVED:
         return DatabaseUnavailable(
-            f"The database file {where} was moved or replaced while in use (a share that "
+            f"The database file {s.where} was moved or replaced while in use (a share that "
             "dropped?). Try again in a moment; check the share if it persists."
         )
-    if "readonly database" in low or "read-only" in low or "read only" in low:
+    return None
+
+
+def _read_only(s: _Seen) -> NexusLoggerError | None:
+    if "readonly database" in s.low or "read-only" in s.low or "read only" in s.low:
         return DatabaseReadOnly(
-            f"The database {where} is read-only for this account. "
+            f"The database {s.where} is read-only for this account. "
             "Ask IT for write permission on the file (and its folder) or use another database."
         )
-    if "file is not a database" in low or "file is encrypted" in low:
+    return None
+
+
+def _not_sqlite(s: _Seen) -> NexusLoggerError | None:
+    if "file is not a database" in s.low or "file is encrypted" in s.low:
         return SchemaError(
-            f"{where} is not an SQLite database. Check the database path in the configuration."
+            f"{s.where} is not an SQLite database. Check the database path in the configuration."
         )
-    from_sqlite = isinstance(orig if orig is not None else err, sqlite3.Error)
-    if from_sqlite and (
-        "unable to open database" in low or "disk i/o error" in low or "no such file" in low
+    return None
+
+
+def _cannot_open(s: _Seen) -> NexusLoggerError | None:
+    # (PostgreSQL's "no such file" is a missing server socket: it cannot be reached.)
+    if isinstance(s.root, sqlite3.Error) and (
+        "unable to open database" in s.low or "disk i/o error" in s.low or "no such file" in s.low
     ):
-        # (PostgreSQL's "no such file" is a missing server socket: it cannot be reached.)
         return DatabaseUnavailable(
-            f"The database {where} cannot be opened (missing file, unreachable share or "
+            f"The database {s.where} cannot be opened (missing file, unreachable share or "
             "no permission). Check that the share is connected and the path is right."
         )
-    if "no such table" in low or ("relation" in low and "does not exist" in low):
+    return None
+
+
+def _no_tables(s: _Seen) -> NexusLoggerError | None:
+    if "no such table" in s.low or ("relation" in s.low and "does not exist" in s.low):
         return SchemaError(
-            f"The database {where} has no NexusLIMS tables. "
+            f"The database {s.where} has no NexusLIMS tables. "
             "Point nexus-logger at the NexusLIMS database, or create one with "
             "'nexus-logger init-db'."
         )
-    if "check constraint" in low:
+    return None
+
+
+def _check_failed(s: _Seen) -> NexusLoggerError | None:
+    if "check constraint" in s.low:
         return RefusedByDatabase(
-            f"The database {where} refused the value (a CHECK constraint failed: {text}). "
+            f"The database {s.where} refused the value (a CHECK constraint failed: {s.text}). "
             "An older NexusLIMS database may not allow this status."
         )
-    if _login_refused(low):
+    return None
+
+
+def _login(s: _Seen) -> NexusLoggerError | None:
+    if _login_refused(s.low):
         return AccessDenied(
-            f"The database server {where} refused the login. "
+            f"The database server {s.where} refused the login. "
             "Check the user name and password in the database URL."
         )
-    if "permission denied" in low or "must be owner" in low:
+    return None
+
+
+def _no_right(s: _Seen) -> NexusLoggerError | None:
+    if "permission denied" in s.low or "must be owner" in s.low:
         return AccessDenied(
-            f"The database {where} refused this account the right to do that "
-            f"({text.splitlines()[0]}). Ask the database administrator for the rights in "
+            f"The database {s.where} refused this account the right to do that "
+            f"({s.first_line}). Ask the database administrator for the rights in "
             "docs/postgres-roles.md."
         )
-    if "database" in low and "does not exist" in low:
+    return None
+
+
+def _no_database(s: _Seen) -> NexusLoggerError | None:
+    if "database" in s.low and "does not exist" in s.low:
         return SchemaError(
-            f"The database server answered, but the database named in {where} does not exist. "
-            "Check the database name in the URL."
+            f"The database server answered, but the database named in {s.where} does not "
+            "exist. Check the database name in the URL."
         )
-    if isinstance(err, sa_exc.OperationalError | sa_exc.InterfaceError | sqlite3.OperationalError):
+    return None
+
+
+def _unreachable(s: _Seen) -> NexusLoggerError | None:
+    kinds = (s.sa_exc.OperationalError, s.sa_exc.InterfaceError, sqlite3.OperationalError)
+    if isinstance(s.err, kinds):
         return DatabaseUnavailable(
-            f"The database {where} cannot be reached ({text.splitlines()[0] if text else 'no reason given'}). "
+            f"The database {s.where} cannot be reached "
+            f"({s.first_line if s.text else 'no reason given'}). "
             "Check the network connection and the database setting."
         )
-    if isinstance(err, sa_exc.IntegrityError) and "nexus_logger_open_session" in low:
+    return None
+
+
+def _refused_change(s: _Seen) -> NexusLoggerError | None:
+    if not isinstance(s.err, s.sa_exc.IntegrityError):
+        return None
+    if "nexus_logger_open_session" in s.low:
         return Conflict(
-            f"Another session was started on this instrument in the database {where} at the "
+            f"Another session was started on this instrument in the database {s.where} at the "
             "same moment, so this one was not written. Look at the instrument's state and try "
             "again."
         )
-    if isinstance(err, sa_exc.IntegrityError):
-        return RefusedByDatabase(
-            f"The database {where} refused the change: {text.splitlines()[0]}."
-        )
-    if isinstance(err, sa_exc.SQLAlchemyError | sqlite3.Error):
-        return NexusLoggerError(f"The database {where} reported an error: {text.splitlines()[0]}.")
-    return NexusLoggerError(f"Unexpected error with the database {where}: {text}.")
+    return RefusedByDatabase(f"The database {s.where} refused the change: {s.first_line}.")
+
+
+def _other_database_error(s: _Seen) -> NexusLoggerError | None:
+    if isinstance(s.err, s.sa_exc.SQLAlchemyError | sqlite3.Error):
+        return NexusLoggerError(f"The database {s.where} reported an error: {s.first_line}.")
+    return None
+
+
+#: The rules :func:`translate` tries, in order (the first that recognises the error decides):
+#: the message's words first, then the error's class.
+_RULES: tuple[Callable[[_Seen], NexusLoggerError | None], ...] = (
+    _locked,
+    _file_moved,
+    _read_only,
+    _not_sqlite,
+    _cannot_open,
+    _no_tables,
+    _check_failed,
+    _login,
+    _no_right,
+    _no_database,
+    _unreachable,
+    _refused_change,
+    _other_database_error,
+)
 
 
 def _login_refused(low: str) -> bool:
