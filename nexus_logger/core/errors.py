@@ -123,20 +123,144 @@ class _Seen:
     err: BaseException
     root: BaseException  # the DBAPI error SQLAlchemy wraps, or ``err`` itself
     text: str
-    low: str
-    where: str
     sa_exc: ModuleType  # sqlalchemy.exc, imported on first use
 
-    @property
-    def first_line(self) -> str:
-        return self.text.splitlines()[0]
+    def says(self, *words: str) -> bool:
+        """True when the message contains any of ``words`` (lower case)."""
+        low = self.text.lower()
+        return any(w in low for w in words)
+
+    def fields(self, where: str) -> dict[str, str]:
+        first = self.text.splitlines()[0] if self.text else ""
+        return {
+            "where": where,
+            "text": self.text,
+            "first_line": first,
+            "reason": first or "no reason given",
+        }
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One failure nexus-logger recognises: how to tell, what it becomes, what to say.
+
+    ``message`` is a ``str.format`` template: ``{where}`` (the database), ``{text}`` (the
+    driver's message), ``{first_line}`` (its first line), ``{reason}`` (the same, or "no
+    reason given").
+    """
+
+    matches: Callable[[_Seen], bool]
+    error: type[NexusLoggerError]
+    message: str
+
+
+def _unreachable(s: _Seen) -> bool:
+    return isinstance(s.err, s.sa_exc.OperationalError | s.sa_exc.InterfaceError)
+
+
+#: The rules :func:`translate` tries, in order; the first that matches decides. The message's
+#: words come first, then the error's class.
+_RULES: tuple[_Rule, ...] = (
+    _Rule(
+        lambda s: s.says("database is locked", "database table is locked", "busy"),
+        DatabaseUnavailable,
+        "The database {where} stayed locked by another program past the timeout. "
+        "Try again in a minute; if it persists, close the program holding it.",
+    ),
+    # SQLite refuses to write to a file renamed or replaced since it was opened: the share
+    # dropped or the file is being moved. That passes, unlike a real lack of permission.
+    _Rule(
+        lambda s: getattr(s.root, "sqlite_errorcode", None) == _READONLY_DBMOVED,
+        DatabaseUnavailable,
+        "The database file {where} was moved or replaced while in use (a share that "
+        "dropped?). Try again in a moment; check the share if it persists.",
+    ),
+    _Rule(
+        lambda s: s.says("readonly database", "read-only", "read only"),
+        DatabaseReadOnly,
+        "The database {where} is read-only for this account. "
+        "Ask IT for write permission on the file (and its folder) or use another database.",
+    ),
+    _Rule(
+        lambda s: s.says("file is not a database", "file is encrypted"),
+        SchemaError,
+        "{where} is not an SQLite database. Check the database path in the configuration.",
+    ),
+    # (PostgreSQL's "no such file" is a missing server socket: it cannot be reached.)
+    _Rule(
+        lambda s: (
+            isinstance(s.root, sqlite3.Error)
+            and s.says("unable to open database", "disk i/o error", "no such file")
+        ),
+        DatabaseUnavailable,
+        "The database {where} cannot be opened (missing file, unreachable share or "
+        "no permission). Check that the share is connected and the path is right.",
+    ),
+    _Rule(
+        lambda s: s.says("no such table") or (s.says("relation") and s.says("does not exist")),
+        SchemaError,
+        "The database {where} has no NexusLIMS tables. "
+        "Point nexus-logger at the NexusLIMS database, or create one with "
+        "'nexus-logger init-db'.",
+    ),
+    _Rule(
+        lambda s: s.says("check constraint"),
+        RefusedByDatabase,
+        "The database {where} refused the value (a CHECK constraint failed: {text}). "
+        "An older NexusLIMS database may not allow this status.",
+    ),
+    _Rule(
+        lambda s: _login_refused(s.text.lower()),
+        AccessDenied,
+        "The database server {where} refused the login. "
+        "Check the user name and password in the database URL.",
+    ),
+    _Rule(
+        lambda s: s.says("permission denied", "must be owner"),
+        AccessDenied,
+        "The database {where} refused this account the right to do that "
+        "({first_line}). Ask the database administrator for the rights in "
+        "docs/postgres-roles.md.",
+    ),
+    _Rule(
+        lambda s: s.says("database") and s.says("does not exist"),
+        SchemaError,
+        "The database server answered, but the database named in {where} does not exist. "
+        "Check the database name in the URL.",
+    ),
+    _Rule(
+        lambda s: _unreachable(s) or isinstance(s.err, sqlite3.OperationalError),
+        DatabaseUnavailable,
+        "The database {where} cannot be reached ({reason}). "
+        "Check the network connection and the database setting.",
+    ),
+    _Rule(
+        lambda s: (
+            isinstance(s.err, s.sa_exc.IntegrityError) and s.says("nexus_logger_open_session")
+        ),
+        Conflict,
+        "Another session was started on this instrument in the database {where} at the "
+        "same moment, so this one was not written. Look at the instrument's state and try "
+        "again.",
+    ),
+    _Rule(
+        lambda s: isinstance(s.err, s.sa_exc.IntegrityError),
+        RefusedByDatabase,
+        "The database {where} refused the change: {first_line}.",
+    ),
+    _Rule(
+        lambda s: isinstance(s.err, s.sa_exc.SQLAlchemyError | sqlite3.Error),
+        NexusLoggerError,
+        "The database {where} reported an error: {first_line}.",
+    ),
+)
 
 
 def translate(err: BaseException, where: str) -> NexusLoggerError:
     """Turn a driver or SQLAlchemy error into a :class:`NexusLoggerError` for ``where``.
 
     ``where`` names the database (a path or a URL without password) so that the message says
-    which one is at fault. The first rule of :data:`_RULES` that recognises the error decides.
+    which one is at fault. The first rule of :data:`_RULES` that matches decides.
     """
     if isinstance(err, NexusLoggerError):
         return err
@@ -144,159 +268,12 @@ def translate(err: BaseException, where: str) -> NexusLoggerError:
     # and SQLAlchemy alone takes longer to import than the whole start-up budget (0.5 s).
     from sqlalchemy import exc as sa_exc
 
-    text = _root_message(err)
     orig = getattr(err, "orig", None)
-    root = orig if orig is not None else err
-    seen = _Seen(err, root, text, text.lower(), where, sa_exc)
+    seen = _Seen(err, orig if orig is not None else err, _root_message(err), sa_exc)
     for rule in _RULES:
-        found = rule(seen)
-        if found is not None:
-            return found
-    return NexusLoggerError(f"Unexpected error with the database {where}: {text}.")
-
-
-def _locked(s: _Seen) -> NexusLoggerError | None:
-    if "database is locked" in s.low or "database table is locked" in s.low or "busy" in s.low:
-        return DatabaseUnavailable(
-            f"The database {s.where} stayed locked by another program past the timeout. "
-            "Try again in a minute; if it persists, close the program holding it."
-        )
-    return None
-
-
-def _file_moved(s: _Seen) -> NexusLoggerError | None:
-    # SQLite refuses to write to a file renamed or replaced since it was opened: the share
-    # dropped or the file is being moved. That passes, unlike a real lack of permission.
-    if getattr(s.root, "sqlite_errorcode", None) == _READONLY_DBMOVED:
-        return DatabaseUnavailable(
-            f"The database file {s.where} was moved or replaced while in use (a share that "
-            "dropped?). Try again in a moment; check the share if it persists."
-        )
-    return None
-
-
-def _read_only(s: _Seen) -> NexusLoggerError | None:
-    if "readonly database" in s.low or "read-only" in s.low or "read only" in s.low:
-        return DatabaseReadOnly(
-            f"The database {s.where} is read-only for this account. "
-            "Ask IT for write permission on the file (and its folder) or use another database."
-        )
-    return None
-
-
-def _not_sqlite(s: _Seen) -> NexusLoggerError | None:
-    if "file is not a database" in s.low or "file is encrypted" in s.low:
-        return SchemaError(
-            f"{s.where} is not an SQLite database. Check the database path in the configuration."
-        )
-    return None
-
-
-def _cannot_open(s: _Seen) -> NexusLoggerError | None:
-    # (PostgreSQL's "no such file" is a missing server socket: it cannot be reached.)
-    if isinstance(s.root, sqlite3.Error) and (
-        "unable to open database" in s.low or "disk i/o error" in s.low or "no such file" in s.low
-    ):
-        return DatabaseUnavailable(
-            f"The database {s.where} cannot be opened (missing file, unreachable share or "
-            "no permission). Check that the share is connected and the path is right."
-        )
-    return None
-
-
-def _no_tables(s: _Seen) -> NexusLoggerError | None:
-    if "no such table" in s.low or ("relation" in s.low and "does not exist" in s.low):
-        return SchemaError(
-            f"The database {s.where} has no NexusLIMS tables. "
-            "Point nexus-logger at the NexusLIMS database, or create one with "
-            "'nexus-logger init-db'."
-        )
-    return None
-
-
-def _check_failed(s: _Seen) -> NexusLoggerError | None:
-    if "check constraint" in s.low:
-        return RefusedByDatabase(
-            f"The database {s.where} refused the value (a CHECK constraint failed: {s.text}). "
-            "An older NexusLIMS database may not allow this status."
-        )
-    return None
-
-
-def _login(s: _Seen) -> NexusLoggerError | None:
-    if _login_refused(s.low):
-        return AccessDenied(
-            f"The database server {s.where} refused the login. "
-            "Check the user name and password in the database URL."
-        )
-    return None
-
-
-def _no_right(s: _Seen) -> NexusLoggerError | None:
-    if "permission denied" in s.low or "must be owner" in s.low:
-        return AccessDenied(
-            f"The database {s.where} refused this account the right to do that "
-            f"({s.first_line}). Ask the database administrator for the rights in "
-            "docs/postgres-roles.md."
-        )
-    return None
-
-
-def _no_database(s: _Seen) -> NexusLoggerError | None:
-    if "database" in s.low and "does not exist" in s.low:
-        return SchemaError(
-            f"The database server answered, but the database named in {s.where} does not "
-            "exist. Check the database name in the URL."
-        )
-    return None
-
-
-def _unreachable(s: _Seen) -> NexusLoggerError | None:
-    kinds = (s.sa_exc.OperationalError, s.sa_exc.InterfaceError, sqlite3.OperationalError)
-    if isinstance(s.err, kinds):
-        return DatabaseUnavailable(
-            f"The database {s.where} cannot be reached "
-            f"({s.first_line if s.text else 'no reason given'}). "
-            "Check the network connection and the database setting."
-        )
-    return None
-
-
-def _refused_change(s: _Seen) -> NexusLoggerError | None:
-    if not isinstance(s.err, s.sa_exc.IntegrityError):
-        return None
-    if "nexus_logger_open_session" in s.low:
-        return Conflict(
-            f"Another session was started on this instrument in the database {s.where} at the "
-            "same moment, so this one was not written. Look at the instrument's state and try "
-            "again."
-        )
-    return RefusedByDatabase(f"The database {s.where} refused the change: {s.first_line}.")
-
-
-def _other_database_error(s: _Seen) -> NexusLoggerError | None:
-    if isinstance(s.err, s.sa_exc.SQLAlchemyError | sqlite3.Error):
-        return NexusLoggerError(f"The database {s.where} reported an error: {s.first_line}.")
-    return None
-
-
-#: The rules :func:`translate` tries, in order (the first that recognises the error decides):
-#: the message's words first, then the error's class.
-_RULES: tuple[Callable[[_Seen], NexusLoggerError | None], ...] = (
-    _locked,
-    _file_moved,
-    _read_only,
-    _not_sqlite,
-    _cannot_open,
-    _no_tables,
-    _check_failed,
-    _login,
-    _no_right,
-    _no_database,
-    _unreachable,
-    _refused_change,
-    _other_database_error,
-)
+        if rule.matches(seen):
+            return rule.error(rule.message.format(**seen.fields(where)))
+    return NexusLoggerError(f"Unexpected error with the database {where}: {seen.text}.")
 
 
 def _login_refused(low: str) -> bool:
