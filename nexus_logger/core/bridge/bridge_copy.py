@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from nexus_logger.core import faults
 from nexus_logger.core.bridge import bridge_tables as bt
@@ -77,42 +77,60 @@ def _ledger_entries(
     return entries
 
 
+def _in_batches(
+    sids: Sequence[str],
+    step: str,
+    target: Engine,
+    other: Engine,
+    write: Callable[[Connection, list[str]], list[bt.LedgerEntry]],
+    counted: Callable[[int], None],
+) -> None:
+    """Each batch of ``sids``: ``write`` and its ledger rows in one ``target`` transaction,
+    then the ledger rows copied to ``other``."""
+    for batch in _chunks(list(sids), _batch()):
+        with write_transaction(target) as conn:
+            _fault(f"{step}_begin")
+            entries = write(conn, batch)
+            bt.upsert_ledger(conn, entries)
+            _fault(f"{step}_commit")
+        _fault(f"{step}_committed")
+        counted(len(entries))
+        with write_transaction(other) as conn:
+            bt.upsert_ledger(conn, entries)
+
+
 def copy_in(pair: Pair, snap: Snapshot, sids: Sequence[str], report: RunReport) -> None:
     """Copy TO_BE_BUILT sessions into the file (new ones inserted, re-queued ones updated)."""
-    for batch in _chunks(list(sids), _batch()):
-        entries: list[bt.LedgerEntry] = []
-        with write_transaction(pair.sq) as conn:
-            _fault("copy_in_begin")
-            current = _rows_for(conn, batch)
-            have = set(conn.execute(select(_I.c.instrument_pid)).scalars())
-            inserts: Rows = []
-            done: list[str] = []
-            for sid in batch:
-                rows = current.get(sid, [])
-                if bt.fingerprint(rows) != bt.fingerprint(snap.sq(sid)):
+
+    def write(conn: Connection, batch: list[str]) -> list[bt.LedgerEntry]:
+        current = _rows_for(conn, batch)
+        have = set(conn.execute(select(_I.c.instrument_pid)).scalars())
+        inserts: Rows = []
+        done: list[str] = []
+        for sid in batch:
+            rows = current.get(sid, [])
+            if bt.fingerprint(rows) != bt.fingerprint(snap.sq(sid)):
+                report.skipped += 1
+                continue
+            pg_rows = [r for r in snap.pg(sid) if r["event_type"] in (_START, _END)]
+            if rows:
+                if not _requeue(conn, rows, pg_rows):
                     report.skipped += 1
                     continue
-                pg_rows = [r for r in snap.pg(sid) if r["event_type"] in (_START, _END)]
-                if rows:
-                    if not _requeue(conn, rows, pg_rows):
-                        report.skipped += 1
-                        continue
-                else:
-                    inserts.extend(_row_values(r) for r in pg_rows)
-                done.append(sid)
-            for pid in sorted({r["instrument"] for r in inserts} - have):
-                conn.execute(insert(_I).values(**snap.pg_instruments[pid]))
-                _logger.info("Bridge: added instrument %s to %s", pid, pair.path)
-            if inserts:
-                conn.execute(insert(_T), inserts)
-            after = _rows_for(conn, done)
-            entries = _ledger_entries(snap, done, after, "copied_in")
-            bt.upsert_ledger(conn, entries)
-            _fault("copy_in_commit")
-        _fault("copy_in_committed")
-        report.copied_in += len(entries)
-        with write_transaction(pair.pg) as conn:
-            bt.upsert_ledger(conn, entries)
+            else:
+                inserts.extend(_row_values(r) for r in pg_rows)
+            done.append(sid)
+        for pid in sorted({r["instrument"] for r in inserts} - have):
+            conn.execute(insert(_I).values(**snap.pg_instruments[pid]))
+            _logger.info("Bridge: added instrument %s to %s", pid, pair.path)
+        if inserts:
+            conn.execute(insert(_T), inserts)
+        return _ledger_entries(snap, done, _rows_for(conn, done), "copied_in")
+
+    def counted(n: int) -> None:
+        report.copied_in += n
+
+    _in_batches(sids, "copy_in", pair.sq, pair.pg, write, counted)
 
 
 def _requeue(conn: Connection, rows: Rows, pg_rows: Rows) -> bool:
@@ -134,34 +152,30 @@ def _requeue(conn: Connection, rows: Rows, pg_rows: Rows) -> bool:
 
 def copy_out(pair: Pair, snap: Snapshot, sids: Sequence[str], report: RunReport) -> None:
     """Copy NexusLIMS's results back: its RECORD_GENERATION rows and the final statuses."""
-    for batch in _chunks(list(sids), _batch()):
-        entries: list[bt.LedgerEntry] = []
-        with write_transaction(pair.pg) as conn:
-            _fault("copy_out_begin")
-            current = _rows_for(conn, batch, for_update=True)
-            mapped = _mapped_rg(conn, pair, snap, batch)
-            new_rg: Rows = []
-            statuses: list[dict[str, Any]] = []
-            done: list[str] = []
-            for sid in batch:
-                if bt.fingerprint(current.get(sid, [])) != bt.fingerprint(snap.pg(sid)):
-                    report.skipped += 1
-                    continue
-                sq_rows = snap.sq(sid)
-                new_rg.extend(r for r in _split(sq_rows)[2] if r["id_session_log"] not in mapped)
-                statuses.append({"sid": sid, "st": _split(sq_rows)[0][0]["record_status"]})
-                done.append(sid)
-            if new_rg:
-                _insert_rg(conn, pair, new_rg)
-            _set_statuses(conn, statuses)
-            after = _rows_for(conn, done)
-            entries = _ledger_entries(snap, done, after, "copied_out")
-            bt.upsert_ledger(conn, entries)
-            _fault("copy_out_commit")
-        _fault("copy_out_committed")
-        report.copied_out += len(entries)
-        with write_transaction(pair.sq) as conn:
-            bt.upsert_ledger(conn, entries)
+
+    def write(conn: Connection, batch: list[str]) -> list[bt.LedgerEntry]:
+        current = _rows_for(conn, batch, for_update=True)
+        mapped = _mapped_rg(conn, pair, snap, batch)
+        new_rg: Rows = []
+        statuses: list[dict[str, Any]] = []
+        done: list[str] = []
+        for sid in batch:
+            if bt.fingerprint(current.get(sid, [])) != bt.fingerprint(snap.pg(sid)):
+                report.skipped += 1
+                continue
+            sq_rows = snap.sq(sid)
+            new_rg.extend(r for r in _split(sq_rows)[2] if r["id_session_log"] not in mapped)
+            statuses.append({"sid": sid, "st": _split(sq_rows)[0][0]["record_status"]})
+            done.append(sid)
+        if new_rg:
+            _insert_rg(conn, pair, new_rg)
+        _set_statuses(conn, statuses)
+        return _ledger_entries(snap, done, _rows_for(conn, done), "copied_out")
+
+    def counted(n: int) -> None:
+        report.copied_out += n
+
+    _in_batches(sids, "copy_out", pair.pg, pair.sq, write, counted)
 
 
 def _mapped_rg(conn: Connection, pair: Pair, snap: Snapshot, batch: Sequence[str]) -> set[int]:

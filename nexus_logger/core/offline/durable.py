@@ -99,10 +99,7 @@ class DurableLogger(DurableEnder):
         pid = instrument.instrument_pid
         with self._lock:
             try:
-                eng = self.engine()
-                run = self._send_if_free(eng)
-                if run.error is not None:
-                    raise DatabaseUnavailable(run.error)
+                eng = self._engine_after_waiting()
                 faults.point("start:before-db")
                 result = lifecycle.start_session(
                     instrument=pid,

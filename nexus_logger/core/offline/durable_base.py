@@ -190,6 +190,17 @@ class DurableBase:
                 raise
             self._came_online()
 
+    def _engine_after_waiting(self) -> Engine:
+        """The engine, once the events waiting here are sent (they go first, in order).
+
+        Raises :class:`DatabaseUnavailable` when the database cannot be reached for them.
+        """
+        eng = self.engine()
+        run = self._send_if_free(eng)
+        if run.error is not None:
+            raise DatabaseUnavailable(run.error)
+        return eng
+
     def _send_if_free(self, eng: Engine, live_id: int | None = None) -> sender.Run:
         """Send what waits, unless nothing does or another process is sending it right now."""
         if not self._outbox_call(self.outbox.pending_count, self.database_key):
