@@ -1,7 +1,7 @@
 """The staff's view of sessions: one row per session (START, END and RECORD_GENERATION folded).
 
-:func:`list_sessions` (``nexus-logger sessions``, the files check) folds every row with one
-GROUP BY; :func:`session_events` lists one session's rows. The Admin tab's list, timeline and
+:func:`list_sessions` (the files check of sessions waiting to be built) folds every row with
+one GROUP BY; :func:`session_events` lists one session's rows. The Admin tab's list, timeline and
 export live beside this module (``session_pages``, ``session_timeline``, ``session_csv``,
 built from ``session_query``) and are importable from here too, where callers have always
 found them.
