@@ -289,7 +289,7 @@ def test_start_while_another_session_was_opened_is_held_then_written_whole(db: s
     # still holds its own session, and can end it.
     assert durable.find_open(TEM).session_identifier == other.session.session_identifier
     [held] = durable.pending_events()
-    mine = durable._session_from_event(held)
+    mine = durable.finder.session_from_event(held)
     assert mine.session_identifier == "s-offline" and mine.user == "alice"
 
     ended = durable.end(mine, at=timestamps.parse(T1))

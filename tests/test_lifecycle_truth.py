@@ -282,7 +282,7 @@ def test_wrong_password_is_refused_on_a_pc_that_reached_the_database(
 def test_sync_exits_3_while_another_process_is_sending(sqlite_db: str) -> None:
     durable = durable_for(sqlite_db)
     queue_offline(durable, EventKind.START, "s-1", timestamps.to_db(timestamps.now_in(NY), NY))
-    durable._file_lock.acquire()  # another process is sending
+    durable.keeper.file_lock.acquire()  # another process is sending
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "nexus_logger", "sync", "--db", sqlite_db],
@@ -291,7 +291,7 @@ def test_sync_exits_3_while_another_process_is_sending(sqlite_db: str) -> None:
             timeout=60,
         )
     finally:
-        durable._file_lock.release()
+        durable.keeper.file_lock.release()
     assert proc.returncode == 3
     assert "every event is in the database" not in proc.stdout
     assert "sending saved events right now" in proc.stdout

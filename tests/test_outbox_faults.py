@@ -207,7 +207,7 @@ def test_conflict_outcomes_leave_a_database_nexuslims_can_build(
     )
     # The held START's user ends the session on this PC (the window still holds it).
     [held] = [e for e in durable.pending_events() if e.session_identifier == "c1-offline"]
-    kept = durable._session_from_event(held)
+    kept = durable.finder.session_from_event(held)
     durable.end(kept, at=timestamps.parse("2025-03-04T10:00:00-05:00"))
     expected = sorted(
         [

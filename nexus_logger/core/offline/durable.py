@@ -22,16 +22,17 @@ soon as the database answers.
 
 from __future__ import annotations
 
-import logging
-import uuid
+import threading
 from datetime import datetime
+from pathlib import Path
 
-from nexus_logger.core import faults, timestamps
+from sqlalchemy import Engine
+
+from nexus_logger.core import faults
 from nexus_logger.core.db.database_key import database_key
+from nexus_logger.core.db.engine import EngineLike
 from nexus_logger.core.db.models import Instrument
-from nexus_logger.core.errors import DatabaseUnavailable
-from nexus_logger.core.offline.durable_base import LOCK_WAIT_SECONDS, RETRY_SECONDS
-from nexus_logger.core.offline.durable_end import DurableEnder
+from nexus_logger.core.offline.database_link import DatabaseLink
 from nexus_logger.core.offline.durable_outcomes import (
     ENDED_WILL_BUILD,
     QUEUED_END,
@@ -40,10 +41,18 @@ from nexus_logger.core.offline.durable_outcomes import (
     StartOutcome,
     SyncReport,
 )
-from nexus_logger.core.offline.outbox import EventKind, OutboxError
+from nexus_logger.core.offline.outbox import (
+    ConflictRecord,
+    Outbox,
+    OutboxEvent,
+)
+from nexus_logger.core.offline.outbox_keeper import OutboxKeeper
+from nexus_logger.core.offline.session_ender import SessionEnder
+from nexus_logger.core.offline.session_finder import SessionFinder
+from nexus_logger.core.offline.session_starter import SessionStarter
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import OpenSession
-from nexus_logger.core.sessions.time_rules import localize
+from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, TimeRules
 from nexus_logger.core.settings.identity import recorded_login as os_login
 from nexus_logger.core.settings.identity import same_user
 from nexus_logger.core.validation import clean_user
@@ -62,16 +71,133 @@ __all__ = [
     "os_login",
 ]
 
-_logger = logging.getLogger(__name__)
+#: How often the window should call :meth:`DurableLogger.sync` while events wait (seconds).
+RETRY_SECONDS = 30
+#: How long ``sync`` waits for another process that is sending the same outbox.
+LOCK_WAIT_SECONDS = 5.0
 
 
-class DurableLogger(DurableEnder):
+class DurableLogger:
     """Start, end and replace sessions; keep events on this PC while the database is away.
 
     Safe to share between threads (calls are serialised) and between processes on one PC. The
     window runs it on its database worker: :meth:`sync` at launch and every
-    :data:`RETRY_SECONDS` while :meth:`pending_count` is not zero.
+    :data:`RETRY_SECONDS` while :meth:`pending_count` is not zero. Made of four parts with one
+    job each: the database (:class:`DatabaseLink`), the outbox and its sending
+    (:class:`OutboxKeeper`), identifying and finding (:class:`SessionFinder`), and the END
+    (:class:`SessionEnder`) and the START (:class:`SessionStarter`).
     """
+
+    def __init__(
+        self,
+        database: EngineLike = None,
+        *,
+        outbox_path: Path | None = None,
+        lock_wait: float = LOCK_WAIT_SECONDS,
+        timeout: float | None = None,
+        rules: TimeRules = DEFAULT_RULES,
+        outbox_folder: str = "",
+    ) -> None:
+        self.rules = rules
+        self.link = DatabaseLink(database, timeout=timeout)
+        self.keeper = OutboxKeeper(
+            self.link, database, rules=rules, outbox_path=outbox_path, outbox_folder=outbox_folder
+        )
+        self.finder = SessionFinder(self.link, self.keeper)
+        self.ender = SessionEnder(self.link, self.keeper, rules)
+        self.starter = SessionStarter(self.link, self.keeper, self.finder, rules)
+        self._lock = threading.RLock()
+        self._lock_wait = lock_wait
+
+    # -- what the callers read ------------------------------------------------------------
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.keeper.outbox
+
+    @property
+    def database_key(self) -> str:
+        return self.keeper.database_key
+
+    @property
+    def offline_reason(self) -> str | None:
+        """Why the database could not be reached at the last attempt; None after a success."""
+        return self.link.offline_reason
+
+    @property
+    def outbox_problem(self) -> str | None:
+        """Why nothing can be kept on this PC (the outbox cannot be written); None when it can."""
+        return self.keeper.problem
+
+    @property
+    def outbox_place_problem(self) -> str | None:
+        """Why this login keeps events in its own folder, not the PC's; or None."""
+        return self.keeper.place_problem
+
+    def engine(self) -> Engine:
+        """The shared database's engine (see :meth:`DatabaseLink.engine`)."""
+        return self.link.engine()
+
+    # -- identify, find, end, send: each serialised -------------------------------------
+
+    def identify(self, *, instrument: str | None = None, use_config: bool = True) -> Instrument:
+        """This PC's instrument (see :meth:`SessionFinder.identify`)."""
+        return self.finder.identify(instrument=instrument, use_config=use_config)
+
+    def find_open(self, instrument_pid: str) -> OpenSession | None:
+        """The session open on the instrument (see :meth:`SessionFinder.find_open`)."""
+        with self._lock:
+            return self.finder.find_open(instrument_pid)
+
+    def end(
+        self,
+        session: OpenSession,
+        *,
+        at: datetime | None = None,
+        typed: bool = False,
+        ended_by: str | None = None,
+    ) -> EndOutcome:
+        """End ``session`` (see :meth:`SessionEnder.end`)."""
+        with self._lock:
+            return self.ender.end(session, at=at, typed=typed, ended_by=ended_by)
+
+    def sync(self) -> SyncReport:
+        """Send every waiting event of this database, in order; safe to call at any time.
+
+        Waits up to ``lock_wait`` for another process sending the same outbox (the report
+        then says ``busy``). Stops at the first event the database cannot take for now (it
+        stays waiting, and so do the ones after it). Never raises for an unreachable database.
+        """
+        with self._lock:
+            return self.keeper.sync(self._lock_wait)
+
+    def retry(self, event_id: int) -> SyncReport:
+        """Put a held event back in line and send at once."""
+        self.outbox.retry(event_id)
+        return self.sync()
+
+    def check_reachable(self) -> None:
+        """Ask the database now (``SELECT 1``); :class:`DatabaseUnavailable` if it does not answer."""
+        with self._lock:
+            self.link.check_reachable()
+
+    def pending_count(self) -> int:
+        """Events for this database not yet in it (pending and held)."""
+        return self.keeper.pending_count()
+
+    def pending_events(self) -> list[OutboxEvent]:
+        """Those events, oldest first."""
+        return self.keeper.pending_events()
+
+    def conflicts(self, *, include_handled: bool = False) -> list[ConflictRecord]:
+        """Conflicts found while sending (every database), not yet handled by default."""
+        return self.keeper.conflicts(include_handled=include_handled)
+
+    def resolve_conflict(
+        self, conflict_id: int, *, by: str | None = None, note: str | None = None
+    ) -> ConflictRecord:
+        """Mark a conflict handled (see :meth:`Outbox.resolve`)."""
+        return self.keeper.resolve_conflict(conflict_id, by=by, note=note)
 
     def start(
         self,
@@ -83,99 +209,17 @@ class DurableLogger(DurableEnder):
         confirm: bool = True,
         typed: bool = False,
     ) -> StartOutcome:
-        """Start a session for ``user`` now (or at ``at``, naive: the instrument's zone).
-
-        With the database reachable this is one transaction there: ``created=False`` (with the
-        open session) when a session is already open. Otherwise the START is kept on this PC
-        (``queued=True``). A caller that tells the user itself passes ``confirm=False`` and calls
-        :meth:`confirm` once the user has seen the outcome. ``typed``: ``at`` was given by a
-        person, so the back-fill limit applies to it.
-        """
-        name = clean_user(user)
-        text = lifecycle.clean_note(note)
-        tz = instrument.timezone
-        when = timestamps.now_in(tz) if at is None else localize(at, tz, "start time")
-        self.rules.check(when, "start time", typed=typed)
-        pid = instrument.instrument_pid
+        """Start a session for ``user`` (see :meth:`SessionStarter.start`); ``queued=True`` when
+        it is kept on this PC, ``created=False`` (with the open session) when one is open."""
         with self._lock:
-            try:
-                eng = self._engine_after_waiting()
-                faults.point("start:before-db")
-                result = lifecycle.start_session(
-                    instrument=pid,
-                    user=name,
-                    note=text,
-                    at=at,
-                    engine=eng,
-                    rules=self.rules,
-                )
-                faults.point("start:committed")
-            except DatabaseUnavailable as err:
-                self._went_offline(err)
-                return self._keep_start(instrument, name, text, when, err, confirm)
-            self._came_online()
-        if result.created:
-            lifecycle.remember_open_here(result.session)
-            message = f"Session started on {instrument.display_name} for {name}."
-        else:
-            s = result.session
-            message = f"A session is already open on {instrument.display_name}: {_who(s)}."
-        return StartOutcome(result.session, result.created, False, self._with_warning(message))
-
-    def _keep_start(
-        self,
-        instrument: Instrument,
-        user: str,
-        note: str | None,
-        when: datetime,
-        err: DatabaseUnavailable,
-        confirm: bool,
-    ) -> StartOutcome:
-        pid = instrument.instrument_pid
-        kept = self._kept_session(pid, offline=True)
-        if kept is not None:
-            return StartOutcome(
-                kept,
-                False,
-                True,
-                f"The database cannot be reached, and this PC knows a session open on "
-                f"{instrument.display_name}: {_who(kept)}.",
+            return self.starter.start(
+                instrument=instrument, user=user, note=note, at=at, confirm=confirm, typed=typed
             )
-        tz = instrument.timezone
-        try:
-            event = self.outbox.add(
-                EventKind.START,
-                database=self.database_key,
-                session_identifier=str(uuid.uuid4()),
-                instrument_pid=pid,
-                timezone=tz,
-                at_text=timestamps.to_db(when, tz),
-                user=user,
-                note=note,
-                confirmed=False,
-            )
-        except OutboxError as out:
-            self._outbox_failed(out)
-            raise DatabaseUnavailable(
-                f"{err} The session cannot be kept on this PC either: {out}"
-            ) from err
-        self._outbox_works()
-        faults.point("start:kept")
-        if confirm:
-            self.outbox.confirm(event.id)
-        _logger.warning("START %s kept on this PC: %s", event.session_identifier, err)
-        return StartOutcome(
-            self._session_from_event(event),
-            True,
-            True,
-            self._with_warning(QUEUED_START),
-            event_id=event.id,
-        )
 
     def confirm(self, outcome: StartOutcome) -> None:
         """Record that the user was told about a START kept on this PC (no-op otherwise)."""
         if outcome.event_id is not None:
-            self._outbox_call(self.outbox.confirm, outcome.event_id)
+            self.keeper.call(self.outbox.confirm, outcome.event_id)
             faults.point("start:confirmed")
 
     def replace(
@@ -205,9 +249,3 @@ class DurableLogger(DurableEnder):
                 event_id=started.event_id,
             )
         return started
-
-
-def _who(session: OpenSession) -> str:
-    """ "user alice since 2026-12-02 08:36 (PC lab-pc-1)" for messages."""
-    where = f", PC {session.hostname}" if session.hostname else ""
-    return f"user {session.user or 'unknown'} since {session.started:%Y-%m-%d %H:%M}{where}"

@@ -9,18 +9,24 @@ from datetime import datetime
 from nexus_logger.core import faults, timestamps
 from nexus_logger.core.errors import DatabaseUnavailable, InvalidInput
 from nexus_logger.core.offline import sender
-from nexus_logger.core.offline.durable_find import DurableFinder
+from nexus_logger.core.offline.database_link import DatabaseLink
 from nexus_logger.core.offline.durable_outcomes import ENDED_WILL_BUILD, QUEUED_END, EndOutcome
 from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxError, OutboxEvent
+from nexus_logger.core.offline.outbox_keeper import OutboxKeeper
 from nexus_logger.core.sessions import lifecycle, other_login
 from nexus_logger.core.sessions.lifecycle import EndedSession, OpenSession
-from nexus_logger.core.sessions.time_rules import localize
+from nexus_logger.core.sessions.time_rules import TimeRules, localize
 
 _logger = logging.getLogger(__name__)
 
 
-class DurableEnder(DurableFinder):
-    """The END of a session, over :class:`~nexus_logger.core.offline.durable_find.DurableFinder`."""
+class SessionEnder:
+    """The END of a session: kept on this PC first, then sent; the database's answer told."""
+
+    def __init__(self, link: DatabaseLink, keeper: OutboxKeeper, rules: TimeRules) -> None:
+        self._link = link
+        self._keeper = keeper
+        self._rules = rules
 
     def end(
         self,
@@ -44,42 +50,41 @@ class DurableEnder(DurableFinder):
                 f"The end time {timestamps.to_db(when, tz)} is before the session started "
                 f"({session.start_text}). Give a later end time."
             )
-        self.rules.check(when, "end time", typed=typed)
+        self._rules.check(when, "end time", typed=typed)
         ident = session.session_identifier
-        with self._lock:
-            earlier = self._outbox_call(
-                self.outbox.items, database=self.database_key, session_identifier=ident
-            )
-            waiting = [e for e in earlier or () if e.kind is EventKind.END]
-            event = waiting[0] if waiting else self._keep_end(session, when, ended_by)
-            if event is None:  # nothing can be kept here: straight to the database
-                return self._end_directly(session, when, ended_by)
-            faults.point("end:kept")
+        earlier = self._keeper.call(
+            self._keeper.outbox.items, database=self._keeper.database_key, session_identifier=ident
+        )
+        waiting = [e for e in earlier or () if e.kind is EventKind.END]
+        event = waiting[0] if waiting else self._keep_end(session, when, ended_by)
+        if event is None:  # nothing can be kept here: straight to the database
+            return self._end_directly(session, when, ended_by)
+        faults.point("end:kept")
+        try:
+            eng = self._link.engine()
+        except DatabaseUnavailable as err:
+            return self._end_outcome(session, event, None, err)
+        run = self._keeper.send_if_free(eng, live_id=event.id)
+        current = self._keeper.outbox.get(event.id)
+        if current.state is EventState.PENDING and run.error is None and not run.attempted:
+            # Another process is sending this outbox: send this END alone (idempotent).
+            run = sender.Run(attempted=True, live_id=event.id)
             try:
-                eng = self.engine()
+                sender.send_end(self._keeper.outbox, eng, current, run, self._rules)
             except DatabaseUnavailable as err:
-                return self._end_outcome(session, event, None, err)
-            run = self._send_if_free(eng, live_id=event.id)
-            current = self.outbox.get(event.id)
-            if current.state is EventState.PENDING and run.error is None and not run.attempted:
-                # Another process is sending this outbox: send this END alone (idempotent).
-                run = sender.Run(attempted=True, live_id=event.id)
-                try:
-                    sender.send_end(self.outbox, eng, current, run, self.rules)
-                except DatabaseUnavailable as err:
-                    run.error = str(err)
-            faults.point("end:sent")
-            error = DatabaseUnavailable(run.error) if run.error else None
-            return self._end_outcome(session, self.outbox.get(event.id), run, error)
+                run.error = str(err)
+        faults.point("end:sent")
+        error = DatabaseUnavailable(run.error) if run.error else None
+        return self._end_outcome(session, self._keeper.outbox.get(event.id), run, error)
 
     def _keep_end(
         self, session: OpenSession, when: datetime, ended_by: str | None
     ) -> OutboxEvent | None:
         tz = session.instrument.timezone
         try:
-            event = self.outbox.add(
+            event = self._keeper.outbox.add(
                 EventKind.END,
-                database=self.database_key,
+                database=self._keeper.database_key,
                 session_identifier=session.session_identifier,
                 instrument_pid=session.instrument.instrument_pid,
                 timezone=tz,
@@ -90,9 +95,9 @@ class DurableEnder(DurableFinder):
                 ended_by=ended_by,
             )
         except OutboxError as err:
-            self._outbox_failed(err)
+            self._keeper.failed(err)
             return None
-        self._outbox_works()
+        self._keeper.works()
         return event
 
     def _end_directly(
@@ -101,25 +106,29 @@ class DurableEnder(DurableFinder):
         if session.kept_on_pc:
             raise DatabaseUnavailable(
                 f"This session exists only on this PC, and the outbox holding it cannot be "
-                f"used: {self.outbox_problem}"
+                f"used: {self._keeper.problem}"
             )
         ident = session.session_identifier
         try:
             if ended_by:
                 ended = other_login.end_now(
-                    self.engine(), session_identifier=ident, at=when, by=ended_by, rules=self.rules
+                    self._link.engine(),
+                    session_identifier=ident,
+                    at=when,
+                    by=ended_by,
+                    rules=self._rules,
                 )
             else:
                 ended = lifecycle.end_session(
-                    session_identifier=ident, at=when, engine=self.engine(), rules=self.rules
+                    session_identifier=ident, at=when, engine=self._link.engine(), rules=self._rules
                 )
         except DatabaseUnavailable as err:
-            self._went_offline(err)
+            self._link.went_offline(err)
             raise DatabaseUnavailable(
-                f"{err} The session end cannot be kept on this PC either: {self.outbox_problem} "
+                f"{err} The session end cannot be kept on this PC either: {self._keeper.problem} "
                 "Nothing was recorded: end the session again once either works."
             ) from err
-        self._came_online()
+        self._link.came_online()
         return self._ended(session, ended, when)
 
     def _end_outcome(
@@ -132,12 +141,12 @@ class DurableEnder(DurableFinder):
         ident = session.session_identifier
         if event.state is EventState.PENDING:
             if error is not None:
-                self._went_offline(error)
+                self._link.went_offline(error)
             _logger.warning("END %s kept on this PC: %s", ident, error)
             return EndOutcome(
-                ident, session.started, event.at, True, self._with_warning(QUEUED_END)
+                ident, session.started, event.at, True, self._keeper.with_warning(QUEUED_END)
             )
-        self._came_online()
+        self._link.came_online()
         if event.state is EventState.HELD:
             return EndOutcome(
                 ident,
@@ -154,7 +163,7 @@ class DurableEnder(DurableFinder):
                 session.started,
                 event.at,
                 False,
-                self._with_warning(ENDED_WILL_BUILD),
+                self._keeper.with_warning(ENDED_WILL_BUILD),
             )
         return self._ended(session, ended, event.at)
 
@@ -172,6 +181,6 @@ class DurableEnder(DurableFinder):
             ended.started,
             ended.ended,
             False,
-            self._with_warning(message),
+            self._keeper.with_warning(message),
             already_ended=earlier,
         )

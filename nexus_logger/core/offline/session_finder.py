@@ -9,16 +9,21 @@ import socket
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.models import Instrument
 from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
-from nexus_logger.core.offline.durable_base import DurableBase
+from nexus_logger.core.offline.database_link import DatabaseLink
 from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxEvent
+from nexus_logger.core.offline.outbox_keeper import OutboxKeeper
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import OpenSession
 
 _logger = logging.getLogger(__name__)
 
 
-class DurableFinder(DurableBase):
-    """Identify and find, over :class:`~nexus_logger.core.offline.durable_base.DurableBase`."""
+class SessionFinder:
+    """Identify the instrument and find its open session, online or from what this PC knows."""
+
+    def __init__(self, link: DatabaseLink, keeper: OutboxKeeper) -> None:
+        self._link = link
+        self._keeper = keeper
 
     def identify(self, *, instrument: str | None = None, use_config: bool = True) -> Instrument:
         """This PC's instrument (see :func:`lifecycle.identify_instrument`).
@@ -29,14 +34,18 @@ class DurableFinder(DurableBase):
         requested = self._identity_key(instrument, use_config)
         try:
             found = lifecycle.identify_instrument(
-                instrument=instrument, engine=self.engine(), use_config=use_config
+                instrument=instrument, engine=self._link.engine(), use_config=use_config
             )
         except DatabaseUnavailable as err:
-            self._went_offline(err)
-            cached = self._outbox_call(self.outbox.cached_instrument, self.database_key, requested)
+            self._link.went_offline(err)
+            cached = self._keeper.call(
+                self._keeper.outbox.cached_instrument, self._keeper.database_key, requested
+            )
             if cached is None and instrument is not None:
-                cached = self._outbox_call(
-                    self.outbox.cached_instrument, self.database_key, f"pid:{instrument}"
+                cached = self._keeper.call(
+                    self._keeper.outbox.cached_instrument,
+                    self._keeper.database_key,
+                    f"pid:{instrument}",
                 )
             if cached is None:
                 raise DatabaseUnavailable(
@@ -49,8 +58,10 @@ class DurableFinder(DurableBase):
                 cached.instrument_pid,
             )
             return cached
-        self._came_online()
-        self._outbox_call(self.outbox.remember_instrument, self.database_key, requested, found)
+        self._link.came_online()
+        self._keeper.call(
+            self._keeper.outbox.remember_instrument, self._keeper.database_key, requested, found
+        )
         return found
 
     def _identity_key(self, instrument: str | None, use_config: bool) -> str:
@@ -66,7 +77,9 @@ class DurableFinder(DurableBase):
         return f"host:{socket.gethostname().casefold()}"
 
     def _instrument_for(self, pid: str, timezone: str) -> Instrument:
-        cached = self._outbox_call(self.outbox.cached_instrument, self.database_key, f"pid:{pid}")
+        cached = self._keeper.call(
+            self._keeper.outbox.cached_instrument, self._keeper.database_key, f"pid:{pid}"
+        )
         if cached is not None:
             return cached
         return Instrument(instrument_pid=pid, display_name=pid, timezone=timezone)
@@ -79,16 +92,15 @@ class DurableFinder(DurableBase):
         START waits here (``kept_since`` set), else the one this PC last ran on the instrument
         (its local heartbeat file), unless its END waits here.
         """
-        with self._lock:
-            try:
-                eng = self._engine_after_waiting()
-                found = lifecycle.find_open_session(instrument_pid, engine=eng)
-            except DatabaseUnavailable as err:
-                _logger.info("Open session as this PC knows it: %s", err)
-                self._went_offline(err)
-                return self._kept_session(instrument_pid, offline=True)
-            self._came_online()
-            return found if found is not None else self._kept_session(instrument_pid)
+        try:
+            eng = self._keeper.engine_after_waiting()
+            found = lifecycle.find_open_session(instrument_pid, engine=eng)
+        except DatabaseUnavailable as err:
+            _logger.info("Open session as this PC knows it: %s", err)
+            self._link.went_offline(err)
+            return self.kept_session(instrument_pid, offline=True)
+        self._link.came_online()
+        return found if found is not None else self.kept_session(instrument_pid)
 
     def _known_here(self, pid: str, waiting: list[OutboxEvent]) -> OpenSession | None:
         """The session this PC last ran on ``pid`` (its local file), unless its END waits here."""
@@ -112,14 +124,16 @@ class DurableFinder(DurableBase):
             )
         return None
 
-    def _kept_session(self, pid: str, *, offline: bool = False) -> OpenSession | None:
+    def kept_session(self, pid: str, *, offline: bool = False) -> OpenSession | None:
         """The newest START of this PC for ``pid`` still waiting, whose user saw it, without END.
 
         ``offline``: else the session this PC last ran there (the database cannot tell).
         """
         waiting = (
-            self._outbox_call(
-                self.outbox.items, database=self.database_key, states=(EventState.PENDING,)
+            self._keeper.call(
+                self._keeper.outbox.items,
+                database=self._keeper.database_key,
+                states=(EventState.PENDING,),
             )
             or []
         )
@@ -133,10 +147,10 @@ class DurableFinder(DurableBase):
             and e.session_identifier not in ended
         ]
         if starts:
-            return self._session_from_event(starts[-1])
+            return self.session_from_event(starts[-1])
         return self._known_here(pid, waiting) if offline else None
 
-    def _session_from_event(self, event: OutboxEvent) -> OpenSession:
+    def session_from_event(self, event: OutboxEvent) -> OpenSession:
         return OpenSession(
             session_identifier=event.session_identifier,
             instrument=self._instrument_for(event.instrument_pid, event.timezone),
