@@ -23,7 +23,13 @@ from nexus_logger.core.db.engine import (
     read_connection,
     write_transaction,
 )
-from nexus_logger.core.db.models import ALEMBIC_HEAD, AlembicVersion, Base, Instrument
+from nexus_logger.core.db.models import (
+    ALEMBIC_HEAD,
+    AlembicVersion,
+    Base,
+    Instrument,
+    SessionLogEntry,
+)
 from nexus_logger.core.enums import LEGACY_STATUSES, RecordStatus
 from nexus_logger.core.errors import SchemaError, translate
 
@@ -32,15 +38,8 @@ _logger = logging.getLogger(__name__)
 #: Prefix of every table nexus-logger owns; NexusLIMS ignores tables it does not know.
 LOGGER_TABLE_PREFIX = "nexus_logger_"
 
-_SESSION_LOG_COLUMNS = {
-    "id_session_log",
-    "session_identifier",
-    "instrument",
-    "timestamp",
-    "event_type",
-    "record_status",
-    "user",
-}
+#: The columns NexusLIMS's ``session_log`` has, as the model declares them.
+_SESSION_LOG_COLUMNS = frozenset(SessionLogEntry.__table__.columns.keys())
 _INSTRUMENT_CORE = {"instrument_pid", "timezone"}
 
 
