@@ -268,11 +268,8 @@ def end_session(
         ended = end_in_transaction(
             conn, session_identifier=ident, at=at, rules=rules, typed=typed, instrument_pid=pid
         )
-        if pid is not None and ended.instrument.instrument_pid != pid:
-            raise InvalidInput(
-                f"Session {ident} belongs to {ended.instrument.instrument_pid}, not {pid}; "
-                "nothing was changed."
-            )
+        if pid is not None:
+            _refuse_other_instrument(ended, pid)
     forget_open_here(ident)
     if not ended.already_ended:
         _logger.info(
@@ -317,11 +314,7 @@ def replace_session(
     with write_transaction(eng) as conn:
         lock_instrument(conn, pid)
         ended = end_in_transaction(conn, session_identifier=old, at=end_at, rules=rules)
-        if ended.instrument.instrument_pid != pid:
-            raise InvalidInput(
-                f"Session {old} belongs to {ended.instrument.instrument_pid}, not {pid}; "
-                "nothing was changed."
-            )
+        _refuse_other_instrument(ended, pid)
         result = start_in_transaction(
             conn,
             inst,
@@ -340,3 +333,13 @@ def replace_session(
         pid,
     )
     return result
+
+
+def _refuse_other_instrument(ended: EndedSession, pid: str) -> None:
+    """:class:`InvalidInput` (the caller's transaction rolls back) when the session named is
+    another instrument's than the one the caller is about."""
+    if ended.instrument.instrument_pid != pid:
+        raise InvalidInput(
+            f"Session {ended.session_identifier} belongs to {ended.instrument.instrument_pid}, "
+            f"not {pid}; nothing was changed."
+        )
