@@ -1,23 +1,14 @@
 """The session lifecycle of one instrument PC, in one place to import from: identify, start,
-end, resume, heartbeat, note.
+end, resume, heartbeat, note (used by the CLI, the GUI's database worker and the outbox).
 
-Used by the CLI, the GUI's database worker and the outbox replay. Every state change is one
-transaction (:func:`~nexus_logger.core.db.engine.write_transaction`: ``BEGIN IMMEDIATE`` on
-SQLite, plus a transaction-scoped advisory lock on the instrument on PostgreSQL), so of N PCs
-racing to start exactly one writes a START and the others get that session back
-(``created=False``), and an END's rows are queued for NexusLIMS together with it or not at all.
-
-"Open session" means the latest START on the instrument whose ``session_identifier`` has no END
-row (RECORD_GENERATION rows ignored) and whose status still allows an END (WAITING_FOR_END, or
-TO_BE_BUILT: the broken state that stops NexusLIMS, which ending repairs);
-:mod:`~nexus_logger.core.sessions.open_rule` holds that check and the claim row that makes a
-second open session impossible, and every time passes
-:mod:`~nexus_logger.core.sessions.time_rules` first.
-
-Where each part lives: :mod:`.inputs` (user, note, identifier, stored times),
-:mod:`.outcomes` (results and refusals), :mod:`.instrument_lookup` (which instrument),
-:mod:`.session_rows` (reading a session), :mod:`.starting`, :mod:`.ending`,
-:mod:`.local_heartbeat` (this PC's file) and :mod:`.heartbeat_and_note` (the database's).
+Every state change is one transaction under the instrument's lock
+(:func:`~nexus_logger.core.db.engine.write_transaction`; the one-open-session rule is
+:mod:`~nexus_logger.core.sessions.open_rule`), and every time passes
+:mod:`~nexus_logger.core.sessions.time_rules` first. Where each part lives: :mod:`.inputs`
+(user, note, identifier, stored times), :mod:`.outcomes` (results and refusals),
+:mod:`.instrument_lookup` (which instrument), :mod:`.session_rows` (reading a session),
+:mod:`.starting`, :mod:`.ending`, :mod:`.local_heartbeat` (this PC's file) and
+:mod:`.heartbeat_and_note` (the database's).
 """
 
 from __future__ import annotations
