@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmachine import describe_machine
+from benchmachine import describe_machine, launch_command
 
 TARGET_MS = 300.0
 PID = "BENCH-TEM-01"
@@ -43,8 +42,7 @@ def main() -> int:
         "--command", nargs=argparse.REMAINDER, help="the program, last (default: nexus-logger)"
     )
     args = parser.parse_args()
-    script = shutil.which("nexus-logger")
-    launch = args.command or ([script] if script else [sys.executable, "-m", "nexus_logger"])
+    launch = args.command or launch_command()
     with tempfile.TemporaryDirectory(prefix="nexus-logger-bench-cli-") as tmp:
         env = dict(
             os.environ,
@@ -87,6 +85,7 @@ def main() -> int:
             results["nexus-logger session start"].append(_time(start, env))
             results["nexus-logger session end"].append(_time(end, env))
     print(describe_machine())
+    print(f"command: {' '.join(launch)}")
     print(f"median of {args.runs} fresh processes each (ms); target {TARGET_MS:.0f} ms")
     for name, times in results.items():
         median = statistics.median(times)

@@ -44,7 +44,11 @@ ZONES = ("America/New_York", "America/Denver", "Europe/Berlin", "Asia/Kolkata")
 
 _CHILD = r"""
 import json, resource, sys, time
-from nexus_logger.core import get_all_session_logs, get_sessions_to_build, summaries
+from nexus_logger.core import get_all_session_logs, get_sessions_to_build
+try:
+    from nexus_logger.core.staff import summaries
+except ImportError:  # --code: a commit from before the core's subpackages
+    from nexus_logger.core import summaries
 pending = summaries.SessionQuery(statuses=frozenset({"TO_BE_BUILT"}))
 fn = {
     "to_build": get_sessions_to_build,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmachine import machine_facts
+from benchmachine import launch_command, machine_facts
 
 BUDGET_MS = 500.0
 
@@ -40,11 +39,6 @@ def make_database(folder: Path) -> str:
     init_db(path)
     add_instrument("BENCH-TEM-01", display_name="Bench TEM", timezone="UTC", engine=path)
     return path
-
-
-def launch_command() -> list[str]:
-    script = shutil.which("nexus-logger")
-    return [script] if script else [sys.executable, "-m", "nexus_logger"]
 
 
 def one_run(command: list[str], env: dict[str, str], end_command: list[str]) -> tuple[float, float]:

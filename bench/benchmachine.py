@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
+import sysconfig
 from pathlib import Path
 
 
@@ -46,3 +48,17 @@ def describe_machine() -> str:
         f"{f['cpus']} CPUs ({f['cpu']}), {f['ram']} RAM, {f['os']}, Python {f['python']}, "
         f"load average (1/5/15 min) {f['load_average']}"
     )
+
+
+def launch_command() -> list[str]:
+    """How a user starts nexus-logger on this machine: the installed console script.
+
+    Taken from this interpreter's scripts folder, not from ``PATH``: on a development machine
+    ``PATH`` may hold a version manager's shim (pyenv's is a shell script that adds 0.1-0.25 s
+    to every launch here), which no instrument PC runs. Without a script: ``python -m``.
+    """
+    folder = Path(sysconfig.get_path("scripts"))
+    for name in ("nexus-logger.exe", "nexus-logger"):
+        if (folder / name).is_file():
+            return [str(folder / name)]
+    return [sys.executable, "-m", "nexus_logger"]

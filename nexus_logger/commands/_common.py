@@ -6,7 +6,7 @@ import argparse
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nexus_logger.core.settings.config import settings_from_args
@@ -31,13 +31,30 @@ def common_options() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="database file or SQLAlchemy URL (overrides NX_DB_PATH and the config file)",
     )
-    parent.add_argument(
-        "--config",
-        metavar="FILE",
-        default=argparse.SUPPRESS,
-        help="config file (default: the platform's config folder)",
-    )
+    add_config_option(parent, "config file (default: the platform's config folder)")
     return parent
+
+
+def add_config_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--config FILE``, set only when given (a value before the sub-command stays)."""
+    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=help_text)
+
+
+def add_action(
+    actions: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    help_text: str,
+    description: str,
+    parents: Sequence[argparse.ArgumentParser] = (),
+) -> argparse.ArgumentParser:
+    """A sub-command (or a command's action) run by ``func``: its parser, for its options."""
+    parser = actions.add_parser(
+        name, parents=list(parents), help=help_text, description=description
+    )
+    parser.set_defaults(func=func)
+    return parser
 
 
 def engine_from_args(args: argparse.Namespace, *, create: bool = False) -> Engine:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from nexus_logger.commands._common import (
+    add_action,
     add_format_option,
     engine_from_args,
     render_json,
@@ -53,70 +54,84 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=cmd_window)
     quiet = _quiet_common(common)
     actions = p.add_subparsers(dest="admin_command", metavar="ACTION")
+    _add_changes(actions, quiet)
 
-    a = actions.add_parser(
-        "force-end",
-        parents=[quiet],
-        help="end an open session at a given time",
-        description="Insert the END of an open session at the given time and queue it for "
-        "building (START and END become TO_BE_BUILT), with an audit row.",
-    )
-    a.add_argument("session", metavar="SESSION_ID", help="session_identifier")
-    a.add_argument(
-        "--at",
-        required=True,
-        metavar="TIME",
-        help="end time, ISO-8601 (e.g. 2025-01-06T17:30); without offset: the instrument's zone",
-    )
-    a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    a.set_defaults(func=cmd_force_end)
-
-    a = actions.add_parser(
-        "requeue",
-        parents=[quiet],
-        help="queue a session (ERROR, NO_FILES_FOUND, ...) to be built again",
-        description="Set START and END of a session back to TO_BE_BUILT, with an audit row.",
-    )
-    a.add_argument("session", metavar="SESSION_ID", help="session_identifier")
-    a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    a.set_defaults(func=cmd_requeue)
-
-    a = actions.add_parser(
-        "fix-user",
-        parents=[quiet],
-        help="give START and END of a session the same user",
-        description="NexusLIMS pairs START and END by user; set both to USER, with an audit row.",
-    )
-    a.add_argument("session", metavar="SESSION_ID", help="session_identifier")
-    a.add_argument("--user", required=True, metavar="USER", help="the right user name")
-    a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    a.set_defaults(func=cmd_fix_user)
-
-    a = actions.add_parser(
+    a = add_action(
+        actions,
         "audit",
+        cmd_audit,
         parents=[quiet],
-        help="list the admin actions recorded in the database",
+        help_text="list the admin actions recorded in the database",
         description="List the admin actions recorded in the table nexus_logger_audit, newest "
         "first: when, which login, which action on which session, how many rows changed.",
     )
     a.add_argument("--session", metavar="SESSION_ID", help="only actions on this session")
     a.add_argument("--limit", type=int, default=50, metavar="N", help="newest N (default 50)")
     add_format_option(a, ("table", "json"))
-    a.set_defaults(func=cmd_audit)
 
-    a = actions.add_parser(
+    add_action(
+        actions,
         "create-tables",
+        cmd_create_tables,
         parents=[quiet],
-        help="create the logger-owned tables now (before granting rights on them)",
+        help_text="create the logger-owned tables now (before granting rights on them)",
         description="Create nexus-logger's own tables (prefix nexus_logger_) in the database "
         "now; they are otherwise made on first use. On PostgreSQL, run this as the owner "
         "before the GRANT script of 'postgres-roles'. NexusLIMS's tables are not touched.",
     )
-    a.set_defaults(func=cmd_create_tables)
+    _add_postgres_roles(actions)
 
-    a = actions.add_parser(
+
+def _add_changes(actions: argparse._SubParsersAction, quiet: argparse.ArgumentParser) -> None:
+    """The actions that change a session's rows: each names the session and asks first."""
+
+    def change(name: str, func: Any, help_text: str, description: str) -> Any:
+        a = add_action(
+            actions, name, func, parents=[quiet], help_text=help_text, description=description
+        )
+        a.add_argument("session", metavar="SESSION_ID", help="session_identifier")
+        return a
+
+    def ask_first(a: argparse.ArgumentParser) -> None:
+        a.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    a = change(
+        "force-end",
+        cmd_force_end,
+        "end an open session at a given time",
+        "Insert the END of an open session at the given time and queue it for "
+        "building (START and END become TO_BE_BUILT), with an audit row.",
+    )
+    a.add_argument(
+        "--at",
+        required=True,
+        metavar="TIME",
+        help="end time, ISO-8601 (e.g. 2025-01-06T17:30); without offset: the instrument's zone",
+    )
+    ask_first(a)
+    a = change(
+        "requeue",
+        cmd_requeue,
+        "queue a session (ERROR, NO_FILES_FOUND, ...) to be built again",
+        "Set START and END of a session back to TO_BE_BUILT, with an audit row.",
+    )
+    ask_first(a)
+    a = change(
+        "fix-user",
+        cmd_fix_user,
+        "give START and END of a session the same user",
+        "NexusLIMS pairs START and END by user; set both to USER, with an audit row.",
+    )
+    a.add_argument("--user", required=True, metavar="USER", help="the right user name")
+    ask_first(a)
+
+
+def _add_postgres_roles(actions: argparse._SubParsersAction) -> None:
+    a = add_action(
+        actions,
         "postgres-roles",
-        help="print SQL that makes a PostgreSQL server enforce nexus-logger's rules",
+        cmd_postgres_roles,
+        help_text="print SQL that makes a PostgreSQL server enforce nexus-logger's rules",
         description="Print the script of docs/postgres-roles.md for the given names: roles for "
         "instrument PCs, administrators and the bridge, the logger tables, the role-to-"
         "instrument map, guard triggers and the append-only change trail. Review it, then run "
@@ -150,7 +165,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="let the instrument PC account ROLE log INSTRUMENT_PID (repeatable)",
     )
     a.add_argument("--schema", default="public", help="schema of the tables (default public)")
-    a.set_defaults(func=cmd_postgres_roles)
 
 
 def cmd_window(args: argparse.Namespace) -> int:

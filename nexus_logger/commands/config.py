@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from nexus_logger.commands._common import (
+    add_action,
     add_format_option,
     render_json,
     render_table,
@@ -37,22 +38,25 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     actions = config.add_subparsers(dest="config_command", metavar="ACTION")
     config.set_defaults(func=cmd_show, format="table", all=False)
 
-    p = actions.add_parser(
+    p = add_action(
+        actions,
         "show",
+        cmd_show,
         parents=[common],
-        help="each key, its effective value and its source (passwords masked)",
+        help_text="each key, its effective value and its source (passwords masked)",
         description="Print every configuration key with its effective value and where it came "
         "from (flag, environment variable, config file or default); passwords in database "
         "URLs are masked.",
     )
     p.add_argument("--instrument", metavar="PID", help="as if given on the command line")
     add_format_option(p, ("table", "json"))
-    p.set_defaults(func=cmd_show)
 
-    p = actions.add_parser(
+    p = add_action(
+        actions,
         "path",
+        cmd_path,
         parents=[common],
-        help="print the config file's location",
+        help_text="print the config file's location",
         description="Print where the config file is read from (whether or not it exists).",
     )
     p.add_argument(
@@ -60,12 +64,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         action="store_true",
         help="also print the data folder, the log file and the demo database",
     )
-    p.set_defaults(func=cmd_path)
 
-    p = actions.add_parser(
+    p = add_action(
+        actions,
         "init",
+        cmd_init,
         parents=[common],
-        help="write a commented config file (with --db/--instrument filled in)",
+        help_text="write a commented config file (with --db/--instrument filled in)",
         description="Write a config file listing every key with its meaning. Values given "
         "with --db and --instrument are written active; the others stay commented out.",
     )
@@ -77,7 +82,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="write the machine-wide file every login of this PC reads (run once per PC, "
         f"as an administrator): {paths.machine_config_file()}",
     )
-    p.set_defaults(func=cmd_init)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from nexus_logger.commands._common import (
+    add_action,
+    add_config_option,
     add_format_option,
     engine_from_args,
     render_csv,
@@ -57,16 +59,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     # init-db names its database once, as its argument: a second way (--db) to say the
     # same thing only invites "which one wins?". --config stays (it sets the log level).
     only_config = argparse.ArgumentParser(add_help=False)
-    only_config.add_argument(
-        "--config",
-        metavar="FILE",
-        default=argparse.SUPPRESS,
-        help="config file (only its log_level is used here)",
-    )
-    p = sub.add_parser(
+    add_config_option(only_config, "config file (only its log_level is used here)")
+    p = add_action(
+        sub,
         "init-db",
+        cmd_init_db,
         parents=[only_config],
-        help="create a new database with the NexusLIMS 2.8 schema",
+        help_text="create a new database with the NexusLIMS 2.8 schema",
         description="Create a database with exactly the NexusLIMS 2.8 schema (the tables, "
         "constraints and Alembic revision NexusLIMS itself creates). An existing NexusLIMS "
         "database is left unchanged; anything else is refused.",
@@ -76,12 +75,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="DB",
         help="the new database: an SQLite file path or a PostgreSQL SQLAlchemy URL",
     )
-    p.set_defaults(func=cmd_init_db)
+    _add_sessions(sub, common)
 
-    p = sub.add_parser(
+
+def _add_sessions(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = add_action(
+        sub,
         "sessions",
+        cmd_sessions,
         parents=[common],
-        help="list sessions (one row per session)",
+        help_text="list sessions (one row per session)",
         description="List the sessions of the database, oldest first, one row per session: "
         "identifier, instrument, user, start and end as stored, status and the number of "
         "RECORD_GENERATION events. The CSV format has the columns of the Admin tab's Export "
@@ -122,7 +125,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "(NO_FILES_FOUND when there are none)",
     )
     add_format_option(p, ("table", "json", "csv"))
-    p.set_defaults(func=cmd_sessions)
 
 
 def cmd_init_db(args: argparse.Namespace) -> int:

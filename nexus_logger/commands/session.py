@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from nexus_logger.commands._common import (
+    add_action,
     add_format_option,
     durable_from_args,
     render_json,
     settings_from_args,
 )
 from nexus_logger.core import errors
+from nexus_logger.core.durations import duration_parts
 from nexus_logger.core.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -38,15 +41,19 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "('nexus-logger station set'), else the legacy computer_name column.",
     )
     actions = p.add_subparsers(dest="session_command", metavar="ACTION", required=True)
+    for name, (func, help_text, description, add_options) in _ACTIONS.items():
+        parser = add_action(
+            actions, name, func, help_text=help_text, description=description, parents=[common]
+        )
+        # SUPPRESS: without the option, a value given before the sub-command stays in effect.
+        parser.add_argument(
+            "--instrument", metavar="PID", default=argparse.SUPPRESS, help="instrument PID"
+        )
+        add_options(parser)
+        add_format_option(parser, ("table", "json"))
 
-    start = actions.add_parser(
-        "start",
-        parents=[common],
-        help="start a session (refused while one is open)",
-        description="Write a START for this PC's instrument. If a session is already open "
-        "there, nothing is written and the command exits with code 4, naming that session.",
-    )
-    _instrument_option(start)
+
+def _start_options(start: argparse.ArgumentParser) -> None:
     start.add_argument(
         "--user", metavar="NAME", help="who uses the instrument (default: your login)"
     )
@@ -56,19 +63,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="TIME",
         help="start time, ISO-8601 (default: now; no offset: instrument's zone)",
     )
-    add_format_option(start, ("table", "json"))
-    start.set_defaults(func=cmd_start)
 
-    end = actions.add_parser(
-        "end",
-        parents=[common],
-        help="end the open session",
-        description="End the open session of this PC's instrument (or --session ID): the END "
-        "and the status change to TO_BE_BUILT happen in one transaction. Exits with code 4 when "
-        "no session is open, or when the open session is another user's: ending someone "
-        "else's session takes naming it with --session ID.",
-    )
-    _instrument_option(end)
+
+def _end_options(end: argparse.ArgumentParser) -> None:
     end.add_argument(
         "--session",
         metavar="ID",
@@ -85,49 +82,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="end time, ISO-8601 (no offset: instrument's zone), or 'heartbeat' for the "
         "session's last heartbeat (default: now)",
     )
-    add_format_option(end, ("table", "json"))
-    end.set_defaults(func=cmd_end)
 
-    status = actions.add_parser(
-        "status",
-        parents=[common],
-        help="show the instrument's open session",
-        description="Show which instrument this PC is and its open session, if any.",
-    )
-    _instrument_option(status)
-    add_format_option(status, ("table", "json"))
-    status.set_defaults(func=cmd_status)
 
-    beat = actions.add_parser(
-        "heartbeat",
-        parents=[common],
-        help="record that the open session is still alive",
-        description="Record that the open session is alive now (the window does this every "
-        "heartbeat_seconds; a scheduled task can do it on a PC without the window). Exits "
-        "with code 4 when no session is open.",
-    )
-    _instrument_option(beat)
-    add_format_option(beat, ("table", "json"))
-    beat.set_defaults(func=cmd_heartbeat)
-
-    note = actions.add_parser(
-        "note",
-        parents=[common],
-        help="show or set the open session's note",
-        description="Show the note of the open session, or set it (editable until the session "
-        "ends). An empty TEXT removes the note.",
-    )
-    _instrument_option(note)
+def _note_options(note: argparse.ArgumentParser) -> None:
     note.add_argument("text", metavar="TEXT", nargs="?", help="the new note")
-    add_format_option(note, ("table", "json"))
-    note.set_defaults(func=cmd_note)
 
 
-def _instrument_option(parser: argparse.ArgumentParser) -> None:
-    # SUPPRESS: without the option, a value given before the sub-command stays in effect.
-    parser.add_argument(
-        "--instrument", metavar="PID", default=argparse.SUPPRESS, help="instrument PID"
-    )
+def _no_options(_parser: argparse.ArgumentParser) -> None:
+    """``status`` and ``heartbeat`` take only the options every action has."""
 
 
 def _resolve_instrument(args: argparse.Namespace, durable: Any) -> Any:
@@ -155,9 +117,8 @@ def parse_time(text: str) -> datetime:
 
 def format_duration(seconds: float) -> str:
     """``1 h 05 min`` / ``12 min`` / ``40 s``."""
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
+    days, hours, minutes, secs = duration_parts(seconds)
+    hours += 24 * days
     if hours:
         return f"{hours} h {minutes:02d} min"
     if minutes:
@@ -214,40 +175,60 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_end(args: argparse.Namespace) -> int:
-    from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
-    from nexus_logger.core.sessions.lifecycle import default_user, end_session, last_heartbeat
-    from nexus_logger.core.settings.identity import same_user
-
     # "Now" is when the command was given, not after the lookups below have waited out an
     # unreachable database.
     invoked = datetime.now(UTC)
     durable = durable_from_args(args)
-    inst = None
-    ident = args.session
-    session = None
-    if ident is None:
+    target = _session_to_end(args, durable)
+    if isinstance(target, int):
+        return target  # refused: nothing open, or not this user's
+    ident, session = target
+    at, typed = _end_time(args, ident, durable, invoked)
+    if session is None:
+        result, queued, message = _end_in_database(ident, at, typed, durable)
+    else:
+        result, queued, message = _end_kept(session, at, typed, durable)
+    _print_ended(args, ident, result, queued, message)
+    return EXIT_HELD if queued else 0
+
+
+def _session_to_end(args: argparse.Namespace, durable: DurableLogger) -> tuple[str, Any] | int:
+    """The identifier to end and this PC's open session when it is that one (else None), or
+    the exit code of a refusal (already printed)."""
+    from nexus_logger.core.errors import NexusLoggerError
+    from nexus_logger.core.sessions.lifecycle import default_user
+    from nexus_logger.core.settings.identity import same_user
+
+    if args.session is None:
         inst = _resolve_instrument(args, durable)
         session = durable.find_open(inst.instrument_pid)
         if session is None:
             return _no_open(args, inst.instrument_pid)
-        ident = session.session_identifier
         # A PC is shared: nobody ends another person's session without naming it. The same
         # rule as the window's (case and a domain prefix ignored).
         who = args.user if args.user is not None else default_user()
         if not same_user(session.user, who):
             return _not_yours(args, session)
-    else:
-        # The session this PC has open can be ended offline too; any other goes straight
-        # to the database.
-        try:
-            inst = _resolve_instrument(args, durable)
-            mine = durable.find_open(inst.instrument_pid)
-        except NexusLoggerError:
-            mine = None
-        if mine is not None and mine.session_identifier == ident:
-            session = mine
-    at: datetime | None = None
-    typed = False  # a time the user typed: the back-fill limit applies
+        return session.session_identifier, session
+    # The session this PC has open can be ended offline too; any other goes straight to the
+    # database.
+    try:
+        inst = _resolve_instrument(args, durable)
+        mine = durable.find_open(inst.instrument_pid)
+    except NexusLoggerError:
+        mine = None
+    if mine is not None and mine.session_identifier == args.session:
+        return args.session, mine
+    return args.session, None
+
+
+def _end_time(
+    args: argparse.Namespace, ident: str, durable: DurableLogger, invoked: datetime
+) -> tuple[datetime, bool]:
+    """The END's time and whether the user typed it (then the back-fill limit applies)."""
+    from nexus_logger.core.errors import DatabaseUnavailable
+    from nexus_logger.core.sessions.lifecycle import last_heartbeat
+
     if args.at and args.at.strip().lower() == "heartbeat":
         try:
             at = last_heartbeat(ident, engine=durable.engine())
@@ -259,35 +240,46 @@ def cmd_end(args: argparse.Namespace) -> int:
             raise NotFound(
                 f"Session {ident} has no heartbeat recorded; give the end time with --at TIME."
             )
-    elif args.at:
-        at = parse_time(args.at)
-        typed = True
-    else:
-        at = invoked
-    if session is None:
-        ended = end_session(
-            session_identifier=ident,
-            at=at,
-            engine=durable.engine(),
-            rules=durable.rules,
-            typed=typed,
-        )
-        result = ended.as_dict()
-        queued, message, already = False, "", ended.already_ended
-    else:
-        outcome = durable.end(session, at=at, typed=typed)
-        started = outcome.started or session.started
-        result = {
-            "session_identifier": ident,
-            "instrument": session.instrument.instrument_pid,
-            "instrument_name": session.instrument.display_name,
-            "user": session.user,
-            "started": started.isoformat(),
-            "ended": outcome.ended.isoformat(),
-            "duration_seconds": round((outcome.ended - started).total_seconds(), 3),
-            "already_ended": outcome.already_ended,
-        }
-        queued, message, already = outcome.queued, outcome.message, outcome.already_ended
+        return at, False
+    if args.at:
+        return parse_time(args.at), True
+    return invoked, False
+
+
+def _end_in_database(
+    ident: str, at: datetime, typed: bool, durable: DurableLogger
+) -> tuple[dict[str, Any], bool, str]:
+    """End a session this PC does not have open, in the database: (result, queued, message)."""
+    from nexus_logger.core.sessions.lifecycle import end_session
+
+    ended = end_session(
+        session_identifier=ident, at=at, engine=durable.engine(), rules=durable.rules, typed=typed
+    )
+    return ended.as_dict(), False, ""
+
+
+def _end_kept(
+    session: Any, at: datetime, typed: bool, durable: DurableLogger
+) -> tuple[dict[str, Any], bool, str]:
+    """End this PC's open session through the outbox: (result, queued, message)."""
+    outcome = durable.end(session, at=at, typed=typed)
+    started = outcome.started or session.started
+    result = {
+        "session_identifier": session.session_identifier,
+        "instrument": session.instrument.instrument_pid,
+        "instrument_name": session.instrument.display_name,
+        "user": session.user,
+        "started": started.isoformat(),
+        "ended": outcome.ended.isoformat(),
+        "duration_seconds": round((outcome.ended - started).total_seconds(), 3),
+        "already_ended": outcome.already_ended,
+    }
+    return result, outcome.queued, outcome.message
+
+
+def _print_ended(
+    args: argparse.Namespace, ident: str, result: dict[str, Any], queued: bool, message: str
+) -> None:
     started_at = datetime.fromisoformat(result["started"])
     ended_at = datetime.fromisoformat(result["ended"])
     if args.format == "json":
@@ -295,7 +287,7 @@ def cmd_end(args: argparse.Namespace) -> int:
         if queued:
             data["message"] = message
         print(render_json(data))
-    elif already:
+    elif result["already_ended"]:
         print(f"Session {ident} had already ended at {_when(ended_at)}; nothing was changed.")
     else:
         if queued:
@@ -306,7 +298,6 @@ def cmd_end(args: argparse.Namespace) -> int:
             f"({format_duration(result['duration_seconds'])})."
             + ("" if queued else " NexusLIMS will build its record.")
         )
-    return EXIT_HELD if queued else 0
 
 
 def _not_yours(args: argparse.Namespace, session: Any) -> int:
@@ -449,3 +440,46 @@ def cmd_note(args: argparse.Namespace) -> int:
     else:
         print(note if note else f"Session {ident} has no note.")
     return 0
+
+
+#: The actions, in the order ``--help`` lists them: handler, help line, description and the
+#: action's own options (besides the common ones, ``--instrument`` and ``--format``).
+_ACTIONS: dict[str, tuple[Callable[[argparse.Namespace], int], str, str, Callable[..., None]]] = {
+    "start": (
+        cmd_start,
+        "start a session (refused while one is open)",
+        "Write a START for this PC's instrument. If a session is already open "
+        "there, nothing is written and the command exits with code 4, naming that session.",
+        _start_options,
+    ),
+    "end": (
+        cmd_end,
+        "end the open session",
+        "End the open session of this PC's instrument (or --session ID): the END "
+        "and the status change to TO_BE_BUILT happen in one transaction. Exits with code 4 when "
+        "no session is open, or when the open session is another user's: ending someone "
+        "else's session takes naming it with --session ID.",
+        _end_options,
+    ),
+    "status": (
+        cmd_status,
+        "show the instrument's open session",
+        "Show which instrument this PC is and its open session, if any.",
+        _no_options,
+    ),
+    "heartbeat": (
+        cmd_heartbeat,
+        "record that the open session is still alive",
+        "Record that the open session is alive now (the window does this every "
+        "heartbeat_seconds; a scheduled task can do it on a PC without the window). Exits "
+        "with code 4 when no session is open.",
+        _no_options,
+    ),
+    "note": (
+        cmd_note,
+        "show or set the open session's note",
+        "Show the note of the open session, or set it (editable until the session "
+        "ends). An empty TEXT removes the note.",
+        _note_options,
+    ),
+}

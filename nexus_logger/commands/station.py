@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from nexus_logger.commands._common import (
+    add_action,
     add_format_option,
     engine_from_args,
     render_json,
@@ -22,37 +24,51 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     actions = p.add_subparsers(dest="station_command", metavar="ACTION", required=True)
 
-    s = actions.add_parser(
+    s = _action(
+        actions,
+        common,
         "set",
-        parents=[common],
-        help="link a PC (default: this one) to an instrument",
-        description="Link a PC (default: this one) to an instrument, replacing an earlier link.",
+        cmd_set,
+        "link a PC (default: this one) to an instrument",
+        "Link a PC (default: this one) to an instrument, replacing an earlier link.",
     )
     s.add_argument("pid", metavar="PID", help="instrument_pid of the instrument")
     s.add_argument("--hostname", metavar="NAME", help="the PC's host name (default: this PC)")
-    s.set_defaults(func=cmd_set)
-
-    s = actions.add_parser(
+    s = _action(
+        actions,
+        common,
         "show",
-        parents=[common],
-        help="list the links and what this PC resolves to",
-        description="List every PC-to-instrument link in the database, and which instrument "
+        cmd_show,
+        "list the links and what this PC resolves to",
+        "List every PC-to-instrument link in the database, and which instrument "
         "this PC (or --hostname) resolves to from the station table or, on a 1.x database, "
         "the legacy computer_name column (the instrument setting is not applied here).",
     )
     s.add_argument("--hostname", metavar="NAME", help="resolve this host name (default: this PC)")
     add_format_option(s, ("table", "json"))
-    s.set_defaults(func=cmd_show)
-
-    s = actions.add_parser(
+    s = _action(
+        actions,
+        common,
         "unset",
-        parents=[common],
-        help="remove the link of a PC (default: this one)",
-        description="Remove the link of a PC (default: this one) to its instrument; its "
+        cmd_unset,
+        "remove the link of a PC (default: this one)",
+        "Remove the link of a PC (default: this one) to its instrument; its "
         "sessions stay as they are.",
     )
     s.add_argument("--hostname", metavar="NAME", help="the PC's host name (default: this PC)")
-    s.set_defaults(func=cmd_unset)
+
+
+def _action(
+    actions: argparse._SubParsersAction,
+    common: argparse.ArgumentParser,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help_text: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    return add_action(
+        actions, name, func, parents=[common], help_text=help_text, description=description
+    )
 
 
 def cmd_set(args: argparse.Namespace) -> int:

@@ -8,6 +8,9 @@ the traceback goes to the log file.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
 
 #: Exit codes of the ``nexus-logger`` command (the README's "Exit codes" table). Each error
 #: class below carries its code as ``exit_code``; ``cli.main`` returns it.
@@ -30,7 +33,9 @@ EXIT_SETUP = 6
 class NexusLoggerError(Exception):
     """Base class: ``str(err)`` is a complete, user-facing sentence.
 
-    An error not more specific than this is a problem of this PC's or the database's set-up.
+    An error not more specific than this is a problem of this PC's or the database's set-up,
+    and so are the subclasses that keep this ``exit_code`` (configuration, a missing or foreign
+    database, a refused login, a read-only file).
     """
 
     exit_code = EXIT_SETUP
@@ -44,8 +49,6 @@ class InvalidInput(NexusLoggerError):
 
 class ConfigError(NexusLoggerError):
     """The configuration file or an option is wrong."""
-
-    exit_code = EXIT_SETUP
 
 
 class DatabaseUnavailable(NexusLoggerError):
@@ -61,8 +64,6 @@ class DatabaseUnavailable(NexusLoggerError):
 class DatabaseMissing(NexusLoggerError):
     """The configured database file does not exist (and is never created by accident)."""
 
-    exit_code = EXIT_SETUP
-
 
 class AccessDenied(NexusLoggerError):
     """The database answered and refused this account: wrong password, unknown role, no right.
@@ -70,8 +71,6 @@ class AccessDenied(NexusLoggerError):
     Not :class:`DatabaseUnavailable`: waiting does not help, so nothing is kept on this PC; the
     exit code says it is a set-up problem, not the network.
     """
-
-    exit_code = EXIT_SETUP
 
 
 #: The name the CLI's exit-code table uses for a refused login.
@@ -81,13 +80,9 @@ LoginRefused = AccessDenied
 class DatabaseReadOnly(NexusLoggerError):
     """The database can be read but not written."""
 
-    exit_code = EXIT_SETUP
-
 
 class SchemaError(NexusLoggerError):
     """The file or server is reachable but does not hold NexusLIMS tables we understand."""
-
-    exit_code = EXIT_SETUP
 
 
 class NotFound(NexusLoggerError):
@@ -121,11 +116,151 @@ def _root_message(err: BaseException) -> str:
     return str(orig if orig is not None else err).strip()
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """A driver error as the rules read it: its root message and the error that raised it."""
+
+    err: BaseException
+    root: BaseException  # the DBAPI error SQLAlchemy wraps, or ``err`` itself
+    text: str
+    sa_exc: ModuleType  # sqlalchemy.exc, imported on first use
+
+    def says(self, *words: str) -> bool:
+        """True when the message contains any of ``words`` (lower case)."""
+        low = self.text.lower()
+        return any(w in low for w in words)
+
+    def fields(self, where: str) -> dict[str, str]:
+        first = self.text.splitlines()[0] if self.text else ""
+        return {
+            "where": where,
+            "text": self.text,
+            "first_line": first,
+            "reason": first or "no reason given",
+        }
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One failure nexus-logger recognises: how to tell, what it becomes, what to say.
+
+    ``message`` is a ``str.format`` template: ``{where}`` (the database), ``{text}`` (the
+    driver's message), ``{first_line}`` (its first line), ``{reason}`` (the same, or "no
+    reason given").
+    """
+
+    matches: Callable[[_Seen], bool]
+    error: type[NexusLoggerError]
+    message: str
+
+
+def _unreachable(s: _Seen) -> bool:
+    return isinstance(s.err, s.sa_exc.OperationalError | s.sa_exc.InterfaceError)
+
+
+#: The rules :func:`translate` tries, in order; the first that matches decides. The message's
+#: words come first, then the error's class.
+_RULES: tuple[_Rule, ...] = (
+    _Rule(
+        lambda s: s.says("database is locked", "database table is locked", "busy"),
+        DatabaseUnavailable,
+        "The database {where} stayed locked by another program past the timeout. "
+        "Try again in a minute; if it persists, close the program holding it.",
+    ),
+    # SQLite refuses to write to a file renamed or replaced since it was opened: the share
+    # dropped or the file is being moved. That passes, unlike a real lack of permission.
+    _Rule(
+        lambda s: getattr(s.root, "sqlite_errorcode", None) == _READONLY_DBMOVED,
+        DatabaseUnavailable,
+        "The database file {where} was moved or replaced while in use (a share that "
+        "dropped?). Try again in a moment; check the share if it persists.",
+    ),
+    _Rule(
+        lambda s: s.says("readonly database", "read-only", "read only"),
+        DatabaseReadOnly,
+        "The database {where} is read-only for this account. "
+        "Ask IT for write permission on the file (and its folder) or use another database.",
+    ),
+    _Rule(
+        lambda s: s.says("file is not a database", "file is encrypted"),
+        SchemaError,
+        "{where} is not an SQLite database. Check the database path in the configuration.",
+    ),
+    # (PostgreSQL's "no such file" is a missing server socket: it cannot be reached.)
+    _Rule(
+        lambda s: (
+            isinstance(s.root, sqlite3.Error)
+            and s.says("unable to open database", "disk i/o error", "no such file")
+        ),
+        DatabaseUnavailable,
+        "The database {where} cannot be opened (missing file, unreachable share or "
+        "no permission). Check that the share is connected and the path is right.",
+    ),
+    _Rule(
+        lambda s: s.says("no such table") or (s.says("relation") and s.says("does not exist")),
+        SchemaError,
+        "The database {where} has no NexusLIMS tables. "
+        "Point nexus-logger at the NexusLIMS database, or create one with "
+        "'nexus-logger init-db'.",
+    ),
+    _Rule(
+        lambda s: s.says("check constraint"),
+        RefusedByDatabase,
+        "The database {where} refused the value (a CHECK constraint failed: {text}). "
+        "An older NexusLIMS database may not allow this status.",
+    ),
+    _Rule(
+        lambda s: _login_refused(s.text.lower()),
+        AccessDenied,
+        "The database server {where} refused the login. "
+        "Check the user name and password in the database URL.",
+    ),
+    _Rule(
+        lambda s: s.says("permission denied", "must be owner"),
+        AccessDenied,
+        "The database {where} refused this account the right to do that "
+        "({first_line}). Ask the database administrator for the rights in "
+        "docs/postgres-roles.md.",
+    ),
+    _Rule(
+        lambda s: s.says("database") and s.says("does not exist"),
+        SchemaError,
+        "The database server answered, but the database named in {where} does not exist. "
+        "Check the database name in the URL.",
+    ),
+    _Rule(
+        lambda s: _unreachable(s) or isinstance(s.err, sqlite3.OperationalError),
+        DatabaseUnavailable,
+        "The database {where} cannot be reached ({reason}). "
+        "Check the network connection and the database setting.",
+    ),
+    _Rule(
+        lambda s: (
+            isinstance(s.err, s.sa_exc.IntegrityError) and s.says("nexus_logger_open_session")
+        ),
+        Conflict,
+        "Another session was started on this instrument in the database {where} at the "
+        "same moment, so this one was not written. Look at the instrument's state and try "
+        "again.",
+    ),
+    _Rule(
+        lambda s: isinstance(s.err, s.sa_exc.IntegrityError),
+        RefusedByDatabase,
+        "The database {where} refused the change: {first_line}.",
+    ),
+    _Rule(
+        lambda s: isinstance(s.err, s.sa_exc.SQLAlchemyError | sqlite3.Error),
+        NexusLoggerError,
+        "The database {where} reported an error: {first_line}.",
+    ),
+)
+
+
 def translate(err: BaseException, where: str) -> NexusLoggerError:
     """Turn a driver or SQLAlchemy error into a :class:`NexusLoggerError` for ``where``.
 
     ``where`` names the database (a path or a URL without password) so that the message says
-    which one is at fault.
+    which one is at fault. The first rule of :data:`_RULES` that matches decides.
     """
     if isinstance(err, NexusLoggerError):
         return err
@@ -133,84 +268,12 @@ def translate(err: BaseException, where: str) -> NexusLoggerError:
     # and SQLAlchemy alone takes longer to import than the whole start-up budget (0.5 s).
     from sqlalchemy import exc as sa_exc
 
-    text = _root_message(err)
-    low = text.lower()
-    if "database is locked" in low or "database table is locked" in low or "busy" in low:
-        return DatabaseUnavailable(
-            f"The database {where} stayed locked by another program past the timeout. "
-            "Try again in a minute; if it persists, close the program holding it."
-        )
     orig = getattr(err, "orig", None)
-    if getattr(orig if orig is not None else err, "sqlite_errorcode", None) == _READONLY_DBMOVED:
-        # SQLite refuses to write to a file renamed or replaced since it was opened: the share
-        # dropped or the file is being moved. That passes, unlike a real lack of permission.
-        return DatabaseUnavailable(
-            f"The database file {where} was moved or replaced while in use (a share that "
-            "dropped?). Try again in a moment; check the share if it persists."
-        )
-    if "readonly database" in low or "read-only" in low or "read only" in low:
-        return DatabaseReadOnly(
-            f"The database {where} is read-only for this account. "
-            "Ask IT for write permission on the file (and its folder) or use another database."
-        )
-    if "file is not a database" in low or "file is encrypted" in low:
-        return SchemaError(
-            f"{where} is not an SQLite database. Check the database path in the configuration."
-        )
-    from_sqlite = isinstance(orig if orig is not None else err, sqlite3.Error)
-    if from_sqlite and (
-        "unable to open database" in low or "disk i/o error" in low or "no such file" in low
-    ):
-        # (PostgreSQL's "no such file" is a missing server socket: it cannot be reached.)
-        return DatabaseUnavailable(
-            f"The database {where} cannot be opened (missing file, unreachable share or "
-            "no permission). Check that the share is connected and the path is right."
-        )
-    if "no such table" in low or ("relation" in low and "does not exist" in low):
-        return SchemaError(
-            f"The database {where} has no NexusLIMS tables. "
-            "Point nexus-logger at the NexusLIMS database, or create one with "
-            "'nexus-logger init-db'."
-        )
-    if "check constraint" in low:
-        return RefusedByDatabase(
-            f"The database {where} refused the value (a CHECK constraint failed: {text}). "
-            "An older NexusLIMS database may not allow this status."
-        )
-    if _login_refused(low):
-        return AccessDenied(
-            f"The database server {where} refused the login. "
-            "Check the user name and password in the database URL."
-        )
-    if "permission denied" in low or "must be owner" in low:
-        return AccessDenied(
-            f"The database {where} refused this account the right to do that "
-            f"({text.splitlines()[0]}). Ask the database administrator for the rights in "
-            "docs/postgres-roles.md."
-        )
-    if "database" in low and "does not exist" in low:
-        return SchemaError(
-            f"The database server answered, but the database named in {where} does not exist. "
-            "Check the database name in the URL."
-        )
-    if isinstance(err, sa_exc.OperationalError | sa_exc.InterfaceError | sqlite3.OperationalError):
-        return DatabaseUnavailable(
-            f"The database {where} cannot be reached ({text.splitlines()[0] if text else 'no reason given'}). "
-            "Check the network connection and the database setting."
-        )
-    if isinstance(err, sa_exc.IntegrityError) and "nexus_logger_open_session" in low:
-        return Conflict(
-            f"Another session was started on this instrument in the database {where} at the "
-            "same moment, so this one was not written. Look at the instrument's state and try "
-            "again."
-        )
-    if isinstance(err, sa_exc.IntegrityError):
-        return RefusedByDatabase(
-            f"The database {where} refused the change: {text.splitlines()[0]}."
-        )
-    if isinstance(err, sa_exc.SQLAlchemyError | sqlite3.Error):
-        return NexusLoggerError(f"The database {where} reported an error: {text.splitlines()[0]}.")
-    return NexusLoggerError(f"Unexpected error with the database {where}: {text}.")
+    seen = _Seen(err, orig if orig is not None else err, _root_message(err), sa_exc)
+    for rule in _RULES:
+        if rule.matches(seen):
+            return rule.error(rule.message.format(**seen.fields(where)))
+    return NexusLoggerError(f"Unexpected error with the database {where}: {seen.text}.")
 
 
 def _login_refused(low: str) -> bool:

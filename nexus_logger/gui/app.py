@@ -13,6 +13,14 @@ import os
 import sys
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Qt and the window are imported when run_app runs, not with this module
+    from PySide6.QtWidgets import QApplication
+
+    from nexus_logger.gui.main_window import MainWindow
+    from nexus_logger.gui.single_instance import SingleInstance
+    from nexus_logger.gui.worker import DbWorker
 
 _logger = logging.getLogger(__name__)
 
@@ -30,18 +38,55 @@ def _log_uncaught(
 def run_app(args: argparse.Namespace) -> int:
     """Open the window, start the session, run the event loop; returns the exit code."""
     started = time.perf_counter()
-    from PySide6.QtCore import Qt, QTimer
-    from PySide6.QtGui import QGuiApplication
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QTimer
 
-    from nexus_logger.core.settings.config import settings_from_args
-    from nexus_logger.gui import file_scans, qtlog
-    from nexus_logger.gui.icons import app_icon
-    from nexus_logger.gui.main_window import MainWindow
+    from nexus_logger.gui import qtlog
+    from nexus_logger.gui.signals import StopSignals
     from nexus_logger.gui.single_instance import SingleInstance
     from nexus_logger.gui.worker import DbWorker
 
     qtlog.install()
+    app = _application()
+    previous_hook = sys.excepthook
+    sys.excepthook = _log_uncaught
+    instance = SingleInstance()
+    if not instance.acquire():
+        _say_already_open()
+        return 0
+    worker = DbWorker()
+    window = _main_window(args, app, worker, instance)
+    # SIGTERM, Ctrl+C, a closed console: the same as a logoff, as the on_quit setting says.
+    stop_signals = StopSignals(window.quit_for_signal, app)
+    stop_signals.install()
+    window.show()
+    QTimer.singleShot(0, lambda: _after_show(app, window, started))
+    code = 1
+    try:
+        code = int(app.exec())
+    finally:
+        # Free the single-instance name first: a new launch must not be handed this closed
+        # window while a database job finishes below.
+        instance.close()
+        stop_signals.uninstall()
+        all_stopped = _stop_threads(window, worker)
+        sys.excepthook = previous_hook
+    if not all_stopped:
+        # A job is stuck in a driver or file-system call past every timeout. Destroying its
+        # running thread would abort the process with a crash report; leave without it instead.
+        _logger.error("A database job or folder scan was still running at exit; leaving without it")
+        logging.shutdown()
+        os._exit(code)
+    return code
+
+
+def _application() -> QApplication:
+    """The QApplication with the app's names and icon (pixel-exact scaling on every screen)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    from nexus_logger.gui.icons import app_icon
+
     if QApplication.instance() is None:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
             Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
@@ -51,19 +96,26 @@ def run_app(args: argparse.Namespace) -> int:
     app.setApplicationDisplayName("NexusLIMS session logger")
     app.setDesktopFileName("nexus-logger")
     app.setWindowIcon(app_icon())
-    previous_hook = sys.excepthook
-    sys.excepthook = _log_uncaught
+    return app
 
-    instance = SingleInstance()
-    if not instance.acquire():
-        _logger.info("nexus-logger already runs for this user; its window was raised")
-        if sys.stderr is not None:  # (pythonw.exe on Windows has no console to tell)
-            print(
-                "nexus-logger is already open for this user: its window was brought to the "
-                "front (no second session was started).",
-                file=sys.stderr,
-            )
-        return 0
+
+def _say_already_open() -> None:
+    """Another nexus-logger of this login has the window: it was raised, nothing else."""
+    _logger.info("nexus-logger already runs for this user; its window was raised")
+    if sys.stderr is not None:  # (pythonw.exe on Windows has no console to tell)
+        print(
+            "nexus-logger is already open for this user: its window was brought to the "
+            "front (no second session was started).",
+            file=sys.stderr,
+        )
+
+
+def _main_window(
+    args: argparse.Namespace, app: QApplication, worker: DbWorker, instance: SingleInstance
+) -> MainWindow:
+    """The main window, raised by a second launch and ending its session at logoff."""
+    from nexus_logger.core.settings.config import settings_from_args
+    from nexus_logger.gui.main_window import MainWindow
 
     def load():
         settings = settings_from_args(args)
@@ -71,7 +123,6 @@ def run_app(args: argparse.Namespace) -> int:
             _logger.warning(warning)
         return settings
 
-    worker = DbWorker()
     window = MainWindow(worker, load)
     instance.raise_requested.connect(window.bring_to_front)
     # Logoff or shutdown: end the session (or keep its END in the outbox) before Qt exits.
@@ -79,52 +130,40 @@ def run_app(args: argparse.Namespace) -> int:
     # quits; aboutToQuit is the safety net for a quit that skipped the first step.
     app.commitDataRequest.connect(lambda _manager: window.end_for_shutdown())
     app.aboutToQuit.connect(window.end_for_shutdown)
-    # SIGTERM, Ctrl+C, a closed console: the same, as the on_quit setting says.
-    from nexus_logger.gui.signals import StopSignals
+    return window
 
-    stop_signals = StopSignals(window.quit_for_signal, app)
-    stop_signals.install()
-    window.show()
-    # The start-up bench: "1" quits once the window is shown; "start" also starts the session
-    # and quits once its START is in the database (bench/bench_startup.py times both lines).
+
+def _after_show(app: QApplication, window: MainWindow, started: float) -> None:
+    """Once the window is on screen: start the session (the start-up bench's probe: "1" quits
+    here; "start" quits once the START is in the database; bench/bench_startup.py times
+    both)."""
+    _logger.info("Window shown %.0f ms after run_app", (time.perf_counter() - started) * 1000)
     probe = os.environ.get(STARTUP_PROBE_ENV, "")
+    if probe:
+        print("window shown", flush=True)
+    if probe == "1":
+        app.quit()
+        return
+    if probe == "start":
 
-    def started_probe(queued: bool) -> None:
-        print("START kept on this PC" if queued else "START committed", flush=True)
-        app.exit(0)  # not quit(): that asks the window to close, which asks the user
+        def started_probe(queued: bool) -> None:
+            print("START kept on this PC" if queued else "START committed", flush=True)
+            app.exit(0)  # not quit(): that asks the window to close, which asks the user
 
-    def after_show() -> None:
-        _logger.info("Window shown %.0f ms after run_app", (time.perf_counter() - started) * 1000)
-        if probe:
-            print("window shown", flush=True)
-        if probe == "1":
-            app.quit()
-            return
-        if probe == "start":
-            window.session_started.connect(started_probe)
-        window.start()
+        window.session_started.connect(started_probe)
+    window.start()
 
-    QTimer.singleShot(0, after_show)
-    code = 1
-    try:
-        code = int(app.exec())
-    finally:
-        # Free the single-instance name first: a new launch must not be handed this closed
-        # window while a database job finishes below.
-        instance.close()
-        stop_signals.uninstall()
-        limit = float(window.settings.db_timeout_seconds) if window.settings else 30.0
-        stopped = worker.shutdown(int((limit + 10) * 1000))
-        # A folder scan stuck on a share that went away would hold the exit for ever.
-        scans_stopped = file_scans.shutdown_all(2000)
-        sys.excepthook = previous_hook
-        engines = sys.modules.get("nexus_logger.core.db.engine")  # not imported if no DB work ran
-        if engines is not None and stopped:
-            engines.dispose_engines()
-    if not (stopped and scans_stopped):
-        # A job is stuck in a driver or file-system call past every timeout. Destroying its
-        # running thread would abort the process with a crash report; leave without it instead.
-        _logger.error("A database job or folder scan was still running at exit; leaving without it")
-        logging.shutdown()
-        os._exit(code)
-    return code
+
+def _stop_threads(window: MainWindow, worker: DbWorker) -> bool:
+    """Stop the database worker and the folder scans (and, when the worker stopped, close the
+    database connections); False when one is still running past its time."""
+    from nexus_logger.gui import file_scans
+
+    limit = float(window.settings.db_timeout_seconds) if window.settings else 30.0
+    stopped = worker.shutdown(int((limit + 10) * 1000))
+    # A folder scan stuck on a share that went away would hold the exit for ever.
+    scans_stopped = file_scans.shutdown_all(2000)
+    engines = sys.modules.get("nexus_logger.core.db.engine")  # not imported if no DB work ran
+    if engines is not None and stopped:
+        engines.dispose_engines()
+    return stopped and scans_stopped

@@ -17,7 +17,6 @@ from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QRadioButton,
@@ -54,14 +53,6 @@ class CloseChoice(enum.Enum):
     CANCEL = "cancel"
 
 
-def _message_label(content: str, parent: QWidget, point_size: float = theme.DETAIL_PT) -> QLabel:
-    label = QLabel(content, parent)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    theme.set_font(label, point_size)
-    return label
-
-
 class ResumeDialog(QDialog):
     """An open session was found: continue it, or end it and start a new one.
 
@@ -82,21 +73,21 @@ class ResumeDialog(QDialog):
         inst = session.instrument
         now = now or text.now_like(session.started)
 
-        title = _message_label("A session is still open", self, theme.STATE_PT - 4)
+        title = theme.label(self, "A session is still open", theme.STATE_PT - 4)
         title.setFont(theme.font(theme.STATE_PT - 4, bold=True))
         who = session.user or "an unknown user"
-        self.instrument_label = _message_label(f"{inst.display_name} ({inst.instrument_pid})", self)
-        self.started_label = _message_label(
+        self.instrument_label = theme.label(self, f"{inst.display_name} ({inst.instrument_pid})")
+        self.started_label = theme.label(
+            self,
             f"Started by {who} at {text.when(session.started, now)} "
             f"({text.ago(session.started, now)}).",
-            self,
         )
         beat = session.last_heartbeat
-        self.heartbeat_label = _message_label(
+        self.heartbeat_label = theme.label(
+            self,
             f"Last heartbeat: {text.when(beat, now)} ({text.ago(beat, now)})."
             if beat is not None
             else "Last heartbeat: none recorded.",
-            self,
         )
 
         self.continue_button = QPushButton("&Continue this session", self)
@@ -117,7 +108,7 @@ class ResumeDialog(QDialog):
 
     def _build_end_time(self, beat: datetime | None) -> None:
         """When the old session ends: at its last heartbeat (default) or now."""
-        self.end_time_label = _message_label("End the old session at:", self)
+        self.end_time_label = theme.label(self, "End the old session at:")
         self.at_heartbeat = QRadioButton(
             f"its last heartbeat ({beat.strftime('%H:%M')})" if beat else "its last heartbeat",
             self,
@@ -146,13 +137,7 @@ class ResumeDialog(QDialog):
         end_box = QVBoxLayout()
         end_box.addWidget(self.new_button)
         end_box.addWidget(self.end_time_label)
-        radios = QHBoxLayout()
-        radios.setContentsMargins(24, 0, 0, 0)
-        radios.addWidget(self.at_heartbeat)
-        radios.addSpacing(16)
-        radios.addWidget(self.at_now)
-        radios.addStretch(1)
-        end_box.addLayout(radios)
+        end_box.addLayout(theme.row(self.at_heartbeat, 16, self.at_now, None, indent=24))
         layout.addLayout(end_box)
 
     def choice(self) -> ResumeChoice | None:
@@ -194,14 +179,14 @@ class CloseDialog(QDialog):
         self.setWindowTitle("Close nexus-logger")
         self.setModal(True)
         self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
-        question = _message_label(
-            f"Your session on {instrument_name} is still running.", self, theme.STATE_PT - 6
+        question = theme.label(
+            self, f"Your session on {instrument_name} is still running.", theme.STATE_PT - 6
         )
         question.setFont(theme.font(theme.STATE_PT - 6, bold=True))
-        explain = _message_label(
+        explain = theme.label(
+            self,
             "End it now, or keep it open and close the window (it continues when you open "
             "nexus-logger again).",
-            self,
         )
         self.end_button = QPushButton("&End session", self)
         self.end_button.setStyleSheet(theme.END_BUTTON_STYLE.replace("14px 28px", "8px 18px"))
@@ -209,18 +194,9 @@ class CloseDialog(QDialog):
         self.keep_button.setStyleSheet(theme.PRIMARY_BUTTON_STYLE)
         self.cancel_button = QPushButton("Cancel", self)
         for button in (self.end_button, self.keep_button, self.cancel_button):
-            theme.set_font(button, theme.DETAIL_PT, bold=button is not self.cancel_button)
-            button.setAutoDefault(False)
-            button.setMinimumHeight(44)
-            # Room for the padding and focus frame of the style sheet around the words.
-            words = button.text().replace("&", "")
-            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(words) + 56)
+            theme.fit_answer(button, bold=button is not self.cancel_button)
         self.end_button.setDefault(True)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.end_button)
-        buttons.addWidget(self.keep_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.cancel_button)
+        buttons = theme.row(self.end_button, self.keep_button, None, self.cancel_button)
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addWidget(question)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import enum
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QPushButton, QVBoxLayout, QWidget
 
 from nexus_logger.core.files.filestore import NO_FILES_SENTENCE, FileReport, moment_text
 from nexus_logger.gui import theme
-from nexus_logger.gui.dialogs import _message_label
 
 
 class EndChoice(enum.Enum):
@@ -33,13 +32,13 @@ class NoFilesDialog(QDialog):
         self.setWindowTitle("No files for this session")
         self.setModal(True)
         self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
-        self.title_label = _message_label(NO_FILES_SENTENCE + ".", self, theme.STATE_PT - 6)
+        self.title_label = theme.label(self, NO_FILES_SENTENCE + ".", theme.STATE_PT - 6)
         self.title_label.setFont(theme.font(theme.STATE_PT - 6, bold=True))
-        self.explain_label = _message_label(
+        self.explain_label = theme.label(
+            self,
             f"No data file in {report.folder} was saved after the session started "
             f"({moment_text(report.start, zone)}). If your data is still being saved or "
             "copied there, keep the session running and end it afterwards.",
-            self,
             theme.DETAIL_PT,
         )
         self.end_button = QPushButton("&End anyway", self)
@@ -47,16 +46,9 @@ class NoFilesDialog(QDialog):
         self.keep_button = QPushButton("&Keep the session running", self)
         self.keep_button.setStyleSheet(theme.PRIMARY_BUTTON_STYLE)
         for button in (self.end_button, self.keep_button):
-            theme.set_font(button, theme.DETAIL_PT, bold=True)
-            button.setAutoDefault(False)
-            button.setMinimumHeight(44)
-            words = button.text().replace("&", "")
-            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(words) + 56)
+            theme.fit_answer(button, bold=True)
         self.keep_button.setDefault(True)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.keep_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.end_button)
+        buttons = theme.row(self.keep_button, None, self.end_button)
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addWidget(self.title_label)

@@ -24,8 +24,6 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
-    QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
@@ -41,14 +39,6 @@ if TYPE_CHECKING:
     from nexus_logger.core.sessions.lifecycle import OpenSession
 
 __all__ = ["OtherUserDialog", "same_user"]
-
-
-def _label(content: str, parent: QWidget, point_size: float = theme.DETAIL_PT) -> QLabel:
-    label = QLabel(content, parent)
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    theme.set_font(label, point_size)
-    return label
 
 
 class OtherUserDialog(QDialog):
@@ -72,31 +62,48 @@ class OtherUserDialog(QDialog):
         self.setModal(True)
         self.setWindowFlag(Qt.WindowType.WindowCloseButtonHint, False)
         self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
-        inst = session.instrument
         now = self.now()
+        self._build_texts(now)
+        self._style()
+        beat = session.last_heartbeat
+        group = QButtonGroup(self)
+        group.addButton(self.at_heartbeat)
+        group.addButton(self.at_typed)
+        self.at_heartbeat.setEnabled(beat is not None)
+        (self.at_heartbeat if beat is not None else self.at_typed).setChecked(True)
+        self._lay_out()
+        self._connect()
+        self.new_button.setFocus()
+        self.setMinimumWidth(720)
+        self.adjustSize()
 
-        self.owner_label = _label(
+    def _build_texts(self, now: datetime) -> None:
+        """Whose session, who you are, the two answers and the place for a refusal."""
+        owner, session = self.owner, self.session
+        self.owner_label = theme.label(
+            self,
             f"This session was started by {owner} at {text.when(session.started, now)}, "
             f"{text.ago(session.started, now)}.",
-            self,
             theme.STATE_PT - 4,
         )
         self.owner_label.setFont(theme.font(theme.STATE_PT - 4, bold=True))
-        self.you_label = _label(
-            f"You are logged in as {current_user}: your work should not go into {owner}'s "
-            f"session on {inst.display_name}.",
+        self.you_label = theme.label(
             self,
+            f"You are logged in as {self.current_user}: your work should not go into {owner}'s "
+            f"session on {session.instrument.display_name}.",
         )
-        beat = session.last_heartbeat
         self.new_button = QPushButton(f"&End {owner}'s session and start mine", self)
-        self._build_end_time(beat, now)
-        self.problem_label = _label("", self)
+        self._build_end_time(session.last_heartbeat, now)
+        self.problem_label = theme.label(self, "")
         theme.color_text(self.problem_label, theme.RED)
         # Room for a refusal kept from the start, so the dialog never has to grow.
         self.problem_label.setMinimumHeight(self.problem_label.fontMetrics().lineSpacing() * 2)
         self.continue_button = QPushButton(
             f"Continue {owner}'s session, &under {owner}'s name", self
         )
+
+    def _style(self) -> None:
+        """Fonts: the default answer bold and tall, the rest at detail size."""
         for radio in (self.at_heartbeat, self.at_typed):
             theme.set_font(radio, theme.DETAIL_PT)
         theme.set_font(self.time_edit, theme.DETAIL_PT)
@@ -104,14 +111,9 @@ class OtherUserDialog(QDialog):
         self.new_button.setStyleSheet(theme.PRIMARY_BUTTON_STYLE)
         self.new_button.setMinimumHeight(48)
         theme.set_font(self.continue_button, theme.DETAIL_PT)
-        group = QButtonGroup(self)
-        group.addButton(self.at_heartbeat)
-        group.addButton(self.at_typed)
-        self.at_heartbeat.setEnabled(beat is not None)
-        (self.at_heartbeat if beat is not None else self.at_typed).setChecked(True)
 
-        self._lay_out()
-
+    def _connect(self) -> None:
+        """Enter ends the other session; typing a time chooses it and clears a refusal."""
         self.new_button.setDefault(True)
         self.new_button.setAutoDefault(True)
         self.continue_button.setAutoDefault(False)
@@ -119,9 +121,6 @@ class OtherUserDialog(QDialog):
         self.continue_button.clicked.connect(self._continue)
         self.time_edit.textEdited.connect(lambda _text: self.at_typed.setChecked(True))
         self.time_edit.textChanged.connect(lambda _text: self.problem_label.clear())
-        self.new_button.setFocus()
-        self.setMinimumWidth(720)
-        self.adjustSize()
 
     def _build_end_time(self, beat: datetime | None, now: datetime) -> None:
         """When the other session ends: at its last heartbeat, or at a time typed."""
@@ -130,7 +129,7 @@ class OtherUserDialog(QDialog):
         from nexus_logger.gui.admin.end_time import FORMAT, PLACEHOLDER
 
         owner = self.owner
-        self.end_time_label = _label(f"End {owner}'s session at:", self)
+        self.end_time_label = theme.label(self, f"End {owner}'s session at:")
         self.at_heartbeat = QRadioButton(
             f"its last heartbeat, {text.when(beat, now)} ({text.ago(beat, now)})"
             if beat is not None
@@ -152,17 +151,8 @@ class OtherUserDialog(QDialog):
         layout.addSpacing(8)
         layout.addWidget(self.new_button)
         layout.addWidget(self.end_time_label)
-        beat_row = QHBoxLayout()
-        beat_row.setContentsMargins(24, 0, 0, 0)
-        beat_row.addWidget(self.at_heartbeat)
-        beat_row.addStretch(1)
-        layout.addLayout(beat_row)
-        typed_row = QHBoxLayout()
-        typed_row.setContentsMargins(24, 0, 0, 0)
-        typed_row.addWidget(self.at_typed)
-        typed_row.addWidget(self.time_edit)
-        typed_row.addStretch(1)
-        layout.addLayout(typed_row)
+        layout.addLayout(theme.row(self.at_heartbeat, None, indent=24))
+        layout.addLayout(theme.row(self.at_typed, self.time_edit, None, indent=24))
         layout.addWidget(self.problem_label)
         layout.addWidget(self.continue_button)
 

@@ -19,6 +19,7 @@ while the database was away, the heartbeat file and the session all live there, 
 it on an instrument PC in use neither sends that PC's saved events nor shows a session to
 NexusLIMS. Only the log file is the real one (what the smoke test did is worth keeping).
 Exit status 0 when every step passed; 1 with a message naming the failed step otherwise.
+Steps 3 and 4, and the check of step 5 on the window's worker, are in ``smoke_window.py``.
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 _logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class _QtMessages(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _say(message: str, *, error: bool = False) -> None:
+def say(message: str, *, error: bool = False) -> None:
     """Print a progress line (a windowed Windows build has no stdout: then only the log)."""
     (_logger.error if error else _logger.info)("smoke: %s", message)
     stream = sys.stderr if error else sys.stdout
@@ -230,134 +230,6 @@ def verify_session(target: str, session_identifier: str, user: str) -> None:
         raise SmokeFailure("verify", f"session_log rows are {rows}, expected {expected}")
 
 
-def _wait(predicate: Callable[[], bool], step: str, what: str, timeout: float) -> None:
-    """Run the Qt event loop until ``predicate()`` holds, or fail ``step`` after ``timeout``."""
-    from PySide6.QtCore import QEventLoop, QTimer
-
-    if predicate():
-        return
-    loop = QEventLoop()
-    check = QTimer()
-    check.setInterval(5)
-    check.timeout.connect(lambda: predicate() and loop.quit())
-    watchdog = QTimer()
-    watchdog.setSingleShot(True)
-    watchdog.timeout.connect(loop.quit)
-    check.start()
-    watchdog.start(int(timeout * 1000))
-    loop.exec()
-    check.stop()
-    watchdog.stop()
-    if not predicate():
-        raise SmokeFailure(step, f"{what} did not happen within {timeout:.0f} s")
-
-
-def _run_window(target: str, report: SmokeReport, began: float, timeout: float) -> None:
-    """Show the real main window and let it start and end a session on ``target``."""
-    from PySide6.QtGui import QImageReader
-    from PySide6.QtWidgets import QApplication
-
-    from nexus_logger.core.settings.config import load_settings
-    from nexus_logger.gui.dialogs import CloseChoice
-    from nexus_logger.gui.icons import app_icon, find_resource
-    from nexus_logger.gui.main_window import MainWindow, Phase
-    from nexus_logger.gui.worker import DbWorker
-
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "nexus-logger"])
-    formats = {bytes(f).decode() for f in QImageReader.supportedImageFormats()}
-    missing = {"png", "svg", "ico"} - formats
-    if missing:
-        raise SmokeFailure("window", f"Qt cannot read {', '.join(sorted(missing))} images")
-    icon = app_icon()
-    if icon.isNull() or find_resource("nexus-logger.png") is None:
-        raise SmokeFailure("window", "the application icon (resources/) is missing")
-    app.setWindowIcon(icon)
-
-    overrides = {
-        "database": target,
-        "instrument": SMOKE_INSTRUMENT[0],
-        "auto_close_seconds": 0,  # the window closes itself after End, as users see it
-    }
-    worker = DbWorker()
-    window = MainWindow(worker, lambda: load_settings(None, overrides))
-    # The window's two questions are replaceable methods (as in the GUI tests): the smoke test
-    # must never wait on a modal dialog. A new database has no open session to resume; if a
-    # step fails, closing keeps the (temporary) session instead of asking.
-    window.ask_resume_choice = lambda _session: None
-    window.ask_close_choice = lambda: CloseChoice.KEEP_OPEN
-    try:
-        window.show()
-        _wait(
-            lambda: window.windowHandle() is not None and window.windowHandle().isExposed(),
-            "window",
-            "showing the window",
-            timeout,
-        )
-        report.window_shown_at = time.time()
-        report.window_seconds = time.perf_counter() - began
-        _say(
-            f"window shown at unix time {report.window_shown_at:.6f} "
-            f"({report.window_seconds:.3f} s into the smoke test)"
-        )
-
-        window.start()
-        _wait(
-            lambda: window.phase in (Phase.RUNNING, Phase.FAILED),
-            "start",
-            "starting the session",
-            timeout,
-        )
-        if window.phase is Phase.FAILED:
-            raise SmokeFailure("start", window.steps_page.error_label.text() or "see the log")
-        session = window.session
-        assert session is not None
-        if window.session_queued:
-            raise SmokeFailure("start", "the START was queued: the database did not answer")
-        report.session_identifier = session.session_identifier
-        report.user = session.user or ""
-        _say(
-            f"session started by the window: {session.session_identifier} "
-            f"(user {session.user}, instrument {session.instrument.instrument_pid})"
-        )
-
-        button = window.session_page.end_button
-        if not (button.isVisible() and button.isEnabled()):
-            raise SmokeFailure("end", "the End session button is not available")
-        button.click()
-        if window.phase is not Phase.ENDING:
-            raise SmokeFailure("end", "clicking End session did not start ending the session")
-        _wait(lambda: window.phase is not Phase.ENDING, "end", "ending the session", timeout)
-        if window.phase is not Phase.ENDED:
-            message = window.session_page.message_label.text() or "see the log"
-            raise SmokeFailure("end", message)
-        outcome = window.end_outcome
-        if outcome is None or outcome.queued:
-            raise SmokeFailure("end", "the END was not written to the database")
-        _say(f"session ended with the End session button: {outcome.message}")
-
-        result: dict[str, Any] = {}
-        worker.submit(
-            verify_session,
-            target,
-            report.session_identifier,
-            report.user,
-            on_done=lambda _none: result.setdefault("ok", True),
-            on_error=lambda error: result.setdefault("error", error.exception),
-        )
-        _wait(lambda: bool(result), "verify", "checking the session log", timeout)
-        if "error" in result:
-            error = result["error"]
-            if isinstance(error, SmokeFailure):
-                raise error
-            raise SmokeFailure("verify", str(error))
-        _say("NexusLIMS pairing rule holds: START and END are TO_BE_BUILT with the same user")
-    finally:
-        window.close()
-        worker.shutdown()
-        window.deleteLater()
-        app.processEvents()
-
-
 def run_smoke(*, database: str | None = None, timeout: float = STEP_TIMEOUT_SECONDS) -> int:
     """Run the self-test; return the process exit code (0: everything works).
 
@@ -371,26 +243,27 @@ def run_smoke(*, database: str | None = None, timeout: float = STEP_TIMEOUT_SECO
     from nexus_logger import __version__
     from nexus_logger.core.db import engine as engines
     from nexus_logger.gui import qtlog
+    from nexus_logger.gui.smoke_window import run_window
 
     frozen = "frozen" if getattr(sys, "frozen", False) else "from source"
-    _say(f"nexus-logger {__version__} ({frozen}), Python {sys.version.split()[0]}, {sys.platform}")
+    say(f"nexus-logger {__version__} ({frozen}), Python {sys.version.split()[0]}, {sys.platform}")
     qt_messages = _QtMessages()
     qtlog.qt_logger.addHandler(qt_messages)
     previous_handler = qtlog.install()
     tmp = tempfile.TemporaryDirectory(prefix="nexus-logger-smoke-", ignore_cleanup_errors=True)
     try:
         with tmp, _isolated_environment(Path(tmp.name) / "home"):
-            _say(f"drivers: {check_drivers()}")
+            say(f"drivers: {check_drivers()}")
             target = create_database(database, Path(tmp.name))
-            _say(f"database: created {engines.describe(target)} with {SMOKE_INSTRUMENT[0]}")
-            _run_window(target, report, began, timeout)
+            say(f"database: created {engines.describe(target)} with {SMOKE_INSTRUMENT[0]}")
+            run_window(target, report, began, timeout)
             engines.dispose_engines()  # release the files before the folder is removed
     except SmokeFailure as err:
-        _say(f"FAILED at {err}", error=True)
+        say(f"FAILED at {err}", error=True)
         return 1
     except Exception as err:  # anything else is a failure too, with its traceback logged
         _logger.exception("Smoke test failed unexpectedly")
-        _say(f"FAILED: {type(err).__name__}: {err}", error=True)
+        say(f"FAILED: {type(err).__name__}: {err}", error=True)
         return 1
     finally:
         engines.set_default_database(None)
@@ -398,7 +271,7 @@ def run_smoke(*, database: str | None = None, timeout: float = STEP_TIMEOUT_SECO
         qInstallMessageHandler(previous_handler)
         qtlog.qt_logger.removeHandler(qt_messages)
         for message in qt_messages.messages:
-            _say(f"Qt said: {message}")
+            say(f"Qt said: {message}")
     report.total_seconds = time.perf_counter() - began
-    _say(f"OK in {report.total_seconds:.2f} s")
+    say(f"OK in {report.total_seconds:.2f} s")
     return 0

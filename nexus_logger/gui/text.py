@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from nexus_logger.core.durations import duration_parts
+
 
 def now_like(value: datetime) -> datetime:
     """The current time in the zone of ``value`` (an aware datetime)."""
@@ -21,10 +23,7 @@ def clock(seconds: float) -> str:
 
 def duration(seconds: float) -> str:
     """A duration in words: ``45 s``, ``12 min 5 s``, ``3 h 20 min``, ``2 days 4 h``."""
-    total = max(0, int(round(seconds)))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
+    days, hours, minutes, secs = duration_parts(round(seconds))
     if days:
         return f"{days} day{'s' if days != 1 else ''} {hours} h"
     if hours:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 #: Point sizes of the text roles.
 BASE_PT = 12
@@ -77,3 +77,29 @@ def label(
     widget.setWordWrap(True)
     set_font(widget, point_size, bold=bold)
     return widget
+
+
+def fit_answer(button: QPushButton, *, bold: bool) -> None:
+    """A dialog's answer button: detail size, 44 px tall, and room for the padding and focus
+    frame of the style sheet around its words; Enter presses it only if it is the default."""
+    set_font(button, DETAIL_PT, bold=bold)
+    button.setAutoDefault(False)
+    button.setMinimumHeight(44)
+    words = button.text().replace("&", "")
+    button.setMinimumWidth(button.fontMetrics().horizontalAdvance(words) + 56)
+
+
+def row(*items: QWidget | int | None, indent: int = 0) -> QHBoxLayout:
+    """Widgets side by side, ``indent`` pixels in from the left; ``None`` is the stretch that
+    parts two groups of them, a number a gap of that many pixels."""
+    layout = QHBoxLayout()
+    if indent:
+        layout.setContentsMargins(indent, 0, 0, 0)
+    for item in items:
+        if item is None:
+            layout.addStretch(1)
+        elif isinstance(item, int):
+            layout.addSpacing(item)
+        else:
+            layout.addWidget(item)
+    return layout

@@ -20,7 +20,7 @@ from nexus_logger.core.staff.problems import find_problems
 from nexus_logger.core.staff.summaries import CSV_COLUMNS
 from nexus_logger.gui.admin import AdminTab
 from nexus_logger.gui.admin.session_model import SessionTableModel
-from nexus_logger.gui.admin.timeline import Zoom, assign_lanes
+from nexus_logger.gui.admin.timeline_layout import Zoom, assign_lanes
 from nexus_logger.gui.worker import DbWorker
 from tests.helpers_admin import (
     audit_count,

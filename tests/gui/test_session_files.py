@@ -192,6 +192,9 @@ def test_a_count_that_fails_replaces_the_last_line(
 
     window = _running(qtbot, make_window, sqlite_db, data_root=str(tmp_path / "data"))
     _put(tmp_path / "data" / PID / "a.dm3", window.session.started + timedelta(milliseconds=10))
+    # The window's first count may still run (it may have listed the folder before the file
+    # came): count_now() is ignored while a count runs, so wait for it to finish.
+    qtbot.waitUntil(lambda: not window.files_watch._busy, timeout=15_000)
     window.files_watch.count_now()
     qtbot.waitUntil(lambda: "1 file so far" in _files_text(window))
 

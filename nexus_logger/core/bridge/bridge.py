@@ -44,247 +44,65 @@ bridged to two files by mistake.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from nexus_logger.core import faults
 from nexus_logger.core.bridge import bridge_tables as bt
-from nexus_logger.core.bridge.bridge_pair import (  # noqa: F401  (the bridge's public names)
+from nexus_logger.core.bridge.bridge_copy import BATCH, adopt, copy_in, copy_out, next_gen
+from nexus_logger.core.bridge.bridge_pair import (
     LOCK_NAME,
     BridgeBusy,
     Pair,
-    _chunks,
     _now,
-    _rows_for,
     _save_state,
     open_pair,
 )
-from nexus_logger.core.bridge.bridge_plan import (  # noqa: F401
-    _END,
-    _RG,
-    _START,
+from nexus_logger.core.bridge.bridge_plan import (
     Action,
     Decision,
-    Rows,
     RunReport,
     Snapshot,
-    _split,
     decide,
     pg_problem,
     plan,
     settled,
 )
 from nexus_logger.core.db.engine import get_engine, write_transaction
-from nexus_logger.core.db.logger_tables import (  # noqa: F401
-    ADVISORY_NAMESPACE,
-    advisory_key,
-    ensure_tables,
-)
-from nexus_logger.core.db.models import Instrument, SessionLogEntry
+from nexus_logger.core.db.logger_tables import ADVISORY_NAMESPACE, advisory_key, ensure_tables
 from nexus_logger.core.errors import ConfigError, NexusLoggerError, NotFound
+
+# The bridge's public names, wherever they are defined.
+__all__ = [
+    "ADVISORY_NAMESPACE",
+    "BATCH",
+    "DEFAULT_INTERVAL",
+    "FAULT_ENV",
+    "LOCK_NAME",
+    "Action",
+    "BridgeBusy",
+    "Decision",
+    "Pair",
+    "RunReport",
+    "Snapshot",
+    "advisory_key",
+    "decide",
+    "open_pair",
+    "plan",
+    "record_error",
+    "resolve",
+    "run_once",
+    "settled",
+    "watch",
+]
 
 _logger = logging.getLogger(__name__)
 
-_T = SessionLogEntry.__table__
-_I = Instrument.__table__
-
-#: Sessions per write transaction: small enough that the file's write lock is held briefly
-#: (about 30 ms for 500 sessions). ``NEXUS_LOGGER_BRIDGE_BATCH`` overrides it (tests).
-BATCH = 500
 #: The variable that names a step where the process kills itself (tests only; core/faults.py).
 FAULT_ENV = faults.ENV
 DEFAULT_INTERVAL = 60.0
-
-
-def _fault(step: str) -> None:
-    """Kill this process at ``step`` when the fault-injection variable names it (tests)."""
-    faults.point(f"bridge:{step}")
-
-
-def _batch() -> int:
-    try:
-        return max(1, int(os.environ.get("NEXUS_LOGGER_BRIDGE_BATCH", BATCH)))
-    except ValueError:
-        return BATCH
-
-
-def _next_gen(snap: Snapshot, sid: str) -> int:
-    base = snap.base.get(sid)
-    return (base.gen if base else 0) + 1
-
-
-def _copy_in(pair: Pair, snap: Snapshot, sids: Sequence[str], report: RunReport) -> None:
-    for batch in _chunks(list(sids), _batch()):
-        entries: list[bt.LedgerEntry] = []
-        with write_transaction(pair.sq) as conn:
-            _fault("copy_in_begin")
-            current = _rows_for(conn, batch)
-            have = set(conn.execute(select(_I.c.instrument_pid)).scalars())
-            inserts: Rows = []
-            done: list[str] = []
-            for sid in batch:
-                rows = current.get(sid, [])
-                if bt.fingerprint(rows) != bt.fingerprint(snap.sq(sid)):
-                    report.skipped += 1
-                    continue
-                pg_rows = [r for r in snap.pg(sid) if r["event_type"] in (_START, _END)]
-                if rows:
-                    starts, ends, _ = _split(rows)
-                    if len(starts) != 1 or len(ends) != 1:
-                        report.skipped += 1
-                        continue
-                    for old, new in (
-                        (starts[0], _split(pg_rows)[0][0]),
-                        (ends[0], _split(pg_rows)[1][0]),
-                    ):
-                        conn.execute(
-                            update(_T)
-                            .where(_T.c.id_session_log == old["id_session_log"])
-                            .values(**_row_values(new))
-                        )
-                else:
-                    inserts.extend(_row_values(r) for r in pg_rows)
-                done.append(sid)
-            for pid in sorted({r["instrument"] for r in inserts} - have):
-                conn.execute(insert(_I).values(**snap.pg_instruments[pid]))
-                _logger.info("Bridge: added instrument %s to %s", pid, pair.path)
-            if inserts:
-                conn.execute(insert(_T), inserts)
-            after = _rows_for(conn, done)
-            entries = _ledger_entries(snap, done, after, "copied_in")
-            bt.upsert_ledger(conn, entries)
-            _fault("copy_in_commit")
-        _fault("copy_in_committed")
-        report.copied_in += len(entries)
-        with write_transaction(pair.pg) as conn:
-            bt.upsert_ledger(conn, entries)
-
-
-def _ledger_entries(
-    snap: Snapshot, sids: Sequence[str], written: dict[str, list[dict[str, Any]]], how: str
-) -> list[bt.LedgerEntry]:
-    """One ledger entry per copied session: the source side as read, the side just written
-    (``written``: the copy's rows read back), fingerprinted."""
-    at = _now()
-    entries = []
-    for sid in sids:
-        copy = written.get(sid, [])
-        pg, sq = (snap.pg(sid), copy) if how == "copied_in" else (copy, snap.sq(sid))
-        entries.append(
-            bt.LedgerEntry(
-                sid, _next_gen(snap, sid), bt.fingerprint(pg), bt.fingerprint(sq), at, how
-            )
-        )
-    return entries
-
-
-def _row_values(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: row[k]
-        for k in (
-            "session_identifier",
-            "instrument",
-            "timestamp",
-            "event_type",
-            "record_status",
-            "user",
-        )
-    }
-
-
-def _copy_out(pair: Pair, snap: Snapshot, sids: Sequence[str], report: RunReport) -> None:
-    for batch in _chunks(list(sids), _batch()):
-        entries: list[bt.LedgerEntry] = []
-        with write_transaction(pair.pg) as conn:
-            _fault("copy_out_begin")
-            current = _rows_for(conn, batch, for_update=True)
-            sq_ids = [r["id_session_log"] for s in batch for r in _split(snap.sq(s))[2]]
-            mapped: set[int] = set()
-            for chunk in _chunks(sq_ids, 900):
-                mapped.update(
-                    conn.execute(
-                        select(bt.rg_map.c.sqlite_id).where(
-                            bt.rg_map.c.file_id == pair.file_id, bt.rg_map.c.sqlite_id.in_(chunk)
-                        )
-                    ).scalars()
-                )
-            new_rg: Rows = []
-            statuses: list[dict[str, Any]] = []
-            done: list[str] = []
-            for sid in batch:
-                if bt.fingerprint(current.get(sid, [])) != bt.fingerprint(snap.pg(sid)):
-                    report.skipped += 1
-                    continue
-                sq_rows = snap.sq(sid)
-                new_rg.extend(r for r in _split(sq_rows)[2] if r["id_session_log"] not in mapped)
-                statuses.append({"sid": sid, "st": _split(sq_rows)[0][0]["record_status"]})
-                done.append(sid)
-            if new_rg:
-                ids = (
-                    conn.execute(
-                        insert(_T).returning(_T.c.id_session_log, sort_by_parameter_order=True),
-                        [_row_values(r) for r in new_rg],
-                    )
-                    .scalars()
-                    .all()
-                )
-                conn.execute(
-                    insert(bt.rg_map),
-                    [
-                        {
-                            "file_id": pair.file_id,
-                            "sqlite_id": r["id_session_log"],
-                            "session_identifier": r["session_identifier"],
-                            "pg_id": pg_id,
-                        }
-                        for r, pg_id in zip(new_rg, ids, strict=True)
-                    ],
-                )
-            # One UPDATE per final status (there are few), not one per session.
-            by_status: dict[str, list[str]] = {}
-            for item in statuses:
-                by_status.setdefault(item["st"], []).append(item["sid"])
-            for status, status_sids in by_status.items():
-                for chunk in _chunks(status_sids, 900):
-                    conn.execute(
-                        update(_T)
-                        .where(_T.c.session_identifier.in_(chunk))
-                        .values(record_status=status)
-                    )
-            after = _rows_for(conn, done)
-            entries = _ledger_entries(snap, done, after, "copied_out")
-            bt.upsert_ledger(conn, entries)
-            _fault("copy_out_commit")
-        _fault("copy_out_committed")
-        report.copied_out += len(entries)
-        with write_transaction(pair.sq) as conn:
-            bt.upsert_ledger(conn, entries)
-
-
-def _adopt(pair: Pair, snap: Snapshot, sids: Sequence[str], report: RunReport) -> None:
-    """Record that both sides agree (copied by hand, or a crash after both writes)."""
-    at = _now()
-    entries = [
-        bt.LedgerEntry(
-            s,
-            _next_gen(snap, s),
-            bt.fingerprint(snap.pg(s)),
-            bt.fingerprint(snap.sq(s)),
-            at,
-            "adopted",
-        )
-        for s in sids
-    ]
-    for batch in _chunks(entries, _batch()):
-        with write_transaction(pair.sq) as conn:
-            bt.upsert_ledger(conn, batch)
-        with write_transaction(pair.pg) as conn:
-            bt.upsert_ledger(conn, batch)
-    report.adopted += len(entries)
 
 
 def _record_conflicts(
@@ -334,13 +152,13 @@ def run_once(pair: Pair, *, dry_run: bool = False) -> RunReport:
     if dry_run:
         return report
     # In PostgreSQL's order, so that the file's row ids follow the sessions' order.
-    copy_in = sorted(
+    copy_in_order = sorted(
         (d.session_identifier for d in report.of(Action.COPY_IN)),
         key=lambda s: min(r["id_session_log"] for r in snap.pg(s)),
     )
-    _copy_in(pair, snap, copy_in, report)
-    _copy_out(pair, snap, [d.session_identifier for d in report.of(Action.COPY_OUT)], report)
-    _adopt(pair, snap, [d.session_identifier for d in report.of(Action.ADOPT)], report)
+    copy_in(pair, snap, copy_in_order, report)
+    copy_out(pair, snap, [d.session_identifier for d in report.of(Action.COPY_OUT)], report)
+    adopt(pair, snap, [d.session_identifier for d in report.of(Action.ADOPT)], report)
     _record_conflicts(pair, snap, report.conflicts, report)
     n = report.counts()
     with write_transaction(pair.pg) as conn:
@@ -391,7 +209,7 @@ def resolve(pair: Pair, session_identifier: str, keep: str, *, by: str) -> str:
     keep_as_is = keep == "postgres" and pg_problem(snap.pg(sid)) is not None
     entry = bt.LedgerEntry(
         sid,
-        _next_gen(snap, sid),
+        next_gen(snap, sid),
         "-" if keep == "postgres" and not keep_as_is else pg_fp,
         sq_fp if keep == "postgres" else "-",
         _now(),

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.bridge import bridge_tables as bt
@@ -104,14 +104,7 @@ def read_status(target: EngineLike = None) -> BridgeStatus | None:
     with read_connection(engine) as conn:
         has_ledger = table_exists(conn, bt.ledger)
         base = bt.read_ledger(conn) if has_ledger else {}
-        queued = select(_T.c.session_identifier).where(
-            _T.c.record_status == RecordStatus.TO_BE_BUILT.value
-        )
-        rows: dict[str, list[dict[str, Any]]] = {}
-        for r in conn.execute(
-            select(_T).where(_T.c.session_identifier.in_(queued)).order_by(_T.c.id_session_log)
-        ).mappings():
-            rows.setdefault(r["session_identifier"], []).append(dict(r))
+        rows = _queued_rows(conn)
         state = None
         conflicts: list[dict[str, Any]] = []
         if table_exists(conn, bt.state):
@@ -124,44 +117,66 @@ def read_status(target: EngineLike = None) -> BridgeStatus | None:
                     .order_by(bt.conflict.c.id)
                 ).mappings()
             ]
+    ends = _waiting_ends(rows, base)
+    status = BridgeStatus(
+        ever_ran=bool(state is not None and state.last_run_at),
+        waiting_in=len(ends),
+        oldest_waiting_end=min((at for at in ends if at is not None), default=None),
+        open_conflicts=conflicts,
+        waiting_ends=[at for at in ends if at is not None],
+    )
+    if state is not None:
+        for name in _FROM_STATE:
+            setattr(status, name, getattr(state, name))
+    return status
+
+
+#: What the status takes from the bridge's last run, as the bridge wrote it.
+_FROM_STATE = (
+    "waiting_out",
+    "in_progress",
+    "last_run_at",
+    "last_success_at",
+    "last_error",
+    "last_error_at",
+    "file_path",
+    "host",
+    "summary",
+)
+
+
+def _queued_rows(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+    """Every row of each session with a TO_BE_BUILT row, by session, in the order written."""
+    queued = select(_T.c.session_identifier).where(
+        _T.c.record_status == RecordStatus.TO_BE_BUILT.value
+    )
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for r in conn.execute(
+        select(_T).where(_T.c.session_identifier.in_(queued)).order_by(_T.c.id_session_log)
+    ).mappings():
+        rows.setdefault(r["session_identifier"], []).append(dict(r))
+    return rows
+
+
+def _waiting_ends(
+    rows: dict[str, list[dict[str, Any]]], base: dict[str, bt.LedgerEntry]
+) -> list[datetime | None]:
+    """The END time of each complete session not yet copied as it is (None: unreadable)."""
     from nexus_logger.core.bridge.bridge_plan import pg_problem
 
-    waiting = 0
-    oldest: datetime | None = None
-    ends: list[datetime] = []
+    ends: list[datetime | None] = []
     for sid, srows in rows.items():
         if pg_problem(srows) is not None:
             continue
         entry = base.get(sid)
         if entry is not None and entry.pg_fp == bt.fingerprint(srows):
             continue
-        waiting += 1
         end = next(r for r in srows if r["event_type"] == EventType.END.value)
         try:
-            at = timestamps.parse(end["timestamp"])
+            ends.append(timestamps.parse(end["timestamp"]))
         except (ValueError, TypeError, timestamps.TimestampError):
-            continue
-        ends.append(at)
-        if oldest is None or at < oldest:
-            oldest = at
-    status = BridgeStatus(
-        ever_ran=bool(state is not None and state.last_run_at),
-        waiting_in=waiting,
-        oldest_waiting_end=oldest,
-        open_conflicts=conflicts,
-        waiting_ends=ends,
-    )
-    if state is not None:
-        status.waiting_out = state.waiting_out
-        status.in_progress = state.in_progress
-        status.last_run_at = state.last_run_at
-        status.last_success_at = state.last_success_at
-        status.last_error = state.last_error
-        status.last_error_at = state.last_error_at
-        status.file_path = state.file_path
-        status.host = state.host
-        status.summary = state.summary
-    return status
+            ends.append(None)
+    return ends
 
 
 def overdue(status: BridgeStatus, hours: float, now: datetime | None = None) -> int:

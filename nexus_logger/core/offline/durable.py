@@ -30,7 +30,7 @@ from nexus_logger.core import faults, timestamps
 from nexus_logger.core.db.database_key import database_key
 from nexus_logger.core.db.models import Instrument
 from nexus_logger.core.errors import DatabaseUnavailable
-from nexus_logger.core.offline.durable_base import LOCK_WAIT_SECONDS, RETRY_SECONDS, os_login
+from nexus_logger.core.offline.durable_base import LOCK_WAIT_SECONDS, RETRY_SECONDS
 from nexus_logger.core.offline.durable_end import DurableEnder
 from nexus_logger.core.offline.durable_outcomes import (
     ENDED_WILL_BUILD,
@@ -44,6 +44,7 @@ from nexus_logger.core.offline.outbox import EventKind, OutboxError
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import OpenSession
 from nexus_logger.core.sessions.time_rules import localize
+from nexus_logger.core.settings.identity import recorded_login as os_login
 from nexus_logger.core.settings.identity import same_user
 from nexus_logger.core.validation import clean_user
 
@@ -98,10 +99,7 @@ class DurableLogger(DurableEnder):
         pid = instrument.instrument_pid
         with self._lock:
             try:
-                eng = self.engine()
-                run = self._send_if_free(eng)
-                if run.error is not None:
-                    raise DatabaseUnavailable(run.error)
+                eng = self._engine_after_waiting()
                 faults.point("start:before-db")
                 result = lifecycle.start_session(
                     instrument=pid,

@@ -27,6 +27,7 @@ from nexus_logger.core.offline.outbox import (
     OutboxEvent,
 )
 from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, TimeRules
+from nexus_logger.core.settings.identity import recorded_login
 
 _logger = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class DurableBase:
         self, conflict_id: int, *, by: str | None = None, note: str | None = None
     ) -> ConflictRecord:
         """Mark a conflict handled (see :meth:`Outbox.resolve`)."""
-        who = by or os_login()
+        who = by or recorded_login()
         return self.outbox.resolve(conflict_id, by=who, note=note)
 
     def retry(self, event_id: int) -> SyncReport:
@@ -188,6 +189,17 @@ class DurableBase:
                 self._went_offline(err)
                 raise
             self._came_online()
+
+    def _engine_after_waiting(self) -> Engine:
+        """The engine, once the events waiting here are sent (they go first, in order).
+
+        Raises :class:`DatabaseUnavailable` when the database cannot be reached for them.
+        """
+        eng = self.engine()
+        run = self._send_if_free(eng)
+        if run.error is not None:
+            raise DatabaseUnavailable(run.error)
+        return eng
 
     def _send_if_free(self, eng: Engine, live_id: int | None = None) -> sender.Run:
         """Send what waits, unless nothing does or another process is sending it right now."""
@@ -275,13 +287,3 @@ class DurableBase:
                 f"{self.outbox_problem}"
             )
         return " ".join([message, *notes])
-
-
-def os_login() -> str:
-    """The process's real OS account, for "handled by" (never fails; never ``LOGNAME``)."""
-    from nexus_logger.core.settings.identity import os_login as real_login
-
-    try:
-        return real_login() or "unknown"
-    except Exception:  # no account name available (service account, odd environment)
-        return "unknown"

@@ -81,10 +81,7 @@ class DurableFinder(DurableBase):
         """
         with self._lock:
             try:
-                eng = self.engine()
-                run = self._send_if_free(eng)
-                if run.error is not None:
-                    raise DatabaseUnavailable(run.error)
+                eng = self._engine_after_waiting()
                 found = lifecycle.find_open_session(instrument_pid, engine=eng)
             except DatabaseUnavailable as err:
                 _logger.info("Open session as this PC knows it: %s", err)

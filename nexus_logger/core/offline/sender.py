@@ -26,53 +26,31 @@ The outcomes, each also described in ``docs/outbox.md``:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Engine
 
 from nexus_logger.core import faults, timestamps
-from nexus_logger.core.db.engine import write_transaction
-from nexus_logger.core.db.logger_tables import ensure_tables
-from nexus_logger.core.db.logger_tables import note as note_table
-from nexus_logger.core.db.models import SessionLogEntry
-from nexus_logger.core.enums import EventType, RecordStatus
-from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError, NotFound
+from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
 from nexus_logger.core.offline.outbox import (
     ConflictKind,
-    ConflictRecord,
     EventKind,
     EventState,
     Outbox,
     OutboxEvent,
 )
-from nexus_logger.core.sessions import lifecycle, open_rule, other_login
-from nexus_logger.core.sessions.lifecycle import EndedSession, SessionsOverlap
+from nexus_logger.core.offline.sender_end import send_end
+from nexus_logger.core.offline.sender_run import Run, hold, reject
+from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.sessions.lifecycle import SessionsOverlap, StartResult
 from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, TimeRules
 
 __all__ = ["UNCONFIRMED_RECENT", "Run", "send_end", "send_waiting"]
 
 _logger = logging.getLogger(__name__)
 
-_T = SessionLogEntry.__table__
-
 #: A START the user was never told about is still written when it is at most this old.
 UNCONFIRMED_RECENT = timedelta(minutes=10)
-
-
-@dataclass
-class Run:
-    """What one sending run did."""
-
-    attempted: bool = False  # the database was contacted
-    sent: int = 0
-    dropped: int = 0  # unconfirmed STARTs given up
-    conflicts: list[ConflictRecord] = field(default_factory=list)
-    error: str | None = None  # why the run stopped early (database unreachable)
-    #: The result of each END written in this run, by event id (for the live END's outcome).
-    ended: dict[int, EndedSession] = field(default_factory=dict)
-    #: The END the user just clicked: the user is told its outcome, so it makes no conflict.
-    live_id: int | None = None
 
 
 def send_waiting(
@@ -103,25 +81,11 @@ def send_waiting(
             run.error = str(err)
             break
         except NexusLoggerError as err:
-            _reject(outbox, event, err, run)
+            reject(outbox, event, err, run)
         except Exception as err:  # a bug must not block every later event forever
             _logger.exception("Sending outbox event %d failed", event.id)
-            _reject(outbox, event, err, run)
+            reject(outbox, event, err, run)
     return run
-
-
-def _reject(outbox: Outbox, event: OutboxEvent, err: BaseException, run: Run) -> None:
-    outbox.set_state(event.id, EventState.HELD, error=str(err))
-    run.conflicts.append(
-        outbox.add_conflict(
-            event,
-            ConflictKind.REJECTED,
-            f"The database refused the saved {event.kind} of session "
-            f"{event.session_identifier} on {event.instrument_pid} ({event.at_text}): {err} "
-            "Outcome: the event is kept on this PC; fix the cause and run "
-            f"'nexus-logger sync --retry {event.id}', or mark the conflict handled to give it up.",
-        )
-    )
 
 
 def _send_start(
@@ -143,23 +107,7 @@ def _send_start(
             ends_at=_known_end(outbox, ident),
         )
     except SessionsOverlap as err:
-        if not event.confirmed:
-            _drop(outbox, event, run, "sessions were logged over its time meanwhile")
-            return
-        outbox.set_state(event.id, EventState.HELD, error="sessions overlap it")
-        run.conflicts.append(
-            outbox.add_conflict(
-                event,
-                ConflictKind.OVERLAP,
-                f"Session {ident} was started on this PC at {event.at_text} ({event.instrument_pid}, "
-                f"user {event.user}) while the database could not be reached, and meanwhile "
-                f"these sessions were logged on the instrument: "
-                f"{lifecycle.describe_sessions(err.sessions)}. Outcome: the START is kept on "
-                "this PC and not written, so that NexusLIMS never builds two records over the "
-                "same time. Ask the users which is right; correct the sessions in the Admin tab "
-                "and mark the conflict handled.",
-            )
-        )
+        _start_overlapped(outbox, event, run, err)
         return
     faults.point("send:start-committed")
     if result.session.session_identifier == ident:
@@ -175,22 +123,49 @@ def _send_start(
                 event.at_text,
             )
         return
+    _start_while_open(outbox, event, run, result)
+
+
+def _start_overlapped(outbox: Outbox, event: OutboxEvent, run: Run, err: SessionsOverlap) -> None:
+    """Sessions were logged over the START's time meanwhile: drop it if unseen, else hold it."""
+    if not event.confirmed:
+        _drop(outbox, event, run, "sessions were logged over its time meanwhile")
+        return
+    hold(
+        outbox,
+        event,
+        run,
+        ConflictKind.OVERLAP,
+        f"Session {event.session_identifier} was started on this PC at {event.at_text} "
+        f"({event.instrument_pid}, user {event.user}) while the database could not be reached, "
+        f"and meanwhile these sessions were logged on the instrument: "
+        f"{lifecycle.describe_sessions(err.sessions)}. Outcome: the START is kept on "
+        "this PC and not written, so that NexusLIMS never builds two records over the "
+        "same time. Ask the users which is right; correct the sessions in the Admin tab "
+        "and mark the conflict handled.",
+        error="sessions overlap it",
+    )
+
+
+def _start_while_open(outbox: Outbox, event: OutboxEvent, run: Run, result: StartResult) -> None:
+    """Another session is open on the instrument: drop the START if unseen, else hold it."""
     other = result.session
     if not event.confirmed:
         _drop(outbox, event, run, f"session {other.session_identifier} is open on the instrument")
         return
-    outbox.set_state(event.id, EventState.HELD, error="another session is open")
-    run.conflicts.append(
-        outbox.add_conflict(
-            event,
-            ConflictKind.START_WHILE_OPEN,
-            f"Session {ident} was started on this PC while the database could not be reached "
-            f"({event.instrument_pid}, user {event.user}, {event.at_text}), but meanwhile "
-            f"session {other.session_identifier} (user {other.user}, since {other.start_text}) "
-            "was opened on the instrument. Outcome: the START is kept on this PC and not "
-            "written, so the instrument never has two open sessions. When its END comes, the "
-            "whole session is written if nothing overlaps it, and kept here otherwise.",
-        )
+    hold(
+        outbox,
+        event,
+        run,
+        ConflictKind.START_WHILE_OPEN,
+        f"Session {event.session_identifier} was started on this PC while the database could "
+        f"not be reached ({event.instrument_pid}, user {event.user}, {event.at_text}), but "
+        f"meanwhile session {other.session_identifier} (user {other.user}, since "
+        f"{other.start_text}) was opened on the instrument. Outcome: the START is kept on "
+        "this PC and not written, so the instrument never has two open sessions. When its "
+        "END comes, the whole session is written if nothing overlaps it, and kept here "
+        "otherwise.",
+        error="another session is open",
     )
 
 
@@ -213,208 +188,3 @@ def _drop(outbox: Outbox, event: OutboxEvent, run: Run, why: str) -> None:
         event.at_text,
         why,
     )
-
-
-def _start_not_written(outbox: Outbox, ident: str) -> OutboxEvent | None:
-    """This PC's START of the session when it was held or given up (so never written)."""
-    for e in outbox.items(session_identifier=ident, states=(EventState.HELD, EventState.SKIPPED)):
-        if e.kind is EventKind.START:
-            return e
-    return None
-
-
-def send_end(
-    outbox: Outbox, eng: Engine, event: OutboxEvent, run: Run, rules: TimeRules = DEFAULT_RULES
-) -> None:
-    """Write one END (with the note it carries) and record the outcome in the outbox."""
-    ident = event.session_identifier
-    source = _start_not_written(outbox, ident)
-    if source is not None:
-        _write_whole_session(outbox, eng, event, run, source, rules)
-        return
-    if event.note:
-        ensure_tables(eng, [note_table])
-    audit = bool(event.ended_by) and other_login.can_audit(eng)
-    try:
-        with write_transaction(eng) as conn:
-            ended = _end(conn, event, rules, audit)
-            if event.note and not ended.already_ended:
-                # The note as it was when End was clicked (typed offline, perhaps).
-                lifecycle.write_note_in_transaction(conn, ident, event.note, event.timezone)
-            faults.point("send:end-before-commit")
-    except NotFound:
-        _write_whole_session(outbox, eng, event, run, None, rules)
-        return
-    faults.point("send:end-committed")
-    run.ended[event.id] = ended
-    lifecycle.forget_open_here(ident)
-    if ended.already_ended and not _same_instant(ended.ended, event.at):
-        outbox.set_state(
-            event.id,
-            EventState.SKIPPED,
-            error=f"the session had already ended at {ended.ended.isoformat()}",
-        )
-        if event.id == run.live_id:
-            return  # the user is right here and is told
-        run.conflicts.append(
-            outbox.add_conflict(
-                event,
-                ConflictKind.END_ALREADY_RECORDED,
-                f"Session {ident} on {event.instrument_pid} (user {event.user}) was ended on "
-                f"this PC at {event.at_text}, but it had already been ended at "
-                f"{ended.ended.isoformat()} (force-ended by staff or ended elsewhere). Outcome: "
-                "the database keeps that END; this END was not written. If the real end time "
-                "matters, correct the session's END.",
-            )
-        )
-        return
-    outbox.set_state(event.id, EventState.SENT)
-    run.sent += 1
-
-
-def _end(conn: Connection, event: OutboxEvent, rules: TimeRules, audit: bool) -> EndedSession:
-    """The END in the caller's transaction; one that another login asked for is audited."""
-    if event.ended_by:
-        return other_login.end_and_audit(
-            conn,
-            session_identifier=event.session_identifier,
-            at=event.at,
-            by=event.ended_by,
-            audit=audit,
-            rules=rules,
-        )
-    return lifecycle.end_in_transaction(
-        conn,
-        session_identifier=event.session_identifier,
-        at=event.at,
-        rules=rules,
-        instrument_pid=event.instrument_pid,  # the lock first, the rows read once
-    )
-
-
-def _same_instant(a: datetime, b: datetime) -> bool:
-    return abs((a - b).total_seconds()) < 1e-3
-
-
-def _write_whole_session(
-    outbox: Outbox,
-    eng: Engine,
-    event: OutboxEvent,
-    run: Run,
-    source: OutboxEvent | None,
-    rules: TimeRules,
-) -> None:
-    """START and END together, both TO_BE_BUILT, in one transaction, if nothing overlaps."""
-    ident = event.session_identifier
-    start_text = source.at_text if source else event.start_text
-    user = source.user if source else event.user
-    note = source.note if source else event.note
-    if not start_text:
-        _hold(
-            outbox,
-            event,
-            run,
-            ConflictKind.END_WITHOUT_START,
-            f"The END of session {ident} on {event.instrument_pid} ({event.at_text}) has no "
-            "START in the database, and this PC does not know when the session started. "
-            "Outcome: the END is kept on this PC; add the START by hand and run "
-            f"'nexus-logger sync --retry {event.id}', or mark the conflict handled to give it up.",
-        )
-        return
-    tz = event.timezone
-    started = timestamps.parse(start_text, tz)
-    if note:
-        ensure_tables(eng, [note_table])
-    audit = bool(event.ended_by) and other_login.can_audit(eng)
-    with write_transaction(eng) as conn:
-        lifecycle.lock_instrument(conn, event.instrument_pid)
-        present = conn.execute(
-            select(_T.c.id_session_log).where(
-                _T.c.session_identifier == ident, _T.c.event_type == EventType.START.value
-            )
-        ).first()
-        if present is None:
-            others = _overlaps(conn, event, started, tz)
-            if others:
-                listed = lifecycle.describe_sessions(others)
-                _hold(
-                    outbox,
-                    event,
-                    run,
-                    ConflictKind.OVERLAP,
-                    f"Session {ident} on {event.instrument_pid} (user {user}, {start_text} to "
-                    f"{event.at_text}) was kept on this PC, and meanwhile these sessions were "
-                    f"logged over its time: {listed}. Outcome: the session is kept on this PC "
-                    "and not written, so that NexusLIMS never builds two records over the same "
-                    "time. Ask the users which is right, then mark the conflict handled.",
-                )
-                return
-            stamp = timestamps.to_db(started, tz)
-            conn.execute(
-                insert(_T).values(
-                    session_identifier=ident,
-                    instrument=event.instrument_pid,
-                    timestamp=stamp,
-                    event_type=EventType.START.value,
-                    record_status=RecordStatus.WAITING_FOR_END.value,
-                    user=user,
-                )
-            )
-            if note:
-                conn.execute(
-                    insert(note_table).values(session_identifier=ident, note=note, updated=stamp)
-                )
-        ended = _end(conn, event, rules, audit)
-    run.ended[event.id] = ended
-    lifecycle.forget_open_here(ident)
-    outbox.set_state(event.id, EventState.SENT)
-    run.sent += 1
-    if source is not None:
-        outbox.set_state(source.id, EventState.SENT)
-        record = outbox.open_conflict_for(source.id, ConflictKind.START_WHILE_OPEN)
-        if record is not None:
-            outbox.append_to_conflict(
-                record.id,
-                f"Its END ({event.at_text}) arrived and nothing overlapped the session: START "
-                "and END were written together as a finished session.",
-            )
-        return
-    if present is not None:
-        return  # the START appeared meanwhile: a plain END, no conflict
-    run.conflicts.append(
-        outbox.add_conflict(
-            event,
-            ConflictKind.END_WITHOUT_START,
-            f"The END of session {ident} on {event.instrument_pid} (user {user}, "
-            f"{event.at_text}) found no START in the database (deleted, or the database was "
-            "restored from an older copy). Outcome: the START was re-created from what this PC "
-            f"kept (started {start_text}) and written with the END, both TO_BE_BUILT, so the "
-            "session will be built. If it should not exist, delete it.",
-        )
-    )
-
-
-def _overlaps(
-    conn: Connection, event: OutboxEvent, started: datetime, tz: str
-) -> list[open_rule.LoggedSession]:
-    """Sessions logged on the instrument over ``started``..END: open ones and finished ones."""
-    found = [
-        open_rule.LoggedSession(r.session_identifier, r.user, r.timestamp, None)
-        for r in open_rule.open_start_rows(conn, event.instrument_pid)
-        if r.session_identifier != event.session_identifier
-        and timestamps.parse(r.timestamp, tz) < event.at
-    ]
-    found += open_rule.overlapping_sessions(
-        conn,
-        event.instrument_pid,
-        tz,
-        started,
-        event.at,
-        exclude=event.session_identifier,
-    )
-    return found
-
-
-def _hold(outbox: Outbox, event: OutboxEvent, run: Run, kind: ConflictKind, message: str) -> None:
-    outbox.set_state(event.id, EventState.HELD, error=kind.value)
-    run.conflicts.append(outbox.add_conflict(event, kind, message))

@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 
-__all__ = ["os_login", "same_user"]
+__all__ = ["os_login", "recorded_login", "same_user"]
 
 _logger = logging.getLogger(__name__)
 
@@ -64,6 +64,18 @@ def os_login() -> str:
         _logger.warning("Could not read this process's account from the OS: %s", err)
         return ""
     return (name or "").strip()
+
+
+def recorded_login() -> str:
+    """The real account for a record that must name someone ("handled by", a PC's report).
+
+    Never fails: ``"unknown"`` when the OS gives no name (a service account, an odd
+    environment), never a name taken from ``LOGNAME`` or ``USERNAME``.
+    """
+    try:
+        return os_login() or "unknown"
+    except Exception:
+        return "unknown"
 
 
 def same_user(owner: str | None, current: str) -> bool:

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -156,25 +157,31 @@ def _add_history(engine: Engine) -> None:
 def _build(target: Path, host: str) -> None:
     """Create a complete demo database at ``target`` (a new file)."""
     from nexus_logger.core.db.engine import create_db_engine
-    from nexus_logger.core.db.instruments import add_instrument
     from nexus_logger.core.db.schema import init_db
     from nexus_logger.core.sessions.station import set_station
 
     engine = create_db_engine(target, create=True)
     try:
         init_db(engine)
-        for inst in DEMO_INSTRUMENTS:
-            add_instrument(
-                inst.pid,
-                display_name=inst.display_name,
-                timezone=inst.timezone,
-                location=inst.location,
-                engine=engine,
-            )
+        _add_instruments(engine, DEMO_INSTRUMENTS)
         _add_history(engine)
         set_station(DEMO_STATION, hostname=host, engine=engine)
     finally:
         engine.dispose()
+
+
+def _add_instruments(engine: Engine, instruments: Sequence[DemoInstrument]) -> None:
+    """Add the demo instruments given (their name, zone and place) to the database."""
+    from nexus_logger.core.db.instruments import add_instrument
+
+    for inst in instruments:
+        add_instrument(
+            inst.pid,
+            display_name=inst.display_name,
+            timezone=inst.timezone,
+            location=inst.location,
+            engine=engine,
+        )
 
 
 def _usable(path: Path) -> bool:
@@ -195,22 +202,13 @@ def _usable(path: Path) -> bool:
 def _complete(path: Path, host: str) -> None:
     """Add what an existing demo database lacks: demo instruments, this host's mapping."""
     from nexus_logger.core.db.engine import create_db_engine
-    from nexus_logger.core.db.instruments import add_instrument
     from nexus_logger.core.db.schema import load_instruments
     from nexus_logger.core.sessions.station import lookup_station, set_station
 
     engine = create_db_engine(path)
     try:
         present = load_instruments(engine)
-        for inst in DEMO_INSTRUMENTS:
-            if inst.pid not in present:
-                add_instrument(
-                    inst.pid,
-                    display_name=inst.display_name,
-                    timezone=inst.timezone,
-                    location=inst.location,
-                    engine=engine,
-                )
+        _add_instruments(engine, [i for i in DEMO_INSTRUMENTS if i.pid not in present])
         if lookup_station(host, engine=engine) is None:
             set_station(DEMO_STATION, hostname=host, engine=engine)
             _logger.info("Demo database: mapped %s to %s", host, DEMO_STATION)

@@ -7,15 +7,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import EngineLike, describe, get_engine, read_connection
 from nexus_logger.core.db.models import SessionLogEntry
-from nexus_logger.core.db.schema import load_instruments, require_usable
+from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import Conflict, InvalidInput, NotFound
 from nexus_logger.core.sessions.lifecycle import CLOCK_SLACK, check_end_time
+from nexus_logger.core.staff.session_summary import instrument_zones
 from nexus_logger.core.validation import MAX_IDENTIFIER, clean_text, clean_user
 
 _T = SessionLogEntry.__table__
@@ -250,43 +251,38 @@ def _fix_user_changes(
     return changes, summary, starts[0]["instrument"]
 
 
-def _zones(engine: Any) -> dict[str, str]:
-    return {pid: inst.timezone for pid, inst in load_instruments(engine).items()}
+def _session_rows(
+    engine: EngineLike, session_identifier: str
+) -> tuple[Engine, str, list[dict[str, Any]]]:
+    """The usable database, the checked identifier and the session's rows as stored."""
+    eng = get_engine(engine)
+    require_usable(eng)
+    ident = _clean_identifier(session_identifier)
+    with read_connection(eng) as conn:
+        rows = existing_rows(conn, ident)
+    return eng, ident, rows
 
 
 def plan_force_end(
     session_identifier: str, at: datetime, *, engine: EngineLike = None
 ) -> ActionPlan:
     """Preview ending an open session at ``at`` (naive means the instrument's zone)."""
-    eng = get_engine(engine)
-    require_usable(eng)
-    ident = _clean_identifier(session_identifier)
-    zones = _zones(eng)
-    with read_connection(eng) as conn:
-        rows = existing_rows(conn, ident)
-    changes, summary, pid = _force_end_changes(ident, rows, at, zones)
+    eng, ident, rows = _session_rows(engine, session_identifier)
+    changes, summary, pid = _force_end_changes(ident, rows, at, instrument_zones(eng))
     stamp = changes[-1].after["timestamp"]
     return ActionPlan(FORCE_END, ident, pid, summary, changes, {"at": stamp})
 
 
 def plan_requeue(session_identifier: str, *, engine: EngineLike = None) -> ActionPlan:
     """Preview setting a session's START and END back to TO_BE_BUILT."""
-    eng = get_engine(engine)
-    require_usable(eng)
-    ident = _clean_identifier(session_identifier)
-    with read_connection(eng) as conn:
-        rows = existing_rows(conn, ident)
+    _, ident, rows = _session_rows(engine, session_identifier)
     changes, summary, pid = _requeue_changes(ident, rows)
     return ActionPlan(REQUEUE, ident, pid, summary, changes)
 
 
 def plan_fix_user(session_identifier: str, user: str, *, engine: EngineLike = None) -> ActionPlan:
     """Preview giving START and END of a session the same ``user``."""
-    eng = get_engine(engine)
-    require_usable(eng)
-    ident = _clean_identifier(session_identifier)
     name = clean_user(user)
-    with read_connection(eng) as conn:
-        rows = existing_rows(conn, ident)
+    _, ident, rows = _session_rows(engine, session_identifier)
     changes, summary, pid = _fix_user_changes(ident, rows, name)
     return ActionPlan(FIX_USER, ident, pid, summary, changes, {"user": name})

@@ -42,6 +42,7 @@ from nexus_logger.core.db.logger_tables import (
     table_exists,
 )
 from nexus_logger.core.errors import NexusLoggerError
+from nexus_logger.core.settings.identity import recorded_login
 
 __all__ = ["PcStatus", "headline", "list_fleet", "measure_clock", "report_pc", "version_key"]
 
@@ -252,7 +253,6 @@ def report_this_pc(
     """:func:`report_pc` for this PC, from a :class:`~nexus_logger.core.offline.durable.DurableLogger`
     (its outbox gives the waiting events); False when there is nothing to report or the
     database is away. ``session_identifier`` only for a session the database has."""
-    from nexus_logger.core.offline.durable import os_login
     from nexus_logger.core.sessions.station import this_host
 
     if not instrument:
@@ -267,6 +267,6 @@ def report_this_pc(
         instrument=instrument,
         waiting_events=waiting,
         session_identifier=session_identifier,
-        os_login=os_login(),
+        os_login=recorded_login(),
         engine=engine,
     )

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, select
 
 from nexus_logger.core.db.models import SessionLogEntry
 from nexus_logger.core.enums import EventType, RecordStatus
-from nexus_logger.core.staff.summaries import instant
+from nexus_logger.core.staff.sql_instant import instant
 
 __all__ = ["Overlap", "SessionSpan", "find_overlaps"]
 

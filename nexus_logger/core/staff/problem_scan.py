@@ -12,7 +12,7 @@ from sqlalchemy import and_, case, func, or_, select
 
 from nexus_logger.core.db.models import Instrument, SessionLogEntry
 from nexus_logger.core.enums import EventType, RecordStatus
-from nexus_logger.core.staff.summaries import instant
+from nexus_logger.core.staff.sql_instant import instant
 
 _T = SessionLogEntry.__table__
 _I = Instrument.__table__

@@ -16,6 +16,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 
 from nexus_logger.core import timestamps
+from nexus_logger.core.durations import duration_parts
 from nexus_logger.core.enums import RecordStatus
 from nexus_logger.core.staff.admin_actions import AuditEntry
 from nexus_logger.core.staff.problems import Problem
@@ -58,9 +59,7 @@ def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
     sign = "-" if seconds < 0 else ""
-    minutes = int(abs(seconds) // 60)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
+    days, hours, minutes, _secs = duration_parts(abs(seconds))
     if days:
         return f"{sign}{days} d {hours} h {minutes:02d} min"
     if hours:

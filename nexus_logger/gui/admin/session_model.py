@@ -14,14 +14,8 @@ from PySide6.QtGui import QColor
 
 from nexus_logger.core.staff.problems import Problem
 from nexus_logger.core.staff.summaries import SessionQuery, SessionSummary
-from nexus_logger.gui.admin.models import (
-    ROOT,
-    Index,
-    align_right,
-    format_duration,
-    format_time,
-    status_color,
-)
+from nexus_logger.gui.admin.models import ROOT, Index, align_right, status_color
+from nexus_logger.gui.admin.session_cells import cell_text, cell_tooltip
 
 
 class SessionTableModel(QAbstractTableModel):
@@ -94,9 +88,9 @@ class SessionTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.UserRole:
             return s
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(s, key)
+            return cell_text(s, key, self._problems, self.now)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(s, key)
+            return cell_tooltip(s, key, self._problems)
         if role == Qt.ItemDataRole.DecorationRole:
             if key == "status":
                 return status_color(s.status)
@@ -109,44 +103,6 @@ class SessionTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and key == "instrument":
             if s.session_identifier in self._problems:
                 return QColor("#b3261e")
-        return None
-
-    def _display(self, s: SessionSummary, key: str) -> str:
-        if key == "instrument":
-            mark = "\u26a0 " if s.session_identifier in self._problems else ""
-            return mark + s.instrument
-        if key == "user":
-            if s.end_user is not None and s.end_user != s.user and s.end is not None:
-                return f"{s.user} / END: {s.end_user}"
-            return s.user or ""
-        if key == "start":
-            return format_time(s.start, s.timezone) or (s.start_text or "")
-        if key == "end":
-            if s.end_text is None:
-                return "open"
-            return format_time(s.end, s.timezone) or s.end_text
-        if key == "duration":
-            text = format_duration(s.duration_seconds(self.now()))
-            return f"{text} (running)" if s.is_open and text else text
-        if key == "status":
-            return s.status
-        if key == "record_generation_events":
-            return str(s.record_generation_events)
-        if key == "note":
-            return (s.note or "").replace("\n", " ")
-        if key == "session_identifier":
-            return s.session_identifier
-        return ""
-
-    def _tooltip(self, s: SessionSummary, key: str) -> str | None:
-        if key == "start":
-            return f"Stored: {s.start_text}"
-        if key == "end" and s.end_text:
-            return f"Stored: {s.end_text}"
-        if key == "note" and s.note:
-            return s.note
-        if key == "instrument" and s.session_identifier in self._problems:
-            return "\n".join(p.title for p in self._problems[s.session_identifier])
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:

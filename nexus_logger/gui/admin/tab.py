@@ -2,8 +2,9 @@
 
 :class:`AdminTab` puts the filter bar (``filter_bar.py``) and the message lines
 (``messages.py``) around five pages: Sessions with its detail panel (``sessions_page.py``,
-``detail_panel.py``), Problems, Timeline, Audit and Fleet (one module each). Every query runs
-on the shared :class:`~nexus_logger.gui.worker.DbWorker` (``context.py``); an auto-refresh
+``detail_panel.py``), Problems, Timeline, Audit and Fleet (one module each; ``tab_pages.py``
+loads them when shown). Every query runs on the shared
+:class:`~nexus_logger.gui.worker.DbWorker` (``context.py``); an auto-refresh
 (``admin_refresh_seconds``) reloads what is shown and keeps the selection. Everything that
 asks the person something is one method of the tab (``ask_csv_path``, ``ask_end_time``,
 ``ask_user_name``, ``confirm_plan``) so tests replace it.
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from nexus_logger.core.db.schema import load_instruments
 from nexus_logger.core.settings.config import Settings
-from nexus_logger.core.staff import admin_actions, fleet, problems, summaries
+from nexus_logger.core.staff import admin_actions, summaries
 from nexus_logger.gui.admin.actions import TabActions
 from nexus_logger.gui.admin.audit_page import AuditPage
 from nexus_logger.gui.admin.context import TabContext, TabJobs
@@ -29,6 +30,7 @@ from nexus_logger.gui.admin.fleet import FleetPage
 from nexus_logger.gui.admin.messages import MessageLines
 from nexus_logger.gui.admin.problems_page import ProblemsPage
 from nexus_logger.gui.admin.sessions_page import SessionsPage
+from nexus_logger.gui.admin.tab_pages import TabPages
 from nexus_logger.gui.admin.timeline_page import TimelinePage
 from nexus_logger.gui.worker import DbWorker, JobError
 
@@ -53,7 +55,7 @@ _EXPOSED: dict[str, tuple[str, ...]] = {
 }
 
 
-class AdminTab(TabActions):
+class AdminTab(TabActions, TabPages):
     """Sessions pending build, their record-generation events, problems and admin actions."""
 
     def __init__(
@@ -263,50 +265,3 @@ class AdminTab(TabActions):
         self.sessions_page.show_detail_of(session_identifier)
         self.filter_bar.only(session_identifier)
         self.apply_filters()
-
-    # -- the other pages ------------------------------------------------------------------
-
-    def _page_changed(self, _index: int) -> None:
-        if self._started:
-            self._load_current_page()
-
-    def _load_current_page(self) -> None:
-        page = self.pages.currentWidget()
-        if page is self.timeline_page:
-            self.timeline_page.load()
-        elif page is self.audit_page:
-            self.load_audit()
-        elif page is self.fleet_page:
-            self.load_fleet()
-
-    def _problems_loaded(self, found: list[problems.Problem]) -> None:
-        self._name_page(self.problems_page, "Problems", len(found))
-        self.sessions_page.model.set_problems(problems.problems_by_session(found))
-        self.messages.show_blocking(found)
-
-    def _timeline_window_changed(self, *_args: Any) -> None:
-        self.timeline_page.update_window_label()
-        if self.pages.currentWidget() is self.timeline_page:
-            self.timeline_page.load()
-
-    def load_audit(self) -> None:
-        """Load the newest audit entries."""
-        self.audit_page.load()
-
-    def load_fleet(self) -> None:
-        """Load every instrument PC that ever logged, and what needs a look (core/staff/fleet.py)."""
-        self.jobs.submit(
-            fleet.list_fleet,
-            silent_hours=float(getattr(self.settings, "fleet_silent_hours", 24.0)),
-            clock_limit_seconds=float(getattr(self.settings, "clock_skew_minutes", 5.0)) * 60,
-            engine=self.database,
-            on_done=self._fleet_loaded,
-        )
-
-    def _fleet_loaded(self, pcs: list[fleet.PcStatus]) -> None:
-        self.fleet_page.set_pcs(pcs)
-        self._name_page(self.fleet_page, "Fleet", sum(bool(pc.flags) for pc in pcs))
-
-    def _name_page(self, page: QWidget, name: str, count: int) -> None:
-        """The page's tab says how many of its entries need a look (nothing when none)."""
-        self.pages.setTabText(self.pages.indexOf(page), f"{name} ({count})" if count else name)

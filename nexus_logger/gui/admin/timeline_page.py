@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
 from nexus_logger.core import timestamps
 from nexus_logger.core.staff import summaries
 from nexus_logger.gui.admin.context import TabContext
-from nexus_logger.gui.admin.timeline import TimelineWidget, Zoom
+from nexus_logger.gui.admin.timeline import TimelineWidget
+from nexus_logger.gui.admin.timeline_layout import Zoom
 
 
 class TimelinePage(QWidget):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QPushButton, QVBoxLayout, QWidget
 
 from nexus_logger.gui import text, theme
 
@@ -33,11 +33,7 @@ class EndedPage(QWidget):
         for button in (self.keep_open_button, self.new_button, self.close_button):
             theme.set_font(button, theme.DETAIL_PT, bold=button is self.new_button)
             button.setMinimumHeight(48)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.keep_open_button)
-        buttons.addWidget(self.new_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.close_button)
+        buttons = theme.row(self.keep_open_button, self.new_button, None, self.close_button)
         layout = QVBoxLayout(self)
         layout.setSpacing(12)
         layout.addWidget(self.title)
