@@ -34,7 +34,7 @@ from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import EndedSession
 from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, TimeRules
-from nexus_logger.core.settings.identity import os_login
+from nexus_logger.core.settings.identity import recorded_login
 
 __all__ = ["ACTION", "can_audit", "end_and_audit", "end_now"]
 
@@ -101,7 +101,7 @@ def end_and_audit(
         after = session_rows(conn, session_identifier)
         values: dict[str, Any] = {
             "at": datetime.now(UTC).isoformat(),
-            "login": os_login() or "unknown",
+            "login": recorded_login(),
             "db_account": db_account(conn),
             "hostname": socket.gethostname(),
             "action": ACTION,
