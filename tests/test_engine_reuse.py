@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event, text
 
 from nexus_logger.core.db import engine as engines
+from nexus_logger.core.db import sqlite_kept_connection
 from nexus_logger.core.errors import NexusLoggerError
 
 
@@ -87,7 +88,7 @@ def test_a_file_moved_away_is_an_error_not_old_data(empty_db):
 
 
 def test_an_idle_connection_is_closed(empty_db, monkeypatch):
-    monkeypatch.setattr(engines, "SQLITE_IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(sqlite_kept_connection, "SQLITE_IDLE_SECONDS", 0.2)
     engine = engines.create_db_engine(empty_db, timeout=2)
     _pids(engine)
     assert engine.pool.checkedin() == 1

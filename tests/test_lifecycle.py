@@ -17,7 +17,7 @@ from sqlalchemy import Connection, text
 from nexus_logger.core import get_sessions_to_build
 from nexus_logger.core.db.engine import get_engine
 from nexus_logger.core.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
-from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.sessions import ending, lifecycle
 from nexus_logger.core.sessions.lifecycle import (
     NoOpenSession,
     end_session,
@@ -319,13 +319,13 @@ def test_failure_between_end_insert_and_status_update_leaves_database_as_before(
         )
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(lifecycle, "_between_end_insert_and_status_update", fail)
+    monkeypatch.setattr(ending, "_between_end_insert_and_status_update", fail)
     with pytest.raises(RuntimeError, match="power cut"):
         end_session(instrument=TEM, engine=db)
     assert seen == [[("START", "WAITING_FOR_END"), ("END", "WAITING_FOR_END")]]
     assert dump_database(db) == before
     assert find_open_session(TEM, engine=db).session_identifier == ident
-    monkeypatch.setattr(lifecycle, "_between_end_insert_and_status_update", None)
+    monkeypatch.setattr(ending, "_between_end_insert_and_status_update", None)
     end_session(instrument=TEM, engine=db)
     assert [s.session_identifier for s in get_sessions_to_build(engine=db)] == [ident]
 
@@ -344,7 +344,7 @@ def test_row_count_mismatch_rolls_everything_back(db: str, monkeypatch: pytest.M
             {"i": ident},
         )
 
-    monkeypatch.setattr(lifecycle, "_between_end_insert_and_status_update", tamper)
+    monkeypatch.setattr(ending, "_between_end_insert_and_status_update", tamper)
     with pytest.raises(Conflict, match="changed 1 rows instead of 2; nothing was written"):
         end_session(instrument=FIB, engine=db)
     assert dump_database(db) == before
@@ -413,7 +413,7 @@ def test_replace_is_one_transaction(db: str, monkeypatch: pytest.MonkeyPatch) ->
     def fail(conn: Connection) -> None:
         raise RuntimeError("crash")
 
-    monkeypatch.setattr(lifecycle, "_between_end_insert_and_status_update", fail)
+    monkeypatch.setattr(ending, "_between_end_insert_and_status_update", fail)
     with pytest.raises(RuntimeError):
         replace_session(
             old_session_identifier=old.session_identifier,

@@ -31,10 +31,10 @@ from datetime import datetime, tzinfo
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, select, text, update
+from sqlalchemy import and_, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from nexus_logger.core import coercion, timestamps
+from nexus_logger.core import NEXUSLIMS_API, coercion, timestamps
 from nexus_logger.core.db.engine import (
     EngineLike,
     describe,
@@ -47,44 +47,22 @@ from nexus_logger.core.db.instrument_lock import lock_instrument
 from nexus_logger.core.db.models import Instrument, SessionLogEntry
 from nexus_logger.core.db.schema import load_instruments, require_usable
 from nexus_logger.core.enums import EventType, RecordStatus
-from nexus_logger.core.errors import InvalidInput, UnknownInstrument, translate
+from nexus_logger.core.errors import InvalidInput, translate
+from nexus_logger.core.session_handler_values import (
+    as_text,
+    check_status,
+    qmark_to_format,
+    validated_values,
+)
 from nexus_logger.core.session_instrument import SessionInstrument
 from nexus_logger.core.sessions import pairing
-from nexus_logger.core.validation import MAX_IDENTIFIER, clean_instrument, clean_text, clean_user
+from nexus_logger.core.sessions_to_build import session_factory, set_apart
 
 _logger = logging.getLogger(__name__)
 
-__all__ = [
-    "Session",
-    "SessionLog",
-    "SessionsToBuild",
-    "db_query",
-    "get_all_session_logs",
-    "get_sessions_to_build",
-]
+__all__ = list(NEXUSLIMS_API)
 
 _T = SessionLogEntry.__table__
-
-
-def _qmark_to_format(query: str) -> str:
-    """Rewrite ``?`` placeholders (outside quotes) to psycopg's ``%s`` and escape ``%``."""
-    out: list[str] = []
-    quote: str | None = None
-    for ch in query:
-        if quote:
-            out.append("%%" if ch == "%" else ch)
-            if ch == quote:
-                quote = None
-        elif ch in ("'", '"'):
-            quote = ch
-            out.append(ch)
-        elif ch == "?":
-            out.append("%s")
-        elif ch == "%":
-            out.append("%%")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def db_query(
@@ -107,7 +85,7 @@ def db_query(
                     result = conn.execute(text(query), named)
                 else:
                     params = tuple(coercion.bound_value(v) for v in args or ())
-                    sql = query if is_sqlite(eng) else _qmark_to_format(query)
+                    sql = query if is_sqlite(eng) else qmark_to_format(query)
                     result = conn.exec_driver_sql(sql, params)
                 rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
         return True, rows
@@ -149,9 +127,9 @@ class SessionLog:
         self.session_identifier = session_identifier
         self.instrument = coercion.instrument_pid(instrument)
         self.timestamp = coercion.timestamp_text(timestamp)
-        self.event_type = _as_text(event_type)
+        self.event_type = as_text(event_type)
         self.user = user
-        self.record_status = _as_text(record_status)
+        self.record_status = as_text(record_status)
         self.id_session_log = id_session_log
 
     def __repr__(self) -> str:
@@ -172,43 +150,6 @@ class SessionLog:
         """The timestamp as an aware datetime (naive text read in ``tz_name``, a name or tzinfo)."""
         return timestamps.parse(self.timestamp, tz_name)
 
-    def _validated(self, engine: Engine) -> dict[str, Any]:
-        identifier = clean_text(self.session_identifier, "session identifier", MAX_IDENTIFIER)
-        instrument = clean_instrument(self.instrument)
-        event = _event_type(self.event_type)
-        status = check_status(self.record_status)
-        user = clean_user(self.user) if self.user is not None else None
-        info = require_usable(engine)
-        if status not in info.allowed_statuses:
-            raise InvalidInput(
-                f"The database {describe(engine)} uses the {info.layout} layout, which does not "
-                f"allow the status {status.value}."
-            )
-        instruments = load_instruments(engine)
-        if instrument not in instruments:
-            raise UnknownInstrument(
-                f"The instrument {instrument!r} is not in the database {describe(engine)}. "
-                f"Known instruments: {', '.join(instruments) or 'none'}."
-            )
-        tz_name = instruments[instrument].timezone
-        try:
-            stamp = timestamps.parse(self.timestamp, tz_name)
-        except timestamps.TimestampError:
-            raise InvalidInput(
-                f"{_isoformat_error(self.timestamp)}: give an ISO-8601 time such as "
-                "2025-01-06T08:06:34-05:00."
-            ) from None
-        # Stored as NexusLIMS writes it: aware, in the instrument's zone (the instant is kept).
-        stored = timestamps.to_db(stamp, tz_name)
-        return {
-            "session_identifier": identifier,
-            "instrument": instrument,
-            "timestamp": stored,
-            "event_type": event.value,
-            "record_status": status.value,
-            "user": user,
-        }
-
     def insert_log(self, *, engine: EngineLike = None) -> bool:
         """Insert this row once.
 
@@ -219,7 +160,7 @@ class SessionLog:
         for invalid values or an unusable database.
         """
         eng = get_engine(engine)
-        values = self._validated(eng)
+        values = validated_values(self, eng)
         cond = [
             _T.c.session_identifier == values["session_identifier"],
             _T.c.instrument == values["instrument"],
@@ -342,16 +283,6 @@ class SessionsToBuild(list[Session]):
         self.unpaired = unpaired
 
 
-def _unpaired_message(start: SessionLog) -> str:
-    """NexusLIMS's own ``ValueError`` text (code matches on it), then what it means."""
-    return (
-        "There was not exactly one 'END' log for this 'START' log; len(el_list) was 0; "
-        f"sl was {start!r}. This START is TO_BE_BUILT but no TO_BE_BUILT END row has the same "
-        "session identifier, instrument and user, so NexusLIMS builds no session until it "
-        "is repaired."
-    )
-
-
 def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> SessionsToBuild:
     """Pair every TO_BE_BUILT START with its TO_BE_BUILT END, as NexusLIMS does.
 
@@ -366,28 +297,7 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
     """
     eng = get_engine(engine)
     require_usable(eng)
-    instruments = load_instruments(eng)
-    adapted: dict[str, SessionInstrument] = {}
-    zones: dict[str, tzinfo] = {}
-
-    def instrument_of(pid: str) -> SessionInstrument:
-        # One SessionInstrument per instrument, shared by its sessions (as in NexusLIMS).
-        shared = adapted.get(pid)
-        if shared is None:
-            inst = instruments.get(pid)
-            if inst is None:  # NexusLIMS does not enforce the foreign key
-                inst = Instrument(instrument_pid=pid, display_name=pid, timezone="UTC")
-            shared = adapted[pid] = SessionInstrument.of(inst)
-        return shared
-
-    def zone_of(pid: str) -> tzinfo:
-        zone = zones.get(pid)
-        if zone is None:
-            inst = instruments.get(pid)
-            zone = zones[pid] = timestamps.as_zone(inst.timezone if inst else "UTC")
-        return zone
-
-    factory = pairing.SessionFactory(Session, instrument_of, zone_of, engine)
+    factory = session_factory(Session, load_instruments(eng), engine)
     with read_connection(eng) as conn, pairing.no_cyclic_gc(), pairing.small_page_cache(conn):
         if is_sqlite(eng):
             rows = pairing.driver_rows(conn, pairing.rows_in_id_order_statement())
@@ -397,40 +307,9 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
             order, ids = pairing.pair_joined(rows, factory)
         bad = pairing.bad_sessions(conn, order, ids)
     del ids
-    if not bad:
-        sessions = order
-    else:
-        sessions, unpaired = [], []
-        for i, session in enumerate(order):
-            problem = bad.get(i)
-            if problem is None:
-                sessions.append(session)
-                continue
-            start = SessionLog(
-                problem.session_identifier,
-                problem.instrument,
-                problem.start_text,
-                EventType.START,
-                problem.user,
-                RecordStatus.TO_BE_BUILT,
-                problem.start_id,
-            )
-            message = _bad_session_message(start, problem.bad_text)
-            if strict:
-                raise ValueError(message)
-            _logger.warning(message)
-            unpaired.append(start)
+    sessions, unpaired = set_apart(order, bad, SessionLog, strict=strict) if bad else (order, [])
     _logger.info("Found %i new sessions to build", len(sessions))
-    return SessionsToBuild(sessions, unpaired if bad else [])
-
-
-def _bad_session_message(start: SessionLog, bad_text: str | None) -> str:
-    if bad_text is None:
-        return _unpaired_message(start)
-    return (
-        f"{_isoformat_error(bad_text)}: session {start.session_identifier} on "
-        f"{start.instrument} has a timestamp that is not ISO-8601, so NexusLIMS cannot read it."
-    )
+    return SessionsToBuild(sessions, unpaired)
 
 
 def get_all_session_logs(*, engine: EngineLike = None) -> list[SessionLog]:
@@ -472,29 +351,3 @@ def get_all_session_logs(*, engine: EngineLike = None) -> list[SessionLog]:
     logs.sort(key=lambda log: timestamps.sort_key(log.timestamp, zones.get(log.instrument)))
     _logger.info("Found %i session logs in database", len(logs))
     return logs
-
-
-def check_status(value: object) -> RecordStatus:
-    """Parse a status (text or any enum member); raise :class:`InvalidInput` listing valid ones."""
-    try:
-        return RecordStatus.parse(value)
-    except ValueError as err:
-        raise InvalidInput(str(err)) from None
-
-
-def _event_type(value: object) -> EventType:
-    try:
-        return EventType.parse(value)
-    except ValueError as err:
-        raise InvalidInput(str(err)) from None
-
-
-def _as_text(value: object) -> Any:
-    """An enum member as its value, so ``SessionLog``'s attributes stay plain text."""
-    plain = coercion.enum_text(value)
-    return str(plain) if isinstance(plain, str) else plain
-
-
-def _isoformat_error(text: object) -> str:
-    """Python's (hence NexusLIMS's) wording for text ``datetime.fromisoformat`` refuses."""
-    return f"Invalid isoformat string: {text!r}"

@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.enums import RecordStatus
 from nexus_logger.core.session_handler import get_sessions_to_build
 from nexus_logger.core.sessions import lifecycle
@@ -166,7 +167,7 @@ def _open_session_of(user: str, database: str, *, heartbeat: bool) -> lifecycle.
     started = lifecycle.start_session(
         instrument=PID,
         user=user,
-        at=lifecycle.timestamps.now_in("America/New_York") - timedelta(hours=3),
+        at=timestamps.now_in("America/New_York") - timedelta(hours=3),
         engine=database,
     ).session
     if heartbeat:
@@ -215,7 +216,7 @@ def test_resume_new_ends_the_old_session_at_its_last_heartbeat(qtbot, make_windo
         ("START", "TO_BE_BUILT", "alice"),
         ("END", "TO_BE_BUILT", "alice"),
     ]
-    ended = lifecycle.timestamps.parse(old_rows[1]["timestamp"])
+    ended = timestamps.parse(old_rows[1]["timestamp"])
     assert abs((ended - old.last_heartbeat).total_seconds()) < 1
     (new_start,) = rows_of(sqlite_db, new_ident)
     assert (new_start["record_status"], new_start["user"]) == (

@@ -7,6 +7,13 @@ the log of the PC, and a row in the audit table ``nexus_logger_audit`` (action
 :data:`ACTION`, chained like every audit row, :mod:`audit_chain`), written in the END's own
 transaction by whichever process sends that END: at once, or later from the outbox.
 
+This module sits above :mod:`nexus_logger.core.staff`, though it is filed with the sessions:
+the audit row is written by the audit trail's own writer (``staff/admin_audit.py``) and the
+rows it records are read by ``staff/admin_plans.session_rows``. Those two are imported where
+the audit row is made, so that a START or END of one's own session (every command, every
+launch) does not load the staff tools; nothing in ``core/staff`` or the rest of
+``core/sessions`` imports this module (only ``core/offline``, which sends the END).
+
 On PostgreSQL with the roles of docs/postgres-roles.md an instrument PC's account may not insert
 audit rows (that right is what reserves admin actions to the admin role). There the server's
 append-only change trail records the END with the database account, the log line names both
@@ -22,9 +29,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from nexus_logger.core.db.engine import write_transaction
+from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import EndedSession
 from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, TimeRules
+from nexus_logger.core.settings.identity import recorded_login
 
 __all__ = ["ACTION", "can_audit", "end_and_audit", "end_now"]
 
@@ -37,7 +47,7 @@ ACTION = "end_other_login"
 def can_audit(eng: Engine) -> bool:
     """Whether this connection may write the audit row (made ready here, before the END's
     transaction: the table is created on SQLite, the right checked on PostgreSQL)."""
-    from nexus_logger.core.staff.admin_actions import audit_table, ensure_audit_table
+    from nexus_logger.core.staff.admin_audit import audit_table, ensure_audit_table
 
     try:
         ensure_audit_table(eng)  # nothing to do where it exists, as the roles script makes it
@@ -69,7 +79,6 @@ def end_and_audit(
 ) -> EndedSession:
     """End the session (:func:`lifecycle.end_in_transaction`) and, when ``audit``, write the
     audit row saying that login ``by`` ended it; both commit with the caller's transaction."""
-    from nexus_logger.core.staff import admin_actions
     from nexus_logger.core.staff.admin_audit import append_audit_row, db_account, rows_json
     from nexus_logger.core.staff.admin_plans import session_rows
 
@@ -92,7 +101,7 @@ def end_and_audit(
         after = session_rows(conn, session_identifier)
         values: dict[str, Any] = {
             "at": datetime.now(UTC).isoformat(),
-            "login": admin_actions.current_login() or "unknown",
+            "login": recorded_login(),
             "db_account": db_account(conn),
             "hostname": socket.gethostname(),
             "action": ACTION,
@@ -111,9 +120,6 @@ def end_now(
     eng: Engine, *, session_identifier: str, at: datetime, by: str, rules: TimeRules = DEFAULT_RULES
 ) -> EndedSession:
     """:func:`end_and_audit` in a transaction of its own (when no outbox can keep the END)."""
-    from nexus_logger.core.db.engine import write_transaction
-    from nexus_logger.core.db.schema import require_usable
-
     require_usable(eng)
     audit = can_audit(eng)
     with write_transaction(eng) as conn:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 
 from nexus_logger.core.db.engine import (
     EngineLike,
@@ -99,11 +101,9 @@ def set_station(
 
 def remove_station(hostname: str | None = None, *, engine: EngineLike = None) -> bool:
     """Forget the mapping of ``hostname`` (default: this PC); True when there was one."""
-    eng = get_engine(engine)
-    require_usable(eng)
     host = normalize_host(hostname if hostname is not None else this_host())
-    with write_transaction(eng) as conn:
-        if not table_exists(conn, station):
+    with _station_table(engine, write=True) as conn:
+        if conn is None:
             return False
         result = conn.execute(delete(station).where(station.c.hostname == host))
     return result.rowcount > 0
@@ -114,11 +114,9 @@ def lookup_station(hostname: str | None = None, *, engine: EngineLike = None) ->
 
     The full name is tried first, then the short name without the DNS domain.
     """
-    eng = get_engine(engine)
-    require_usable(eng)
     candidates = host_candidates(hostname if hostname is not None else this_host())
-    with read_connection(eng) as conn:
-        if not table_exists(conn, station):
+    with _station_table(engine) as conn:
+        if conn is None:
             return None
         rows = dict(
             conn.execute(
@@ -135,10 +133,18 @@ def lookup_station(hostname: str | None = None, *, engine: EngineLike = None) ->
 
 def list_stations(*, engine: EngineLike = None) -> list[StationMapping]:
     """Every mapping, by host name (empty when the table does not exist yet)."""
-    eng = get_engine(engine)
-    require_usable(eng)
-    with read_connection(eng) as conn:
-        if not table_exists(conn, station):
+    with _station_table(engine) as conn:
+        if conn is None:
             return []
         rows = conn.execute(select(station).order_by(station.c.hostname)).mappings().all()
     return [StationMapping(**dict(r)) for r in rows]
+
+
+@contextmanager
+def _station_table(engine: EngineLike, *, write: bool = False) -> Iterator[Connection | None]:
+    """A transaction on the database, with None instead of the connection when the station
+    table does not exist yet (no PC was ever linked): there is nothing to read or remove."""
+    eng = get_engine(engine)
+    require_usable(eng)
+    with (write_transaction if write else read_connection)(eng) as conn:
+        yield conn if table_exists(conn, station) else None

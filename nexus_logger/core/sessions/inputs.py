@@ -1,0 +1,96 @@
+"""What the lifecycle accepts from its callers, checked before anything is written: the
+session's user, note and identifier, and times as ``session_log`` stores them."""
+
+from __future__ import annotations
+
+import getpass
+import unicodedata
+from datetime import datetime
+
+from nexus_logger.core import timestamps
+from nexus_logger.core.errors import InvalidInput
+from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, localize
+from nexus_logger.core.validation import MAX_IDENTIFIER, clean_text, clean_user
+
+__all__ = [
+    "CLOCK_SLACK",
+    "MAX_NOTE",
+    "clean_identifier",
+    "clean_note",
+    "default_user",
+    "parse_stored",
+    "session_user",
+    "stored_time",
+]
+
+#: Longest note accepted (characters).
+MAX_NOTE = 2000
+#: A start or end time may be this far in the future by default (``clock_skew_minutes``).
+CLOCK_SLACK = DEFAULT_RULES.skew
+
+
+def default_user() -> str:
+    """The OS login of whoever runs the program: the default ``user`` of a session.
+
+    This is NexusLIMS's ``user`` column (who was at the microscope), which the user may also
+    give with ``--user``; it grants nothing. Who an *administrator* is comes from
+    :mod:`nexus_logger.core.settings.identity` (the real account), never from this.
+    """
+    try:
+        name = getpass.getuser()
+    except Exception:  # OSError, KeyError or ImportError when nothing names the account
+        name = ""
+    if not name or not name.strip():
+        raise InvalidInput(
+            "Could not tell who is logged in on this PC. Give the user name (--user NAME)."
+        )
+    return name.strip()
+
+
+def session_user(user: str | None) -> str:
+    """The session's ``user`` as given, checked; ``None`` means the OS login."""
+    return clean_user(default_user() if user is None else user)
+
+
+def clean_note(value: object) -> str | None:
+    """A session note: free text up to :data:`MAX_NOTE` characters; blank means no note.
+
+    Line breaks and tabs are kept (a note may have several lines); other control characters
+    are refused.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"The note must be text, not {type(value).__name__}.")
+    text = value.replace("\r\n", "\n").strip()
+    if not text:
+        return None
+    if any(ch not in "\n\t" and unicodedata.category(ch) == "Cc" for ch in text):
+        raise InvalidInput(
+            "The note contains control characters other than line breaks and tabs. "
+            "Type it again without them."
+        )
+    if len(text) > MAX_NOTE:
+        raise InvalidInput(
+            f"The note is {len(text)} characters long; at most {MAX_NOTE} are kept. Shorten it."
+        )
+    return text
+
+
+def clean_identifier(value: object) -> str:
+    """A session identifier as given: text of at most the column's length, without spaces."""
+    text = clean_text(value, "session identifier", MAX_IDENTIFIER)
+    if any(ch.isspace() for ch in text):
+        raise InvalidInput(f"The session identifier {text!r} contains spaces; check it.")
+    return text
+
+
+def stored_time(at: datetime | None, tz: str, what: str = "time") -> str:
+    """Stored text of ``at`` (default now); a naive ``at`` is read strictly in ``tz``."""
+    return timestamps.to_db(localize(at, tz, what) if at is not None else timestamps.now_in(tz), tz)
+
+
+def parse_stored(text: str, tz: str | None) -> datetime:
+    """Stored text as an aware datetime in the instrument's zone (a ZoneInfo, so that
+    arithmetic across a DST change stays right); naive 1.x text is read in that zone."""
+    return timestamps.parse(text, tz).astimezone(timestamps.zone(tz))

@@ -1,0 +1,196 @@
+"""This PC's local heartbeat file: when each of its sessions was last alive, and who started
+it when. Known even while the database is away, so a PC that lost the network can still end
+its session, at the time it was really last alive."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
+
+from nexus_logger.core import timestamps
+from nexus_logger.core.db.models import Instrument
+from nexus_logger.core.sessions.inputs import clean_identifier, parse_stored
+from nexus_logger.core.sessions.outcomes import OpenSession
+from nexus_logger.core.sessions.station import this_host
+from nexus_logger.core.settings import paths
+
+_logger = logging.getLogger(__name__)
+
+__all__ = [
+    "forget_open_here",
+    "heartbeat_file",
+    "local_heartbeat",
+    "open_here",
+    "read_local_file",
+    "record_local_heartbeat",
+    "remember_open_here",
+    "update_local_file",
+]
+
+#: Entries of the local heartbeat file older than this are dropped when it is rewritten.
+_LOCAL_HEARTBEAT_KEEP = timedelta(days=30)
+
+
+def heartbeat_file() -> Path:
+    """The local heartbeat file of this PC (JSON, rewritten atomically)."""
+    return paths.data_dir() / "heartbeat.json"
+
+
+def read_local_file() -> dict[str, dict[str, Any]]:
+    """Every session's entry in the file (empty when it is missing or unreadable)."""
+    path = heartbeat_file()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        _logger.warning("Local heartbeat file %s unreadable (%s); ignoring it", path, err)
+        return {}
+    sessions = data.get("sessions") if isinstance(data, dict) else None
+    return sessions if isinstance(sessions, dict) else {}
+
+
+@contextlib.contextmanager
+def _local_file_locked() -> Iterator[None]:
+    path = heartbeat_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=10):
+        yield
+
+
+def _write_local(sessions: dict[str, dict[str, Any]]) -> None:
+    path = heartbeat_file()
+    payload = json.dumps({"version": 1, "sessions": sessions}, indent=1, ensure_ascii=False)
+    fd, tmp = tempfile.mkstemp(prefix=".heartbeat-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        for attempt in range(5):  # Windows refuses to replace a file another process reads
+            try:
+                os.replace(tmp, path)
+                break
+            except PermissionError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def update_local_file(ident: str, entry: dict[str, Any] | None) -> None:
+    """Set (or with ``None`` remove) one session's entry; old entries are pruned."""
+    try:
+        with _local_file_locked():
+            sessions = read_local_file()
+            if entry is None:
+                if sessions.pop(ident, None) is None:
+                    return
+            else:
+                # Who started it and when stay known across heartbeats (see open_here).
+                old = sessions.get(ident)
+                sessions[ident] = {**(old if isinstance(old, dict) else {}), **entry}
+            cutoff = timestamps.now_in("UTC") - _LOCAL_HEARTBEAT_KEEP
+            for key in list(sessions):
+                try:
+                    seen = sessions[key].get("last_alive") or sessions[key]["started"]
+                    if timestamps.parse(seen) < cutoff:
+                        del sessions[key]
+                except (KeyError, TypeError, timestamps.TimestampError):
+                    del sessions[key]
+            _write_local(sessions)
+    except (OSError, FileLockTimeout) as err:
+        _logger.warning("Could not update the local heartbeat file %s: %s", heartbeat_file(), err)
+
+
+def forget_open_here(session_identifier: str) -> None:
+    """Drop a session from this PC's local file (it ended)."""
+    # Most sessions ended here have no local entry (ended from another process, or within a
+    # minute of their start): look before taking the file lock and rewriting the file. An
+    # entry a concurrent heartbeat adds after this look is dropped with the old entries later.
+    if session_identifier in read_local_file():
+        update_local_file(session_identifier, None)
+
+
+def remember_open_here(session: OpenSession) -> None:
+    """Note in this PC's local file that ``session`` runs here (its user, start and zone).
+
+    What lets this PC end its own session while the database cannot be reached: the window
+    and ``session end`` then find it with :func:`open_here`. Removed when the session ends.
+    """
+    inst = session.instrument
+    entry = {
+        "instrument": inst.instrument_pid,
+        "timezone": inst.timezone,
+        "hostname": this_host(),
+        "user": session.user,
+        "started": session.start_text,
+    }
+    if session.last_heartbeat is not None:
+        entry["last_alive"] = session.last_heartbeat.isoformat()
+    update_local_file(session.session_identifier, entry)
+
+
+def open_here(instrument_pid: str) -> list[tuple[str, dict[str, Any]]]:
+    """Sessions this PC's local file says run here on the instrument, latest alive last.
+
+    Only entries written by :func:`remember_open_here` (they know the user and the start).
+    """
+    found = [
+        (ident, entry)
+        for ident, entry in read_local_file().items()
+        if isinstance(entry, dict)
+        and entry.get("instrument") == instrument_pid
+        and entry.get("started")
+    ]
+    return sorted(found, key=lambda item: str(item[1].get("last_alive") or item[1]["started"]))
+
+
+def local_heartbeat(session_identifier: str, tz: str | None = None) -> datetime | None:
+    """The last-alive time this PC's local file holds for a session (None if none).
+
+    Known even while the database is away, so an abandoned session can still be closed at
+    the time it was really last alive.
+    """
+    entry = read_local_file().get(session_identifier)
+    if not isinstance(entry, dict):
+        return None
+    try:
+        return parse_stored(entry["last_alive"], tz or entry.get("timezone"))
+    except (KeyError, TypeError, timestamps.TimestampError):
+        return None
+
+
+def record_local_heartbeat(session_identifier: str, instrument: Instrument) -> datetime:
+    """Record in this PC's local file only that the session is alive now; returns that time.
+
+    For a caller that already knows the database is away, or that the session's START is still
+    waiting in the outbox: the local file then keeps the real last-alive time until the
+    database can be written again (:func:`~nexus_logger.core.sessions.heartbeat_and_note.last_heartbeat`
+    reads both).
+    """
+    ident = clean_identifier(session_identifier)
+    now = timestamps.now_in(instrument.timezone)
+    update_local_file(
+        ident,
+        {
+            "instrument": instrument.instrument_pid,
+            "timezone": instrument.timezone,
+            "last_alive": now.isoformat(),
+            "hostname": this_host(),
+        },
+    )
+    return now
