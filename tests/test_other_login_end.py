@@ -12,8 +12,8 @@ from datetime import timedelta
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import is_url
 from nexus_logger.core.offline.durable import DurableLogger
+from nexus_logger.core.offline.other_login import ACTION
 from nexus_logger.core.sessions import lifecycle
-from nexus_logger.core.sessions.other_login import ACTION
 from nexus_logger.core.staff import admin_actions
 from nexus_logger.core.staff.problems import ProblemKind, find_problems
 from tests.helpers_outbox import moved_away

@@ -16,6 +16,7 @@ from nexus_logger.core.db.logger_tables import note as note_table
 from nexus_logger.core.db.models import SessionLogEntry
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import NotFound
+from nexus_logger.core.offline import other_login
 from nexus_logger.core.offline.outbox import (
     ConflictKind,
     EventKind,
@@ -24,7 +25,7 @@ from nexus_logger.core.offline.outbox import (
     OutboxEvent,
 )
 from nexus_logger.core.offline.sender_run import Run, hold
-from nexus_logger.core.sessions import lifecycle, open_rule, other_login
+from nexus_logger.core.sessions import lifecycle, open_rule
 from nexus_logger.core.sessions.lifecycle import EndedSession
 from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, TimeRules
 

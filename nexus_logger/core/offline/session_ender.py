@@ -8,12 +8,12 @@ from datetime import datetime
 
 from nexus_logger.core import faults, timestamps
 from nexus_logger.core.errors import DatabaseUnavailable, InvalidInput
-from nexus_logger.core.offline import sender
+from nexus_logger.core.offline import other_login, sender
 from nexus_logger.core.offline.database_link import DatabaseLink
 from nexus_logger.core.offline.durable_outcomes import ENDED_WILL_BUILD, QUEUED_END, EndOutcome
 from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxError, OutboxEvent
 from nexus_logger.core.offline.outbox_keeper import OutboxKeeper
-from nexus_logger.core.sessions import lifecycle, other_login
+from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import EndedSession, OpenSession
 from nexus_logger.core.sessions.time_rules import TimeRules, localize
 

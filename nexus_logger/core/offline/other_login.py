@@ -7,12 +7,10 @@ the log of the PC, and a row in the audit table ``nexus_logger_audit`` (action
 :data:`ACTION`, chained like every audit row, :mod:`audit_chain`), written in the END's own
 transaction by whichever process sends that END: at once, or later from the outbox.
 
-This module sits above :mod:`nexus_logger.core.staff`, though it is filed with the sessions:
-the audit row is written by the audit trail's own writer (``staff/admin_audit.py``) and the
-rows it records are read by ``staff/admin_plans.session_rows``. Those two are imported where
-the audit row is made, so that a START or END of one's own session (every command, every
-launch) does not load the staff tools; nothing in ``core/staff`` or the rest of
-``core/sessions`` imports this module (only ``core/offline``, which sends the END).
+It lives with the offline keeping because only the END's senders call it
+(:mod:`.session_ender`, :mod:`.sender_end`). The audit row is written by the audit trail's own
+writer (``staff/admin_audit.py``), imported where the row is made, so that a START or END of
+one's own session (every command, every launch) does not load the staff tools.
 
 On PostgreSQL with the roles of docs/postgres-roles.md an instrument PC's account may not insert
 audit rows (that right is what reserves admin actions to the admin role). There the server's
