@@ -102,6 +102,17 @@ def parse(text: str | datetime, tz_name: str | tzinfo | None = None) -> datetime
     return value
 
 
+def parse_or_none(text: str | None, tz_name: str | tzinfo | None = None) -> datetime | None:
+    """:func:`parse`, or ``None`` when the text is absent or not a timestamp (for reading
+    what others stored, where an unreadable value is reported elsewhere, not raised)."""
+    if text is None:
+        return None
+    try:
+        return parse(text, tz_name)
+    except TimestampError:
+        return None
+
+
 def is_naive(text: str) -> bool:
     """True when stored text carries no UTC offset (a NexusLIMS 1.x style local time)."""
     try:

@@ -279,12 +279,7 @@ def last_end(conn: Connection, instrument_pid: str, tz: str, row: Any = UNREAD) 
         return None
     else:
         text = conn.execute(_LAST_END, {"pid": instrument_pid}).scalar()
-    if text is None:
-        return None
-    try:
-        return timestamps.parse(text, tz)
-    except timestamps.TimestampError:
-        return None
+    return timestamps.parse_or_none(text, tz)
 
 
 def overlapping_sessions(

@@ -75,14 +75,8 @@ class SessionEvent:
     naive: bool  # stored without a UTC offset
 
 
-def parse_stored(text: str | None, tz: str | None) -> datetime | None:
-    """A stored timestamp read in zone ``tz``; ``None`` when absent or unreadable."""
-    if text is None:
-        return None
-    try:
-        return timestamps.parse(text, tz)
-    except timestamps.TimestampError:
-        return None
+#: A stored timestamp read in zone ``tz``; ``None`` when absent or unreadable.
+parse_stored = timestamps.parse_or_none
 
 
 def instrument_zones(eng: Engine) -> dict[str, str]:
