@@ -398,13 +398,13 @@ def main() -> int:
         "\n".join(
             [
                 "2026-03-10T13:06:27.114-05:00 INFO     nexus_logger.gui.app: Window shown 148 ms after run_app",
-                "2026-03-10T13:06:27.402-05:00 INFO     nexus_logger.core.sessions.lifecycle: Started session "
+                "2026-03-10T13:06:27.402-05:00 INFO     nexus_logger.core.sessions.starting: Started session "
                 "5d0f4e0c-8a43-4b0e-9f57-2f3b7c1d9a10 on FEI-Titan-TEM-635816 for jsmith",
-                "2026-03-10T13:36:27.518-05:00 WARNING  nexus_logger.core.sessions.lifecycle: Heartbeat of "
+                "2026-03-10T13:36:27.518-05:00 WARNING  nexus_logger.core.sessions.heartbeat_and_note: Heartbeat of "
                 "5d0f4e0c-8a43-4b0e-9f57-2f3b7c1d9a10 kept on this PC only: The database file "
                 f"{DATABASE} cannot be reached (it is missing or its share is not connected).",
-                "2026-03-10T13:37:27.530-05:00 INFO     nexus_logger.core.offline.durable: Outbox replay: "
-                "Nothing to send: every event is in the database.",
+                "2026-03-10T13:37:27.530-05:00 INFO     nexus_logger.core.offline.outbox_keeper: Outbox sent: "
+                "Sent 1 saved event.",
             ]
         )
         + "\n",
