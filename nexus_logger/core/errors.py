@@ -246,12 +246,12 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         lambda s: isinstance(s.err, s.sa_exc.IntegrityError),
         RefusedByDatabase,
-        "The database {where} refused the change: {first_line}.",
+        "The database {where} refused the change: {reason}.",
     ),
     _Rule(
         lambda s: isinstance(s.err, s.sa_exc.SQLAlchemyError | sqlite3.Error),
         NexusLoggerError,
-        "The database {where} reported an error: {first_line}.",
+        "The database {where} reported an error: {reason}.",
     ),
 )
 

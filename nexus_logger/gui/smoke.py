@@ -243,7 +243,6 @@ def run_smoke(*, database: str | None = None, timeout: float = STEP_TIMEOUT_SECO
     from nexus_logger import __version__
     from nexus_logger.core.db import engine as engines
     from nexus_logger.gui import qtlog
-    from nexus_logger.gui.smoke_window import run_window
 
     frozen = "frozen" if getattr(sys, "frozen", False) else "from source"
     say(f"nexus-logger {__version__} ({frozen}), Python {sys.version.split()[0]}, {sys.platform}")
@@ -256,6 +255,10 @@ def run_smoke(*, database: str | None = None, timeout: float = STEP_TIMEOUT_SECO
             say(f"drivers: {check_drivers()}")
             target = create_database(database, Path(tmp.name))
             say(f"database: created {engines.describe(target)} with {SMOKE_INSTRUMENT[0]}")
+            # Qt's widgets load here, inside the try: a build missing one is reported, not a
+            # traceback.
+            from nexus_logger.gui.smoke_window import run_window
+
             run_window(target, report, began, timeout)
             engines.dispose_engines()  # release the files before the folder is removed
     except SmokeFailure as err:

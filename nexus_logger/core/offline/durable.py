@@ -82,7 +82,7 @@ class DurableLogger:
 
     Safe to share between threads (calls are serialised) and between processes on one PC. The
     window runs it on its database worker: :meth:`sync` at launch and every
-    :data:`RETRY_SECONDS` while :meth:`pending_count` is not zero. Made of four parts with one
+    :data:`RETRY_SECONDS` while :meth:`pending_count` is not zero. Made of five parts with one
     job each: the database (:class:`DatabaseLink`), the outbox and its sending
     (:class:`OutboxKeeper`), identifying and finding (:class:`SessionFinder`), and the END
     (:class:`SessionEnder`) and the START (:class:`SessionStarter`).
@@ -98,7 +98,7 @@ class DurableLogger:
         rules: TimeRules = DEFAULT_RULES,
         outbox_folder: str = "",
     ) -> None:
-        self.rules = rules
+        self._rules = rules
         self.link = DatabaseLink(database, timeout=timeout)
         self.keeper = OutboxKeeper(
             self.link, database, rules=rules, outbox_path=outbox_path, outbox_folder=outbox_folder
@@ -110,6 +110,11 @@ class DurableLogger:
         self._lock_wait = lock_wait
 
     # -- what the callers read ------------------------------------------------------------
+
+    @property
+    def rules(self) -> TimeRules:
+        """The time rules every part checks against (given once, at construction)."""
+        return self._rules
 
     @property
     def outbox(self) -> Outbox:

@@ -29,8 +29,8 @@ from nexus_logger.core.sessions import open_rule
 from nexus_logger.core.sessions.inputs import (
     clean_identifier,
     clean_note,
-    parse_stored,
     session_user,
+    stored_in_zone,
     stored_time,
 )
 from nexus_logger.core.sessions.instrument_lookup import known_instrument
@@ -101,7 +101,7 @@ def end_in_transaction(
     start = starts[0]
     inst = known_instrument(conn.engine, pid)
     tz = inst.timezone
-    started = parse_stored(start.timestamp, tz)
+    started = stored_in_zone(start.timestamp, tz)
     waiting_starts = sum(1 for s in starts if s.record_status == _WAITING)
     if ends:
         return _already_ended(conn, ident, inst, start, started, waiting_starts, ends)
@@ -111,7 +111,7 @@ def end_in_transaction(
             "it cannot be ended. An administrator must look at it."
         )
     stamp = stored_time(at, tz, "end time")
-    ended = parse_stored(stamp, tz)
+    ended = stored_in_zone(stamp, tz)
     check_end_time(ended, started, stamp=stamp, start_text=start.timestamp, rules=rules)
     if typed:
         rules.check(ended, "end time", typed=True)
@@ -163,7 +163,7 @@ def _already_ended(
         inst,
         start.user,
         started,
-        parse_stored(ends[-1].timestamp, inst.timezone),
+        stored_in_zone(ends[-1].timestamp, inst.timezone),
         already_ended=True,
     )
 

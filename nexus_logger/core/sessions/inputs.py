@@ -18,7 +18,7 @@ __all__ = [
     "clean_identifier",
     "clean_note",
     "default_user",
-    "parse_stored",
+    "stored_in_zone",
     "session_user",
     "stored_time",
 ]
@@ -90,7 +90,7 @@ def stored_time(at: datetime | None, tz: str, what: str = "time") -> str:
     return timestamps.to_db(localize(at, tz, what) if at is not None else timestamps.now_in(tz), tz)
 
 
-def parse_stored(text: str, tz: str | None) -> datetime:
+def stored_in_zone(text: str, tz: str | None) -> datetime:
     """Stored text as an aware datetime in the instrument's zone (a ZoneInfo, so that
     arithmetic across a DST change stays right); naive 1.x text is read in that zone."""
     return timestamps.parse(text, tz).astimezone(timestamps.zone(tz))

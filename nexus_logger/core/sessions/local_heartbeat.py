@@ -20,7 +20,7 @@ from filelock import Timeout as FileLockTimeout
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.models import Instrument
-from nexus_logger.core.sessions.inputs import clean_identifier, parse_stored
+from nexus_logger.core.sessions.inputs import clean_identifier, stored_in_zone
 from nexus_logger.core.sessions.outcomes import OpenSession
 from nexus_logger.core.sessions.station import this_host
 from nexus_logger.core.settings import paths
@@ -169,7 +169,7 @@ def local_heartbeat(session_identifier: str, tz: str | None = None) -> datetime 
     if not isinstance(entry, dict):
         return None
     try:
-        return parse_stored(entry["last_alive"], tz or entry.get("timezone"))
+        return stored_in_zone(entry["last_alive"], tz or entry.get("timezone"))
     except (KeyError, TypeError, timestamps.TimestampError):
         return None
 

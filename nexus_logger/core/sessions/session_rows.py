@@ -23,7 +23,7 @@ from nexus_logger.core.db.models import Instrument, SessionLogEntry
 from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.enums import EventType
 from nexus_logger.core.sessions import open_rule
-from nexus_logger.core.sessions.inputs import parse_stored
+from nexus_logger.core.sessions.inputs import stored_in_zone
 from nexus_logger.core.sessions.instrument_lookup import known_instrument
 from nexus_logger.core.sessions.local_heartbeat import local_heartbeat
 from nexus_logger.core.sessions.outcomes import OpenSession
@@ -100,7 +100,7 @@ def db_heartbeat(conn: Connection, ident: str, tz: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return parse_stored(value, tz)
+        return stored_in_zone(value, tz)
     except timestamps.TimestampError:
         _logger.warning("Unreadable heartbeat %r of session %s", value, ident)
         return None
@@ -131,7 +131,7 @@ def open_session_of(conn: Connection, row: Any, inst: Instrument) -> OpenSession
         session_identifier=ident,
         instrument=inst,
         user=row.user,
-        started=parse_stored(row.timestamp, tz),
+        started=stored_in_zone(row.timestamp, tz),
         start_text=row.timestamp,
         last_heartbeat=latest(db_heartbeat(conn, ident, tz), local),
         note=db_note(conn, ident),

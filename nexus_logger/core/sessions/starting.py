@@ -23,8 +23,8 @@ from nexus_logger.core.sessions import open_rule
 from nexus_logger.core.sessions.inputs import (
     clean_identifier,
     clean_note,
-    parse_stored,
     session_user,
+    stored_in_zone,
     stored_time,
 )
 from nexus_logger.core.sessions.instrument_lookup import known_instrument
@@ -82,7 +82,7 @@ def start_in_transaction(
         return StartResult(open_session_of(conn, rows[0], inst), created=False)
     if live:
         stamp = _live_start(conn, pid, inst.timezone, claimed)
-    started = parse_stored(stamp, inst.timezone)
+    started = stored_in_zone(stamp, inst.timezone)
     if not live:  # a given time (a START kept on a PC, --at) may lie before sessions since
         _refuse_overlap(conn, inst, started, ends_at, ident=ident, stamp=stamp)
     return _write_start(
@@ -232,7 +232,7 @@ def start_session(
     inst = known_instrument(eng, pid)
     stamp = stored_time(at, inst.timezone, "start time")
     if at is not None:
-        rules.check(parse_stored(stamp, inst.timezone), "start time", typed=False)
+        rules.check(stored_in_zone(stamp, inst.timezone), "start time", typed=False)
     if text:
         ensure_tables(eng, [note_table])
     with write_transaction(eng) as conn:
