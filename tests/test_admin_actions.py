@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -271,3 +273,17 @@ def test_postgres_roles_sql_refuses_odd_names(capsys: pytest.CaptureFixture[str]
     assert main(["admin", "postgres-roles", "--admin-role", "staff"]) == 0
     sql = capsys.readouterr().out
     assert 'GRANT INSERT ON "public".nexus_logger_audit TO "staff";' in sql
+
+
+def test_asking_who_is_an_administrator_loads_no_database_stack() -> None:
+    """The window asks on its GUI thread, to show or hide the Admin tab, before its first
+    database job: importing SQLAlchemy there would freeze the window for 0.3-0.6 s."""
+    code = (
+        "import sys\n"
+        "from nexus_logger.core.staff.admin_actions import is_administrator\n"
+        "print(is_administrator('LAB\\\\Alice', ['alice']), is_administrator('bob', ['alice']))\n"
+        "print('sqlalchemy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False", "False"]

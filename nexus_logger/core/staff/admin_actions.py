@@ -11,66 +11,65 @@ people from mistakes.
 
 from __future__ import annotations
 
+import importlib
 import socket
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nexus_logger.core.db.engine import EngineLike, get_engine
-from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.errors import InvalidInput, NexusLoggerError
 from nexus_logger.core.settings.identity import os_login
-from nexus_logger.core.staff.admin_apply import NotAdministrator, perform
-from nexus_logger.core.staff.admin_audit import (
-    AuditEntry,
-    append_audit_row,
-    audit_metadata,
-    audit_table,
-    check_audit_chain,
-    create_logger_tables,
-    ensure_audit_table,
-    list_audit,
-)
-from nexus_logger.core.staff.admin_plans import (
-    ACTIONS,
-    FIX_USER,
-    FORCE_END,
-    REQUEUE,
-    ActionPlan,
-    RowChange,
-    plan_fix_user,
-    plan_force_end,
-    plan_requeue,
-)
+
+if TYPE_CHECKING:
+    from nexus_logger.core.db.engine import EngineLike
+    from nexus_logger.core.staff.admin_audit import AuditEntry
+    from nexus_logger.core.staff.admin_plans import ActionPlan
+
+# The plans, the audit trail and applying them need SQLAlchemy; they load on first use, so
+# that asking who is an administrator (the window does, on its GUI thread, to show or hide the
+# Admin tab) does not import the database stack there.
+_LAZY = {
+    "ACTIONS": "admin_plans",
+    "FIX_USER": "admin_plans",
+    "FORCE_END": "admin_plans",
+    "REQUEUE": "admin_plans",
+    "ActionPlan": "admin_plans",
+    "RowChange": "admin_plans",
+    "plan_fix_user": "admin_plans",
+    "plan_force_end": "admin_plans",
+    "plan_requeue": "admin_plans",
+    "AuditEntry": "admin_audit",
+    "append_audit_row": "admin_audit",
+    "audit_metadata": "admin_audit",
+    "audit_table": "admin_audit",
+    "check_audit_chain": "admin_audit",
+    "create_logger_tables": "admin_audit",
+    "ensure_audit_table": "admin_audit",
+    "list_audit": "admin_audit",
+    "NotAdministrator": "admin_apply",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"nexus_logger.core.staff.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
-    "ACTIONS",
-    "FIX_USER",
-    "FORCE_END",
-    "REQUEUE",
-    "ActionPlan",
-    "AuditEntry",
-    "NotAdministrator",
-    "RowChange",
-    "append_audit_row",
     "apply",
-    "audit_metadata",
-    "audit_table",
-    "check_audit_chain",
     "configured_administrators",
-    "create_logger_tables",
     "current_login",
-    "ensure_audit_table",
     "fix_user",
     "force_end",
     "is_administrator",
-    "list_audit",
-    "plan_fix_user",
-    "plan_force_end",
-    "plan_requeue",
     "postgres_roles_sql",
     "requeue",
     "require_administrator",
+    *_LAZY,
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -120,6 +119,8 @@ def require_administrator(
     login = current_login() if login is None else login
     admins = configured_administrators() if administrators is None else administrators
     if not is_administrator(login, admins):
+        from nexus_logger.core.staff.admin_apply import NotAdministrator
+
         who = repr(login) if login else "This account"
         raise NotAdministrator(
             f"{who} is not an administrator of nexus-logger, so admin actions are refused. "
@@ -147,6 +148,11 @@ def apply(
     ``administrators``. Refused (:class:`Conflict`) when a row the plan changes is no longer as
     previewed. The audit row always records the real OS account, whatever ``login`` says.
     """
+    from nexus_logger.core.db.engine import get_engine
+    from nexus_logger.core.db.schema import require_usable
+    from nexus_logger.core.staff.admin_apply import perform
+    from nexus_logger.core.staff.admin_plans import ACTIONS
+
     if plan.action not in ACTIONS:
         raise InvalidInput(f"{plan.action!r} is not an admin action; use one of {ACTIONS}.")
     host = hostname if hostname is not None else socket.gethostname()
@@ -167,6 +173,8 @@ def force_end(
     engine: EngineLike = None,
 ) -> AuditEntry:
     """Plan and apply a force-end without a preview step (CLI ``--yes``, scripts)."""
+    from nexus_logger.core.staff.admin_plans import plan_force_end
+
     return apply(
         plan_force_end(session_identifier, at, engine=engine),
         login=login,
@@ -183,6 +191,8 @@ def requeue(
     engine: EngineLike = None,
 ) -> AuditEntry:
     """Plan and apply a re-queue without a preview step."""
+    from nexus_logger.core.staff.admin_plans import plan_requeue
+
     return apply(
         plan_requeue(session_identifier, engine=engine),
         login=login,
@@ -200,6 +210,8 @@ def fix_user(
     engine: EngineLike = None,
 ) -> AuditEntry:
     """Plan and apply a user fix without a preview step."""
+    from nexus_logger.core.staff.admin_plans import plan_fix_user
+
     return apply(
         plan_fix_user(session_identifier, user, engine=engine),
         login=login,
