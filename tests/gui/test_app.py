@@ -44,6 +44,39 @@ def test_window_is_shown_before_any_database_work(sqlite_db):
     assert session_rows(sqlite_db) == []
 
 
+def test_the_database_stack_is_imported_on_the_worker_never_on_the_gui_thread(sqlite_db):
+    # Importing SQLAlchemy takes 0.3-0.6 s: on the GUI thread it would freeze the window that
+    # was just shown (the Admin tab's "who may see it" once did that, before the first job).
+    code = (
+        "import sys, threading\n"
+        "class FirstImport:\n"
+        "    thread = None\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'sqlalchemy' and FirstImport.thread is None:\n"
+        "            FirstImport.thread = threading.current_thread() is threading.main_thread()\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, FirstImport())\n"
+        "from nexus_logger.cli import main\n"
+        f"rc = main(['--db', {sqlite_db!r}, '--instrument', {PID!r}])\n"
+        "print('on the GUI thread:', FirstImport.thread)\n"
+        "sys.exit(rc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(NEXUS_LOGGER_STARTUP_PROBE="start"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "window shown",
+        "START committed",
+        "on the GUI thread: False",
+    ]
+    assert "START" in {row["event_type"] for row in session_rows(sqlite_db)}  # really written
+
+
 def test_second_launch_raises_the_first_window_and_exits(sqlite_db, isolated_home):
     args = [*LAUNCH, "--db", sqlite_db, "--instrument", PID]
     first = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
