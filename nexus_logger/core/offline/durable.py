@@ -84,8 +84,8 @@ class DurableLogger:
     window runs it on its database worker: :meth:`sync` at launch and every
     :data:`RETRY_SECONDS` while :meth:`pending_count` is not zero. Made of five parts with one
     job each: the database (:class:`DatabaseLink`), the outbox and its sending
-    (:class:`OutboxKeeper`), identifying and finding (:class:`SessionFinder`), and the END
-    (:class:`SessionEnder`) and the START (:class:`SessionStarter`).
+    (:class:`OutboxKeeper`), identifying and finding (:class:`SessionFinder`), the START
+    (:class:`SessionStarter`) and the END (:class:`SessionEnder`).
     """
 
     def __init__(
@@ -143,7 +143,7 @@ class DurableLogger:
         """The shared database's engine (see :meth:`DatabaseLink.engine`)."""
         return self.link.engine()
 
-    # -- identify, find, end, send: each serialised -------------------------------------
+    # -- identify, and find, start, end, send (those four serialised by the lock) -------
 
     def identify(self, *, instrument: str | None = None, use_config: bool = True) -> Instrument:
         """This PC's instrument (see :meth:`SessionFinder.identify`)."""
