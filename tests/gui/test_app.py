@@ -22,22 +22,29 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_window_is_shown_before_any_database_work(sqlite_db):
-    # The probe quits as soon as the window is up: no session may have been started by then,
-    # and SQLAlchemy (0.3-0.6 s to import) must not have been loaded.
+def _launch_in_python(db: str, probe: str, before: str, after: str) -> subprocess.CompletedProcess:
+    """Launch the window in a fresh interpreter (``probe``: NEXUS_LOGGER_STARTUP_PROBE), with
+    ``before`` run ahead of it and ``after`` (which prints what it found) once it has quit."""
     code = (
-        "import sys\n"
+        f"import sys\n{before}"
         "from nexus_logger.cli import main\n"
-        f"rc = main(['--db', {sqlite_db!r}, '--instrument', {PID!r}])\n"
-        "print('sqlalchemy loaded:', 'sqlalchemy' in sys.modules)\n"
-        "sys.exit(rc)\n"
+        f"rc = main(['--db', {db!r}, '--instrument', {PID!r}])\n"
+        f"{after}sys.exit(rc)\n"
     )
-    out = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", code],
-        env=_env(NEXUS_LOGGER_STARTUP_PROBE="1"),
+        env=_env(NEXUS_LOGGER_STARTUP_PROBE=probe),
         capture_output=True,
         text=True,
         timeout=60,
+    )
+
+
+def test_window_is_shown_before_any_database_work(sqlite_db):
+    # The probe quits as soon as the window is up: no session may have been started by then,
+    # and SQLAlchemy (0.3-0.6 s to import) must not have been loaded.
+    out = _launch_in_python(
+        sqlite_db, "1", "", "print('sqlalchemy loaded:', 'sqlalchemy' in sys.modules)\n"
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["window shown", "sqlalchemy loaded: False"]
@@ -47,8 +54,8 @@ def test_window_is_shown_before_any_database_work(sqlite_db):
 def test_the_database_stack_is_imported_on_the_worker_never_on_the_gui_thread(sqlite_db):
     # Importing SQLAlchemy takes 0.3-0.6 s: on the GUI thread it would freeze the window that
     # was just shown (the Admin tab's "who may see it" once did that, before the first job).
-    code = (
-        "import sys, threading\n"
+    first_import = (
+        "import threading\n"
         "class FirstImport:\n"
         "    thread = None\n"
         "    def find_spec(self, name, path=None, target=None):\n"
@@ -56,17 +63,9 @@ def test_the_database_stack_is_imported_on_the_worker_never_on_the_gui_thread(sq
         "            FirstImport.thread = threading.current_thread() is threading.main_thread()\n"
         "        return None\n"
         "sys.meta_path.insert(0, FirstImport())\n"
-        "from nexus_logger.cli import main\n"
-        f"rc = main(['--db', {sqlite_db!r}, '--instrument', {PID!r}])\n"
-        "print('on the GUI thread:', FirstImport.thread)\n"
-        "sys.exit(rc)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=_env(NEXUS_LOGGER_STARTUP_PROBE="start"),
-        capture_output=True,
-        text=True,
-        timeout=60,
+    out = _launch_in_python(
+        sqlite_db, "start", first_import, "print('on the GUI thread:', FirstImport.thread)\n"
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
