@@ -7,7 +7,8 @@ dialog, unlike :class:`~nexus_logger.gui.dialogs.ResumeDialog`:
 * says first whose session it is ("This session was started by root at 08:36, 46 h ago");
 * has *End it and start mine* as its default button (Enter);
 * offers as the old session's end its last heartbeat, or a time the user types between its
-  start and now (never silently "now": a session left open for days would become days long);
+  start and now (without a heartbeat the field starts empty: never "now" by default, as a
+  session left open for days would become days long);
 * lets the session go on only through a button that names its owner, and neither Escape nor
   the title bar's close button chooses that.
 
@@ -139,7 +140,9 @@ class OtherUserDialog(QDialog):
         self.at_typed = QRadioButton("this time:", self)
         self.time_edit = QLineEdit(self)
         self.time_edit.setPlaceholderText(PLACEHOLDER)
-        self.time_edit.setText((beat or now).strftime(FORMAT))
+        # No heartbeat: when the session really ended is unknown, so nothing is offered; a
+        # pre-filled "now" taken with Enter made a session left open for days days long.
+        self.time_edit.setText(beat.strftime(FORMAT) if beat is not None else "")
         self.time_edit.setMinimumWidth(220)
 
     def _lay_out(self) -> None:

@@ -118,6 +118,16 @@ def test_without_a_heartbeat_the_user_types_a_time_between_start_and_now(qtbot, 
     )
 
 
+def test_without_a_heartbeat_enter_alone_ends_nothing_at_now(qtbot, owner_dialog):
+    # When the session really ended is unknown: no time is offered, so Enter alone (the
+    # default button) cannot end a session left open for days at "now".
+    dialog = owner_dialog(heartbeat=False)
+    assert dialog.time_edit.text() == ""
+    qtbot.keyClick(dialog, Qt.Key.Key_Return)
+    assert dialog.choice() is None and dialog.isVisible()
+    assert dialog.problem_label.text().startswith("Type the date and time as")
+
+
 def test_typing_a_time_selects_it_even_with_a_heartbeat(qtbot, owner_dialog):
     dialog = owner_dialog(heartbeat=True)
     dialog.time_edit.selectAll()
