@@ -305,7 +305,7 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
         else:
             rows = pairing.driver_rows(conn, pairing.sessions_to_build_statement())
             order, ids = pairing.pair_joined(rows, factory)
-        bad = pairing.bad_sessions(conn, order, ids)
+        bad = pairing.bad_sessions(conn, order, ids, factory)
     del ids
     sessions, unpaired = set_apart(order, bad, SessionLog, strict=strict) if bad else (order, [])
     _logger.info("Found %i new sessions to build", len(sessions))

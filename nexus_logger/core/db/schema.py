@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import Engine, MetaData, Table, insert, inspect, select
+from sqlalchemy import Column, Engine, MetaData, Table, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from nexus_logger.core.db.engine import (
@@ -167,13 +167,16 @@ def init_db(target: str | os.PathLike[str] | Engine) -> tuple[bool, str]:
 
 
 def _instruments_table(engine: Engine, info: SchemaInfo) -> Table:
+    """The ``instruments`` table with the columns :func:`inspect_schema` found (either layout).
+
+    Built from those names, not reflected a second time: on PostgreSQL a full reflection is
+    several catalog queries, for columns whose values are read as the driver gives them.
+    """
     key = "nexus_instruments_table"
     table = engine_info(engine).get(key)
     if table is None:
-        meta = MetaData()
-        with read_connection(engine) as conn:
-            table = Table("instruments", meta, autoload_with=conn)
-        engine_info(engine)[key] = table
+        columns = (Column(name) for name in info.instrument_columns)
+        table = engine_info(engine)[key] = Table("instruments", MetaData(), *columns)
     return table
 
 

@@ -93,6 +93,7 @@ class SessionFactory:
         self.shared_tz: dict[tzinfo, tzinfo] = {}
         self.users: dict[Any, Any] = {}
         self.per_pid: dict[str, tuple[Any, tzinfo]] = {}
+        self.unreadable = 0  # times left as text: only then must every session be looked at
 
     def instrument_and_zone(self, pid: str) -> tuple[Any, tzinfo]:
         found = self.per_pid.get(pid)
@@ -108,6 +109,7 @@ class SessionFactory:
             try:
                 return timestamps.parse(text, zone)  # also takes surrounding blanks
             except timestamps.TimestampError:
+                self.unreadable += 1
                 return text
         tz = value.tzinfo
         if tz is None:
@@ -320,13 +322,22 @@ def pair_joined(
     return order, ids
 
 
-def bad_sessions(conn: Connection, order: list[Any], ids: array) -> dict[int, BadSession]:
-    """The sessions of ``order`` NexusLIMS cannot build, by position, with their START text."""
-    bad = {
-        i: s
-        for i, s in enumerate(order)
-        if s.dt_to is None or isinstance(s.dt_from, str) or isinstance(s.dt_to, str)
-    }
+def bad_sessions(
+    conn: Connection, order: list[Any], ids: array, factory: SessionFactory
+) -> dict[int, BadSession]:
+    """The sessions of ``order`` NexusLIMS cannot build, by position, with their START text.
+
+    A missing END is looked for in every session; an unreadable time only when ``factory``
+    met one (a second test per session cost 30 ms at 100,000 sessions).
+    """
+    if factory.unreadable:
+        bad = {
+            i: s
+            for i, s in enumerate(order)
+            if s.dt_to is None or isinstance(s.dt_from, str) or isinstance(s.dt_to, str)
+        }
+    else:
+        bad = {i: s for i, s in enumerate(order) if s.dt_to is None}
     if not bad:
         return {}
     wanted = [ids[i] for i in bad]
