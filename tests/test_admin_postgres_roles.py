@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from nexus_logger.core.db import open_start_index
 from nexus_logger.core.errors import NexusLoggerError
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.staff import admin_actions as aa
@@ -112,3 +113,25 @@ def test_script_can_be_run_twice(pg_cluster, roles) -> None:
     pg_cluster.execute(sql, dbname=roles["dbname"])
     with pytest.raises(NexusLoggerError):
         aa.requeue("nothing", login="root", administrators=["root"], engine=roles["instrument"])
+
+
+def test_script_adds_the_open_start_index_to_a_server_without_it(pg_cluster, pg_db: str) -> None:
+    # A database whose tables came from NexusLIMS or from init-db before the index existed.
+    dbname = make_url(pg_db).database
+    pg_cluster.execute(f"DROP INDEX {open_start_index.NAME}", dbname=dbname)
+    suffix = uuid.uuid4().hex[:8]
+    pg_cluster.execute(
+        aa.postgres_roles_sql(
+            database=dbname,
+            instrument_role=f"instr_{suffix}",
+            admin_role=f"admin_{suffix}",
+            bridge_role=f"bridge_{suffix}",
+        ),
+        dbname=dbname,
+    )
+    with _connect(pg_cluster, dbname, "postgres") as conn:
+        found = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (open_start_index.NAME,)
+        ).fetchall()
+    assert len(found) == 1
+    assert "WHERE" in found[0][0] and "(instrument)" in found[0][0]

@@ -3,7 +3,8 @@
 They live in their own :class:`~sqlalchemy.MetaData`, apart from ``models.Base``, so that
 ``init-db`` keeps creating exactly the NexusLIMS 2.8 schema. Every name starts with
 :data:`~nexus_logger.core.db.schema.LOGGER_TABLE_PREFIX`; NexusLIMS ignores tables it does not know,
-and nothing here ever alters NexusLIMS's own tables or adds indexes to them.
+and nothing here ever alters NexusLIMS's own tables or adds indexes to them (the one index
+nexus-logger puts on ``session_log``, on PostgreSQL only: :mod:`open_start_index`).
 
 The tables are created lazily, the first time something is written to them, with
 ``CREATE TABLE`` guarded by a check (``checkfirst``) inside a write transaction: ``BEGIN

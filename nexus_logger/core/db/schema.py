@@ -2,7 +2,9 @@
 
 nexus-logger never alters NexusLIMS's tables. It reflects what is there and adapts: the 2.x
 layout (``instruments.display_name``, eight statuses) or the 1.x layout the original session
-logger wrote to (``instruments.computer_name``, five statuses, naive local timestamps).
+logger wrote to (``instruments.computer_name``, five statuses, naive local timestamps). The one
+addition, on a PostgreSQL server only (which NexusLIMS never opens), is the partial index of
+:mod:`~nexus_logger.core.db.open_start_index`, made by ``init-db`` there.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import Column, Engine, MetaData, Table, insert, inspect, select
+from sqlalchemy import Column, Engine, MetaData, Table, insert, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from nexus_logger.core.db import open_start_index
 from nexus_logger.core.db.engine import (
     EngineLike,
     describe,
@@ -146,6 +149,8 @@ def require_usable(target: EngineLike = None) -> SchemaInfo:
 def init_db(target: str | os.PathLike[str] | Engine) -> tuple[bool, str]:
     """Create the NexusLIMS 2.8 schema in a new database; leave an existing one untouched.
 
+    On PostgreSQL also the open-session check's partial index (:mod:`open_start_index`).
+
     Returns ``(created, message)``.
     """
     engine = target if isinstance(target, Engine) else get_engine(target, create=True)
@@ -161,6 +166,8 @@ def init_db(target: str | os.PathLike[str] | Engine) -> tuple[bool, str]:
     with write_transaction(engine) as conn:
         Base.metadata.create_all(conn)
         conn.execute(insert(AlembicVersion).values(version_num=ALEMBIC_HEAD))
+        if conn.dialect.name == "postgresql":  # a server NexusLIMS never opens (see module)
+            conn.execute(text(open_start_index.create_sql()))
     engine_info(engine).pop("nexus_schema", None)
     _logger.info("Created NexusLIMS 2.8 schema in %s", where)
     return True, f"Created a NexusLIMS 2.8 database (revision {ALEMBIC_HEAD}) in {where}."

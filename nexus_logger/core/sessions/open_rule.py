@@ -4,8 +4,9 @@ An instrument has an open session when ``session_log`` holds a START of it whose
 allows an END (:data:`ENDABLE`) and whose ``session_identifier`` has no END row. This *exact
 check* reads ``session_log`` itself on every start, so it sees the sessions of every writer:
 NexusLIMS's API, the NEMO harvester, an older logger, a hand edit. NexusLIMS's table has no index
-on ``instrument`` and nexus-logger adds none to it, so the check reads the whole table; the cost
-at 100,000 sessions is in docs/performance.md.
+on ``instrument``: on SQLite the check reads the whole table; on PostgreSQL the partial index of
+:mod:`~nexus_logger.core.db.open_start_index` (where the server has it) holds just the STARTs
+that may be open. The costs at 100,000 sessions are in docs/performance.md.
 
 Three things together make a second open session impossible:
 
@@ -37,7 +38,8 @@ from nexus_logger.core.db.instrument_lock import holds_instrument_lock, lock_ins
 from nexus_logger.core.db.logger_tables import open_session as claims
 from nexus_logger.core.db.logger_tables import table_exists
 from nexus_logger.core.db.models import SessionLogEntry
-from nexus_logger.core.enums import EventType, RecordStatus
+from nexus_logger.core.db.open_start_index import ENDABLE
+from nexus_logger.core.enums import EventType
 from nexus_logger.core.errors import Conflict
 
 __all__ = [
@@ -63,9 +65,6 @@ _S = _T.alias("s")
 _START = EventType.START.value
 _END = EventType.END.value
 
-#: START statuses after which an END may still be written: the normal WAITING_FOR_END, and
-#: TO_BE_BUILT without END (a broken state that stops NexusLIMS's build run; ending repairs it).
-ENDABLE = (RecordStatus.WAITING_FOR_END.value, RecordStatus.TO_BE_BUILT.value)
 
 # What makes a row a START that may still be open. The status comes first: a full scan tests
 # the terms in this order, and the status alone turns away almost every row of a long history

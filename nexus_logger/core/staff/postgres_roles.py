@@ -1,9 +1,11 @@
 """The SQL script that makes a PostgreSQL server enforce nexus-logger's rules (opt-in).
 
 ``nexus-logger admin postgres-roles`` prints it; the tables' owner reviews it and runs it.
-It is the only place where anything is attached to NexusLIMS's ``session_log``: two triggers,
-never a column or an index, and only on PostgreSQL (``init-db`` on SQLite creates exactly the
-NexusLIMS schema). What it sets up, and why (docs/postgres-roles.md):
+With ``init-db`` on PostgreSQL, it is the only place where anything is attached to
+NexusLIMS's ``session_log``: two triggers and the open-session check's partial index
+(:mod:`~nexus_logger.core.db.open_start_index`, for a server set up before ``init-db`` made
+it), never a column, and only on PostgreSQL, which NexusLIMS never opens (``init-db`` on SQLite
+creates exactly the NexusLIMS schema). What it sets up, and why (docs/postgres-roles.md):
 
 * three roles: instrument PCs, administrators, and NexusLIMS/the bridge;
 * the logger-owned tables (so it works on a fresh database) and
@@ -31,6 +33,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
+from nexus_logger.core.db import open_start_index
 from nexus_logger.core.db.schema import LOGGER_TABLE_PREFIX
 from nexus_logger.core.enums import RecordStatus
 from nexus_logger.core.errors import InvalidInput
@@ -120,6 +123,8 @@ CREATE TABLE IF NOT EXISTS "{sch}".{map_table} (
   instrument_pid VARCHAR(100) NOT NULL,
   PRIMARY KEY (role_name, instrument_pid)
 );
+-- The open-session check's index: only the STARTs that may still be open (a handful of rows).
+{open_start_index};
 CREATE TABLE IF NOT EXISTS "{sch}".{trail_table} (
   id BIGSERIAL PRIMARY KEY,
   at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
@@ -260,6 +265,7 @@ def postgres_roles_sql(
         **names,
         "roles": _roles(names),
         "create_tables": _create_tables(names["sch"]),
+        "open_start_index": open_start_index.create_sql(names["sch"]),
         "guard_triggers": _guard_triggers(names["sch"]),
         "trail_triggers": _trail_triggers(names["sch"], names["audit"]),
         "logger_tables": ", ".join(f'"{names["sch"]}".{t}' for t in GUARDED_LOGGER_TABLES),
