@@ -333,6 +333,18 @@ def test_doctor_names_the_account_and_its_rights(server, pg_db) -> None:
     assert owner.status == "WARNING" and "superuser" in owner.message
 
 
+def test_doctor_warns_when_the_open_start_index_is_missing(pg_cluster, server) -> None:
+    from nexus_logger.core.db.open_start_index import NAME
+    from nexus_logger.core.settings.config import load_settings
+    from nexus_logger.core.setup.doctor import run_checks
+
+    pg_cluster.execute(f"DROP INDEX {NAME}", dbname=server["dbname"])  # rules of an older script
+    settings = load_settings(None, {"database": server["inst_url"], "instrument": TEM})
+    (check,) = [c for c in run_checks(settings) if c.name == "account"]
+    assert check.status == "WARNING", check
+    assert NAME in check.message and "postgres-roles" in check.fix
+
+
 def test_doctor_warns_when_the_server_enforces_nothing(pg_db) -> None:
     from nexus_logger.core.settings.config import load_settings
     from nexus_logger.core.setup.doctor import run_checks

@@ -33,6 +33,7 @@ class _Account(NamedTuple):
     owner: bool
     guarded: bool
     can_audit: bool
+    indexed: bool
     kind: str
     mapped: list[str]
 
@@ -57,6 +58,7 @@ class _Account(NamedTuple):
 def _read_account(engine: Engine) -> _Account:
     from sqlalchemy import text
 
+    from nexus_logger.core.db import open_start_index
     from nexus_logger.core.staff.postgres_roles import MAP_TABLE
 
     with engine.connect() as conn:
@@ -69,9 +71,11 @@ def _read_account(engine: Engine) -> _Account:
                 "          WHERE tablename = 'session_log' LIMIT 1), false), "
                 "to_regproc('nexus_logger_account_kind') IS NOT NULL, "
                 "to_regclass('nexus_logger_audit') IS NOT NULL "
-                "AND has_table_privilege('nexus_logger_audit', 'INSERT') "
+                "AND has_table_privilege('nexus_logger_audit', 'INSERT'), "
+                "to_regclass(:index) IS NOT NULL "
                 "FROM pg_roles r WHERE r.rolname = session_user"
-            )
+            ),
+            {"index": open_start_index.NAME},
         ).one()
         guarded = row[6]
         kind = "unknown"
@@ -144,6 +148,16 @@ def check_account(settings: Settings, engine: Engine, hostname: str | None = Non
             message + f"; it has more rights than it needs ({', '.join(too_many)}).",
             "Use an account made by 'nexus-logger admin postgres-roles' for this PC "
             f"({_ROLES_DOC}).",
+            warning=True,
+        )
+    if not acc.indexed:  # rules from a script older than the index
+        return Check(
+            "account",
+            True,
+            message + "; its rights are the expected ones, but every start reads the whole "
+            "session_log (the open-session check's index nexus_logger_open_start is missing).",
+            "Have the database owner run the script of 'nexus-logger admin postgres-roles' "
+            f"again ({_ROLES_DOC}).",
             warning=True,
         )
     return Check("account", True, message + "; its rights are the expected ones.")
