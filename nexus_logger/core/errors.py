@@ -162,7 +162,9 @@ def _unreachable(s: _Seen) -> bool:
 #: words come first, then the error's class.
 _RULES: tuple[_Rule, ...] = (
     _Rule(
-        lambda s: s.says("database is locked", "database table is locked", "busy"),
+        # (SQLite's busy file; PostgreSQL's lock_timeout, e.g. another PC's START holding the
+        # instrument's lock)
+        lambda s: s.says("database is locked", "database table is locked", "busy", "lock timeout"),
         DatabaseUnavailable,
         "The database {where} stayed locked by another program past the timeout. "
         "Try again in a minute; if it persists, close the program holding it.",
