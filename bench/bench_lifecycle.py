@@ -7,7 +7,7 @@
    partial index and again without it), and of a whole start+end pair as the CLI and the
    window run it (``DurableLogger``: the END also passes through the fsynced local outbox).
    On PostgreSQL it also lists the round trips of one start and one end as the CLI and the
-   window make them (every statement the driver is handed, plus BEGIN and COMMIT).
+   window make them, counted on the wire (libpq's protocol trace: each wait for the server).
 2. ``--procs`` processes x ``--cycles`` start/end cycles, one instrument per process, all on
    one SQLite file (``--procs-backend postgres`` for the server): errors, lost or duplicated
    rows (checked row by row afterwards) and throughput.
@@ -155,52 +155,35 @@ def latency(target: str, samples: int) -> dict[str, list[float]]:
 def round_trips(target: str) -> dict[str, list[str]]:
     """The round trips of one START and one END through :class:`DurableLogger`, in order.
 
-    Counted from SQLAlchemy's events: BEGIN (psycopg sends it before the transaction's first
-    statement), each statement handed to the driver, COMMIT/ROLLBACK. A pool checkout is not
-    a round trip (no pre-ping). Measured on the second cycle, so that one-off reads (which
-    tables exist, the instruments) are not counted.
+    Counted on the wire (``tests/roundtrips.py``: libpq's protocol trace, one round trip per
+    ``ReadyForQuery`` the client waits for), so that statements sent together in a pipeline
+    count once. Measured on the second cycle, so that one-off reads (which tables exist, the
+    instruments) are not counted.
     """
-    from sqlalchemy import event
-
     from nexus_logger.core.db.engine import get_engine
     from nexus_logger.core.offline.durable import DurableLogger
+    from tests.roundtrips import traced
 
     eng = get_engine(target)
-    trips: list[str] = []
-
-    def statement(conn, cursor, sql, params, context, executemany) -> None:
-        trips.append(" ".join(sql.split())[:100])
-
-    listeners = [
-        ("before_cursor_execute", statement),
-        ("begin", lambda conn: trips.append("BEGIN")),
-        ("commit", lambda conn: trips.append("COMMIT")),
-        ("rollback", lambda conn: trips.append("ROLLBACK")),
-    ]
     durable = DurableLogger(target)
     inst = durable.identify(instrument=instrument_pid(0))
     out: dict[str, list[str]] = {}
-    for name, fn in listeners:
-        event.listen(eng, name, fn)
-    try:
-        for _ in range(2):
-            trips.clear()
-            started = durable.start(instrument=inst, user="bench")
-            out["start"] = list(trips)
-            trips.clear()
-            durable.end(started.session)
-            out["end"] = list(trips)
-    finally:
-        for name, fn in listeners:
-            event.remove(eng, name, fn)
+    started = durable.start(instrument=inst, user="bench")
+    durable.end(started.session)
+    with traced(eng) as start_trips:
+        started = durable.start(instrument=inst, user="bench")
+    with traced(eng) as end_trips:
+        durable.end(started.session)
+    for name, trips in (("start", start_trips), ("end", end_trips)):
+        out[name] = [f"{trips.count} round trips"] + trips.statements()
     return out
 
 
 def print_round_trips(got: dict[str, list[str]]) -> None:
-    for op, trips in got.items():
-        print(f"  round trips of one {op}: {len(trips)}")
-        for n, trip in enumerate(trips, 1):
-            print(f"    {n}. {trip}")
+    for op, lines in got.items():
+        print(f"  one {op}: {lines[0]}")
+        for line in lines[1:]:
+            print(f"    {line}")
 
 
 def print_latency(label: str, got: dict[str, list[float]]) -> None:

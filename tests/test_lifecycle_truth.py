@@ -18,7 +18,14 @@ import pytest
 from nexus_logger.cli import main
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import get_engine, write_transaction
-from nexus_logger.core.errors import AccessDenied, ConfigError, Conflict, InvalidInput, SchemaError
+from nexus_logger.core.db.pipeline import send_together
+from nexus_logger.core.errors import (
+    AccessDenied,
+    ConfigError,
+    Conflict,
+    InvalidInput,
+    SchemaError,
+)
 from nexus_logger.core.offline.durable import DurableLogger
 from nexus_logger.core.offline.outbox import EventKind, EventState
 from nexus_logger.core.sessions import lifecycle, open_rule
@@ -182,14 +189,27 @@ def test_the_database_refuses_a_second_claim(db: str) -> None:
     first = start_session(instrument=TEM, user="alice", engine=db).session
     eng = get_engine(db)
     with pytest.raises(Conflict, match="at the same moment"), write_transaction(eng) as conn:
-        open_rule.claim(
-            conn,
+        claim = open_rule.claim_statement(
             instrument_pid=TEM,
             session_identifier="sneaky",
             user="mallory",
             started=first.start_text,
             hostname="elsewhere",
+            row=open_rule.claim_row(conn, TEM),
         )
+        (sent,) = send_together(conn, [claim])  # as a START sends it
+        open_rule.check_claimed(TEM, sent.rowcount)
+    # A writer that did not even read the row inserts one: the primary key refuses it.
+    with pytest.raises(Conflict, match="at the same moment"), write_transaction(eng) as conn:
+        claim = open_rule.claim_statement(
+            instrument_pid=TEM,
+            session_identifier="sneaky",
+            user="mallory",
+            started=first.start_text,
+            hostname="elsewhere",
+            row=None,
+        )
+        send_together(conn, [claim])
     assert find_open_session(TEM, engine=db).session_identifier == first.session_identifier
     assert find_open_session(TEM, engine=db).hostname is not None  # the PC that started it
 

@@ -23,6 +23,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from nexus_logger.core.db import pipeline
 from nexus_logger.core.db.database_url import is_url, masked, parse_url, sqlite_uri
 from nexus_logger.core.db.postgres_engine import postgres_engine
 from nexus_logger.core.db.sqlite_engine import sqlite_engine
@@ -211,9 +212,13 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     Commits when the block ends normally and rolls back on any exception. Database errors come
     out as :class:`~nexus_logger.core.errors.NexusLoggerError` with a readable message.
     """
-    with _errors_said(engine), engine.connect().execution_options(nexus_write=True) as conn:
-        with conn.begin():
-            yield conn
+    options = {"nexus_write": True, pipeline.FINISHED_OPTION: True}
+    with _errors_said(engine), engine.connect().execution_options(**options) as conn:
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            pipeline.finish(conn)  # the driver as it was, if a batch sent its own BEGIN
 
 
 @contextmanager

@@ -10,11 +10,14 @@ take it, so they never interleave on one instrument (see :mod:`~nexus_logger.cor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Connection, text
 
 from nexus_logger.core.db.logger_tables import ADVISORY_NAMESPACE, advisory_key, advisory_lock
+from nexus_logger.core.db.pipeline import Sent, Statement, send_together
 
-__all__ = ["holds_instrument_lock", "lock_instrument"]
+__all__ = ["holds_instrument_lock", "lock_and_read", "lock_instrument"]
 
 _MARK = "nexus_instrument_locks"
 # The lock, and no parallel workers for the rest of the transaction, in one round trip: the
@@ -41,6 +44,22 @@ def lock_instrument(conn: Connection, instrument_pid: str) -> None:
         _LOCK_SERIAL, {"ns": ADVISORY_NAMESPACE, "key": advisory_key(_name(instrument_pid))}
     )
     conn.info[_MARK] = (conn.get_transaction(), instrument_pid)
+
+
+def lock_and_read(conn: Connection, instrument_pid: str, reads: Sequence[Statement]) -> list[Sent]:
+    """:func:`lock_instrument`, then ``reads`` under the lock; what each read gave.
+
+    On PostgreSQL the lock and the reads (and the transaction's BEGIN) go to the server in one
+    round trip (:mod:`~nexus_logger.core.db.pipeline`): each read starts after the lock is
+    granted, so it sees every commit of the writer that held it before.
+    """
+    if conn.dialect.name != "postgresql" or holds_instrument_lock(conn, instrument_pid):
+        lock_instrument(conn, instrument_pid)
+        return send_together(conn, reads)
+    lock = (_LOCK_SERIAL, {"ns": ADVISORY_NAMESPACE, "key": advisory_key(_name(instrument_pid))})
+    results = send_together(conn, [lock, *reads])
+    conn.info[_MARK] = (conn.get_transaction(), instrument_pid)
+    return results[1:]
 
 
 def holds_instrument_lock(conn: Connection, instrument_pid: str) -> bool:

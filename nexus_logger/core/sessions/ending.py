@@ -18,10 +18,15 @@ from sqlalchemy import Connection, bindparam, update
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import EngineLike, describe, get_engine, write_transaction
-from nexus_logger.core.db.instrument_lock import holds_instrument_lock, lock_instrument
+from nexus_logger.core.db.instrument_lock import (
+    holds_instrument_lock,
+    lock_and_read,
+    lock_instrument,
+)
 from nexus_logger.core.db.logger_tables import ensure_tables
 from nexus_logger.core.db.logger_tables import note as note_table
 from nexus_logger.core.db.models import Instrument, SessionLogEntry
+from nexus_logger.core.db.pipeline import send_together
 from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import Conflict, InvalidInput, NotFound
@@ -40,7 +45,9 @@ from nexus_logger.core.sessions.outcomes import EndedSession, NoOpenSession, Sta
 from nexus_logger.core.sessions.session_rows import (
     INSERT_EVENT,
     open_start_row,
+    split_start_and_end,
     start_and_end_rows,
+    start_and_end_statement,
 )
 from nexus_logger.core.sessions.starting import start_in_transaction
 from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, TimeRules
@@ -122,10 +129,15 @@ def end_in_transaction(
 def _rows_under_lock(
     conn: Connection, ident: str, instrument_pid: str | None
 ) -> tuple[str, list[Any], list[Any]]:
-    """The session's instrument, START rows and END rows, read under the instrument's lock."""
+    """The session's instrument, START rows and END rows, read under the instrument's lock.
+
+    With ``instrument_pid`` on PostgreSQL: the lock and the read in one round trip.
+    """
     if instrument_pid is not None and conn.dialect.name == "postgresql":
-        lock_instrument(conn, instrument_pid)
-    starts, ends = start_and_end_rows(conn, ident)
+        (read,) = lock_and_read(conn, instrument_pid, [start_and_end_statement(ident)])
+        starts, ends = split_start_and_end(read.rows)
+    else:
+        starts, ends = start_and_end_rows(conn, ident)
     if not starts:
         raise NotFound(f"There is no session {ident} in the database {describe(conn.engine)}.")
     pid = starts[0].instrument
@@ -171,23 +183,22 @@ def _already_ended(
 def _write_end(
     conn: Connection, ident: str, pid: str, *, stamp: str, user: str | None, waiting_starts: int
 ) -> None:
-    """Insert the END row, set START and END to TO_BE_BUILT (counted), release the claim."""
-    conn.execute(
-        INSERT_EVENT,
-        {
-            "session_identifier": ident,
-            "instrument": pid,
-            "timestamp": stamp,
-            "event_type": _END,
-            "record_status": _WAITING,
-            "user": user,
-        },
-    )
+    """Insert the END row and release the claim (one round trip on PostgreSQL), then set
+    START and END to TO_BE_BUILT (counted)."""
+    end_row = {
+        "session_identifier": ident,
+        "instrument": pid,
+        "timestamp": stamp,
+        "event_type": _END,
+        "record_status": _WAITING,
+        "user": user,
+    }
+    release = open_rule.release_statement(conn, ident, stamp)
+    send_together(conn, [(INSERT_EVENT, end_row)] + ([release] if release else []))
     hook = _between_end_insert_and_status_update
     if hook is not None:
         hook(conn)
     _queue_rows(conn, ident, waiting_starts + 1)
-    open_rule.release(conn, ident, stamp)
 
 
 def check_end_time(

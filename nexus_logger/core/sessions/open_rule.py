@@ -31,14 +31,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select, update
 
 from nexus_logger.core import timestamps
-from nexus_logger.core.db.instrument_lock import holds_instrument_lock, lock_instrument
+from nexus_logger.core.db.instrument_lock import (
+    holds_instrument_lock,
+    lock_and_read,
+    lock_instrument,
+)
 from nexus_logger.core.db.logger_tables import open_session as claims
 from nexus_logger.core.db.logger_tables import table_exists
 from nexus_logger.core.db.models import SessionLogEntry
 from nexus_logger.core.db.open_start_index import ENDABLE
+from nexus_logger.core.db.pipeline import Statement
 from nexus_logger.core.enums import EventType
 from nexus_logger.core.errors import Conflict
 
@@ -46,7 +51,9 @@ __all__ = [
     "ENDABLE",
     "Claim",
     "LoggedSession",
-    "claim",
+    "check_claimed",
+    "check_under_lock",
+    "claim_statement",
     "current_claim",
     "claim_row",
     "drop_stale_claim",
@@ -55,6 +62,7 @@ __all__ = [
     "open_start_rows",
     "overlapping_sessions",
     "release",
+    "release_statement",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -70,8 +78,9 @@ _END = EventType.END.value
 # the terms in this order, and the status alone turns away almost every row of a long history
 # (COMPLETED), where the instrument turns away none on a single-instrument database (SQLite:
 # 35 against 48 ms for 300,000 rows on the benchmark machine, docs/performance.md).
+# (Equalities, not IN: the statement is also sent in a pipeline, which takes plain binds.)
 _OPEN_START = and_(
-    _T.c.record_status.in_(ENDABLE),
+    or_(*(_T.c.record_status == status for status in ENDABLE)),
     _T.c.event_type == _START,
     _T.c.instrument == bindparam("pid"),
 )
@@ -119,6 +128,18 @@ _CLAIM_ROW = select(
 _LAST_END = select(claims.c.last_end).where(claims.c.instrument == bindparam("pid"))
 _FREE = {"session_identifier": None, "user": None, "started": None, "hostname": None}
 _INSERT_CLAIM = insert(claims)
+_TAKE_CLAIM = (
+    update(claims)
+    .where(claims.c.instrument == bindparam("pid"), claims.c.session_identifier.is_(None))
+    .values(
+        session_identifier=bindparam("session_identifier"),
+        user=bindparam("user"),
+        started=bindparam("started"),
+        hostname=bindparam("hostname"),
+    )
+)
+_RELEASE = update(claims).where(claims.c.session_identifier == bindparam("ident")).values(**_FREE)
+_RELEASE_AT_END = _RELEASE.values(last_end=bindparam("last_end"))
 # Finished sessions of an instrument whose END is not older than ``floor`` (ISO text sorts by
 # date within a few hours' offset; the exact comparison is made on parsed times).
 _ENDED_SINCE = (
@@ -174,6 +195,24 @@ def open_start_rows(conn: Connection, instrument_pid: str) -> list[Any]:
     return [r for r in conn.execute(_CANDIDATES, {"pid": instrument_pid}) if r.end_id is None]
 
 
+def check_under_lock(conn: Connection, instrument_pid: str) -> tuple[list[Any], Any]:
+    """Take the instrument's lock; its open START rows (:func:`open_start_rows`) and claim row.
+
+    What a START reads before it writes. On PostgreSQL the lock, the exact check and the claim
+    row are one round trip (:func:`~nexus_logger.core.db.instrument_lock.lock_and_read`).
+    """
+    if conn.dialect.name != "postgresql" or holds_instrument_lock(conn, instrument_pid):
+        lock_instrument(conn, instrument_pid)
+        return open_start_rows(conn, instrument_pid), claim_row(conn, instrument_pid)
+    reads = [(_CANDIDATES, {"pid": instrument_pid})]
+    if table_exists(conn, claims):
+        reads.append((_CLAIM_ROW, {"pid": instrument_pid}))
+    candidates, *claimed = lock_and_read(conn, instrument_pid, reads)
+    claim_rows = claimed[0].rows if claimed else []
+    open_rows = [r for r in candidates.rows if r.end_id is None]
+    return open_rows, claim_rows[0] if claim_rows else None
+
+
 def claim_row(conn: Connection, instrument_pid: str) -> Row[Any] | None:
     """The instrument's row in the claim table, free or not (``None``: no row, or no table).
 
@@ -218,22 +257,21 @@ def drop_stale_claim(
         )
 
 
-def claim(
-    conn: Connection,
+def claim_statement(
     *,
     instrument_pid: str,
     session_identifier: str,
     user: str | None,
     started: str,
     hostname: str,
-    row: Any = UNREAD,
-) -> None:
-    """Claim the instrument for a START (the table must exist).
+    row: Any,
+) -> Statement:
+    """The statement that claims the instrument for a START (the table must exist).
 
-    Refused by the database when the instrument is claimed already: the INSERT breaks the
-    primary key, or the UPDATE finds no unclaimed row (then :class:`~errors.Conflict`).
-    ``row``: the instrument's :func:`claim_row` read earlier in this transaction, under the
-    instrument's lock (whether it exists decides between INSERT and UPDATE).
+    ``row``: the instrument's :func:`claim_row`, read earlier in this transaction under the
+    instrument's lock; whether it exists decides between INSERT and UPDATE. Either must change
+    exactly one row (:func:`check_claimed`): the INSERT breaks the primary key, and the UPDATE
+    finds no unclaimed row, when the instrument is claimed already.
     """
     values = {
         "session_identifier": session_identifier,
@@ -241,17 +279,14 @@ def claim(
         "started": started,
         "hostname": hostname[:255],
     }
-    if row is UNREAD:
-        row = conn.execute(_LAST_END, {"pid": instrument_pid}).first()
     if row is None:
-        conn.execute(_INSERT_CLAIM, {"instrument": instrument_pid, "last_end": None, **values})
-        return
-    done = conn.execute(
-        update(claims)
-        .where(claims.c.instrument == instrument_pid, claims.c.session_identifier.is_(None))
-        .values(**values)
-    )
-    if done.rowcount != 1:
+        return _INSERT_CLAIM, {"instrument": instrument_pid, "last_end": None, **values}
+    return _TAKE_CLAIM, {"pid": instrument_pid, **values}
+
+
+def check_claimed(instrument_pid: str, rowcount: int) -> None:
+    """:class:`~errors.Conflict` unless the :func:`claim_statement` changed one row."""
+    if rowcount != 1:
         raise Conflict(
             f"Another session was started on {instrument_pid} at the same moment, so this one "
             "was not written. Look at the instrument's state and try again."
@@ -260,14 +295,20 @@ def claim(
 
 def release(conn: Connection, session_identifier: str, ended: str | None = None) -> None:
     """Free the claim of a session that is ending, remembering its END (no-op without claim)."""
+    statement = release_statement(conn, session_identifier, ended)
+    if statement is not None:
+        conn.execute(*statement)
+
+
+def release_statement(
+    conn: Connection, session_identifier: str, ended: str | None = None
+) -> tuple[Any, dict[str, str | None]] | None:
+    """:func:`release` as a statement to send with others (``None``: there is no claim table)."""
     if not table_exists(conn, claims):
-        return
-    values = dict(_FREE)
-    if ended is not None:
-        values["last_end"] = ended
-    conn.execute(
-        update(claims).where(claims.c.session_identifier == session_identifier).values(**values)
-    )
+        return None
+    if ended is None:
+        return _RELEASE, {"ident": session_identifier}
+    return _RELEASE_AT_END, {"ident": session_identifier, "last_end": ended}
 
 
 def last_end(conn: Connection, instrument_pid: str, tz: str, row: Any = UNREAD) -> datetime | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, or_, select
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import EngineLike, get_engine, read_connection
@@ -40,7 +40,9 @@ __all__ = [
     "latest",
     "open_session_of",
     "open_start_row",
+    "split_start_and_end",
     "start_and_end_rows",
+    "start_and_end_statement",
     "start_rows",
 ]
 
@@ -57,7 +59,10 @@ _START_AND_END = (
         _T.c.record_status,
         _T.c.event_type,
     )
-    .where(_T.c.session_identifier == bindparam("ident"), _T.c.event_type.in_((_START, _END)))
+    .where(
+        _T.c.session_identifier == bindparam("ident"),
+        or_(_T.c.event_type == _START, _T.c.event_type == _END),  # (plain binds: pipelines)
+    )
     .order_by(_T.c.id_session_log)
 )
 #: One ``session_log`` row (a START or an END), its values given at execution.
@@ -86,7 +91,16 @@ def start_rows(conn: Connection, ident: str) -> list[Any]:
 
 def start_and_end_rows(conn: Connection, ident: str) -> tuple[list[Any], list[Any]]:
     """START rows and END rows of a session, in id order, with one query (one round trip)."""
-    rows = conn.execute(_START_AND_END, {"ident": ident}).all()
+    return split_start_and_end(conn.execute(_START_AND_END, {"ident": ident}).all())
+
+
+def start_and_end_statement(ident: str) -> tuple[Any, dict[str, str]]:
+    """The statement of :func:`start_and_end_rows`, to be sent with others."""
+    return _START_AND_END, {"ident": ident}
+
+
+def split_start_and_end(rows: list[Any]) -> tuple[list[Any], list[Any]]:
+    """The rows of :func:`start_and_end_statement` as (START rows, END rows)."""
     return [r for r in rows if r.event_type == _START], [r for r in rows if r.event_type == _END]
 
 

@@ -17,6 +17,7 @@ from nexus_logger.core.db.logger_tables import ensure_in_transaction, ensure_tab
 from nexus_logger.core.db.logger_tables import note as note_table
 from nexus_logger.core.db.logger_tables import open_session as claim_table
 from nexus_logger.core.db.models import Instrument
+from nexus_logger.core.db.pipeline import send_together
 from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.sessions import open_rule
@@ -50,6 +51,7 @@ __all__ = ["start_in_transaction", "start_session"]
 
 _START = EventType.START.value
 _WAITING = RecordStatus.WAITING_FOR_END.value
+_INSERT_NOTE = insert(note_table)
 
 
 def start_in_transaction(
@@ -70,13 +72,13 @@ def start_in_transaction(
     before it), and never before the instrument's last recorded END.
     """
     pid = inst.instrument_pid
-    lock_instrument(conn, pid)
-    if explicit_identifier:
+    if explicit_identifier:  # (a START sent again from the outbox: rare)
+        lock_instrument(conn, pid)
         already = _already_written(conn, inst, ident)
         if already is not None:
             return already
-    rows = open_rule.open_start_rows(conn, pid)
-    claimed = open_rule.claim_row(conn, pid)  # read once, used three times below
+    # The claim row is read once and used three times below.
+    rows, claimed = open_rule.check_under_lock(conn, pid)
     open_rule.drop_stale_claim(conn, pid, {r.session_identifier for r in rows}, claimed)
     if rows:
         return StartResult(open_session_of(conn, rows[0], inst), created=False)
@@ -140,23 +142,20 @@ def _write_start(
     ident: str,
     row: Any,
 ) -> StartResult:
-    """Insert the START row, the instrument's claim (``row``: as read) and the note."""
+    """Insert the START row, the instrument's claim (``row``: as read) and the note: one
+    round trip on PostgreSQL (the claim table is made first if it is missing)."""
     pid = inst.instrument_pid
-    conn.execute(
-        INSERT_EVENT,
-        {
-            "session_identifier": ident,
-            "instrument": pid,
-            "timestamp": stamp,
-            "event_type": _START,
-            "record_status": _WAITING,
-            "user": user,
-        },
-    )
     host = this_host()
     ensure_in_transaction(conn, [claim_table])
-    open_rule.claim(
-        conn,
+    start_row = {
+        "session_identifier": ident,
+        "instrument": pid,
+        "timestamp": stamp,
+        "event_type": _START,
+        "record_status": _WAITING,
+        "user": user,
+    }
+    claim = open_rule.claim_statement(
         instrument_pid=pid,
         session_identifier=ident,
         user=user,
@@ -164,8 +163,10 @@ def _write_start(
         hostname=host,
         row=row,
     )
+    writes = [(INSERT_EVENT, start_row), claim]
     if note:
-        conn.execute(insert(note_table).values(session_identifier=ident, note=note, updated=stamp))
+        writes.append((_INSERT_NOTE, {"session_identifier": ident, "note": note, "updated": stamp}))
+    open_rule.check_claimed(pid, send_together(conn, writes)[1].rowcount)
     session = OpenSession(
         session_identifier=ident,
         instrument=inst,
