@@ -30,7 +30,8 @@ class Trips:
         return sum(1 for d, m in self.messages if d == "B" and m.startswith("ReadyForQuery"))
 
     def statements(self) -> list[str]:
-        """What the client sent, shortened: each statement's text, Sync and Query lines."""
+        """What the client sent, shortened: each statement's text (or the name of a statement
+        psycopg prepared earlier), Sync and Query lines."""
         sent = []
         for direction, message in self.messages:
             if direction != "F":
@@ -38,6 +39,8 @@ class Trips:
             kind, _, rest = message.partition("\t")
             if kind == "Parse":
                 sent.append("Parse: " + " ".join(rest.split())[:90])
+            elif kind == "Bind" and not rest.split()[1:2] == ['""']:  # a prepared statement
+                sent.append(f"Bind: prepared statement {rest.split()[1]}")
             elif kind == "Query":
                 sent.append("Query: " + " ".join(rest.split())[:90] + " (then wait)")
             elif kind == "Sync":

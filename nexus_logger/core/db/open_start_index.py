@@ -6,9 +6,10 @@ is open on an instrument (``core/sessions/open_rule.py``) reads the whole table:
 more for every START. On a PostgreSQL server, which NexusLIMS itself never opens (it reads its
 SQLite file, fed by ``nexus-logger bridge``), ``init-db`` and the roles script of
 ``nexus-logger admin postgres-roles`` add this one index: on ``instrument``, over only the
-STARTs that may still be open. It holds a handful of rows whatever the history's length, and
-the server keeps it right in every transaction, so it is no second copy of the database's
-state: the check is the same statement with or without it, only faster with it.
+STARTs that may still be open (each instrument's open session and the sessions NexusLIMS has
+not built yet), so it stays small however long the history grows. The server keeps it right
+in every transaction, so it is no second copy of the database's state: the check is the same
+statement with or without it, only faster with it.
 
 SQLite files are NexusLIMS's own (it creates and migrates them) and get nothing: there the
 check reads the table, which is fast enough in-process (docs/performance.md).

@@ -123,7 +123,7 @@ CREATE TABLE IF NOT EXISTS "{sch}".{map_table} (
   instrument_pid VARCHAR(100) NOT NULL,
   PRIMARY KEY (role_name, instrument_pid)
 );
--- The open-session check's index: only the STARTs that may still be open (a handful of rows).
+-- The open-session check's index: only the STARTs that may still be open (open or not built yet).
 {open_start_index};
 CREATE TABLE IF NOT EXISTS "{sch}".{trail_table} (
   id BIGSERIAL PRIMARY KEY,
