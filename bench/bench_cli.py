@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmachine import describe_machine, launch_command
+from benchmachine import describe_machine, launch_command, user_environment
 
 TARGET_MS = 300.0
 PID = "BENCH-TEM-01"
@@ -44,8 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     launch = args.command or launch_command()
     with tempfile.TemporaryDirectory(prefix="nexus-logger-bench-cli-") as tmp:
-        env = dict(
-            os.environ,
+        env = user_environment(
             NEXUS_LOGGER_HOME=str(Path(tmp) / "home"),
             NEXUS_LOGGER_MACHINE_DIR=str(Path(tmp) / "pc"),  # never the real PC's outbox
         )

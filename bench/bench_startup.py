@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmachine import launch_command, machine_facts
+from benchmachine import launch_command, machine_facts, user_environment
 
 BUDGET_MS = 500.0
 
@@ -86,7 +86,7 @@ def main() -> int:
         os.environ["NEXUS_LOGGER_HOME"] = str(home / "home")
         os.environ["NEXUS_LOGGER_MACHINE_DIR"] = str(home / "pc")  # never the real PC's outbox
         database = make_database(home)
-        env = dict(os.environ)
+        env = user_environment()
         env.update(
             QT_QPA_PLATFORM="offscreen",
             NEXUS_LOGGER_STARTUP_PROBE="start",
