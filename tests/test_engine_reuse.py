@@ -98,3 +98,20 @@ def test_an_idle_connection_is_closed(empty_db, monkeypatch):
     assert engine.pool.checkedin() == 0  # the file is no longer held open
     assert _pids(engine) == []  # and the next transaction simply opens it again
     engine.dispose()
+
+
+def test_a_write_transaction_whose_connection_broke_opens_no_new_one_on_the_way_out(
+    db: str,
+) -> None:
+    """After an I/O error or a lost server the connection is invalidated; ending the
+    transaction must not open another one (on a dead share or network that is a wait of up
+    to the connect timeout before the user hears anything)."""
+    engine = engines.get_engine(db)
+    engine.dispose()
+    connects = _count_connects(engine)
+    with pytest.raises(RuntimeError, match="share gone"):
+        with engines.write_transaction(engine) as conn:
+            conn.execute(text("SELECT 1"))
+            conn.invalidate()  # what the engine does on a disconnect or a moved file
+            raise RuntimeError("share gone")
+    assert connects[0] == 1  # the one the transaction opened

@@ -76,26 +76,31 @@ def send_together(conn: Connection, statements: Sequence[Statement]) -> list[Sen
         conn.get_execution_options().get(FINISHED_OPTION, False)
         and raw.pgconn.transaction_status == TransactionStatus.IDLE
         and not raw.autocommit
+        # psycopg's own BEGIN would carry these; a plain BEGIN would drop them
+        and raw.isolation_level is None
+        and raw.read_only is None
+        and raw.deferrable is None
     )
     if own_begin:
         raw.autocommit = True  # allowed while idle; back off in finish()
         conn.info[_OWN_BEGIN] = True
         batch.insert(0, (_BEGIN, {}))
-    sql, args = "", {}
+    sent_sql: list[str] = []
     cursors = []
     try:
         with raw.pipeline():
             for stmt, params in batch:
-                sql, args = _sql(stmt, conn.dialect, tuple(params)), params
+                sent_sql.append(_sql(stmt, conn.dialect, tuple(params)))
                 cursor = raw.cursor(row_factory=namedtuple_row)
-                cursor.execute(sql, _arguments(stmt, conn.dialect, params))
+                cursor.execute(sent_sql[-1], _arguments(stmt, conn.dialect, params))
                 cursors.append(cursor)
         sent = [
             Sent(cursor.fetchall() if cursor.description else [], cursor.rowcount)
             for cursor in cursors
         ]
     except conn.dialect.loaded_dbapi.Error as err:
-        raise _as_sqlalchemy_error(conn, err, sql, args) from err
+        # (Which statement failed is the driver's message; the log gets all that were sent.)
+        raise _as_sqlalchemy_error(conn, err, ";\n".join(sent_sql)) from err
     finally:
         for cursor in cursors:
             cursor.close()
@@ -105,15 +110,15 @@ def send_together(conn: Connection, statements: Sequence[Statement]) -> list[Sen
 def finish(conn: Connection) -> None:
     """After a write transaction ended: the driver's autocommit off again if it was switched on.
 
-    Called by ``write_transaction`` whether the transaction committed or rolled back. (An
-    invalidated connection is never used again, so it needs nothing.)
+    Called by ``write_transaction`` whether the transaction committed or rolled back. An
+    invalidated or closed connection is left alone: it is never used again, and asking it for
+    anything (even ``info``) would make SQLAlchemy open a new one, on a dead network or share.
     """
-    if not conn.info.pop(_OWN_BEGIN, False) or conn.invalidated or conn.closed:
+    if conn.closed or conn.invalidated or not conn.info.pop(_OWN_BEGIN, False):
         return
     raw = conn.connection.driver_connection
-    if raw.closed:
-        return
-    raw.autocommit = False
+    if not raw.closed:
+        raw.autocommit = False
 
 
 def _sent(result: Any) -> Sent:
@@ -146,15 +151,19 @@ def _arguments(stmt: Executable, dialect: Dialect, params: Mapping[str, Any]) ->
     return _compiled(stmt, dialect, tuple(params)).construct_params(dict(params))
 
 
-def _as_sqlalchemy_error(conn: Connection, err: Exception, sql: str, args: Any) -> DBAPIError:
-    """``err`` as SQLAlchemy raises it, after invalidating a connection it has broken."""
+def _as_sqlalchemy_error(conn: Connection, err: Exception, sql: str) -> DBAPIError:
+    """``err`` as SQLAlchemy raises it, after invalidating a connection it has broken.
+
+    (SQLAlchemy's own path also marks the pool's other connections for a check; here the
+    pool's checkout hook, ``postgres_engine._ping_after_idle``, sees a closed server.)
+    """
     raw = conn.connection.driver_connection
     lost = conn.dialect.is_disconnect(err, raw, None)
     if lost:
         conn.invalidate(err)
     return DBAPIError.instance(
         sql,
-        args,
+        None,
         err,
         conn.dialect.loaded_dbapi.Error,
         connection_invalidated=lost,
