@@ -7,9 +7,11 @@ the roles script) the check gives the same answers, only slower.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from psycopg import sql as psql
 from sqlalchemy import event
 
 from nexus_logger.core.db.engine import get_engine, read_connection, write_transaction
@@ -35,8 +37,12 @@ def _indexes(url: str) -> set[str]:
     return {name for (name,) in rows}
 
 
-def _check_plan(url: str) -> str:
-    """``EXPLAIN`` of the statement the check really sends, with its parameters."""
+def _check_plan(url: str, *, generic: bool = False) -> str:
+    """``EXPLAIN`` of the statement the check really sends, with its parameters.
+
+    ``generic``: as planned once for any parameters (a prepared statement's generic plan, which
+    PostgreSQL may choose after five runs, or a pooler may force).
+    """
     engine = get_engine(url)
     sent: list[tuple[str, Any]] = []
 
@@ -54,7 +60,23 @@ def _check_plan(url: str) -> str:
     assert len(sent) == 1, sent
     statement, parameters = sent[0]
     with read_connection(engine) as conn:
-        return "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+        if not generic:
+            rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+            return "\n".join(r[0] for r in rows)
+        # A named prepared statement with $n parameters, planned without their values.
+        names = re.findall(r"%\((\w+)\)s", statement)
+        order = list(dict.fromkeys(names))
+        prepared = re.sub(r"%\((\w+)\)s", lambda m: f"${order.index(m.group(1)) + 1}", statement)
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        conn.exec_driver_sql("PREPARE open_check AS " + prepared)
+        # EXECUTE's arguments cannot be bound parameters: quoted by the driver instead.
+        raw = conn.connection.driver_connection
+        values = psql.SQL(", ").join(psql.Literal(parameters[name]) for name in order)
+        explain = psql.SQL("EXPLAIN EXECUTE open_check({})").format(values).as_string(raw)
+        rows = conn.exec_driver_sql(explain)
+        plan = "\n".join(r[0] for r in rows)
+        conn.exec_driver_sql("DEALLOCATE open_check")
+        return plan
 
 
 def test_init_db_adds_the_index_on_postgresql_only_beside_nexuslims_own(pg_db: str) -> None:
@@ -67,9 +89,10 @@ def test_init_db_adds_the_index_on_postgresql_only_beside_nexuslims_own(pg_db: s
 def test_the_check_reads_the_index_not_the_history(pg_db: str) -> None:
     raw_execute(pg_db, _HISTORY)
     raw_execute(pg_db, "ANALYZE session_log")
-    plan = _check_plan(pg_db)
-    assert NAME in plan
-    assert "Seq Scan on session_log" not in plan
+    for generic in (False, True):
+        plan = _check_plan(pg_db, generic=generic)
+        assert NAME in plan, plan
+        assert "Seq Scan on session_log" not in plan
     # and without the index the same statement reads the whole table
     raw_execute(pg_db, f"DROP INDEX {NAME}")
     assert "Seq Scan on session_log" in _check_plan(pg_db)
