@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from psycopg import sql as psql
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 
 from nexus_logger.core.db.engine import get_engine, read_connection, write_transaction
 from nexus_logger.core.db.open_start_index import NAME
+from nexus_logger.core.db.schema import init_db
 from nexus_logger.core.sessions import open_rule
 from nexus_logger.core.sessions.lifecycle import end_session, start_session
-from tests.rawdb import raw_execute, raw_query
+from tests.rawdb import dump_session_log, raw_execute, raw_query
 
 pytestmark = pytest.mark.postgres
 
@@ -123,3 +125,27 @@ def test_the_answers_are_the_same_without_the_index(pg_db: str, with_index: bool
     ended = end_session(instrument=TEM, engine=pg_db)
     assert (ended.session_identifier, ended.user) == ("by-hand", "carol")
     assert start_session(instrument=TEM, user="dave", engine=pg_db).created
+
+
+def test_init_db_on_an_existing_server_adds_only_the_index(pg_db: str) -> None:
+    """A server set up before init-db made the index: init-db leaves the tables and adds it."""
+    raw_execute(pg_db, f"DROP INDEX {NAME}")
+    before = dump_session_log(pg_db)
+    created, message = init_db(pg_db)
+    assert not created and NAME in message and "left as they are" in message
+    assert NAME in _indexes(pg_db)
+    assert dump_session_log(pg_db) == before
+    created, message = init_db(pg_db)  # and again: nothing to do
+    assert not created and "nothing was changed" in message
+
+
+def test_init_db_as_an_account_that_may_not_create_it_says_so(pg_cluster, pg_db: str) -> None:
+    raw_execute(pg_db, f"DROP INDEX {NAME}")
+    pg_cluster.execute(
+        "DO $$ BEGIN CREATE ROLE plain_pc LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    dbname = make_url(pg_db).database
+    pg_cluster.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO plain_pc", dbname=dbname)
+    created, message = init_db(pg_cluster.url(dbname, user="plain_pc"))
+    assert not created and "nothing was changed" in message and "owner" in message
+    assert NAME not in _indexes(pg_db)

@@ -346,12 +346,19 @@ def test_doctor_warns_when_the_open_start_index_is_missing(pg_cluster, server) -
 
 
 def test_doctor_warns_when_the_server_enforces_nothing(pg_db) -> None:
+    from nexus_logger.core.db.open_start_index import NAME
     from nexus_logger.core.settings.config import load_settings
     from nexus_logger.core.setup.doctor import run_checks
 
     checks = run_checks(load_settings(None, {"database": pg_db}))
     (check,) = [c for c in checks if c.name == "account"]
     assert check.status == "WARNING" and "enforces no nexus-logger rules" in check.message
+    assert NAME not in check.message  # init-db made the index
+    raw_execute(pg_db, f"DROP INDEX {NAME}")  # a server set up before it did
+    (check,) = [
+        c for c in run_checks(load_settings(None, {"database": pg_db})) if c.name == "account"
+    ]
+    assert "enforces no nexus-logger rules" in check.message and NAME in check.message
 
 
 def test_another_logins_session_ended_by_the_instrument_account_is_in_the_trail(

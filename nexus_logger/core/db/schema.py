@@ -34,7 +34,7 @@ from nexus_logger.core.db.models import (
     SessionLogEntry,
 )
 from nexus_logger.core.enums import LEGACY_STATUSES, RecordStatus
-from nexus_logger.core.errors import SchemaError, translate
+from nexus_logger.core.errors import AccessDenied, SchemaError, translate
 
 _logger = logging.getLogger(__name__)
 
@@ -157,6 +157,20 @@ def init_db(target: str | os.PathLike[str] | Engine) -> tuple[bool, str]:
     where = describe(engine)
     info = inspect_schema(engine, refresh=True)
     if info.usable:
+        try:
+            added = _add_open_start_index(engine)
+        except AccessDenied:
+            return False, (
+                f"{where} already holds a {info.layout} database; nothing was changed. Its "
+                f"open-session check has no index ({open_start_index.NAME}) and this account "
+                "may not create one: run init-db as the tables' owner."
+            )
+        if added:
+            return False, (
+                f"{where} already holds a {info.layout} database; its tables were left as "
+                f"they are, and the open-session check's index {open_start_index.NAME} "
+                "was added."
+            )
         return False, f"{where} already holds a {info.layout} database; nothing was changed."
     if info.layout is Layout.UNKNOWN:
         raise SchemaError(
@@ -171,6 +185,25 @@ def init_db(target: str | os.PathLike[str] | Engine) -> tuple[bool, str]:
     engine_info(engine).pop("nexus_schema", None)
     _logger.info("Created NexusLIMS 2.8 schema in %s", where)
     return True, f"Created a NexusLIMS 2.8 database (revision {ALEMBIC_HEAD}) in {where}."
+
+
+def _add_open_start_index(engine: Engine) -> bool:
+    """PostgreSQL: create the open-session check's index where it is missing; True if made.
+
+    For servers set up before ``init-db`` made it (and without the roles script, which makes it
+    too). Needs the owner's rights, as ``init-db`` does anyway.
+    """
+    if engine.dialect.name != "postgresql":
+        return False
+    with write_transaction(engine) as conn:
+        found = conn.execute(
+            text("SELECT to_regclass(:name) IS NOT NULL"), {"name": open_start_index.NAME}
+        ).scalar()
+        if found:
+            return False
+        conn.execute(text(open_start_index.create_sql()))
+    _logger.info("Added %s to %s", open_start_index.NAME, describe(engine))
+    return True
 
 
 def _instruments_table(engine: Engine, info: SchemaInfo) -> Table:

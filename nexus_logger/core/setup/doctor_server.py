@@ -108,18 +108,26 @@ def check_account(settings: Settings, engine: Engine, hostname: str | None = Non
             "A database file has no accounts: anyone who can write it can change any row, "
             f"and nexus-logger's rules hold only for nexus-logger ({_ROLES_DOC}).",
         )
+    from nexus_logger.core.db.open_start_index import NAME as index_name
     from nexus_logger.core.staff.postgres_roles import MAP_TABLE
 
     acc = _read_account(engine)
     account, kind, mapped = acc.name, acc.kind, acc.mapped
     too_many = acc.too_many_rights()
+    # Said with whatever else this check finds (the roles script and init-db both make it).
+    no_index = (
+        ""
+        if acc.indexed
+        else " Every start also reads the whole session_log: the open-session check's index "
+        f"{index_name} is missing."
+    )
     if not acc.guarded:
         return Check(
             "account",
             True,
             f"This PC uses the database account {account!r}; the server enforces no "
             "nexus-logger rules (the roles script was not run), so any account that can write "
-            "may change any row.",
+            "may change any row." + no_index,
             f"Have the database owner run the script of 'nexus-logger admin postgres-roles' "
             f"({_ROLES_DOC}).",
             warning=True,
@@ -145,17 +153,16 @@ def check_account(settings: Settings, engine: Engine, hostname: str | None = Non
         return Check(
             "account",
             True,
-            message + f"; it has more rights than it needs ({', '.join(too_many)}).",
+            message + f"; it has more rights than it needs ({', '.join(too_many)})." + no_index,
             "Use an account made by 'nexus-logger admin postgres-roles' for this PC "
             f"({_ROLES_DOC}).",
             warning=True,
         )
-    if not acc.indexed:  # rules from a script older than the index
+    if no_index:  # rules from a script older than the index
         return Check(
             "account",
             True,
-            message + "; its rights are the expected ones, but every start reads the whole "
-            "session_log (the open-session check's index nexus_logger_open_start is missing).",
+            message + "; its rights are the expected ones." + no_index,
             "Have the database owner run the script of 'nexus-logger admin postgres-roles' "
             f"again ({_ROLES_DOC}).",
             warning=True,
