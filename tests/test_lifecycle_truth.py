@@ -185,31 +185,22 @@ def test_sessions_of_other_writers_are_seen(db: str) -> None:
 
 
 def test_the_database_refuses_a_second_claim(db: str) -> None:
-    """Even a writer that skipped the lock cannot claim an instrument twice."""
+    """Even a writer that skipped the lock cannot claim an instrument twice: one that read the
+    claim row updates no free row; one that did not even read it breaks the primary key."""
     first = start_session(instrument=TEM, user="alice", engine=db).session
     eng = get_engine(db)
-    with pytest.raises(Conflict, match="at the same moment"), write_transaction(eng) as conn:
-        claim = open_rule.claim_statement(
-            instrument_pid=TEM,
-            session_identifier="sneaky",
-            user="mallory",
-            started=first.start_text,
-            hostname="elsewhere",
-            row=open_rule.claim_row(conn, TEM),
-        )
-        (sent,) = send_together(conn, [claim])  # as a START sends it
-        open_rule.check_claimed(TEM, sent.rowcount)
-    # A writer that did not even read the row inserts one: the primary key refuses it.
-    with pytest.raises(Conflict, match="at the same moment"), write_transaction(eng) as conn:
-        claim = open_rule.claim_statement(
-            instrument_pid=TEM,
-            session_identifier="sneaky",
-            user="mallory",
-            started=first.start_text,
-            hostname="elsewhere",
-            row=None,
-        )
-        send_together(conn, [claim])
+    for read_the_row in (True, False):
+        with pytest.raises(Conflict, match="at the same moment"), write_transaction(eng) as conn:
+            claim = open_rule.claim_statement(
+                instrument_pid=TEM,
+                session_identifier="sneaky",
+                user="mallory",
+                started=first.start_text,
+                hostname="elsewhere",
+                row=open_rule.claim_row(conn, TEM) if read_the_row else None,
+            )
+            (sent,) = send_together(conn, [claim])  # as a START sends it
+            open_rule.check_claimed(TEM, sent.rowcount)
     assert find_open_session(TEM, engine=db).session_identifier == first.session_identifier
     assert find_open_session(TEM, engine=db).hostname is not None  # the PC that started it
 
