@@ -67,8 +67,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         parents=[only_config],
         help_text="create a new database with the NexusLIMS 2.8 schema",
         description="Create a database with exactly the NexusLIMS 2.8 schema (the tables, "
-        "constraints and Alembic revision NexusLIMS itself creates). An existing NexusLIMS "
-        "database is left unchanged; anything else is refused.",
+        "constraints and Alembic revision NexusLIMS itself creates; on PostgreSQL also the "
+        "open-session check's index nexus_logger_open_start). An existing NexusLIMS database "
+        "keeps its tables as they are (on PostgreSQL it gets that index if it lacks it); "
+        "anything else is refused.",
     )
     p.add_argument(
         "database",
