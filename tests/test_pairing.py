@@ -139,3 +139,38 @@ def test_unreadable_times_are_reported_not_built(db: str) -> None:
     ]
     with pytest.raises(ValueError, match="Invalid isoformat string: 'yesterday'"):
         get_sessions_to_build(engine=db)
+
+
+@pytest.mark.parametrize(
+    "start_ids",
+    [
+        [5, 2, 9, 7, 3],  # dense ids out of order: placed by id
+        [5_000_000, 2, 9, 7, 3],  # too sparse for a table by id: sorted
+        [5, 2, 9, 2, 3],  # START 2 with two ENDs: sorted, the newest END kept
+    ],
+)
+def test_joined_rows_in_any_order_come_out_in_start_order(start_ids: list[int]) -> None:
+    """The PostgreSQL path's rows arrive in whatever order the parallel hash join gives."""
+    from nexus_logger.core.session_handler import Session
+    from nexus_logger.core.sessions import pairing
+    from nexus_logger.core.sessions_to_build import session_factory
+
+    factory = session_factory(Session, {}, None)
+    rows = [  # (START id, identifier, instrument, user, START, END id, END)
+        (
+            sid,
+            f"s{sid}",
+            TEM,
+            "u",
+            f"2025-03-01T09:00:{n:02d}+00:00",
+            100 + n,
+            f"2025-03-01T10:00:{n:02d}+00:00",
+        )
+        for n, sid in enumerate(start_ids)
+    ]
+    order, ids = pairing.pair_joined(rows, factory)
+    assert list(ids) == sorted(set(start_ids))
+    assert [s.session_identifier for s in order] == [f"s{sid}" for sid in sorted(set(start_ids))]
+    if start_ids.count(2) == 2:  # the later row of START 2 carries the newer END (id 103)
+        (two,) = [s for s in order if s.session_identifier == "s2"]
+        assert two.dt_to.second == 3

@@ -14,6 +14,7 @@ from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.session_handler_values import isoformat_error
 from nexus_logger.core.session_instrument import SessionInstrument
 from nexus_logger.core.sessions import pairing
+from nexus_logger.core.sessions.session_factory import SessionFactory
 
 _logger = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ __all__ = ["bad_session_message", "session_factory", "set_apart"]
 
 def session_factory(
     session_cls: type, instruments: dict[str, Instrument], engine: EngineLike
-) -> pairing.SessionFactory:
+) -> SessionFactory:
     """Makes a ``Session`` (``session_cls``) of a START and its END; one instrument object and
     one zone per PID, shared by its sessions."""
     adapted: dict[str, SessionInstrument] = {}
@@ -45,7 +46,7 @@ def session_factory(
             zone = zones[pid] = timestamps.as_zone(inst.timezone if inst else "UTC")
         return zone
 
-    return pairing.SessionFactory(session_cls, instrument_of, zone_of, engine)
+    return SessionFactory(session_cls, instrument_of, zone_of, engine)
 
 
 def set_apart(

@@ -17,31 +17,31 @@ The way to the pairs depends on the backend, because NexusLIMS gives ``session_l
   whole in the client's memory.
 
 Either way each session costs one ``Session`` object, its identifier and two datetimes that
-share one tzinfo per UTC offset (a ``datetime.fromisoformat`` result carries its own): about
-370 MB (SQLite) and 410 MB (PostgreSQL) for a million sessions. Figures: docs/performance.md.
+share one tzinfo per UTC offset (a ``datetime.fromisoformat`` result carries its own), made by
+:class:`~nexus_logger.core.sessions.session_factory.SessionFactory`: about 370 MB (SQLite) and
+400 MB (PostgreSQL) for a million sessions. Figures: docs/performance.md.
 """
 
 from __future__ import annotations
 
 import gc
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from itertools import compress
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, func, select
 
-from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import describe
 from nexus_logger.core.db.models import SessionLogEntry
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import translate
+from nexus_logger.core.sessions.session_factory import SessionFactory
 
 __all__ = [
     "BadSession",
-    "SessionFactory",
     "bad_sessions",
     "driver_rows",
     "no_cyclic_gc",
@@ -70,71 +70,6 @@ class BadSession:
     user: str | None
     start_text: str
     bad_text: str | None
-
-
-class SessionFactory:
-    """Makes the ``Session`` objects (class given by the caller) without per-row coercion.
-
-    Times: ``datetime.fromisoformat``; naive text is read in the instrument's zone, and every
-    aware result gets the one shared tzinfo object of its UTC offset.
-    """
-
-    def __init__(
-        self,
-        session_cls: type,
-        instrument_of: Callable[[str], Any],
-        zone_of: Callable[[str], tzinfo],
-        engine: Any,
-    ) -> None:
-        self.cls = session_cls
-        self.instrument_of = instrument_of
-        self.zone_of = zone_of
-        self.engine = engine
-        self.shared_tz: dict[tzinfo, tzinfo] = {}
-        self.users: dict[Any, Any] = {}
-        self.per_pid: dict[str, tuple[Any, tzinfo]] = {}
-        self.unreadable = 0  # times left as text: only then must every session be looked at
-
-    def instrument_and_zone(self, pid: str) -> tuple[Any, tzinfo]:
-        found = self.per_pid.get(pid)
-        if found is None:
-            found = self.per_pid[pid] = (self.instrument_of(pid), self.zone_of(pid))
-        return found
-
-    def parse(self, text: Any, zone: tzinfo) -> datetime | str:
-        """An aware datetime, or ``text`` itself when it is not ISO-8601."""
-        try:
-            value = _fromisoformat(text)
-        except (TypeError, ValueError):
-            try:
-                return timestamps.parse(text, zone)  # also takes surrounding blanks
-            except timestamps.TimestampError:
-                self.unreadable += 1
-                return text
-        tz = value.tzinfo
-        if tz is None:
-            return value.replace(tzinfo=zone)
-        shared = self.shared_tz.setdefault(tz, tz)
-        # Same offset, so the same wall time; astimezone is cheaper than replace(tzinfo=...).
-        return value if shared is tz else value.astimezone(shared)
-
-    def make(self, ident: str, pid: str, user: Any, start: Any, end: Any) -> Any:
-        """A session; ``start``/``end`` parsed here (an unreadable one stays text, ``None`` stays)."""
-        found = self.per_pid.get(pid) or self.instrument_and_zone(pid)
-        session = self.cls.__new__(self.cls)
-        session.session_identifier = ident
-        session.instrument = found[0]
-        session.user = self.users.setdefault(user, user)
-        session.engine = self.engine
-        session.dt_from = self.parse(start, found[1])
-        session.dt_to = None if end is None else self.parse(end, found[1])
-        return session
-
-    def parse_end(self, pid: str, text: Any) -> datetime | str:
-        return self.parse(text, self.instrument_and_zone(pid)[1])
-
-
-_fromisoformat = datetime.fromisoformat
 
 
 def sessions_to_build_statement() -> Select[Any]:
@@ -301,8 +236,11 @@ def pair_joined(
         ends.append(-1 if end_id is None else end_id)
     if all(starts[i] < starts[i + 1] for i in range(len(starts) - 1)):
         return sessions, starts  # already in START order, one row per START
-    # Out of order (parallel or batched hash join) or a START with several ENDs. One int per
-    # row (START id, then position) sorts without a key function's second list of objects.
+    placed = _placed_by_id(sessions, starts)  # out of order (parallel or batched hash join)
+    if placed is not None:
+        return placed
+    # A START with several ENDs (or ids too sparse for a table). One int per row (START id,
+    # then position) sorts without a key function's second list of objects.
     shift = max(1, len(starts)).bit_length()
     keys = sorted(start_id << shift | i for i, start_id in enumerate(starts))
     del starts
@@ -320,6 +258,25 @@ def pair_joined(
             ids.append(start_id)
             newest = ends[i]
     return order, ids
+
+
+def _placed_by_id(sessions: list[Any], starts: array) -> tuple[list[Any], array] | None:
+    """The sessions in START order through a table indexed by START id, without a sort.
+
+    ``None`` when a START came twice (several ENDs: the caller keeps the newest) or the ids
+    are too sparse. A table's ids are dense, so the table costs one pointer per id in the
+    span (18 MB at a million sessions, where sorting a million keys took 40 MB and longer).
+    """
+    low, high = min(starts), max(starts)
+    if high - low >= 4 * len(starts) + 1024:
+        return None
+    slots: list[Any] = [None] * (high - low + 1)
+    for session, start_id in zip(sessions, starts, strict=True):
+        if slots[start_id - low] is not None:
+            return None
+        slots[start_id - low] = session
+    # (Sessions are always true, None false: filter and compress run in C.)
+    return list(filter(None, slots)), array("q", compress(range(low, high + 1), slots))
 
 
 def bad_sessions(

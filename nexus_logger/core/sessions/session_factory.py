@@ -1,0 +1,77 @@
+"""Making a million ``Session`` objects fast: the object-building half of
+:mod:`~nexus_logger.core.sessions.pairing` (which finds the pairs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from nexus_logger.core import timestamps
+
+__all__ = ["SessionFactory"]
+
+
+class SessionFactory:
+    """Makes the ``Session`` objects (class given by the caller) without per-row coercion.
+
+    Times: ``datetime.fromisoformat``; naive text is read in the instrument's zone, and every
+    aware result gets the one shared tzinfo object of its UTC offset.
+    """
+
+    def __init__(
+        self,
+        session_cls: type,
+        instrument_of: Callable[[str], Any],
+        zone_of: Callable[[str], tzinfo],
+        engine: Any,
+    ) -> None:
+        self.cls = session_cls
+        self.instrument_of = instrument_of
+        self.zone_of = zone_of
+        self.engine = engine
+        self.shared_tz: dict[tzinfo, tzinfo] = {}
+        self.users: dict[Any, Any] = {}
+        self.per_pid: dict[str, tuple[Any, tzinfo]] = {}
+        self.unreadable = 0  # times left as text: only then must every session be looked at
+
+    def instrument_and_zone(self, pid: str) -> tuple[Any, tzinfo]:
+        found = self.per_pid.get(pid)
+        if found is None:
+            found = self.per_pid[pid] = (self.instrument_of(pid), self.zone_of(pid))
+        return found
+
+    def parse(self, text: Any, zone: tzinfo) -> datetime | str:
+        """An aware datetime, or ``text`` itself when it is not ISO-8601."""
+        try:
+            value = _fromisoformat(text)
+        except (TypeError, ValueError):
+            try:
+                return timestamps.parse(text, zone)  # also takes surrounding blanks
+            except timestamps.TimestampError:
+                self.unreadable += 1
+                return text
+        tz = value.tzinfo
+        if tz is None:
+            return value.replace(tzinfo=zone)
+        shared = self.shared_tz.setdefault(tz, tz)
+        # Same offset, so the same wall time; astimezone is cheaper than replace(tzinfo=...).
+        return value if shared is tz else value.astimezone(shared)
+
+    def make(self, ident: str, pid: str, user: Any, start: Any, end: Any) -> Any:
+        """A session; ``start``/``end`` parsed here (an unreadable one stays text, ``None`` stays)."""
+        found = self.per_pid.get(pid) or self.instrument_and_zone(pid)
+        session = self.cls.__new__(self.cls)
+        session.session_identifier = ident
+        session.instrument = found[0]
+        session.user = self.users.setdefault(user, user)
+        session.engine = self.engine
+        session.dt_from = self.parse(start, found[1])
+        session.dt_to = None if end is None else self.parse(end, found[1])
+        return session
+
+    def parse_end(self, pid: str, text: Any) -> datetime | str:
+        return self.parse(text, self.instrument_and_zone(pid)[1])
+
+
+_fromisoformat = datetime.fromisoformat
