@@ -19,7 +19,7 @@ The way to the pairs depends on the backend, because NexusLIMS gives ``session_l
 Either way each session costs one ``Session`` object, its identifier and two datetimes that
 share one tzinfo per UTC offset (a ``datetime.fromisoformat`` result carries its own), made by
 :class:`~nexus_logger.core.sessions.session_factory.SessionFactory`: about 370 MB (SQLite) and
-400 MB (PostgreSQL) for a million sessions. Figures: docs/performance.md.
+375 MB (PostgreSQL) for a million sessions. Figures: docs/performance.md.
 """
 
 from __future__ import annotations
