@@ -54,6 +54,25 @@ def test_start_and_end_take_at_most_four_round_trips(pg_db: str) -> None:
     assert note == [("a note",)]
 
 
+def test_a_connection_with_its_isolation_level_set_keeps_it_and_the_round_trips(
+    pg_db: str,
+) -> None:
+    """SQLAlchemy sets the driver's isolation level back after a connection ran with another
+    one; the batch's own BEGIN then names it, as psycopg's would, and still goes with the lock."""
+    engine = get_engine(pg_db)
+    start_session(instrument=TEM, user="alice", engine=engine)  # one-off reads done
+    end_session(instrument=TEM, engine=engine)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("SELECT 1")
+    with engine.connect() as conn:
+        assert conn.connection.driver_connection.isolation_level is not None
+    with traced(engine) as trips:
+        began = start_session(instrument=TEM, user="alice", engine=engine)
+    assert began.created
+    assert trips.count <= 3, trips.statements()
+    assert any("BEGIN ISOLATION LEVEL READ COMMITTED" in s for s in trips.statements())
+
+
 def test_after_a_pipelined_start_nothing_autocommits(pg_db: str) -> None:
     """The batch switched the driver's autocommit on for its BEGIN; the next transaction on the
     same pooled connection must again be one transaction that a failure rolls back whole."""

@@ -15,7 +15,8 @@ Two things SQLAlchemy and psycopg do not do for us, hence this module:
 * psycopg sends the transaction's implicit ``BEGIN`` and waits for its answer before the
   first statement, even in a pipeline. In a write transaction (:func:`~nexus_logger.core.db.
   engine.write_transaction`, which calls :func:`finish` at its end) the first batch therefore
-  carries an explicit ``BEGIN`` itself, with the driver's autocommit switched on for that
+  carries the ``BEGIN`` psycopg would send (with the connection's isolation level, read-only
+  and deferrable settings), with the driver's autocommit switched on for that
   transaction only (psycopg then sends no ``BEGIN`` of its own, and its ``commit()`` and
   ``rollback()`` still end the transaction the server has open); :func:`finish` switches it
   off again once the transaction is over, before the connection is used for anything else.
@@ -49,7 +50,6 @@ _OWN_BEGIN = "nexus_pipeline_begin"
 #: ``Connection`` execution option of ``write_transaction``, which calls :func:`finish`: only
 #: there may a batch switch the driver's autocommit on.
 FINISHED_OPTION = "nexus_pipeline_finish"
-_BEGIN = text("BEGIN")
 
 
 class Sent(NamedTuple):
@@ -76,15 +76,12 @@ def send_together(conn: Connection, statements: Sequence[Statement]) -> list[Sen
         conn.get_execution_options().get(FINISHED_OPTION, False)
         and raw.pgconn.transaction_status == TransactionStatus.IDLE
         and not raw.autocommit
-        # psycopg's own BEGIN would carry these; a plain BEGIN would drop them
-        and raw.isolation_level is None
-        and raw.read_only is None
-        and raw.deferrable is None
     )
     if own_begin:
+        begin = _begin_statement(raw)  # read before autocommit changes anything
         raw.autocommit = True  # allowed while idle; back off in finish()
         conn.info[_OWN_BEGIN] = True
-        batch.insert(0, (_BEGIN, {}))
+        batch.insert(0, (begin, {}))
     sent_sql: list[str] = []
     cursors = []
     try:
@@ -119,6 +116,29 @@ def finish(conn: Connection) -> None:
     raw = conn.connection.driver_connection
     if not raw.closed:
         raw.autocommit = False
+
+
+def _begin_statement(raw: Any) -> Any:
+    """The BEGIN psycopg itself would send: with the connection's isolation level, read-only
+    and deferrable settings when set (SQLAlchemy sets the level back after a connection was
+    used with another one)."""
+    from psycopg import IsolationLevel
+
+    parts = ["BEGIN"]
+    if raw.isolation_level is not None:
+        level = IsolationLevel(raw.isolation_level).name.replace("_", " ")
+        parts.append(f"ISOLATION LEVEL {level}")
+    if raw.read_only is not None:
+        parts.append("READ ONLY" if raw.read_only else "READ WRITE")
+    if raw.deferrable is not None:
+        parts.append("DEFERRABLE" if raw.deferrable else "NOT DEFERRABLE")
+    return _text_statement(" ".join(parts))
+
+
+@functools.cache
+def _text_statement(sql: str) -> Any:
+    """One statement object per text (a handful of BEGIN forms), so it compiles once."""
+    return text(sql)
 
 
 def _sent(result: Any) -> Sent:
