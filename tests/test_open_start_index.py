@@ -8,19 +8,26 @@ the roles script) the check gives the same answers, only slower.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
+import psycopg
 import pytest
 from psycopg import sql as psql
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from nexus_logger.core.db.engine import get_engine, read_connection, write_transaction
+from nexus_logger.core.db.engine import (
+    dispose_engines,
+    get_engine,
+    read_connection,
+    write_transaction,
+)
 from nexus_logger.core.db.open_start_index import NAME
 from nexus_logger.core.db.schema import init_db
 from nexus_logger.core.sessions import open_rule
 from nexus_logger.core.sessions.lifecycle import end_session, start_session
-from tests.rawdb import dump_session_log, raw_execute, raw_query
+from tests.rawdb import dump_session_log, pg_dsn, raw_execute, raw_query
 
 pytestmark = pytest.mark.postgres
 
@@ -148,4 +155,27 @@ def test_init_db_as_an_account_that_may_not_create_it_says_so(pg_cluster, pg_db:
     pg_cluster.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO plain_pc", dbname=dbname)
     created, message = init_db(pg_cluster.url(dbname, user="plain_pc"))
     assert not created and "nothing was changed" in message and "owner" in message
+    assert NAME not in _indexes(pg_db)
+
+
+def test_init_db_on_a_read_only_server_changes_nothing_and_says_why(pg_cluster, pg_db: str) -> None:
+    raw_execute(pg_db, f"DROP INDEX {NAME}")
+    dbname = make_url(pg_db).database
+    pg_cluster.execute(f"ALTER DATABASE {dbname} SET default_transaction_read_only = on")
+    dispose_engines()  # (the setting holds for new connections)
+    created, message = init_db(pg_db)
+    assert not created and "nothing was changed" in message and "read-only" in message
+    assert NAME not in _indexes(pg_db)
+
+
+def test_init_db_does_not_hold_up_a_busy_server(pg_db: str) -> None:
+    """CREATE INDEX waits for open writers and holds new ones behind it: a short wait only."""
+    raw_execute(pg_db, f"DROP INDEX {NAME}")
+    with psycopg.connect(pg_dsn(pg_db)) as writer:  # a START between its insert and commit
+        writer.execute("LOCK TABLE session_log IN ROW EXCLUSIVE MODE")
+        began = time.monotonic()
+        created, message = init_db(get_engine(pg_db, timeout=30.0))
+        waited = time.monotonic() - began
+    assert not created and "run init-db again later" in message
+    assert waited < 5.0
     assert NAME not in _indexes(pg_db)

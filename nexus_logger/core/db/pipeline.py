@@ -3,8 +3,10 @@
 A START or an END is a handful of small statements, and on a facility's network each round
 trip to the server costs more than the server's work for it. psycopg's pipeline mode sends
 statements without waiting for each answer; the server still runs them one after the other,
-in the same transaction, each with its own snapshot (READ COMMITTED), so a read sent after the
-instrument's lock sees everything committed before the lock was granted.
+in the same transaction, each with its own snapshot (READ COMMITTED, the server's default and
+nexus-logger's), so a read sent after the instrument's lock sees everything committed before
+the lock was granted. (At REPEATABLE READ or above every read would see the transaction's
+first snapshot, pipeline or not.)
 
 Two things SQLAlchemy and psycopg do not do for us, hence this module:
 

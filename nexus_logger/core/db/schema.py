@@ -34,7 +34,7 @@ from nexus_logger.core.db.models import (
     SessionLogEntry,
 )
 from nexus_logger.core.enums import LEGACY_STATUSES, RecordStatus
-from nexus_logger.core.errors import AccessDenied, SchemaError, translate
+from nexus_logger.core.errors import AccessDenied, DatabaseUnavailable, SchemaError, translate
 
 _logger = logging.getLogger(__name__)
 
@@ -147,9 +147,11 @@ def require_usable(target: EngineLike = None) -> SchemaInfo:
 
 
 def init_db(target: str | os.PathLike[str] | Engine) -> tuple[bool, str]:
-    """Create the NexusLIMS 2.8 schema in a new database; leave an existing one untouched.
+    """Create the NexusLIMS 2.8 schema in a new database; leave an existing one's tables as they are.
 
-    On PostgreSQL also the open-session check's partial index (:mod:`open_start_index`).
+    On PostgreSQL also the open-session check's partial index (:mod:`open_start_index`), which
+    an existing PostgreSQL database gets too if it lacks it (when the account may, and the
+    server is not read-only).
 
     Returns ``(created, message)``.
     """
@@ -157,21 +159,19 @@ def init_db(target: str | os.PathLike[str] | Engine) -> tuple[bool, str]:
     where = describe(engine)
     info = inspect_schema(engine, refresh=True)
     if info.usable:
-        try:
-            added = _add_open_start_index(engine)
-        except AccessDenied:
-            return False, (
-                f"{where} already holds a {info.layout} database; nothing was changed. Its "
-                f"open-session check has no index ({open_start_index.NAME}) and this account "
-                "may not create one: run init-db as the tables' owner."
-            )
+        added, why_not = _add_open_start_index(engine)
+        held = f"{where} already holds a {info.layout} database"
         if added:
             return False, (
-                f"{where} already holds a {info.layout} database; its tables were left as "
-                f"they are, and the open-session check's index {open_start_index.NAME} "
-                "was added."
+                f"{held}; its tables were left as they are, and the open-session check's index "
+                f"{open_start_index.NAME} was added."
             )
-        return False, f"{where} already holds a {info.layout} database; nothing was changed."
+        if why_not:
+            return False, (
+                f"{held}; nothing was changed. Its open-session check has no index "
+                f"({open_start_index.NAME}) and it was not added: {why_not}."
+            )
+        return False, f"{held}; nothing was changed."
     if info.layout is Layout.UNKNOWN:
         raise SchemaError(
             f"{where} already has tables that are not a NexusLIMS database "
@@ -187,23 +187,36 @@ def init_db(target: str | os.PathLike[str] | Engine) -> tuple[bool, str]:
     return True, f"Created a NexusLIMS 2.8 database (revision {ALEMBIC_HEAD}) in {where}."
 
 
-def _add_open_start_index(engine: Engine) -> bool:
-    """PostgreSQL: create the open-session check's index where it is missing; True if made.
+def _add_open_start_index(engine: Engine) -> tuple[bool, str | None]:
+    """PostgreSQL: create the open-session check's index where it is missing.
 
     For servers set up before ``init-db`` made it (and without the roles script, which makes it
-    too). Needs the owner's rights, as ``init-db`` does anyway.
+    too). Returns (made now, why it could not be made: ``None`` when it is there or this is not
+    a PostgreSQL database). When it could not be made, nothing was changed.
     """
     if engine.dialect.name != "postgresql":
-        return False
-    with write_transaction(engine) as conn:
-        found = conn.execute(
-            text("SELECT to_regclass(:name) IS NOT NULL"), {"name": open_start_index.NAME}
-        ).scalar()
-        if found:
-            return False
-        conn.execute(text(open_start_index.create_sql()))
+        return False, None
+    state = text(
+        "SELECT to_regclass(:name) IS NOT NULL, "
+        "current_setting('transaction_read_only') = 'on' OR pg_is_in_recovery()"
+    )
+    try:
+        with write_transaction(engine) as conn:
+            found, read_only = conn.execute(state, {"name": open_start_index.NAME}).one()
+            if found:
+                return False, None
+            if read_only:
+                return False, "this server takes no changes (read-only or a standby)"
+            # CREATE INDEX waits for every open writer and holds new ones behind it: a short
+            # wait only, so that no START on an instrument PC waits for this.
+            conn.execute(text("SET LOCAL lock_timeout = '1s'"))
+            conn.execute(text(open_start_index.create_sql()))
+    except AccessDenied:
+        return False, "this account may not create it; run init-db as the tables' owner"
+    except DatabaseUnavailable:
+        return False, "sessions were being written at that moment; run init-db again later"
     _logger.info("Added %s to %s", open_start_index.NAME, describe(engine))
-    return True
+    return True, None
 
 
 def _instruments_table(engine: Engine, info: SchemaInfo) -> Table:

@@ -145,7 +145,7 @@ def check_account(settings: Settings, engine: Engine, hostname: str | None = Non
             return Check(
                 "account",
                 False,
-                message + f"; the server will refuse sessions on {wanted}.",
+                message + f"; the server will refuse sessions on {wanted}." + no_index,
                 f"Ask an administrator to map {account!r} to {wanted} in {MAP_TABLE} "
                 f"({_ROLES_DOC}).",
             )
@@ -155,7 +155,7 @@ def check_account(settings: Settings, engine: Engine, hostname: str | None = Non
             True,
             message + f"; it has more rights than it needs ({', '.join(too_many)})." + no_index,
             "Use an account made by 'nexus-logger admin postgres-roles' for this PC "
-            f"({_ROLES_DOC}).",
+            f"({_ROLES_DOC})." + (" Its script also makes the missing index." if no_index else ""),
             warning=True,
         )
     if no_index:  # rules from a script older than the index
