@@ -50,7 +50,7 @@ def make_database(target: str, instruments: int, history: int) -> None:
 
     from nexus_logger.core.db.engine import get_engine, write_transaction
     from nexus_logger.core.db.instruments import add_instrument
-    from nexus_logger.core.db.models import SessionLogEntry
+    from nexus_logger.core.db.models import session_log
     from nexus_logger.core.db.schema import init_db
 
     init_db(get_engine(target, create=True))
@@ -80,7 +80,7 @@ def make_database(target: str, instruments: int, history: int) -> None:
     engine = get_engine(target)
     for i in range(0, len(rows), 30_000):
         with write_transaction(engine) as conn:
-            conn.execute(insert(SessionLogEntry.__table__), rows[i : i + 30_000])
+            conn.execute(insert(session_log), rows[i : i + 30_000])
     if engine.dialect.name == "postgresql":
         # A real history was written over months and autovacuum has long since processed it;
         # rows inserted a moment ago are not yet marked all-visible, which makes every scan

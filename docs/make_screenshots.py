@@ -90,7 +90,7 @@ def example_database() -> Path:
 
     from nexus_logger.core.db.engine import get_engine, write_transaction
     from nexus_logger.core.db.instruments import add_instrument
-    from nexus_logger.core.db.models import SessionLogEntry
+    from nexus_logger.core.db.models import session_log
     from nexus_logger.core.db.schema import init_db
 
     path = Path(os.environ["NEXUS_LOGGER_HOME"]) / "admin-example.sqlite"
@@ -194,7 +194,7 @@ def example_database() -> Path:
                 }
             )
     with write_transaction(get_engine(str(path))) as conn:
-        conn.execute(insert(SessionLogEntry.__table__), rows)
+        conn.execute(insert(session_log), rows)
     return path
 
 

@@ -31,9 +31,9 @@ def _users(database: str, ident: str) -> list[tuple[str, str | None]]:
     from sqlalchemy import select
 
     from nexus_logger.core.db.engine import get_engine, read_connection
-    from nexus_logger.core.db.models import SessionLogEntry
+    from nexus_logger.core.db.models import session_log
 
-    t = SessionLogEntry.__table__
+    t = session_log
     with read_connection(get_engine(database)) as conn:
         found = conn.execute(
             select(t.c.event_type, t.c.user)

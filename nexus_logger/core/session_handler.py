@@ -44,7 +44,7 @@ from nexus_logger.core.db.engine import (
     write_transaction,
 )
 from nexus_logger.core.db.instrument_lock import lock_instrument
-from nexus_logger.core.db.models import Instrument, SessionLogEntry
+from nexus_logger.core.db.models import Instrument, session_log
 from nexus_logger.core.db.schema import load_instruments, require_usable
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import InvalidInput, translate
@@ -62,7 +62,7 @@ _logger = logging.getLogger(__name__)
 
 __all__ = list(NEXUSLIMS_API)
 
-_T = SessionLogEntry.__table__
+_T = session_log
 
 
 def db_query(

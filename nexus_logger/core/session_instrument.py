@@ -3,10 +3,11 @@
 NexusLIMS's record builder, harvesters and extractors take ``session.instrument`` to be
 NexusLIMS's own ``Instrument``: ``timezone`` is a tzinfo (a pytz zone, whose ``localize`` the
 extractors call), ``timezone_str`` the IANA name, plus ``name``, ``filestore_path``,
-``localize_datetime`` and the table's columns. nexus-logger's ORM row has ``timezone`` as text,
-so a ``Session`` carries a :class:`SessionInstrument` instead: the same columns as the row, and
-the members NexusLIMS's code uses, built from any instrument-like object (our row, NexusLIMS's
-``Instrument``, or anything with a ``name`` and a ``timezone`` given as a name or a tzinfo).
+``localize_datetime`` and the table's columns. nexus-logger's row (``models.Instrument``) has
+``timezone`` as text, so a ``Session`` carries a :class:`SessionInstrument` instead: the same
+columns as the row, and the members NexusLIMS's code uses, built from any instrument-like
+object (our row, NexusLIMS's ``Instrument``, or anything with a ``name`` and a ``timezone``
+given as a name or a tzinfo).
 """
 
 from __future__ import annotations

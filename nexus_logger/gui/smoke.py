@@ -205,7 +205,7 @@ def verify_session(target: str, session_identifier: str, user: str) -> None:
     from sqlalchemy import select
 
     from nexus_logger.core.db import engine as engines
-    from nexus_logger.core.db.models import SessionLogEntry
+    from nexus_logger.core.db.models import session_log
     from nexus_logger.core.session_handler import get_sessions_to_build
 
     try:
@@ -218,7 +218,7 @@ def verify_session(target: str, session_identifier: str, user: str) -> None:
             "verify",
             f"expected one session to build, {session_identifier} by {user}; found {found}",
         )
-    log = SessionLogEntry.__table__.c  # the ORM table quotes "user" (a keyword in PostgreSQL)
+    log = session_log.c  # the Core table quotes "user" (a keyword in PostgreSQL)
     with engines.read_connection(engines.get_engine(target)) as conn:
         rows = conn.execute(
             select(log.event_type, log.record_status, log.user)

@@ -20,14 +20,14 @@ from nexus_logger.core.bridge import bridge_tables as bt
 from nexus_logger.core.bridge.bridge_pair import Pair, _chunks, _now, _rows_for
 from nexus_logger.core.bridge.bridge_plan import _END, _START, Rows, RunReport, Snapshot, _split
 from nexus_logger.core.db.engine import write_transaction
-from nexus_logger.core.db.models import Instrument, SessionLogEntry
+from nexus_logger.core.db.models import instruments, session_log
 
 __all__ = ["BATCH", "adopt", "copy_in", "copy_out"]
 
 _logger = logging.getLogger(__name__)
 
-_T = SessionLogEntry.__table__
-_I = Instrument.__table__
+_T = session_log
+_I = instruments
 #: The columns a copy carries (every one but the row id, which each database gives).
 _COPIED = tuple(c.name for c in _T.columns if not c.primary_key)
 

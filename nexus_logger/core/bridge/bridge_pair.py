@@ -30,7 +30,7 @@ from nexus_logger.core.db.engine import (
     write_transaction,
 )
 from nexus_logger.core.db.logger_tables import ADVISORY_NAMESPACE, advisory_key, ensure_tables
-from nexus_logger.core.db.models import Instrument, SessionLogEntry
+from nexus_logger.core.db.models import instruments, session_log
 from nexus_logger.core.db.schema import Layout, init_db, inspect_schema
 from nexus_logger.core.enums import RecordStatus
 from nexus_logger.core.errors import (
@@ -44,8 +44,8 @@ from nexus_logger.core.errors import (
 
 _logger = logging.getLogger(__name__)
 
-_T = SessionLogEntry.__table__
-_I = Instrument.__table__
+_T = session_log
+_I = instruments
 _TBB = RecordStatus.TO_BE_BUILT.value
 LOCK_NAME = "nexus_logger:bridge"
 

@@ -20,12 +20,12 @@ from nexus_logger.core import timestamps
 from nexus_logger.core.bridge import bridge_tables as bt
 from nexus_logger.core.db.engine import EngineLike, get_engine, is_sqlite, read_connection
 from nexus_logger.core.db.logger_tables import table_exists
-from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.db.models import session_log
 from nexus_logger.core.enums import EventType, RecordStatus
 
 _logger = logging.getLogger(__name__)
 
-_T = SessionLogEntry.__table__
+_T = session_log
 
 
 @dataclass

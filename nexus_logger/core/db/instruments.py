@@ -6,7 +6,7 @@ from sqlalchemy import insert, select
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import EngineLike, get_engine, write_transaction
-from nexus_logger.core.db.models import Instrument
+from nexus_logger.core.db.models import Instrument, instruments
 from nexus_logger.core.db.schema import Layout, require_usable
 from nexus_logger.core.errors import Conflict, InvalidInput
 from nexus_logger.core.validation import clean_instrument, clean_text
@@ -49,7 +49,7 @@ def add_instrument(
         "harvester": harvester,
         "timezone": timezone,
     }
-    table = Instrument.__table__
+    table = instruments
     with write_transaction(eng) as conn:
         if conn.execute(
             select(table.c.instrument_pid).where(table.c.instrument_pid == pid)

@@ -1,6 +1,6 @@
 """Tables nexus-logger owns in the shared database: station, heartbeat, note, open session, PC.
 
-They live in their own :class:`~sqlalchemy.MetaData`, apart from ``models.Base``, so that
+They live in their own :class:`~sqlalchemy.MetaData`, apart from ``models.metadata``, so that
 ``init-db`` keeps creating exactly the NexusLIMS 2.8 schema. Every name starts with
 :data:`~nexus_logger.core.db.schema.LOGGER_TABLE_PREFIX`; NexusLIMS ignores tables it does not know,
 and nothing here ever alters NexusLIMS's own tables or adds indexes to them (the one index

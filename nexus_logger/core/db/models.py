@@ -1,9 +1,15 @@
-"""SQLAlchemy 2 models of the NexusLIMS 2.8 tables.
+"""Typed SQLAlchemy 2 tables of the NexusLIMS 2.8 schema, and the :class:`Instrument` row.
 
-The definitions reproduce, column by column, what NexusLIMS 2.8.0 (Alembic head ``v2_5_0b``)
-creates, so that ``init-db`` makes a database NexusLIMS treats as its own and so that the ORM
-can read and write a database NexusLIMS made. ``tests/test_schema.py`` compares a database
-created from these models with ``shared/reference/nexuslims-2.8-schema.sql`` object by object.
+The tables reproduce, column by column, what NexusLIMS 2.8.0 (Alembic head ``v2_5_0b``)
+creates, so that ``init-db`` makes a database NexusLIMS treats as its own and so that every
+statement nexus-logger runs reads and writes a database NexusLIMS made.
+``tests/test_schema.py`` compares a database created from these tables with
+``shared/reference/nexuslims-2.8-schema.sql`` object by object.
+
+They are Core :class:`~sqlalchemy.Table` objects, not ORM classes: every query in nexus-logger
+is a Core statement, and importing and mapping the ORM cost about 0.1 s on every launch of the
+window and of each command (issue 19) for nothing it used. Rows that code passes around are
+typed values: :class:`Instrument` here; sessions in :mod:`nexus_logger.core.sessions`.
 
 Timestamps are ``VARCHAR`` holding ISO-8601 text, exactly as NexusLIMS stores them; conversion
 to aware ``datetime`` objects lives in :mod:`nexus_logger.core.timestamps`.
@@ -11,23 +17,40 @@ to aware ``datetime`` objects lives in :mod:`nexus_logger.core.timestamps`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Column,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
+    Table,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from nexus_logger.core.enums import EventType
 
+__all__ = [
+    "ALEMBIC_HEAD",
+    "Instrument",
+    "alembic_version",
+    "external_user_identifiers",
+    "instruments",
+    "metadata",
+    "session_log",
+    "upload_log",
+]
+
 #: The Alembic revision NexusLIMS 2.8.0 stamps on the databases it creates.
 ALEMBIC_HEAD = "v2_5_0b"
+
+#: NexusLIMS's own tables only (nexus-logger's tables: :mod:`logger_tables`).
+metadata = MetaData()
 
 
 def _in_list(column: str, values: list[str]) -> str:
@@ -35,27 +58,123 @@ def _in_list(column: str, values: list[str]) -> str:
     return f"{column} IN ({quoted})"
 
 
-class Base(DeclarativeBase):
-    """Declarative base holding only NexusLIMS's own tables."""
+def _text(name: str, length: int | None = None, *, null: bool = False) -> Column[str]:
+    """A text column; NOT NULL unless ``null``, as NexusLIMS's SQLModel classes declare them."""
+    return Column(name, String(length) if length else String, nullable=null)
 
-    metadata = MetaData()
+
+#: ``instruments``: the instruments NexusLIMS knows, each with its time zone.
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("instrument_pid", String(100), primary_key=True),
+    _text("api_url"),
+    _text("calendar_url"),
+    _text("location", 100),
+    _text("display_name"),
+    _text("property_tag", 20),
+    _text("filestore_path"),
+    _text("harvester"),
+    _text("timezone"),
+    UniqueConstraint("api_url"),
+)
+
+#: ``session_log``: START, END and RECORD_GENERATION events. ``timestamp``, ``event_type`` and
+#: ``record_status`` hold text (compare them with the enums, which are ``str`` subclasses).
+session_log = Table(
+    "session_log",
+    metadata,
+    Column("id_session_log", Integer, primary_key=True, autoincrement=True),
+    Column("session_identifier", String(36), nullable=False, index=True),
+    Column("instrument", String(100), ForeignKey("instruments.instrument_pid"), nullable=False),
+    _text("timestamp"),
+    _text("event_type", 17),
+    _text("record_status", 18),
+    _text("user", 50, null=True),
+    CheckConstraint(_in_list("event_type", [e.value for e in EventType]), name="check_event_type"),
+    CheckConstraint(
+        _in_list(
+            "record_status",
+            [
+                "COMPLETED",
+                "WAITING_FOR_END",
+                "TO_BE_BUILT",
+                "BUILT_NOT_EXPORTED",
+                "ERROR",
+                "NO_FILES_FOUND",
+                "NO_CONSENT",
+                "NO_RESERVATION",
+            ],
+        ),
+        name="check_record_status",
+    ),
+)
+
+#: ``upload_log``: NexusLIMS's record of exports; nexus-logger only creates it.
+upload_log = Table(
+    "upload_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("session_identifier", String(36), nullable=False, index=True),
+    Column("destination_name", String(100), nullable=False, index=True),
+    Column("success", Boolean(create_constraint=False), nullable=False),
+    _text("timestamp"),
+    _text("record_id", 255, null=True),
+    _text("record_url", 500, null=True),
+    _text("error_message", null=True),
+    _text("metadata_json", null=True),
+)
+
+#: ``external_user_identifiers``: NexusLIMS's user mapping; nexus-logger only creates it.
+external_user_identifiers = Table(
+    "external_user_identifiers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _text("nexuslims_username"),
+    _text("external_system"),
+    _text("external_id"),
+    _text("email", null=True),
+    _text("created_at"),
+    _text("last_verified_at", null=True),
+    _text("notes", null=True),
+    CheckConstraint(
+        _in_list("external_system", ["nemo", "labarchives_eln", "labarchives_scheduler", "cdcs"]),
+        name="valid_external_system",
+    ),
+    UniqueConstraint(
+        "nexuslims_username", "external_system", name="nexuslims_username_system_UNIQUE"
+    ),
+    UniqueConstraint("external_system", "external_id", name="system_external_id_UNIQUE"),
+    Index("idx_external_lookup", "external_system", "external_id"),
+    Index("idx_nexuslims_username", "nexuslims_username"),
+)
+
+#: ``alembic_version``: tells NexusLIMS's migrations which revision the database is at.
+alembic_version = Table(
+    "alembic_version",
+    metadata,
+    _text("version_num", 32),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 
 
-class Instrument(Base):
-    """One row of ``instruments``: an instrument NexusLIMS knows, with its time zone."""
+@dataclass(eq=False, kw_only=True)
+class Instrument:
+    """One row of ``instruments``: an instrument NexusLIMS knows, with its time zone.
 
-    __tablename__ = "instruments"
-    __table_args__ = (UniqueConstraint("api_url"),)
+    Compared by identity, as a row object is; :func:`~nexus_logger.core.db.schema.load_instruments`
+    makes them, with empty text for a column a 1.x database lacks.
+    """
 
-    instrument_pid: Mapped[str] = mapped_column(String(100), primary_key=True)
-    api_url: Mapped[str] = mapped_column(String)
-    calendar_url: Mapped[str] = mapped_column(String)
-    location: Mapped[str] = mapped_column(String(100))
-    display_name: Mapped[str] = mapped_column(String)
-    property_tag: Mapped[str] = mapped_column(String(20))
-    filestore_path: Mapped[str] = mapped_column(String)
-    harvester: Mapped[str] = mapped_column(String)
-    timezone: Mapped[str] = mapped_column(String)
+    instrument_pid: str
+    timezone: str
+    display_name: str = ""
+    api_url: str = ""
+    calendar_url: str = ""
+    location: str = ""
+    property_tag: str = ""
+    filestore_path: str = ""
+    harvester: str = ""
 
     @property
     def name(self) -> str:
@@ -64,102 +183,3 @@ class Instrument(Base):
 
     def __repr__(self) -> str:
         return f"Instrument({self.instrument_pid!r}, timezone={self.timezone!r})"
-
-
-class SessionLogEntry(Base):
-    """One row of ``session_log``: a START, END or RECORD_GENERATION event.
-
-    ``timestamp`` is the stored ISO-8601 text; ``event_type`` and ``record_status`` are the
-    stored text too (compare them with the enums, which are ``str`` subclasses).
-    """
-
-    __tablename__ = "session_log"
-    __table_args__ = (
-        CheckConstraint(
-            _in_list("event_type", [e.value for e in EventType]), name="check_event_type"
-        ),
-        CheckConstraint(
-            _in_list(
-                "record_status",
-                [
-                    "COMPLETED",
-                    "WAITING_FOR_END",
-                    "TO_BE_BUILT",
-                    "BUILT_NOT_EXPORTED",
-                    "ERROR",
-                    "NO_FILES_FOUND",
-                    "NO_CONSENT",
-                    "NO_RESERVATION",
-                ],
-            ),
-            name="check_record_status",
-        ),
-    )
-
-    id_session_log: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    session_identifier: Mapped[str] = mapped_column(String(36), index=True)
-    instrument: Mapped[str] = mapped_column(String(100), ForeignKey("instruments.instrument_pid"))
-    timestamp: Mapped[str] = mapped_column(String)
-    event_type: Mapped[str] = mapped_column(String(17))
-    record_status: Mapped[str] = mapped_column(String(18))
-    user: Mapped[str | None] = mapped_column(String(50))
-
-    def __repr__(self) -> str:
-        return (
-            f"SessionLogEntry(id={self.id_session_log}, {self.session_identifier}, "
-            f"{self.event_type}, {self.record_status}, {self.timestamp}, user={self.user!r})"
-        )
-
-
-class UploadLog(Base):
-    """``upload_log``: NexusLIMS's record of exports; nexus-logger only creates it."""
-
-    __tablename__ = "upload_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    session_identifier: Mapped[str] = mapped_column(String(36), index=True)
-    destination_name: Mapped[str] = mapped_column(String(100), index=True)
-    success: Mapped[bool] = mapped_column(Boolean(create_constraint=False))
-    timestamp: Mapped[str] = mapped_column(String)
-    record_id: Mapped[str | None] = mapped_column(String(255))
-    record_url: Mapped[str | None] = mapped_column(String(500))
-    error_message: Mapped[str | None] = mapped_column(String)
-    metadata_json: Mapped[str | None] = mapped_column(String)
-
-
-class ExternalUserIdentifier(Base):
-    """``external_user_identifiers``: NexusLIMS's user mapping; nexus-logger only creates it."""
-
-    __tablename__ = "external_user_identifiers"
-    __table_args__ = (
-        CheckConstraint(
-            _in_list(
-                "external_system", ["nemo", "labarchives_eln", "labarchives_scheduler", "cdcs"]
-            ),
-            name="valid_external_system",
-        ),
-        UniqueConstraint(
-            "nexuslims_username", "external_system", name="nexuslims_username_system_UNIQUE"
-        ),
-        UniqueConstraint("external_system", "external_id", name="system_external_id_UNIQUE"),
-        Index("idx_external_lookup", "external_system", "external_id"),
-        Index("idx_nexuslims_username", "nexuslims_username"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    nexuslims_username: Mapped[str] = mapped_column(String)
-    external_system: Mapped[str] = mapped_column(String)
-    external_id: Mapped[str] = mapped_column(String)
-    email: Mapped[str | None] = mapped_column(String)
-    created_at: Mapped[str] = mapped_column(String)
-    last_verified_at: Mapped[str | None] = mapped_column(String)
-    notes: Mapped[str | None] = mapped_column(String)
-
-
-class AlembicVersion(Base):
-    """``alembic_version``: tells NexusLIMS's migrations which revision the database is at."""
-
-    __tablename__ = "alembic_version"
-    __table_args__ = (PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),)
-
-    version_num: Mapped[str] = mapped_column(String(32))

@@ -28,10 +28,10 @@ from nexus_logger.core.db.engine import (
 )
 from nexus_logger.core.db.models import (
     ALEMBIC_HEAD,
-    AlembicVersion,
-    Base,
     Instrument,
-    SessionLogEntry,
+    alembic_version,
+    metadata,
+    session_log,
 )
 from nexus_logger.core.enums import LEGACY_STATUSES, RecordStatus
 from nexus_logger.core.errors import AccessDenied, DatabaseUnavailable, SchemaError, translate
@@ -41,8 +41,8 @@ _logger = logging.getLogger(__name__)
 #: Prefix of every table nexus-logger owns; NexusLIMS ignores tables it does not know.
 LOGGER_TABLE_PREFIX = "nexus_logger_"
 
-#: The columns NexusLIMS's ``session_log`` has, as the model declares them.
-_SESSION_LOG_COLUMNS = frozenset(SessionLogEntry.__table__.columns.keys())
+#: The columns NexusLIMS's ``session_log`` has, as :mod:`models` declares them.
+_SESSION_LOG_COLUMNS = frozenset(session_log.columns.keys())
 _INSTRUMENT_CORE = {"instrument_pid", "timezone"}
 
 
@@ -104,7 +104,7 @@ def inspect_schema(target: EngineLike = None, *, refresh: bool = False) -> Schem
                 if missing:
                     problems.append(f"session_log lacks column(s) {', '.join(sorted(missing))}")
             if "alembic_version" in tables:
-                row = conn.execute(select(AlembicVersion.version_num)).first()
+                row = conn.execute(select(alembic_version.c.version_num)).first()
                 version = row[0] if row else None
     except SQLAlchemyError as err:
         raise translate(err, describe(engine)) from err
@@ -178,8 +178,8 @@ def init_db(target: str | os.PathLike[str] | Engine) -> tuple[bool, str]:
             f"({'; '.join(info.problems)}); nothing was changed. Choose a new file or database."
         )
     with write_transaction(engine) as conn:
-        Base.metadata.create_all(conn)
-        conn.execute(insert(AlembicVersion).values(version_num=ALEMBIC_HEAD))
+        metadata.create_all(conn)
+        conn.execute(insert(alembic_version).values(version_num=ALEMBIC_HEAD))
         if conn.dialect.name == "postgresql":  # a server NexusLIMS never opens (see module)
             conn.execute(text(open_start_index.create_sql()))
     engine_info(engine).pop("nexus_schema", None)

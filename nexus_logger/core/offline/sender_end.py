@@ -13,7 +13,7 @@ from nexus_logger.core import faults, timestamps
 from nexus_logger.core.db.engine import write_transaction
 from nexus_logger.core.db.logger_tables import ensure_tables
 from nexus_logger.core.db.logger_tables import note as note_table
-from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.db.models import session_log
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import NotFound
 from nexus_logger.core.offline import other_login
@@ -33,7 +33,7 @@ __all__ = ["send_end"]
 
 _logger = logging.getLogger(__name__)
 
-_T = SessionLogEntry.__table__
+_T = session_log
 
 
 def _start_not_written(outbox: Outbox, ident: str) -> OutboxEvent | None:

@@ -25,7 +25,7 @@ from nexus_logger.core.db.instrument_lock import (
 )
 from nexus_logger.core.db.logger_tables import ensure_tables
 from nexus_logger.core.db.logger_tables import note as note_table
-from nexus_logger.core.db.models import Instrument, SessionLogEntry
+from nexus_logger.core.db.models import Instrument, session_log
 from nexus_logger.core.db.pipeline import send_together
 from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.enums import EventType, RecordStatus
@@ -57,7 +57,7 @@ _logger = logging.getLogger(__name__)
 
 __all__ = ["check_end_time", "end_in_transaction", "end_session", "replace_session"]
 
-_T = SessionLogEntry.__table__
+_T = session_log
 _START = EventType.START.value
 _END = EventType.END.value
 _WAITING = RecordStatus.WAITING_FOR_END.value

@@ -51,7 +51,7 @@ from nexus_logger.core.db.instrument_lock import (
 )
 from nexus_logger.core.db.logger_tables import open_session as claims
 from nexus_logger.core.db.logger_tables import table_exists
-from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.db.models import session_log
 from nexus_logger.core.db.open_start_index import ENDABLE
 from nexus_logger.core.db.pipeline import Statement
 from nexus_logger.core.enums import EventType
@@ -77,7 +77,7 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-_T = SessionLogEntry.__table__
+_T = session_log
 _E = _T.alias("e")
 _S = _T.alias("s")
 _START = EventType.START.value

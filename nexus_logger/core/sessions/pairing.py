@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, func, select
 
 from nexus_logger.core.db.engine import describe
-from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.db.models import session_log
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import translate
 from nexus_logger.core.sessions.session_factory import SessionFactory
@@ -54,7 +54,7 @@ __all__ = [
     "small_page_cache",
 ]
 
-_T = SessionLogEntry.__table__
+_T = session_log
 _START, _END = EventType.START.value, EventType.END.value
 _CHUNK = 5000  # rows per chunk when streaming from PostgreSQL
 

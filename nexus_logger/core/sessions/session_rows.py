@@ -19,7 +19,7 @@ from nexus_logger.core.db.engine import EngineLike, get_engine, read_connection
 from nexus_logger.core.db.logger_tables import heartbeat as heartbeat_table
 from nexus_logger.core.db.logger_tables import note as note_table
 from nexus_logger.core.db.logger_tables import table_exists
-from nexus_logger.core.db.models import Instrument, SessionLogEntry
+from nexus_logger.core.db.models import Instrument, session_log
 from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.enums import EventType
 from nexus_logger.core.sessions import open_rule
@@ -46,7 +46,7 @@ __all__ = [
     "start_rows",
 ]
 
-_T = SessionLogEntry.__table__
+_T = session_log
 _START = EventType.START.value
 _END = EventType.END.value
 

@@ -111,7 +111,7 @@ def _add_history(engine: Engine) -> None:
 
     from nexus_logger.core import timestamps
     from nexus_logger.core.db.engine import write_transaction
-    from nexus_logger.core.db.models import SessionLogEntry
+    from nexus_logger.core.db.models import session_log
     from nexus_logger.core.enums import EventType, RecordStatus
 
     rows = []
@@ -151,7 +151,7 @@ def _add_history(engine: Engine) -> None:
                 }
             )
     with write_transaction(engine) as conn:
-        conn.execute(insert(SessionLogEntry.__table__), rows)
+        conn.execute(insert(session_log), rows)
 
 
 def _build(target: Path, host: str) -> None:

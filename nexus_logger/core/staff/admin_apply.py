@@ -11,7 +11,7 @@ from sqlalchemy import Connection, insert, update
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import describe, write_transaction
-from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.db.models import session_log
 from nexus_logger.core.errors import Conflict, NexusLoggerError, RefusedByDatabase
 from nexus_logger.core.sessions import open_rule
 from nexus_logger.core.sessions.lifecycle import end_in_transaction, lock_instrument
@@ -33,7 +33,7 @@ from nexus_logger.core.staff.admin_plans import (
 
 _logger = logging.getLogger(__name__)
 
-_T = SessionLogEntry.__table__
+_T = session_log
 
 
 class NotAdministrator(RefusedByDatabase):

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, select
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import EngineLike, describe, get_engine, read_connection
-from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.db.models import session_log
 from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import Conflict, InvalidInput, NotFound
@@ -19,7 +19,7 @@ from nexus_logger.core.sessions.lifecycle import CLOCK_SLACK, check_end_time
 from nexus_logger.core.staff.session_summary import instrument_zones
 from nexus_logger.core.validation import MAX_IDENTIFIER, clean_text, clean_user
 
-_T = SessionLogEntry.__table__
+_T = session_log
 _START = EventType.START.value
 _END = EventType.END.value
 _TO_BE_BUILT = RecordStatus.TO_BE_BUILT.value

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, select
 
-from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.db.models import session_log
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.staff.sql_instant import instant
 
 __all__ = ["Overlap", "SessionSpan", "find_overlaps"]
 
-_T = SessionLogEntry.__table__
+_T = session_log
 _S = _T.alias("s")
 _E = _T.alias("e")
 _ACTIONABLE = (RecordStatus.WAITING_FOR_END.value, RecordStatus.TO_BE_BUILT.value)

@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 
-from nexus_logger.core.db.models import Instrument, SessionLogEntry
+from nexus_logger.core.db.models import instruments, session_log
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.staff.sql_instant import instant
 
-_T = SessionLogEntry.__table__
-_I = Instrument.__table__
+_T = session_log
+_I = instruments
 
 #: Statuses a session can get stuck in after a failed build; re-queue it once the cause is fixed.
 STUCK_STATUSES = (RecordStatus.ERROR.value, RecordStatus.NO_FILES_FOUND.value)

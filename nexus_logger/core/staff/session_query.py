@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Table, func, null, or_, select
 
 from nexus_logger.core.db.logger_tables import note as note_table
 from nexus_logger.core.db.logger_tables import table_exists
-from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.db.models import session_log
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import InvalidInput
 from nexus_logger.core.staff.session_summary import SessionSummary, parse_stored
@@ -32,7 +32,7 @@ __all__ = [
     "summary_from_row",
 ]
 
-_T = SessionLogEntry.__table__
+_T = session_log
 
 #: Columns the admin list can be sorted by.
 SORT_KEYS = (

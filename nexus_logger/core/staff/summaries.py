@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import EngineLike, get_engine, read_connection
-from nexus_logger.core.db.models import SessionLogEntry
+from nexus_logger.core.db.models import session_log
 from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.staff.session_csv import CSV_COLUMNS, csv_row, export_csv, write_csv
@@ -49,7 +49,7 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-_T = SessionLogEntry.__table__
+_T = session_log
 
 
 def _summary_query():
