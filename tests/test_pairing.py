@@ -101,6 +101,20 @@ def test_every_branch_as_nexuslims_loop(db: str) -> None:
     expected_built, expected_unpaired = _nexuslims_loop(rows)
     assert expected_unpaired == ["null-vs-empty"]
     assert _ours(db) == (expected_built, expected_unpaired)
+    if not db.startswith("postgresql"):
+        # A PID missing from instruments gets add_instrument's defaults, not empty columns.
+        (unknown,) = [
+            s
+            for s in get_sessions_to_build(strict=False, engine=db)
+            if s.session_identifier == "unknown-pid"
+        ]
+        inst = unknown.instrument
+        assert (inst.filestore_path, inst.harvester, inst.display_name, inst.timezone_str) == (
+            "NOT-IN-INSTRUMENTS",
+            "nemo",
+            "NOT-IN-INSTRUMENTS",
+            "UTC",
+        )
     with pytest.raises(ValueError, match="null-vs-empty"):
         get_sessions_to_build(engine=db)
 

@@ -34,9 +34,13 @@ def session_factory(
         shared = adapted.get(pid)
         if shared is None:
             inst = instruments.get(pid)
-            if inst is None:  # NexusLIMS does not enforce the foreign key
-                inst = Instrument(instrument_pid=pid, display_name=pid, timezone="UTC")
-            shared = adapted[pid] = SessionInstrument.of(inst)
+            # NexusLIMS does not enforce the foreign key: an unknown PID gets the defaults
+            # add_instrument would give it (its files under its PID, in UTC).
+            shared = adapted[pid] = (
+                SessionInstrument(pid, timezone="UTC")
+                if inst is None
+                else SessionInstrument.of(inst)
+            )
         return shared
 
     def zone_of(pid: str) -> tzinfo:
