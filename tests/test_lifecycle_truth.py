@@ -252,7 +252,7 @@ def test_a_file_that_is_no_database_is_refused_not_kept(tmp_path: Path) -> None:
     assert durable.outbox.items(states=tuple(EventState)) == []
 
 
-def _instrument():  # a detached row, as the outbox keeps it
+def _instrument():  # a row made by hand, as the outbox keeps it
     from nexus_logger.core.db.models import Instrument
 
     return Instrument(instrument_pid=TEM, display_name="TEM", timezone=NY)

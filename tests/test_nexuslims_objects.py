@@ -295,6 +295,28 @@ def test_session_instrument_from_a_database_row(sqlite_db: str) -> None:
         SessionInstrument.of(object())
 
 
+def test_a_hand_made_instrument_row_gets_add_instruments_defaults() -> None:
+    """Columns left out of a hand-made row are 'not given': NexusLIMS then looks for the files
+    under the PID (as add_instrument stores it), never in the data root itself."""
+    from nexus_logger.core.db.models import Instrument
+
+    inst = SessionInstrument.of(Instrument(instrument_pid="HAND-TEM-01", timezone="UTC"))
+    assert (inst.display_name, inst.filestore_path, inst.harvester, inst.timezone_str) == (
+        "HAND-TEM-01",
+        "HAND-TEM-01",
+        "nemo",
+        "UTC",
+    )
+    session = Session(
+        "hand-1",
+        Instrument(instrument_pid="HAND-TEM-01", display_name="Hand TEM", timezone="UTC"),
+        (datetime(2025, 1, 1, 9, tzinfo=UTC), datetime(2025, 1, 1, 10, tzinfo=UTC)),
+        "alice",
+    )
+    assert session.instrument.filestore_path == "HAND-TEM-01"
+    assert session.instrument.display_name == "Hand TEM"
+
+
 def test_instrument_zone_localizes_like_pytz() -> None:
     zone = InstrumentZone("America/New_York")
     repeated = datetime(2025, 11, 2, 1, 30)  # clocks go back at 02:00

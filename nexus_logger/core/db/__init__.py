@@ -1,1 +1,1 @@
-"""The database: engines, NexusLIMS's tables as models, the schema check, the tables nexus-logger owns beside them, and the instrument lock."""
+"""The database: engines, NexusLIMS's tables (typed Core tables), the schema check, the tables nexus-logger owns beside them, and the instrument lock."""

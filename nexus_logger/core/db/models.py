@@ -58,9 +58,14 @@ def _in_list(column: str, values: list[str]) -> str:
     return f"{column} IN ({quoted})"
 
 
-def _text(name: str, length: int | None = None, *, null: bool = False) -> Column[str]:
-    """A text column; NOT NULL unless ``null``, as NexusLIMS's SQLModel classes declare them."""
-    return Column(name, String(length) if length else String, nullable=null)
+def _text(name: str, length: int | None = None) -> Column[str]:
+    """A NOT NULL text column, as NexusLIMS's SQLModel classes declare most of them."""
+    return Column(name, String(length) if length else String, nullable=False)
+
+
+def _text_or_null(name: str, length: int | None = None) -> Column[str | None]:
+    """A text column that may be NULL."""
+    return Column(name, String(length) if length else String, nullable=True)
 
 
 #: ``instruments``: the instruments NexusLIMS knows, each with its time zone.
@@ -90,7 +95,7 @@ session_log = Table(
     _text("timestamp"),
     _text("event_type", 17),
     _text("record_status", 18),
-    _text("user", 50, null=True),
+    _text_or_null("user", 50),
     CheckConstraint(_in_list("event_type", [e.value for e in EventType]), name="check_event_type"),
     CheckConstraint(
         _in_list(
@@ -119,10 +124,10 @@ upload_log = Table(
     Column("destination_name", String(100), nullable=False, index=True),
     Column("success", Boolean(create_constraint=False), nullable=False),
     _text("timestamp"),
-    _text("record_id", 255, null=True),
-    _text("record_url", 500, null=True),
-    _text("error_message", null=True),
-    _text("metadata_json", null=True),
+    _text_or_null("record_id", 255),
+    _text_or_null("record_url", 500),
+    _text_or_null("error_message"),
+    _text_or_null("metadata_json"),
 )
 
 #: ``external_user_identifiers``: NexusLIMS's user mapping; nexus-logger only creates it.
@@ -133,10 +138,10 @@ external_user_identifiers = Table(
     _text("nexuslims_username"),
     _text("external_system"),
     _text("external_id"),
-    _text("email", null=True),
+    _text_or_null("email"),
     _text("created_at"),
-    _text("last_verified_at", null=True),
-    _text("notes", null=True),
+    _text_or_null("last_verified_at"),
+    _text_or_null("notes"),
     CheckConstraint(
         _in_list("external_system", ["nemo", "labarchives_eln", "labarchives_scheduler", "cdcs"]),
         name="valid_external_system",
@@ -162,19 +167,23 @@ alembic_version = Table(
 class Instrument:
     """One row of ``instruments``: an instrument NexusLIMS knows, with its time zone.
 
-    Compared by identity, as a row object is; :func:`~nexus_logger.core.db.schema.load_instruments`
-    makes them, with empty text for a column a 1.x database lacks.
+    Compared by identity, as a row object is. :func:`~nexus_logger.core.db.schema.load_instruments`
+    and :func:`~nexus_logger.core.db.instruments.add_instrument` fill every column (empty text
+    for one a 1.x database lacks). A column left out of a hand-made one is ``None``, "not
+    given": :class:`~nexus_logger.core.session_instrument.SessionInstrument` then uses what
+    ``add_instrument`` would have stored (display name and files under the PID, harvester
+    ``nemo``).
     """
 
     instrument_pid: str
     timezone: str
-    display_name: str = ""
-    api_url: str = ""
-    calendar_url: str = ""
-    location: str = ""
-    property_tag: str = ""
-    filestore_path: str = ""
-    harvester: str = ""
+    display_name: str | None = None
+    api_url: str | None = None
+    calendar_url: str | None = None
+    location: str | None = None
+    property_tag: str | None = None
+    filestore_path: str | None = None
+    harvester: str | None = None
 
     @property
     def name(self) -> str:

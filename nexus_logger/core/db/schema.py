@@ -234,7 +234,7 @@ def _instruments_table(engine: Engine, info: SchemaInfo) -> Table:
 
 
 def load_instruments(target: EngineLike = None) -> dict[str, Instrument]:
-    """All instruments, by PID, as (detached) :class:`Instrument` objects in either layout.
+    """All instruments, by PID, as :class:`Instrument` objects in either layout.
 
     In the 1.x layout, ``display_name`` is taken from ``schema_name`` (the name 1.x showed).
     """

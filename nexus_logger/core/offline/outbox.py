@@ -254,7 +254,7 @@ class Outbox(ConflictStore):
                 )
 
     def cached_instrument(self, database: str, requested: str) -> Instrument | None:
-        """The instrument kept for ``requested``, as a detached :class:`Instrument`."""
+        """The instrument kept for ``requested``, as an :class:`Instrument`."""
         with self._read() as conn:
             row = conn.execute(
                 _LOAD_INSTRUMENT,
