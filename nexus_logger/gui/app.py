@@ -70,6 +70,7 @@ def run_app(args: argparse.Namespace) -> int:
         stop_signals.uninstall()
         all_stopped = _stop_threads(window, worker)
         sys.excepthook = previous_hook
+        qtlog.uninstall()
     if not all_stopped:
         # A job is stuck in a driver or file-system call past every timeout. Destroying its
         # running thread would abort the process with a crash report; leave without it instead.

@@ -140,3 +140,14 @@ def qt_message_handler(mode: QtMsgType, context: QMessageLogContext, message: st
 def install() -> Callable[..., Any] | None:
     """Route Qt messages into logging; returns the previous handler (to restore it)."""
     return qInstallMessageHandler(qt_message_handler)
+
+
+def uninstall() -> None:
+    """Give Qt its own handler back, once the event loop and the threads have ended.
+
+    Qt still speaks while the interpreter shuts down (it unloads its plug-ins when the
+    application object goes); a Python handler called then crashed the process at exit
+    (seen with ``QT_DEBUG_PLUGINS=1``: exit code 139 instead of 0). Those last messages go to
+    stderr, as Qt writes them by default.
+    """
+    qInstallMessageHandler(None)

@@ -22,7 +22,9 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _launch_in_python(db: str, probe: str, before: str, after: str) -> subprocess.CompletedProcess:
+def _launch_in_python(
+    db: str, probe: str, before: str, after: str, **env: str
+) -> subprocess.CompletedProcess:
     """Launch the window in a fresh interpreter (``probe``: NEXUS_LOGGER_STARTUP_PROBE), with
     ``before`` run ahead of it and ``after`` (which prints what it found) once it has quit."""
     code = (
@@ -33,7 +35,7 @@ def _launch_in_python(db: str, probe: str, before: str, after: str) -> subproces
     )
     return subprocess.run(
         [sys.executable, "-c", code],
-        env=_env(NEXUS_LOGGER_STARTUP_PROBE=probe),
+        env=_env(NEXUS_LOGGER_STARTUP_PROBE=probe, **env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -74,6 +76,15 @@ def test_the_database_stack_is_imported_on_the_worker_never_on_the_gui_thread(sq
         "on the GUI thread: False",
     ]
     assert "START" in {row["event_type"] for row in session_rows(sqlite_db)}  # really written
+
+
+def test_qt_speaking_while_the_process_shuts_down_does_not_crash_it(sqlite_db):
+    # Qt unloads its plug-ins as the interpreter finalises and, with QT_DEBUG_PLUGINS, says so;
+    # routed into Python's logging at that point it crashed the process (exit code 139).
+    out = _launch_in_python(sqlite_db, "start", "", "", QT_DEBUG_PLUGINS="1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["window shown", "START committed"]
+    assert "unloaded library" in out.stderr  # Qt really spoke after the handler was given back
 
 
 def test_second_launch_raises_the_first_window_and_exits(sqlite_db, isolated_home):
