@@ -324,6 +324,18 @@ def drop_dangling_symlinks(binaries: list, datas: list) -> tuple[list, list]:
     return [e for e in binaries if keep(e)], [e for e in datas if keep(e)]
 
 
+#: PyInstaller run-time hooks the app does without. ``pyi_rth_pyside6`` imports
+#: ``PySide6.QtCore`` before ``main()``, so every headless command loaded Qt (about 0.1 s);
+#: ``packaging/rth_qt_paths.py`` sets the same search paths without it.
+DROPPED_RUNTIME_HOOKS = ("pyi_rth_pyside6",)
+
+
+def drop_runtime_hooks(scripts: list, names: Iterable[str] = DROPPED_RUNTIME_HOOKS) -> list:
+    """``scripts`` (an Analysis's ``(name, path, kind)`` entries) without the hooks ``names``."""
+    dropped = set(names)
+    return [entry for entry in scripts if entry[0] not in dropped]
+
+
 def platform_tag() -> str:
     """``linux-x86_64``, ``windows-amd64``, ... for archive names."""
     import platform

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -253,6 +254,33 @@ def test_exclusions_keep_what_the_app_needs() -> None:
     assert nxp.is_excluded("PySide6\\opengl32sw.dll")
 
 
+def test_the_qt_run_time_hook_is_dropped_and_ours_sets_the_same_paths(tmp_path: Path) -> None:
+    scripts = [
+        ("pyiboot01_bootstrap", "/x/pyiboot01_bootstrap.py", "PYSOURCE"),
+        ("rth_qt_paths", str(PACKAGING / "rth_qt_paths.py"), "PYSOURCE"),
+        ("pyi_rth_pyside6", "/x/pyi_rth_pyside6.py", "PYSOURCE"),
+        ("launcher", str(PACKAGING / "launcher.py"), "PYSOURCE"),
+    ]
+    assert [name for name, *_ in nxp.drop_runtime_hooks(scripts)] == [
+        "pyiboot01_bootstrap",
+        "rth_qt_paths",
+        "launcher",
+    ]
+    # Our hook, run as the bootloader runs it: the paths set, and Qt not imported.
+    probe = (
+        "import runpy, sys, os, json\n"
+        f"sys._MEIPASS = {str(tmp_path)!r}\n"
+        f"runpy.run_path({str(PACKAGING / 'rth_qt_paths.py')!r})\n"
+        "print(json.dumps([os.environ['QT_PLUGIN_PATH'], os.environ['QML2_IMPORT_PATH'],"
+        " [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))]]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    qt = tmp_path / "PySide6" if sys.platform == "win32" else tmp_path / "PySide6" / "Qt"
+    assert json.loads(out.stdout) == [str(qt / "plugins"), str(qt / "qml"), []]
+
+
 def test_resources_bundle_the_icons_not_the_script() -> None:
     datas = nxp.resource_datas()
     names = sorted(Path(source).name for source, _ in datas)
@@ -354,6 +382,30 @@ def test_one_folder_build_passes_its_smoke_test(built: dict[str, Path], tmp_path
     _assert_smoke_passed(result, frozen=True)
     version = _run([str(exe), "--version"], tmp_path / "home")
     assert version.stdout.strip() == f"nexus-logger {__version__}"
+
+
+@pytest.mark.packaging
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="LD_DEBUG is glibc's")
+def test_one_folder_build_headless_commands_load_no_qt(
+    built: dict[str, Path], tmp_path: Path, sqlite_db: str
+) -> None:
+    """A command that opens no window never loads Qt (issue 19); the window does (control)."""
+    exe = str(built["app"] / "nexus-logger")
+
+    def libraries(*argv: str) -> str:
+        env = _smoke_env(tmp_path / "home")
+        env["LD_DEBUG"] = "libs"  # the dynamic loader names every library it initialises
+        result = subprocess.run([exe, *argv], env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+        return "\n".join(line for line in result.stderr.splitlines() if "calling init:" in line)
+
+    status = libraries("--db", sqlite_db, "session", "status", "--instrument", "TEST-TEM-001")
+    assert "_sqlite3" in status  # the loader's trace is there: the database was read
+    assert "libQt6Core" not in status
+    assert "libQt6Core" not in libraries("--help")
+    assert "libQt6Core" in libraries("--smoke")
 
 
 @pytest.mark.packaging
