@@ -8,6 +8,7 @@ the log file and in the debug-log window. The test suite makes Qt warnings fail 
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import logging
 import os
@@ -40,6 +41,7 @@ NO_WINDOW_EXIT_CODE = 1
 _PLUGIN_FAILED = re.compile(r'Could not load the Qt platform plugin "([^"]+)"')
 _failed_plugins: list[str] = []
 _no_display = False
+_uninstall_at_exit = False
 
 
 def debian_package(soname: str) -> str:
@@ -138,7 +140,16 @@ def qt_message_handler(mode: QtMsgType, context: QMessageLogContext, message: st
 
 
 def install() -> Callable[..., Any] | None:
-    """Route Qt messages into logging; returns the previous handler (to restore it)."""
+    """Route Qt messages into logging; returns the previous handler (to restore it).
+
+    :func:`uninstall` runs at exit whatever the way out (a second launch that only raises the
+    first window, the admin window, an exception): it is registered after PySide6's own
+    clean-up, and ``atexit`` runs the last registered first, before Qt is torn down.
+    """
+    global _uninstall_at_exit
+    if not _uninstall_at_exit:
+        atexit.register(uninstall)
+        _uninstall_at_exit = True
     return qInstallMessageHandler(qt_message_handler)
 
 

@@ -87,6 +87,27 @@ def test_qt_speaking_while_the_process_shuts_down_does_not_crash_it(sqlite_db):
     assert "unloaded library" in out.stderr  # Qt really spoke after the handler was given back
 
 
+@pytest.mark.parametrize("leave", ["return", "raise"])
+def test_any_way_out_after_installing_the_qt_handler_exits_cleanly(leave):
+    # The second launch, the admin window and an exception leave without the window's own
+    # uninstall(); the handler installed by qtlog must still be gone before Qt is torn down.
+    code = (
+        "from PySide6.QtWidgets import QApplication\n"
+        "from nexus_logger.gui import qtlog\n"
+        "qtlog.install()\n"
+        "app = QApplication([])\n" + ("raise SystemExit(3)\n" if leave == "raise" else "")
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(QT_DEBUG_PLUGINS="1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == (3 if leave == "raise" else 0), out.stderr[-2000:]
+    assert "unloaded library" in out.stderr
+
+
 def test_second_launch_raises_the_first_window_and_exits(sqlite_db, isolated_home):
     args = [*LAUNCH, "--db", sqlite_db, "--instrument", PID]
     first = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
