@@ -20,6 +20,8 @@ def _qt_paths() -> None:
         if sys.platform == "win32"
         else os.path.join(root, "PySide6", "Qt")
     )
+    # PySide6 registers the qt.conf that puts Qt's prefix inside the app, unless told not to.
+    os.environ.pop("PYSIDE_DISABLE_INTERNAL_QT_CONF", None)
     os.environ["QT_PLUGIN_PATH"] = os.path.join(qt, "plugins")
     os.environ["QML2_IMPORT_PATH"] = os.path.join(qt, "qml")
     if sys.platform == "win32":  # QtNetwork finds the OpenSSL DLLs collected beside the app

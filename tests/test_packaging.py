@@ -74,6 +74,10 @@ def _assert_smoke_passed(result: subprocess.CompletedProcess[str], *, frozen: bo
     assert ("(frozen)" in lines[0]) is frozen, lines[0]
     assert re.search(r"drivers: SQLite [\d.]+, psycopg [\d.]+ \((binary|c),", output), output
     assert re.search(r"window shown at unix time \d+\.\d+", output), output
+    qt = re.search(r"qt: Qt [\d.]+, prefix (.+), plug-ins (.+)$", result.stdout, re.MULTILINE)
+    assert qt is not None, output
+    if frozen:  # Qt takes its plug-ins from the app, not from where the wheel was built
+        assert all("/_internal/PySide6/" in path for path in qt.groups()), qt.group(0)
     assert "session started by the window" in output
     assert "session ended with the End session button" in output
     assert "NexusLIMS pairing rule holds" in output
@@ -272,13 +276,27 @@ def test_the_qt_run_time_hook_is_dropped_and_ours_sets_the_same_paths(tmp_path: 
         f"sys._MEIPASS = {str(tmp_path)!r}\n"
         f"runpy.run_path({str(PACKAGING / 'rth_qt_paths.py')!r})\n"
         "print(json.dumps([os.environ['QT_PLUGIN_PATH'], os.environ['QML2_IMPORT_PATH'],"
-        " [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))]]))\n"
+        " [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6'))],"
+        " os.environ['PATH'], os.environ.get('PYSIDE_DISABLE_INTERNAL_QT_CONF')]))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
-    )
-    qt = tmp_path / "PySide6" if sys.platform == "win32" else tmp_path / "PySide6" / "Qt"
-    assert json.loads(out.stdout) == [str(qt / "plugins"), str(qt / "qml"), []]
+    for platform, qt in (
+        (sys.platform, tmp_path / "PySide6" / "Qt"),  # Linux: the wheel keeps Qt in PySide6/Qt
+        ("win32", tmp_path / "PySide6"),  # Windows: plugins/ right in PySide6/
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", f"import sys\nsys.platform = {platform!r}\n{probe}"],
+            env={**os.environ, "PATH": "/usr/bin", "PYSIDE_DISABLE_INTERNAL_QT_CONF": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        plugin_path, qml_path, qt_modules, path, disabled = json.loads(out.stdout)
+        assert (plugin_path, qml_path, qt_modules) == (str(qt / "plugins"), str(qt / "qml"), [])
+        # PATH leads to the app's own DLLs on Windows (OpenSSL for QtNetwork), untouched else.
+        expected = f"{tmp_path}{os.pathsep}/usr/bin" if platform == "win32" else "/usr/bin"
+        assert path == expected
+        assert disabled is None  # PySide6's qt.conf (the Qt prefix inside the app) stays on
 
 
 def test_resources_bundle_the_icons_not_the_script() -> None:

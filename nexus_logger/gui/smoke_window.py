@@ -8,9 +8,10 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEventLoop, QLibraryInfo, QTimer, qVersion
 from PySide6.QtGui import QImageReader
 from PySide6.QtWidgets import QApplication
 
@@ -92,7 +93,26 @@ def _application() -> QApplication:
     if icon.isNull() or find_resource("nexus-logger.png") is None:
         raise SmokeFailure("window", "the application icon (resources/) is missing")
     app.setWindowIcon(icon)
+    say(f"qt: {_qt_paths()}")
     return app  # type: ignore[return-value]
+
+
+def _qt_paths() -> str:
+    """Qt's version and where it takes its files from: inside the app when it is built.
+
+    The built app relies on the ``qt.conf`` PySide6 registers when Qt is imported
+    (``packaging/rth_qt_paths.py``); without it Qt would look where the wheel was built.
+    """
+    prefix = QLibraryInfo.path(QLibraryInfo.LibraryPath.PrefixPath)
+    plugins = QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle is not None:
+        inside = Path(bundle).resolve()
+        if not all(Path(p).resolve().is_relative_to(inside) for p in (prefix, plugins)):
+            raise SmokeFailure(
+                "window", f"Qt looks for its files outside the app ({prefix}, {plugins})"
+            )
+    return f"Qt {qVersion()}, prefix {prefix}, plug-ins {plugins}"
 
 
 def _show(window: MainWindow, report: SmokeReport, began: float, timeout: float) -> None:
