@@ -8,8 +8,8 @@ statement nexus-logger runs reads and writes a database NexusLIMS made.
 
 They are Core :class:`~sqlalchemy.Table` objects, not ORM classes: every query in nexus-logger
 is a Core statement, and importing and mapping the ORM cost about 0.1 s on every launch of the
-window and of each command (issue 19) for nothing it used. Rows that code passes around are
-typed values: :class:`Instrument` here; sessions in :mod:`nexus_logger.core.sessions`.
+window and of each command (issue 19) where no query needed it. Rows that code passes around
+are typed values: :class:`Instrument` here; sessions in :mod:`nexus_logger.core.sessions`.
 
 Timestamps are ``VARCHAR`` holding ISO-8601 text, exactly as NexusLIMS stores them; conversion
 to aware ``datetime`` objects lives in :mod:`nexus_logger.core.timestamps`.
