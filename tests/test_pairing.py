@@ -41,6 +41,11 @@ ROWS_NEXUSLIMS_CAN_BUILD = [
     ("late-twin", TEM, "2025-03-05T08:00:00-05:00", "END", "erin"),
     ("late-twin", TEM, "2025-03-05T07:00:00-05:00", "START", "erin"),
     ("late-twin", TEM, "2025-03-05T09:00:00-05:00", "START", "erin"),
+    # An END before the first START, a newer END between the STARTs: both take the newer.
+    ("early-and-late", SEM, "2025-03-05T08:00:00+01:00", "END", "hank"),
+    ("early-and-late", SEM, "2025-03-05T07:00:00+01:00", "START", "hank"),
+    ("early-and-late", SEM, "2025-03-05T08:30:00+01:00", "END", "hank"),
+    ("early-and-late", SEM, "2025-03-05T09:00:00+01:00", "START", "hank"),
 ]
 #: Rows NexusLIMS refuses (it raises) or cannot name an instrument for.
 ROWS_ONLY_LENIENT = [
@@ -127,7 +132,7 @@ def test_every_branch_as_real_nexuslims(sqlite_db: str, nexuslims_python: Path) 
         (t["session_identifier"], t["instrument"], t["user"], t["dt_from"], t["dt_to"])
         for t in theirs["sessions"]
     ]
-    assert len(expected) == 9  # same-key and late-twin: two sessions each
+    assert len(expected) == 11  # same-key, late-twin, early-and-late: two sessions each
     assert _ours(sqlite_db) == (expected, [])
 
 

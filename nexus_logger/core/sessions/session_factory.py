@@ -54,9 +54,12 @@ class SessionFactory:
         tz = value.tzinfo
         if tz is None:
             return value.replace(tzinfo=zone)
-        shared = self.shared_tz.setdefault(tz, tz)
+        shared = self.shared_tz.get(tz)
+        if shared is None:  # the first time of this UTC offset: its tzinfo is the shared one
+            self.shared_tz[tz] = tz
+            return value
         # Same offset, so the same wall time; astimezone is cheaper than replace(tzinfo=...).
-        return value if shared is tz else value.astimezone(shared)
+        return value.astimezone(shared)
 
     def make(self, ident: str, pid: str, user: Any, start: Any, end: Any) -> Any:
         """A session; ``start``/``end`` parsed here (an unreadable one stays text, ``None`` stays)."""
@@ -69,9 +72,6 @@ class SessionFactory:
         session.dt_from = self.parse(start, found[1])
         session.dt_to = None if end is None else self.parse(end, found[1])
         return session
-
-    def parse_end(self, pid: str, text: Any) -> datetime | str:
-        return self.parse(text, self.instrument_and_zone(pid)[1])
 
 
 _fromisoformat = datetime.fromisoformat
