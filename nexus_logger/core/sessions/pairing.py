@@ -172,11 +172,9 @@ def pair_in_id_order(
     order: list[Any] = []
     ids = array("q")
     # Locals: this loop runs twice per session, a million times on a large database. Each
-    # row's instrument and time are looked up and parsed once, before the START/END branch;
-    # a START is made here rather than through ``factory.make`` (a call less per session).
+    # row's instrument and time are looked up and parsed once, before the START/END branch.
     get, put_first = by_ident.get, by_ident.setdefault
-    parse, per_pid = factory.parse, factory.per_pid
-    cls, users, engine = factory.cls, factory.users, factory.engine
+    parse, per_pid, make = factory.parse, factory.per_pid, factory.session
     for row_id, event, ident, pid, user, text in rows:
         instrument, zone = per_pid.get(pid) or factory.instrument_and_zone(pid)
         value = parse(text, zone)
@@ -189,13 +187,7 @@ def pair_in_id_order(
             if not _end_of_group(found, pid, user, value):
                 early.setdefault(ident, []).append((pid, user, value))
             continue
-        session = cls.__new__(cls)
-        session.session_identifier = ident
-        session.instrument = instrument
-        session.user = users.setdefault(user, user)
-        session.engine = engine
-        session.dt_from = value
-        session.dt_to = None
+        session = make(ident, instrument, user, value, None)
         found = put_first(ident, session)
         if found is not session:  # an earlier START with this identifier
             group = found if found.__class__ is list else [found]
@@ -240,9 +232,11 @@ def pair_joined(
     """
     sessions: list[Any] = []
     starts, ends = array("q"), array("q")
-    make = factory.make
+    parse, per_pid, make = factory.parse, factory.per_pid, factory.session
     for start_id, ident, pid, user, start_text, end_id, end_text in rows:
-        sessions.append(make(ident, pid, user, start_text, end_text))
+        instrument, zone = per_pid.get(pid) or factory.instrument_and_zone(pid)
+        end = None if end_text is None else parse(end_text, zone)
+        sessions.append(make(ident, instrument, user, parse(start_text, zone), end))
         starts.append(start_id)
         ends.append(-1 if end_id is None else end_id)
     if all(starts[i] < starts[i + 1] for i in range(len(starts) - 1)):

@@ -61,16 +61,16 @@ class SessionFactory:
         # Same offset, so the same wall time; astimezone is cheaper than replace(tzinfo=...).
         return value.astimezone(shared)
 
-    def make(self, ident: str, pid: str, user: Any, start: Any, end: Any) -> Any:
-        """A session; ``start``/``end`` parsed here (an unreadable one stays text, ``None`` stays)."""
-        found = self.per_pid.get(pid) or self.instrument_and_zone(pid)
+    def session(self, ident: str, instrument: Any, user: Any, start: Any, end: Any) -> Any:
+        """A session of parsed times (:meth:`parse`); ``instrument`` from
+        :meth:`instrument_and_zone`, so that its sessions share it."""
         session = self.cls.__new__(self.cls)
         session.session_identifier = ident
-        session.instrument = found[0]
+        session.instrument = instrument
         session.user = self.users.setdefault(user, user)
         session.engine = self.engine
-        session.dt_from = self.parse(start, found[1])
-        session.dt_to = None if end is None else self.parse(end, found[1])
+        session.dt_from = start
+        session.dt_to = end
         return session
 
 
