@@ -16,7 +16,13 @@ from sqlalchemy import Connection, text
 
 from nexus_logger.core import get_sessions_to_build
 from nexus_logger.core.db.engine import get_engine
-from nexus_logger.core.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
+from nexus_logger.core.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    InvalidInput,
+    NotFound,
+    SessionEnded,
+)
 from nexus_logger.core.sessions import ending, lifecycle
 from nexus_logger.core.sessions.lifecycle import (
     NoOpenSession,
@@ -484,10 +490,14 @@ def test_last_heartbeat_is_the_later_of_database_and_local_file(db: str) -> None
 def test_heartbeat_refused_after_end_and_unknown_session(db: str) -> None:
     ident = start_session(instrument=TEM, user="a", engine=db).session.session_identifier
     record_heartbeat(ident, engine=db)
-    end_session(instrument=TEM, engine=db)
+    ended = end_session(instrument=TEM, engine=db)
     assert ident not in json.loads(lifecycle.heartbeat_file().read_text())["sessions"]
-    with pytest.raises(Conflict, match="has ended"):
+    with pytest.raises(Conflict, match="has ended") as refused:
         record_heartbeat(ident, engine=db)
+    # It says when the session ended, as stored, so a window can show that time.
+    assert isinstance(refused.value, SessionEnded)
+    assert refused.value.ended_at == ended.ended
+    assert refused.value.ended_at.utcoffset() == ended.ended.utcoffset()
     with pytest.raises(NotFound):
         record_heartbeat(str(uuid.uuid4()), engine=db)
 

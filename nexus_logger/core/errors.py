@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from types import ModuleType
 
 #: Exit codes of the ``nexus-logger`` command (the README's "Exit codes" table). Each error
@@ -105,6 +106,15 @@ class RefusedByDatabase(NexusLoggerError):
 
 class Conflict(RefusedByDatabase):
     """The action conflicts with the current state (e.g. a session is already open)."""
+
+
+class SessionEnded(Conflict):
+    """The session has an END already, written elsewhere; ``ended_at`` is the END's time as
+    stored (``None`` when it cannot be read), so that a window can say when it really ended."""
+
+    def __init__(self, message: str, ended_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.ended_at = ended_at
 
 
 #: SQLITE_READONLY_DBMOVED: "attempt to write a readonly database" because the file was moved.

@@ -45,10 +45,12 @@ class SyncState:
 
 @dataclass(frozen=True)
 class HeartbeatResult:
-    """A heartbeat: when, or that the session was ended elsewhere (staff force-end)."""
+    """A heartbeat: when, or that the session was ended elsewhere (staff force-end), and when
+    its stored END says it ended (``ended_at``; ``None`` when that time cannot be read)."""
 
     at: datetime | None
     ended_elsewhere: str | None = None
+    ended_at: datetime | None = None
 
 
 def connect(settings: Settings) -> Connected:
@@ -140,7 +142,7 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
         if logger.pending_count():
             # This PC still holds an END (or START) for it; the database is simply behind.
             return HeartbeatResult(None)
-        return HeartbeatResult(None, str(err))
+        return HeartbeatResult(None, str(err), getattr(err, "ended_at", None))
     except NotFound:
         # The START is still waiting in the outbox: the database has nothing to beat on yet.
         at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)

@@ -344,12 +344,43 @@ def test_session_ended_by_staff_is_noticed_at_the_next_heartbeat(qtbot, make_win
     wait_phase(qtbot, window, Phase.RUNNING)
     ident = _running_identifier(window)
     qtbot.waitUntil(lambda: window.worker.pending == 0)
-    lifecycle.end_session(session_identifier=ident, engine=sqlite_db)
+    # Ended elsewhere at a time other than now (3 minutes ahead, within the clock-skew rule):
+    # the page gives that END's time and duration, not the moment the heartbeat noticed.
+    ended = lifecycle.end_session(
+        session_identifier=ident,
+        at=window.session.started + timedelta(minutes=3, seconds=20),
+        engine=sqlite_db,
+    )
     window.send_heartbeat()
     wait_phase(qtbot, window, Phase.ENDED)
-    assert "ended elsewhere" in window.ended_page.message_label.text()
-    assert window.ended_page.countdown_label.text() == ""  # stays open to say so
+    page = window.ended_page
+    assert "ended elsewhere" in page.message_label.text()
+    assert page.countdown_label.text() == ""  # stays open to say so
+    assert page.duration_label.text() == "Duration: 3 min 20 s"
+    end_time = ended.ended.strftime("%H:%M")
+    assert page.times_label.text().split(" to ")[1].startswith(end_time)
     assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+
+
+def test_an_end_written_elsewhere_with_an_unreadable_time_shows_no_time(
+    qtbot, make_window, sqlite_db
+):
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    with sqlite3.connect(sqlite_db) as conn:  # another program's END, its time unreadable
+        conn.execute(
+            "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+            "record_status, user) VALUES (?, ?, 'around noon', 'END', 'TO_BE_BUILT', 'x')",
+            (ident, PID),
+        )
+    window.send_heartbeat()
+    wait_phase(qtbot, window, Phase.ENDED)
+    page = window.ended_page
+    assert "ended elsewhere" in page.message_label.text()
+    # No time rather than the moment the window noticed: that would not be when it ended.
+    assert (page.duration_label.text(), page.times_label.text()) == ("", "")
 
 
 def test_the_heartbeat_timer_records_the_session_alive_on_its_own(qtbot, make_window, sqlite_db):

@@ -24,7 +24,13 @@ from nexus_logger.core.db.logger_tables import heartbeat as heartbeat_table
 from nexus_logger.core.db.logger_tables import note as note_table
 from nexus_logger.core.db.models import Instrument
 from nexus_logger.core.db.schema import require_usable
-from nexus_logger.core.errors import Conflict, DatabaseUnavailable, InvalidInput, NotFound
+from nexus_logger.core.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    InvalidInput,
+    NotFound,
+    SessionEnded,
+)
 from nexus_logger.core.sessions.inputs import clean_identifier, clean_note, stored_time
 from nexus_logger.core.sessions.instrument_lookup import known_instrument
 from nexus_logger.core.sessions.local_heartbeat import (
@@ -65,7 +71,8 @@ def record_heartbeat(
     database cannot be reached, the local file alone is updated (the time is still returned,
     and a warning logged): it is what lets a PC that lost the network know when its session
     was really last alive. ``instrument`` gives the time zone in that case for a session the
-    local file does not know yet. A session that has ended is refused with :class:`Conflict`.
+    local file does not know yet. A session that has ended is refused with
+    :class:`~nexus_logger.core.errors.SessionEnded`, which carries its END time.
     """
     ident = clean_identifier(session_identifier)
     known = read_local_file().get(ident) or {}
@@ -79,8 +86,11 @@ def record_heartbeat(
             starts, ends = start_and_end_rows(conn, ident)
             if not starts:
                 raise NotFound(f"There is no session {ident} in the database {describe(eng)}.")
-            if ends:
-                raise Conflict(f"Session {ident} has ended; it has no heartbeat any more.")
+            if ends:  # the newest END is the one NexusLIMS uses
+                raise SessionEnded(
+                    f"Session {ident} has ended; it has no heartbeat any more.",
+                    timestamps.parse_or_none(ends[-1].timestamp, tz),
+                )
             pid = starts[0].instrument
             tz = known_instrument(eng, pid).timezone
             now = timestamps.now_in(tz)

@@ -148,7 +148,7 @@ class EndFlow(WindowState):
         instrument: Instrument,
         user: str | None,
         started: datetime | None,
-        ended: datetime,
+        ended: datetime | None,
         message: str,
         queued: bool,
         countdown: bool,

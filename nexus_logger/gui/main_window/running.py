@@ -108,9 +108,9 @@ class RunningSession(WindowState):
                 instrument=session.instrument,
                 user=session.user,
                 started=session.started,
-                ended=text.now_like(session.started),
-                message="This session was ended elsewhere (by staff or on another PC). "
-                "Start a new session if you are still working.",
+                ended=result.ended_at,  # the END as stored, not when this window noticed it
+                message="This session was ended elsewhere (by staff, on another PC or from "
+                "the command line). Start a new session if you are still working.",
                 queued=False,
                 countdown=False,
             )

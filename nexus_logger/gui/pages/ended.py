@@ -54,14 +54,18 @@ class EndedPage(QWidget):
         instrument: str,
         user: str | None,
         started: datetime | None,
-        ended: datetime,
+        ended: datetime | None,
         message: str,
         queued: bool,
         now: datetime | None = None,
     ) -> None:
-        """Fill the page for a session that ended (here or elsewhere)."""
+        """Fill the page for a session that ended (here or elsewhere; ``ended`` ``None``: its
+        end time is not known)."""
         self.instrument_label.setText(f"{instrument}, user {user or 'unknown'}")
-        if started is not None:
+        if ended is None:  # not known here: say nothing rather than a wrong time
+            self.duration_label.setText("")
+            self.times_label.setText("")
+        elif started is not None:
             self.duration_label.setText(
                 f"Duration: {text.duration((ended - started).total_seconds())}"
             )
