@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import subprocess
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +16,12 @@ from sqlalchemy import event as sa_event
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.instruments import add_instrument
 from nexus_logger.core.db.models import Instrument
-from nexus_logger.core.errors import DatabaseUnavailable, InvalidInput, SchemaError
+from nexus_logger.core.errors import (
+    DatabaseReadOnly,
+    DatabaseUnavailable,
+    InvalidInput,
+    SchemaError,
+)
 from nexus_logger.core.offline import outbox as outbox_module
 from nexus_logger.core.offline.durable import (
     QUEUED_END,
@@ -586,3 +593,36 @@ def test_offline_start_after_a_finished_session_is_no_conflict(tmp_path: Path) -
     with moved_away(db):
         logger.start(instrument=inst, user="alice", at=now - timedelta(hours=1))
     assert list(logger.sync().conflicts) == []
+
+
+def _immutable(folder: Path, on: bool) -> bool:
+    """``chattr +i``/``-i``: a folder even root cannot create files in; False where refused."""
+    done = subprocess.run(["chattr", "+i" if on else "-i", str(folder)], capture_output=True)
+    return done.returncode == 0
+
+
+def test_a_folder_that_refuses_new_files_is_read_only_not_away(sqlite_db: str) -> None:
+    """The file may be written but its folder refuses SQLite's journal: a START is refused as
+    read-only (exit 6), never kept on this PC as if the database were away.
+
+    A folder that refuses with EPERM (here an immutable one; on Windows a folder whose ACL
+    denies creating files) makes SQLite say "unable to open database file", the same words
+    as for a share that went away; permission bits (EACCES) make it say "readonly database".
+    """
+    folder = Path(sqlite_db).parent / "share"
+    folder.mkdir()
+    path = folder / "nexuslims.sqlite"
+    shutil.copyfile(sqlite_db, path)
+    durable = DurableLogger(str(path), outbox_path=folder.parent / "outbox.sqlite", timeout=1.0)
+    inst = durable.identify(instrument=TEM)
+    before = path.read_bytes()
+    if not _immutable(folder, True):
+        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
+    try:
+        with pytest.raises(DatabaseReadOnly, match="its folder does not let this account"):
+            durable.start(instrument=inst, user="carol")
+        assert durable.pending_count() == 0  # nothing kept on this PC
+    finally:
+        _immutable(folder, False)
+    assert path.read_bytes() == before
+    assert DatabaseReadOnly.exit_code == 6

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import tempfile
 import threading
 import weakref
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from nexus_logger.core.db.sqlite_engine import sqlite_engine
 from nexus_logger.core.errors import (
     ConfigError,
     DatabaseMissing,
+    DatabaseReadOnly,
     DatabaseUnavailable,
     NexusLoggerError,
     translate,
@@ -199,10 +201,39 @@ def _errors_said(engine: Engine) -> Iterator[None]:
     :class:`~nexus_logger.core.errors.NexusLoggerError` naming ``engine``'s database."""
     try:
         yield
-    except SQLAlchemyError as err:
-        raise translate(err, describe(engine)) from err
-    except sqlite3.Error as err:
-        raise translate(err, describe(engine)) from err
+    except (SQLAlchemyError, sqlite3.Error) as err:
+        said = translate(err, describe(engine))
+        if isinstance(said, DatabaseUnavailable) and _folder_refuses_journal(engine, err):
+            said = DatabaseReadOnly(
+                f"The database {describe(engine)} can be read but not written: its folder does "
+                "not let this account create SQLite's journal file next to it. Ask IT for "
+                "write (Modify) permission on the folder of the database file."
+            )
+        raise said from err
+
+
+def _folder_refuses_journal(engine: Engine, err: BaseException) -> bool:
+    """SQLite: the file is there but its folder refuses new files, so a write cannot create
+    its journal ("unable to open database file", like a share that went away).
+
+    Tried only after such an error: a file is created in the folder and removed at once. Not
+    waiting helps there, so the caller must not keep the event on this PC as if the database
+    were away.
+    """
+    if not is_sqlite(engine) or "unable to open database" not in str(err).lower():
+        return False
+    path = engine_info(engine).get("nexus_path")
+    if not path:
+        return False
+    try:
+        if not Path(path).is_file():
+            return False  # gone: the share dropped or the file was moved
+        with tempfile.TemporaryFile(dir=Path(path).absolute().parent):
+            return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
 
 
 @contextmanager
