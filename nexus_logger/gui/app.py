@@ -42,16 +42,17 @@ def run_app(args: argparse.Namespace) -> int:
 
     from nexus_logger.gui import qtlog
     from nexus_logger.gui.signals import StopSignals
-    from nexus_logger.gui.single_instance import SingleInstance
+    from nexus_logger.gui.single_instance import SingleInstance, server_name
     from nexus_logger.gui.worker import DbWorker
 
     qtlog.install()
     app = _application()
     previous_hook = sys.excepthook
     sys.excepthook = _log_uncaught
-    instance = SingleInstance()
+    demo = _is_demo(args)
+    instance = SingleInstance(server_name(demo=demo))
     if not instance.acquire():
-        _say_already_open()
+        _say_already_open(demo)
         return 0
     worker = DbWorker()
     window = _main_window(args, app, worker, instance)
@@ -100,13 +101,24 @@ def _application() -> QApplication:
     return app
 
 
-def _say_already_open() -> None:
+def _is_demo(args: argparse.Namespace) -> bool:
+    """True when this window is the demo's (its sessions go to the local demo file only)."""
+    from nexus_logger.core.errors import NexusLoggerError
+    from nexus_logger.core.settings.config import settings_from_args
+
+    try:
+        return settings_from_args(args).uses_demo
+    except NexusLoggerError:  # a bad config file: the window's first step says so
+        return False
+
+
+def _say_already_open(demo: bool) -> None:
     """Another nexus-logger of this login has the window: it was raised, nothing else."""
     _logger.info("nexus-logger already runs for this user; its window was raised")
     if sys.stderr is not None:  # (pythonw.exe on Windows has no console to tell)
         print(
-            "nexus-logger is already open for this user: its window was brought to the "
-            "front (no second session was started).",
+            f"nexus-logger{' (demo)' if demo else ''} is already open for this user: its "
+            "window was brought to the front (no second session was started).",
             file=sys.stderr,
         )
 

@@ -1,4 +1,5 @@
-"""One window per PC and user: a second launch raises the first window and exits.
+"""One window per PC and user (and one for the demo): a second launch raises the first
+window and exits.
 
 Two windows would each start a session on the same instrument. The first instance listens on
 a local socket (a Unix domain socket, or a named pipe on Windows) whose name is derived from
@@ -33,9 +34,14 @@ def current_user() -> str:
         return "unknown-user"
 
 
-def server_name(user: str | None = None) -> str:
-    """The local-socket name for this user and data folder (short: Unix limits paths)."""
-    key = f"{user or current_user()}|{paths.data_dir()}"
+def server_name(user: str | None = None, *, demo: bool = False) -> str:
+    """The local-socket name for this user and data folder (short: Unix limits paths).
+
+    The demo's window is an instance of its own: it writes only to the local demo file, so it
+    must not stand in for the window that logs real sessions (a launch from the Startup
+    shortcut would raise a forgotten demo and log nothing), nor the other way round.
+    """
+    key = f"{user or current_user()}|{paths.data_dir()}" + ("|demo" if demo else "")
     return "nexus-logger-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 

@@ -85,3 +85,28 @@ def test_second_real_launch_says_so_in_the_terminal(qtbot, first):
     assert proc.returncode == 0
     assert "already open for this user" in err and "brought to the front" in err
     assert out == ""
+
+
+def test_the_demo_window_does_not_stand_in_for_the_real_one(qtbot, sqlite_db):
+    """A forgotten demo window must not swallow the launch that logs real sessions."""
+    import argparse
+
+    from nexus_logger.core.settings import paths
+    from nexus_logger.gui.app import _is_demo
+
+    demo_args = argparse.Namespace(db=str(paths.demo_database()), instrument=None, config=None)
+    real_args = argparse.Namespace(db=sqlite_db, instrument=None, config=None)
+    assert (_is_demo(demo_args), _is_demo(real_args)) == (True, False)
+    assert server_name(demo=True) != server_name()
+    demo = SingleInstance(server_name(demo=True))
+    assert demo.acquire() is True
+    try:
+        real = SingleInstance(server_name())
+        try:
+            assert real.acquire() is True  # its own instance: not handed to the demo
+        finally:
+            real.close()
+        again = SingleInstance(server_name(demo=True))
+        assert again.acquire() is False  # a second demo still raises the first
+    finally:
+        demo.close()
