@@ -20,6 +20,7 @@ def test_an_unconfigured_login_sees_this_pc_is_not_set_up(qtbot, make_window, db
     shown = window.steps_page.error_label.text()
     assert shown.startswith("This PC is not set up: sessions are not sent to NexusLIMS."), shown
     assert "not set up" in window.windowTitle()
+    assert window.windowTitle().endswith("NexusLIMS session logger")  # Qt adds no second name
     assert not window.demo_banner.isVisible()
     assert window.steps_page.title.text() == "This PC is not set up"
     assert "nexus-logger demo" in window.steps_page.contact_label.text()
@@ -38,6 +39,7 @@ def test_the_demo_says_so_on_every_page(qtbot, make_window):
     wait_phase(qtbot, window, Phase.RUNNING)
     assert paths.demo_database().exists()
     assert "DEMO" in window.windowTitle() and "not sent to NexusLIMS" in window.windowTitle()
+    assert window.windowTitle().endswith("NexusLIMS session logger")  # Qt adds no second name
     assert window.demo_banner.isVisible() and window.demo_banner.text() == DEMO_BANNER
     assert window.sync_indicator.plain_text() == "Online: everything is saved in the demo database"
     assert window.connected is not None

@@ -208,12 +208,13 @@ class MainWindow(
     def _show_demo(self, demo: bool) -> None:
         """Say in the title and a banner over every page that this is the demo."""
         self.demo_banner.setVisible(demo)
-        self.setWindowTitle(f"{TITLE} \u2013 DEMO, not sent to NexusLIMS" if demo else TITLE)
+        # The app's name last: Qt adds the display name to a title that does not end with it.
+        self.setWindowTitle(f"DEMO, not sent to NexusLIMS \u2013 {TITLE}" if demo else TITLE)
         self.sync_indicator.database_words = "demo database" if demo else "database"
 
     def _show_not_set_up(self) -> None:
         """No database and no demo: say so, and what to do, instead of logging anywhere."""
-        self.setWindowTitle(f"{TITLE} \u2013 this PC is not set up")
+        self.setWindowTitle(f"This PC is not set up \u2013 {TITLE}")
         self._fail(Step.CONNECT, NOT_SET_UP, NotSetUp(NOT_SET_UP))
         self.steps_page.title.setText("This PC is not set up")
         contact = str(getattr(self.settings, "facility_contact", "") or "")
