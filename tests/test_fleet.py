@@ -92,6 +92,20 @@ def test_the_running_session_comes_from_the_claim_row(db):
     assert pc.session_identifier == started.session_identifier
 
 
+def test_a_pc_used_for_two_instruments_never_shows_one_with_the_others_session(db):
+    from nexus_logger.core.sessions import lifecycle
+
+    host = __import__("socket").gethostname()
+    on_tem = lifecycle.start_session(instrument=TEM, user="alice", engine=db).session
+    _report(db, host, instrument=SEM)  # then this PC ran once for SEM (--instrument)
+    (pc,) = fleet.list_fleet(engine=db)
+    assert (pc.instrument, pc.session_identifier) == (TEM, on_tem.session_identifier)
+    # With a session open on the reported instrument too, the row shows that pair.
+    on_sem = lifecycle.start_session(instrument=SEM, user="bob", engine=db).session
+    (pc,) = fleet.list_fleet(engine=db)
+    assert (pc.instrument, pc.session_identifier) == (SEM, on_sem.session_identifier)
+
+
 def test_a_report_never_fails_the_caller(tmp_path):
     """A database that is not there: report_pc says False, raises nothing."""
     missing = str(tmp_path / "gone.sqlite")

@@ -176,13 +176,38 @@ def _rows(conn: Any) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[st
     return reports, stations, beats
 
 
-def _open_by_host(conn: Any) -> dict[str, str]:
+def _open_by_host(conn: Any) -> dict[str, list[tuple[str, str]]]:
+    """Host -> (instrument, session) of each session open there, by the claim rows."""
     if not table_exists(conn, open_session):
         return {}
-    claimed = select(open_session.c.hostname, open_session.c.session_identifier).where(
-        open_session.c.session_identifier.is_not(None), open_session.c.hostname.is_not(None)
+    claimed = (
+        select(
+            open_session.c.hostname, open_session.c.instrument, open_session.c.session_identifier
+        )
+        .where(open_session.c.session_identifier.is_not(None), open_session.c.hostname.is_not(None))
+        .order_by(open_session.c.instrument)
     )
-    return {host.casefold(): ident for host, ident in conn.execute(claimed)}
+    out: dict[str, list[tuple[str, str]]] = {}
+    for host, pid, ident in conn.execute(claimed):
+        out.setdefault(host.casefold(), []).append((pid, ident))
+    return out
+
+
+def _instrument_and_session(
+    reported: str | None, report_session: str | None, opens: list[tuple[str, str]]
+) -> tuple[str | None, str | None]:
+    """The instrument a PC's row names and the session running on it, always of one instrument.
+
+    A PC used for several instruments (``--instrument``) reports the last one it ran for; a
+    session open there on another instrument is shown with that instrument, never beside the
+    reported one.
+    """
+    for pid, ident in opens:
+        if pid == reported:
+            return pid, ident
+    if opens:
+        return opens[0]
+    return reported, report_session
 
 
 def list_fleet(
@@ -215,13 +240,18 @@ def list_fleet(
         offset = rep["clock_offset_seconds"] if rep else None
         if offset is not None and abs(offset) > clock_limit_seconds:
             flags.append(f"clock off by {offset:+.0f} s")
+        instrument, session = _instrument_and_session(
+            (rep["instrument"] if rep else None) or stations.get(host),
+            rep["session_identifier"] if rep else None,
+            running.get(host, []),
+        )
         out.append(
             PcStatus(
                 hostname=host,
-                instrument=(rep["instrument"] if rep else None) or stations.get(host),
+                instrument=instrument,
                 version=rep["version"] if rep else None,
                 last_seen=last_seen,
-                session_identifier=running.get(host) or (rep or {}).get("session_identifier"),
+                session_identifier=session,
                 waiting_events=rep["waiting_events"] if rep else None,
                 clock_offset_seconds=offset,
                 db_account=rep["db_account"] if rep else None,
