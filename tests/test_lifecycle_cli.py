@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -141,7 +142,6 @@ def test_end_at_heartbeat(sqlite_db: str, capsys: pytest.CaptureFixture[str]) ->
         (["--user", "x" * 51], "at most 50"),
         (["--user", ""], "user name is empty"),
         (["--instrument", ""], "instrument is empty"),
-        (["--instrument", "NOPE"], "Known instruments: TEST-FIB-003, TEST-SEM-002, TEST-TEM-001"),
         (["--at", "yesterday"], "not an ISO-8601 time"),
     ],
 )
@@ -156,6 +156,33 @@ def test_bad_input_exits_2_and_writes_nothing(
     assert dump_database(sqlite_db) == before
 
 
+@pytest.mark.parametrize("command", ["start", "status", "end"])
+def test_an_unknown_instrument_is_a_set_up_problem_exit_6(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """As the README's table says (and as 'station set' does): the PC's set-up names it."""
+    before = dump_database(sqlite_db)
+    assert main(["session", command, "--db", sqlite_db, "--instrument", "NOPE"]) == 6
+    err = capsys.readouterr().err
+    assert "'NOPE' is not in the database" in err
+    assert "Known instruments: TEST-FIB-003, TEST-SEM-002, TEST-TEM-001." in err
+    assert dump_database(sqlite_db) == before
+
+
+def test_a_database_without_instruments_says_where_they_come_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = str(tmp_path / "new.sqlite")
+    assert main(["init-db", empty]) == 0
+    capsys.readouterr()
+    assert main(["session", "start", "--db", empty, "--instrument", "NOPE"]) == 6
+    err = capsys.readouterr().err
+    assert "has no instruments yet" in err and "'instruments' table" in err
+    assert main(["session", "status", "--db", empty]) == 6  # not linked, and nothing to link to
+    err = capsys.readouterr().err
+    assert "has no instruments yet" in err and "station set" not in err
+
+
 def test_instrument_from_environment_and_from_station_table(
     sqlite_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -163,8 +190,9 @@ def test_instrument_from_environment_and_from_station_table(
     assert main(["session", "start", "--db", sqlite_db, "--user", "env"]) == 0
     assert starts_on(sqlite_db, "TEST-SEM-002")[0][1] == "env"
     monkeypatch.delenv("NEXUS_LOGGER_INSTRUMENT")
-    assert main(["session", "status", "--db", sqlite_db]) == 2
-    assert "is not linked to an instrument" in capsys.readouterr().err
+    assert main(["session", "status", "--db", sqlite_db]) == 6
+    err = capsys.readouterr().err
+    assert "is not linked to an instrument" in err and "station set PID" in err
     assert main(["station", "set", "TEST-FIB-003", "--db", sqlite_db]) == 0
     capsys.readouterr()
     assert main(["session", "start", "--db", sqlite_db, "--user", "station"]) == 0

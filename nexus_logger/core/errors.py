@@ -8,7 +8,7 @@ the traceback goes to the log file.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
@@ -96,6 +96,23 @@ class UnknownInstrument(NotFound):
     """The instrument this PC or the command names is not in the database: a set-up problem."""
 
     exit_code = EXIT_SETUP
+
+    @classmethod
+    def named(cls, pid: str, where: str, known: Iterable[str]) -> UnknownInstrument:
+        """``pid`` is not among the ``known`` PIDs of the database ``where``."""
+        return cls(f"The instrument {pid!r} is not in the database {where}. {known_pids(known)}")
+
+
+def known_pids(known: Iterable[str]) -> str:
+    """The sentence that follows an unknown or missing instrument: the PIDs to choose from, or
+    where instruments come from when the database has none."""
+    names = ", ".join(known)
+    if names:
+        return f"Known instruments: {names}."
+    return (
+        "The database has no instruments yet: NexusLIMS's staff add them to its "
+        "'instruments' table (nexus-logger does not)."
+    )
 
 
 class RefusedByDatabase(NexusLoggerError):

@@ -61,10 +61,7 @@ def validated_values(log: Any, engine: Engine) -> dict[str, Any]:
         )
     instruments = load_instruments(engine)
     if instrument not in instruments:
-        raise UnknownInstrument(
-            f"The instrument {instrument!r} is not in the database {describe(engine)}. "
-            f"Known instruments: {', '.join(instruments) or 'none'}."
-        )
+        raise UnknownInstrument.named(instrument, describe(engine), instruments)
     tz_name = instruments[instrument].timezone
     try:
         stamp = timestamps.parse(log.timestamp, tz_name)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from nexus_logger.core.db.engine import EngineLike, describe, engine_info, get_engine
 from nexus_logger.core.db.models import Instrument
 from nexus_logger.core.db.schema import legacy_computer_names, load_instruments, require_usable
-from nexus_logger.core.errors import NotFound
+from nexus_logger.core.errors import NotFound, UnknownInstrument, known_pids
 from nexus_logger.core.sessions.station import host_candidates, lookup_station, this_host
 from nexus_logger.core.validation import clean_instrument
 
@@ -36,16 +36,14 @@ def _instruments(eng: Engine, *, refresh: bool = False) -> dict[str, Instrument]
 
 
 def known_instrument(eng: Engine, pid: str) -> Instrument:
-    """The instrument ``pid`` of the database; :class:`NotFound` listing the known ones."""
+    """The instrument ``pid`` of the database; :class:`UnknownInstrument` (a set-up problem,
+    exit 6) listing the known ones."""
     inst = _instruments(eng).get(pid)
     if inst is None:
         known = _instruments(eng, refresh=True)
         inst = known.get(pid)
         if inst is None:
-            raise NotFound(
-                f"The instrument {pid!r} is not in the database {describe(eng)}. "
-                f"Known instruments: {', '.join(known) or 'none'}."
-            )
+            raise UnknownInstrument.named(pid, describe(eng), known)
     return inst
 
 
@@ -71,8 +69,9 @@ def identify_instrument(
        name (``hostname``, default this PC), full name first, then without the DNS domain;
     3. the legacy ``instruments.computer_name`` column of a NexusLIMS 1.x database.
 
-    Raises :class:`NotFound` naming this host and listing the known instruments when nothing
-    matches, so the person at the PC knows exactly what to run.
+    Raises :class:`UnknownInstrument` (a :class:`NotFound`; a set-up problem, exit 6) naming
+    this host and listing the known instruments when nothing matches, so the person at the PC
+    knows exactly what to run.
     """
     eng = get_engine(engine)
     info = require_usable(eng)
@@ -91,19 +90,23 @@ def identify_instrument(
                 break
     if pid is None:
         known = _instruments(eng, refresh=True)
-        raise NotFound(
+        what_to_do = (
+            " Run 'nexus-logger station set PID' on this PC once, or pass --instrument PID."
+            if known
+            else ""
+        )
+        raise UnknownInstrument(
             f"This PC (host name {host!r}) is not linked to an instrument in the database "
-            f"{describe(eng)}. Known instruments: {', '.join(known) or 'none'}. Run "
-            "'nexus-logger station set PID' on this PC once, or pass --instrument PID."
+            f"{describe(eng)}. {known_pids(known)}{what_to_do}"
         )
     try:
         inst = known_instrument(eng, pid)
     except NotFound:
         known = _instruments(eng)
-        raise NotFound(
+        what_to_do = " Fix the link with 'nexus-logger station set PID'." if known else ""
+        raise UnknownInstrument(
             f"This PC (host name {host!r}) is linked to the instrument {pid!r}, which is not in "
-            f"the database {describe(eng)}. Known instruments: {', '.join(known) or 'none'}. "
-            "Fix the link with 'nexus-logger station set PID'."
+            f"the database {describe(eng)}. {known_pids(known)}{what_to_do}"
         ) from None
     _logger.debug("Host %s is %s (from %s)", host, pid, how)
     return inst

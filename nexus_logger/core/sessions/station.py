@@ -82,10 +82,7 @@ def set_station(
     host = normalize_host(hostname if hostname is not None else this_host())
     instruments = load_instruments(eng)
     if pid not in instruments:
-        raise UnknownInstrument(
-            f"The instrument {pid!r} is not in the database {describe(eng)}. "
-            f"Known instruments: {', '.join(instruments) or 'none'}."
-        )
+        raise UnknownInstrument.named(pid, describe(eng), instruments)
     ensure_tables(eng, [station])
     values = {
         "hostname": host,
