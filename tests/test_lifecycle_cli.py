@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import shlex
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -181,6 +182,46 @@ def test_a_database_without_instruments_says_where_they_come_from(
     assert main(["session", "status", "--db", empty]) == 6  # not linked, and nothing to link to
     err = capsys.readouterr().err
     assert "has no instruments yet" in err and "station set" not in err
+
+
+def _suggested(err: str) -> list[str]:
+    """The command a refusal suggests, as arguments for ``main`` (it is quoted '...')."""
+    command = err.split("'nexus-logger ", 1)[1].split("'", 1)[0]
+    return shlex.split(command)
+
+
+def test_refusals_suggest_a_command_that_works_as_given(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The advice fits the reader (the owner or someone else) and keeps the --db given."""
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base, "--user", "alice"]) == 0
+    capsys.readouterr()
+    assert main(["session", "start", *base, "--user", "bob"]) == 4  # not bob's to end
+    err = capsys.readouterr().err
+    assert "It is not yours" in err
+    assert _suggested(err)[:3] == ["session", "end", "--session"]
+    assert main(["session", "start", *base, "--user", "alice"]) == 4  # her own: end it first
+    err = capsys.readouterr().err
+    assert "End it first with" in err
+    suggested = _suggested(err)
+    assert suggested == [
+        "session",
+        "end",
+        "--instrument",
+        TEM,
+        "--user",
+        "alice",
+        "--db",
+        sqlite_db,
+    ]
+    assert main(suggested) == 0  # copied as it is, it ends her session
+    assert main(["session", "start", *base, "--user", "alice"]) == 0
+    capsys.readouterr()
+    assert main(["session", "end", *base, "--user", "bob"]) == 4
+    suggested = _suggested(capsys.readouterr().err)
+    assert suggested[-2:] == ["--db", sqlite_db]
+    assert main(suggested) == 0  # naming the session is the explicit choice
 
 
 def test_instrument_from_environment_and_from_station_table(

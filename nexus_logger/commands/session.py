@@ -149,12 +149,23 @@ def cmd_start(args: argparse.Namespace) -> int:
     )
     s = outcome.session
     if not outcome.created:
+        from nexus_logger.core.settings.identity import same_user
+
         where = f" on PC {s.hostname}" if s.hostname else ""
         known = " (as this PC knows it; the database cannot be reached)" if outcome.queued else ""
+        if same_user(s.user, user):
+            what_to_do = (
+                f"End it first with {_suggest(args, 'session', 'end', pid=inst, user=True)}."
+            )
+        else:  # 'session end' alone refuses another person's session
+            what_to_do = (
+                "It is not yours: to end it anyway, name it: "
+                f"{_suggest(args, 'session', 'end', '--session', s.session_identifier)}."
+            )
         message = (
             f"A session is already open on {inst.instrument_pid}{known}: "
             f"{s.user or 'unknown user'} since {_when(s.started)}{where} "
-            f"(session {s.session_identifier}). End it first with 'nexus-logger session end'."
+            f"(session {s.session_identifier}). {what_to_do}"
         )
         return _refused(args, message, {"created": False, "session": s.as_dict()})
     if args.format == "json":
@@ -304,10 +315,31 @@ def _not_yours(args: argparse.Namespace, session: Any) -> int:
     message = (
         f"The open session on {session.instrument.instrument_pid} is not yours: "
         f"{session.user or 'an unknown user'} started it at {_when(session.started)}. "
-        f"To end it anyway, name it: 'nexus-logger session end --session "
-        f"{session.session_identifier}'."
+        "To end it anyway, name it: "
+        f"{_suggest(args, 'session', 'end', '--session', session.session_identifier)}."
     )
     return _refused(args, message, {"ended": None, "session": session.as_dict()})
+
+
+def _suggest(args: argparse.Namespace, *words: str, pid: Any = None, user: bool = False) -> str:
+    """A command to run next, quoted, with this command's database (and ``pid``'s instrument
+    and, with ``user``, the --user when they were given), so that it can be copied as it is."""
+    from nexus_logger.core.db.database_url import is_url
+
+    def arg(value: str) -> str:
+        return f'"{value}"' if not value or any(ch.isspace() for ch in value) else value
+
+    parts = ["nexus-logger", *words]
+    if pid is not None and getattr(args, "instrument", None):
+        parts += ["--instrument", pid.instrument_pid]
+    if user and getattr(args, "user", None) is not None:
+        parts += ["--user", arg(args.user)]
+    db = getattr(args, "db", None)
+    if db and is_url(db):  # never repeat a password on screen or in the log
+        return f"'{' '.join(parts)}' (with the same --db)"
+    if db:
+        parts += ["--db", arg(db)]
+    return f"'{' '.join(parts)}'"
 
 
 def _no_open(args: argparse.Namespace, pid: str) -> int:
