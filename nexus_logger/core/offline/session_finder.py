@@ -50,8 +50,7 @@ class SessionFinder:
             if cached is None:
                 raise DatabaseUnavailable(
                     f"{err} This PC has not reached that database before, so it does not know "
-                    "its instrument yet and cannot keep sessions offline. Check the connection "
-                    "and the database setting."
+                    "its instrument yet and cannot keep sessions offline."
                 ) from err
             _logger.warning(
                 "Database unreachable; using the instrument identified last: %s",
