@@ -46,6 +46,23 @@ def test_init_db_creates_then_leaves_alone(tmp_path: Path) -> None:
     assert "nothing was changed" in second.stdout
 
 
+def test_init_db_in_a_missing_folder_or_on_another_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init-db", str(tmp_path / "no-such-folder" / "new.sqlite")]) == 6
+    err = capsys.readouterr().err
+    assert "The folder" in err and "no-such-folder does not exist" in err
+    assert "Create the folder first" in err
+    assert not (tmp_path / "no-such-folder").exists()  # nothing was made
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database\n" * 100)
+    assert main(["init-db", str(notes)]) == 6
+    err = capsys.readouterr().err
+    assert "is not an SQLite database. Check the database path." in err
+    assert "configuration" not in err  # the path came from the command line
+    assert notes.read_text() == "not a database\n" * 100
+
+
 def test_sessions_formats_on_reference(
     reference_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -213,7 +213,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         lambda s: s.says("file is not a database", "file is encrypted"),
         SchemaError,
-        "{where} is not an SQLite database. Check the database path in the configuration.",
+        "{where} is not an SQLite database. Check the database path.",
     ),
     # (PostgreSQL's "no such file" is a missing server socket: it cannot be reached.)
     _Rule(

@@ -146,7 +146,20 @@ def _build_engine(target: str | os.PathLike[str], *, create: bool, timeout: floa
             f"The database file {path} does not exist. Check the path (is the share "
             "connected?), or create a new database with 'nexus-logger init-db'."
         )
+    if not exists and not _is_folder(path.absolute().parent):
+        raise DatabaseMissing(
+            f"The folder {path.absolute().parent} does not exist, so the database file "
+            f"{path.name} cannot be created in it. Create the folder first, or check the path "
+            "(is the share connected?)."
+        )
     return _sqlite(path, create, timeout)
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _sqlite(path: Path, create: bool, timeout: float) -> Engine:
