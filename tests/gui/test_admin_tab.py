@@ -323,7 +323,7 @@ def test_read_only_for_non_administrators(qtbot, make_tab, sqlite_db):
     session(sqlite_db, "err", status="ERROR")
     tab = make_tab(sqlite_db, login="mallory", admins=("root",))
     assert tab.readonly_label.isVisible()
-    assert "mallory is not listed in 'administrators'" in tab.readonly_label.text()
+    assert "mallory is not in the 'administrators' setting" in tab.readonly_label.text()
     tab.show_session("err")
     qtbot.waitUntil(lambda: tab.events_model.rowCount() == 2)
     wait_idle(qtbot, tab)
@@ -346,6 +346,24 @@ def test_names_and_notes_hidden_from_non_administrators_by_default(qtbot, make_t
     admin = make_tab(sqlite_db)  # administrators always see who it was
     qtbot.waitUntil(lambda: admin.model.rowCount() == 1)
     assert admin.model.index(0, user_col).data() == "alice"
+
+
+def test_the_demo_shows_its_made_up_names_to_everyone(qtbot, make_tab, sqlite_db):
+    import shutil
+
+    from nexus_logger.core.settings import paths
+
+    session(sqlite_db, "pending", user="alice")
+    demo = paths.demo_database()
+    demo.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sqlite_db, demo)
+    user_col = [k for k, _ in tab_columns()].index("user")
+    tab = make_tab(str(demo), login="mallory", admins=("root",))
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1)
+    assert tab.model.index(0, user_col).data() == "alice"
+    tab.show_session("pending")
+    qtbot.waitUntil(lambda: tab.events_model.rowCount() == 2)
+    assert tab.detail_title.text().startswith("Session pending on TEST-TEM-001, user alice: ")
 
 
 def test_tampered_audit_trail_is_shown(qtbot, make_tab, sqlite_db):

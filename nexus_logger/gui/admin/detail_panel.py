@@ -99,8 +99,9 @@ class DetailPanel(QWidget):
             starts = [e for e in events if e.event_type == EventType.START.value]
             user = starts[0].user if starts else first.user
             gens = sum(e.event_type == EventType.RECORD_GENERATION.value for e in events)
+            who = f"user {user}" if user else "no user"  # (user "(hidden)" when names are)
             self.detail_title.setText(
-                f"Session {ident} on {first.instrument} ({user or 'no user'}): "
+                f"Session {ident} on {first.instrument}, {who}: "
                 f"{text.plural(len(events), 'row')}, "
                 f"{text.plural(gens, 'RECORD_GENERATION event')}."
             )

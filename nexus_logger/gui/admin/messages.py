@@ -37,8 +37,8 @@ class MessageLines:
         if not is_admin:
             who = login or "This account"
             self.readonly_label.setText(
-                f"Read-only: {who} is not listed in 'administrators' in the config file, so the "
-                "admin actions are not available."
+                f"Read-only: {who} is not in the 'administrators' setting, so the admin actions "
+                "are not available."
             )
         self.readonly_label.setVisible(not is_admin)
         self.bridge_label = _label(parent, selectable=True)

@@ -68,9 +68,12 @@ class AdminTab(TabActions, TabPages):
         self.login = admin_actions.current_login()
         self.is_admin = admin_actions.is_administrator(self.login, settings.administrators)
         #: True when this viewer may not see who used an instrument: every result the tab
-        #: loads then passes through core/staff/privacy.py (``admin_tab_shows_people``).
-        self.hide_people = not self.is_admin and not bool(
-            getattr(settings, "admin_tab_shows_people", False)
+        #: loads then passes through core/staff/privacy.py (``admin_tab_shows_people``). The
+        #: demo's sessions are made up (and the viewer's own): nobody's to hide.
+        self.hide_people = (
+            not self.is_admin
+            and not bool(getattr(settings, "admin_tab_shows_people", False))
+            and not bool(getattr(settings, "uses_demo", False))
         )
         self.zones: dict[str, str] = {}
         self._started = False
