@@ -366,6 +366,30 @@ def test_the_demo_shows_its_made_up_names_to_everyone(qtbot, make_tab, sqlite_db
     assert tab.detail_title.text().startswith("Session pending on TEST-TEM-001, user alice: ")
 
 
+def test_longer_values_of_a_later_filter_are_not_cut_off(qtbot, make_tab, sqlite_db):
+    """Columns were sized once, from the first list: WAITING_FOR_END and "0 min (running)"
+    shown later came out as "WAITING_F..." and "0 min (run..."."""
+    session(sqlite_db, "built", status="TO_BE_BUILT")
+    session(sqlite_db, "open", status="WAITING_FOR_END", start_h=0.01, end_h=None)
+    tab = make_tab(sqlite_db)
+    tab.resize(760, 640)  # the window's default size
+    tab.set_status_filter("TO_BE_BUILT")
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1)
+    wait_idle(qtbot, tab)
+    view = tab.sessions_view
+    keys = [k for k, _ in tab_columns()]
+    dragged = keys.index("instrument")
+    view.horizontalHeader().resizeSection(dragged, 300)  # a width the user chose
+    tab.set_status_filter("WAITING_FOR_END")
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1 and tab.model.summaries()[0].end is None)
+    wait_idle(qtbot, tab)
+    metrics = view.fontMetrics()
+    for key in ("duration", "status"):
+        shown = str(tab.model.index(0, keys.index(key)).data())
+        assert metrics.horizontalAdvance(shown) < view.columnWidth(keys.index(key)), shown
+    assert view.columnWidth(dragged) == 300  # widened where needed, never narrowed
+
+
 def test_tampered_audit_trail_is_shown(qtbot, make_tab, sqlite_db):
     session(sqlite_db, "err", status="ERROR")
     admin_actions.requeue(

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from nexus_logger.core.staff import fleet
 from nexus_logger.core.staff.fleet import PcStatus
 from nexus_logger.gui.admin.models import ListModel, format_duration
-from nexus_logger.gui.admin.table_view import make_table_view
+from nexus_logger.gui.admin.table_view import fit_columns, make_table_view
 
 FLAG_COLOR = "#b3261e"
 
@@ -101,10 +101,9 @@ class FleetPage(QWidget):
 
     def set_pcs(self, pcs: list[PcStatus]) -> None:
         """Show ``pcs`` (from :func:`~nexus_logger.core.staff.fleet.list_fleet`)."""
-        first = self.model.rowCount() == 0
         self.model.set_items(pcs)
-        if pcs and first:
-            self.view.resizeColumnsToContents()
+        if pcs:
+            fit_columns(self.view)
         lines = [fleet.headline(pcs)]
         lines += [f"\u2022 {pc.hostname}: {'; '.join(pc.flags)}" for pc in pcs if pc.flags]
         self.summary.setText("\n".join(lines))

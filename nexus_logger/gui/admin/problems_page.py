@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 from nexus_logger.core.staff import problems
 from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.models import ProblemsTableModel
-from nexus_logger.gui.admin.table_view import make_table_view
+from nexus_logger.gui.admin.table_view import fit_columns, make_table_view
 
 
 class ProblemsPage(QWidget):
@@ -26,7 +26,6 @@ class ProblemsPage(QWidget):
         self._jobs = context.jobs
         self._database = context.database
         self._settings = context.settings
-        self._columns_sized = False
         lay = QVBoxLayout(self)
         self.problems_model = ProblemsTableModel(self)
         self.problems_view = make_table_view(self.problems_model, self)
@@ -57,9 +56,8 @@ class ProblemsPage(QWidget):
     def _loaded(self, found: list[problems.Problem]) -> None:
         selected = self._selected_problem()
         self.problems_model.set_items(found)
-        if found and not self._columns_sized:
-            self._columns_sized = True
-            self.problems_view.resizeColumnsToContents()
+        if found:
+            fit_columns(self.problems_view)
         if not found:
             self.problem_text.setText(
                 "No problems found: nothing here stops NexusLIMS from building the sessions."

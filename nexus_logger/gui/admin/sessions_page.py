@@ -16,7 +16,7 @@ from nexus_logger.gui.admin.detail_panel import DetailPanel
 from nexus_logger.gui.admin.filter_bar import FilterBar
 from nexus_logger.gui.admin.messages import MessageLines
 from nexus_logger.gui.admin.session_model import SessionTableModel
-from nexus_logger.gui.admin.table_view import make_table_view
+from nexus_logger.gui.admin.table_view import fit_columns, make_table_view
 from nexus_logger.gui.worker import JobError
 
 
@@ -41,7 +41,6 @@ class SessionsPage(QWidget):
         self.select_after_load: str | None = None
         self._counts_wanted = [0]  # generation of the counts the filter bar wants
         self._page_wanted = [0]  # token of the page the list wants (read on the worker thread)
-        self._columns_sized = False
         split = QSplitter(Qt.Orientation.Vertical, self)
         self.model = SessionTableModel(self)
         self.sessions_view = make_table_view(self.model, split)
@@ -85,9 +84,8 @@ class SessionsPage(QWidget):
                 return  # skipped: the filters changed before the query ran
             self._messages.clear_error()
             self.model.add_page(token, offset, limit, rows)
-            if rows and not self._columns_sized:
-                self._columns_sized = True
-                self.sessions_view.resizeColumnsToContents()
+            if rows and offset == 0:  # the first rows of a new list
+                fit_columns(self.sessions_view)
 
         wanted = self._page_wanted
         wanted[0] = token

@@ -29,3 +29,21 @@ def make_table_view(model: QAbstractItemModel, parent: QWidget) -> QTableView:
     # stretch was switched on, and now it is as wide as its title.
     header.setStretchLastSection(True)
     return view
+
+
+def fit_columns(view: QTableView) -> None:
+    """Widen every column narrower than its title or the rows now loaded (the first 50 are
+    measured); never narrow one, so a width the user dragged stays.
+
+    Called whenever new rows replace the old (another filter, a reload): sizing only once, from
+    the very first rows, left longer values that came later (WAITING_FOR_END after
+    TO_BE_BUILT, "0 min (running)") cut off.
+    """
+    header = view.horizontalHeader()
+    model = view.model()
+    for column in range(model.columnCount()):
+        if header.isSectionHidden(column):
+            continue
+        wanted = max(view.sizeHintForColumn(column), header.sectionSizeHint(column))
+        if header.sectionSize(column) < wanted:
+            header.resizeSection(column, wanted)
