@@ -129,6 +129,8 @@ def test_end_at_heartbeat(sqlite_db: str, capsys: pytest.CaptureFixture[str]) ->
     ident = find_open_session(TEM, engine=sqlite_db).session_identifier
     assert main(["session", "end", *base, "--at", "heartbeat"]) == 2
     assert "no heartbeat recorded" in capsys.readouterr().err
+    assert main(["session", "end", *base, "--at", ""]) == 2  # empty is a mistake, not "now"
+    assert "--at was given no time" in capsys.readouterr().err
     beat = record_heartbeat(ident, engine=sqlite_db)
     assert main(["session", "end", *base, "--at", "heartbeat"]) == 0
     (end_ts,) = raw_query(sqlite_db, "SELECT timestamp FROM session_log WHERE event_type = 'END'")[
@@ -144,6 +146,8 @@ def test_end_at_heartbeat(sqlite_db: str, capsys: pytest.CaptureFixture[str]) ->
         (["--user", ""], "user name is empty"),
         (["--instrument", ""], "instrument is empty"),
         (["--at", "yesterday"], "not an ISO-8601 time"),
+        (["--at", ""], "--at was given no time"),
+        (["--at", "  "], "--at was given no time"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(

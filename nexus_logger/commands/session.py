@@ -106,6 +106,11 @@ def _resolve_instrument(args: argparse.Namespace, durable: Any) -> Any:
 
 def parse_time(text: str) -> datetime:
     """``--at`` text as a datetime; naive values are later read in the instrument's zone."""
+    if not text.strip():
+        raise InvalidInput(
+            "--at was given no time; give one like 2025-01-06T08:06:34 (the instrument's "
+            "zone), or leave --at out for now."
+        )
     try:
         return datetime.fromisoformat(text.strip())
     except ValueError:
@@ -142,7 +147,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 
     durable = durable_from_args(args)
     inst = _resolve_instrument(args, durable)
-    at = parse_time(args.at) if args.at else None
+    at = parse_time(args.at) if args.at is not None else None
     user = args.user if args.user is not None else default_user()
     outcome = durable.start(
         instrument=inst, user=user, note=args.note, at=at, confirm=False, typed=at is not None
@@ -252,7 +257,7 @@ def _end_time(
                 f"Session {ident} has no heartbeat recorded; give the end time with --at TIME."
             )
         return at, False
-    if args.at:
+    if args.at is not None:  # an empty --at is a mistake, not "now"
         return parse_time(args.at), True
     return invoked, False
 
