@@ -229,9 +229,9 @@ def _folder_refuses_journal(engine: Engine, err: BaseException) -> bool:
     """SQLite: the file is there but its folder refuses new files, so a write cannot create
     its journal ("unable to open database file", like a share that went away).
 
-    Tried only after such an error: a file is created in the folder and removed at once. Not
-    waiting helps there, so the caller must not keep the event on this PC as if the database
-    were away.
+    Tried only after such an error: a file is created in the folder and removed at once.
+    Waiting does not help a folder that refuses, so the event must not be kept on this PC as
+    if the database were away.
     """
     if not is_sqlite(engine) or "unable to open database" not in str(err).lower():
         return False
