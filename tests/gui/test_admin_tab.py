@@ -390,6 +390,24 @@ def test_longer_values_of_a_later_filter_are_not_cut_off(qtbot, make_tab, sqlite
     assert view.columnWidth(dragged) == 300  # widened where needed, never narrowed
 
 
+def test_the_filters_are_greyed_out_on_pages_they_do_not_filter(qtbot, make_tab, sqlite_db):
+    session(sqlite_db, "pending")
+    tab = make_tab(sqlite_db)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1)
+    bar = tab.filter_bar
+    filters = (bar.status_combo, bar.instrument_combo, bar.search_edit, bar.export_button)
+    assert all(w.isEnabled() for w in filters) and not bar.date_from.isEnabled()
+    for index in range(1, tab.pages.count()):  # Problems, Timeline, Audit, Fleet: everything
+        tab.pages.setCurrentIndex(index)
+        assert not any(w.isEnabled() for w in filters), tab.pages.tabText(index)
+        assert not bar.count_buttons[None].isEnabled()
+        assert bar.refresh_button.isEnabled()
+    bar.dates_check.setChecked(True)  # (as a test may; a person cannot while greyed out)
+    tab.pages.setCurrentIndex(0)
+    assert all(w.isEnabled() for w in filters) and bar.date_from.isEnabled()
+    wait_idle(qtbot, tab)
+
+
 def test_tampered_audit_trail_is_shown(qtbot, make_tab, sqlite_db):
     session(sqlite_db, "err", status="ERROR")
     admin_actions.requeue(

@@ -137,6 +137,23 @@ class FilterBar(QWidget):
         self.search_edit.textChanged.connect(lambda _t: self.search_timer.start())
         self.search_edit.returnPressed.connect(self.changed)
 
+    def set_applies(self, applies: bool) -> None:
+        """Enable the filters (and the export of what they list) only where they choose what
+        is shown: the Sessions page. The other pages show everything, so filters that do
+        nothing there are greyed out rather than seeming to narrow them. Refresh stays."""
+        widgets: list[QWidget] = [
+            self.status_combo,
+            self.instrument_combo,
+            self.dates_check,
+            self.search_edit,
+            self.export_button,
+            *self.count_buttons.values(),
+        ]
+        for widget in widgets:
+            widget.setEnabled(applies)
+        for edit in (self.date_from, self.date_to):
+            edit.setEnabled(applies and self.dates_check.isChecked())
+
     def _dates_toggled(self, on: bool) -> None:
         self.date_from.setEnabled(on)
         self.date_to.setEnabled(on)

@@ -14,6 +14,7 @@ from nexus_logger.core.settings.config import Settings
 from nexus_logger.core.staff import fleet, problems
 from nexus_logger.gui.admin.audit_page import AuditPage
 from nexus_logger.gui.admin.context import TabJobs
+from nexus_logger.gui.admin.filter_bar import FilterBar
 from nexus_logger.gui.admin.fleet import FleetPage
 from nexus_logger.gui.admin.messages import MessageLines
 from nexus_logger.gui.admin.problems_page import ProblemsPage
@@ -29,6 +30,7 @@ class TabPages:
     settings: Settings
     jobs: TabJobs
     messages: MessageLines
+    filter_bar: FilterBar
     pages: QTabWidget
     sessions_page: SessionsPage
     problems_page: ProblemsPage
@@ -38,6 +40,7 @@ class TabPages:
     _started: bool
 
     def _page_changed(self, _index: int) -> None:
+        self.filter_bar.set_applies(self.pages.currentWidget() is self.sessions_page)
         if self._started:
             self._load_current_page()
 
