@@ -15,6 +15,7 @@ from nexus_logger.cli import main
 from nexus_logger.core.sessions.lifecycle import find_open_session, record_heartbeat
 from tests.headless import run_main_in_child
 from tests.helpers_lifecycle import dump_database, raw_query, starts_on
+from tests.helpers_outbox import moved_away
 
 TEM = "TEST-TEM-001"
 
@@ -226,6 +227,27 @@ def test_refusals_suggest_a_command_that_works_as_given(
     suggested = _suggested(capsys.readouterr().err)
     assert suggested[-2:] == ["--db", sqlite_db]
     assert main(suggested) == 0  # naming the session is the explicit choice
+
+
+def test_the_suggestion_works_with_the_database_away_and_a_config_file(
+    sqlite_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The END of someone else's session, kept on this PC: the suggestion must name the
+    instrument (this PC's open session is found by it) and the config file that names the
+    database."""
+    config = tmp_path / "my config.toml"  # a space: the path must be quoted
+    config.write_text(f"database = '{sqlite_db}'\n")
+    base = ["--config", str(config), "--instrument", TEM]
+    assert main(["session", "start", *base, "--user", "alice"]) == 0
+    capsys.readouterr()
+    with moved_away(sqlite_db):
+        assert main(["session", "end", *base, "--user", "bob"]) == 4
+        suggested = _suggested(capsys.readouterr().err)
+        assert "--instrument" in suggested and suggested[-2:] == ["--config", str(config)]
+        assert main(suggested) == 3  # kept on this PC, to be sent when the database is back
+    capsys.readouterr()
+    assert main(["sync", "--config", str(config)]) == 0
+    assert find_open_session(TEM, engine=sqlite_db) is None
 
 
 def test_instrument_from_environment_and_from_station_table(

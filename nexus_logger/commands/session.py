@@ -165,7 +165,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         else:  # 'session end' alone refuses another person's session
             what_to_do = (
                 "It is not yours: to end it anyway, name it: "
-                f"{_suggest(args, 'session', 'end', '--session', s.session_identifier)}."
+                f"{_suggest(args, 'session', 'end', '--session', s.session_identifier, pid=inst)}."
             )
         message = (
             f"A session is already open on {inst.instrument_pid}{known}: "
@@ -321,30 +321,41 @@ def _not_yours(args: argparse.Namespace, session: Any) -> int:
         f"The open session on {session.instrument.instrument_pid} is not yours: "
         f"{session.user or 'an unknown user'} started it at {_when(session.started)}. "
         "To end it anyway, name it: "
-        f"{_suggest(args, 'session', 'end', '--session', session.session_identifier)}."
+        + _suggest(
+            args, "session", "end", "--session", session.session_identifier, pid=session.instrument
+        )
+        + "."
     )
     return _refused(args, message, {"ended": None, "session": session.as_dict()})
 
 
 def _suggest(args: argparse.Namespace, *words: str, pid: Any = None, user: bool = False) -> str:
-    """A command to run next, quoted, with this command's database (and ``pid``'s instrument
-    and, with ``user``, the --user when they were given), so that it can be copied as it is."""
+    """A command to run next, quoted, with this command's --config and database, ``pid``'s
+    instrument when --instrument was given (without it, a session kept on this PC while the
+    database is away cannot be found) and, with ``user``, the --user given: so that it can be
+    copied as it is."""
     from nexus_logger.core.db.database_url import is_url
-
-    def arg(value: str) -> str:
-        return f'"{value}"' if not value or any(ch.isspace() for ch in value) else value
 
     parts = ["nexus-logger", *words]
     if pid is not None and getattr(args, "instrument", None):
         parts += ["--instrument", pid.instrument_pid]
     if user and getattr(args, "user", None) is not None:
-        parts += ["--user", arg(args.user)]
+        parts += ["--user", _shell_word(args.user)]
+    if getattr(args, "config", None):
+        parts += ["--config", _shell_word(str(args.config))]
     db = getattr(args, "db", None)
     if db and is_url(db):  # never repeat a password on screen or in the log
         return f"'{' '.join(parts)}' (with the same --db)"
     if db:
-        parts += ["--db", arg(db)]
+        parts += ["--db", _shell_word(db)]
     return f"'{' '.join(parts)}'"
+
+
+def _shell_word(value: str) -> str:
+    """``value`` as one word for a shell: in double quotes (which both Windows' shells and
+    POSIX shells read) unless it is plain."""
+    plain = value and all(ch.isalnum() or ch in "_-.,/:\\@+=" for ch in value)
+    return value if plain else '"' + value.replace('"', '\\"') + '"'
 
 
 def _no_open(args: argparse.Namespace, pid: str) -> int:
