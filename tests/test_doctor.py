@@ -184,6 +184,17 @@ def test_pc_not_mapped(db: str) -> None:
     assert relevant_check(checks, NotFound("x")) is check
 
 
+def test_a_database_without_instruments_says_where_they_come_from(tmp_path: Path) -> None:
+    from nexus_logger.core.db.schema import init_db
+
+    empty = str(tmp_path / "new.sqlite")
+    init_db(empty)
+    check = by_name(run_checks(settings_for(empty), hostname="NEW-PC"))["station"]
+    assert check.status == "PROBLEM"
+    assert "has no instruments yet" in check.message
+    assert check.fix.startswith("Have NexusLIMS's staff add the instruments")
+
+
 def test_configured_instrument_that_does_not_exist(
     sqlite_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -153,3 +153,46 @@ def test_a_malformed_url_is_a_clear_config_error_that_hides_the_password(
     for shown in (str(caught.value), engines.describe(url)):
         assert "s3c" not in shown and "ret@" not in shown
         assert "db.example.org" in shown
+
+
+def _refused(*_args: object, **_kwargs: object) -> object:
+    raise PermissionError(13, "Access is denied")
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("folder refuses new files", "ReadOnlyFolder"),
+        ("file itself unreadable", None),  # a share or a login: waiting may help
+        ("file gone", None),  # the share dropped
+        ("another error", None),
+        ("new file, folder refuses", "DatabaseReadOnly"),
+    ],
+)
+def test_unable_to_open_is_read_only_only_when_the_folder_refuses(
+    case: str, expected: str | None, sqlite_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the engine makes of SQLite's "unable to open database file" after a write failed
+    (the folders refuse here by a patched file creation: root ignores permission bits)."""
+    error = sqlite3.OperationalError("unable to open database file")
+    target = sqlite_db
+    if case == "new file, folder refuses":
+        target = str(tmp_path / "new.sqlite")
+    engine = engines.get_engine(target, create=case == "new file, folder refuses")
+    if case in ("folder refuses new files", "new file, folder refuses"):
+        monkeypatch.setattr(engines.tempfile, "TemporaryFile", _refused)
+    elif case == "file itself unreadable":
+        monkeypatch.setattr(engines.tempfile, "TemporaryFile", _refused)
+        monkeypatch.setattr(Path, "open", _refused)
+    elif case == "file gone":
+        monkeypatch.setattr(engines.tempfile, "TemporaryFile", _refused)
+        Path(sqlite_db).rename(tmp_path / "away.sqlite")
+    else:
+        error = sqlite3.OperationalError("disk I/O error")
+    said = engines._folder_refusal(engine, error)
+    assert (type(said).__name__ if said else None) == expected
+    if expected == "ReadOnlyFolder":
+        assert "can be read but not written: its folder" in str(said)
+        assert "Ask IT for write (Modify) permission on the folder" in str(said)
+    if expected == "DatabaseReadOnly":
+        assert "does not let this account create files" in str(said) and "new.sqlite" in str(said)

@@ -502,6 +502,26 @@ def test_heartbeat_refused_after_end_and_unknown_session(db: str) -> None:
         record_heartbeat(str(uuid.uuid4()), engine=db)
 
 
+def test_an_ended_session_names_the_end_nexuslims_pairs_with_it(db: str) -> None:
+    """The END of the START's user (not a newer END of someone else's with the same
+    identifier), a time without an offset read in the instrument's zone."""
+    from tests.rawdb import raw_execute
+
+    ident = start_session(instrument=TEM, user="a", engine=db).session.session_identifier
+    lifecycle.forget_open_here(ident)  # no local record: the zone must come from the database
+    insert = (
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        "record_status, \"user\") VALUES (?, ?, ?, 'END', 'TO_BE_BUILT', ?)"
+    )
+    raw_execute(db, insert, (ident, TEM, "2031-05-06T07:08:09", "a"))  # naive: 1.x style
+    raw_execute(db, insert, (ident, TEM, "2031-05-06T09:00:00+00:00", "someone else"))
+    with pytest.raises(SessionEnded) as ended:
+        record_heartbeat(ident, engine=db)
+    assert ended.value.ended_at == datetime(
+        2031, 5, 6, 7, 8, 9, tzinfo=ZoneInfo("America/New_York")
+    )
+
+
 def test_heartbeat_without_database_is_kept_locally(sqlite_db: str) -> None:
     """The network share is gone (here: the file stays locked): the local file still learns."""
     ident = start_session(instrument=SEM, user="a", engine=sqlite_db).session.session_identifier

@@ -82,6 +82,27 @@ class DatabaseReadOnly(NexusLoggerError):
     """The database can be read but not written."""
 
 
+#: What to do about a folder that refuses new files (the CLI, the window and the doctor).
+FOLDER_FIX = "Ask IT for write (Modify) permission on the folder of the database file."
+
+
+class ReadOnlyFolder(DatabaseReadOnly):
+    """An SQLite file that can be read, in a folder that refuses new files: a write cannot
+    create SQLite's journal next to it."""
+
+    @staticmethod
+    def problem(where: str) -> str:
+        """The sentence that says what is wrong (the doctor adds :data:`FOLDER_FIX` apart)."""
+        return (
+            f"The database {where} can be read but not written: its folder does not let this "
+            "account create SQLite's journal file next to it."
+        )
+
+    @classmethod
+    def of(cls, where: str) -> ReadOnlyFolder:
+        return cls(f"{cls.problem(where)} {FOLDER_FIX}")
+
+
 class SchemaError(NexusLoggerError):
     """The file or server is reachable but does not hold NexusLIMS tables we understand."""
 

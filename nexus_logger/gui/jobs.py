@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from nexus_logger.core.errors import Conflict, DatabaseUnavailable, NotFound
+from nexus_logger.core.errors import Conflict, DatabaseUnavailable, NotFound, SessionEnded
 
 if TYPE_CHECKING:
     from nexus_logger.core.offline.durable import DurableLogger
@@ -142,7 +142,9 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
         if logger.pending_count():
             # This PC still holds an END (or START) for it; the database is simply behind.
             return HeartbeatResult(None)
-        return HeartbeatResult(None, str(err), getattr(err, "ended_at", None))
+        return HeartbeatResult(
+            None, str(err), err.ended_at if isinstance(err, SessionEnded) else None
+        )
     except NotFound:
         # The START is still waiting in the outbox: the database has nothing to beat on yet.
         at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)

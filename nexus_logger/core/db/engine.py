@@ -29,11 +29,13 @@ from nexus_logger.core.db.database_url import is_url, masked, parse_url, sqlite_
 from nexus_logger.core.db.postgres_engine import postgres_engine
 from nexus_logger.core.db.sqlite_engine import sqlite_engine
 from nexus_logger.core.errors import (
+    FOLDER_FIX,
     ConfigError,
     DatabaseMissing,
     DatabaseReadOnly,
     DatabaseUnavailable,
     NexusLoggerError,
+    ReadOnlyFolder,
     translate,
 )
 
@@ -146,7 +148,7 @@ def _build_engine(target: str | os.PathLike[str], *, create: bool, timeout: floa
             f"The database file {path} does not exist. Check the path (is the share "
             "connected?), or create a new database with 'nexus-logger init-db'."
         )
-    if not exists and not _is_folder(path.absolute().parent):
+    if not exists and _missing_folder(path.absolute().parent):
         raise DatabaseMissing(
             f"The folder {path.absolute().parent} does not exist, so the database file "
             f"{path.name} cannot be created in it. Create the folder first, or check the path "
@@ -155,9 +157,10 @@ def _build_engine(target: str | os.PathLike[str], *, create: bool, timeout: floa
     return _sqlite(path, create, timeout)
 
 
-def _is_folder(path: Path) -> bool:
+def _missing_folder(path: Path) -> bool:
+    """True only when ``path`` is known not to exist (an unreadable one is left to SQLite)."""
     try:
-        return path.is_dir()
+        return not path.exists()
     except OSError:
         return False
 
@@ -165,6 +168,7 @@ def _is_folder(path: Path) -> bool:
 def _sqlite(path: Path, create: bool, timeout: float) -> Engine:
     engine = sqlite_engine(path, create, timeout)
     engine_info(engine)["nexus_path"] = str(path)  # what describe() names it by
+    engine_info(engine)["nexus_may_create"] = create
     return engine
 
 
@@ -216,37 +220,48 @@ def _errors_said(engine: Engine) -> Iterator[None]:
         yield
     except (SQLAlchemyError, sqlite3.Error) as err:
         said = translate(err, describe(engine))
-        if isinstance(said, DatabaseUnavailable) and _folder_refuses_journal(engine, err):
-            said = DatabaseReadOnly(
-                f"The database {describe(engine)} can be read but not written: its folder does "
-                "not let this account create SQLite's journal file next to it. Ask IT for "
-                "write (Modify) permission on the folder of the database file."
-            )
+        if isinstance(said, DatabaseUnavailable):
+            said = _folder_refusal(engine, err) or said
         raise said from err
 
 
-def _folder_refuses_journal(engine: Engine, err: BaseException) -> bool:
-    """SQLite: the file is there but its folder refuses new files, so a write cannot create
-    its journal ("unable to open database file", like a share that went away).
+def _folder_refusal(engine: Engine, err: BaseException) -> DatabaseReadOnly | None:
+    """SQLite: the error to raise instead of "unavailable" when the folder refuses new files.
 
-    Tried only after such an error: a file is created in the folder and removed at once.
-    Waiting does not help a folder that refuses, so the event must not be kept on this PC as
-    if the database were away.
+    SQLite says "unable to open database file" both for a share that went away and for a
+    folder that refuses the journal of a write (or the file a new database would be). After
+    that error only: the file must still open for reading (else it is the share or a login,
+    which waiting or logging in again may fix, so "unavailable" stays), then a file is created
+    in the folder and removed at once; only that creation being refused counts.
     """
     if not is_sqlite(engine) or "unable to open database" not in str(err).lower():
-        return False
+        return None
     path = engine_info(engine).get("nexus_path")
     if not path:
-        return False
+        return None
+    path = Path(path).absolute()
     try:
-        if not Path(path).is_file():
-            return False  # gone: the share dropped or the file was moved
-        with tempfile.TemporaryFile(dir=Path(path).absolute().parent):
-            return False
-    except PermissionError:
-        return True
+        exists = path.exists()
+        if exists:
+            with path.open("rb") as file:
+                file.read(100)
+        elif not engine_info(engine).get("nexus_may_create") or not path.parent.is_dir():
+            return None  # gone (a share that dropped, a file moved), not to be made here
     except OSError:
-        return False
+        return None
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            return None
+    except PermissionError:
+        pass
+    except OSError:
+        return None
+    if exists:
+        return ReadOnlyFolder.of(describe(engine))
+    return DatabaseReadOnly(
+        f"The folder {path.parent} does not let this account create files, so the database "
+        f"{path.name} cannot be created there. {FOLDER_FIX}"
+    )
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, Engine, delete
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import (
@@ -86,10 +86,10 @@ def record_heartbeat(
             starts, ends = start_and_end_rows(conn, ident)
             if not starts:
                 raise NotFound(f"There is no session {ident} in the database {describe(eng)}.")
-            if ends:  # the newest END is the one NexusLIMS uses
+            if ends:
                 raise SessionEnded(
                     f"Session {ident} has ended; it has no heartbeat any more.",
-                    timestamps.parse_or_none(ends[-1].timestamp, tz),
+                    _end_time(eng, starts[0], ends, tz),
                 )
             pid = starts[0].instrument
             tz = known_instrument(eng, pid).timezone
@@ -122,6 +122,17 @@ def record_heartbeat(
         },
     )
     return now
+
+
+def _end_time(eng: Engine, start: Any, ends: list[Any], tz: str | None) -> datetime | None:
+    """The time of the END NexusLIMS pairs with ``start`` (the newest of its instrument and
+    user; else the newest END at all), read in the instrument's zone; ``None`` if unreadable."""
+    own = [e for e in ends if e.instrument == start.instrument and e.user == start.user]
+    try:
+        tz = known_instrument(eng, start.instrument).timezone
+    except NotFound:
+        pass  # an instrument NexusLIMS does not know: the zone this PC has for it
+    return timestamps.parse_or_none((own or ends)[-1].timestamp, tz)
 
 
 def _upsert(conn: Connection, table: Any, values: dict[str, Any], key: str) -> Any:

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexus_logger.core.errors import (
+    FOLDER_FIX,
     DatabaseReadOnly,
     DatabaseUnavailable,
     NexusLoggerError,
     NotFound,
+    ReadOnlyFolder,
 )
 from nexus_logger.core.settings.config import Settings
 from nexus_logger.core.setup.doctor_check import DOCTOR_TIMEOUT, Check, where_set
@@ -137,23 +139,11 @@ def check_database(settings: Settings, engine: EngineLike = None) -> tuple[Check
         return Check("database", False, str(err), _fix_for_database(err, settings)), None
     try:
         _probe_write(eng)
-    except DatabaseUnavailable as err:
-        if "locked" in str(err):
-            return Check("database", False, str(err), _fix_for_database(err, settings)), eng
-        message = (
-            f"The database {where} can be read but not written: the folder does not let this "
-            "account create SQLite's journal file next to it."
-        )
-        fix = "Ask IT for write (Modify) permission on the folder of the database file."
-        return Check("database", False, message, fix), eng
     except NexusLoggerError as err:
-        if isinstance(err, DatabaseReadOnly) and _only_folder_read_only(eng):
-            message = (
-                f"The database {where} can be read but not written: the file may be written, "
-                "but its folder does not let this account create SQLite's journal file."
-            )
-            fix = "Ask IT for write (Modify) permission on the folder of the database file."
-            return Check("database", False, message, fix), eng
+        if isinstance(err, ReadOnlyFolder) or (
+            isinstance(err, DatabaseReadOnly) and _only_folder_read_only(eng)
+        ):
+            return Check("database", False, ReadOnlyFolder.problem(where), FOLDER_FIX), eng
         message = str(err)
         if isinstance(err, DatabaseReadOnly) and "read-only" not in message:
             message = f"The database {where} is read-only for this account. {message}"
@@ -215,7 +205,14 @@ def check_station(settings: Settings, engine: Engine, hostname: str | None = Non
             instrument=configured, hostname=host, engine=engine, use_config=False
         )
     except NotFound as err:
-        if configured:
+        from nexus_logger.core.db.schema import load_instruments
+
+        if not load_instruments(engine):  # nothing to map this PC to yet
+            fix = (
+                "Have NexusLIMS's staff add the instruments to its 'instruments' table first; "
+                "then map this PC with 'nexus-logger station set PID'."
+            )
+        elif configured:
             fix = (
                 f"Fix 'instrument' ({where_set(settings, 'instrument')}), or remove it and "
                 "map this PC with 'nexus-logger station set PID'."
