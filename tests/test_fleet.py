@@ -106,6 +106,26 @@ def test_a_pc_used_for_two_instruments_never_shows_one_with_the_others_session(d
     assert (pc.instrument, pc.session_identifier) == (SEM, on_sem.session_identifier)
 
 
+def test_the_command_line_reports_the_pc_at_start_and_end(sqlite_db, capsys):
+    """As the README says: a PC that only uses the CLI is in the fleet, and a session ended
+    since (here by staff, after the PC's last report) is not shown as running."""
+    from nexus_logger.core.sessions import lifecycle
+
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base]) == 0
+    (pc,) = fleet.list_fleet(engine=sqlite_db)
+    started = lifecycle.find_open_session(TEM, engine=sqlite_db).session_identifier
+    assert (pc.instrument, pc.session_identifier, pc.version) == (TEM, started, __version__)
+    assert main(["session", "end", *base]) == 0
+    (pc,) = fleet.list_fleet(engine=sqlite_db)
+    assert pc.session_identifier is None and pc.last_seen is not None
+    assert main(["session", "start", *base]) == 0
+    lifecycle.end_session(instrument=TEM, engine=sqlite_db)  # staff, elsewhere
+    (pc,) = fleet.list_fleet(engine=sqlite_db)
+    assert pc.session_identifier is None  # the PC's last report still names it
+    capsys.readouterr()
+
+
 def test_a_report_never_fails_the_caller(tmp_path):
     """A database that is not there: report_pc says False, raises nothing."""
     missing = str(tmp_path / "gone.sqlite")

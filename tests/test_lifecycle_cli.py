@@ -329,3 +329,13 @@ def test_heartbeat_command_with_the_database_away(
     assert raw_query(
         sqlite_db, "SELECT COUNT(*) FROM sqlite_master WHERE name = ?", ("nexus_logger_heartbeat",)
     ) == [(0,)]
+
+
+def test_a_json_refusal_carries_its_exit_code(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the README says of every failure with --format json: ok, error, exit_code."""
+    args = ["session", "end", "--db", sqlite_db, "--instrument", TEM, "--format", "json"]
+    assert main(args) == 4  # nothing is open
+    data = json.loads(capsys.readouterr().out)
+    assert (data["ok"], data["exit_code"]) == (False, 4) and "nothing to end" in data["error"]

@@ -137,7 +137,7 @@ def _when(value: datetime) -> str:
 
 def _refused(args: argparse.Namespace, message: str, payload: dict[str, Any]) -> int:
     if args.format == "json":
-        print(render_json({"ok": False, "error": message, **payload}))
+        print(render_json({"ok": False, "error": message, "exit_code": EXIT_REFUSED, **payload}))
     print(f"nexus-logger: {message}", file=sys.stderr)
     return EXIT_REFUSED
 
@@ -187,7 +187,16 @@ def cmd_start(args: argparse.Namespace) -> int:
         )
     sys.stdout.flush()
     durable.confirm(outcome)  # the user has been told: a START kept on this PC now counts
+    if not outcome.queued:
+        _report_this_pc(durable, inst.instrument_pid, s.session_identifier)
     return EXIT_HELD if outcome.queued else 0
+
+
+def _report_this_pc(durable: DurableLogger, pid: str, session_identifier: str | None) -> None:
+    """The Fleet page's row of this PC, after the answer was printed (never fails the command)."""
+    from nexus_logger.core.staff.fleet import report_this_pc
+
+    report_this_pc(durable, pid, session_identifier)
 
 
 def cmd_end(args: argparse.Namespace) -> int:
@@ -205,6 +214,9 @@ def cmd_end(args: argparse.Namespace) -> int:
     else:
         result, queued, message = _end_kept(session, at, typed, durable)
     _print_ended(args, ident, result, queued, message)
+    if session is not None and not queued:  # this PC's own session: its row says it ended
+        sys.stdout.flush()
+        _report_this_pc(durable, session.instrument.instrument_pid, None)
     return EXIT_HELD if queued else 0
 
 
@@ -451,9 +463,7 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
         when = record_local_heartbeat(session.session_identifier, inst)
     else:
         when = record_heartbeat(session.session_identifier, engine=engine, instrument=inst)
-        from nexus_logger.core.staff.fleet import report_this_pc
-
-        report_this_pc(durable, inst.instrument_pid, session.session_identifier)
+        _report_this_pc(durable, inst.instrument_pid, session.session_identifier)
     if args.format == "json":
         print(
             render_json(

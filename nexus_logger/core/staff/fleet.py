@@ -176,10 +176,11 @@ def _rows(conn: Any) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[st
     return reports, stations, beats
 
 
-def _open_by_host(conn: Any) -> dict[str, list[tuple[str, str]]]:
-    """Host -> (instrument, session) of each session open there, by the claim rows."""
+def _open_by_host(conn: Any) -> dict[str, list[tuple[str, str]]] | None:
+    """Host -> (instrument, session) of each session open there, by the claim rows (``None``
+    without the claim table: a database no nexus-logger of this kind has started on yet)."""
     if not table_exists(conn, open_session):
-        return {}
+        return None
     claimed = (
         select(
             open_session.c.hostname, open_session.c.instrument, open_session.c.session_identifier
@@ -194,20 +195,24 @@ def _open_by_host(conn: Any) -> dict[str, list[tuple[str, str]]]:
 
 
 def _instrument_and_session(
-    reported: str | None, report_session: str | None, opens: list[tuple[str, str]]
+    reported: str | None, report_session: str | None, opens: list[tuple[str, str]] | None
 ) -> tuple[str | None, str | None]:
     """The instrument a PC's row names and the session running on it, always of one instrument.
 
+    The claim rows say which sessions are open; the PC's report only where there are none
+    (it is as old as the PC's last report: a session ended since, by staff, would still show).
     A PC used for several instruments (``--instrument``) reports the last one it ran for; a
     session open there on another instrument is shown with that instrument, never beside the
     reported one.
     """
+    if opens is None:
+        return reported, report_session
     for pid, ident in opens:
         if pid == reported:
             return pid, ident
     if opens:
         return opens[0]
-    return reported, report_session
+    return reported, None
 
 
 def list_fleet(
@@ -243,7 +248,7 @@ def list_fleet(
         instrument, session = _instrument_and_session(
             (rep["instrument"] if rep else None) or stations.get(host),
             rep["session_identifier"] if rep else None,
-            running.get(host, []),
+            None if running is None else running.get(host, []),
         )
         out.append(
             PcStatus(
