@@ -339,3 +339,5 @@ def test_a_json_refusal_carries_its_exit_code(
     assert main(args) == 4  # nothing is open
     data = json.loads(capsys.readouterr().out)
     assert (data["ok"], data["exit_code"]) == (False, 4) and "nothing to end" in data["error"]
+    assert main([*args, "--at", "garbage"]) == 2  # the bad time is said first (usage, not 4)
+    assert "not an ISO-8601 time" in capsys.readouterr().err

@@ -203,6 +203,8 @@ def cmd_end(args: argparse.Namespace) -> int:
     # "Now" is when the command was given, not after the lookups below have waited out an
     # unreachable database.
     invoked = datetime.now(UTC)
+    if args.at is not None and args.at.strip().lower() != "heartbeat":
+        parse_time(args.at)  # bad input is said first, whatever the database holds
     durable = durable_from_args(args)
     target = _session_to_end(args, durable)
     if isinstance(target, int):
