@@ -295,6 +295,34 @@ def test_script_on_a_database_without_session_log_says_what_to_run(pg_cluster) -
         pg_cluster.execute(aa.postgres_roles_sql(database=dbname), dbname=dbname)
 
 
+def test_script_run_by_an_owner_who_may_not_create_roles_stops_before_anything(
+    pg_cluster,
+) -> None:
+    """Run without CREATEROLE, the script used to go on after the failed CREATE ROLE and
+    leave tables and triggers without their roles (every GRANT failing)."""
+    from nexus_logger.core.db.schema import init_db
+    from nexus_logger.core.staff.postgres_roles import MAP_TABLE
+
+    url = pg_cluster.create_database()
+    dbname = make_url(url).database
+    init_db(url)
+    tag = uuid.uuid4().hex[:8]
+    owner = f"owner_{tag}"
+    pg_cluster.execute(f'CREATE ROLE "{owner}" LOGIN', dbname=dbname)
+    pg_cluster.execute(
+        f'ALTER TABLE session_log OWNER TO "{owner}"; GRANT CREATE ON SCHEMA public TO "{owner}"',
+        dbname=dbname,
+    )
+    sql = aa.postgres_roles_sql(
+        database=dbname, instrument_role=f"i_{tag}", admin_role=f"a_{tag}", bridge_role=f"b_{tag}"
+    )
+    dsn = f"host=127.0.0.1 port={pg_cluster.port} user={owner} dbname={dbname}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.RaiseException, match="may not create roles"):
+            conn.execute(sql)
+    assert raw_query(url, f"SELECT to_regclass('{MAP_TABLE}')")[0][0] is None  # nothing made
+
+
 def test_script_is_idempotent_and_keeps_the_rules(pg_cluster, server) -> None:
     sql = aa.postgres_roles_sql(
         database=server["dbname"],

@@ -103,6 +103,15 @@ BEGIN
     RAISE EXCEPTION 'There is no session_log table in schema {sch} of this database. Run '
       '"nexus-logger init-db URL" first (or let NexusLIMS create its tables), then this script.';
   END IF;
+  -- Said before anything is made: without it every GRANT below fails on a missing role.
+  IF EXISTS (SELECT FROM unnest(ARRAY['{inst}', '{adm}', '{bridge}']) AS wanted(name)
+             WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = wanted.name))
+     AND NOT (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user) THEN
+    RAISE EXCEPTION 'This script creates the roles {inst}, {adm} and {bridge}, and % may not '
+      'create roles. Run it as the owner of session_log with CREATEROLE (ALTER ROLE ... '
+      'CREATEROLE, as a superuser), or have a superuser create those roles first.',
+      current_user;
+  END IF;
 END $$;
 
 DO $$
