@@ -145,8 +145,9 @@ def _build_engine(target: str | os.PathLike[str], *, create: bool, timeout: floa
         raise ConfigError(f"{path} is a folder, not a database file. Give the file's path.")
     if not create and not exists:
         raise DatabaseMissing(
-            f"The database file {path} does not exist. Check the path (is the share "
-            "connected?), or create a new database with 'nexus-logger init-db'."
+            f"The database file {path} does not exist. Check the path and that the share is "
+            "connected. (Only for a facility that has no database yet: 'nexus-logger init-db' "
+            "creates one; a second file would split the sessions.)"
         )
     if not exists and _missing_folder(path.absolute().parent):
         raise DatabaseMissing(
