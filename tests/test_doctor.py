@@ -387,3 +387,25 @@ def test_relevant_check_picks_the_one_that_explains_the_error() -> None:
 def test_headless_commands_do_not_import_qt(argv: list[str], isolated_home: Path) -> None:
     run = run_main_in_child(argv, {paths.HOME_ENV: str(isolated_home)})
     assert run.qt_modules == [] and run.rc in (0, 1)
+
+
+def test_a_database_error_inside_a_check_is_one_sentence(sqlite_db: str) -> None:
+    """A check the database broke says what the database answered, without SQLAlchemy's
+    wrapping (the SQL, the link to its website), and what to look at."""
+    from sqlalchemy import text
+
+    from nexus_logger.core.db.engine import get_engine
+    from nexus_logger.core.setup.doctor import _guarded
+
+    def broken() -> Check:
+        with get_engine(sqlite_db).connect() as conn:
+            conn.execute(text("SELECT no_such_function()"))
+        raise AssertionError("not reached")
+
+    check = _guarded("account", broken)
+    assert not check.ok
+    assert check.message == (
+        'The check could not finish: the database answered "no such function: no_such_function".'
+    )
+    assert "sqlalche.me" not in check.message and "[SQL:" not in check.message
+    assert "docs/postgres-roles.md" in check.fix

@@ -83,6 +83,16 @@ def _guarded(name: str, run: Callable[[], Check]) -> Check:
         return Check(name, False, str(err), "")
     except Exception as err:  # a check must never crash the whole report
         _logger.exception("Check %s failed unexpectedly", name)
+        answer = getattr(err, "orig", None)  # a database's own words, unwrapped
+        if answer is not None and str(answer).strip():
+            said = str(answer).strip().splitlines()[0]
+            return Check(
+                name,
+                False,
+                f'The check could not finish: the database answered "{said}".',
+                "Check the database's set-up (for PostgreSQL, run the script of "
+                "docs/postgres-roles.md again as the owner); the log file has the whole error.",
+            )
         return Check(name, False, f"The check failed unexpectedly: {err}.", "See the log file.")
 
 
