@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from nexus_logger.core.errors import NexusLoggerError
+from nexus_logger.core.errors import NexusLoggerError, ServerRule
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.settings.identity import os_login
 from nexus_logger.core.staff import admin_actions as aa
@@ -178,9 +178,12 @@ def test_instrument_account_runs_the_lifecycle_for_its_instrument(pg_cluster, se
     assert lifecycle.get_note(ident, engine=url) == "sample 7"
     # ...and not for an instrument it is not mapped to (the server says no, nothing is left).
     before = _snapshot(server["owner"])
-    with pytest.raises(NexusLoggerError, match="not mapped to instrument TEST-FIB-003"):
+    with pytest.raises(NexusLoggerError, match="not mapped to instrument TEST-FIB-003") as no:
         lifecycle.start_session(instrument="TEST-FIB-003", user="alice", engine=url)
     assert _snapshot(server["owner"]) == before
+    # A refusal (exit 4) that says whom to ask, never a set-up error kept for later.
+    assert isinstance(no.value, ServerRule) and no.value.exit_code == 4
+    assert "refused this change by its rules" in str(no.value) and "admin role" in str(no.value)
     # Every change is in the trail, under the account the server knows.
     trail = raw_query(
         server["owner"],

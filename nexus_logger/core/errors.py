@@ -146,6 +146,11 @@ class Conflict(RefusedByDatabase):
     """The action conflicts with the current state (e.g. a session is already open)."""
 
 
+class ServerRule(RefusedByDatabase):
+    """A PostgreSQL server's nexus-logger rules (docs/postgres-roles.md) refused this account
+    the change: an account's rights, so waiting does not help and nothing is kept."""
+
+
 class SessionEnded(Conflict):
     """The session has an END already, written elsewhere; ``ended_at`` is the END's time as
     stored (``None`` when it cannot be read), so that a window can say when it really ended."""
@@ -252,6 +257,12 @@ _RULES: tuple[_Rule, ...] = (
         "The database {where} has no NexusLIMS tables. "
         "Point nexus-logger at the NexusLIMS database, or create one with "
         "'nexus-logger init-db'.",
+    ),
+    _Rule(
+        lambda s: s.says("nexus-logger rule:"),
+        ServerRule,
+        "The database {where} refused this change by its rules ({first_line}). Ask facility "
+        "staff to make it with the admin role's login (docs/postgres-roles.md).",
     ),
     _Rule(
         lambda s: s.says("check constraint"),

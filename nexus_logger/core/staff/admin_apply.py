@@ -12,7 +12,7 @@ from sqlalchemy import Connection, insert, update
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import describe, write_transaction
 from nexus_logger.core.db.models import session_log
-from nexus_logger.core.errors import Conflict, NexusLoggerError, RefusedByDatabase
+from nexus_logger.core.errors import Conflict, NexusLoggerError, RefusedByDatabase, ServerRule
 from nexus_logger.core.sessions import open_rule
 from nexus_logger.core.sessions.lifecycle import end_in_transaction, lock_instrument
 from nexus_logger.core.staff.admin_audit import (
@@ -52,8 +52,7 @@ def perform(plan: ActionPlan, *, who: str, host: str, eng: Any) -> AuditEntry:
         with write_transaction(eng) as conn:
             entry = _change_and_audit(conn, plan, who, host)
     except NexusLoggerError as err:
-        message = str(err).lower()
-        if "permission denied" in message or "nexus-logger rule" in message:
+        if isinstance(err, ServerRule) or "permission denied" in str(err).lower():
             raise NotAdministrator(
                 f"The database account used for {describe(eng)} may not run admin actions "
                 "(the server refused it); nothing was changed. Connect with the database's "
