@@ -341,3 +341,19 @@ def test_a_json_refusal_carries_its_exit_code(
     assert (data["ok"], data["exit_code"]) == (False, 4) and "nothing to end" in data["error"]
     assert main([*args, "--at", "garbage"]) == 2  # the bad time is said first (usage, not 4)
     assert "not an ISO-8601 time" in capsys.readouterr().err
+
+
+def test_status_with_the_database_away_names_the_end_waiting_here(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base, "--user", "alice"]) == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    with moved_away(sqlite_db):
+        assert main(["session", "end", *base, "--user", "alice"]) == 3  # kept on this PC
+        capsys.readouterr()
+        assert main(["session", "status", *base]) == 0
+        out = capsys.readouterr().out
+    assert "No session is known to this PC." in out
+    assert f"Session {ident} (alice) was ended on this PC at " in out
+    assert "its END waits here to be sent" in out

@@ -385,6 +385,17 @@ def pending_events(durable: DurableLogger) -> int | None:
         return None
 
 
+def _ends_waiting(durable: DurableLogger, pid: str) -> list[Any]:
+    """The ENDs of ``pid`` kept in this PC's outbox, not yet sent ([] if it cannot be read)."""
+    from nexus_logger.core.offline.outbox import EventKind
+
+    try:
+        events = durable.pending_events()
+    except Exception:  # as for the count: a broken outbox must not break 'status'
+        return []
+    return [e for e in events if e.kind is EventKind.END and e.instrument_pid == pid]
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from nexus_logger.core import timestamps
 
@@ -417,6 +428,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Instrument: {inst.instrument_pid} ({inst.display_name}), zone {inst.timezone}")
     if session is None:
         print("No session is open." if offline is None else "No session is known to this PC.")
+        for end in _ends_waiting(durable, inst.instrument_pid):
+            print(
+                f"Session {end.session_identifier} ({end.user or 'no user'}) was ended on this "
+                f"PC at {_when(end.at)}; its END waits here to be sent."
+            )
     else:
         now = timestamps.now_in(inst.timezone)
         running = format_duration((now - session.started).total_seconds())
