@@ -1,7 +1,8 @@
 """``session start|end|status``: one instrument PC's session, from a terminal or a script.
 
-Exit codes: 0 done; 2 an error (message on stderr); 3 the instrument's state refused the
-action (``start`` while a session is open, ``end`` with none open), also with a message.
+Exit codes (the README's table): 0 done; 3 kept on this PC (the database is away); 4 the
+instrument's state refused the action (``start`` while a session is open, ``end`` with none
+open or another person's), with a message; others as for every command.
 ``--format json`` prints exactly one JSON object on stdout, in the refused case too.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from nexus_logger.commands import _session_words as words
 from nexus_logger.commands._common import (
     add_action,
     add_format_option,
@@ -21,14 +23,12 @@ from nexus_logger.commands._common import (
     settings_from_args,
 )
 from nexus_logger.core import errors
-from nexus_logger.core.durations import duration_parts
-from nexus_logger.core.errors import InvalidInput, NotFound
+from nexus_logger.core.errors import NotFound
 
 if TYPE_CHECKING:
     from nexus_logger.core.offline.durable import DurableLogger
 
-#: Exit code when the instrument's state refuses the action (already open / nothing open).
-EXIT_REFUSED = errors.EXIT_REFUSED
+#: Exit code when an event is kept on this PC (the database is away).
 EXIT_HELD = errors.EXIT_HELD
 
 
@@ -104,50 +104,12 @@ def _resolve_instrument(args: argparse.Namespace, durable: Any) -> Any:
     return durable.identify(instrument=configured, use_config=False)
 
 
-def parse_time(text: str) -> datetime:
-    """``--at`` text as a datetime; naive values are later read in the instrument's zone."""
-    if not text.strip():
-        raise InvalidInput(
-            "--at was given no time; give one like 2025-01-06T08:06:34 (the instrument's "
-            "zone), or leave --at out for now."
-        )
-    try:
-        return datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(
-            f"{text!r} is not an ISO-8601 time; use e.g. 2025-01-06T08:06:34 "
-            "(the instrument's zone) or 2025-01-06T08:06:34-05:00."
-        ) from None
-
-
-def format_duration(seconds: float) -> str:
-    """``1 h 05 min`` / ``12 min`` / ``40 s``."""
-    days, hours, minutes, secs = duration_parts(seconds)
-    hours += 24 * days
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min"
-    return f"{secs} s"
-
-
-def _when(value: datetime) -> str:
-    return value.isoformat(sep=" ", timespec="seconds")
-
-
-def _refused(args: argparse.Namespace, message: str, payload: dict[str, Any]) -> int:
-    if args.format == "json":
-        print(render_json({"ok": False, "error": message, "exit_code": EXIT_REFUSED, **payload}))
-    print(f"nexus-logger: {message}", file=sys.stderr)
-    return EXIT_REFUSED
-
-
 def cmd_start(args: argparse.Namespace) -> int:
     from nexus_logger.core.sessions.lifecycle import default_user
 
     durable = durable_from_args(args)
     inst = _resolve_instrument(args, durable)
-    at = parse_time(args.at) if args.at is not None else None
+    at = words.parse_time(args.at) if args.at is not None else None
     user = args.user if args.user is not None else default_user()
     outcome = durable.start(
         instrument=inst, user=user, note=args.note, at=at, confirm=False, typed=at is not None
@@ -160,19 +122,19 @@ def cmd_start(args: argparse.Namespace) -> int:
         known = " (as this PC knows it; the database cannot be reached)" if outcome.queued else ""
         if same_user(s.user, user):
             what_to_do = (
-                f"End it first with {_suggest(args, 'session', 'end', pid=inst, user=True)}."
+                f"End it first with {words.suggest(args, 'session', 'end', pid=inst, user=True)}."
             )
         else:  # 'session end' alone refuses another person's session
-            what_to_do = (
-                "It is not yours: to end it anyway, name it: "
-                f"{_suggest(args, 'session', 'end', '--session', s.session_identifier, pid=inst)}."
+            command = words.suggest(
+                args, "session", "end", "--session", s.session_identifier, pid=inst
             )
+            what_to_do = f"It is not yours: to end it anyway, name it: {command}."
         message = (
             f"A session is already open on {inst.instrument_pid}{known}: "
-            f"{s.user or 'unknown user'} since {_when(s.started)}{where} "
+            f"{s.user or 'unknown user'} since {words.when(s.started)}{where} "
             f"(session {s.session_identifier}). {what_to_do}"
         )
-        return _refused(args, message, {"created": False, "session": s.as_dict()})
+        return words.refused(args, message, {"created": False, "session": s.as_dict()})
     if args.format == "json":
         data = {"ok": True, "created": True, "queued": outcome.queued, "session": s.as_dict()}
         if outcome.queued:
@@ -183,7 +145,7 @@ def cmd_start(args: argparse.Namespace) -> int:
             print(outcome.message)
         print(
             f"Started session {s.session_identifier} on {inst.instrument_pid} "
-            f"({inst.display_name}) for {s.user} at {_when(s.started)}."
+            f"({inst.display_name}) for {s.user} at {words.when(s.started)}."
         )
     sys.stdout.flush()
     durable.confirm(outcome)  # the user has been told: a START kept on this PC now counts
@@ -204,7 +166,7 @@ def cmd_end(args: argparse.Namespace) -> int:
     # unreachable database.
     invoked = datetime.now(UTC)
     if args.at is not None and args.at.strip().lower() != "heartbeat":
-        parse_time(args.at)  # bad input is said first, whatever the database holds
+        words.parse_time(args.at)  # bad input is said first, whatever the database holds
     durable = durable_from_args(args)
     target = _session_to_end(args, durable)
     if isinstance(target, int):
@@ -233,12 +195,12 @@ def _session_to_end(args: argparse.Namespace, durable: DurableLogger) -> tuple[s
         inst = _resolve_instrument(args, durable)
         session = durable.find_open(inst.instrument_pid)
         if session is None:
-            return _no_open(args, inst.instrument_pid)
+            return words.no_open(args, inst.instrument_pid)
         # A PC is shared: nobody ends another person's session without naming it. The same
         # rule as the window's (case and a domain prefix ignored).
         who = args.user if args.user is not None else default_user()
         if not same_user(session.user, who):
-            return _not_yours(args, session)
+            return words.not_yours(args, session)
         return session.session_identifier, session
     # The session this PC has open can be ended offline too; any other goes straight to the
     # database.
@@ -272,7 +234,7 @@ def _end_time(
             )
         return at, False
     if args.at is not None:  # an empty --at is a mistake, not "now"
-        return parse_time(args.at), True
+        return words.parse_time(args.at), True
     return invoked, False
 
 
@@ -318,63 +280,16 @@ def _print_ended(
             data["message"] = message
         print(render_json(data))
     elif result["already_ended"]:
-        print(f"Session {ident} had already ended at {_when(ended_at)}; nothing was changed.")
+        print(f"Session {ident} had already ended at {words.when(ended_at)}; nothing was changed.")
     else:
         if queued:
             print(message)
         print(
             f"Ended session {ident} on {result['instrument']} for {result['user']}: "
-            f"{_when(started_at)} to {_when(ended_at)} "
-            f"({format_duration(result['duration_seconds'])})."
+            f"{words.when(started_at)} to {words.when(ended_at)} "
+            f"({words.format_duration(result['duration_seconds'])})."
             + ("" if queued else " NexusLIMS will build its record.")
         )
-
-
-def _not_yours(args: argparse.Namespace, session: Any) -> int:
-    message = (
-        f"The open session on {session.instrument.instrument_pid} is not yours: "
-        f"{session.user or 'an unknown user'} started it at {_when(session.started)}. "
-        "To end it anyway, name it: "
-        + _suggest(
-            args, "session", "end", "--session", session.session_identifier, pid=session.instrument
-        )
-        + "."
-    )
-    return _refused(args, message, {"ended": None, "session": session.as_dict()})
-
-
-def _suggest(args: argparse.Namespace, *words: str, pid: Any = None, user: bool = False) -> str:
-    """A command to run next, quoted, with this command's --config and database, ``pid``'s
-    instrument when --instrument was given (without it, a session kept on this PC while the
-    database is away cannot be found) and, with ``user``, the --user given: so that it can be
-    copied as it is."""
-    from nexus_logger.core.db.database_url import is_url
-
-    parts = ["nexus-logger", *words]
-    if pid is not None and getattr(args, "instrument", None):
-        parts += ["--instrument", pid.instrument_pid]
-    if user and getattr(args, "user", None) is not None:
-        parts += ["--user", _shell_word(args.user)]
-    if getattr(args, "config", None):
-        parts += ["--config", _shell_word(str(args.config))]
-    db = getattr(args, "db", None)
-    if db and is_url(db):  # never repeat a password on screen or in the log
-        return f"'{' '.join(parts)}' (with the same --db)"
-    if db:
-        parts += ["--db", _shell_word(db)]
-    return f"'{' '.join(parts)}'"
-
-
-def _shell_word(value: str) -> str:
-    """``value`` as one word for a shell: in double quotes (which both Windows' shells and
-    POSIX shells read) unless it is plain."""
-    plain = value and all(ch.isalnum() or ch in "_-.,/:\\@+=" for ch in value)
-    return value if plain else '"' + value.replace('"', '\\"') + '"'
-
-
-def _no_open(args: argparse.Namespace, pid: str) -> int:
-    message = f"No session is open on {pid}; there is nothing to end."
-    return _refused(args, message, {"ended": None, "instrument": pid})
 
 
 def pending_events(durable: DurableLogger) -> int | None:
@@ -431,23 +346,23 @@ def cmd_status(args: argparse.Namespace) -> int:
         for end in _ends_waiting(durable, inst.instrument_pid):
             print(
                 f"Session {end.session_identifier} ({end.user or 'no user'}) was ended on this "
-                f"PC at {_when(end.at)}; its END waits here to be sent."
+                f"PC at {words.when(end.at)}; its END waits here to be sent."
             )
     else:
         now = timestamps.now_in(inst.timezone)
-        running = format_duration((now - session.started).total_seconds())
+        running = words.format_duration((now - session.started).total_seconds())
         print(f"Open session: {session.session_identifier}")
         print(f"  user:           {session.user or '(none)'}")
-        print(f"  since:          {_when(session.started)} ({running})")
+        print(f"  since:          {words.when(session.started)} ({running})")
         if session.kept_since is not None:
             print(
-                f"  waiting on this PC since {_when(session.kept_since)}, database unreachable: "
-                "the database does not have this session yet"
+                f"  waiting on this PC since {words.when(session.kept_since)}, database "
+                "unreachable: the database does not have this session yet"
             )
         elif session.hostname:
             print(f"  started on PC:  {session.hostname}")
         if session.last_heartbeat is not None:
-            print(f"  last heartbeat: {_when(session.last_heartbeat)}")
+            print(f"  last heartbeat: {words.when(session.last_heartbeat)}")
         if session.note:
             print(f"  note:           {session.note}")
     if pending is not None:
@@ -472,7 +387,7 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
     durable, inst, session = _open_or_refuse(args)
     if session is None:
         message = f"No session is open on {inst.instrument_pid}; no heartbeat recorded."
-        return _refused(args, message, {"session_identifier": None})
+        return words.refused(args, message, {"session_identifier": None})
     try:
         engine = durable.engine()
     except DatabaseUnavailable:
@@ -493,7 +408,7 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(f"Session {session.session_identifier} is alive at {_when(when)}.")
+        print(f"Session {session.session_identifier} is alive at {words.when(when)}.")
     return 0
 
 
@@ -504,7 +419,7 @@ def cmd_note(args: argparse.Namespace) -> int:
     engine = durable.engine()
     if session is None:
         message = f"No session is open on {inst.instrument_pid}; there is no note to show or set."
-        return _refused(args, message, {"session_identifier": None, "note": None})
+        return words.refused(args, message, {"session_identifier": None, "note": None})
     ident = session.session_identifier
     if args.text is not None:
         set_note(ident, args.text, engine=engine)

@@ -1,0 +1,102 @@
+"""What the session commands say: ``--at`` read, times and durations as they print them, and
+a refusal with the command it suggests (one the reader can copy and run as it is)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import Any
+
+from nexus_logger.commands._common import render_json
+from nexus_logger.core import errors
+from nexus_logger.core.durations import duration_parts
+from nexus_logger.core.errors import InvalidInput
+
+#: Exit code when the instrument's state refuses the action (already open / nothing open).
+EXIT_REFUSED = errors.EXIT_REFUSED
+
+
+def parse_time(text: str) -> datetime:
+    """``--at`` text as a datetime; naive values are later read in the instrument's zone."""
+    if not text.strip():
+        raise InvalidInput(
+            "--at was given no time; give one like 2025-01-06T08:06:34 (the instrument's "
+            "zone), or leave --at out for now."
+        )
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{text!r} is not an ISO-8601 time; use e.g. 2025-01-06T08:06:34 "
+            "(the instrument's zone) or 2025-01-06T08:06:34-05:00."
+        ) from None
+
+
+def format_duration(seconds: float) -> str:
+    """``1 h 05 min`` / ``12 min`` / ``40 s``."""
+    days, hours, minutes, secs = duration_parts(seconds)
+    hours += 24 * days
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
+def when(value: datetime) -> str:
+    return value.isoformat(sep=" ", timespec="seconds")
+
+
+def refused(args: argparse.Namespace, message: str, payload: dict[str, Any]) -> int:
+    if args.format == "json":
+        print(render_json({"ok": False, "error": message, "exit_code": EXIT_REFUSED, **payload}))
+    print(f"nexus-logger: {message}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def not_yours(args: argparse.Namespace, session: Any) -> int:
+    message = (
+        f"The open session on {session.instrument.instrument_pid} is not yours: "
+        f"{session.user or 'an unknown user'} started it at {when(session.started)}. "
+        "To end it anyway, name it: "
+        + suggest(
+            args, "session", "end", "--session", session.session_identifier, pid=session.instrument
+        )
+        + "."
+    )
+    return refused(args, message, {"ended": None, "session": session.as_dict()})
+
+
+def no_open(args: argparse.Namespace, pid: str) -> int:
+    message = f"No session is open on {pid}; there is nothing to end."
+    return refused(args, message, {"ended": None, "instrument": pid})
+
+
+def suggest(args: argparse.Namespace, *words: str, pid: Any = None, user: bool = False) -> str:
+    """A command to run next, quoted, with this command's --config and database, ``pid``'s
+    instrument when --instrument was given (without it, a session kept on this PC while the
+    database is away cannot be found) and, with ``user``, the --user given: so that it can be
+    copied as it is."""
+    from nexus_logger.core.db.database_url import is_url
+
+    parts = ["nexus-logger", *words]
+    if pid is not None and getattr(args, "instrument", None):
+        parts += ["--instrument", pid.instrument_pid]
+    if user and getattr(args, "user", None) is not None:
+        parts += ["--user", shell_word(args.user)]
+    if getattr(args, "config", None):
+        parts += ["--config", shell_word(str(args.config))]
+    db = getattr(args, "db", None)
+    if db and is_url(db):  # never repeat a password on screen or in the log
+        return f"'{' '.join(parts)}' (with the same --db)"
+    if db:
+        parts += ["--db", shell_word(db)]
+    return f"'{' '.join(parts)}'"
+
+
+def shell_word(value: str) -> str:
+    """``value`` as one word for a shell: in double quotes (which both Windows' shells and
+    POSIX shells read) unless it is plain."""
+    plain = value and all(ch.isalnum() or ch in "_-.,/:\\@+=" for ch in value)
+    return value if plain else '"' + value.replace('"', '\\"') + '"'
