@@ -266,8 +266,11 @@ def check_bridge(engine: Engine, hours: float) -> Check:
             if status.waiting_in
             else "No finished session waits"
         )
+        never = "" if status.ever_ran else " No bridge has run for this database yet."
         return Check(
-            "bridge", True, f"{waiting} for longer than {hours:g} h to be copied to NexusLIMS."
+            "bridge",
+            True,
+            f"{waiting} for longer than {hours:g} h to be copied to NexusLIMS.{never}",
         )
     ran = (
         "no bridge has ever run for this database"
