@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import shlex
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -357,3 +357,21 @@ def test_status_with_the_database_away_names_the_end_waiting_here(
     assert "No session is known to this PC." in out
     assert f"Session {ident} (alice) was ended on this PC at " in out
     assert "its END waits here to be sent" in out
+
+
+def test_the_command_line_says_a_duration_as_the_window_does(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One session, one duration: the CLI wrote "2 min" where the window wrote "2 min 28 s"."""
+    from nexus_logger.gui.text import duration
+
+    start = datetime.now(ZoneInfo("America/New_York")).replace(microsecond=0) - timedelta(
+        minutes=10
+    )
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base, "--at", start.isoformat()]) == 0
+    end = start + timedelta(minutes=2, seconds=28)
+    assert main(["session", "end", *base, "--at", end.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("(2 min 28 s). NexusLIMS will build its record.")
+    assert duration(148) == "2 min 28 s"  # the window's ended page

@@ -10,7 +10,7 @@ from typing import Any
 
 from nexus_logger.commands._common import render_json
 from nexus_logger.core import errors
-from nexus_logger.core.durations import duration_parts
+from nexus_logger.core.durations import in_words
 from nexus_logger.core.errors import InvalidInput
 
 #: Exit code when the instrument's state refuses the action (already open / nothing open).
@@ -34,14 +34,9 @@ def parse_time(text: str) -> datetime:
 
 
 def format_duration(seconds: float) -> str:
-    """``1 h 05 min`` / ``12 min`` / ``40 s``."""
-    days, hours, minutes, secs = duration_parts(seconds)
-    hours += 24 * days
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min"
-    return f"{secs} s"
+    """A duration in the window's words (``2 min 28 s``, ``3 h 20 min``), so that both say
+    the same of one session."""
+    return in_words(seconds)
 
 
 def when(value: datetime) -> str:

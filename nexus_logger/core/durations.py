@@ -1,5 +1,5 @@
-"""A duration split into days, hours, minutes and seconds: the arithmetic under every way the
-CLI and the window write a duration (each writes it in its own words)."""
+"""A duration split into days, hours, minutes and seconds, and the words the window and the
+command line both write it in (the Admin tab's table cells use a compact form of their own)."""
 
 from __future__ import annotations
 
@@ -11,3 +11,16 @@ def duration_parts(seconds: float) -> tuple[int, int, int, int]:
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     return days, hours, minutes, secs
+
+
+def in_words(seconds: float) -> str:
+    """A duration as the window's ended page and the CLI say it: ``45 s``, ``12 min 5 s``,
+    ``3 h 20 min``, ``2 days 4 h`` (seconds only under ten minutes, rounded)."""
+    days, hours, minutes, secs = duration_parts(round(seconds))
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if minutes < 10 and secs else f"{minutes} min"
+    return f"{secs} s"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from nexus_logger.core.durations import duration_parts
+from nexus_logger.core.durations import in_words
 
 
 def now_like(value: datetime) -> datetime:
@@ -22,15 +22,8 @@ def clock(seconds: float) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A duration in words: ``45 s``, ``12 min 5 s``, ``3 h 20 min``, ``2 days 4 h``."""
-    days, hours, minutes, secs = duration_parts(round(seconds))
-    if days:
-        return f"{days} day{'s' if days != 1 else ''} {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s" if minutes < 10 and secs else f"{minutes} min"
-    return f"{secs} s"
+    """A duration in words, as the command line writes it too (core/durations.py)."""
+    return in_words(seconds)
 
 
 def when(value: datetime, now: datetime | None = None) -> str:
