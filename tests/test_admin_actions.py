@@ -43,7 +43,10 @@ def test_force_end_preview_apply_and_audit(db: str) -> None:
         f"row {ids[0]} START: record_status 'WAITING_FOR_END' -> 'TO_BE_BUILT'",
         f"new END row: {stamp}, user 'dave', TO_BE_BUILT",
     ]
-    assert "3.0 h after it started" in plan.summary
+    assert "3 h 0 min after it started" in plan.summary
+    at_start = (NOW - timedelta(hours=30)).astimezone(NY).replace(tzinfo=None)
+    with pytest.raises(InvalidInput, match="the moment session open-1 started"):
+        aa.plan_force_end("open-1", at_start, engine=db)  # a record of no time at all
     before = dump_session_log(db)
     assert audit_count(db) == 0  # a preview writes nothing
 
@@ -287,3 +290,16 @@ def test_asking_who_is_an_administrator_loads_no_database_stack() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "False", "False"]
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "many"])
+def test_audit_limit_must_be_a_whole_number_above_zero(
+    limit: str, sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0 printed "No admin actions recorded." (untrue) and -1 listed everything."""
+    from nexus_logger.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["admin", "--db", sqlite_db, "audit", "--limit", limit])
+    assert stopped.value.code == 2
+    assert "is not a whole number above zero" in capsys.readouterr().err

@@ -135,3 +135,14 @@ def render_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
 def render_json(data: Any) -> str:
     """Indented JSON, non-ASCII kept readable."""
     return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def positive_int(text: str) -> int:
+    """An argument such as ``--limit``: a whole number above zero (else a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above zero")
+    return value

@@ -17,6 +17,7 @@ from nexus_logger.commands._common import (
     add_action,
     add_format_option,
     engine_from_args,
+    positive_int,
     render_json,
     render_table,
     settings_from_args,
@@ -66,7 +67,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "first: when, which login, which action on which session, how many rows changed.",
     )
     a.add_argument("--session", metavar="SESSION_ID", help="only actions on this session")
-    a.add_argument("--limit", type=int, default=50, metavar="N", help="newest N (default 50)")
+    a.add_argument(
+        "--limit", type=positive_int, default=50, metavar="N", help="newest N (default 50)"
+    )
     add_format_option(a, ("table", "json"))
 
     add_action(

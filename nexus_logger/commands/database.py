@@ -12,6 +12,7 @@ from nexus_logger.commands._common import (
     add_config_option,
     add_format_option,
     engine_from_args,
+    positive_int,
     render_csv,
     render_json,
     render_table,
@@ -43,16 +44,6 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a date; write it like 2025-01-06"
         ) from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above zero")
-    return value
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -116,7 +107,7 @@ def _add_sessions(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
     p.add_argument(
         "--limit",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         help="only the newest N sessions (still listed oldest first)",
     )
     p.add_argument(

@@ -362,6 +362,24 @@ def test_session_ended_by_staff_is_noticed_at_the_next_heartbeat(qtbot, make_win
     assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
 
 
+def test_a_force_end_from_this_windows_admin_tab_is_seen_at_once(qtbot, make_window, sqlite_db):
+    """The Admin tab's action tells the window, which asks the database now rather than at
+    its next heartbeat (the heartbeat timer is far off here)."""
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    window._create_admin_tab()
+    assert window._admin_tab is not None
+    lifecycle.end_session(session_identifier=ident, engine=sqlite_db)  # as the action does
+    window._admin_tab.session_changed.emit("another-session")  # not this window's: nothing
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    assert window.phase is Phase.RUNNING
+    window._admin_tab.session_changed.emit(ident)
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert "ended elsewhere" in window.ended_page.message_label.text()
+
+
 def test_an_end_written_elsewhere_with_an_unreadable_time_shows_no_time(
     qtbot, make_window, sqlite_db
 ):

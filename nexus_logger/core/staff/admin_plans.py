@@ -13,6 +13,7 @@ from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import EngineLike, describe, get_engine, read_connection
 from nexus_logger.core.db.models import session_log
 from nexus_logger.core.db.schema import require_usable
+from nexus_logger.core.durations import in_words
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import Conflict, InvalidInput, NotFound
 from nexus_logger.core.sessions.lifecycle import CLOCK_SLACK, check_end_time
@@ -141,13 +142,17 @@ def _force_end_changes(
     if began > datetime.now(UTC) + CLOCK_SLACK:
         return _close_future_start(ident, starts, start, stamp, ended, pid)
     check_end_time(ended, began, stamp=stamp, start_text=start["timestamp"])
+    if ended == began:  # a typed minute that is exactly the start: a record of nothing
+        raise InvalidInput(
+            f"The end time {stamp} is the moment session {ident} started; NexusLIMS would "
+            "build a record of no time at all. Give the time it really ended."
+        )
     waiting_starts = [s for s in starts if s["record_status"] == _WAITING]
     changes = [RowChange(s, {**s, "record_status": _TO_BE_BUILT}) for s in waiting_starts]
     changes.append(_new_end(ident, pid, stamp, _TO_BE_BUILT, start["user"]))
-    hours = (ended - began).total_seconds() / 3600
     summary = (
         f"Force-end session {ident} on {pid} (user {start['user']!r}) at {stamp}, "
-        f"{hours:.1f} h after it started; it becomes TO_BE_BUILT."
+        f"{in_words((ended - began).total_seconds())} after it started; it becomes TO_BE_BUILT."
     )
     return tuple(changes), summary, pid
 

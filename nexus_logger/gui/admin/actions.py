@@ -14,7 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QStandardPaths
+from PySide6.QtCore import QStandardPaths, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from nexus_logger.core.enums import EventType
@@ -30,6 +30,10 @@ from nexus_logger.gui.worker import JobError
 
 class TabActions(QWidget):
     """The admin actions and the export, run on the session the detail panel shows."""
+
+    #: An admin action changed a session (the window then asks at once whether its own
+    #: running session is among them, instead of at its next heartbeat).
+    session_changed = Signal(str)
 
     # What the tab provides (AdminTab sets or defines each).
     database: str
@@ -167,6 +171,7 @@ class TabActions(QWidget):
         self._say(f"Done (audit entry {entry.id}): {entry.summary}")
         self.refresh()
         self.load_audit()
+        self.session_changed.emit(entry.session_identifier)
 
     def _action_failed(self, error: JobError) -> None:
         self._say(f"Nothing was changed: {error.message}")

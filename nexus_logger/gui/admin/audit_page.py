@@ -10,7 +10,7 @@ from nexus_logger.core.staff import admin_actions, problems
 from nexus_logger.gui import text
 from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.models import AuditTableModel
-from nexus_logger.gui.admin.table_view import make_table_view
+from nexus_logger.gui.admin.table_view import fit_columns, make_table_view
 
 
 class AuditPage(QWidget):
@@ -44,6 +44,8 @@ class AuditPage(QWidget):
 
     def _audit_loaded(self) -> None:
         count = self.audit_model.rowCount()
+        if count:
+            fit_columns(self.audit_view)  # "202..." and "forc..." were no help
         self.audit_note.setText(
             f"The newest {text.plural(count, 'admin action')}, newest first; hover over a row "
             "for the rows as they were before and after."

@@ -45,6 +45,9 @@ class AdminTabAccess(WindowState):
             self._admin_placeholder.setText(f"The admin view is not available: {err}")
             return
         self._admin_tab = tab
+        # Force-ended here, this window's own session is seen ended at once, not at its next
+        # heartbeat (the heartbeat is what notices an END written elsewhere).
+        tab.session_changed.connect(self._admin_changed_a_session)
         index = self.tabs.indexOf(self._admin_placeholder)
         self.tabs.blockSignals(True)
         self.tabs.removeTab(index)
@@ -52,3 +55,7 @@ class AdminTabAccess(WindowState):
         self.tabs.setCurrentIndex(index)
         self.tabs.blockSignals(False)
         self._admin_placeholder.deleteLater()
+
+    def _admin_changed_a_session(self, session_identifier: str) -> None:
+        if self.session is not None and self.session.session_identifier == session_identifier:
+            self.send_heartbeat()
