@@ -145,6 +145,11 @@ def test_fix_user_mismatch(db: str) -> None:
         aa.plan_fix_user("mm", "grace", engine=db)
     with pytest.raises(InvalidInput):
         aa.plan_fix_user("mm", "bad\nname", engine=db)
+    # An open session is a state to wait out (exit 4, as for requeue), not bad input (2).
+    session(db, "open-mm", user="frank", status="WAITING_FOR_END", start_h=3, end_h=None)
+    with pytest.raises(Conflict, match="end it first") as open_one:
+        aa.plan_fix_user("open-mm", "grace", engine=db)
+    assert open_one.value.exit_code == 4
 
 
 def test_non_administrator_is_refused_and_nothing_changes(sqlite_db: str) -> None:

@@ -238,9 +238,10 @@ def _fix_user_changes(
     ident: str, rows: list[dict[str, Any]], user: str
 ) -> tuple[tuple[RowChange, ...], str, str]:
     starts, ends = _split(rows)
-    if not starts or not ends:
-        raise InvalidInput(
-            f"Session {ident} needs both a START and an END for their users to be made equal."
+    if not starts or not ends:  # the session's state, as for requeue: a refusal (exit 4)
+        raise Conflict(
+            f"Session {ident} needs both a START and an END for their users to be made equal; "
+            "end it first."
         )
     targets = [r for r in (*starts, *ends) if r["user"] != user]
     if not targets:
