@@ -1,4 +1,4 @@
-"""What the session commands say: ``--at`` read, times and durations as they print them, and
+"""What the session commands say: ``--at`` read, times as they print them, and
 a refusal with the command it suggests (one the reader can copy and run as it is)."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from typing import Any
 
 from nexus_logger.commands._common import render_json
 from nexus_logger.core import errors
-from nexus_logger.core.durations import in_words
 from nexus_logger.core.errors import InvalidInput
 
 #: Exit code when the instrument's state refuses the action (already open / nothing open).
@@ -31,12 +30,6 @@ def parse_time(text: str) -> datetime:
             f"{text!r} is not an ISO-8601 time; use e.g. 2025-01-06T08:06:34 "
             "(the instrument's zone) or 2025-01-06T08:06:34-05:00."
         ) from None
-
-
-def format_duration(seconds: float) -> str:
-    """A duration in the window's words (``2 min 28 s``, ``3 h 20 min``), so that both say
-    the same of one session."""
-    return in_words(seconds)
 
 
 def when(value: datetime) -> str:

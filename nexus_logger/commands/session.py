@@ -23,6 +23,7 @@ from nexus_logger.commands._common import (
     settings_from_args,
 )
 from nexus_logger.core import errors
+from nexus_logger.core.durations import in_words
 from nexus_logger.core.errors import NotFound
 
 if TYPE_CHECKING:
@@ -287,7 +288,7 @@ def _print_ended(
         print(
             f"Ended session {ident} on {result['instrument']} for {result['user']}: "
             f"{words.when(started_at)} to {words.when(ended_at)} "
-            f"({words.format_duration(result['duration_seconds'])})."
+            f"({in_words(result['duration_seconds'])})."
             + ("" if queued else " NexusLIMS will build its record.")
         )
 
@@ -350,7 +351,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             )
     else:
         now = timestamps.now_in(inst.timezone)
-        running = words.format_duration((now - session.started).total_seconds())
+        running = in_words((now - session.started).total_seconds())
         print(f"Open session: {session.session_identifier}")
         print(f"  user:           {session.user or '(none)'}")
         print(f"  since:          {words.when(session.started)} ({running})")
