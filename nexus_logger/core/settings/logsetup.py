@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from nexus_logger.core.settings import paths
 from nexus_logger.core.settings.config import mask_secret
 
@@ -115,6 +113,10 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
         return size >= max(self.maxBytes, self._retry_at)
 
     def doRollover(self) -> None:
+        # Imported here, not with the module: rotation is rare, and filelock's import (30 ms)
+        # would otherwise come before every window and command.
+        from filelock import FileLock, Timeout
+
         try:
             with FileLock(self._lock_path, timeout=self.lock_timeout):
                 if self.stream is not None:
