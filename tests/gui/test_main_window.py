@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.enums import RecordStatus
@@ -21,7 +21,7 @@ from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.settings.config import load_settings
 from nexus_logger.core.settings.identity import os_login
 from nexus_logger.gui.dialogs import CloseChoice, ResumeAction, ResumeChoice
-from nexus_logger.gui.main_window import MainWindow, Phase
+from nexus_logger.gui.main_window import MainWindow, Phase, running
 from nexus_logger.gui.pages import Step, StepState
 from tests.gui.helpers_gui import PID, gui_settings, rows_of, session_rows, wait_phase
 from tests.rawdb import raw_query
@@ -360,6 +360,33 @@ def test_session_ended_by_staff_is_noticed_at_the_next_heartbeat(qtbot, make_win
     end_time = ended.ended.strftime("%H:%M")
     assert page.times_label.text().split(" to ")[1].startswith(end_time)
     assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+
+
+def test_a_window_brought_to_the_front_asks_the_database_again(qtbot, make_window, sqlite_db):
+    """A session ended elsewhere is shown as ended when the user turns to the window, not a
+    heartbeat (up to a minute) later; a window looked at again within seconds asks nothing."""
+    window = make_window(sqlite_db)  # heartbeat every 60 s: far off in this test
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    lifecycle.end_session(session_identifier=ident, engine=sqlite_db)  # another PC, or staff
+    other = QWidget()
+    qtbot.addWidget(other)
+
+    def look_away_and_back() -> None:
+        other.show()
+        other.activateWindow()
+        qtbot.waitUntil(other.isActiveWindow)
+        window.activateWindow()
+        qtbot.waitUntil(window.isActiveWindow)
+        qtbot.waitUntil(lambda: window.worker.pending == 0)
+
+    look_away_and_back()  # the launch's heartbeat was moments ago: not asked again
+    assert window.phase is Phase.RUNNING
+    window._last_heartbeat -= running.LOOKED_AT_RECHECK_SECONDS  # as if 10 s went by
+    look_away_and_back()
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert "ended elsewhere" in window.ended_page.message_label.text()
 
 
 def test_a_force_end_from_this_windows_admin_tab_is_seen_at_once(qtbot, make_window, sqlite_db):

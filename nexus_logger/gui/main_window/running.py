@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from nexus_logger.core.sessions.lifecycle import OpenSession
 
 _logger = logging.getLogger(__name__)
+
+#: A window brought to the front asks the database again if its last heartbeat is older
+#: than this (switching windows back and forth must not write a heartbeat each time).
+LOOKED_AT_RECHECK_SECONDS = 10.0
 
 
 class RunningSession(WindowState):
@@ -89,6 +94,7 @@ class RunningSession(WindowState):
         if self.phase is not Phase.RUNNING or self.session is None or self.connected is None:
             return
         session = self.session
+        self._last_heartbeat = time.monotonic()
         self._submit_once(
             "heartbeat",
             jobs.heartbeat,
@@ -96,6 +102,12 @@ class RunningSession(WindowState):
             session,
             on_done=lambda result: self._on_heartbeat(session, result),
         )
+
+    def check_when_looked_at(self) -> None:
+        """The user turned to the window: make sure it does not show a session as running
+        that was ended elsewhere since the last heartbeat (which may be a minute old)."""
+        if time.monotonic() - self._last_heartbeat >= LOOKED_AT_RECHECK_SECONDS:
+            self.send_heartbeat()
 
     def _on_heartbeat(self, session: OpenSession, result: jobs.HeartbeatResult) -> None:
         if result.ended_elsewhere and self.phase is Phase.RUNNING and self.session == session:

@@ -48,6 +48,8 @@ class WindowState:
     _settings_loader: Callable[[], Settings]
     _generation: int
     _inflight: set[str]
+    #: ``time.monotonic()`` of the last heartbeat asked for (0: none yet).
+    _last_heartbeat: float
     _note_pending: str | None
     #: Closing without asking (after End, at logoff).
     _closing: bool

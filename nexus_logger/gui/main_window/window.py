@@ -90,6 +90,7 @@ class MainWindow(
         self._closing = False  # closing without asking (after End, at logoff)
         self._generation = 0
         self._inflight: set[str] = set()
+        self._last_heartbeat = 0.0
         self._note_pending: str | None = None
         self._log_window: QWidget | None = None
         self._admin_tab: QWidget | None = None
@@ -231,6 +232,11 @@ class MainWindow(
             _logger.debug("Window phase: %s -> %s", self.phase.value, phase.value)
         self.phase = phase
         self.end_shortcut.setEnabled(phase is Phase.RUNNING)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
+            self.check_when_looked_at()
+        super().changeEvent(event)
 
     def bring_to_front(self) -> None:
         """Show the window on top (a second launch asked for it)."""
