@@ -13,7 +13,7 @@ from nexus_logger.core.db.engine import is_url
 from nexus_logger.core.staff import admin_actions
 from nexus_logger.core.staff.problems import ProblemKind, find_problems
 from tests.helpers_admin import NOW, build_problem_db, insert_rows, ny, session
-from tests.nexuslims_ref import nexuslims_sessions_to_build
+from tests.nexuslims_ref import nexuslims_sessions_to_build, run_in_nexuslims
 
 
 def test_every_problem_type_is_found_with_its_rows(db: str) -> None:
@@ -146,3 +146,32 @@ def test_blocking_problems_agree_with_real_nexuslims(
     }
     users = {s["session_identifier"]: s["user"] for s in result["sessions"]}
     assert users["mismatch"] == "frank" and users["no-end"] == "dave"
+
+
+_BUILD_FIRST_STEP = r"""
+import json
+from nexusLIMS.db.session_handler import get_sessions_to_build
+found, failed = [], {}
+for s in get_sessions_to_build():
+    found.append(s.session_identifier)
+    try:  # the record builder's first step for each session, inside its catch-all
+        s.insert_record_generation_event()
+    except Exception as err:
+        failed[s.session_identifier] = type(err).__name__
+print(json.dumps({"sessions": sorted(found), "failed": failed}))
+"""
+
+
+def test_an_unknown_instrument_fails_its_own_session_not_the_build_run(
+    sqlite_db: str, nexuslims_python: Path
+) -> None:
+    """Real NexusLIMS lists the session (no ValueError) and fails only when it builds it (its
+    run marks that one ERROR), so check must not say it stops the run."""
+    session(sqlite_db, "good", user="bob")
+    session(sqlite_db, "ghost", user="zoe", instrument="GHOST-999")
+    result = run_in_nexuslims(nexuslims_python, _BUILD_FIRST_STEP, Path(sqlite_db))
+    assert result == {"sessions": ["ghost", "good"], "failed": {"ghost": "AttributeError"}}
+    (problem,) = [p for p in find_problems(engine=sqlite_db) if p.session_identifier == "ghost"]
+    assert problem.kind is ProblemKind.UNKNOWN_INSTRUMENT
+    assert not problem.blocks_build
+    assert "marks this session ERROR" in problem.explanation

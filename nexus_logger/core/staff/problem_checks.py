@@ -72,7 +72,9 @@ def unknown_instrument(s: SessionRows) -> list[Problem]:
     unknown = [r for r in s.rows if r.instrument not in s.zones]
     if not unknown:
         return []
-    blocking = any(r.record_status == TO_BUILD for r in unknown)
+    # NexusLIMS 2.8 still lists such a session to build (its instrument is None); building
+    # it then fails on that session alone, which its build run marks ERROR and goes on.
+    to_build = any(r.record_status == TO_BUILD for r in unknown)
     names = sorted({r.instrument for r in unknown})
     return [
         s.problem(
@@ -80,10 +82,14 @@ def unknown_instrument(s: SessionRows) -> list[Problem]:
             f"Session {s.ident} names the instrument(s) {', '.join(map(repr, names))}, which "
             "are not in the instruments table. NexusLIMS cannot find the files or the time "
             "zone of an unknown instrument"
-            + (" and fails when it builds this session." if blocking else "."),
-            "Add the instrument to NexusLIMS, or correct the instrument_pid of these rows.",
+            + (
+                ": its next build run marks this session ERROR (the other sessions are built)."
+                if to_build
+                else "."
+            ),
+            "Add the instrument to NexusLIMS, or correct the instrument_pid of these rows"
+            + (", before the next build run." if to_build else "."),
             unknown,
-            blocks_build=blocking,
         )
     ]
 
