@@ -334,6 +334,19 @@ def test_read_only_for_non_administrators(qtbot, make_tab, sqlite_db):
     assert dump_session_log(sqlite_db) == before and audit_count(sqlite_db) == 0
 
 
+def test_an_end_without_start_says_why_the_list_leaves_it_out(qtbot, make_tab, sqlite_db):
+    """The list is of sessions by their START: shown from the Problems page, an END alone
+    gets its rows below and a sentence saying why the list above is empty."""
+    insert_rows(sqlite_db, [("end-only", "TEST-TEM-001", ny(5), "END", "TO_BE_BUILT", "heidi")])
+    tab = make_tab(sqlite_db)
+    tab.show_session("end-only")
+    qtbot.waitUntil(lambda: tab.events_model.rowCount() == 1)
+    wait_idle(qtbot, tab)
+    assert tab.model.rowCount() == 0
+    title = tab.sessions_page.detail.detail_title.text()
+    assert "no START row, so the list and its counts leave it out" in title
+
+
 def test_names_and_notes_hidden_from_non_administrators_by_default(qtbot, make_tab, sqlite_db):
     session(sqlite_db, "pending", user="alice")
     user_col = [k for k, _ in tab_columns()].index("user")

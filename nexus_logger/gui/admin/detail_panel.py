@@ -100,11 +100,18 @@ class DetailPanel(QWidget):
             user = starts[0].user if starts else first.user
             gens = sum(e.event_type == EventType.RECORD_GENERATION.value for e in events)
             who = f"user {user}" if user else "no user"  # (user "(hidden)" when names are)
-            self.detail_title.setText(
+            title = (
                 f"Session {ident} on {first.instrument}, {who}: "
                 f"{text.plural(len(events), 'row')}, "
                 f"{text.plural(gens, 'RECORD_GENERATION event')}."
             )
+            if not starts:
+                # The list above shows sessions by their START: say why this one is not there.
+                title += (
+                    " It has no START row, so the list and its counts leave it out and "
+                    "NexusLIMS never builds it (see Problems)."
+                )
+            self.detail_title.setText(title)
         self.update_action_buttons()
 
     def update_action_buttons(self) -> None:
