@@ -147,9 +147,37 @@ def test_fix_user_mismatch(db: str) -> None:
         aa.plan_fix_user("mm", "bad\nname", engine=db)
     # An open session is a state to wait out (exit 4, as for requeue), not bad input (2).
     session(db, "open-mm", user="frank", status="WAITING_FOR_END", start_h=3, end_h=None)
-    with pytest.raises(Conflict, match="end it first") as open_one:
+    with pytest.raises(Conflict, match="End it first") as open_one:
         aa.plan_fix_user("open-mm", "grace", engine=db)
     assert open_one.value.exit_code == 4
+
+
+def test_an_end_without_start_is_refused_alike_by_every_action(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each action says the session has no START, as a refusal of its state (exit 4)."""
+    monkeypatch.setattr(aa, "current_login", lambda: "root")
+    monkeypatch.setenv("NEXUS_LOGGER_ADMINISTRATORS", "root")
+    insert_rows(sqlite_db, [("end-only", "TEST-TEM-001", ny(5), "END", "TO_BE_BUILT", "heidi")])
+    for action in (
+        ["requeue", "end-only"],
+        ["fix-user", "end-only", "--user", "heidi2"],
+        ["force-end", "end-only", "--at", "2025-02-09T10:00"],
+    ):
+        assert main(["admin", "--db", sqlite_db, *action, "--yes"]) == 4, action
+        assert "end-only has no START row" in capsys.readouterr().err, action
+
+
+def test_a_completed_session_says_its_record_was_built(sqlite_db: str) -> None:
+    """Re-queuing or renaming a built session says what happens to the record built."""
+    session(sqlite_db, "built", user="alice", status="COMPLETED", generations=1)
+    requeue = aa.plan_requeue("built", engine=sqlite_db).summary
+    assert "was COMPLETED" in requeue and "builds and uploads a second one" in requeue
+    rename = aa.plan_fix_user("built", "alice2", engine=sqlite_db).summary
+    assert "the record NexusLIMS already built keeps the old user" in rename
+    session(sqlite_db, "failed", user="bob", status="ERROR")
+    again = aa.plan_requeue("failed", engine=sqlite_db).summary
+    assert "was ERROR" in again and "second one" not in again
 
 
 def test_non_administrator_is_refused_and_nothing_changes(sqlite_db: str) -> None:

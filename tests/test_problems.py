@@ -10,6 +10,7 @@ import pytest
 
 from nexus_logger.cli import main
 from nexus_logger.core.db.engine import is_url
+from nexus_logger.core.errors import Conflict
 from nexus_logger.core.staff import admin_actions
 from nexus_logger.core.staff.problems import ProblemKind, find_problems
 from tests.helpers_admin import NOW, build_problem_db, insert_rows, ny, session
@@ -175,3 +176,21 @@ def test_an_unknown_instrument_fails_its_own_session_not_the_build_run(
     assert problem.kind is ProblemKind.UNKNOWN_INSTRUMENT
     assert not problem.blocks_build
     assert "marks this session ERROR" in problem.explanation
+
+
+def test_end_before_start_says_re_queue_only_for_a_session_already_built(sqlite_db: str) -> None:
+    """A TO_BE_BUILT session cannot be re-queued (it already is): correcting the time before
+    the build run is all; one NexusLIMS built already needs the re-queue too."""
+    session(sqlite_db, "waiting", user="mallory", start_h=20, end_h=22)
+    session(sqlite_db, "built", user="mallory", status="ERROR", start_h=30, end_h=32)
+    actions = {
+        p.session_identifier: p.action
+        for p in find_problems(engine=sqlite_db)
+        if p.kind is ProblemKind.END_BEFORE_START
+    }
+    assert (
+        "re-queue" not in actions["waiting"] and "before the next build run" in actions["waiting"]
+    )
+    assert "then re-queue the session" in actions["built"]
+    with pytest.raises(Conflict, match="already TO_BE_BUILT"):
+        admin_actions.requeue("waiting", login="root", administrators=["root"], engine=sqlite_db)

@@ -112,7 +112,7 @@ def _force_end_changes(
 ) -> tuple[tuple[RowChange, ...], str, str]:
     starts, ends = _split(rows)
     if not starts:
-        raise InvalidInput(f"Session {ident} has no START row; there is nothing to end.")
+        raise _no_start(ident, "there is nothing to end")
     if ends:
         raise Conflict(
             f"Session {ident} already has an END ({ends[-1]['timestamp']}); it is not open. "
@@ -201,9 +201,7 @@ def _requeue_changes(
 ) -> tuple[tuple[RowChange, ...], str, str]:
     starts, ends = _split(rows)
     if not starts:
-        raise InvalidInput(
-            f"Session {ident} has no START row; NexusLIMS only builds sessions with a START."
-        )
+        raise _no_start(ident, "NexusLIMS only builds sessions with a START")
     if len(starts) > 1:
         raise Conflict(
             f"Session {ident} has {len(starts)} START rows; re-queuing it would build it more "
@@ -226,10 +224,17 @@ def _requeue_changes(
     if not targets:
         raise Conflict(f"Session {ident} is already TO_BE_BUILT; there is nothing to re-queue.")
     changes = tuple(RowChange(r, {**r, "record_status": _TO_BE_BUILT}) for r in targets)
+    built = start["record_status"] == RecordStatus.COMPLETED.value
     summary = (
-        f"Re-queue session {ident} on {start['instrument']} (user {start['user']!r}, now "
-        f"{start['record_status']}): the back-end builds it on its next run. Its "
-        "RECORD_GENERATION rows stay as they are."
+        f"Re-queue session {ident} on {start['instrument']} (user {start['user']!r}, was "
+        f"{start['record_status']}): the back-end builds it on its next run"
+        + (
+            ". NexusLIMS already built a record of this session: it builds and uploads a "
+            "second one."
+            if built
+            else "."
+        )
+        + " Its RECORD_GENERATION rows stay as they are."
     )
     return changes, summary, start["instrument"]
 
@@ -238,10 +243,12 @@ def _fix_user_changes(
     ident: str, rows: list[dict[str, Any]], user: str
 ) -> tuple[tuple[RowChange, ...], str, str]:
     starts, ends = _split(rows)
-    if not starts or not ends:  # the session's state, as for requeue: a refusal (exit 4)
+    if not starts:
+        raise _no_start(ident, "NexusLIMS only builds sessions with a START")
+    if not ends:  # the session's state, as for requeue: a refusal (exit 4)
         raise Conflict(
-            f"Session {ident} needs both a START and an END for their users to be made equal; "
-            "end it first."
+            f"Session {ident} has no END yet; START and END users can only be made equal once "
+            "it has one. End it first."
         )
     targets = [r for r in (*starts, *ends) if r["user"] != user]
     if not targets:
@@ -250,11 +257,23 @@ def _fix_user_changes(
         )
     changes = tuple(RowChange(r, {**r, "user": user}) for r in targets)
     old = sorted({str(r["user"]) for r in targets})
+    built = any(r["record_status"] == RecordStatus.COMPLETED.value for r in (*starts, *ends))
     summary = (
         f"Set the user of session {ident} on {starts[0]['instrument']} to {user!r} on START "
-        f"and END (was {', '.join(old)}); statuses stay as they are."
+        f"and END (was {', '.join(old)}); statuses stay as they are"
+        + (
+            ", so the record NexusLIMS already built keeps the old user (re-queue the "
+            "session to build it again)."
+            if built
+            else "."
+        )
     )
     return changes, summary, starts[0]["instrument"]
+
+
+def _no_start(ident: str, why: str) -> Conflict:
+    """The refusal of any action on a session that has no START row (its state: exit 4)."""
+    return Conflict(f"Session {ident} has no START row; {why}.")
 
 
 def _session_rows(

@@ -263,8 +263,12 @@ def end_before_start(s: SessionRows) -> list[Problem]:
                     f"Session {s.ident} ends ({end.timestamp}) before it starts "
                     f"({s.start.timestamp}). NexusLIMS would look for files in an empty time "
                     "range and find none.",
-                    "Correct the END's timestamp with a database tool (or the START's), then "
-                    "re-queue the session.",
+                    "Correct the END's timestamp with a database tool (or the START's)"
+                    + (
+                        " before the next build run."
+                        if s.start.record_status == TO_BUILD
+                        else ", then re-queue the session so that NexusLIMS builds it again."
+                    ),
                     [s.start, end],
                 )
             )
