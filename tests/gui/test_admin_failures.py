@@ -103,8 +103,12 @@ def test_a_change_between_confirmation_and_apply_is_refused(
 
     tab.confirm_plan = someone_else_ends_it
     tab.force_end_button.click()
-    _fails_with(qtbot, tab)
+    text = _fails_with(qtbot, tab, "It is shown as it is now.")
+    assert text.lower().count("nothing was changed") == 1
     assert audit_count(open_session_db) == 1  # only the other administrator's change
+    # The session as it is now (the other END), not as it was previewed: no Force end.
+    qtbot.waitUntil(lambda: "END" in {e.event_type for e in tab.sessions_page.detail.events})
+    assert not tab.force_end_button.isEnabled()
 
 
 def test_csv_export_that_cannot_be_written(qtbot, make_tab, sqlite_db, tmp_path: Path) -> None:

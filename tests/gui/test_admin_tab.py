@@ -284,6 +284,7 @@ def test_admin_actions_with_confirmation_and_audit(qtbot, make_tab, sqlite_db, q
     wait_idle(qtbot, tab)
     tab.show_session("err")
     qtbot.waitUntil(tab.requeue_button.isEnabled)
+    assert tab.action_label.text() == ""  # "Done ..." was about the session shown before
     before = dump_session_log(sqlite_db)
     tab.confirm_plan = lambda plan: False
     tab.requeue_button.click()

@@ -47,6 +47,7 @@ _LAZY = {
     "ensure_audit_table": "admin_audit",
     "list_audit": "admin_audit",
     "NotAdministrator": "admin_apply",
+    "StalePreview": "admin_apply",
 }
 
 

@@ -127,10 +127,14 @@ def _changed_since(plan: ActionPlan, rows: list[dict[str, Any]]) -> bool:
     return False
 
 
-def _stale(plan: ActionPlan) -> Conflict:
-    return Conflict(
-        f"Session {plan.session_identifier} changed after the preview was made; nothing was "
-        "changed. Look at the session again and repeat the action."
+class StalePreview(Conflict):
+    """The session's rows changed between the preview and the apply: nothing was written."""
+
+
+def _stale(plan: ActionPlan) -> StalePreview:
+    return StalePreview(
+        f"Nothing was changed: session {plan.session_identifier} changed after the preview "
+        "was made. Look at the session again and repeat the action if it is still needed."
     )
 
 

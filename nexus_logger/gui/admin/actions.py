@@ -164,8 +164,16 @@ class TabActions(QWidget):
             administrators=list(self.settings.administrators),
             engine=self.database,
             on_done=self._action_done,
-            on_error=self._action_failed,
+            on_error=self._apply_failed,
         )
+
+    def _apply_failed(self, error: JobError) -> None:
+        if isinstance(error.exception, admin_actions.StalePreview):
+            # Someone changed the session meanwhile: show it as it is now, not as previewed.
+            self._say(f"{error.message} It is shown as it is now.")
+            self.refresh()
+            return
+        self._action_failed(error)
 
     def _action_done(self, entry: admin_actions.AuditEntry) -> None:
         self._say(f"Done (audit entry {entry.id}): {entry.summary}")

@@ -72,6 +72,8 @@ class DetailPanel(QWidget):
 
     def load(self, session_identifier: str) -> None:
         """Load every row of a session into the detail table."""
+        if session_identifier != self.session_identifier:
+            self.action_label.clear()  # "Done ..." was about the session shown before
         self.session_identifier = session_identifier
         self._jobs.submit(
             summaries.session_events,

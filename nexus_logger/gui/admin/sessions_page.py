@@ -154,7 +154,6 @@ class SessionsPage(QWidget):
             return
         self._selected_key = summary.start_id
         if summary.session_identifier != self.detail.session_identifier:
-            self.detail.action_label.clear()  # "Done ..." was about the session shown before
             self.detail.load(summary.session_identifier)
 
     def select_row(self, row: int) -> None:
