@@ -180,6 +180,25 @@ def test_a_completed_session_says_its_record_was_built(sqlite_db: str) -> None:
     assert "was ERROR" in again and "second one" not in again
 
 
+def test_force_end_refuses_a_wall_clock_time_that_never_happened_or_happened_twice(
+    sqlite_db: str,
+) -> None:
+    """A naive --at is the instrument's clock (New York): 02:30 on 9 March 2025 was skipped,
+    01:30 on 2 November 2025 came twice; both are refused naming the readings, and the time
+    with its offset is taken as given."""
+    insert_rows(
+        sqlite_db,
+        [("dst", "TEST-TEM-001", "2025-03-08T20:00:00-05:00", "START", "WAITING_FOR_END", "x")],
+    )
+    with pytest.raises(InvalidInput, match="does not exist in America/New_York"):
+        aa.plan_force_end("dst", datetime(2025, 3, 9, 2, 30), engine=sqlite_db)
+    with pytest.raises(InvalidInput, match="happens twice in America/New_York"):
+        aa.plan_force_end("dst", datetime(2025, 11, 2, 1, 30), engine=sqlite_db)
+    given = datetime.fromisoformat("2025-11-02T01:30-05:00")
+    plan = aa.plan_force_end("dst", given, engine=sqlite_db)
+    assert "at 2025-11-02T01:30:00-05:00" in plan.summary
+
+
 def test_non_administrator_is_refused_and_nothing_changes(sqlite_db: str) -> None:
     session(sqlite_db, "err", status="ERROR")
     plan = aa.plan_requeue("err", engine=sqlite_db)

@@ -169,6 +169,7 @@ class OtherUserDialog(QDialog):
 
     def end_time(self) -> datetime | None:
         """The chosen end of the old session, or None when the typed time is not usable."""
+        from nexus_logger.core.errors import InvalidInput
         from nexus_logger.gui.admin.end_time import end_problem, parse_end
 
         beat = self.session.last_heartbeat
@@ -176,13 +177,13 @@ class OtherUserDialog(QDialog):
             return beat
         zone = self.session.started.tzinfo
         assert zone is not None
-        ended = parse_end(self.time_edit.text(), zone)
+        try:
+            ended = parse_end(self.time_edit.text(), zone)
+        except InvalidInput as err:
+            self.problem_label.setText(str(err))
+            return None
         # Minutes are typed: the start's own minute means "at the start".
-        if (
-            ended is not None
-            and ended < self.session.started
-            and (self.session.started - ended).total_seconds() < 60
-        ):
+        if ended < self.session.started and (self.session.started - ended).total_seconds() < 60:
             ended = self.session.started
         problem = end_problem(ended, self.session.started, self.now())
         if problem is not None:

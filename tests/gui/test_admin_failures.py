@@ -193,3 +193,24 @@ def test_wrong_times_are_refused_before_ok(
     qtbot.keyClick(dialog.edit, Qt.Key.Key_Return)
     assert dialog.isVisible()  # Enter does not get past it either
     assert dialog.height() == height  # the message has its room from the start
+
+
+def test_a_minute_the_clock_skipped_or_showed_twice_is_refused_until_its_offset_is_given(
+    qtbot,
+) -> None:
+    """Daylight saving time in New York, 2026: 02:30 on 8 March never happened, 01:30 on
+    1 November happened twice; the dialog says so and takes the offset that picks one."""
+    started = datetime(2026, 3, 7, 20, 0, tzinfo=NY)
+    dlg = EndTimeDialog(started, "America/New_York", now=datetime(2026, 11, 3, tzinfo=UTC))
+    qtbot.addWidget(dlg)
+    dlg.show()
+    _type(qtbot, dlg, "2026-03-08 02:30")
+    assert "does not exist in America/New_York" in dlg.problem_label.text()
+    assert not _ok(dlg).isEnabled() and dlg.value() is None
+    _type(qtbot, dlg, "2026-11-01 01:30")
+    assert "happens twice in America/New_York" in dlg.problem_label.text()
+    assert "2026-11-01T01:30-04:00" in dlg.problem_label.text()  # both readings named
+    assert not _ok(dlg).isEnabled()
+    _type(qtbot, dlg, "2026-11-01 01:30 -05:00")  # the second 01:30
+    assert dlg.problem_label.text() == "" and _ok(dlg).isEnabled()
+    assert dlg.value().isoformat() == "2026-11-01T01:30:00-05:00"

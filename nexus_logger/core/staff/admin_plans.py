@@ -17,6 +17,7 @@ from nexus_logger.core.durations import in_words
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import Conflict, InvalidInput, NotFound
 from nexus_logger.core.sessions.lifecycle import CLOCK_SLACK, check_end_time
+from nexus_logger.core.sessions.time_rules import localize
 from nexus_logger.core.staff.session_summary import instrument_zones
 from nexus_logger.core.validation import MAX_IDENTIFIER, clean_text, clean_user
 
@@ -131,7 +132,9 @@ def _force_end_changes(
             "instrument before ending the session."
         )
     tz = zones[pid]
-    stamp = timestamps.to_db(at, tz)
+    # A naive time is the instrument's wall clock: refused if that clock skipped it or showed
+    # it twice (the sentence names both readings), as for a session's own END.
+    stamp = timestamps.to_db(localize(at, tz, "end time"), tz)
     ended = timestamps.parse(stamp, tz)
     try:
         began = timestamps.parse(start["timestamp"], tz)

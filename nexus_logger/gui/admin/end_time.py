@@ -3,12 +3,14 @@
 A plain text field, not a ``QDateTimeEdit``: typed digits go where they are typed (a date-time
 edit moves between its sections on its own, so "2026-12-01 12:00" became 2026-12-12 01:12),
 and the field shows exactly what will be written: minutes, seconds zero. The instrument's
-zone is named, and a future time or one before the start is refused under the field, with OK
-disabled, before anything is asked of the database.
+zone is named, and a future time, one before the start, or a minute the instrument's clock
+skipped or showed twice (daylight saving time; an offset such as ``+01:00`` then says which)
+is refused under the field, with OK disabled, before anything is asked of the database.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, tzinfo
 
 from PySide6.QtCore import Qt
@@ -22,6 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from nexus_logger.core import timestamps
+from nexus_logger.core.errors import InvalidInput
+from nexus_logger.core.sessions.time_rules import localize
 from nexus_logger.gui import theme
 
 #: How the end time is typed and shown (what is written: these minutes, 0 seconds).
@@ -40,20 +44,31 @@ def zone_text(zone_name: str | None, at: datetime) -> str:
     return f"{name} ({inner})"
 
 
-def parse_end(text: str, zone: tzinfo) -> datetime | None:
-    """``2026-12-01 12:00`` (or with a ``T``) in ``zone``; None when it is not such a time."""
+def parse_end(text: str, zone: tzinfo) -> datetime:
+    """``2026-12-01 12:00`` (or with a ``T``) on the clock of ``zone``, or with an offset
+    (``2026-11-01 01:30-04:00``) for a minute that clock showed twice.
+
+    Raises :class:`InvalidInput` (one sentence) when it is not such a time, or when the clock
+    skipped that minute or showed it twice (the sentence names both readings).
+    """
     cleaned = " ".join(text.strip().replace("T", " ").split())
     try:
         naive = datetime.strptime(cleaned, FORMAT)
     except ValueError:
-        return None
-    return naive.replace(tzinfo=zone)
+        try:
+            given = datetime.fromisoformat(re.sub(r" (?=[+-]\d)", "", cleaned))
+        except ValueError:
+            given = None
+        if given is None or given.tzinfo is None or given.second or given.microsecond:
+            raise InvalidInput(
+                f"Type the date and time as {PLACEHOLDER}, for example 2026-03-10 17:30."
+            ) from None
+        return given.astimezone(zone)
+    return localize(naive, timestamps.zone_name(zone) or str(zone), "end time")
 
 
-def end_problem(ended: datetime | None, started: datetime | None, now: datetime) -> str | None:
+def end_problem(ended: datetime, started: datetime | None, now: datetime) -> str | None:
     """Why ``ended`` cannot be the end time (one sentence), or None when it can."""
-    if ended is None:
-        return f"Type the date and time as {PLACEHOLDER}, for example 2026-03-10 17:30."
     if ended > now:
         return "That time is in the future. Give the time the session really ended."
     if started is not None and ended < started:
@@ -123,14 +138,22 @@ class EndTimeDialog(QDialog):
         """The current time (fixed in tests and screenshots)."""
         return self._now or datetime.now(UTC)
 
+    def _read(self) -> tuple[datetime | None, str | None]:
+        """The typed end time, or why it cannot be used."""
+        try:
+            ended = parse_end(self.edit.text(), self.zone)
+        except InvalidInput as err:
+            return None, str(err)
+        return ended, end_problem(ended, self.started, self.now())
+
     def value(self) -> datetime | None:
         """The typed end time, aware in the instrument's zone, or None if it is not valid."""
-        ended = parse_end(self.edit.text(), self.zone)
-        return None if end_problem(ended, self.started, self.now()) else ended
+        ended, problem = self._read()
+        return None if problem else ended
 
     def validate(self) -> bool:
         """Show under the field why the time cannot be used, and allow OK only when it can."""
-        problem = end_problem(parse_end(self.edit.text(), self.zone), self.started, self.now())
+        _ended, problem = self._read()
         self.problem_label.setText(problem or "")
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
         return problem is None
