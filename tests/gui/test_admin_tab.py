@@ -404,6 +404,21 @@ def test_longer_values_of_a_later_filter_are_not_cut_off(qtbot, make_tab, sqlite
     assert view.columnWidth(dragged) == 300  # widened where needed, never narrowed
 
 
+def test_the_problem_marks_do_not_cut_off_the_instrument(qtbot, make_tab, sqlite_db):
+    """The warning sign comes with the problems, after the first rows were measured: the
+    instrument column is widened for it ("\u26a0 TEST-TEM-0..." at first)."""
+    insert_rows(sqlite_db, [("no-end", "TEST-TEM-001", ny(3), "START", "TO_BE_BUILT", "dave")])
+    tab = make_tab(sqlite_db)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1)
+    wait_idle(qtbot, tab)
+    view = tab.sessions_view
+    column = [k for k, _ in tab_columns()].index("instrument")
+    shown = str(tab.model.index(0, column).data())
+    assert shown.startswith("\u26a0 ")
+    # The cell's own margins count: a column as wide as the bare text still elides it.
+    assert view.columnWidth(column) >= view.sizeHintForColumn(column), shown
+
+
 def test_the_filters_are_greyed_out_on_pages_they_do_not_filter(qtbot, make_tab, sqlite_db):
     session(sqlite_db, "pending")
     tab = make_tab(sqlite_db)

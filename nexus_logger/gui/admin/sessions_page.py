@@ -10,6 +10,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from nexus_logger.core.staff import summaries
+from nexus_logger.core.staff.problems import Problem
 from nexus_logger.gui import text
 from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.detail_panel import DetailPanel
@@ -71,6 +72,11 @@ class SessionsPage(QWidget):
             self.clear_detail()  # the session shown may not be in the new list
         self.model.set_query(query)
         self.load_counts(query)
+
+    def mark_problems(self, by_session: dict[str, list[Problem]]) -> None:
+        """Mark the sessions that have problems; the marks widen the instrument column."""
+        self.model.set_problems(by_session)
+        fit_columns(self.sessions_view)
 
     def _load_page(
         self, query: summaries.SessionQuery, offset: int, limit: int, token: int

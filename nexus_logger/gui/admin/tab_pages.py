@@ -55,7 +55,7 @@ class TabPages:
 
     def _problems_loaded(self, found: list[problems.Problem]) -> None:
         self._name_page(self.problems_page, "Problems", len(found))
-        self.sessions_page.model.set_problems(problems.problems_by_session(found))
+        self.sessions_page.mark_problems(problems.problems_by_session(found))
         self.messages.show_blocking(found)
 
     def _timeline_window_changed(self, *_args: Any) -> None:
