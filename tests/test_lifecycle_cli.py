@@ -375,3 +375,27 @@ def test_the_command_line_says_a_duration_as_the_window_does(
     out = capsys.readouterr().out
     assert out.rstrip().endswith("(2 min 28 s). NexusLIMS will build its record.")
     assert duration(148) == "2 min 28 s"  # the window's ended page
+
+
+def test_a_session_started_after_the_end_command_was_given_is_not_ended(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'session end' means "now", the moment it was given; a session found open that began
+    after it (it started while the command waited on the database) was not the one meant:
+    the command says so and changes nothing, rather than blaming an end time nobody typed."""
+    later = (datetime.now(ZoneInfo("America/New_York")) + timedelta(minutes=2)).replace(
+        microsecond=0
+    )  # within the clock-skew rule: as a START written while this command waited
+    assert (
+        main(
+            ["session", "start", "--db", sqlite_db, "--instrument", TEM, "--at", later.isoformat()]
+        )
+        == 0
+    )
+    before = dump_database(sqlite_db)
+    capsys.readouterr()
+    assert main(["session", "end", "--db", sqlite_db, "--instrument", TEM]) == 4
+    err = capsys.readouterr().err
+    assert "No session was open on TEST-TEM-001 when this command was given" in err
+    assert "before the session started" not in err and "later end time" not in err
+    assert dump_database(sqlite_db) == before

@@ -174,6 +174,8 @@ def cmd_end(args: argparse.Namespace) -> int:
         return target  # refused: nothing open, or not this user's
     ident, session = target
     at, typed = _end_time(args, ident, durable, invoked)
+    if session is not None and not typed and at < session.started:
+        _started_after_the_command(session, at)
     if session is None:
         result, queued, message = _end_in_database(ident, at, typed, durable)
     else:
@@ -213,6 +215,20 @@ def _session_to_end(args: argparse.Namespace, durable: DurableLogger) -> tuple[s
     if mine is not None and mine.session_identifier == args.session:
         return args.session, mine
     return args.session, None
+
+
+def _started_after_the_command(session: Any, invoked: datetime) -> None:
+    """Refuse to end a session that was started after this command was given (it waited on
+    the database meanwhile): it was not the session the person meant to end."""
+    from nexus_logger.core.errors import Conflict
+
+    zone = session.started.tzinfo
+    raise Conflict(
+        f"No session was open on {session.instrument.instrument_pid} when this command was "
+        f"given ({invoked.astimezone(zone):%H:%M:%S}); the session open now was started after "
+        f"it ({session.started:%H:%M:%S}, user {session.user or 'none'}), so it was not ended. "
+        "Run the command again to end that one."
+    )
 
 
 def _end_time(
