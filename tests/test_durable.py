@@ -627,3 +627,36 @@ def test_a_folder_that_refuses_new_files_is_read_only_not_away(sqlite_db: str) -
         _immutable(folder, False)
     assert path.read_bytes() == before
     assert DatabaseReadOnly.exit_code == 6
+
+
+def test_an_end_refused_by_a_read_only_database_waits_and_goes_once_it_is_writable(
+    sqlite_db: str,
+) -> None:
+    """The database answers but refuses writes (a read-only share, here an immutable file and
+    folder): the END is kept on this PC with that reason, not as a conflict nobody made, and
+    it is sent by the next sync once the database takes writes again."""
+    folder = Path(sqlite_db).parent / "share"
+    folder.mkdir()
+    path = folder / "nexuslims.sqlite"
+    shutil.copyfile(sqlite_db, path)
+    durable = DurableLogger(str(path), outbox_path=folder.parent / "outbox.sqlite", timeout=1.0)
+    inst = durable.identify(instrument=TEM)
+    session = durable.start(instrument=inst, user="alice").session
+    if not (_immutable(path, True) and _immutable(folder, True)):
+        _immutable(path, False)
+        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
+    try:
+        outcome = durable.end(session)
+        assert outcome.queued
+        assert outcome.message.startswith("The database refuses changes right now")
+        assert "cannot be reached" not in outcome.message
+        report = durable.sync()
+        assert (report.sent, report.held, list(report.conflicts)) == (0, 0, [])
+    finally:
+        _immutable(folder, False)
+        _immutable(path, False)
+    assert durable.pending_count() == 1
+    assert durable.sync().sent == 1
+    assert durable.pending_count() == 0 and not durable.outbox.conflicts()
+    rows = _rows(str(path), session.session_identifier)
+    assert [r[0] for r in rows] == ["START", "END"]

@@ -139,7 +139,7 @@ class OutboxKeeper:
         if not self._pruned:
             self._pruned = True
             self.call(self.outbox.prune)
-        if run.error is not None:
+        if run.error is not None and not run.refused_writes:
             self._link.went_offline(run.error)
         elif run.attempted:
             self._link.came_online()

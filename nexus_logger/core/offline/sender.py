@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from nexus_logger.core import faults, timestamps
-from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
+from nexus_logger.core.errors import DatabaseReadOnly, DatabaseUnavailable, NexusLoggerError
 from nexus_logger.core.offline.outbox import (
     ConflictKind,
     EventKind,
@@ -76,9 +76,12 @@ def send_waiting(
                 _send_start(outbox, eng, event, run, rules)
             else:
                 send_end(outbox, eng, event, run, rules)
-        except DatabaseUnavailable as err:
+        except (DatabaseUnavailable, DatabaseReadOnly) as err:
+            # Both pass: the same write is expected to succeed later (a read-only file or
+            # share is made writable again), so the event waits in order, as it is.
             outbox.note_attempt(event.id, str(err))
             run.error = str(err)
+            run.refused_writes = isinstance(err, DatabaseReadOnly)
             break
         except NexusLoggerError as err:
             reject(outbox, event, err, run)

@@ -27,7 +27,10 @@ class Run:
     sent: int = 0
     dropped: int = 0  # unconfirmed STARTs given up
     conflicts: list[ConflictRecord] = field(default_factory=list)
-    error: str | None = None  # why the run stopped early (database unreachable)
+    error: str | None = None  # why the run stopped early (database unreachable or read-only)
+    #: The run stopped because the database refused writes (read-only): it answers, and the
+    #: events wait to be sent once it takes them (not a conflict: nothing to decide).
+    refused_writes: bool = False
     #: The result of each END written in this run, by event id (for the live END's outcome).
     ended: dict[int, EndedSession] = field(default_factory=dict)
     #: The END the user just clicked: the user is told its outcome, so it makes no conflict.

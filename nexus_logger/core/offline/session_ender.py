@@ -7,10 +7,15 @@ import logging
 from datetime import datetime
 
 from nexus_logger.core import faults, timestamps
-from nexus_logger.core.errors import DatabaseUnavailable, InvalidInput
+from nexus_logger.core.errors import DatabaseReadOnly, DatabaseUnavailable, InvalidInput
 from nexus_logger.core.offline import other_login, sender
 from nexus_logger.core.offline.database_link import DatabaseLink
-from nexus_logger.core.offline.durable_outcomes import ENDED_WILL_BUILD, QUEUED_END, EndOutcome
+from nexus_logger.core.offline.durable_outcomes import (
+    ENDED_WILL_BUILD,
+    QUEUED_END,
+    EndOutcome,
+    queued_end_refused,
+)
 from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxError, OutboxEvent
 from nexus_logger.core.offline.outbox_keeper import OutboxKeeper
 from nexus_logger.core.sessions import lifecycle
@@ -71,8 +76,9 @@ class SessionEnder:
             run = sender.Run(attempted=True, live_id=event.id)
             try:
                 sender.send_end(self._keeper.outbox, eng, current, run, self._rules)
-            except DatabaseUnavailable as err:
+            except (DatabaseUnavailable, DatabaseReadOnly) as err:
                 run.error = str(err)
+                run.refused_writes = isinstance(err, DatabaseReadOnly)
         faults.point("end:sent")
         error = DatabaseUnavailable(run.error) if run.error else None
         return self._end_outcome(session, self._keeper.outbox.get(event.id), run, error)
@@ -140,11 +146,14 @@ class SessionEnder:
     ) -> EndOutcome:
         ident = session.session_identifier
         if event.state is EventState.PENDING:
-            if error is not None:
+            message = QUEUED_END
+            if run is not None and run.refused_writes and run.error:
+                message = queued_end_refused(run.error)  # it answers: not "offline"
+            elif error is not None:
                 self._link.went_offline(error)
             _logger.warning("END %s kept on this PC: %s", ident, error)
             return EndOutcome(
-                ident, session.started, event.at, True, self._keeper.with_warning(QUEUED_END)
+                ident, session.started, event.at, True, self._keeper.with_warning(message)
             )
         self._link.came_online()
         if event.state is EventState.HELD:

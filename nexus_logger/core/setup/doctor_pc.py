@@ -44,10 +44,11 @@ def check_outbox(outbox_path: Path | None = None, configured: str = "") -> Check
     return Check(
         "outbox",
         False,
-        f"{waiting} session {events} in this PC's outbox {path} for the database (saved while "
-        "it was unreachable).",
-        "They are sent automatically once the database is reachable; 'nexus-logger sync' "
-        "sends them now and 'nexus-logger sync --status' lists them.",
+        f"{waiting} session {events} in this PC's outbox {path} for the database (kept while "
+        "it could not be reached or written, or held by a conflict).",
+        "Waiting events are sent automatically once the database takes them; events held by a "
+        "conflict are not. 'nexus-logger sync --status' lists them with what to do, "
+        "'nexus-logger sync' sends what waits now.",
     )
 
 
