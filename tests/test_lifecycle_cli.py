@@ -399,3 +399,30 @@ def test_a_session_started_after_the_end_command_was_given_is_not_ended(
     assert "No session was open on TEST-TEM-001 when this command was given" in err
     assert "before the session started" not in err and "later end time" not in err
     assert dump_database(sqlite_db) == before
+
+
+def test_a_damaged_outbox_is_named_by_status_and_doctor_until_it_is_removed(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An END waited on this PC when its outbox file was damaged: the file is moved aside, and
+    'session status' and 'doctor' say so (not "0 waiting" and "OK") until it is removed."""
+    from nexus_logger.core.offline.outbox import default_path
+    from nexus_logger.core.setup.doctor_pc import check_outbox
+
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base, "--user", "alice"]) == 0
+    with moved_away(sqlite_db):
+        assert main(["session", "end", *base, "--user", "alice"]) == 3  # kept on this PC
+    box = default_path()
+    with box.open("r+b") as f:  # its header overwritten: no longer an SQLite file
+        f.write(b"garbage, not SQLite" * 6)
+    capsys.readouterr()
+    assert main(["session", "status", *base]) == 0
+    out = capsys.readouterr().out
+    [copy] = list(box.parent.glob("outbox.sqlite.damaged-*Z"))  # (not its -wal, -shm)
+    assert f"Warning: This PC's outbox was damaged and is kept as {copy}" in out
+    assert "any START or END that waited in it was not sent" in out
+    check = check_outbox()
+    assert not check.ok and str(copy) in check.message
+    copy.unlink()
+    assert check_outbox().ok

@@ -330,6 +330,7 @@ def _ends_waiting(durable: DurableLogger, pid: str) -> list[Any]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from nexus_logger.core import timestamps
+    from nexus_logger.core.offline.outbox_file import damaged_copies, damaged_notice
 
     durable = durable_from_args(args)
     inst = _resolve_instrument(args, durable)
@@ -340,6 +341,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         conflicts = len(durable.conflicts())
     except Exception:  # as above: the status must still show
         conflicts = None
+    damaged = damaged_copies(durable.outbox.path)
     if args.format == "json":
         data = {
             "instrument": {
@@ -351,6 +353,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "session": session.as_dict() if session else None,
             "pending_events": pending,
             "open_conflicts": conflicts,
+            "damaged_outboxes": [str(copy) for copy in damaged],
             "database_reachable": offline is None,
         }
         print(render_json(data))
@@ -386,6 +389,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"Events waiting on this PC to be sent: {pending}")
     if conflicts:
         print(f"Conflicts to look at: {conflicts} (see 'nexus-logger sync --status').")
+    for copy in damaged:
+        print(f"Warning: {damaged_notice(copy)}")
     return 0
 
 

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 from nexus_logger.core.errors import Conflict, NotFound
 from nexus_logger.core.offline.outbox_conflicts import ConflictStore
-from nexus_logger.core.offline.outbox_file import OUTBOX_FILE, OutboxError, default_path
+from nexus_logger.core.offline.outbox_file import (
+    OUTBOX_FILE,
+    OutboxError,
+    damaged_copies,
+    damaged_notice,
+    default_path,
+)
 from nexus_logger.core.offline.outbox_records import (
     WAITING_STATES,
     ConflictKind,
@@ -43,6 +49,8 @@ __all__ = [
     "Outbox",
     "OutboxError",
     "OutboxEvent",
+    "damaged_copies",
+    "damaged_notice",
     "default_path",
     "pending_events",
 ]

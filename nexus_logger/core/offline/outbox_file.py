@@ -98,6 +98,21 @@ _UPGRADES = {
 }
 
 
+def damaged_copies(path: Path) -> list[Path]:
+    """The damaged outbox files kept beside ``path`` (oldest first): until someone looks at
+    them and removes them, they may hold events that were never sent."""
+    return sorted(path.parent.glob(f"{path.name}.damaged-*[0-9TZ]"))
+
+
+def damaged_notice(copy: Path) -> str:
+    """One sentence about a damaged outbox file kept aside (status, doctor)."""
+    return (
+        f"This PC's outbox was damaged and is kept as {copy}: any START or END that waited in "
+        "it was not sent. Tell facility staff; they check the session times in the Admin tab "
+        "and remove the file."
+    )
+
+
 class OutboxError(NexusLoggerError):
     """The local outbox file cannot be used (disk full, no permission, damaged file)."""
 

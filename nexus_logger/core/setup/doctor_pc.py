@@ -15,7 +15,7 @@ def check_outbox(outbox_path: Path | None = None, configured: str = "") -> Check
 
     ``configured`` is the ``outbox_folder`` setting; ``outbox_path`` (tests) names a file.
     """
-    from nexus_logger.core.offline.outbox import pending_events
+    from nexus_logger.core.offline.outbox import damaged_copies, damaged_notice, pending_events
     from nexus_logger.core.offline.outbox_place import locate
 
     place = None if outbox_path is not None else locate(configured)
@@ -38,6 +38,16 @@ def check_outbox(outbox_path: Path | None = None, configured: str = "") -> Check
             f"{place.problem}{held}",
             f"Let every login change {place.machine.parent} (Windows: icacls, see "
             "docs/deployment.md), or name another folder in 'outbox_folder'.",
+        )
+    damaged = damaged_copies(path)
+    if damaged:
+        return Check(
+            "outbox",
+            False,
+            " ".join(damaged_notice(copy) for copy in damaged),
+            "Compare the sessions of this PC's instrument around the file's date with what the "
+            "users remember (a session without END shows in Problems); then delete the file (and "
+            "its -wal and -shm files).",
         )
     if waiting == 0:
         return Check("outbox", True, f"No session events wait in this PC's outbox {path}.")
