@@ -402,7 +402,7 @@ def test_a_session_started_after_the_end_command_was_given_is_not_ended(
 
 
 def test_a_damaged_outbox_is_named_by_status_and_doctor_until_it_is_removed(
-    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+    sqlite_db: str,
 ) -> None:
     """An END waited on this PC when its outbox file was damaged: the file is moved aside, and
     'session status' and 'doctor' say so (not "0 waiting" and "OK") until it is removed."""
@@ -410,15 +410,16 @@ def test_a_damaged_outbox_is_named_by_status_and_doctor_until_it_is_removed(
     from nexus_logger.core.setup.doctor_pc import check_outbox
 
     base = ["--db", sqlite_db, "--instrument", TEM]
-    assert main(["session", "start", *base, "--user", "alice"]) == 0
+    # Each command in its own process, as at the PC: none keeps the outbox open meanwhile.
+    assert run_main_in_child(["session", "start", *base, "--user", "alice"]).rc == 0
     with moved_away(sqlite_db):
-        assert main(["session", "end", *base, "--user", "alice"]) == 3  # kept on this PC
+        assert run_main_in_child(["session", "end", *base, "--user", "alice"]).rc == 3  # kept
     box = default_path()
     with box.open("r+b") as f:  # its header overwritten: no longer an SQLite file
         f.write(b"garbage, not SQLite" * 6)
-    capsys.readouterr()
-    assert main(["session", "status", *base]) == 0
-    out = capsys.readouterr().out
+    status = run_main_in_child(["session", "status", *base])
+    assert status.rc == 0
+    out = "\n".join(status.output)
     [copy] = list(box.parent.glob("outbox.sqlite.damaged-*Z"))  # (not its -wal, -shm)
     assert f"Warning: This PC's outbox was damaged and is kept as {copy}" in out
     assert "any START or END that waited in it was not sent" in out
