@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.engine import is_url
 from nexus_logger.core.offline.durable import DurableLogger
@@ -92,3 +94,25 @@ def test_an_end_of_roots_session_kept_offline_is_audited_by_whoever_sends_it(sql
     (entry,) = admin_actions.list_audit(session_identifier=old.session_identifier, engine=sqlite_db)
     assert entry.action == ACTION and "by bob" in entry.summary
     assert admin_actions.check_audit_chain(sqlite_db).ok
+
+
+def test_ending_another_logins_session_from_the_command_line_is_audited(
+    db, capsys: pytest.CaptureFixture[str]
+):
+    """'session end --session ID' is the explicit choice of ending another's session: it ends
+    it with its own user, and the trail says which login did it, as the window's choice does;
+    ending one's own session that way marks nothing."""
+    from nexus_logger.cli import main
+    from nexus_logger.core.sessions.lifecycle import default_user
+
+    theirs = lifecycle.start_session(instrument=TEM, user="root-elsewhere", engine=db).session
+    ident = theirs.session_identifier
+    assert main(["session", "end", "--db", db, "--session", ident]) == 0
+    assert _users(db, ident) == [("START", "root-elsewhere"), ("END", "root-elsewhere")]
+    (entry,) = admin_actions.list_audit(session_identifier=ident, engine=db)
+    assert entry.action == ACTION
+    assert f"by {default_user()}, another login" in entry.summary
+    mine = lifecycle.start_session(instrument=TEM, user=default_user(), engine=db).session
+    assert main(["session", "end", "--db", db, "--session", mine.session_identifier]) == 0
+    assert admin_actions.list_audit(session_identifier=mine.session_identifier, engine=db) == []
+    capsys.readouterr()

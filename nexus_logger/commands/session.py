@@ -258,11 +258,20 @@ def _end_time(
 def _end_in_database(
     ident: str, at: datetime, typed: bool, durable: DurableLogger
 ) -> tuple[dict[str, Any], bool, str]:
-    """End a session this PC does not have open, in the database: (result, queued, message)."""
-    from nexus_logger.core.sessions.lifecycle import end_session
+    """End a session this PC does not have open, in the database: (result, queued, message).
 
-    ended = end_session(
-        session_identifier=ident, at=at, engine=durable.engine(), rules=durable.rules, typed=typed
+    Named with ``--session``, it may be another login's: then the END is marked in the log and
+    the audit trail with who ended it, as the window's "End X's session" does."""
+    from nexus_logger.core.offline.other_login import end_now
+    from nexus_logger.core.sessions.lifecycle import default_user
+
+    ended = end_now(
+        durable.engine(),
+        session_identifier=ident,
+        at=at,
+        by=default_user(),
+        rules=durable.rules,
+        typed=typed,
     )
     return ended.as_dict(), False, ""
 
@@ -270,8 +279,14 @@ def _end_in_database(
 def _end_kept(
     session: Any, at: datetime, typed: bool, durable: DurableLogger
 ) -> tuple[dict[str, Any], bool, str]:
-    """End this PC's open session through the outbox: (result, queued, message)."""
-    outcome = durable.end(session, at=at, typed=typed)
+    """End this PC's open session through the outbox: (result, queued, message); when it is
+    another login's (named with ``--session``), its END says who ended it (audited)."""
+    from nexus_logger.core.sessions.lifecycle import default_user
+    from nexus_logger.core.settings.identity import same_user
+
+    me = default_user()
+    by = None if same_user(session.user, me) else me
+    outcome = durable.end(session, at=at, typed=typed, ended_by=by)
     started = outcome.started or session.started
     result = {
         "session_identifier": session.session_identifier,

@@ -1,7 +1,8 @@
 """A session ended by another login: its END and its audit row in one transaction.
 
 When one login's launch finds another login's session open and the user chooses to end it and
-start their own (the window's owner dialog, :meth:`DurableLogger.replace`), the session keeps
+start their own (the window's owner dialog, :meth:`DurableLogger.replace`), or a login names
+another's session to ``nexus-logger session end --session``, the session keeps
 its real user (an END always carries its START's user) and is marked twice: a WARNING line in
 the log of the PC, and a row in the audit table ``nexus_logger_audit`` (action
 :data:`ACTION`, chained like every audit row, :mod:`audit_chain`), written in the END's own
@@ -32,7 +33,7 @@ from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import EndedSession
 from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, TimeRules
-from nexus_logger.core.settings.identity import recorded_login
+from nexus_logger.core.settings.identity import recorded_login, same_user
 
 __all__ = ["ACTION", "can_audit", "end_and_audit", "end_now"]
 
@@ -74,24 +75,27 @@ def end_and_audit(
     by: str,
     audit: bool,
     rules: TimeRules = DEFAULT_RULES,
+    typed: bool = False,
 ) -> EndedSession:
     """End the session (:func:`lifecycle.end_in_transaction`) and, when ``audit``, write the
-    audit row saying that login ``by`` ended it; both commit with the caller's transaction."""
+    audit row saying that login ``by`` ended it; both commit with the caller's transaction.
+
+    Nothing is marked when the session turns out to be ``by``'s own (the same person under
+    another spelling of the login): ending one's own session is no event for the trail."""
     from nexus_logger.core.staff.admin_audit import append_audit_row, db_account, rows_json
     from nexus_logger.core.staff.admin_plans import session_rows
 
     before = session_rows(conn, session_identifier)
     ended = lifecycle.end_in_transaction(
-        conn, session_identifier=session_identifier, at=at, rules=rules
+        conn, session_identifier=session_identifier, at=at, rules=rules, typed=typed
     )
-    if ended.already_ended:
-        return ended  # staff or another PC ended it first: nothing of ours to mark
+    if ended.already_ended or same_user(ended.user, by):
+        return ended  # ended first elsewhere, or the user's own: nothing of ours to mark
     owner = ended.user or "an unknown user"
     summary = (
         f"Session of {owner} on {ended.instrument.instrument_pid} (started "
         f"{ended.started.isoformat()}) ended at {ended.ended.isoformat()} by {by}, another "
-        f"login, who found it open at launch and started a session of their own; it keeps "
-        f"its user {owner}."
+        f"login; it keeps its user {owner}."
     )
     _logger.warning("%s", summary)
     if audit:
@@ -115,12 +119,24 @@ def end_and_audit(
 
 
 def end_now(
-    eng: Engine, *, session_identifier: str, at: datetime, by: str, rules: TimeRules = DEFAULT_RULES
+    eng: Engine,
+    *,
+    session_identifier: str,
+    at: datetime,
+    by: str,
+    rules: TimeRules = DEFAULT_RULES,
+    typed: bool = False,
 ) -> EndedSession:
-    """:func:`end_and_audit` in a transaction of its own (when no outbox can keep the END)."""
+    """:func:`end_and_audit` in a transaction of its own (when no outbox keeps the END)."""
     require_usable(eng)
     audit = can_audit(eng)
     with write_transaction(eng) as conn:
         return end_and_audit(
-            conn, session_identifier=session_identifier, at=at, by=by, audit=audit, rules=rules
+            conn,
+            session_identifier=session_identifier,
+            at=at,
+            by=by,
+            audit=audit,
+            rules=rules,
+            typed=typed,
         )
