@@ -184,6 +184,23 @@ def test_pc_not_mapped(db: str) -> None:
     assert relevant_check(checks, NotFound("x")) is check
 
 
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "EST+5"])
+def test_an_instrument_whose_time_zone_is_no_zone_is_a_problem(mapped_db: str, zone: str) -> None:
+    """Its times would silently be written in UTC (the zone falls back), and NexusLIMS cannot
+    read the instrument: the doctor says so rather than "OK ... time zone Mars/Olympus"."""
+    from tests.rawdb import raw_execute
+
+    raw_execute(
+        mapped_db,
+        "UPDATE instruments SET timezone = ? WHERE instrument_pid = 'TEST-TEM-001'",
+        (zone,),
+    )
+    check = assert_only_problem(
+        run_checks(settings_for(mapped_db)), "station", f"{zone!r}", "is not a time zone name"
+    )
+    assert "IANA name" in check.fix
+
+
 def test_a_database_without_instruments_says_where_they_come_from(tmp_path: Path) -> None:
     from nexus_logger.core.db.schema import init_db
 

@@ -223,6 +223,20 @@ def check_station(settings: Settings, engine: Engine, hostname: str | None = Non
                 "database for every user of this PC), or set 'instrument' in the config file."
             )
         return Check("station", False, str(err), fix)
+    from nexus_logger.core.timestamps import is_valid_zone
+
+    if not is_valid_zone(inst.timezone or ""):
+        # Times would silently be UTC here, and NexusLIMS cannot read the zone at all.
+        return Check(
+            "station",
+            False,
+            f"This PC ({host}) is {inst.instrument_pid} ({inst.display_name}), but its time "
+            f"zone in the instruments table, {inst.timezone!r}, is not a time zone name: "
+            "nexus-logger writes its session times in UTC, and NexusLIMS cannot read that "
+            "instrument.",
+            "Have NexusLIMS's staff set the instrument's 'timezone' to its IANA name, for "
+            "example America/New_York or Europe/Berlin.",
+        )
     if configured:
         how = f"set by 'instrument' ({where_set(settings, 'instrument')})"
     elif lookup_station(host, engine=engine) is not None:
