@@ -84,3 +84,30 @@ def test_on_quit_keep_leaves_the_session_open_with_a_last_heartbeat(sqlite_db):
     assert found is not None and found.last_heartbeat is not None
     assert found.last_heartbeat.timestamp() >= before - 1
     assert any("the session stays open (on_quit = keep)" in line for line in _log_lines())
+
+
+def test_a_stop_signal_while_asking_about_another_users_session_quits_at_once(sqlite_db):
+    """Nothing is on its way while the other-user question waits: SIGTERM closes it and quits
+    (it waited for the start-up steps up to db_timeout_seconds + 5 s), changing nothing."""
+    theirs = lifecycle.start_session(instrument=PID, user="someone-else", engine=sqlite_db)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.Popen(
+        [*LAUNCH, "--db", sqlite_db, "--instrument", PID],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    log = paths.log_dir() / "nexus-logger.log"
+    while not (log.exists() and "what to do with the open session" in log.read_text("utf-8")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the window did not ask about the open session"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)  # db_timeout_seconds is 30: it did not wait
+    assert proc.returncode == 0, (out, err)
+    assert any("while asking about a session found open" in line for line in _log_lines())
+    found = lifecycle.find_open_session(PID, engine=sqlite_db)
+    assert found is not None and found.session_identifier == theirs.session.session_identifier
+    assert len(rows_of(sqlite_db, found.session_identifier)) == 1

@@ -71,6 +71,20 @@ class Closing(WindowState):
         if self._closing and self.phase is not Phase.RUNNING:
             _logger.info("Stopped again by %s: already quitting", description)
             return
+        if self._question is not None:
+            # Nothing is on its way while the user is asked: close the question, change nothing.
+            _logger.info(
+                "Stopped by %s while asking about a session found open: nothing was changed; "
+                "quitting",
+                description,
+            )
+            self._closing = True
+            self._question.reject()
+            self.close()
+            app = QGuiApplication.instance()
+            if app is not None:
+                app.quit()
+            return
         if self.phase is Phase.STARTING and self.settings is not None:
             # A START may be on its way: let the steps answer, so it is ended, not left open.
             limit = int((float(self.settings.db_timeout_seconds) + 5) * 1000)

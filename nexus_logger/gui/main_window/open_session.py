@@ -34,6 +34,8 @@ class OpenSessionChoice(WindowState):
         )
         others = not same_user(open_session.user, self.connected.user)
         choice = self.ask_resume_choice(open_session)
+        if self._closing:
+            return  # stopped (SIGTERM, logoff) while asking: nothing chosen, nothing changed
         if choice is None and others:
             # Never go on under another person's name without a choice that says so.
             self._fail(
@@ -111,5 +113,15 @@ class OpenSessionChoice(WindowState):
             dialog = ResumeDialog(session, self)
         else:
             dialog = OtherUserDialog(session, current, self)
-        dialog.exec()
+        _logger.info(
+            "Asking %s what to do with the open session %s of %s",
+            current,
+            session.session_identifier,
+            session.user,
+        )
+        self._question = dialog
+        try:
+            dialog.exec()
+        finally:
+            self._question = None
         return dialog.choice()

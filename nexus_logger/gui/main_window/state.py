@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QWidget
+    from PySide6.QtWidgets import QDialog, QLabel, QStackedWidget, QTabWidget, QWidget
 
     from nexus_logger.core.db.models import Instrument
     from nexus_logger.core.offline.durable import EndOutcome
@@ -48,6 +48,8 @@ class WindowState:
     _settings_loader: Callable[[], Settings]
     _generation: int
     _inflight: set[str]
+    #: The question about a session found open, while it waits for the user.
+    _question: QDialog | None
     #: ``time.monotonic()`` of the last heartbeat asked for (0: none yet).
     _last_heartbeat: float
     _note_pending: str | None

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -90,6 +91,7 @@ class MainWindow(
         self._closing = False  # closing without asking (after End, at logoff)
         self._generation = 0
         self._inflight: set[str] = set()
+        self._question: QDialog | None = None
         self._last_heartbeat = 0.0
         self._note_pending: str | None = None
         self._log_window: QWidget | None = None
