@@ -427,3 +427,41 @@ def test_a_damaged_outbox_is_named_by_status_and_doctor_until_it_is_removed(
     assert not check.ok and str(copy) in check.message
     copy.unlink()
     assert check_outbox().ok
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["plain", "by-session"])
+def test_a_start_held_by_a_conflict_can_still_be_ended_from_the_command_line(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str], named: bool
+) -> None:
+    """alice's START waited on this PC while another PC logged a whole session over its time:
+    it is held (overlap). Her 'session end' keeps the END with it (held too, for staff), rather
+    than "no session is open" or "there is no session": the END time is not lost."""
+    from nexus_logger.core.offline.outbox import Outbox, default_path
+    from nexus_logger.core.sessions.lifecycle import end_session, start_session
+
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    now = datetime.now(ZoneInfo("America/New_York")).replace(microsecond=0)
+    assert main(["session", "status", *base]) == 0  # this PC learns its instrument
+    with moved_away(sqlite_db):
+        at = (now - timedelta(hours=2)).isoformat()
+        assert main(["session", "start", *base, "--user", "alice", "--at", at]) == 3
+    # Another PC logs bob's whole session over that time, straight in the database.
+    bob = start_session(instrument=TEM, user="bob", at=now - timedelta(hours=1), engine=sqlite_db)
+    end_session(
+        session_identifier=bob.session.session_identifier,
+        at=now - timedelta(minutes=30),
+        engine=sqlite_db,
+    )
+    assert main(["sync", "--db", sqlite_db]) != 0  # alice's START is held: overlap
+    box = Outbox(default_path())
+    [start] = [e for e in box.items() if e.kind.value == "START"]
+    capsys.readouterr()
+    end = ["session", "end", *base, "--user", "alice"]
+    if named:
+        end += ["--session", start.session_identifier]
+    assert main(end) == 3  # kept on this PC, with its START
+    out = capsys.readouterr().out
+    assert f"Ended session {start.session_identifier}" in out
+    kinds = {(e.kind.value, e.state.value) for e in box.items()}
+    assert ("END", "held") in kinds and ("START", "held") in kinds
+    assert raw_query(sqlite_db, "SELECT COUNT(*) FROM session_log WHERE user = 'alice'") == [(0,)]

@@ -197,6 +197,8 @@ def _session_to_end(args: argparse.Namespace, durable: DurableLogger) -> tuple[s
     if args.session is None:
         inst = _resolve_instrument(args, durable)
         session = durable.find_open(inst.instrument_pid)
+        if session is None:  # a START of this PC a conflict holds is still its user's to end
+            session = durable.held_session(inst.instrument_pid)
         if session is None:
             return words.no_open(args, inst.instrument_pid)
         # A PC is shared: nobody ends another person's session without naming it. The same
@@ -214,7 +216,8 @@ def _session_to_end(args: argparse.Namespace, durable: DurableLogger) -> tuple[s
         mine = None
     if mine is not None and mine.session_identifier == args.session:
         return args.session, mine
-    return args.session, None
+    held = durable.held_session(session_identifier=args.session)
+    return args.session, held
 
 
 def _started_after_the_command(session: Any, invoked: datetime) -> None:

@@ -154,6 +154,13 @@ class DurableLogger:
         with self._lock:
             return self.finder.find_open(instrument_pid)
 
+    def held_session(
+        self, pid: str | None = None, session_identifier: str | None = None
+    ) -> OpenSession | None:
+        """This PC's session whose START a conflict holds here (see
+        :meth:`SessionFinder.held_session`)."""
+        return self.finder.held_session(pid, session_identifier)
+
     def end(
         self,
         session: OpenSession,

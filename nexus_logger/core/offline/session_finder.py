@@ -149,6 +149,33 @@ class SessionFinder:
             return self.session_from_event(starts[-1])
         return self._known_here(pid, waiting) if offline else None
 
+    def held_session(
+        self, pid: str | None = None, session_identifier: str | None = None
+    ) -> OpenSession | None:
+        """This PC's session whose START a conflict holds here (never written), without END:
+        the newest on ``pid``, or the one named. Its user must still be able to end it: the
+        END is then kept with the START (written together, or held too), never refused."""
+        events = (
+            self._keeper.call(
+                self._keeper.outbox.items,
+                database=self._keeper.database_key,
+                states=(EventState.PENDING, EventState.HELD),
+            )
+            or []
+        )
+        ended = {e.session_identifier for e in events if e.kind is EventKind.END}
+        held = [
+            e
+            for e in events
+            if e.kind is EventKind.START
+            and e.state is EventState.HELD
+            and e.confirmed
+            and e.session_identifier not in ended
+            and (pid is None or e.instrument_pid == pid)
+            and (session_identifier is None or e.session_identifier == session_identifier)
+        ]
+        return self.session_from_event(held[-1]) if held else None
+
     def session_from_event(self, event: OutboxEvent) -> OpenSession:
         return OpenSession(
             session_identifier=event.session_identifier,
