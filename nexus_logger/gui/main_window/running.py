@@ -121,8 +121,9 @@ class RunningSession(WindowState):
                 user=session.user,
                 started=session.started,
                 ended=result.ended_at,  # the END as stored, not when this window noticed it
-                message="This session was ended elsewhere (by staff, on another PC or from "
-                "the command line). Start a new session if you are still working.",
+                message="This session was ended elsewhere (by staff, by another login on "
+                "this PC or another, or from the command line). Start a new session if you are "
+                "still working.",
                 queued=False,
                 countdown=False,
             )
