@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from nexus_logger import __version__
 from nexus_logger.core.errors import NexusLoggerError
@@ -67,6 +68,24 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """The parser of every command: it remembers its last error (argparse prints it and
+    exits 2), so a script that asked for JSON gets it as JSON too."""
+
+    last_error: str | None = None
+
+    def error(self, message: str) -> NoReturn:
+        _Parser.last_error = message
+        super().error(message)
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    tokens = list(argv)
+    return "--format=json" in tokens or any(
+        a == "--format" and b == "json" for a, b in zip(tokens, tokens[1:], strict=False)
+    )
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser: with ``argv``, only the module of the command it names is
     imported (the others are listed by name and help line); without, every command module
@@ -74,7 +93,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     from nexus_logger.commands._common import common_options
 
     common = common_options()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nexus-logger",
         description="Session logger for NexusLIMS instruments. Without a command, opens the "
         "window and starts a session for this PC's instrument.",
@@ -162,7 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _window_launch_args(argv)
     if args is None:
-        args = build_parser(argv).parse_args(argv)
+        try:
+            args = build_parser(argv).parse_args(argv)
+        except SystemExit as stop:
+            if stop.code == 2 and _Parser.last_error and _wants_json(argv):
+                # As for every other failure: one JSON object on stdout (the usage went to
+                # stderr).
+                print(json.dumps({"ok": False, "error": _Parser.last_error, "exit_code": 2}))
+            raise
     from nexus_logger.core.settings.logsetup import configured_level, setup_logging
 
     log_path = setup_logging(configured_level(getattr(args, "config", None)))

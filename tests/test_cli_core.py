@@ -179,6 +179,32 @@ def test_json_format_gets_one_object_on_failure_too(tmp_path: Path) -> None:
     assert "does not exist" in data["error"]
 
 
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["sessions", "--format", "json", "--limit", "0"], "'0' is not a whole number above zero"),
+        (["admin", "audit", "--format=json", "--limit", "0"], "above zero"),
+        (["sessions", "--format", "json", "--from", "2025-13-01"], "'2025-13-01' is not a date"),
+    ],
+    ids=["limit", "sub-command", "date"],
+)
+def test_json_format_gets_one_object_for_a_bad_option_too(
+    sqlite_db: str, argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An option argparse refuses: usage and sentence on stderr as always, and the one JSON
+    object on stdout that every other failure gives a script that asked for JSON."""
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--db", sqlite_db])
+    assert stop.value.code == 2
+    out = capsys.readouterr()
+    data = json.loads(out.out)
+    assert data == {"ok": False, "error": data["error"], "exit_code": 2}
+    assert words in data["error"] and words in out.err
+    with pytest.raises(SystemExit):  # the table format: no JSON
+        main([a for a in argv if a not in ("--format", "json", "--format=json")])
+    assert capsys.readouterr().out == ""
+
+
 def test_read_only_database_is_reported_and_untouched(tmp_path: Path, reference_db: str) -> None:
     """A write-protected file gives the read-only message and stays byte-for-byte the same.
 
