@@ -316,6 +316,9 @@ def test_cli_actions_confirmation_and_audit(
     assert [e["action"] for e in entries] == ["force_end", "fix_user", "requeue"]
     assert main(["admin", "audit", "--db", sqlite_db]) == 0
     assert capsys.readouterr().out.splitlines()[0].split()[:3] == ["ID", "AT", "LOGIN"]
+    # A session nobody acted on: said of that session, not as if the trail were empty.
+    assert main(["admin", "audit", "--db", sqlite_db, "--session", "nosuch"]) == 0
+    assert capsys.readouterr().out == "No admin actions recorded for session nosuch.\n"
 
     monkeypatch.setattr(aa, "current_login", lambda: "mallory")
     assert main(["admin", "--db", sqlite_db, "requeue", "mm", "--yes"]) == 4

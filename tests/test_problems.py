@@ -194,3 +194,23 @@ def test_end_before_start_says_re_queue_only_for_a_session_already_built(sqlite_
     assert "then re-queue the session" in actions["built"]
     with pytest.raises(Conflict, match="already TO_BE_BUILT"):
         admin_actions.requeue("waiting", login="root", administrators=["root"], engine=sqlite_db)
+
+
+def test_hidden_names_keep_two_people_apart(sqlite_db: str) -> None:
+    """With names hidden (a viewer who may not see people), a user mismatch must still read as
+    two different users, and names stay out of every text."""
+    from nexus_logger.core.staff.privacy import hide_one
+
+    insert_rows(
+        sqlite_db,
+        [
+            ("mm", "TEST-TEM-001", ny(5), "START", "TO_BE_BUILT", "frank"),
+            ("mm", "TEST-TEM-001", ny(4), "END", "TO_BE_BUILT", "Frank.Smith"),
+        ],
+    )
+    (problem,) = [p for p in find_problems(engine=sqlite_db) if p.session_identifier == "mm"]
+    hidden = hide_one(problem)
+    text = hidden.explanation + hidden.action
+    assert "frank" not in text.lower() and "smith" not in text.lower()
+    assert "(hidden user 1)" in hidden.explanation and "(hidden user 2)" in hidden.explanation
+    assert set(hidden.users) == {"(hidden user 1)", "(hidden user 2)"}

@@ -248,7 +248,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(render_json([e.as_dict() for e in entries]))
         return 0
     if not entries:
-        print("No admin actions recorded.")
+        about = f" for session {args.session}" if args.session else ""
+        print(f"No admin actions recorded{about}.")
         return 0
     rows = [
         {

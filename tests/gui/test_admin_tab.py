@@ -419,6 +419,22 @@ def test_the_problem_marks_do_not_cut_off_the_instrument(qtbot, make_tab, sqlite
     assert view.columnWidth(column) >= view.sizeHintForColumn(column), shown
 
 
+def test_a_start_without_end_that_is_not_waiting_is_not_shown_running(qtbot, make_tab, sqlite_db):
+    """Only a START waiting for its END is a session in use: a TO_BE_BUILT START that lost its
+    END has no end and no length, not "693 d (running)"."""
+    insert_rows(sqlite_db, [("lost-end", "TEST-TEM-001", ny(50), "START", "TO_BE_BUILT", "t")])
+    session(sqlite_db, "in-use", status="WAITING_FOR_END", start_h=0.01, end_h=None)
+    tab = make_tab(sqlite_db)
+    tab.set_status_filter(None)  # every status
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 2)
+    cells = {
+        _cell(tab, row, "session_identifier"): (_cell(tab, row, "end"), _cell(tab, row, "duration"))
+        for row in range(2)
+    }
+    assert cells["lost-end"] == ("no END", "")
+    assert cells["in-use"][0] == "open" and cells["in-use"][1].endswith("(running)")
+
+
 def test_the_filters_are_greyed_out_on_pages_they_do_not_filter(qtbot, make_tab, sqlite_db):
     session(sqlite_db, "pending")
     tab = make_tab(sqlite_db)

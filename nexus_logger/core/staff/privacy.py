@@ -32,12 +32,23 @@ def _hidden(value: str | None) -> str | None:
     return HIDDEN if value else value
 
 
-def _scrub(text: str, names: set[str]) -> str:
-    """``text`` with every name in ``names`` replaced, longest first (so 'ann' in 'anna'
-    cannot leave 'a' behind), as whole words only."""
+def _scrub(text: str, names: set[str], labels: dict[str, str] | None = None) -> str:
+    """``text`` with every name in ``names`` replaced (by its label in ``labels``, else
+    :data:`HIDDEN`), longest first (so 'ann' in 'anna' cannot leave 'a' behind), as whole
+    words only."""
     for name in sorted(names, key=len, reverse=True):
-        text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", HIDDEN, text)
+        label = (labels or {}).get(name, HIDDEN)
+        text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", lambda _m, x=label: x, text)
     return text
+
+
+def _labels(names: list[str]) -> dict[str, str]:
+    """Two or more people in one text get told apart ("(hidden user 1)", "(hidden user 2)"):
+    "START for '(hidden)' but END for '(hidden)'" read as if the users were the same."""
+    distinct = list(dict.fromkeys(names))
+    if len(distinct) < 2:
+        return {}
+    return {name: f"(hidden user {i})" for i, name in enumerate(distinct, 1)}
 
 
 def _scrub_rows(rows: list[dict[str, Any]], names: set[str]) -> list[dict[str, Any]]:
@@ -64,12 +75,13 @@ def hide_one(item: T) -> T:
     if isinstance(item, SessionEvent):
         return replace(item, user=_hidden(item.user))  # type: ignore[return-value]
     if isinstance(item, Problem):
-        names = {u for u in (*item.users, *item.mentions) if u}
+        ordered = [u for u in (*item.users, *item.mentions) if u]
+        names, labels = set(ordered), _labels(ordered)
         return replace(  # type: ignore[return-value]
             item,
-            explanation=_scrub(item.explanation, names),
-            action=_scrub(item.action, names),
-            users=tuple(_hidden(u) for u in item.users),
+            explanation=_scrub(item.explanation, names, labels),
+            action=_scrub(item.action, names, labels),
+            users=tuple(labels.get(u, HIDDEN) if u else u for u in item.users),
             mentions=(),
         )
     if isinstance(item, AuditEntry):

@@ -59,9 +59,10 @@ def naive_timestamp(s: SessionRows) -> list[Problem]:
             f"(e.g. {naive[0].timestamp!r}), as NexusLIMS 1.x wrote them. NexusLIMS 2.8 reads "
             "them as naive datetimes, which compare wrongly with the zone-aware times it uses "
             "to find the session's files.",
-            "Nothing to do for sessions already built. For a session still to build, add the "
-            f"instrument's UTC offset ({s.zones.get(s.instrument or '', 'its time zone')}) to "
-            "the timestamps before the back-end runs.",
+            "Nothing to do for sessions already built. For a session still to build, add to "
+            "each timestamp the UTC offset its instrument's time zone "
+            f"({s.zones.get(s.instrument or '', 'unknown')}) had at that moment (such as "
+            "-05:00) before the back-end runs.",
             naive,
         )
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from nexus_logger.core.enums import RecordStatus
 from nexus_logger.core.staff.problems import Problem
 from nexus_logger.core.staff.summaries import SessionSummary
 from nexus_logger.gui.admin.models import format_duration, format_time
@@ -26,9 +27,12 @@ def cell_text(
         return format_time(s.start, s.timezone) or (s.start_text or "")
     if key == "end":
         if s.end_text is None:
-            return "open"
+            # Only a START waiting for its END is a session in use; any other has lost its END.
+            return "open" if _waiting(s) else "no END"
         return format_time(s.end, s.timezone) or s.end_text
     if key == "duration":
+        if s.is_open and not _waiting(s):
+            return ""  # no END, and not running either: no length to give
         text = format_duration(s.duration_seconds(now()))
         return f"{text} (running)" if s.is_open and text else text
     if key == "status":
@@ -40,6 +44,10 @@ def cell_text(
     if key == "session_identifier":
         return s.session_identifier
     return ""
+
+
+def _waiting(s: SessionSummary) -> bool:
+    return s.status == RecordStatus.WAITING_FOR_END.value
 
 
 def cell_tooltip(s: SessionSummary, key: str, problems: dict[str, list[Problem]]) -> str | None:
