@@ -652,11 +652,17 @@ def test_an_end_refused_by_a_read_only_database_waits_and_goes_once_it_is_writab
         assert "cannot be reached" not in outcome.message
         report = durable.sync()
         assert (report.sent, report.held, list(report.conflicts)) == (0, 0, [])
+        # The database answers: nothing here acts as if it were away. Alice's session is
+        # ended as this PC knows it; a new START gets the database's own answer (alice's
+        # START is still open there) and is not kept on this PC as if it were unreachable.
+        assert durable.find_open(TEM) is None and durable.offline_reason is None
+        bob = durable.start(instrument=inst, user="bob")
+        assert not bob.queued and not bob.created and "cannot be reached" not in bob.message
     finally:
         _immutable(folder, False)
         _immutable(path, False)
     assert durable.pending_count() == 1
-    assert durable.sync().sent == 1
+    assert durable.sync().sent == 1  # at the first try: no connection kept read-only
     assert durable.pending_count() == 0 and not durable.outbox.conflicts()
     rows = _rows(str(path), session.session_identifier)
     assert [r[0] for r in rows] == ["START", "END"]

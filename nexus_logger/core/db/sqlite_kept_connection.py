@@ -1,6 +1,7 @@
 """An SQLite engine's one kept connection, never a stale one: before each transaction the file
-is checked to be the one the connection opened (same device and inode), a connection that
-failed with an I/O error is thrown away, and one unused for :data:`SQLITE_IDLE_SECONDS` is
+is checked to be the one the connection opened (same device and inode), a connection opened
+while the file could not be written is reopened once it can, a connection that failed with an
+I/O error is thrown away, and one unused for :data:`SQLITE_IDLE_SECONDS` is
 closed, so a PC does not hold the file open while it has nothing to do (on Windows an open
 file cannot be replaced). SQLite itself drops its page cache when another PC changed the
 file, so a kept connection reads what is there now."""
@@ -44,6 +45,8 @@ def keep_fresh(engine: Engine, path: Path) -> None:
     @event.listens_for(engine, "connect")
     def _opened(dbapi: Any, record: Any) -> None:
         record.info["identity"] = _file_identity(path)
+        # SQLite opens a file it may not write read-only, and the connection stays so.
+        record.info["writable"] = os.access(path, os.W_OK)
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi: Any, record: Any, proxy: Any) -> None:
@@ -52,6 +55,8 @@ def keep_fresh(engine: Engine, path: Path) -> None:
             raise DisconnectionError("idle too long")  # the pool opens a new one
         if _file_identity(path) != record.info.get("identity"):
             raise DisconnectionError(f"{path} is not the file this connection opened")
+        if not record.info.get("writable", True) and os.access(path, os.W_OK):
+            raise DisconnectionError(f"{path} can be written again; reopen it for writing")
 
     @event.listens_for(engine, "checkin")
     def _checkin(dbapi: Any, record: Any) -> None:

@@ -106,11 +106,13 @@ class OutboxKeeper:
     def engine_after_waiting(self) -> Engine:
         """The engine, once the events waiting here are sent (they go first, in order).
 
-        Raises :class:`DatabaseUnavailable` when the database cannot be reached for them.
+        Raises :class:`DatabaseUnavailable` when the database cannot be reached for them. A
+        database that answers but refuses writes is no reason to act offline: the engine is
+        returned, and a write of the caller's own is refused as read-only.
         """
         eng = self._link.engine()
         run = self.send_if_free(eng)
-        if run.error is not None:
+        if run.error is not None and not run.refused_writes:
             raise DatabaseUnavailable(run.error)
         return eng
 

@@ -99,7 +99,19 @@ class SessionFinder:
             self._link.went_offline(err)
             return self.kept_session(instrument_pid, offline=True)
         self._link.came_online()
+        if found is not None and self._end_waits_here(found.session_identifier):
+            # Ended on this PC; its END waits to be sent (the database refuses writes now).
+            found = None
         return found if found is not None else self.kept_session(instrument_pid)
+
+    def _end_waits_here(self, session_identifier: str) -> bool:
+        waiting = self._keeper.call(
+            self._keeper.outbox.items,
+            database=self._keeper.database_key,
+            session_identifier=session_identifier,
+            states=(EventState.PENDING,),
+        )
+        return any(e.kind is EventKind.END for e in waiting or ())
 
     def _known_here(self, pid: str, waiting: list[OutboxEvent]) -> OpenSession | None:
         """The session this PC last ran on ``pid`` (its local file), unless its END waits here."""
