@@ -131,7 +131,7 @@ def end_now(
     require_usable(eng)
     audit = can_audit(eng)
     with write_transaction(eng) as conn:
-        return end_and_audit(
+        ended = end_and_audit(
             conn,
             session_identifier=session_identifier,
             at=at,
@@ -140,3 +140,5 @@ def end_now(
             rules=rules,
             typed=typed,
         )
+    lifecycle.forget_open_here(session_identifier)  # this PC no longer counts it as open
+    return ended
