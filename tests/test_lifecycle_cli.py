@@ -377,28 +377,37 @@ def test_the_command_line_says_a_duration_as_the_window_does(
     assert duration(148) == "2 min 28 s"  # the window's ended page
 
 
-def test_a_session_started_after_the_end_command_was_given_is_not_ended(
+def test_an_end_now_before_the_sessions_start_is_refused_saying_why(
     sqlite_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """'session end' means "now", the moment it was given; a session found open that began
-    after it (it started while the command waited on the database) was not the one meant:
-    the command says so and changes nothing, rather than blaming an end time nobody typed."""
+    """'session end' means "now", the moment it was given. A session whose START is later
+    than that is refused, changing nothing, with the reason: its start is ahead of this PC's
+    clock (here: 2 minutes, within the clock-skew rule), or, when it began before now, it was
+    started while the command waited (then it was not the session meant). Never "give a
+    later end time" for a time nobody typed."""
+    from nexus_logger.commands.session import end_before_its_start
+
     later = (datetime.now(ZoneInfo("America/New_York")) + timedelta(minutes=2)).replace(
         microsecond=0
-    )  # within the clock-skew rule: as a START written while this command waited
-    assert (
-        main(
-            ["session", "start", "--db", sqlite_db, "--instrument", TEM, "--at", later.isoformat()]
-        )
-        == 0
     )
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base, "--at", later.isoformat()]) == 0
     before = dump_database(sqlite_db)
     capsys.readouterr()
-    assert main(["session", "end", "--db", sqlite_db, "--instrument", TEM]) == 4
+    assert main(["session", "end", *base]) == 4
     err = capsys.readouterr().err
-    assert "No session was open on TEST-TEM-001 when this command was given" in err
-    assert "before the session started" not in err and "later end time" not in err
+    assert "later than this PC's clock when this command was given" in err
+    assert "--at" in err and "later end time" not in err
     assert dump_database(sqlite_db) == before
+
+    # The race: the command was given, then (while it waited) this session was started.
+    assert main(["session", "start", "--db", sqlite_db, "--instrument", "TEST-SEM-002"]) == 0
+    session = find_open_session("TEST-SEM-002", engine=sqlite_db)
+    given = session.started - timedelta(seconds=2)
+    said = str(end_before_its_start(session, given, named=False))
+    assert said.startswith("No session was open on TEST-SEM-002 when this command was given")
+    named = str(end_before_its_start(session, given, named=True))
+    assert "one of the clocks is off" in named  # a session named by its identifier was meant
 
 
 def test_a_damaged_outbox_is_named_by_status_and_doctor_until_it_is_removed(
@@ -425,8 +434,11 @@ def test_a_damaged_outbox_is_named_by_status_and_doctor_until_it_is_removed(
     assert "any START or END that waited in it was not sent" in out
     check = check_outbox()
     assert not check.ok and str(copy) in check.message
+    with moved_away(sqlite_db):  # alice ends again: her END waits in the new outbox
+        assert run_main_in_child(["session", "end", *base, "--user", "alice"]).rc == 3
+    assert "Besides, 1 session event waits in" in check_outbox().message
     copy.unlink()
-    assert check_outbox().ok
+    assert "1 session event waits" in check_outbox().message
 
 
 @pytest.mark.parametrize("named", [False, True], ids=["plain", "by-session"])
@@ -465,3 +477,19 @@ def test_a_start_held_by_a_conflict_can_still_be_ended_from_the_command_line(
     kinds = {(e.kind.value, e.state.value) for e in box.items()}
     assert ("END", "held") in kinds and ("START", "held") in kinds
     assert raw_query(sqlite_db, "SELECT COUNT(*) FROM session_log WHERE user = 'alice'") == [(0,)]
+
+
+def test_a_session_ended_by_its_identifier_is_no_longer_open_as_this_pc_knows_it(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ended with --session (no instrument given, so not found as this PC's open session), it
+    must leave this PC's own record too: with the database away later, status and start must
+    not take it for open."""
+    assert main(["session", "start", "--db", sqlite_db, "--instrument", TEM]) == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    assert main(["session", "end", "--db", sqlite_db, "--session", ident]) == 0
+    capsys.readouterr()
+    with moved_away(sqlite_db):
+        assert main(["session", "status", "--db", sqlite_db, "--instrument", TEM]) == 0
+        out = capsys.readouterr().out
+    assert ident not in out and "No session is known to this PC." in out

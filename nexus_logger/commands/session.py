@@ -24,7 +24,7 @@ from nexus_logger.commands._common import (
 )
 from nexus_logger.core import errors
 from nexus_logger.core.durations import in_words
-from nexus_logger.core.errors import NotFound
+from nexus_logger.core.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from nexus_logger.core.offline.durable import DurableLogger
@@ -175,7 +175,7 @@ def cmd_end(args: argparse.Namespace) -> int:
     ident, session = target
     at, typed = _end_time(args, ident, durable, invoked)
     if session is not None and not typed and at < session.started:
-        _started_after_the_command(session, at)
+        raise end_before_its_start(session, at, named=args.session is not None)
     if session is None:
         result, queued, message = _end_in_database(ident, at, typed, durable)
     else:
@@ -220,17 +220,26 @@ def _session_to_end(args: argparse.Namespace, durable: DurableLogger) -> tuple[s
     return args.session, held
 
 
-def _started_after_the_command(session: Any, invoked: datetime) -> None:
-    """Refuse to end a session that was started after this command was given (it waited on
-    the database meanwhile): it was not the session the person meant to end."""
-    from nexus_logger.core.errors import Conflict
+def end_before_its_start(session: Any, invoked: datetime, *, named: bool) -> Conflict:
+    """Why "end it now" cannot end ``session``, which starts after ``invoked`` (the moment the
+    command was given): it was started while the command waited on the database (then it is
+    not the one meant), or its start is ahead of this PC's clock."""
 
     zone = session.started.tzinfo
-    raise Conflict(
-        f"No session was open on {session.instrument.instrument_pid} when this command was "
-        f"given ({invoked.astimezone(zone):%H:%M:%S}); the session open now was started after "
-        f"it ({session.started:%H:%M:%S}, user {session.user or 'none'}), so it was not ended. "
-        "Run the command again to end that one."
+    given = invoked.astimezone(zone)
+    pid = session.instrument.instrument_pid
+    if not named and session.started <= datetime.now(UTC):
+        return Conflict(
+            f"No session was open on {pid} when this command was given ({given:%H:%M:%S}); "
+            f"the session open now was started after it ({session.started:%H:%M:%S}, user "
+            f"{session.user or 'none'}), so it was not ended. Run the command again to end "
+            "that one."
+        )
+    return Conflict(
+        f"Session {session.session_identifier} on {pid} starts at "
+        f"{session.started:%H:%M:%S}, later than this PC's clock when this command was given "
+        f"({given:%H:%M:%S}): one of the clocks is off. Give the end time with --at, or check "
+        "this PC's clock."
     )
 
 

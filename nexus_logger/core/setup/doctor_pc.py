@@ -44,7 +44,8 @@ def check_outbox(outbox_path: Path | None = None, configured: str = "") -> Check
         return Check(
             "outbox",
             False,
-            " ".join(damaged_notice(copy) for copy in damaged),
+            " ".join(damaged_notice(copy) for copy in damaged)
+            + (f" Besides, {waiting} session {events} in {path}." if waiting else ""),
             "Compare the sessions of this PC's instrument around the file's date with what the "
             "users remember (a session without END shows in Problems); then delete the file (and "
             "its -wal and -shm files).",
