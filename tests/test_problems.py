@@ -214,3 +214,22 @@ def test_hidden_names_keep_two_people_apart(sqlite_db: str) -> None:
     assert "frank" not in text.lower() and "smith" not in text.lower()
     assert "(hidden user 1)" in hidden.explanation and "(hidden user 2)" in hidden.explanation
     assert set(hidden.users) == {"(hidden user 1)", "(hidden user 2)"}
+
+
+def test_a_login_named_like_a_word_of_the_label_is_hidden_once(sqlite_db: str) -> None:
+    """Names are replaced in one pass: a login called 'user' (common on instrument PCs) is
+    not found again inside "(hidden user 2)" written for the other name."""
+    from nexus_logger.core.staff.privacy import hide_one
+
+    insert_rows(
+        sqlite_db,
+        [
+            ("mm", "TEST-TEM-001", ny(5), "START", "TO_BE_BUILT", "alice"),
+            ("mm", "TEST-TEM-001", ny(4), "END", "TO_BE_BUILT", "user"),
+        ],
+    )
+    (problem,) = [p for p in find_problems(engine=sqlite_db) if p.session_identifier == "mm"]
+    explanation = hide_one(problem).explanation
+    assert "alice" not in explanation
+    assert "'(hidden user 1)'" in explanation and "'(hidden user 2)'" in explanation
+    assert "(hidden (hidden" not in explanation

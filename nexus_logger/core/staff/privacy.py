@@ -34,12 +34,13 @@ def _hidden(value: str | None) -> str | None:
 
 def _scrub(text: str, names: set[str], labels: dict[str, str] | None = None) -> str:
     """``text`` with every name in ``names`` replaced (by its label in ``labels``, else
-    :data:`HIDDEN`), longest first (so 'ann' in 'anna' cannot leave 'a' behind), as whole
-    words only."""
-    for name in sorted(names, key=len, reverse=True):
-        label = (labels or {}).get(name, HIDDEN)
-        text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", lambda _m, x=label: x, text)
-    return text
+    :data:`HIDDEN`), as whole words, in one pass: longest first (so 'ann' in 'anna' cannot
+    leave 'a' behind), and never inside a label already written (a login named 'user')."""
+    if not names:
+        return text
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    found = (labels or {}).get
+    return re.sub(rf"(?<!\w)(?:{alternatives})(?!\w)", lambda m: found(m[0], HIDDEN), text)
 
 
 def _labels(names: list[str]) -> dict[str, str]:
