@@ -182,3 +182,26 @@ def test_csv_export(sqlite_db: str, tmp_path: Path) -> None:
     assert rows[0]["note"] == "Lamella #3, grid B"
     assert rows[3]["start"] == ny(80) and rows[3]["duration_seconds"] == str(36000)
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_sessions_shows_times_as_stored_even_without_an_offset(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'sessions' promises start and end "as stored": a 1.x time stored without offset was
+    printed with one it does not have (the instrument's, which nobody wrote)."""
+    import json
+
+    from nexus_logger.cli import main
+
+    insert_rows(
+        sqlite_db,
+        [
+            ("naive", "TEST-TEM-001", "2025-01-09T09:00:00", "START", "COMPLETED", "x"),
+            ("naive", "TEST-TEM-001", "2025-01-09T10:00:00", "END", "COMPLETED", "x"),
+        ],
+    )
+    assert main(["sessions", "--db", sqlite_db, "--format", "json"]) == 0
+    [row] = [r for r in json.loads(capsys.readouterr().out) if r["session_identifier"] == "naive"]
+    assert (row["start"], row["end"]) == ("2025-01-09T09:00:00", "2025-01-09T10:00:00")
+    assert main(["sessions", "--db", sqlite_db]) == 0
+    assert "2025-01-09T09:00:00-05:00" not in capsys.readouterr().out

@@ -53,8 +53,9 @@ class SessionSummary:
     def as_dict(self) -> dict[str, Any]:
         """Plain values for JSON and CSV (times as stored ISO text)."""
         data = asdict(self)
-        data["start"] = self.start.isoformat() if self.start else None
-        data["end"] = self.end.isoformat() if self.end else None
+        # As stored: a time stored without offset (1.x) must not be shown with one it lacks.
+        data["start"] = self.start_text or (self.start.isoformat() if self.start else None)
+        data["end"] = self.end_text or (self.end.isoformat() if self.end else None)
         for key in ("start_text", "end_text", "end_user", "note", "start_id", "timezone"):
             del data[key]
         return data
