@@ -213,4 +213,7 @@ def test_a_minute_the_clock_skipped_or_showed_twice_is_refused_until_its_offset_
     assert not _ok(dlg).isEnabled()
     _type(qtbot, dlg, "2026-11-01 01:30 -05:00")  # the second 01:30
     assert dlg.problem_label.text() == "" and _ok(dlg).isEnabled()
+    assert "(EST, UTC-05:00)" in dlg.zone_label.text()
     assert dlg.value().isoformat() == "2026-11-01T01:30:00-05:00"
+    _type(qtbot, dlg, "2026-07-01 12:00")  # the zone line follows the day typed
+    assert "(EDT, UTC-04:00)" in dlg.zone_label.text()

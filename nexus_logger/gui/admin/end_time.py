@@ -91,6 +91,7 @@ class EndTimeDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Force end")
         self.zone = timestamps.zone(zone_name)
+        self.zone_name = zone_name
         self.started = started
         self._now = now
         current = self.now().astimezone(self.zone)
@@ -152,9 +153,12 @@ class EndTimeDialog(QDialog):
         return None if problem else ended
 
     def validate(self) -> bool:
-        """Show under the field why the time cannot be used, and allow OK only when it can."""
-        _ended, problem = self._read()
+        """Show under the field why the time cannot be used, and allow OK only when it can;
+        the zone line gives the offset of the day typed (it moves with daylight saving)."""
+        ended, problem = self._read()
         self.problem_label.setText(problem or "")
+        if ended is not None:
+            self.zone_label.setText(f"Time zone: {zone_text(self.zone_name, ended)}")
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
         return problem is None
 
