@@ -89,8 +89,16 @@ def end_and_audit(
     ended = lifecycle.end_in_transaction(
         conn, session_identifier=session_identifier, at=at, rules=rules, typed=typed
     )
-    if ended.already_ended or same_user(ended.user, by):
-        return ended  # ended first elsewhere, or the user's own: nothing of ours to mark
+    if ended.already_ended:
+        return ended  # staff or another PC ended it first: nothing of ours to mark
+    if same_user(ended.user, by):  # the user's own session: no event for the trail
+        _logger.info(
+            "Ended session %s on %s (%s)",
+            session_identifier,
+            ended.instrument.instrument_pid,
+            ended.user,
+        )
+        return ended
     owner = ended.user or "an unknown user"
     summary = (
         f"Session of {owner} on {ended.instrument.instrument_pid} (started "
