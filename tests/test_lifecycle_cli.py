@@ -473,7 +473,7 @@ def test_a_start_held_by_a_conflict_can_still_be_ended_from_the_command_line(
         end += ["--session", start.session_identifier]
     assert main(end) == 3  # kept on this PC, with its START
     out = capsys.readouterr().out
-    assert f"Ended session {start.session_identifier}" in out
+    assert f"Session {start.session_identifier} on {TEM} for alice: its END at" in out
     kinds = {(e.kind.value, e.state.value) for e in box.items()}
     assert ("END", "held") in kinds and ("START", "held") in kinds
     assert raw_query(sqlite_db, "SELECT COUNT(*) FROM session_log WHERE user = 'alice'") == [(0,)]
@@ -493,3 +493,62 @@ def test_a_session_ended_by_its_identifier_is_no_longer_open_as_this_pc_knows_it
         assert main(["session", "status", "--db", sqlite_db, "--instrument", TEM]) == 0
         out = capsys.readouterr().out
     assert ident not in out and "No session is known to this PC." in out
+
+
+def _as(login: str, home: Path) -> dict[str, str]:
+    """The environment of ``login`` on this PC: its own home (local files), the PC's outbox."""
+    return {"NEXUS_LOGGER_HOME": str(home / login), "USER": login, "LOGNAME": login}
+
+
+def test_offline_this_pc_knows_a_session_ended_by_another_login(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """bob ended alice's session on this PC (named by its identifier). Later, with the
+    database away, alice's own record still lists it, but the PC's outbox holds its END: her
+    start is kept, not refused by a session that is over, and 'end' ends nothing twice."""
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert run_main_in_child(["session", "start", *base], _as("alice", tmp_path)).rc == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    bob = run_main_in_child(["session", "end", *base, "--session", ident], _as("bob", tmp_path))
+    assert bob.rc == 0
+    with moved_away(sqlite_db):
+        status = run_main_in_child(["session", "status", *base], _as("alice", tmp_path))
+        assert ident not in "\n".join(status.output)
+        start = run_main_in_child(["session", "start", *base], _as("alice", tmp_path))
+        assert start.rc == 3, start.stderr  # kept on this PC, not "already open"
+    assert raw_query(sqlite_db, "SELECT COUNT(*) FROM session_log WHERE event_type = 'END'") == [
+        (1,)
+    ]
+
+
+def test_offline_this_pc_knows_a_session_it_started_offline_and_sent(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """A START kept while the database was away and sent when it came back is this PC's
+    session at the next outage too: its END is kept, not "no session is open"."""
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    bob = _as("bob", tmp_path)
+    assert run_main_in_child(["session", "status", *base], bob).rc == 0  # knows its instrument
+    with moved_away(sqlite_db):
+        assert run_main_in_child(["session", "start", *base], bob).rc == 3  # kept
+    assert run_main_in_child(["sync", "--db", sqlite_db], bob).rc == 0  # sent
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    with moved_away(sqlite_db):
+        end = run_main_in_child(["session", "end", *base], bob)
+        assert end.rc == 3, end.stderr  # kept on this PC
+        assert ident in "\n".join(end.output)
+    assert run_main_in_child(["sync", "--db", sqlite_db], bob).rc == 0
+    assert find_open_session(TEM, engine=sqlite_db) is None
+
+
+def test_offline_with_no_session_known_the_refusal_claims_nothing_of_the_database(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "status", *base]) == 0  # this PC learns its instrument
+    capsys.readouterr()
+    with moved_away(sqlite_db):
+        assert main(["session", "end", *base]) == 4
+    err = capsys.readouterr().err
+    assert "The database cannot be reached, and this PC knows no session open on" in err
+    assert "No session is open" not in err

@@ -56,8 +56,14 @@ def not_yours(args: argparse.Namespace, session: Any) -> int:
     return refused(args, message, {"ended": None, "session": session.as_dict()})
 
 
-def no_open(args: argparse.Namespace, pid: str) -> int:
-    message = f"No session is open on {pid}; there is nothing to end."
+def no_open(args: argparse.Namespace, pid: str, *, offline: bool = False) -> int:
+    if offline:  # only what this PC knows: never a claim about the database
+        message = (
+            f"The database cannot be reached, and this PC knows no session open on {pid}; "
+            "nothing was ended. Run the command again once the database answers."
+        )
+    else:
+        message = f"No session is open on {pid}; there is nothing to end."
     return refused(args, message, {"ended": None, "instrument": pid})
 
 

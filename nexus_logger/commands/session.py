@@ -200,7 +200,7 @@ def _session_to_end(args: argparse.Namespace, durable: DurableLogger) -> tuple[s
         if session is None:  # a START of this PC a conflict holds is still its user's to end
             session = durable.held_session(inst.instrument_pid)
         if session is None:
-            return words.no_open(args, inst.instrument_pid)
+            return words.no_open(args, inst.instrument_pid, offline=bool(durable.offline_reason))
         # A PC is shared: nobody ends another person's session without naming it. The same
         # rule as the window's (case and a domain prefix ignored).
         who = args.user if args.user is not None else default_user()
@@ -325,14 +325,18 @@ def _print_ended(
         print(render_json(data))
     elif result["already_ended"]:
         print(f"Session {ident} had already ended at {words.when(ended_at)}; nothing was changed.")
+    elif queued:  # not ended in the database yet: say what is kept, not "Ended"
+        print(message)
+        print(
+            f"Session {ident} on {result['instrument']} for {result['user']}: its END at "
+            f"{words.when(ended_at)} ({in_words(result['duration_seconds'])} after its start "
+            f"at {words.when(started_at)}) is kept on this PC."
+        )
     else:
-        if queued:
-            print(message)
         print(
             f"Ended session {ident} on {result['instrument']} for {result['user']}: "
             f"{words.when(started_at)} to {words.when(ended_at)} "
-            f"({in_words(result['duration_seconds'])})."
-            + ("" if queued else " NexusLIMS will build its record.")
+            f"({in_words(result['duration_seconds'])}). NexusLIMS will build its record."
         )
 
 

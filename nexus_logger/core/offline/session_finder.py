@@ -3,6 +3,7 @@ when it can be reached, else what this PC knows (its outbox, its last session th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 
@@ -113,9 +114,24 @@ class SessionFinder:
         )
         return any(e.kind is EventKind.END for e in waiting or ())
 
-    def _known_here(self, pid: str, waiting: list[OutboxEvent]) -> OpenSession | None:
-        """The session this PC last ran on ``pid`` (its local file), unless its END waits here."""
-        ended = {e.session_identifier for e in waiting if e.kind is EventKind.END}
+    def _known_here(self, pid: str) -> OpenSession | None:
+        """The session this PC last ran on ``pid`` as far as it knows, unless this PC's
+        outbox holds its END (waiting, sent or held, whichever login's process kept it):
+        this login's local file, else a START this PC kept and sent since.
+
+        The local file is this login's own; another login on this PC that ended the session
+        cannot change it, and a START kept offline is sent by whoever runs next; the outbox
+        is the PC's, so it is the one record of both.
+        """
+        every = (
+            self._keeper.call(
+                self._keeper.outbox.items,
+                database=self._keeper.database_key,
+                states=tuple(EventState),
+            )
+            or []
+        )
+        ended = {e.session_identifier for e in every if e.kind is EventKind.END}
         for ident, entry in reversed(lifecycle.open_here(pid)):
             if ident in ended:
                 continue
@@ -133,6 +149,16 @@ class SessionFinder:
                 last_heartbeat=lifecycle.local_heartbeat(ident, tz),
                 hostname=entry.get("hostname"),
             )
+        sent = [
+            e
+            for e in every
+            if e.kind is EventKind.START
+            and e.state is EventState.SENT
+            and e.instrument_pid == pid
+            and e.session_identifier not in ended
+        ]
+        if sent:  # in the database since: not "waiting on this PC"
+            return dataclasses.replace(self.session_from_event(sent[-1]), kept_since=None)
         return None
 
     def kept_session(self, pid: str, *, offline: bool = False) -> OpenSession | None:
@@ -159,7 +185,7 @@ class SessionFinder:
         ]
         if starts:
             return self.session_from_event(starts[-1])
-        return self._known_here(pid, waiting) if offline else None
+        return self._known_here(pid) if offline else None
 
     def held_session(
         self, pid: str | None = None, session_identifier: str | None = None
