@@ -121,6 +121,21 @@ FORBIDDEN_FOR_INSTRUMENT = {
         "WHERE session_identifier = 'tem-built'"
     ),
     "delete session rows": "DELETE FROM session_log WHERE session_identifier = 'tem-built'",
+    "START with an unreadable time": (
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        "record_status, \"user\") VALUES ('x4', 'TEST-TEM-001', 'not a time', "
+        "'START', 'WAITING_FOR_END', 'alice')"
+    ),
+    "START with a time without offset": (
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        "record_status, \"user\") VALUES ('x5', 'TEST-TEM-001', '2025-02-10T07:00:00', "
+        "'START', 'WAITING_FOR_END', 'alice')"
+    ),
+    "START on a day that does not exist": (
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        "record_status, \"user\") VALUES ('x6', 'TEST-TEM-001', '2025-13-40T07:00:00-05:00', "
+        "'START', 'WAITING_FOR_END', 'alice')"
+    ),
     "change another PC's heartbeat": (
         "UPDATE nexus_logger_heartbeat SET last_alive = '2030-01-01T00:00:00+01:00'"
     ),
@@ -164,6 +179,46 @@ def test_instrument_account_is_refused_by_hand(pg_cluster, server, statement: st
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
     assert _snapshot(server["owner"]) == before
+
+
+def test_an_instrument_account_cannot_write_a_session_nexuslims_cannot_build(
+    pg_cluster, server
+) -> None:
+    """By hand, an END earlier than its START, an unreadable END time, or a START marked to be
+    built without its END (each stops NexusLIMS's build run) are refused by the server."""
+    start = (
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        "record_status, \"user\") VALUES ('pair', 'TEST-TEM-001', '2025-02-10T07:00:00-05:00', "
+        "'START', 'WAITING_FOR_END', 'alice')"
+    )
+    end = (
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        "record_status, \"user\") VALUES ('pair', 'TEST-TEM-001', %s, 'END', "
+        "'WAITING_FOR_END', 'alice')"
+    )
+    with _as(pg_cluster, server, "inst") as conn:
+        conn.execute(start)
+        before = _snapshot(server["owner"])
+        for bad in ("2020-01-01T06:10:00-05:00", "not a time"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(end, (bad,))
+        assert _snapshot(server["owner"]) == before
+        conn.execute(end, ("2025-02-10T08:00:00-05:00",))
+        before = _snapshot(server["owner"])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only with its END"):
+            conn.execute(
+                "UPDATE session_log SET record_status = 'TO_BE_BUILT' "
+                "WHERE session_identifier = 'pair' AND event_type = 'START'"
+            )
+        assert _snapshot(server["owner"]) == before
+        # Both together, as the lifecycle does: allowed.
+        conn.execute(
+            "UPDATE session_log SET record_status = 'TO_BE_BUILT' WHERE session_identifier = 'pair'"
+        )
+    statuses = raw_query(
+        server["owner"], "SELECT record_status FROM session_log WHERE session_identifier = 'pair'"
+    )
+    assert statuses == [("TO_BE_BUILT",), ("TO_BE_BUILT",)]
 
 
 def test_instrument_account_runs_the_lifecycle_for_its_instrument(pg_cluster, server) -> None:

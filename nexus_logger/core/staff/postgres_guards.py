@@ -42,6 +42,19 @@ LANGUAGE sql STABLE {fn} AS $f$
   ORDER BY id_session_log LIMIT 1
 $f$;
 
+-- A time as nexus-logger writes it (and NexusLIMS 2.x reads it): ISO-8601 with its UTC offset;
+-- NULL for anything else, so that a row NexusLIMS cannot read is never written.
+CREATE OR REPLACE FUNCTION nexus_logger_written_time(t text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+  IF t !~ '^\\d{{4}}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d{{1,6}})?[+-]\\d\\d:\\d\\d$' THEN
+    RETURN NULL;
+  END IF;
+  RETURN t::timestamptz;
+EXCEPTION WHEN others THEN
+  RETURN NULL;
+END $f$;
+
 CREATE OR REPLACE FUNCTION nexus_logger_refuse(message text) RETURNS void
 LANGUAGE plpgsql AS $f$
 BEGIN
@@ -70,6 +83,10 @@ BEGIN
       IF NEW.event_type NOT IN ('START', 'END') OR NEW.record_status <> 'WAITING_FOR_END' THEN
         PERFORM nexus_logger_refuse('instrument PCs insert only START and END rows that wait for their END');
       END IF;
+      IF nexus_logger_written_time(NEW."timestamp") IS NULL THEN
+        PERFORM nexus_logger_refuse(format('%s is not an ISO-8601 time with its UTC offset',
+                                           quote_literal(NEW."timestamp")));
+      END IF;
       IF NEW.event_type = 'START' THEN
         IF EXISTS (SELECT 1 FROM session_log WHERE session_identifier = NEW.session_identifier) THEN
           PERFORM nexus_logger_refuse(format('session %s exists already', NEW.session_identifier));
@@ -91,6 +108,10 @@ BEGIN
            OR EXISTS (SELECT 1 FROM session_log WHERE session_identifier = NEW.session_identifier
                         AND event_type = 'END') THEN
           PERFORM nexus_logger_refuse('an END needs the open START of the same session, instrument and user');
+        END IF;
+        IF nexus_logger_written_time(NEW."timestamp")
+           < coalesce(nexus_logger_written_time(s."timestamp"), '-infinity') THEN
+          PERFORM nexus_logger_refuse('an END may not be earlier than its START');
         END IF;
       END IF;
       RETURN NEW;
@@ -125,6 +146,27 @@ BEGIN
     END IF;
   END IF;
 {return_row}
+"""
+
+#: Checked at commit: a session an instrument PC marks to be built has its START and its END.
+CHECK_PAIR = """\
+-- At commit: an instrument PC's START marked TO_BE_BUILT has its END, marked so too (the
+-- lifecycle changes both in one transaction; a START alone stops NexusLIMS's build run).
+CREATE OR REPLACE FUNCTION nexus_logger_check_pair() RETURNS trigger
+LANGUAGE plpgsql {fn} AS $f$
+BEGIN
+  IF nexus_logger_account_kind() = 'instrument' AND NEW.event_type = 'START'
+     AND NEW.record_status = 'TO_BE_BUILT'
+     AND NOT EXISTS (SELECT 1 FROM session_log e
+                     WHERE e.session_identifier = NEW.session_identifier
+                       AND e.event_type = 'END' AND e.record_status = 'TO_BE_BUILT'
+                       AND e.instrument = NEW.instrument
+                       AND e."user" IS NOT DISTINCT FROM NEW."user") THEN
+    PERFORM nexus_logger_refuse(format('session %s: a START is marked TO_BE_BUILT only with its END',
+                                       NEW.session_identifier));
+  END IF;
+  RETURN NULL;
+END $f$;
 """
 
 #: The logger tables' guard: an instrument PC touches only rows of its own instruments.
@@ -206,6 +248,7 @@ def functions_sql(names: dict[str, str]) -> str:
         for part in (
             ACCOUNT_FUNCTIONS,
             GUARD_SESSION_LOG,
+            CHECK_PAIR,
             GUARD_LOGGER_ROW,
             AUDIT_AND_TRAIL_FUNCTIONS,
         )

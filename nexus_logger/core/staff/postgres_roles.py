@@ -177,6 +177,9 @@ _TRIGGERS = """\
 DROP TRIGGER IF EXISTS nexus_logger_guard ON "{sch}".session_log;
 CREATE TRIGGER nexus_logger_guard BEFORE INSERT OR UPDATE OR DELETE ON "{sch}".session_log
   FOR EACH ROW EXECUTE FUNCTION nexus_logger_guard_session_log();
+DROP TRIGGER IF EXISTS nexus_logger_pair ON "{sch}".session_log;
+CREATE CONSTRAINT TRIGGER nexus_logger_pair AFTER UPDATE ON "{sch}".session_log
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION nexus_logger_check_pair();
 {guard_triggers}
 DROP TRIGGER IF EXISTS nexus_logger_stamp ON "{sch}".{audit};
 CREATE TRIGGER nexus_logger_stamp BEFORE INSERT ON "{sch}".{audit}
