@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 import subprocess
@@ -666,3 +667,18 @@ def test_an_end_refused_by_a_read_only_database_waits_and_goes_once_it_is_writab
     assert durable.pending_count() == 0 and not durable.outbox.conflicts()
     rows = _rows(str(path), session.session_identifier)
     assert [r[0] for r in rows] == ["START", "END"]
+
+
+def test_an_end_with_a_note_the_database_would_refuse_is_refused_first(sqlite_db: str) -> None:
+    """The note goes with the END: too long, it is refused with its reason before anything is
+    kept (a kept END with that note could never be sent, and was held as a 'conflict')."""
+    durable = durable_for(sqlite_db)
+    inst = durable.identify(instrument=TEM)
+    session = durable.start(instrument=inst, user="alice").session
+    too_long = dataclasses.replace(session, note="x" * 2100)
+    with pytest.raises(InvalidInput, match="2100 characters"):
+        durable.end(too_long)
+    assert durable.pending_count() == 0 and durable.conflicts() == []
+    assert lifecycle.find_open_session(TEM, engine=sqlite_db) is not None
+    assert not durable.end(session).queued
+    assert lifecycle.find_open_session(TEM, engine=sqlite_db) is None

@@ -4,6 +4,7 @@ user clicked is never lost; the user reads the database's answer when it can be 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from nexus_logger.core import faults, timestamps
@@ -48,6 +49,9 @@ class SessionEnder:
         ``at`` was given by a person (the back-fill limit applies). ``ended_by``: the login
         that ends another login's session (audited, :mod:`other_login`).
         """
+        # The note goes with the END: a note the database would refuse is refused here, with
+        # its reason, before anything is kept (a kept END could never be sent).
+        session = replace(session, note=lifecycle.clean_note(session.note))
         tz = session.instrument.timezone
         when = timestamps.now_in(tz) if at is None else localize(at, tz, "end time")
         if when < session.started:
