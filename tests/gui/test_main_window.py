@@ -529,6 +529,27 @@ def test_ctrl_e_in_the_note_field_ends_the_session_with_the_note(qtbot, make_win
     assert window.session is not None and window.session.note == "EELS of 7b"
 
 
+def test_end_with_a_note_too_long_says_so_and_keeps_the_session_running(
+    qtbot, make_window, sqlite_db
+):
+    """The note goes with the END: one the database would refuse stops the End with its
+    reason, and the window says the session runs on (it said "Session ended" and kept an END
+    that could never be sent)."""
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    window.session_page.note_edit.setText("x" * 2100)
+    window.end_session(ask_about_files=False)
+    qtbot.waitUntil(lambda: "not ended" in window.session_page.message_label.text())
+    assert window.phase is Phase.RUNNING
+    assert "2100 characters" in window.session_page.message_label.text()
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START"]
+    window.session_page.note_edit.setText("EELS of 7b")
+    window.end_session(ask_about_files=False)
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+
+
 def test_escape_never_ends_a_session(qtbot, make_window, sqlite_db):
     window = make_window(sqlite_db, auto_close_seconds=60)
     wait_phase(qtbot, window, Phase.RUNNING)
