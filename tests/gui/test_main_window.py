@@ -550,6 +550,24 @@ def test_end_with_a_note_too_long_says_so_and_keeps_the_session_running(
     assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
 
 
+def test_keys_typed_at_the_window_never_end_or_start_a_session(qtbot, make_window, sqlite_db):
+    """Focus starts in the note field (a space typed at the window ended the session when it
+    started on End), and after "Keep the window open" on Close, not "Start a new session"."""
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClicks(QApplication.focusWidget(), "TEM alignment")
+    assert window.phase is Phase.RUNNING
+    assert window.session_page.note_edit.text() == "TEM alignment"
+    window.end_session(ask_about_files=False)
+    wait_phase(qtbot, window, Phase.ENDED)
+    window.ended_page.keep_open_button.click()
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Space)  # on Close: closes
+    assert window.phase is Phase.ENDED
+    assert len(session_rows(sqlite_db)) == 2  # one START, one END: nothing started
+
+
 def test_escape_never_ends_a_session(qtbot, make_window, sqlite_db):
     window = make_window(sqlite_db, auto_close_seconds=60)
     wait_phase(qtbot, window, Phase.RUNNING)

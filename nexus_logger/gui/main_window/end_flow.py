@@ -188,7 +188,8 @@ class EndFlow(WindowState):
         """Cancel the countdown after End."""
         self._countdown.stop()
         self.ended_page.set_countdown(None)
-        self.ended_page.new_button.setFocus()
+        # Not "Start a new session": a second key press must not start one.
+        self.ended_page.close_button.setFocus()
 
     def _close_after_end(self) -> None:
         self._closing = True

@@ -43,7 +43,8 @@ class RunningSession(WindowState):
         # Demo sessions never reach NexusLIMS: what it would take (or not) means nothing there.
         if self.settings is not None and not self.settings.uses_demo:
             self.files_watch.start(self.settings, session)
-        self.session_page.end_button.setFocus()
+        # Typing goes into the note: a space on a focused End button ended the session.
+        self.session_page.note_edit.setFocus()
         self.send_heartbeat()
         self.refresh_sync_state()
 
