@@ -45,6 +45,9 @@ class Closing(WindowState):
             event.ignore()
             self.end_session()
         elif choice is CloseChoice.KEEP_OPEN:
+            # A last heartbeat, as the README says: "end at its last heartbeat" later must
+            # not lose the minutes since the one before (the worker sends it before exit).
+            self.send_heartbeat()
             self.paused = True
             self._accept_close(event)
         else:
