@@ -20,6 +20,7 @@ from nexus_logger.core import timestamps
 from nexus_logger.core.db.models import Instrument
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import OpenSession
+from nexus_logger.core.staff import admin_actions
 from nexus_logger.gui.dialogs import ResumeAction, ResumeChoice, ResumeDialog
 from nexus_logger.gui.main_window import MainWindow, Phase
 from nexus_logger.gui.owner_dialog import OtherUserDialog, same_user
@@ -245,6 +246,13 @@ def test_bob_continues_roots_session_only_when_he_says_so(
     assert window.session_page.user_label.text() == "User: root"
     assert [r["event_type"] for r in rows_of(sqlite_db, old.session_identifier)] == ["START"]
     assert any("bob continues session" in r.getMessage() for r in caplog.records)
+    # Ending it later is ending root's session: it keeps root, and the trail says bob did it.
+    window.end_session(ask_about_files=False)
+    wait_phase(qtbot, window, Phase.ENDED)
+    rows = rows_of(sqlite_db, old.session_identifier)
+    assert [(r["event_type"], r["user"]) for r in rows] == [("START", "root"), ("END", "root")]
+    (entry,) = admin_actions.list_audit(session_identifier=old.session_identifier, engine=sqlite_db)
+    assert entry.action == "end_other_login" and "by bob, another login" in entry.summary
 
 
 def test_no_answer_about_roots_session_continues_nothing(

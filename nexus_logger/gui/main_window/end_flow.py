@@ -99,10 +99,16 @@ class EndFlow(WindowState):
         self.session_page.set_ending()
         self.session_page.set_message("")
         self._heartbeat_timer.stop()
+        # A session continued under another login's name is that login's: its END says who
+        # ended it (audited), as when it is ended from the owner dialog or by --session.
+        from nexus_logger.gui.owner_dialog import same_user
+
+        me = self.connected.user
         self.worker.submit(
             self.connected.logger.end,
             session,
             at=clicked,
+            ended_by=None if same_user(session.user, me) else me,
             on_done=lambda outcome: self._on_ended(session, outcome, without_files),
             on_error=self._on_end_failed,
         )
