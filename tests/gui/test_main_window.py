@@ -343,6 +343,21 @@ def test_a_bad_config_file_is_a_failed_step_not_a_crash(qtbot, make_window, sqli
     window.start()
     assert window.phase is Phase.FAILED
     assert "not valid TOML" in window.steps_page.error_label.text()
+    # The footer no longer says it is checking the database: nothing is.
+    assert window.sync_indicator.plain_text().startswith("Not logging: the start-up stopped")
+
+
+def test_the_footer_promises_no_sending_for_events_held_by_a_conflict(qtbot):
+    from nexus_logger.gui.pages import SyncIndicator
+
+    footer = SyncIndicator()
+    qtbot.addWidget(footer)
+    footer.database_words = "database"
+    footer.set_state(True, 1)
+    assert footer.plain_text() == "1 event waiting on this PC, sent automatically"
+    footer.set_state(True, 1, 1)
+    assert "sent automatically" not in footer.plain_text()
+    assert footer.plain_text().startswith("1 event kept on this PC. Staff attention needed")
 
 
 def test_session_ended_by_staff_is_noticed_at_the_next_heartbeat(qtbot, make_window, sqlite_db):

@@ -77,6 +77,7 @@ class StartFlow(WindowState):
         self.steps_page.set_step(step, StepState.FAILED)
         contact = str(getattr(self.settings, "facility_contact", "") or "")
         self.steps_page.show_error(message, contact)
+        self.sync_indicator.show_failed()
         self._set_phase(Phase.FAILED)
         if self.settings is not None:
             # The doctor's checks say which part of the set-up is at fault and what to do.

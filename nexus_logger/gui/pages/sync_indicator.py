@@ -33,7 +33,11 @@ class SyncIndicator(QLabel):
             color, words = theme.RED, "Not set up: nothing is logged on this PC"
         elif pending:
             color = theme.AMBER
-            words = f"{text.plural(pending, 'event')} waiting on this PC, sent automatically"
+            # Events held by a conflict are not sent by themselves: no promise then.
+            how = "kept" if conflicts else "waiting"
+            words = f"{text.plural(pending, 'event')} {how} on this PC"
+            if not conflicts:
+                words += ", sent automatically"
             if online is False:
                 words = "Offline: " + words
         elif online is None:
@@ -50,6 +54,13 @@ class SyncIndicator(QLabel):
                 "(details in the debug log)"
             )
         self.setText(f'<span style="color:{color}; font-size:large">\u25cf</span> {words}')
+        self.setToolTip(words)
+
+    def show_failed(self) -> None:
+        """The start-up failed (the page says why): nothing is being checked any more."""
+        self.online = None
+        words = "Not logging: the start-up stopped (see above)"
+        self.setText(f'<span style="color:{theme.RED}; font-size:large">\u25cf</span> {words}')
         self.setToolTip(words)
 
     def plain_text(self) -> str:
