@@ -122,7 +122,10 @@ def test_session_pages_fit(qtbot, make_window, sqlite_db: str) -> None:
         "The database cannot be reached right now. The session start is saved on this PC "
         "and will be sent automatically."
     )
-    session.note_status.setText("Note kept on this PC; it will be saved when the database answers.")
+    session.note_status.setText(
+        "Note waiting in this window: it is saved when the database answers, or with the "
+        "session's end."
+    )
     win.sync_indicator.set_state(False, 2, 1)
     assert_fits(qtbot, win, "running offline")
     assert session.end_button.geometry() == end_at  # longer messages do not move End

@@ -177,9 +177,15 @@ class RunningSession(WindowState):
                 self._note_pending = note
                 if self.session is not None:
                     self.session = dataclasses.replace(self.session, note=note or None)
+                # Held by this window only (the END carries it): say so, not "on this PC".
                 self.session_page.note_status.setText(
-                    "Note kept on this PC; it will be saved when the database answers."
+                    "Note waiting in this window: it is saved when the database answers, or "
+                    "with the session's end."
                 )
+                if isinstance(error.exception, DatabaseUnavailable):
+                    # The footer must not go on saying "Online" until the next heartbeat.
+                    footer = self.sync_indicator
+                    footer.set_state(False, footer.pending, footer.conflicts)
             else:
                 self.session_page.note_status.setText(f"Note not saved: {error.message}")
 
