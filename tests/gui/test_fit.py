@@ -123,8 +123,7 @@ def test_session_pages_fit(qtbot, make_window, sqlite_db: str) -> None:
         "and will be sent automatically."
     )
     session.note_status.setText(
-        "Note waiting in this window: it is saved when the database answers, or with the "
-        "session's end."
+        "Note not saved yet: this window saves it when the database answers."
     )
     win.sync_indicator.set_state(False, 2, 1)
     assert_fits(qtbot, win, "running offline")

@@ -134,7 +134,8 @@ def test_database_down_on_a_pc_that_never_reached_it_fails_with_retry(
 
 
 def test_a_note_saved_while_the_database_is_away_says_where_it_waits(qtbot, make_window, sqlite_db):
-    """Said as it is: the note waits in this window (not "on this PC": it is in no file), and
+    """Said as it is: the note waits in this window (not "on this PC": it is in no file; the
+    END carries it), and
     the footer says the database is away at once, not "Online" until the next heartbeat."""
     window = make_window(sqlite_db, auto_close_seconds=60)
     wait_phase(qtbot, window, Phase.RUNNING)
@@ -142,7 +143,7 @@ def test_a_note_saved_while_the_database_is_away_says_where_it_waits(qtbot, make
     assert window.sync_indicator.plain_text().startswith("Online")
     with database_away(sqlite_db):
         window.save_note("grid 4")
-        qtbot.waitUntil(lambda: "waiting in this window" in window.session_page.note_status.text())
+        qtbot.waitUntil(lambda: "this window saves it" in window.session_page.note_status.text())
         assert "on this PC" not in window.session_page.note_status.text()
         assert window.sync_indicator.plain_text() == "Database not reachable right now"
     window.refresh_sync_state()  # back: the note goes with the next status check

@@ -179,8 +179,7 @@ class RunningSession(WindowState):
                     self.session = dataclasses.replace(self.session, note=note or None)
                 # Held by this window only (the END carries it): say so, not "on this PC".
                 self.session_page.note_status.setText(
-                    "Note waiting in this window: it is saved when the database answers, or "
-                    "with the session's end."
+                    "Note not saved yet: this window saves it when the database answers."
                 )
                 if isinstance(error.exception, DatabaseUnavailable):
                     # The footer must not go on saying "Online" until the next heartbeat.
