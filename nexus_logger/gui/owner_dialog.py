@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 __all__ = ["OtherUserDialog", "same_user"]
 
 
+#: A session whose last heartbeat is this recent is taken to be in use: "now" is the default.
+ALIVE_SECONDS = 180
+
+
 class OtherUserDialog(QDialog):
     """Another login's session is open: end it (default) and start mine, or go on with it."""
 
@@ -68,10 +72,16 @@ class OtherUserDialog(QDialog):
         self._style()
         beat = session.last_heartbeat
         group = QButtonGroup(self)
+        group.addButton(self.at_now)
         group.addButton(self.at_heartbeat)
         group.addButton(self.at_typed)
         self.at_heartbeat.setEnabled(beat is not None)
-        (self.at_heartbeat if beat is not None else self.at_typed).setChecked(True)
+        # A session alive moments ago is in use now: "now" ends it without cutting its last
+        # minutes (its last heartbeat may be its start: a session of no time).
+        if self.alive:
+            self.at_now.setChecked(True)
+        else:
+            (self.at_heartbeat if beat is not None else self.at_typed).setChecked(True)
         self._lay_out()
         self._connect()
         self.new_button.setFocus()
@@ -93,6 +103,17 @@ class OtherUserDialog(QDialog):
             f"You are logged in as {self.current_user}: your work should not go into {owner}'s "
             f"session on {session.instrument.display_name}.",
         )
+        beat = session.last_heartbeat
+        self.alive = beat is not None and (now - beat).total_seconds() <= ALIVE_SECONDS
+        self.alive_label = theme.label(
+            self,
+            f"It was in use {text.ago(beat, now)}: {owner} may still be working"
+            + (f" (on {session.hostname})." if session.hostname else ".")
+            if self.alive and beat is not None
+            else "",
+        )
+        theme.color_text(self.alive_label, theme.AMBER)
+        self.alive_label.setVisible(self.alive)
         self.new_button = QPushButton(f"&End {owner}'s session and start mine", self)
         self._build_end_time(session.last_heartbeat, now)
         self.problem_label = theme.label(self, "")
@@ -105,7 +126,7 @@ class OtherUserDialog(QDialog):
 
     def _style(self) -> None:
         """Fonts: the default answer bold and tall, the rest at detail size."""
-        for radio in (self.at_heartbeat, self.at_typed):
+        for radio in (self.at_now, self.at_heartbeat, self.at_typed):
             theme.set_font(radio, theme.DETAIL_PT)
         theme.set_font(self.time_edit, theme.DETAIL_PT)
         theme.set_font(self.new_button, theme.DETAIL_PT, bold=True)
@@ -131,6 +152,7 @@ class OtherUserDialog(QDialog):
 
         owner = self.owner
         self.end_time_label = theme.label(self, f"End {owner}'s session at:")
+        self.at_now = QRadioButton("now", self)
         self.at_heartbeat = QRadioButton(
             f"its last heartbeat, {text.when(beat, now)} ({text.ago(beat, now)})"
             if beat is not None
@@ -151,10 +173,11 @@ class OtherUserDialog(QDialog):
         layout.setSpacing(8)
         layout.addWidget(self.owner_label)
         layout.addWidget(self.you_label)
+        layout.addWidget(self.alive_label)
         layout.addSpacing(8)
         layout.addWidget(self.new_button)
         layout.addWidget(self.end_time_label)
-        layout.addLayout(theme.row(self.at_heartbeat, None, indent=24))
+        layout.addLayout(theme.row(self.at_now, self.at_heartbeat, None, indent=24))
         layout.addLayout(theme.row(self.at_typed, self.time_edit, None, indent=24))
         layout.addWidget(self.problem_label)
         layout.addWidget(self.continue_button)
@@ -173,6 +196,8 @@ class OtherUserDialog(QDialog):
         from nexus_logger.gui.admin.end_time import end_problem, parse_end
 
         beat = self.session.last_heartbeat
+        if self.at_now.isChecked():
+            return self.now()
         if self.at_heartbeat.isChecked() and beat is not None:
             return beat
         zone = self.session.started.tzinfo

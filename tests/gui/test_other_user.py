@@ -8,6 +8,7 @@ Two OS logins on one PC are simulated by two HOMEs (``NEXUS_LOGGER_HOME``) and t
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -81,10 +82,27 @@ def test_the_dialog_says_whose_session_first_and_defaults_to_ending_it(owner_dia
     assert dialog.new_button.isDefault() and dialog.focusWidget() is dialog.new_button
     assert not dialog.continue_button.isDefault()
     assert "under root's name" in dialog.continue_button.text().replace("&", "")
-    assert dialog.at_heartbeat.isChecked()
+    assert dialog.at_heartbeat.isChecked()  # two days ago: not in use
+    assert not dialog.alive_label.isVisible()
     dialog.new_button.click()
     choice = dialog.choice()
     assert choice == ResumeChoice(ResumeAction.NEW, dialog.session.last_heartbeat)
+
+
+def test_a_session_in_use_moments_ago_is_ended_now_by_default_and_said_to_be_in_use(qtbot):
+    """Its last heartbeat 40 s ago (at its start, say): ending it there would cut its last
+    minutes, even to a session of no time. "now" is the default, and the dialog says that
+    its owner may still be working."""
+    session = replace(_session(heartbeat=True), last_heartbeat=NOW - timedelta(seconds=40))
+    session = replace(session, hostname="lab-pc-3")
+    dialog = OtherUserDialog(session, "bob", now=NOW)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.at_now.isChecked()
+    assert dialog.alive_label.isVisible()
+    assert "root may still be working (on lab-pc-3)" in dialog.alive_label.text()
+    dialog.new_button.click()
+    assert dialog.choice() == ResumeChoice(ResumeAction.NEW, NOW)
 
 
 def test_enter_ends_the_other_users_session(qtbot, owner_dialog):
