@@ -8,8 +8,8 @@ Two OS logins on one PC are simulated by two HOMEs (``NEXUS_LOGGER_HOME``) and t
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 import sqlite3
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
