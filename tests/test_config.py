@@ -473,6 +473,23 @@ def test_config_init_refuses_a_bad_value_and_writes_nothing(
     assert not paths.default_config_file().exists()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+def test_config_init_keeps_a_password_to_its_reader(capsys: pytest.CaptureFixture[str]) -> None:
+    """A login's own file with a password in its URL is readable by that login only; the
+    machine-wide one (every login reads it) is written so, and the command says what that
+    means for the password."""
+    url = "postgresql+psycopg://pc_titan:titanpw@db.example/nexus"
+    assert main(["config", "init", "--db", url]) == 0
+    assert paths.default_config_file().stat().st_mode & 0o777 == 0o600
+    assert "titanpw" not in capsys.readouterr().out
+    assert main(["config", "init", "--machine", "--db", url]) == 0
+    out = capsys.readouterr().out
+    assert "every login of this PC can read" in out and "titanpw" not in out
+    assert paths.machine_config_file().stat().st_mode & 0o044  # others must read it
+    assert main(["config", "init", "--force", "--db", "/data/nexuslims.sqlite"]) == 0
+    assert paths.default_config_file().stat().st_mode & 0o777 != 0o600  # no password: as usual
+
+
 def test_template_values_round_trip(tmp_path: Path) -> None:
     odd = 'C:\\it\'s "quoted"\\x.sqlite'
     path = write(tmp_path / "c.toml", render_template({"database": odd, "administrators": ["a"]}))

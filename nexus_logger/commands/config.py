@@ -169,9 +169,15 @@ def cmd_init(args: argparse.Namespace) -> int:
         if raw is not None:
             values[key] = parse_flag(key, raw)
     text = render_template(values)
+    secret = any(mask_secret(str(v)) != str(v) for v in values.values())
     tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.touch()
+        if secret and not args.machine:
+            # A password in one login's file: readable by that login only (POSIX modes; on
+            # Windows the per-user folder is private already).
+            tmp.chmod(0o600)
         tmp.write_text(text, encoding="utf-8")
         read_config_file(tmp)  # what we write must load: prove it before it replaces anything
         tmp.replace(path)
@@ -191,4 +197,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"Wrote {path}" + (f" ({shown})." if shown else "."))
     if args.machine:
         print("Every login of this PC reads it; a user's own config file overrides it.")
+        if secret:
+            print(
+                "It holds the database password, which every login of this PC can read: use "
+                "this PC's own instrument account there (docs/postgres-roles.md), whose server "
+                "rules allow only this PC's sessions, never an administrator's or the owner's."
+            )
     return 0
