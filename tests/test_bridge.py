@@ -56,13 +56,16 @@ def bridged(pg: str, path: str, capsys: pytest.CaptureFixture[str]) -> str:
 # decisions (pure)
 
 
-def _row(ev: str, st: str, user: str = "u", ts: str = "t") -> dict:
+_TIMES = {"START": "2025-01-06T10:00:00-05:00", "END": "2025-01-06T11:00:00-05:00"}
+
+
+def _row(ev: str, st: str, user: str = "u", ts: str | None = None) -> dict:
     return {
         "session_identifier": "s",
         "event_type": ev,
         "record_status": st,
         "user": user,
-        "timestamp": ts + ev,
+        "timestamp": ts or _TIMES.get(ev, "2025-01-06T12:00:00-05:00"),
         "instrument": "I",
         "id_session_log": 1,
     }
@@ -87,6 +90,10 @@ def test_decide_covers_each_case() -> None:
     d = bridge.decide(changed_pg, built, agreed)
     assert d.action is bridge.Action.CONFLICT and "both sides" in d.reason
     assert bridge.decide(done, [], None).action is bridge.Action.NONE
+    # A time NexusLIMS cannot read would stop its whole build run: never copied.
+    unreadable = [_row("START", "TO_BE_BUILT"), _row("END", "TO_BE_BUILT", ts="not a time")]
+    d = bridge.decide(unreadable, [], None)
+    assert d.action is bridge.Action.NOT_READY and "'not a time' is not ISO-8601" in d.reason
 
 
 # --------------------------------------------------------------------------------------------
@@ -497,16 +504,28 @@ def test_the_documented_grants_are_enough_for_the_bridge(
     dbname = pg_db.rsplit("/", 1)[1]
     first = add_session(pg_db, 1)
     bridged(pg_db, nx_file, capsys)  # the owner's first pass creates the bridge's tables
-    for role in ("nexus_instrument", "nexus_admin", "nexus_bridge"):
-        try:
-            pg_cluster.execute(f"CREATE ROLE {role} LOGIN")
-        except psycopg.errors.DuplicateObject:
-            pass
-    sql = _documented_grants().replace("CREATE ROLE nexus_bridge LOGIN PASSWORD '...';", "")
-    sql = sql.replace("ON DATABASE nexuslims", f'ON DATABASE "{dbname}"')
-    pg_cluster.execute(sql, dbname=dbname)
+    # As documented: the roles script of postgres-roles.md, then the bridge's block.
+    from nexus_logger.core.staff import admin_actions
 
-    as_bridge = pg_db.replace("//postgres@", "//nexus_bridge@")
+    pg_cluster.execute(
+        admin_actions.postgres_roles_sql(
+            database=dbname,
+            instrument_role="nexus_instrument",
+            admin_role="nexus_admin",
+            bridge_role="nexus_bridge",
+            instrument_map=[],
+        ),
+        dbname=dbname,
+    )
+    sql = _documented_grants()
+    assert "IN ROLE nexus_bridge" in sql  # a login in the script's role, not that role again
+    sql = sql.replace(" PASSWORD '...'", "")
+    try:
+        pg_cluster.execute(sql, dbname=dbname)
+    except psycopg.errors.DuplicateObject:  # the login, from an earlier test on this cluster
+        pg_cluster.execute(sql.split(";", 1)[1], dbname=dbname)
+
+    as_bridge = pg_db.replace("//postgres@", "//nexus_bridge_login@")
     nexuslims_build(nx_file, first, "NO_FILES_FOUND")
     second = add_session(pg_db, 2)
     code, out, err = run(capsys, "--from", as_bridge, "--to", nx_file)

@@ -7,6 +7,7 @@ NexusLIMS's file with their last agreement point (see :mod:`nexus_logger.core.br
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -65,6 +66,14 @@ def pg_problem(rows: Rows) -> str | None:
         return f"its START is {start['record_status']} and its END {end['record_status']}"
     if start["user"] != end["user"] or start["instrument"] != end["instrument"]:
         return "its START and END name different users or instruments"
+    for row in (start, end):
+        try:  # what NexusLIMS does to every TO_BE_BUILT row it loads
+            datetime.fromisoformat(str(row["timestamp"]))
+        except ValueError:
+            return (
+                f"its {row['event_type']} time {row['timestamp']!r} is not ISO-8601 "
+                "(NexusLIMS could not read it)"
+            )
     return None
 
 
