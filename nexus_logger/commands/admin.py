@@ -50,7 +50,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="open the Admin tab alone, or run an admin action",
         description="Without an action: open the Admin tab in its own window (sessions pending "
         "build, their events, problems, timeline, admin actions). With an action: run it "
-        "headless. Actions are for the OS logins listed in 'administrators'.",
+        "headless. Who may act: on an SQLite file, the OS logins listed in 'administrators'; "
+        "on PostgreSQL with the roles of docs/postgres-roles.md, the database account "
+        "(its admin role), whatever that setting says.",
     )
     p.set_defaults(func=cmd_window)
     quiet = _quiet_common(common)

@@ -158,7 +158,7 @@ class OutboxKeeper:
             dropped=run.dropped,
         )
         if run.sent or run.conflicts or run.dropped or run.error:
-            _logger.info("Outbox sent: %s", report.message)
+            _logger.info("Outbox: %s", report.message)
         return report
 
     # -- when the outbox cannot be written -----------------------------------------------

@@ -96,7 +96,7 @@ class SessionFinder:
             eng = self._keeper.engine_after_waiting()
             found = lifecycle.find_open_session(instrument_pid, engine=eng)
         except DatabaseUnavailable as err:
-            _logger.info("Open session as this PC knows it: %s", err)
+            _logger.info("Database unreachable (%s); the open session is what this PC knows", err)
             self._link.went_offline(err)
             return self.kept_session(instrument_pid, offline=True)
         self._link.came_online()
