@@ -47,10 +47,9 @@ def test_write_readme_repairs_a_stale_copy(tmp_path: Path) -> None:
     copy = tmp_path / "README.md"
     shutil.copyfile(README, copy)
     text = copy.read_text(encoding="utf-8")
-    at = text.index(README_START)  # made stale inside the generated section (the prose
-    stale = text[:at] + text[at:].replace(
-        "heartbeat_seconds", "heartbeat_secs", 1
-    )  # names keys too)
+    # Made stale inside the generated section (the prose before it names keys too).
+    at = text.index(README_START)
+    stale = text[:at] + text[at:].replace("heartbeat_seconds", "heartbeat_secs", 1)
     assert stale != text
     copy.write_text(stale, encoding="utf-8")
     module = [sys.executable, "-m", "nexus_logger.core.settings.config", "--readme", str(copy)]
