@@ -603,6 +603,16 @@ def _immutable(folder: Path, on: bool) -> bool:
     return done.returncode == 0
 
 
+def _on_a_share(sqlite_db: str) -> tuple[Path, Path, DurableLogger]:
+    """A copy of the database in a folder of its own (to be made immutable), its logger."""
+    folder = Path(sqlite_db).parent / "share"
+    folder.mkdir()
+    path = folder / "nexuslims.sqlite"
+    shutil.copyfile(sqlite_db, path)
+    durable = DurableLogger(str(path), outbox_path=folder.parent / "outbox.sqlite", timeout=1.0)
+    return folder, path, durable
+
+
 def test_a_folder_that_refuses_new_files_is_read_only_not_away(sqlite_db: str) -> None:
     """The file may be written but its folder refuses SQLite's journal: a START is refused as
     read-only (exit 6), never kept on this PC as if the database were away.
@@ -611,11 +621,7 @@ def test_a_folder_that_refuses_new_files_is_read_only_not_away(sqlite_db: str) -
     denies creating files) makes SQLite say "unable to open database file", the same words
     as for a share that went away; permission bits (EACCES) make it say "readonly database".
     """
-    folder = Path(sqlite_db).parent / "share"
-    folder.mkdir()
-    path = folder / "nexuslims.sqlite"
-    shutil.copyfile(sqlite_db, path)
-    durable = DurableLogger(str(path), outbox_path=folder.parent / "outbox.sqlite", timeout=1.0)
+    folder, path, durable = _on_a_share(sqlite_db)
     inst = durable.identify(instrument=TEM)
     before = path.read_bytes()
     if not _immutable(folder, True):
@@ -636,11 +642,7 @@ def test_an_end_refused_by_a_read_only_database_waits_and_goes_once_it_is_writab
     """The database answers but refuses writes (a read-only share, here an immutable file and
     folder): the END is kept on this PC with that reason, not as a conflict nobody made, and
     it is sent by the next sync once the database takes writes again."""
-    folder = Path(sqlite_db).parent / "share"
-    folder.mkdir()
-    path = folder / "nexuslims.sqlite"
-    shutil.copyfile(sqlite_db, path)
-    durable = DurableLogger(str(path), outbox_path=folder.parent / "outbox.sqlite", timeout=1.0)
+    folder, path, durable = _on_a_share(sqlite_db)
     inst = durable.identify(instrument=TEM)
     session = durable.start(instrument=inst, user="alice").session
     if not (_immutable(path, True) and _immutable(folder, True)):

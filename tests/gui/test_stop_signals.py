@@ -23,15 +23,21 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 LAUNCH = [sys.executable, "-m", "nexus_logger"]
 
 
-def _launch(database: str, **env_extra: str) -> tuple[subprocess.Popen[str], str]:
+def _window(database: str, **env_extra: str) -> subprocess.Popen[str]:
+    """The window as ``nexus-logger`` runs it, offscreen."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **env_extra}
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [*LAUNCH, "--db", database, "--instrument", PID],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _launch(database: str, **env_extra: str) -> tuple[subprocess.Popen[str], str]:
+    """The window, once it has started its session."""
+    proc = _window(database, **env_extra)
     deadline = time.monotonic() + 30
     while (found := lifecycle.find_open_session(PID, engine=database)) is None:
         assert proc.poll() is None, proc.communicate()
@@ -90,14 +96,7 @@ def test_a_stop_signal_while_asking_about_another_users_session_quits_at_once(sq
     """Nothing is on its way while the other-user question waits: SIGTERM closes it and quits
     (it waited for the start-up steps up to db_timeout_seconds + 5 s), changing nothing."""
     theirs = lifecycle.start_session(instrument=PID, user="someone-else", engine=sqlite_db)
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.Popen(
-        [*LAUNCH, "--db", sqlite_db, "--instrument", PID],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _window(sqlite_db)
     deadline = time.monotonic() + 30
     log = paths.log_dir() / "nexus-logger.log"
     while not (log.exists() and "what to do with the open session" in log.read_text("utf-8")):
