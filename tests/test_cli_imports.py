@@ -84,7 +84,10 @@ def test_a_session_command_imports_its_own_module_only_and_no_qt(tmp_path, actio
         )
     code, modules = _modules_after(tmp_path, *argv)
     assert code == 0
-    assert _commands_of(modules) == {"_common", "_session_words", "session"}  # its own words
+    own = {"_common", "_session_words", "session"}  # its own module and words
+    if action == "end":
+        own.add("_session_end")  # the end's own half, loaded for it only
+    assert _commands_of(modules) == own
     assert not {m for m in modules if m.split(".")[0] in ("PySide6", "shiboken6")}
     assert "nexus_logger.gui" not in modules
     # Core statements only: the ORM's import and mapping cost ~0.1 s a launch for nothing.

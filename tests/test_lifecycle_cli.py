@@ -385,7 +385,7 @@ def test_an_end_now_before_the_sessions_start_is_refused_saying_why(
     clock (here: 2 minutes, within the clock-skew rule), or, when it began before now, it was
     started while the command waited (then it was not the session meant). Never "give a
     later end time" for a time nobody typed."""
-    from nexus_logger.commands.session import end_before_its_start
+    from nexus_logger.commands._session_end import end_before_its_start
 
     later = (datetime.now(ZoneInfo("America/New_York")) + timedelta(minutes=2)).replace(
         microsecond=0

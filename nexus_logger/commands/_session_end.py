@@ -1,0 +1,202 @@
+"""``session end``: which session to end, when, and what to say (split from
+:mod:`nexus_logger.commands.session`, which registers it).
+
+"Now" is the moment the command was given; the session is the one open on this PC's
+instrument (this login's, or one a conflict holds here), or the one named with ``--session``
+(another login's too: then audited as ended by this login).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from nexus_logger.commands import _session_words as words
+from nexus_logger.commands._common import durable_from_args, render_json
+from nexus_logger.commands.session import EXIT_HELD, _report_this_pc, _resolve_instrument
+from nexus_logger.core.durations import in_words
+from nexus_logger.core.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from nexus_logger.core.offline.durable import DurableLogger
+
+
+def cmd_end(args: argparse.Namespace) -> int:
+    """End the session (see the module); the exit code (0, 3 kept on this PC, 4 refused)."""
+    # "Now" is when the command was given, not after the lookups below have waited out an
+    # unreachable database.
+    invoked = datetime.now(UTC)
+    if args.at is not None and args.at.strip().lower() != "heartbeat":
+        words.parse_time(args.at)  # bad input is said first, whatever the database holds
+    durable = durable_from_args(args)
+    target = _session_to_end(args, durable)
+    if isinstance(target, int):
+        return target  # refused: nothing open, or not this user's
+    ident, session = target
+    at, typed = _end_time(args, ident, durable, invoked)
+    if session is not None and not typed and at < session.started:
+        raise end_before_its_start(session, at, named=args.session is not None)
+    if session is None:
+        result, queued, message = _end_in_database(ident, at, typed, durable)
+    else:
+        result, queued, message = _end_kept(session, at, typed, durable)
+    _print_ended(args, ident, result, queued, message)
+    if session is not None and not queued:  # this PC's own session: its row says it ended
+        sys.stdout.flush()
+        _report_this_pc(durable, session.instrument.instrument_pid, None)
+    return EXIT_HELD if queued else 0
+
+
+def _session_to_end(args: argparse.Namespace, durable: DurableLogger) -> tuple[str, Any] | int:
+    """The identifier to end and this PC's open session when it is that one (else None), or
+    the exit code of a refusal (already printed)."""
+    from nexus_logger.core.errors import NexusLoggerError
+    from nexus_logger.core.sessions.lifecycle import default_user
+    from nexus_logger.core.settings.identity import same_user
+
+    if args.session is None:
+        inst = _resolve_instrument(args, durable)
+        session = durable.find_open(inst.instrument_pid)
+        if session is None:  # a START of this PC a conflict holds is still its user's to end
+            session = durable.held_session(inst.instrument_pid)
+        if session is None:
+            return words.no_open(args, inst.instrument_pid, offline=bool(durable.offline_reason))
+        # A PC is shared: nobody ends another person's session without naming it. The same
+        # rule as the window's (case and a domain prefix ignored).
+        who = args.user if args.user is not None else default_user()
+        if not same_user(session.user, who):
+            return words.not_yours(args, session)
+        return session.session_identifier, session
+    # The session this PC has open can be ended offline too; any other goes straight to the
+    # database.
+    try:
+        inst = _resolve_instrument(args, durable)
+        mine = durable.find_open(inst.instrument_pid)
+    except NexusLoggerError:
+        mine = None
+    if mine is not None and mine.session_identifier == args.session:
+        return args.session, mine
+    held = durable.held_session(session_identifier=args.session)
+    return args.session, held
+
+
+def end_before_its_start(session: Any, invoked: datetime, *, named: bool) -> Conflict:
+    """Why "end it now" cannot end ``session``, which starts after ``invoked`` (the moment the
+    command was given): it was started while the command waited on the database (then it is
+    not the one meant), or its start is ahead of this PC's clock."""
+
+    zone = session.started.tzinfo
+    given = invoked.astimezone(zone)
+    pid = session.instrument.instrument_pid
+    if not named and session.started <= datetime.now(UTC):
+        return Conflict(
+            f"No session was open on {pid} when this command was given ({given:%H:%M:%S}); "
+            f"the session open now was started after it ({session.started:%H:%M:%S}, user "
+            f"{session.user or 'none'}), so it was not ended. Run the command again to end "
+            "that one."
+        )
+    return Conflict(
+        f"Session {session.session_identifier} on {pid} starts at "
+        f"{session.started:%H:%M:%S}, later than this PC's clock when this command was given "
+        f"({given:%H:%M:%S}): one of the clocks is off. Give the end time with --at, or check "
+        "this PC's clock."
+    )
+
+
+def _end_time(
+    args: argparse.Namespace, ident: str, durable: DurableLogger, invoked: datetime
+) -> tuple[datetime, bool]:
+    """The END's time and whether the user typed it (then the back-fill limit applies)."""
+    from nexus_logger.core.errors import DatabaseUnavailable
+    from nexus_logger.core.sessions.lifecycle import last_heartbeat
+
+    if args.at and args.at.strip().lower() == "heartbeat":
+        try:
+            at = last_heartbeat(ident, engine=durable.engine())
+        except DatabaseUnavailable as err:
+            raise DatabaseUnavailable(
+                f"{err} The last heartbeat cannot be read now; give the end time with --at TIME."
+            ) from err
+        if at is None:
+            raise NotFound(
+                f"Session {ident} has no heartbeat recorded; give the end time with --at TIME."
+            )
+        return at, False
+    if args.at is not None:  # an empty --at is a mistake, not "now"
+        return words.parse_time(args.at), True
+    return invoked, False
+
+
+def _end_in_database(
+    ident: str, at: datetime, typed: bool, durable: DurableLogger
+) -> tuple[dict[str, Any], bool, str]:
+    """End a session this PC does not have open, in the database: (result, queued, message).
+
+    Named with ``--session``, it may be another login's: then the END is marked in the log and
+    the audit trail with who ended it, as the window's "End X's session" does."""
+    from nexus_logger.core.offline.other_login import end_now
+    from nexus_logger.core.sessions.lifecycle import default_user
+
+    ended = end_now(
+        durable.engine(),
+        session_identifier=ident,
+        at=at,
+        by=default_user(),
+        rules=durable.rules,
+        typed=typed,
+    )
+    return ended.as_dict(), False, ""
+
+
+def _end_kept(
+    session: Any, at: datetime, typed: bool, durable: DurableLogger
+) -> tuple[dict[str, Any], bool, str]:
+    """End this PC's open session through the outbox: (result, queued, message); when it is
+    another login's (named with ``--session``), its END says who ended it (audited)."""
+    from nexus_logger.core.sessions.lifecycle import default_user
+    from nexus_logger.core.settings.identity import same_user
+
+    me = default_user()
+    by = None if same_user(session.user, me) else me
+    outcome = durable.end(session, at=at, typed=typed, ended_by=by)
+    started = outcome.started or session.started
+    result = {
+        "session_identifier": session.session_identifier,
+        "instrument": session.instrument.instrument_pid,
+        "instrument_name": session.instrument.display_name,
+        "user": session.user,
+        "started": started.isoformat(),
+        "ended": outcome.ended.isoformat(),
+        "duration_seconds": round((outcome.ended - started).total_seconds(), 3),
+        "already_ended": outcome.already_ended,
+    }
+    return result, outcome.queued, outcome.message
+
+
+def _print_ended(
+    args: argparse.Namespace, ident: str, result: dict[str, Any], queued: bool, message: str
+) -> None:
+    started_at = datetime.fromisoformat(result["started"])
+    ended_at = datetime.fromisoformat(result["ended"])
+    if args.format == "json":
+        data: dict[str, Any] = {"ok": True, "queued": queued, "ended": result}
+        if queued:
+            data["message"] = message
+        print(render_json(data))
+    elif result["already_ended"]:
+        print(f"Session {ident} had already ended at {words.when(ended_at)}; nothing was changed.")
+    elif queued:  # not ended in the database yet: say what is kept, not "Ended"
+        print(message)
+        print(
+            f"Session {ident} on {result['instrument']} for {result['user']}: its END at "
+            f"{words.when(ended_at)} ({in_words(result['duration_seconds'])} after its start "
+            f"at {words.when(started_at)}) is kept on this PC."
+        )
+    else:
+        print(
+            f"Ended session {ident} on {result['instrument']} for {result['user']}: "
+            f"{words.when(started_at)} to {words.when(ended_at)} "
+            f"({in_words(result['duration_seconds'])}). NexusLIMS will build its record."
+        )
