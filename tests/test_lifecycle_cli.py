@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core.sessions.lifecycle import find_open_session, record_heartbeat
+from nexus_logger.core.sessions.lifecycle import end_session, find_open_session, record_heartbeat
 from tests.headless import run_main_in_child
 from tests.helpers_lifecycle import dump_database, raw_query, starts_on
 from tests.helpers_outbox import moved_away
@@ -552,3 +552,19 @@ def test_offline_with_no_session_known_the_refusal_claims_nothing_of_the_databas
     err = capsys.readouterr().err
     assert "The database cannot be reached, and this PC knows no session open on" in err
     assert "No session is open" not in err
+
+
+def test_offline_this_pc_forgets_a_session_the_database_said_was_ended_elsewhere(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """bob's session is ended elsewhere (staff); the next time the database answers, this PC
+    forgets it, so at the next outage it does not block bob's new START."""
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    bob = _as("bob", tmp_path)
+    assert run_main_in_child(["session", "start", *base], bob).rc == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    end_session(session_identifier=ident, engine=sqlite_db)  # staff, another PC
+    assert run_main_in_child(["session", "status", *base], bob).rc == 0  # the database answers
+    with moved_away(sqlite_db):
+        start = run_main_in_child(["session", "start", *base], bob)
+        assert start.rc == 3, start.stderr  # kept on this PC, not "already open"

@@ -3,7 +3,6 @@ when it can be reached, else what this PC knows (its outbox, its last session th
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import socket
 
@@ -100,6 +99,11 @@ class SessionFinder:
             self._link.went_offline(err)
             return self.kept_session(instrument_pid, offline=True)
         self._link.came_online()
+        # The database has answered: what this login's record says runs here and is not that
+        # answer ended elsewhere (staff, another PC); it must not come back at the next outage.
+        for ident, _entry in lifecycle.open_here(instrument_pid):
+            if found is None or ident != found.session_identifier:
+                lifecycle.forget_open_here(ident)
         if found is not None and self._end_waits_here(found.session_identifier):
             # Ended on this PC; its END waits to be sent (the database refuses writes now).
             found = None
@@ -115,13 +119,11 @@ class SessionFinder:
         return any(e.kind is EventKind.END for e in waiting or ())
 
     def _known_here(self, pid: str) -> OpenSession | None:
-        """The session this PC last ran on ``pid`` as far as it knows, unless this PC's
-        outbox holds its END (waiting, sent or held, whichever login's process kept it):
-        this login's local file, else a START this PC kept and sent since.
+        """The session this login last ran on ``pid`` (its local file), unless this PC's
+        outbox holds its END (waiting, sent or held, whichever login's process kept it).
 
-        The local file is this login's own; another login on this PC that ended the session
-        cannot change it, and a START kept offline is sent by whoever runs next; the outbox
-        is the PC's, so it is the one record of both.
+        The local file is this login's own: another login on this PC that ended the session
+        cannot change it, but the outbox is the PC's, so it records that END.
         """
         every = (
             self._keeper.call(
@@ -149,16 +151,6 @@ class SessionFinder:
                 last_heartbeat=lifecycle.local_heartbeat(ident, tz),
                 hostname=entry.get("hostname"),
             )
-        sent = [
-            e
-            for e in every
-            if e.kind is EventKind.START
-            and e.state is EventState.SENT
-            and e.instrument_pid == pid
-            and e.session_identifier not in ended
-        ]
-        if sent:  # in the database since: not "waiting on this PC"
-            return dataclasses.replace(self.session_from_event(sent[-1]), kept_since=None)
         return None
 
     def kept_session(self, pid: str, *, offline: bool = False) -> OpenSession | None:
