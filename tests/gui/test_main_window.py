@@ -550,25 +550,27 @@ def test_ctrl_e_in_the_note_field_ends_the_session_with_the_note(qtbot, make_win
     assert window.session is not None and window.session.note == "EELS of 7b"
 
 
-def test_end_with_a_note_too_long_says_so_and_keeps_the_session_running(
+def test_end_with_a_note_the_database_would_refuse_ends_with_the_note_saved_last(
     qtbot, make_window, sqlite_db
 ):
-    """The note goes with the END: one the database would refuse stops the End with its
-    reason, and the window says the session runs on (it said "Session ended" and kept an END
-    that could never be sent)."""
+    """The note goes with the END, and the END must go (at logoff too): the field holds no
+    more than the database keeps, and a note it would refuse (a control character) leaves the
+    note saved last on the session, said on the ended page. (The END was refused, or kept
+    and held as a 'conflict' while the window said "Session ended".)"""
     window = make_window(sqlite_db, auto_close_seconds=60)
     wait_phase(qtbot, window, Phase.RUNNING)
     ident = _running_identifier(window)
-    window.session_page.note_edit.setText("x" * 2100)
-    window.end_session(ask_about_files=False)
-    qtbot.waitUntil(lambda: "not ended" in window.session_page.message_label.text())
-    assert window.phase is Phase.RUNNING
-    assert "2100 characters" in window.session_page.message_label.text()
-    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START"]
-    window.session_page.note_edit.setText("EELS of 7b")
+    note = window.session_page.note_edit
+    note.setText("x" * 2100)
+    assert len(note.text()) == 2000  # as long as the database keeps, no longer
+    window.save_note("grid 4")
+    qtbot.waitUntil(lambda: window.session_page.note_status.text() == "Note saved.")
+    note.setText("bell \x07")
     window.end_session(ask_about_files=False)
     wait_phase(qtbot, window, Phase.ENDED)
+    assert "The note typed last was not saved" in window.ended_page.message_label.text()
     assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+    assert lifecycle.get_note(ident, engine=sqlite_db) == "grid 4"
 
 
 def test_keys_typed_at_the_window_never_end_or_start_a_session(qtbot, make_window, sqlite_db):

@@ -89,10 +89,17 @@ class EndFlow(WindowState):
         """End at ``clicked``; ``without_files``: the person was told NexusLIMS will find no
         files and chose to end anyway, so the ended page does not promise a record."""
         assert self.session is not None and self.connected is not None
-        if self.session_page.note_edit.text() != (self.session.note or ""):
-            self.session = dataclasses.replace(
-                self.session, note=self.session_page.note_edit.text().strip() or None
-            )
+        from nexus_logger.core.errors import InvalidInput
+        from nexus_logger.core.sessions.inputs import clean_note
+
+        typed = self.session_page.note_edit.text()
+        note_problem = None
+        if typed != (self.session.note or ""):
+            try:
+                self.session = dataclasses.replace(self.session, note=clean_note(typed))
+            except InvalidInput as err:
+                # The END must go, at logoff too: with the note last saved, and said so.
+                note_problem = str(err)
         session = self.session
         self._end_check = None
         self._set_phase(Phase.ENDING)
@@ -109,7 +116,7 @@ class EndFlow(WindowState):
             session,
             at=clicked,
             ended_by=None if same_user(session.user, me) else me,
-            on_done=lambda outcome: self._on_ended(session, outcome, without_files),
+            on_done=lambda outcome: self._on_ended(session, outcome, without_files, note_problem),
             on_error=self._on_end_failed,
         )
 
@@ -125,10 +132,16 @@ class EndFlow(WindowState):
         self._heartbeat_timer.start()
 
     def _on_ended(
-        self, session: OpenSession, outcome: EndOutcome, without_files: bool = False
+        self,
+        session: OpenSession,
+        outcome: EndOutcome,
+        without_files: bool = False,
+        note_problem: str | None = None,
     ) -> None:
         self.end_outcome = outcome
         message = outcome.message
+        if note_problem:
+            message += f" The note typed last was not saved: {note_problem}"
         if without_files:
             from nexus_logger.core.offline.durable import ENDED_WILL_BUILD  # loaded by now
 

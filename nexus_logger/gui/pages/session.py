@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nexus_logger.core.sessions.inputs import MAX_NOTE
 from nexus_logger.gui import text, theme
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class SessionPage(QWidget):
         self.note_edit = QLineEdit(self)
         self.note_edit.setPlaceholderText("Optional: what are you doing? (press Enter to save)")
         self.note_edit.setClearButtonEnabled(True)
+        # No longer than the database keeps: the END carries the note, even at logoff.
+        self.note_edit.setMaxLength(MAX_NOTE)
         theme.set_font(self.note_edit, theme.DETAIL_PT)
         self.note_edit.setMinimumHeight(38)
         self.note_caption = theme.label(self, "Note:", theme.DETAIL_PT)
