@@ -221,6 +221,34 @@ def test_an_instrument_account_cannot_write_a_session_nexuslims_cannot_build(
     assert statuses == [("TO_BE_BUILT",), ("TO_BE_BUILT",)]
 
 
+def test_one_open_session_per_instrument_yet_a_whole_past_session_is_written(
+    pg_cluster, server
+) -> None:
+    """A second open START on an instrument is refused; a past session kept offline (START
+    and END in one transaction, as the outbox writes it) goes in while another is open now."""
+    row = (
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        "record_status, \"user\") VALUES (%s, 'TEST-TEM-001', %s, %s, 'WAITING_FOR_END', 'alice')"
+    )
+    with _as(pg_cluster, server, "inst") as conn:
+        conn.execute(row, ("open-now", "2025-02-10T11:00:00-05:00", "START"))
+        before = _snapshot(server["owner"])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="has an open session"):
+            conn.execute(row, ("second", "2025-02-10T11:05:00-05:00", "START"))
+        assert _snapshot(server["owner"]) == before
+        with conn.transaction():
+            conn.execute(row, ("past", "2025-02-10T08:00:00-05:00", "START"))
+            conn.execute(row, ("past", "2025-02-10T09:00:00-05:00", "END"))
+            conn.execute(
+                "UPDATE session_log SET record_status = 'TO_BE_BUILT' "
+                "WHERE session_identifier = 'past'"
+            )
+    statuses = raw_query(
+        server["owner"], "SELECT record_status FROM session_log WHERE session_identifier = 'past'"
+    )
+    assert statuses == [("TO_BE_BUILT",), ("TO_BE_BUILT",)]
+
+
 def test_instrument_account_runs_the_lifecycle_for_its_instrument(pg_cluster, server) -> None:
     url = server["inst_url"]
     started = lifecycle.start_session(instrument=TEM, user="alice", engine=url)

@@ -91,14 +91,7 @@ BEGIN
         IF EXISTS (SELECT 1 FROM session_log WHERE session_identifier = NEW.session_identifier) THEN
           PERFORM nexus_logger_refuse(format('session %s exists already', NEW.session_identifier));
         END IF;
-        IF EXISTS (SELECT 1 FROM session_log st
-                   WHERE st.instrument = NEW.instrument AND st.event_type = 'START'
-                     AND st.record_status IN ('WAITING_FOR_END', 'TO_BE_BUILT')
-                     AND NOT EXISTS (SELECT 1 FROM session_log e
-                                     WHERE e.session_identifier = st.session_identifier
-                                       AND e.event_type = 'END')) THEN
-          PERFORM nexus_logger_refuse(format('instrument %s has an open session', NEW.instrument));
-        END IF;
+        -- (one open session per instrument: checked at commit, nexus_logger_check_open)
       ELSE
         SELECT * INTO s FROM session_log
           WHERE session_identifier = NEW.session_identifier AND event_type = 'START'
@@ -164,6 +157,30 @@ BEGIN
                        AND e."user" IS NOT DISTINCT FROM NEW."user") THEN
     PERFORM nexus_logger_refuse(format('session %s: a START is marked TO_BE_BUILT only with its END',
                                        NEW.session_identifier));
+  END IF;
+  RETURN NULL;
+END $f$;
+"""
+
+#: Checked at commit: an instrument PC's new START that is still open is the only open one.
+CHECK_OPEN = """\
+-- At commit: a START an instrument PC wrote that is still open (no END) is its instrument's
+-- only open session. At commit, so that a whole past session kept offline (START and END in
+-- one transaction) is written while someone else's session is open now.
+CREATE OR REPLACE FUNCTION nexus_logger_check_open() RETURNS trigger
+LANGUAGE plpgsql {fn} AS $f$
+BEGIN
+  IF nexus_logger_account_kind() = 'instrument' AND NEW.event_type = 'START'
+     AND NOT EXISTS (SELECT 1 FROM session_log e
+                     WHERE e.session_identifier = NEW.session_identifier AND e.event_type = 'END')
+     AND EXISTS (SELECT 1 FROM session_log st
+                 WHERE st.instrument = NEW.instrument AND st.event_type = 'START'
+                   AND st.id_session_log <> NEW.id_session_log
+                   AND st.record_status IN ('WAITING_FOR_END', 'TO_BE_BUILT')
+                   AND NOT EXISTS (SELECT 1 FROM session_log e
+                                   WHERE e.session_identifier = st.session_identifier
+                                     AND e.event_type = 'END')) THEN
+    PERFORM nexus_logger_refuse(format('instrument %s has an open session', NEW.instrument));
   END IF;
   RETURN NULL;
 END $f$;
@@ -249,6 +266,7 @@ def functions_sql(names: dict[str, str]) -> str:
             ACCOUNT_FUNCTIONS,
             GUARD_SESSION_LOG,
             CHECK_PAIR,
+            CHECK_OPEN,
             GUARD_LOGGER_ROW,
             AUDIT_AND_TRAIL_FUNCTIONS,
         )

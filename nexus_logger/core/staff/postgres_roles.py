@@ -177,6 +177,9 @@ _TRIGGERS = """\
 DROP TRIGGER IF EXISTS nexus_logger_guard ON "{sch}".session_log;
 CREATE TRIGGER nexus_logger_guard BEFORE INSERT OR UPDATE OR DELETE ON "{sch}".session_log
   FOR EACH ROW EXECUTE FUNCTION nexus_logger_guard_session_log();
+DROP TRIGGER IF EXISTS nexus_logger_open ON "{sch}".session_log;
+CREATE CONSTRAINT TRIGGER nexus_logger_open AFTER INSERT ON "{sch}".session_log
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION nexus_logger_check_open();
 DROP TRIGGER IF EXISTS nexus_logger_pair ON "{sch}".session_log;
 CREATE CONSTRAINT TRIGGER nexus_logger_pair AFTER UPDATE ON "{sch}".session_log
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION nexus_logger_check_pair();
