@@ -196,17 +196,18 @@ class OtherUserDialog(QDialog):
         from nexus_logger.gui.admin.end_time import end_problem, parse_end
 
         beat = self.session.last_heartbeat
-        if self.at_now.isChecked():
-            return self.now()
         if self.at_heartbeat.isChecked() and beat is not None:
             return beat
         zone = self.session.started.tzinfo
         assert zone is not None
-        try:
-            ended = parse_end(self.time_edit.text(), zone)
-        except InvalidInput as err:
-            self.problem_label.setText(str(err))
-            return None
+        if self.at_now.isChecked():  # checked too: a start ahead of this PC's clock
+            ended = self.now()
+        else:
+            try:
+                ended = parse_end(self.time_edit.text(), zone)
+            except InvalidInput as err:
+                self.problem_label.setText(str(err))
+                return None
         # Minutes are typed: the start's own minute means "at the start".
         if ended < self.session.started and (self.session.started - ended).total_seconds() < 60:
             ended = self.session.started

@@ -105,6 +105,23 @@ def test_a_session_in_use_moments_ago_is_ended_now_by_default_and_said_to_be_in_
     assert dialog.choice() == ResumeChoice(ResumeAction.NEW, NOW)
 
 
+def test_now_before_a_start_ahead_of_this_pcs_clock_is_refused_in_the_dialog(qtbot):
+    """A session whose start is ahead of this PC's clock (another PC's clock runs fast): "now"
+    would be before it; the dialog says so instead of a refusal about a time nobody typed."""
+    session = replace(
+        _session(heartbeat=True),
+        started=NOW + timedelta(minutes=2),
+        last_heartbeat=NOW + timedelta(minutes=2),
+    )
+    dialog = OtherUserDialog(session, "bob", now=NOW)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.at_now.isChecked()
+    dialog.new_button.click()
+    assert dialog.choice() is None
+    assert "before the session started" in dialog.problem_label.text()
+
+
 def test_enter_ends_the_other_users_session(qtbot, owner_dialog):
     dialog = owner_dialog(heartbeat=True)
     qtbot.keyClick(dialog, Qt.Key.Key_Return)

@@ -46,8 +46,11 @@ class Closing(WindowState):
             self.end_session()
         elif choice is CloseChoice.KEEP_OPEN:
             # A last heartbeat, as the README says: "end at its last heartbeat" later must
-            # not lose the minutes since the one before (the worker sends it before exit).
+            # not lose the minutes since the one before. Waited for (bounded), as at logoff
+            # with on_quit = keep: a job still queued when the worker stops is not run.
             self.send_heartbeat()
+            limit = float(self.settings.db_timeout_seconds) if self.settings else 30.0
+            self._wait_until(lambda: "heartbeat" not in self._inflight, int((limit + 5) * 1000))
             self.paused = True
             self._accept_close(event)
         else:
