@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import shlex
+import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -568,3 +569,23 @@ def test_offline_this_pc_forgets_a_session_the_database_said_was_ended_elsewhere
     with moved_away(sqlite_db):
         start = run_main_in_child(["session", "start", *base], bob)
         assert start.rc == 3, start.stderr  # kept on this PC, not "already open"
+
+
+def test_end_at_a_heartbeat_earlier_than_the_start_says_so(sqlite_db: str, tmp_path: Path) -> None:
+    """A heartbeat before the START (written by a PC whose clock was behind): said as it is,
+    not as the moment the command was given. Ended from a login with no record of its own."""
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base]) == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    record_heartbeat(ident, engine=sqlite_db)
+    with sqlite3.connect(sqlite_db) as conn:  # as another PC whose clock was behind wrote it
+        conn.execute(
+            "UPDATE nexus_logger_heartbeat SET last_alive = '2020-01-01T00:00:00-05:00' "
+            "WHERE session_identifier = ?",
+            (ident,),
+        )
+    end = ["session", "end", *base, "--session", ident, "--at", "heartbeat"]
+    run = run_main_in_child(end, _as("carol", tmp_path))
+    assert run.rc == 4
+    assert f"The last heartbeat of session {ident}" in run.stderr
+    assert "earlier than its start" in run.stderr and "when this command" not in run.stderr

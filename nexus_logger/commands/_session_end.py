@@ -37,6 +37,12 @@ def cmd_end(args: argparse.Namespace) -> int:
     ident, session = target
     at, typed = _end_time(args, ident, durable, invoked)
     if session is not None and not typed and at < session.started:
+        if args.at is not None:  # --at heartbeat: the last heartbeat, not the command's time
+            raise Conflict(
+                f"The last heartbeat of session {ident} ({words.when(at)}) is earlier than its "
+                f"start ({words.when(session.started)}); nothing was ended. Give the end time "
+                "with --at TIME."
+            )
         raise end_before_its_start(session, at, named=args.session is not None)
     if session is None:
         result, queued, message = _end_in_database(ident, at, typed, durable)
