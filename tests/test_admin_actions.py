@@ -296,7 +296,9 @@ def test_cli_actions_confirmation_and_audit(
     assert dump_session_log(sqlite_db) == before
 
     assert main(["admin", "requeue", "err", "--db", sqlite_db, "--yes"]) == 0
-    assert "audit entry 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("Planned change (nothing is written until it is applied):")
+    assert "audit entry 1" in out
     assert main(["admin", "--db", sqlite_db, "fix-user", "mm", "--user", "frank", "--yes"]) == 0
     assert (
         main(["admin", "--db", sqlite_db, "force-end", "open", "--at", "2025-02-09T10:00", "--yes"])

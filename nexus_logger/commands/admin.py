@@ -183,6 +183,8 @@ def _administrators(args: argparse.Namespace) -> list[str]:
 
 
 def _confirm(plan: Any, assume_yes: bool) -> bool:
+    # Said as a plan: with --yes a refusal by the database may follow, and nothing is written.
+    print("Planned change (nothing is written until it is applied):")
     print("\n".join(plan.lines()))
     if assume_yes:
         return True
