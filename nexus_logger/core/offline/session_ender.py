@@ -166,8 +166,9 @@ class SessionEnder:
                 session.started,
                 event.at,
                 True,
-                "The session end is kept on this PC: it conflicts with what the database "
-                "holds. Facility staff will see it in the Admin tab.",
+                # Not in the database, so no Admin tab shows it: the person is the way to staff.
+                "The session end is kept on this PC, not written: it conflicts with what the "
+                "database holds. Tell facility staff (the details are in the debug log).",
             )
         ended = run.ended.get(event.id) if run is not None else None
         if ended is None:  # sent by another process meanwhile
