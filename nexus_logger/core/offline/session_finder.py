@@ -109,30 +109,30 @@ class SessionFinder:
             found = None
         return found if found is not None else self.kept_session(instrument_pid)
 
-    def _end_waits_here(self, session_identifier: str) -> bool:
-        waiting = self._keeper.call(
+    def _events(
+        self, states: tuple[EventState, ...], session_identifier: str | None = None
+    ) -> list[OutboxEvent]:
+        """This database's events in this PC's outbox in ``states`` ([] if it cannot be read)."""
+        found = self._keeper.call(
             self._keeper.outbox.items,
             database=self._keeper.database_key,
+            states=states,
             session_identifier=session_identifier,
-            states=(EventState.PENDING,),
         )
-        return any(e.kind is EventKind.END for e in waiting or ())
+        return found or []
 
-    def _known_here(self, pid: str) -> OpenSession | None:
+    def _end_waits_here(self, session_identifier: str) -> bool:
+        waiting = self._events((EventState.PENDING,), session_identifier)
+        return any(e.kind is EventKind.END for e in waiting)
+
+    def _known_here(self, pid: str, every: list[OutboxEvent]) -> OpenSession | None:
         """The session this login last ran on ``pid`` (its local file), unless this PC's
-        outbox holds its END (waiting, sent or held, whichever login's process kept it).
+        outbox (``every``: its events in every state) holds its END, waiting, sent or held,
+        whichever login's process kept it.
 
         The local file is this login's own: another login on this PC that ended the session
         cannot change it, but the outbox is the PC's, so it records that END.
         """
-        every = (
-            self._keeper.call(
-                self._keeper.outbox.items,
-                database=self._keeper.database_key,
-                states=tuple(EventState),
-            )
-            or []
-        )
         ended = {e.session_identifier for e in every if e.kind is EventKind.END}
         for ident, entry in reversed(lifecycle.open_here(pid)):
             if ident in ended:
@@ -158,14 +158,9 @@ class SessionFinder:
 
         ``offline``: else the session this PC last ran there (the database cannot tell).
         """
-        waiting = (
-            self._keeper.call(
-                self._keeper.outbox.items,
-                database=self._keeper.database_key,
-                states=(EventState.PENDING,),
-            )
-            or []
-        )
+        # One read of the outbox: what waits, and (offline) every END it holds.
+        every = self._events(tuple(EventState) if offline else (EventState.PENDING,))
+        waiting = [e for e in every if e.state is EventState.PENDING]
         ended = {e.session_identifier for e in waiting if e.kind is EventKind.END}
         starts = [
             e
@@ -177,7 +172,7 @@ class SessionFinder:
         ]
         if starts:
             return self.session_from_event(starts[-1])
-        return self._known_here(pid) if offline else None
+        return self._known_here(pid, every) if offline else None
 
     def held_session(
         self, pid: str | None = None, session_identifier: str | None = None
@@ -185,14 +180,7 @@ class SessionFinder:
         """This PC's session whose START a conflict holds here (never written), without END:
         the newest on ``pid``, or the one named. Its user must still be able to end it: the
         END is then kept with the START (written together, or held too), never refused."""
-        events = (
-            self._keeper.call(
-                self._keeper.outbox.items,
-                database=self._keeper.database_key,
-                states=(EventState.PENDING, EventState.HELD),
-            )
-            or []
-        )
+        events = self._events((EventState.PENDING, EventState.HELD))
         ended = {e.session_identifier for e in events if e.kind is EventKind.END}
         held = [
             e
