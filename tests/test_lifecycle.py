@@ -20,6 +20,7 @@ from nexus_logger.core.errors import (
     Conflict,
     DatabaseUnavailable,
     InvalidInput,
+    NoteChanged,
     NotFound,
     SessionEnded,
 )
@@ -573,6 +574,25 @@ def test_note_editable_until_end(db: str) -> None:
         set_note(ident, "too late", engine=db)
     assert dump_database(db) == before
     assert get_note(ident, engine=db) == "final words"
+
+
+def test_a_note_changed_since_it_was_read_is_not_overwritten_unseen(db: str) -> None:
+    """Two windows on one session (a login continuing another's): a save that names the note
+    as it read it is refused, saying what is there now, when someone changed it meanwhile."""
+    ident = start_session(instrument=SEM, user="a", engine=db).session.session_identifier
+    set_note(ident, "grid 4", engine=db, expected=None)
+    set_note(ident, "grid 4, tilt series", engine=db)  # the other window, or the CLI
+    before = dump_database(db)
+    with pytest.raises(NoteChanged) as refused:
+        set_note(ident, "grid 5", engine=db, expected="grid 4")
+    assert refused.value.current == "grid 4, tilt series"
+    assert dump_database(db) == before
+    with pytest.raises(NoteChanged):
+        set_note(ident, "  ", engine=db, expected=None)  # removing it is a change too
+    set_note(ident, "grid 5", engine=db, expected="grid 4, tilt series")
+    assert get_note(ident, engine=db) == "grid 5"
+    set_note(ident, "", engine=db, expected="grid 5")
+    assert get_note(ident, engine=db) is None
 
 
 def test_note_for_unknown_session_is_refused(db: str) -> None:

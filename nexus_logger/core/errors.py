@@ -160,6 +160,16 @@ class SessionEnded(Conflict):
         self.ended_at = ended_at
 
 
+class NoteChanged(Conflict):
+    """The session's note was changed elsewhere (another window, the command line) since the
+    caller last read it; ``current`` is the note now stored (``None``: no note), so that the
+    caller can show it instead of overwriting it unseen."""
+
+    def __init__(self, message: str, current: str | None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
 #: SQLITE_READONLY_DBMOVED: "attempt to write a readonly database" because the file was moved.
 _READONLY_DBMOVED = 1032
 

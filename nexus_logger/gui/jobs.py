@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from types import EllipsisType
 from typing import TYPE_CHECKING
 
 from nexus_logger.core.errors import Conflict, DatabaseUnavailable, NotFound, SessionEnded
@@ -51,6 +52,8 @@ class HeartbeatResult:
     at: datetime | None
     ended_elsewhere: str | None = None
     ended_at: datetime | None = None
+    #: The session's note as stored now (``None``: none); ``...`` when it was not read.
+    note: str | None | EllipsisType = ...
 
 
 def connect(settings: Settings) -> Connected:
@@ -150,7 +153,13 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
         at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)
         return HeartbeatResult(at)
     report_pc(logger, session.instrument.instrument_pid, session.session_identifier)
-    return HeartbeatResult(at)
+    try:
+        # Another window (a login continuing this session) or the command line may have
+        # changed the note: the window shows the stored one, not its own memory of it.
+        note = lifecycle.get_note(session.session_identifier, engine=engine)
+    except DatabaseUnavailable:
+        return HeartbeatResult(at)
+    return HeartbeatResult(at, note=note)
 
 
 def report_pc(
@@ -162,12 +171,18 @@ def report_pc(
     fleet.report_this_pc(logger, instrument, session_identifier)
 
 
-def save_note(logger: DurableLogger, session: OpenSession, note: str | None) -> str | None:
-    """Store the session note; returns the cleaned note."""
+def save_note(
+    logger: DurableLogger, session: OpenSession, note: str | None, expected: str | None
+) -> str | None:
+    """Store the session note if the stored one is still ``expected`` (what this window last
+    read or wrote: :class:`~nexus_logger.core.errors.NoteChanged` otherwise); returns the
+    cleaned note."""
     from nexus_logger.core.sessions import lifecycle
 
     cleaned = lifecycle.clean_note(note)
-    lifecycle.set_note(session.session_identifier, cleaned, engine=logger.engine())
+    lifecycle.set_note(
+        session.session_identifier, cleaned, engine=logger.engine(), expected=expected
+    )
     return cleaned
 
 

@@ -572,6 +572,47 @@ def test_end_with_a_note_the_database_would_refuse_ends_with_the_note_saved_last
     assert lifecycle.get_note(ident, engine=sqlite_db) == "grid 4"
 
 
+def test_a_note_changed_elsewhere_is_shown_and_never_overwritten_unseen(
+    qtbot, make_window, sqlite_db
+):
+    """Another window on this session (a login continuing it) or the command line changed
+    the note: with nothing typed here the next heartbeat shows the stored note; text typed
+    here is not saved over it unseen (the window says what is stored; Enter again replaces
+    it); End leaves a note changed elsewhere as it is. (Each window overwrote the other's
+    note and went on showing its own as saved.)"""
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    page = window.session_page
+    page.note_edit.setFocus()
+    qtbot.keyClicks(page.note_edit, "grid 4")
+    qtbot.keyClick(page.note_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: page.note_status.text() == "Note saved.")
+
+    lifecycle.set_note(ident, "grid 4, tilt series", engine=sqlite_db)  # the other window
+    window.send_heartbeat()
+    qtbot.waitUntil(lambda: page.note_edit.text() == "grid 4, tilt series")
+    assert "changed elsewhere" in page.note_status.text()
+
+    lifecycle.set_note(ident, "EELS maps", engine=sqlite_db)
+    page.note_edit.clear()
+    qtbot.keyClicks(page.note_edit, "my words")
+    qtbot.keyClick(page.note_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "someone else changed the note" in page.note_status.text())
+    assert "\u201cEELS maps\u201d" in page.note_status.text()
+    assert lifecycle.get_note(ident, engine=sqlite_db) == "EELS maps"
+    assert page.note_edit.text() == "my words"  # what was typed here is kept
+    qtbot.keyClick(page.note_edit, Qt.Key.Key_Return)  # again: replace it
+    qtbot.waitUntil(lambda: page.note_status.text() == "Note saved.")
+    assert lifecycle.get_note(ident, engine=sqlite_db) == "my words"
+
+    lifecycle.set_note(ident, "final words, from the other window", engine=sqlite_db)
+    window.end_session(ask_about_files=False)
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+    assert lifecycle.get_note(ident, engine=sqlite_db) == "final words, from the other window"
+
+
 def test_keys_typed_at_the_window_never_end_or_start_a_session(qtbot, make_window, sqlite_db):
     """Focus starts in the note field (a space typed at the window ended the session when it
     started on End), and after "Keep the window open" on Close, not "Start a new session"."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete
@@ -28,6 +29,7 @@ from nexus_logger.core.errors import (
     Conflict,
     DatabaseUnavailable,
     InvalidInput,
+    NoteChanged,
     NotFound,
     SessionEnded,
 )
@@ -168,10 +170,20 @@ def last_heartbeat(session_identifier: str, *, engine: EngineLike = None) -> dat
     return latest(from_db, local_heartbeat(ident, tz))
 
 
-def set_note(session_identifier: str, text: str | None, *, engine: EngineLike = None) -> None:
+def set_note(
+    session_identifier: str,
+    text: str | None,
+    *,
+    engine: EngineLike = None,
+    expected: str | None | EllipsisType = ...,
+) -> None:
     """Set the note of a session (blank text removes it); refused once the session has ended.
 
     Runs under the instrument's lock, so a note cannot slip in after a concurrent END.
+    ``expected``: the note as the caller last read it (``None``: none). When the stored note
+    is another, nothing is written and :class:`~nexus_logger.core.errors.NoteChanged` says
+    what it is: two windows on one session (a login continuing another's) must not overwrite
+    each other's note unseen. Left out, the note is replaced whatever it was.
     """
     ident = clean_identifier(session_identifier)
     value = clean_note(text)
@@ -185,6 +197,14 @@ def set_note(session_identifier: str, text: str | None, *, engine: EngineLike = 
         lock_instrument(conn, starts[0].instrument)
         if start_and_end_rows(conn, ident)[1]:  # read under the lock
             raise InvalidInput(f"Session {ident} has ended; its note can no longer be changed.")
+        if expected is not ...:
+            current = db_note(conn, ident)
+            if current != clean_note(expected):
+                raise NoteChanged(
+                    f"The note of session {ident} was changed elsewhere since it was read; "
+                    "nothing was written.",
+                    current,
+                )
         if value is None:
             conn.execute(delete(note_table).where(note_table.c.session_identifier == ident))
             return

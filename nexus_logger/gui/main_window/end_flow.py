@@ -101,6 +101,11 @@ class EndFlow(WindowState):
                 # The END must go, at logoff too: with the note last saved, and said so.
                 note_problem = str(err)
         session = self.session
+        # The END writes the note only when it is one this window has not stored: a note
+        # saved here, or changed elsewhere since, is left as the database has it.
+        carried = session
+        if session.note == self._note_in_db:
+            carried = dataclasses.replace(session, note=None)
         self._end_check = None
         self._set_phase(Phase.ENDING)
         self.session_page.set_ending()
@@ -113,7 +118,7 @@ class EndFlow(WindowState):
         me = self.connected.user
         self.worker.submit(
             self.connected.logger.end,
-            session,
+            carried,
             at=clicked,
             ended_by=None if same_user(session.user, me) else me,
             on_done=lambda outcome: self._on_ended(session, outcome, without_files, note_problem),

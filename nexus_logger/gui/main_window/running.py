@@ -33,6 +33,7 @@ class RunningSession(WindowState):
         self.session = session
         self.session_queued = queued
         self._note_pending = None
+        self._note_in_db = session.note
         self.session_page.show_session(session, queued=queued)
         self.session_page.set_message(message)
         self.pages.setCurrentWidget(self.session_page)
@@ -111,6 +112,8 @@ class RunningSession(WindowState):
             self.send_heartbeat()
 
     def _on_heartbeat(self, session: OpenSession, result: jobs.HeartbeatResult) -> None:
+        if result.note is not ... and self.phase is Phase.RUNNING and self.session == session:
+            self._note_read(result.note)
         if result.ended_elsewhere and self.phase is Phase.RUNNING and self.session == session:
             _logger.warning(
                 "Session %s was ended elsewhere: %s",
@@ -149,6 +152,29 @@ class RunningSession(WindowState):
             self.session_page.set_running(queued=False)
             self.session_page.set_message("The session start has been sent to the database.")
 
+    def _note_read(self, stored: str | None) -> None:
+        """The database's note as a heartbeat read it: shown in place of this window's when
+        someone else changed it and nothing typed here waits to be saved (typed text stays;
+        saving it then says the note was changed elsewhere)."""
+        if stored == self._note_in_db or self.session is None:
+            return
+        from nexus_logger.core.errors import InvalidInput
+        from nexus_logger.core.sessions.inputs import clean_note
+
+        try:
+            typed = clean_note(self.session_page.note_edit.text())
+        except InvalidInput:
+            return
+        if self._note_pending is not None or typed != self._note_in_db:
+            return
+        self._note_in_db = stored
+        self.session = dataclasses.replace(self.session, note=stored)
+        self.session_page.note_edit.setText(stored or "")
+        self.session_page.note_status.setText(
+            "The note was changed elsewhere (another window or the command line)."
+        )
+        self.session_page.note_status.setToolTip("")
+
     def save_note(self, note: str) -> None:
         """Save the session note in the background (kept and retried if the database is away)."""
         if self.session is None or self.connected is None or self.phase is not Phase.RUNNING:
@@ -161,17 +187,35 @@ class RunningSession(WindowState):
         def saved(cleaned: str | None) -> None:
             if self._note_pending == note:
                 self._note_pending = None
+            self._note_in_db = cleaned
             if (
                 self.session is not None
                 and self.session.session_identifier == session.session_identifier
             ):
                 self.session = dataclasses.replace(self.session, note=cleaned)
             self.session_page.note_status.setText("Note saved.")
+            self.session_page.note_status.setToolTip("")
 
         def failed(error: JobError) -> None:
-            from nexus_logger.core.errors import DatabaseUnavailable, NotFound
+            from nexus_logger.core.errors import DatabaseUnavailable, NoteChanged, NotFound
 
-            if isinstance(error.exception, DatabaseUnavailable | NotFound):
+            if isinstance(error.exception, NoteChanged):
+                # Say what is stored now; Enter again replaces it with what was typed here.
+                current = error.exception.current
+                self._note_in_db = current
+                if self._note_pending == note:
+                    self._note_pending = None
+                shown = "no note"
+                if current:
+                    flat = " ".join(current.split())  # one line, however it was typed
+                    short = flat if len(flat) <= 60 else flat[:59] + "\u2026"
+                    shown = f"\u201c{short}\u201d"
+                self.session_page.note_status.setText(
+                    f"Not saved: someone else changed the note to {shown} meanwhile. "
+                    "Press Enter again to replace it with your text."
+                )
+                self.session_page.note_status.setToolTip(current or "")
+            elif isinstance(error.exception, DatabaseUnavailable | NotFound):
                 # Not in the database yet: keep it here, retried with the next status check,
                 # and carried by the END in any case.
                 self._note_pending = note
@@ -194,6 +238,7 @@ class RunningSession(WindowState):
             self.connected.logger,
             session,
             note,
+            self._note_in_db,
             on_done=saved,
             on_error=failed,
         ):

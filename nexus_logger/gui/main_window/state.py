@@ -53,6 +53,8 @@ class WindowState:
     #: ``time.monotonic()`` of the last heartbeat asked for (0: none yet).
     _last_heartbeat: float
     _note_pending: str | None
+    #: The note as this window last read it from the database or wrote it there.
+    _note_in_db: str | None
     #: Closing without asking (after End, at logoff).
     _closing: bool
     _countdown_left: int

@@ -94,6 +94,7 @@ class MainWindow(
         self._question: QDialog | None = None
         self._last_heartbeat = 0.0
         self._note_pending: str | None = None
+        self._note_in_db: str | None = None
         self._log_window: QWidget | None = None
         self._admin_tab: QWidget | None = None
         self._countdown_left = 0
