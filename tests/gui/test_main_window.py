@@ -309,6 +309,8 @@ def test_a_failed_step_shows_a_sentence_retry_and_log(qtbot, make_window, sqlite
     assert page.state(Step.CONNECT) is StepState.DONE
     assert page.state(Step.IDENTIFY) is StepState.FAILED
     assert page.error_box.isVisible() and page.retry_button.isVisible()
+    # One "Show log" (and one Alt+L): the failure box's, not also the footer's.
+    assert page.log_button.isVisible() and not window.log_button.isVisible()
     message = page.error_label.text()
     assert "NO-SUCH-INSTRUMENT" in message and "Traceback" not in message
     # For the person at the instrument: one sentence, no command line, whom to tell.
@@ -331,7 +333,7 @@ def test_a_failed_step_shows_a_sentence_retry_and_log(qtbot, make_window, sqlite
     window._settings_loader = lambda: gui_settings(sqlite_db)
     qtbot.mouseClick(page.retry_button, Qt.MouseButton.LeftButton)
     wait_phase(qtbot, window, Phase.RUNNING)
-    assert not page.error_box.isVisible()
+    assert not page.error_box.isVisible() and window.log_button.isVisible()
 
 
 def test_a_bad_config_file_is_a_failed_step_not_a_crash(qtbot, make_window, sqlite_db, tmp_path):

@@ -235,6 +235,9 @@ class MainWindow(
             _logger.debug("Window phase: %s -> %s", self.phase.value, phase.value)
         self.phase = phase
         self.end_shortcut.setEnabled(phase is Phase.RUNNING)
+        # The failure box has its own "Show log" where the person is looking: one button
+        # (and one Alt+L) for it, not two.
+        self.log_button.setVisible(phase is not Phase.FAILED)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow():
