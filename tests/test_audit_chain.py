@@ -50,6 +50,16 @@ def test_edited_row_is_reported(trail: str, capsys) -> None:
     assert "Audit trail: Audit row 2 was changed" in capsys.readouterr().out
 
 
+def test_a_time_edited_into_nonsense_is_shown_as_unreadable_not_as_1970(trail: str, capsys) -> None:
+    _sql(trail, "UPDATE nexus_logger_audit SET at = 'yesterday' WHERE id = 2")
+    entry = next(e for e in aa.list_audit(engine=trail) if e.id == 2)
+    assert entry.at is None and entry.as_dict()["at"] is None
+    assert main(["admin", "audit", "--db", trail]) == 0
+    shown = capsys.readouterr().out
+    assert "(unreadable)" in shown and "1970" not in shown
+    assert "Audit row 2 was changed after it was written." in audit_trail_problems(engine=trail)
+
+
 def test_deleted_middle_row_is_reported(trail: str) -> None:
     _sql(trail, "DELETE FROM nexus_logger_audit WHERE id = 2")
     assert any("does not follow" in p for p in audit_trail_problems(engine=trail))

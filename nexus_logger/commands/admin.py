@@ -258,7 +258,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     rows = [
         {
             "id": e.id,
-            "at": e.at.isoformat(timespec="seconds"),
+            "at": e.at.isoformat(timespec="seconds") if e.at else "(unreadable)",
             "login": e.login,
             "db_account": e.db_account or "",
             "action": e.action,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -318,6 +319,10 @@ def test_admin_actions_with_confirmation_and_audit(qtbot, make_tab, sqlite_db, q
     assert tab.audit_model.index(0, 1).data() == "root"
     assert "Before:" in tab.audit_model.index(0, 6).data(Qt.ItemDataRole.ToolTipRole)
     qtmodeltester.check(tab.audit_model)
+    # A time edited by hand into nonsense is said to be unreadable, not shown as 1970.
+    unreadable = dataclasses.replace(tab.audit_model.item(0), at=None)
+    tab.audit_model.set_items([unreadable])
+    assert tab.audit_model.index(0, 0).data() == "(unreadable)"
 
 
 def test_read_only_for_non_administrators(qtbot, make_tab, sqlite_db):

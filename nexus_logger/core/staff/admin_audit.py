@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -70,7 +70,9 @@ class AuditEntry:
     """One row of ``nexus_logger_audit``."""
 
     id: int
-    at: datetime
+    #: When, as stored; ``None`` when the stored text is not a readable time (edited by
+    #: hand: the chain check says so), never a made-up date.
+    at: datetime | None
     login: str
     hostname: str | None
     action: str
@@ -84,7 +86,7 @@ class AuditEntry:
         """Plain values for JSON output."""
         return {
             "id": self.id,
-            "at": self.at.isoformat(),
+            "at": self.at.isoformat() if self.at else None,
             "login": self.login,
             "db_account": self.db_account,
             "hostname": self.hostname,
@@ -206,10 +208,11 @@ def list_audit(
         rows = conn.execute(stmt).mappings().all()
     out = []
     for row in rows:
+        at: datetime | None
         try:
             at = timestamps.parse(row["at"])
         except timestamps.TimestampError:
-            at = datetime.fromtimestamp(0, UTC)
+            at = None
         out.append(
             AuditEntry(
                 id=int(row["id"]),

@@ -200,7 +200,7 @@ class AuditTableModel(ListModel):
     def cell(self, a: AuditEntry, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
-                return a.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+                return a.at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if a.at else "(unreadable)"
             if column == 1:
                 return a.login
             if column == 2:
