@@ -35,11 +35,13 @@ def _sql(path: str, sql: str, params: tuple = ()) -> None:
         conn.close()
 
 
-def test_intact_chain_is_quiet_and_rows_chain(trail: str) -> None:
+def test_intact_chain_is_quiet_and_rows_chain(trail: str, capsys) -> None:
     rows = sorted(aa.list_audit(engine=trail), key=lambda e: e.id)
     assert len(rows) == 3
     report = aa.check_audit_chain(trail)
     assert report.ok and report.chained_rows == 3
+    assert main(["admin", "audit", "--db", trail]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_edited_row_is_reported(trail: str, capsys) -> None:
@@ -55,8 +57,11 @@ def test_a_time_edited_into_nonsense_is_shown_as_unreadable_not_as_1970(trail: s
     entry = next(e for e in aa.list_audit(engine=trail) if e.id == 2)
     assert entry.at is None and entry.as_dict()["at"] is None
     assert main(["admin", "audit", "--db", trail]) == 0
-    shown = capsys.readouterr().out
-    assert "(unreadable)" in shown and "1970" not in shown
+    shown = capsys.readouterr()
+    assert "(unreadable)" in shown.out and "1970" not in shown.out
+    # Listed, but not as if the trail were intact.
+    warning = "Warning: the audit trail is not as nexus-logger wrote it: Audit row 2 was changed"
+    assert warning in shown.err
     assert "Audit row 2 was changed after it was written." in audit_trail_problems(engine=trail)
 
 

@@ -66,7 +66,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         parents=[quiet],
         help_text="list the admin actions recorded in the database",
         description="List the admin actions recorded in the table nexus_logger_audit, newest "
-        "first: when, which login, which action on which session, how many rows changed.",
+        "first: when, which login, which action on which session, how many rows changed. "
+        "A trail whose hash chain shows it was edited by hand is listed with a warning on "
+        "standard error (as 'check' reports it).",
     )
     a.add_argument("--session", metavar="SESSION_ID", help="only actions on this session")
     a.add_argument(
@@ -245,9 +247,15 @@ def cmd_fix_user(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from nexus_logger.core.staff.admin_actions import list_audit
+    from nexus_logger.core.staff.problems import audit_trail_problems
 
     engine = engine_from_args(args)
     entries = list_audit(session_identifier=args.session, limit=args.limit, engine=engine)
+    # A trail edited by hand must not be listed as if it were intact (check says the same).
+    for problem in audit_trail_problems(engine=engine):
+        print(
+            f"Warning: the audit trail is not as nexus-logger wrote it: {problem}", file=sys.stderr
+        )
     if args.format == "json":
         print(render_json([e.as_dict() for e in entries]))
         return 0
