@@ -34,7 +34,7 @@ from nexus_logger.core.sessions.lifecycle import OpenSession  # noqa: E402
 from nexus_logger.core.settings.config import load_settings  # noqa: E402
 from nexus_logger.gui.dialogs import CloseDialog, ResumeDialog  # noqa: E402
 from nexus_logger.gui.log_window import LogWindow  # noqa: E402
-from nexus_logger.gui.main_window import MainWindow  # noqa: E402
+from nexus_logger.gui.main_window import MainWindow, Phase  # noqa: E402
 from nexus_logger.gui.pages import Step, StepState  # noqa: E402
 from nexus_logger.gui.worker import DbWorker  # noqa: E402
 
@@ -344,10 +344,13 @@ def main() -> int:
         "'nexus-logger station set PID' (it is stored in the database for every user of this "
         "PC), or set 'instrument' in the config file."
     )
+    window._set_phase(Phase.FAILED)  # as the window's failed step sets it (footer too)
+    window.sync_indicator.show_failed()
     save(window, "failed.png")
     steps.show_details(True)
     save(window, "failed-details.png")
     steps.show_details(False)
+    window._set_phase(Phase.RUNNING)
 
     window.pages.setCurrentWidget(session)
     session.show_session(SESSION, queued=False, now=NOW)
