@@ -555,6 +555,25 @@ def test_unreadable_local_heartbeat_file_is_ignored(db: str) -> None:
     assert json.loads(path.read_text())["sessions"][ident]["last_alive"] == beat.isoformat()
 
 
+def test_an_instrument_zone_written_in_lower_case_is_that_zone_not_utc(db: str) -> None:
+    """NexusLIMS reads an instrument's 'europe/berlin' as Berlin (pytz ignores case); a time
+    typed for it was stored as UTC, an hour off what was meant and what NexusLIMS reads."""
+    raw_execute(
+        db, "UPDATE instruments SET timezone = ? WHERE instrument_pid = ?", ("europe/berlin", SEM)
+    )
+    berlin = ZoneInfo("Europe/Berlin")
+    typed = datetime.now(berlin).replace(tzinfo=None, microsecond=0) - timedelta(minutes=30)
+    ident = start_session(instrument=SEM, user="a", at=typed, engine=db).session.session_identifier
+    ((stored,),) = raw_query(
+        db, "SELECT timestamp FROM session_log WHERE session_identifier = ?", (ident,)
+    )
+    assert datetime.fromisoformat(stored) == typed.replace(tzinfo=berlin), stored
+    assert (
+        find_open_session(SEM, engine=db).started.utcoffset()
+        == typed.replace(tzinfo=berlin).utcoffset()
+    )
+
+
 # --- notes ----------------------------------------------------------------------------------
 
 

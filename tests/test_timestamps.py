@@ -52,6 +52,14 @@ def test_sort_key_orders_by_instant() -> None:
     assert timestamps.sort_key("nonsense") == float("inf")
 
 
+def test_zone_names_match_in_any_case_as_nexuslims_reads_them() -> None:
+    """NexusLIMS's ``pytz.timezone`` ignores case: 'europe/berlin' is Berlin, not UTC."""
+    assert timestamps.zone("europe/berlin") is timestamps.zone("Europe/Berlin")
+    assert timestamps.canonical_zone("AMERICA/NEW_YORK") == "America/New_York"
+    assert timestamps.is_valid_zone("asia/kolkata")
+    assert timestamps.canonical_zone("Mars/Olympus_Mons") is None
+
+
 def test_unknown_zone_falls_back_to_utc() -> None:
     assert timestamps.zone("Mars/Olympus_Mons") is timestamps.zone(None)
     assert not timestamps.is_valid_zone("Mars/Olympus_Mons")

@@ -64,8 +64,9 @@ def _named_zone(name: str) -> tzinfo:
 
     UTC is the reading :func:`nexus_logger.core.timestamps.zone` gives stored times too.
     """
-    if timestamps.is_valid_zone(name):
-        return InstrumentZone(name)
+    canonical = timestamps.canonical_zone(name)
+    if canonical:
+        return InstrumentZone(canonical)
     _logger.warning("Instrument time zone %r is not an IANA zone; using UTC", name)
     return InstrumentZone("UTC")
 

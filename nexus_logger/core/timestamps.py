@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
 class TimestampError(ValueError):
@@ -21,14 +21,29 @@ class TimestampError(ValueError):
 def zone(name: str | None) -> tzinfo:
     """Return the ``ZoneInfo`` for an IANA name; unknown or empty names fall back to UTC.
 
-    Uses the ``tzdata`` package where the OS has no zone database (Windows).
+    The name is matched without regard to case, as NexusLIMS matches it (``pytz.timezone``):
+    an instrument whose zone is written ``europe/berlin`` is in Berlin for NexusLIMS, so it must
+    be for nexus-logger too, not in UTC (typed times were stored hours off). Uses the
+    ``tzdata`` package where the OS has no zone database (Windows).
     """
-    if not name:
-        return UTC
+    canonical = canonical_zone(name) if name else None
+    return ZoneInfo(canonical) if canonical else UTC
+
+
+def canonical_zone(name: str) -> str | None:
+    """The name of a zone this machine knows, given in any case (``europe/berlin``: the
+    IANA spelling ``Europe/Berlin``), or None when no zone has that name."""
     try:
-        return ZoneInfo(name)
+        ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return UTC
+        # Listing every zone takes tens of milliseconds: only for a name not found as written.
+        return _zone_names_by_lower_case().get(name.lower())
+    return name
+
+
+@lru_cache(maxsize=1)
+def _zone_names_by_lower_case() -> dict[str, str]:
+    return {known.lower(): known for known in available_timezones()}
 
 
 def zone_name(tz: object) -> str | None:
@@ -59,12 +74,9 @@ def as_zone(tz: str | tzinfo | None) -> tzinfo:
 
 
 def is_valid_zone(name: str) -> bool:
-    """True when ``name`` is an IANA time zone this machine knows."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    """True when ``name`` is an IANA time zone this machine knows (in any case, as
+    NexusLIMS reads it)."""
+    return bool(name) and canonical_zone(name) is not None
 
 
 def now_in(tz_name: str | tzinfo | None) -> datetime:

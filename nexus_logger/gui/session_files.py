@@ -76,9 +76,9 @@ def files_line(report: FileReport, zone: str | None) -> str:
 
 
 def _zone(name: str | None) -> Any:
-    from zoneinfo import ZoneInfo
+    from nexus_logger.core import timestamps
 
-    return ZoneInfo(name) if name else None
+    return timestamps.zone(name) if name else None
 
 
 class SessionFilesWatch(QObject):

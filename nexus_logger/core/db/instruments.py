@@ -34,10 +34,12 @@ def add_instrument(
     if info.layout is not Layout.NEXUSLIMS_2:
         raise InvalidInput("Instruments can only be added to a NexusLIMS 2.x database.")
     pid = clean_instrument(instrument_pid)
-    if not timestamps.is_valid_zone(timezone):
+    zone_name = timestamps.canonical_zone(timezone) if timezone else None
+    if zone_name is None:
         raise InvalidInput(
             f"{timezone!r} is not an IANA time zone; use a name such as 'America/New_York'."
         )
+    timezone = zone_name  # as IANA spells it
     values = {
         "instrument_pid": pid,
         "api_url": api_url or f"nexus-logger://instrument/{pid}",

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.files.filestore_rules import FileRules, session_folder
 from nexus_logger.core.files.filestore_scan import FileTally, ScanLimits, scan
 
@@ -143,7 +143,7 @@ def size_text(size: int) -> str:
 
 def moment_text(moment: datetime, zone: str | None) -> str:
     """``2025-01-06 10:42:07 EST``: on the instrument's clock when its zone is known."""
-    local = moment.astimezone(ZoneInfo(zone)) if zone else moment.astimezone()
+    local = moment.astimezone(timestamps.zone(zone)) if zone else moment.astimezone()
     return local.strftime("%Y-%m-%d %H:%M:%S ") + (local.tzname() or local.strftime("%z"))
 
 
