@@ -20,7 +20,7 @@ from nexus_logger.core.sessions.lifecycle import (
     start_session,
 )
 from nexus_logger.core.sessions.station import set_station
-from tests.helpers_lifecycle import dump_database, raw_query
+from tests.helpers_lifecycle import dump_database, raw_execute, raw_query
 from tests.nexuslims_ref import nexuslims_sessions_to_build
 
 REF_OPEN = "a38fd547-923a-4369-94e3-bf911a61dbe2"  # dave's open session on NX-TEST-INSTR-003
@@ -153,6 +153,37 @@ def test_legacy_start_end_read_back_by_core(legacy_db: str) -> None:
     )
     assert [r[1] for r in rows] == ["TO_BE_BUILT", "TO_BE_BUILT"]
     assert all(datetime.fromisoformat(r[0]).utcoffset() is not None for r in rows)
+    # The 1.x session's END has its START's form (naive, 1.x's milliseconds): NexusLIMS
+    # 2.8 subtracts the two, and a naive START with an aware END raised there.
+    ((legacy_end,),) = raw_query(
+        legacy_db,
+        "SELECT timestamp FROM session_log WHERE session_identifier = ? AND event_type = 'END'",
+        (LEGACY_OPEN,),
+    )
+    assert legacy_end == "2020-02-05T10:30:00.500"
+
+
+def test_a_1x_session_ended_here_is_one_real_nexuslims_can_measure(
+    legacy_db: str, nexuslims_python: Path
+) -> None:
+    """Ended by nexus-logger (here forced, as staff would), the 1.x session's START and END
+    are both naive for NexusLIMS 2.8, so its ``dt_to - dt_from`` works (it raised, and the
+    build marked the session ERROR)."""
+    from nexus_logger.core.staff import admin_actions
+
+    admin_actions.force_end(
+        LEGACY_OPEN,
+        at=datetime(2020, 2, 5, 11, 45),
+        administrators=[admin_actions.current_login()],
+        engine=legacy_db,
+    )
+    # NexusLIMS 2.8 reads a 1.x file after its own migration renamed this column.
+    raw_execute(legacy_db, "ALTER TABLE instruments RENAME COLUMN schema_name TO display_name")
+    theirs = nexuslims_sessions_to_build(nexuslims_python, Path(legacy_db))
+    assert "error" not in theirs, theirs
+    (legacy,) = [t for t in theirs["sessions"] if t["session_identifier"] == LEGACY_OPEN]
+    began, ended = (datetime.fromisoformat(legacy[k]) for k in ("dt_from", "dt_to"))
+    assert ended - began == timedelta(hours=3, minutes=14, seconds=59, microseconds=500000)
 
 
 @pytest.mark.parametrize("fixture", ["reference_db", "legacy_db"])

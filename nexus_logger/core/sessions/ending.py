@@ -34,6 +34,7 @@ from nexus_logger.core.sessions import open_rule
 from nexus_logger.core.sessions.inputs import (
     clean_identifier,
     clean_note,
+    end_text_like_start,
     session_user,
     stored_in_zone,
     stored_time,
@@ -122,7 +123,15 @@ def end_in_transaction(
     check_end_time(ended, started, stamp=stamp, start_text=start.timestamp, rules=rules)
     if typed:
         rules.check(ended, "end time", typed=True)
-    _write_end(conn, ident, pid, stamp=stamp, user=start.user, waiting_starts=waiting_starts)
+    _write_end(
+        conn,
+        ident,
+        pid,
+        stamp=end_text_like_start(stamp, start.timestamp, tz),
+        last_end=stamp,
+        user=start.user,
+        waiting_starts=waiting_starts,
+    )
     return EndedSession(ident, inst, start.user, started, ended)
 
 
@@ -181,10 +190,18 @@ def _already_ended(
 
 
 def _write_end(
-    conn: Connection, ident: str, pid: str, *, stamp: str, user: str | None, waiting_starts: int
+    conn: Connection,
+    ident: str,
+    pid: str,
+    *,
+    stamp: str,
+    last_end: str,
+    user: str | None,
+    waiting_starts: int,
 ) -> None:
-    """Insert the END row and release the claim (one round trip on PostgreSQL), then set
-    START and END to TO_BE_BUILT (counted)."""
+    """Insert the END row (``stamp``) and release the claim, noting ``last_end`` (aware) as
+    the instrument's last end (one round trip on PostgreSQL), then set START and END to
+    TO_BE_BUILT (counted)."""
     end_row = {
         "session_identifier": ident,
         "instrument": pid,
@@ -193,7 +210,7 @@ def _write_end(
         "record_status": _WAITING,
         "user": user,
     }
-    release = open_rule.release_statement(conn, ident, stamp)
+    release = open_rule.release_statement(conn, ident, last_end)
     send_together(conn, [(INSERT_EVENT, end_row)] + ([release] if release else []))
     hook = _between_end_insert_and_status_update
     if hook is not None:

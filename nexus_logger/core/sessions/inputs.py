@@ -18,6 +18,7 @@ __all__ = [
     "clean_identifier",
     "clean_note",
     "default_user",
+    "end_text_like_start",
     "stored_in_zone",
     "session_user",
     "stored_time",
@@ -88,6 +89,21 @@ def clean_identifier(value: object) -> str:
 def stored_time(at: datetime | None, tz: str, what: str = "time") -> str:
     """Stored text of ``at`` (default now); a naive ``at`` is read strictly in ``tz``."""
     return timestamps.to_db(localize(at, tz, what) if at is not None else timestamps.now_in(tz), tz)
+
+
+def end_text_like_start(stamp: str, start_text: str, tz: str) -> str:
+    """The END's stored text in the form of its START's: ``stamp`` (aware) as it is, or, for
+    a START NexusLIMS 1.x wrote without a UTC offset, the same instant as the instrument's
+    wall clock without one, in 1.x's form (``2020-02-05T10:30:00.000``).
+
+    NexusLIMS 2.8 subtracts and compares a session's two times: a naive START with an aware
+    END raises there, and the session went to ERROR instead of being built. A naive pair is
+    read as every other 1.x session is (the Admin tab reports naive times, with the fix).
+    """
+    if not timestamps.is_naive(start_text):
+        return stamp
+    wall = stored_in_zone(stamp, tz).replace(tzinfo=None)
+    return wall.isoformat(timespec="milliseconds")
 
 
 def stored_in_zone(text: str, tz: str | None) -> datetime:

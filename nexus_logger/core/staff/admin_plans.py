@@ -16,6 +16,7 @@ from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.durations import in_words
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import Conflict, InvalidInput, NotFound
+from nexus_logger.core.sessions.inputs import end_text_like_start
 from nexus_logger.core.sessions.lifecycle import CLOCK_SLACK, check_end_time
 from nexus_logger.core.sessions.time_rules import localize
 from nexus_logger.core.staff.session_summary import instrument_zones
@@ -152,7 +153,9 @@ def _force_end_changes(
         )
     waiting_starts = [s for s in starts if s["record_status"] == _WAITING]
     changes = [RowChange(s, {**s, "record_status": _TO_BE_BUILT}) for s in waiting_starts]
-    changes.append(_new_end(ident, pid, stamp, _TO_BE_BUILT, start["user"]))
+    # The END in its START's form (naive for a 1.x START), as a session's own END is written.
+    written = end_text_like_start(stamp, start["timestamp"], tz)
+    changes.append(_new_end(ident, pid, written, _TO_BE_BUILT, start["user"]))
     summary = (
         f"Force-end session {ident} on {pid} (user {start['user']!r}) at {stamp}, "
         f"{in_words((ended - began).total_seconds())} after it started; it becomes TO_BE_BUILT."
@@ -296,8 +299,10 @@ def plan_force_end(
 ) -> ActionPlan:
     """Preview ending an open session at ``at`` (naive means the instrument's zone)."""
     eng, ident, rows = _session_rows(engine, session_identifier)
-    changes, summary, pid = _force_end_changes(ident, rows, at, instrument_zones(eng))
-    stamp = changes[-1].after["timestamp"]
+    zones = instrument_zones(eng)
+    changes, summary, pid = _force_end_changes(ident, rows, at, zones)
+    # The instant to end at, with its offset (the END row may be written without one).
+    stamp = timestamps.to_db(localize(at, zones[pid], "end time"), zones[pid])
     return ActionPlan(FORCE_END, ident, pid, summary, changes, {"at": stamp})
 
 
