@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Connection, text
 
-from nexus_logger.core import get_sessions_to_build
+from nexus_logger.core import get_sessions_to_build, timestamps
 from nexus_logger.core.db.engine import get_engine
 from nexus_logger.core.errors import (
     Conflict,
@@ -553,6 +553,33 @@ def test_unreadable_local_heartbeat_file_is_ignored(db: str) -> None:
     beat = record_heartbeat(ident, engine=db)
     assert last_heartbeat(ident, engine=db) == beat
     assert json.loads(path.read_text())["sessions"][ident]["last_alive"] == beat.isoformat()
+
+
+def test_a_session_over_the_autumn_clock_change_ends_by_real_time(db: str) -> None:
+    """New York's clocks went from 01:59 EDT back to 01:00 EST on 2026-11-01: an END at
+    01:10 EST is twenty minutes after a START at 01:50 EDT. Compared on the instrument's
+    clock it came 40 minutes before, and the END was refused, in the database and in the
+    window (kept on the PC as a conflict); the session stayed open."""
+    from nexus_logger.core.offline.durable import DurableLogger
+    from nexus_logger.core.sessions.time_rules import TimeRules
+
+    rules = TimeRules(backfill=timedelta(days=3650))
+    start = datetime.fromisoformat("2026-11-01T01:50:00-04:00")
+    end = datetime.fromisoformat("2026-11-01T01:10:00-05:00")
+    start_session(instrument=TEM, user="a", at=start, engine=db, rules=rules)
+    ended = end_session(instrument=TEM, at=end, engine=db, rules=rules)
+    assert ended.duration_seconds == 20 * 60
+    # The same through the outbox, as the window ends a session.
+    start_session(instrument=TEM, user="b", at=end + timedelta(minutes=5), engine=db, rules=rules)
+    session = find_open_session(TEM, engine=db)
+    assert session is not None and session.started.fold == 1  # the second 01:15
+    outcome = DurableLogger(get_engine(db), rules=rules).end(
+        session, at=datetime.fromisoformat("2026-11-01T01:40:00-05:00"), typed=True
+    )
+    assert not outcome.queued, outcome.message
+    assert outcome.started is not None
+    assert timestamps.seconds_between(outcome.started, outcome.ended) == 25 * 60
+    assert [r[0] for r in _rows(db, session.session_identifier)] == ["START", "END"]
 
 
 def test_an_instrument_zone_written_in_lower_case_is_that_zone_not_utc(db: str) -> None:

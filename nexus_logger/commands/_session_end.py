@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from nexus_logger.commands import _session_words as words
 from nexus_logger.commands._common import durable_from_args, render_json
 from nexus_logger.commands.session import EXIT_HELD, _report_this_pc, _resolve_instrument
+from nexus_logger.core import timestamps
 from nexus_logger.core.durations import in_words
 from nexus_logger.core.errors import Conflict, NotFound
 
@@ -36,7 +37,7 @@ def cmd_end(args: argparse.Namespace) -> int:
         return target  # refused: nothing open, or not this user's
     ident, session = target
     at, typed = _end_time(args, ident, durable, invoked)
-    if session is not None and not typed and at < session.started:
+    if session is not None and not typed and timestamps.seconds_between(session.started, at) < 0:
         if args.at is not None:  # --at heartbeat: the last heartbeat, not the command's time
             raise Conflict(
                 f"The last heartbeat of session {ident} ({words.when(at)}) is earlier than its "
@@ -175,7 +176,7 @@ def _end_kept(
         "user": session.user,
         "started": started.isoformat(),
         "ended": outcome.ended.isoformat(),
-        "duration_seconds": round((outcome.ended - started).total_seconds(), 3),
+        "duration_seconds": round(timestamps.seconds_between(started, outcome.ended), 3),
         "already_ended": outcome.already_ended,
     }
     return result, outcome.queued, outcome.message

@@ -228,7 +228,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             )
     else:
         now = timestamps.now_in(inst.timezone)
-        running = in_words((now - session.started).total_seconds())
+        running = in_words(timestamps.seconds_between(session.started, now))
         print(f"Open session: {session.session_identifier}")
         print(f"  user:           {session.user or '(none)'}")
         print(f"  since:          {words.when(session.started)} ({running})")

@@ -73,6 +73,17 @@ def as_zone(tz: str | tzinfo | None) -> tzinfo:
     return zone(tz)
 
 
+def seconds_between(earlier: datetime, later: datetime) -> float:
+    """Real seconds from ``earlier`` to ``later`` (negative when ``later`` is earlier).
+
+    Python subtracts and compares two datetimes that share one tzinfo (an instrument's
+    ``ZoneInfo``) by their wall clocks, ignoring ``fold``: in the hour a clock repeats in
+    autumn, 01:10 EST came out 40 minutes *before* 01:50 EDT, and an END twenty minutes
+    after its START was refused. Both are taken to UTC first.
+    """
+    return (later.astimezone(UTC) - earlier.astimezone(UTC)).total_seconds()
+
+
 def is_valid_zone(name: str) -> bool:
     """True when ``name`` is an IANA time zone this machine knows (in any case, as
     NexusLIMS reads it)."""

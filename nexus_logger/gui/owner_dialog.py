@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.settings.identity import same_user
 from nexus_logger.gui import text, theme
 from nexus_logger.gui.dialogs import ResumeAction, ResumeChoice
@@ -104,7 +105,7 @@ class OtherUserDialog(QDialog):
             f"session on {session.instrument.display_name}.",
         )
         beat = session.last_heartbeat
-        self.alive = beat is not None and (now - beat).total_seconds() <= ALIVE_SECONDS
+        self.alive = beat is not None and timestamps.seconds_between(beat, now) <= ALIVE_SECONDS
         self.alive_label = theme.label(
             self,
             f"It was in use {text.ago(beat, now)}: {owner} may still be working"
@@ -209,7 +210,7 @@ class OtherUserDialog(QDialog):
                 self.problem_label.setText(str(err))
                 return None
         # Minutes are typed: the start's own minute means "at the start".
-        if ended < self.session.started and (self.session.started - ended).total_seconds() < 60:
+        if 0 < timestamps.seconds_between(ended, self.session.started) < 60:
             ended = self.session.started
         problem = end_problem(ended, self.session.started, self.now())
         if problem is not None:

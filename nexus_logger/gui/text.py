@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.durations import in_words
 
 
@@ -48,7 +49,7 @@ def when(value: datetime, now: datetime | None = None) -> str:
 def ago(value: datetime, now: datetime | None = None) -> str:
     """How long ago ``value`` was: ``3 h 12 min ago``, or ``just now``."""
     now = now or now_like(value)
-    seconds = (now - value).total_seconds()
+    seconds = timestamps.seconds_between(value, now)
     if seconds < 60:
         return "just now"
     return f"{duration(seconds)} ago"

@@ -79,3 +79,13 @@ def test_for_user_keeps_the_first_sentence_and_gives_staff_the_rest() -> None:
     sentence, rest = for_user("Run 'nexus-logger init-db DB' first. Then retry.")
     assert "nexus-logger" not in sentence and rest.startswith("Run 'nexus-logger")
     assert for_user("Short.") == ("Short.", "")
+
+
+def test_how_long_ago_counts_real_time_over_the_autumn_clock_change() -> None:
+    """01:10 EST came twenty minutes after 01:50 EDT on 2026-11-01; by the instrument's wall
+    clock (Python's rule for two times in one zone) it was 40 minutes *before*."""
+    new_york = ZoneInfo("America/New_York")
+    began = datetime.fromisoformat("2026-11-01T01:50:00-04:00").astimezone(new_york)
+    now = datetime.fromisoformat("2026-11-01T01:10:00-05:00").astimezone(new_york)
+    assert began.tzinfo is now.tzinfo and now.fold == 1
+    assert text.ago(began, now) == "20 min ago"

@@ -54,7 +54,7 @@ class SessionEnder:
         session = replace(session, note=lifecycle.clean_note(session.note))
         tz = session.instrument.timezone
         when = timestamps.now_in(tz) if at is None else localize(at, tz, "end time")
-        if when < session.started:
+        if timestamps.seconds_between(session.started, when) < 0:
             raise InvalidInput(
                 f"The end time {timestamps.to_db(when, tz)} is before the session started "
                 f"({session.start_text}). Give a later end time."
@@ -182,7 +182,9 @@ class SessionEnder:
         return self._ended(session, ended, event.at)
 
     def _ended(self, session: OpenSession, ended: EndedSession, asked: datetime) -> EndOutcome:
-        earlier = ended.already_ended and abs((ended.ended - asked).total_seconds()) >= 1e-3
+        earlier = (
+            ended.already_ended and abs(timestamps.seconds_between(asked, ended.ended)) >= 1e-3
+        )
         if earlier:
             message = (
                 f"This session had already been ended at {ended.ended:%Y-%m-%d %H:%M} "

@@ -232,7 +232,7 @@ def check_end_time(
     :func:`end_in_transaction` and by the admin force-end's preview. (The back-fill limit is
     for times a person types; the caller checks it where it has one.)
     """
-    if ended < started:
+    if timestamps.seconds_between(started, ended) < 0:  # real time, not wall clocks
         raise InvalidInput(
             f"The end time {stamp} is before the session started ({start_text}). "
             "Give a later end time."

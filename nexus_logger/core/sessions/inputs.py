@@ -107,6 +107,7 @@ def end_text_like_start(stamp: str, start_text: str, tz: str) -> str:
 
 
 def stored_in_zone(text: str, tz: str | None) -> datetime:
-    """Stored text as an aware datetime in the instrument's zone (a ZoneInfo, so that
-    arithmetic across a DST change stays right); naive 1.x text is read in that zone."""
+    """Stored text as an aware datetime on the instrument's clock (its ``ZoneInfo``, so that
+    it shows as EST or EDT); naive 1.x text is read in that zone. Two such times compare and
+    subtract by wall clock in Python: use :func:`timestamps.seconds_between` for either."""
     return timestamps.parse(text, tz).astimezone(timestamps.zone(tz))

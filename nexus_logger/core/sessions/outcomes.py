@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.db.models import Instrument
 from nexus_logger.core.errors import EXIT_REFUSED, Conflict, NotFound
 from nexus_logger.core.sessions.open_rule import LoggedSession
@@ -113,7 +114,7 @@ class EndedSession:
 
     @property
     def duration_seconds(self) -> float:
-        return (self.ended - self.started).total_seconds()
+        return timestamps.seconds_between(self.started, self.ended)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for JSON output."""

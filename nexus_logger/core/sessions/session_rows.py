@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, or_, select
@@ -132,7 +132,8 @@ def db_note(conn: Connection, ident: str) -> str | None:
 def latest(*values: datetime | None) -> datetime | None:
     """The latest of the times given that are known (None when none is)."""
     present = [v for v in values if v is not None]
-    return max(present) if present else None
+    # By real time: two times on one zone's clock compare by wall clock in Python.
+    return max(present, key=lambda v: v.astimezone(UTC)) if present else None
 
 
 def open_session_of(conn: Connection, row: Any, inst: Instrument) -> OpenSession:

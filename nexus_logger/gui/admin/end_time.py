@@ -69,9 +69,9 @@ def parse_end(text: str, zone: tzinfo) -> datetime:
 
 def end_problem(ended: datetime, started: datetime | None, now: datetime) -> str | None:
     """Why ``ended`` cannot be the end time (one sentence), or None when it can."""
-    if ended > now:
+    if timestamps.seconds_between(now, ended) > 0:
         return "That time is in the future. Give the time the session really ended."
-    if started is not None and ended < started:
+    if started is not None and timestamps.seconds_between(started, ended) < 0:
         shown = started.astimezone(ended.tzinfo).strftime("%Y-%m-%d %H:%M:%S")
         return f"That is before the session started ({shown}). Give a later time."
     return None

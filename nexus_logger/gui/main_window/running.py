@@ -7,10 +7,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.files.filestore import FileReport
-from nexus_logger.gui import jobs, text
+from nexus_logger.gui import jobs
 from nexus_logger.gui.main_window.phase import Phase
 from nexus_logger.gui.main_window.state import WindowState
 from nexus_logger.gui.session_files import files_line
@@ -59,7 +61,7 @@ class RunningSession(WindowState):
 
     def _update_elapsed(self) -> None:
         if self.session is not None and self.phase in (Phase.RUNNING, Phase.ENDING):
-            seconds = (text.now_like(self.session.started) - self.session.started).total_seconds()
+            seconds = timestamps.seconds_between(self.session.started, datetime.now(UTC))
             self.session_page.set_elapsed(seconds)
 
     def _submit_once(

@@ -7,6 +7,7 @@ from datetime import datetime
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QPushButton, QVBoxLayout, QWidget
 
+from nexus_logger.core import timestamps
 from nexus_logger.gui import text, theme
 
 
@@ -67,7 +68,7 @@ class EndedPage(QWidget):
             self.times_label.setText("")
         elif started is not None:
             self.duration_label.setText(
-                f"Duration: {text.duration((ended - started).total_seconds())}"
+                f"Duration: {text.duration(timestamps.seconds_between(started, ended))}"
             )
             self.times_label.setText(
                 f"From {text.when(started, now)} to {text.when(ended.astimezone(started.tzinfo), now)}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.sessions.inputs import MAX_NOTE
 from nexus_logger.gui import text, theme
 
@@ -121,9 +122,7 @@ class SessionPage(QWidget):
         self.started_label.setText(f"Started: {text.when(session.started, now)}")
         self.note_edit.setText(session.note or "")
         self.note_status.setText("")
-        self.set_elapsed(
-            ((now or text.now_like(session.started)) - session.started).total_seconds()
-        )
+        self.set_elapsed(timestamps.seconds_between(session.started, now or datetime.now(UTC)))
 
     def set_running(self, *, queued: bool) -> None:
         """The headline: running, and whether the database has it yet."""
