@@ -86,6 +86,16 @@ def test_this_pc_starts_a_session_at_once() -> None:
     assert ended.session_identifier == started.session.session_identifier
 
 
+def test_the_command_line_promises_no_record_for_a_demo_session(capsys) -> None:
+    from nexus_logger.cli import main
+
+    path = str(ensure_demo_database())
+    assert main(["session", "start", "--db", path, "--instrument", DEMO_STATION]) == 0
+    assert main(["session", "end", "--db", path, "--instrument", DEMO_STATION]) == 0
+    out = capsys.readouterr().out
+    assert "NexusLIMS never reads" in out and "will build its record" not in out
+
+
 def test_another_pc_sharing_the_folder_gets_mapped_too() -> None:
     path = ensure_demo_database()
     ensure_demo_database(hostname="OTHER-PC")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from nexus_logger.commands import _session_words as words
-from nexus_logger.commands._common import durable_from_args, render_json
+from nexus_logger.commands._common import durable_from_args, render_json, settings_from_args
 from nexus_logger.commands.session import EXIT_HELD, _report_this_pc, _resolve_instrument
 from nexus_logger.core import timestamps
 from nexus_logger.core.durations import in_words
@@ -202,8 +202,15 @@ def _print_ended(
             f"at {words.when(started_at)}) is kept on this PC."
         )
     else:
+        # The demo database is never read by NexusLIMS: no record is promised there.
+        demo = settings_from_args(args).uses_demo
         print(
             f"Ended session {ident} on {result['instrument']} for {result['user']}: "
             f"{words.when(started_at)} to {words.when(ended_at)} "
-            f"({in_words(result['duration_seconds'])}). NexusLIMS will build its record."
+            f"({in_words(result['duration_seconds'])}). "
+            + (
+                "It is in the demo database, which NexusLIMS never reads."
+                if demo
+                else "NexusLIMS will build its record."
+            )
         )

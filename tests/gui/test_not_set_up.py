@@ -50,6 +50,11 @@ def test_the_demo_says_so_on_every_page(qtbot, make_window):
     assert window.demo_banner.isVisible()
     assert window.demo_banner.geometry().bottom() < window.tabs.geometry().top() + 1
     window.tabs.setCurrentIndex(0)
+    # Ended, the page promises no record: NexusLIMS never reads the demo database.
+    window.end_session(ask_about_files=False)
+    wait_phase(qtbot, window, Phase.ENDED)
+    ended = window.ended_page.message_label.text()
+    assert "no record is built" in ended and "will build its record" not in ended
 
 
 def test_the_demo_command_path_counts_as_demo(qtbot, make_window):

@@ -31,6 +31,8 @@ END_CHECK_TIMEOUT_MS = 8_000
 ENDED_WITHOUT_FILES = (
     "Session ended. NexusLIMS will find no files for it: it will be marked NO_FILES_FOUND."
 )
+#: The demo database is never read by NexusLIMS (its banner says so): no record is promised.
+ENDED_IN_DEMO = "Session ended in the demo database. NexusLIMS never reads it: no record is built."
 
 
 class EndFlow(WindowState):
@@ -147,9 +149,11 @@ class EndFlow(WindowState):
         message = outcome.message
         if note_problem:
             message += f" The note typed last was not saved: {note_problem}"
-        if without_files:
-            from nexus_logger.core.offline.durable import ENDED_WILL_BUILD  # loaded by now
+        from nexus_logger.core.offline.durable import ENDED_WILL_BUILD  # loaded by now
 
+        if self.settings is not None and self.settings.uses_demo:
+            message = message.replace(ENDED_WILL_BUILD, ENDED_IN_DEMO)
+        elif without_files:
             message = message.replace(ENDED_WILL_BUILD, ENDED_WITHOUT_FILES)
         if self.connected is not None:
             self.worker.submit(
