@@ -96,6 +96,25 @@ def test_the_command_line_promises_no_record_for_a_demo_session(capsys) -> None:
     assert "NexusLIMS never reads" in out and "will build its record" not in out
 
 
+def test_a_demo_file_held_locked_does_not_keep_the_window_from_opening(capsys) -> None:
+    """Another program holds the demo file locked: the command goes on to the window (here
+    --no-window) after a short wait instead of failing on the terminal after the full lock
+    timeout with no window at all."""
+    import sqlite3
+
+    from nexus_logger.cli import main
+
+    path = str(ensure_demo_database())
+    holder = sqlite3.connect(path)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        assert main(["demo", "--no-window"]) == 0
+    finally:
+        holder.rollback()
+        holder.close()
+    assert f"is {DEMO_STATION} in the demo" in capsys.readouterr().out
+
+
 def test_another_pc_sharing_the_folder_gets_mapped_too() -> None:
     path = ensure_demo_database()
     ensure_demo_database(hostname="OTHER-PC")

@@ -8,8 +8,14 @@ demo uses only its own file in the user's data folder: it never touches a produc
 from __future__ import annotations
 
 import argparse
+import logging
 
-from nexus_logger.core.errors import InvalidInput, NexusLoggerError
+from nexus_logger.core.errors import DatabaseUnavailable, InvalidInput, NexusLoggerError
+
+_logger = logging.getLogger(__name__)
+
+#: How long the demo command waits for its file before opening the window anyway (seconds).
+QUICK_LOOKUP_SECONDS = 2.0
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -36,6 +42,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from nexus_logger.core.db import engine as engines
     from nexus_logger.core.sessions.station import lookup_station, this_host
     from nexus_logger.core.settings.config import load_settings
     from nexus_logger.core.setup import demo
@@ -48,7 +55,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise InvalidInput(
             f"{args.instrument!r} is not a demo instrument. Choose one of: {', '.join(pids)}."
         )
-    mapped = lookup_station(engine=str(path)) or demo.DEMO_STATION
+    try:
+        # Briefly: a demo file another program holds locked must not keep the window from
+        # opening for the whole lock timeout; the window then says what is wrong, where the
+        # newcomer is looking (this line only went to the terminal, after 30 s of nothing).
+        quick = engines.get_engine(str(path), timeout=QUICK_LOOKUP_SECONDS)
+        mapped = lookup_station(engine=quick) or demo.DEMO_STATION
+    except DatabaseUnavailable as err:
+        _logger.warning("Demo: this PC's demo instrument not looked up: %s", err)
+        mapped = demo.DEMO_STATION
     instrument = args.instrument
     if instrument is None and settings.instrument and settings.instrument not in pids:
         # The configured instrument is a real one: the demo uses this PC's demo instrument.
