@@ -144,6 +144,7 @@ class OtherUserDialog(QDialog):
         self.continue_button.clicked.connect(self._continue)
         self.time_edit.textEdited.connect(lambda _text: self.at_typed.setChecked(True))
         self.time_edit.textChanged.connect(lambda _text: self.problem_label.clear())
+        self.time_edit.textChanged.connect(self._zone_of_typed)
 
     def _build_end_time(self, beat: datetime | None, now: datetime) -> None:
         """When the other session ends: at its last heartbeat, or at a time typed."""
@@ -167,6 +168,10 @@ class OtherUserDialog(QDialog):
         # pre-filled "now" taken with Enter made a session left open for days days long.
         self.time_edit.setText(beat.strftime(FORMAT) if beat is not None else "")
         self.time_edit.setMinimumWidth(220)
+        # A time typed here is on the instrument's clock, which may not be this PC's.
+        self.zone_label = theme.label(self, "")
+        theme.set_font(self.zone_label, theme.DETAIL_PT - 1)
+        self._show_zone(beat or now)
 
     def _lay_out(self) -> None:
         """Whose session and who you are, then the default (end it), then continue it."""
@@ -180,8 +185,27 @@ class OtherUserDialog(QDialog):
         layout.addWidget(self.end_time_label)
         layout.addLayout(theme.row(self.at_now, self.at_heartbeat, None, indent=24))
         layout.addLayout(theme.row(self.at_typed, self.time_edit, None, indent=24))
+        layout.addLayout(theme.row(self.zone_label, indent=48))
         layout.addWidget(self.problem_label)
         layout.addWidget(self.continue_button)
+
+    def _show_zone(self, at: datetime) -> None:
+        from nexus_logger.gui.admin.end_time import zone_text
+
+        zone = zone_text(self.session.instrument.timezone, at)
+        self.zone_label.setText(f"Times are on the instrument's clock: {zone}")
+
+    def _zone_of_typed(self, typed: str) -> None:
+        """The zone's abbreviation and offset at the day typed (they change with DST)."""
+        from nexus_logger.core.errors import InvalidInput
+        from nexus_logger.gui.admin.end_time import parse_end
+
+        zone = self.session.started.tzinfo
+        assert zone is not None
+        try:
+            self._show_zone(parse_end(typed, zone))
+        except InvalidInput:
+            self._show_zone(self.now())
 
     def now(self) -> datetime:
         """The current time on the instrument's clock (fixed in tests)."""

@@ -139,6 +139,10 @@ def test_escape_and_closing_choose_nothing(qtbot, owner_dialog):
 def test_without_a_heartbeat_the_user_types_a_time_between_start_and_now(qtbot, owner_dialog):
     dialog = owner_dialog(heartbeat=False)
     assert not dialog.at_heartbeat.isEnabled() and dialog.at_typed.isChecked()
+    # Which clock a typed time is on (the instrument's, maybe not this PC's), at the day typed.
+    assert dialog.zone_label.text().endswith("clock: America/New_York (EDT, UTC-04:00)")
+    dialog.time_edit.setText("2026-03-07 10:00")  # the day before clocks went forward
+    assert dialog.zone_label.text().endswith("(EST, UTC-05:00)")
     dialog.time_edit.setText("2026-03-10 16:00")  # in the future
     dialog.new_button.click()
     assert dialog.choice() is None
@@ -146,6 +150,7 @@ def test_without_a_heartbeat_the_user_types_a_time_between_start_and_now(qtbot, 
     dialog.time_edit.setText("2026-03-08 10:00")  # before the start (16:36 two days ago)
     dialog.new_button.click()
     assert dialog.choice() is None and "before the session started" in dialog.problem_label.text()
+    assert "16:36:00 EDT)" in dialog.problem_label.text()  # the start's time names its clock
     dialog.time_edit.setText("")
     qtbot.keyClicks(dialog.time_edit, "2026-03-08 18:45")
     dialog.new_button.click()

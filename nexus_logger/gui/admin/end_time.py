@@ -72,7 +72,7 @@ def end_problem(ended: datetime, started: datetime | None, now: datetime) -> str
     if timestamps.seconds_between(now, ended) > 0:
         return "That time is in the future. Give the time the session really ended."
     if started is not None and timestamps.seconds_between(started, ended) < 0:
-        shown = started.astimezone(ended.tzinfo).strftime("%Y-%m-%d %H:%M:%S")
+        shown = started.astimezone(ended.tzinfo).strftime("%Y-%m-%d %H:%M:%S %Z")
         return f"That is before the session started ({shown}). Give a later time."
     return None
 
