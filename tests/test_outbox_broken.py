@@ -101,6 +101,32 @@ def test_damaged_outbox_is_moved_aside_and_sessions_go_on(sqlite_db: str, tmp_pa
     assert assert_pairing_holds(sqlite_db) == [(started.session.session_identifier, TEM, "alice")]
 
 
+def test_damage_inside_the_outbox_is_found_at_once_and_sessions_go_on(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """Damage past the file's first page showed only when a query reached it: every start
+    and end then failed ('database disk image is malformed'), with the database reachable,
+    until someone deleted the file by hand."""
+    box = tmp_path / "outbox.sqlite"
+    first = DurableLogger(fast_engine(sqlite_db), outbox_path=box)
+    inst = first.identify(instrument=TEM)
+    with moved_away(sqlite_db):
+        kept = first.start(instrument=inst, user="bob")
+    assert kept.queued
+    first.outbox.close()  # the last connection folds the WAL into the file
+    with box.open("r+b") as raw:
+        raw.seek(4096)  # the second page: a table's, not the header
+        raw.write(b"\x13garbage" * 512)
+
+    durable = DurableLogger(fast_engine(sqlite_db), outbox_path=box)
+    started = durable.start(instrument=durable.identify(instrument=TEM), user="alice")
+    assert started.created and not started.queued
+    moved = durable.outbox.moved_aside
+    assert moved is not None and moved.exists() and str(moved) in started.message
+    assert not durable.end(started.session).queued
+    assert assert_pairing_holds(sqlite_db) == [(started.session.session_identifier, TEM, "alice")]
+
+
 def test_read_only_folder_start_and_end_still_work(sqlite_db: str, tmp_path: Path) -> None:
     """A folder this account cannot write (a read-only mount: root ignores file modes)."""
     with tmpfs(tmp_path / "ro", "ro,size=64k") as mount:

@@ -80,6 +80,34 @@ def test_session_commands_offline_then_sync(
     assert len(assert_pairing_holds(sqlite_db)) == 1
 
 
+def test_sync_says_so_when_a_damaged_outbox_was_kept_aside(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The END waiting in a damaged outbox was never sent: 'everything is in the database'
+    with exit 0 (what a scheduled sync logs as success) was not true."""
+    common = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *common, "--user", "alice"]) == 0
+    with moved_away(sqlite_db):
+        assert main(["session", "end", *common, "--user", "alice"]) == 3  # kept on this PC
+    capsys.readouterr()
+    box = durable_for(sqlite_db).outbox
+    path = box.path
+    box.close()
+    path.write_bytes(b"\x13garbage, not SQLite" * 200)  # truncated and overwritten
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+    assert main(["sync", "--status"]) == 0
+    shown = capsys.readouterr()
+    assert "everything is in the database" not in shown.out
+    assert "This PC's outbox was damaged and is kept as" in shown.err
+    assert main(["sync", "--db", sqlite_db]) == 3
+    shown = capsys.readouterr()
+    assert "This PC's outbox was damaged and is kept as" in shown.err
+    assert main(["sync", "--status", "--format", "json"]) == 0
+    assert len(_json(capsys)["damaged_copies"]) == 1
+
+
 def test_conflict_listed_until_resolved(sqlite_db: str, capsys: pytest.CaptureFixture[str]) -> None:
     durable = durable_for(sqlite_db)
     inst = durable.identify(instrument=TEM)

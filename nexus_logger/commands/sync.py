@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from nexus_logger.commands._common import (
     add_format_option,
@@ -93,9 +94,21 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(report.message)
         for record in report.conflicts:
             print(f"  conflict {record.id} ({record.kind}): {record.message}")
-    # 0 only when nothing waits (held events count: they are not in the database) and no other
-    # process is still sending (docs/outbox.md).
-    return 0 if report.complete else EXIT_WAITING
+    damaged = _tell_damaged(durable.outbox.path)
+    # 0 only when nothing waits (held events count: they are not in the database; so may a
+    # damaged outbox kept aside) and no other process is still sending (docs/outbox.md).
+    return 0 if report.complete and not damaged else EXIT_WAITING
+
+
+def _tell_damaged(path: Path) -> list[Path]:
+    """Name the damaged outbox files kept beside ``path`` on stderr (events in them were never
+    sent: "everything is in the database" alone would not be true)."""
+    from nexus_logger.core.offline.outbox_file import damaged_copies, damaged_notice
+
+    copies = damaged_copies(path)
+    for copy in copies:
+        print(f"Warning: {damaged_notice(copy)}", file=sys.stderr)
+    return copies
 
 
 def _outbox(args: argparse.Namespace) -> Outbox:
@@ -109,6 +122,8 @@ def _outbox(args: argparse.Namespace) -> Outbox:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from nexus_logger.core.offline.outbox_file import damaged_copies
+
     outbox = _outbox(args)
     events = outbox.items()
     conflicts = outbox.conflicts(include_handled=args.all)
@@ -120,13 +135,19 @@ def _status(args: argparse.Namespace) -> int:
                     "pending": len(events),
                     "events": [e.as_dict() for e in events],
                     "conflicts": [c.as_dict() for c in conflicts],
+                    "damaged_copies": [str(c) for c in damaged_copies(outbox.path)],
                 }
             )
         )
         return 0
     print(f"Outbox: {outbox.path}")
+    damaged = _tell_damaged(outbox.path)
     if not events:
-        print("No events waiting: everything is in the database.")
+        print(
+            "No events waiting in the outbox."
+            if damaged
+            else "No events waiting: everything is in the database."
+        )
     else:
         print(f"{len(events)} event{'s' if len(events) != 1 else ''} waiting:")
         rows = [e.as_dict() for e in events]

@@ -173,6 +173,11 @@ class OutboxFile:
             # commit is fsynced, so a kept event survives a power cut.
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
+            # Damage past the first page only shows when a query reaches it: then every start
+            # and end failed until someone deleted the file. The file is small; check it whole.
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({verdict})")
             self._upgrade(conn)
         except sqlite3.DatabaseError as err:
             conn.close()

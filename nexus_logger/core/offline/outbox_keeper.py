@@ -137,7 +137,13 @@ class OutboxKeeper:
             eng = eng or self._link.engine()
         except DatabaseUnavailable as err:
             return sender.Run(error=str(err))
-        run = sender.send_waiting(self.outbox, eng, self.database_key, self._rules, live_id)
+        try:
+            run = sender.send_waiting(self.outbox, eng, self.database_key, self._rules, live_id)
+        except OutboxError as err:
+            # What waits cannot be read: the caller's own event goes straight to the database
+            # (offline protection is off, and said so) rather than nothing being logged at all.
+            self.failed(err)
+            return sender.Run()
         if not self._pruned:
             self._pruned = True
             self.call(self.outbox.prune)
