@@ -663,6 +663,9 @@ def test_an_end_refused_by_a_read_only_database_waits_and_goes_once_it_is_writab
         assert durable.find_open(TEM) is None and durable.offline_reason is None
         bob = durable.start(instrument=inst, user="bob")
         assert not bob.queued and not bob.created and "cannot be reached" not in bob.message
+        # Not "a session is already open, end it first" (ending it again finds nothing open):
+        # it was ended here, and its END waits for the database.
+        assert bob.end_waits_here and "has not taken its END yet" in bob.message
     finally:
         _immutable(folder, False)
         _immutable(path, False)
@@ -686,3 +689,28 @@ def test_an_end_with_a_note_the_database_would_refuse_is_refused_first(sqlite_db
     assert lifecycle.find_open_session(TEM, engine=sqlite_db) is not None
     assert not durable.end(session).queued
     assert lifecycle.find_open_session(TEM, engine=sqlite_db) is None
+
+
+def test_the_command_line_says_a_new_start_waits_for_the_end_kept_here(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After an END the read-only database refused (kept on this PC), 'session start' said
+    "a session is already open... end it first", and 'session end' then said none was open."""
+    from nexus_logger.cli import main
+
+    folder, path, _durable = _on_a_share(sqlite_db)
+    common = ["--db", str(path), "--instrument", TEM]
+    assert main(["session", "start", *common, "--user", "alice"]) == 0
+    if not (_immutable(path, True) and _immutable(folder, True)):
+        _immutable(path, False)
+        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
+    try:
+        assert main(["session", "end", *common, "--user", "alice"]) == 3  # kept on this PC
+        capsys.readouterr()
+        assert main(["session", "start", *common, "--user", "bob"]) == 4
+        said = capsys.readouterr()
+        assert "has not taken its END yet" in said.out + said.err
+        assert "End it first" not in said.out + said.err
+    finally:
+        _immutable(folder, False)
+        _immutable(path, False)

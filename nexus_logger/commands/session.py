@@ -114,6 +114,12 @@ def cmd_start(args: argparse.Namespace) -> int:
         instrument=inst, user=user, note=args.note, at=at, confirm=False, typed=at is not None
     )
     s = outcome.session
+    if outcome.end_waits_here:
+        return words.refused(
+            args,
+            outcome.message,
+            {"created": False, "session": s.as_dict(), "end_waits_here": True},
+        )
     if not outcome.created:
         from nexus_logger.core.settings.identity import same_user
 

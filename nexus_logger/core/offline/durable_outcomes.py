@@ -39,6 +39,9 @@ class StartOutcome:
     queued: bool  # True when kept in the local outbox because the database was not reached
     message: str  # a plain sentence for the user
     event_id: int | None = None  # the outbox event of a kept START (see DurableLogger.confirm)
+    #: The open session that refused this START was ended on this PC; its END waits here
+    #: (the database refuses writes right now) and is sent once the database accepts it.
+    end_waits_here: bool = False
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ class SessionFinder:
         for ident, _entry in lifecycle.open_here(instrument_pid):
             if found is None or ident != found.session_identifier:
                 lifecycle.forget_open_here(ident)
-        if found is not None and self._end_waits_here(found.session_identifier):
+        if found is not None and self.end_waits_here(found.session_identifier):
             # Ended on this PC; its END waits to be sent (the database refuses writes now).
             found = None
         return found if found is not None else self.kept_session(instrument_pid)
@@ -121,7 +121,8 @@ class SessionFinder:
         )
         return found or []
 
-    def _end_waits_here(self, session_identifier: str) -> bool:
+    def end_waits_here(self, session_identifier: str) -> bool:
+        """True when the session's END waits in this PC's outbox (not in the database yet)."""
         waiting = self._events((EventState.PENDING,), session_identifier)
         return any(e.kind is EventKind.END for e in waiting)
 

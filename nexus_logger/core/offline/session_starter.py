@@ -77,6 +77,20 @@ class SessionStarter:
         if result.created:
             lifecycle.remember_open_here(result.session)
             message = f"Session started on {instrument.display_name} for {name}."
+        elif self._finder.end_waits_here(result.session.session_identifier):
+            # Ended here, but the database has not taken the END yet: not "end it first".
+            message = (
+                f"The session of {_who(result.session)} on {instrument.display_name} was ended "
+                "on this PC, but the database has not taken its END yet (it is sent "
+                "automatically once the database accepts changes); start again after that."
+            )
+            return StartOutcome(
+                result.session,
+                False,
+                False,
+                self._keeper.with_warning(message),
+                end_waits_here=True,
+            )
         else:
             s = result.session
             message = f"A session is already open on {instrument.display_name}: {_who(s)}."
