@@ -549,9 +549,17 @@ def test_offline_with_no_session_known_the_refusal_claims_nothing_of_the_databas
     assert main(["session", "status", *base]) == 0  # this PC learns its instrument
     capsys.readouterr()
     with moved_away(sqlite_db):
-        assert main(["session", "end", *base]) == 4
+        # 5: the database was not reached and nothing was kept (4 says the database refused).
+        assert main(["session", "end", *base]) == 5
+        assert main(["session", "heartbeat", *base]) == 5
     err = capsys.readouterr().err
     assert "The database cannot be reached, and this PC knows no session open on" in err
+    assert "no heartbeat recorded" in err
+    # A start refused by what this PC knows (a START of its own kept here), offline: 5 too.
+    with moved_away(sqlite_db):
+        assert main(["session", "start", *base, "--user", "alice"]) == 3  # kept on this PC
+        assert main(["session", "start", *base, "--user", "alice"]) == 5
+    assert "as this PC knows it; the database cannot be reached" in capsys.readouterr().err
     assert "No session is open" not in err
 
 

@@ -36,11 +36,21 @@ def when(value: datetime) -> str:
     return value.isoformat(sep=" ", timespec="seconds")
 
 
-def refused(args: argparse.Namespace, message: str, payload: dict[str, Any]) -> int:
+def refused(
+    args: argparse.Namespace,
+    message: str,
+    payload: dict[str, Any],
+    *,
+    offline: bool = False,
+) -> int:
+    """Print a refusal; exit 4 (the database refused), or 5 when ``offline``: what this PC
+    knows refused it, the database was not reached and nothing was kept (README, exit codes).
+    """
+    code = errors.EXIT_UNREACHABLE if offline else EXIT_REFUSED
     if args.format == "json":
-        print(render_json({"ok": False, "error": message, "exit_code": EXIT_REFUSED, **payload}))
+        print(render_json({"ok": False, "error": message, "exit_code": code, **payload}))
     print(f"nexus-logger: {message}", file=sys.stderr)
-    return EXIT_REFUSED
+    return code
 
 
 def not_yours(args: argparse.Namespace, session: Any) -> int:
@@ -64,7 +74,7 @@ def no_open(args: argparse.Namespace, pid: str, *, offline: bool = False) -> int
         )
     else:
         message = f"No session is open on {pid}; there is nothing to end."
-    return refused(args, message, {"ended": None, "instrument": pid})
+    return refused(args, message, {"ended": None, "instrument": pid}, offline=offline)
 
 
 def suggest(args: argparse.Namespace, *words: str, pid: Any = None, user: bool = False) -> str:

@@ -139,7 +139,9 @@ def cmd_start(args: argparse.Namespace) -> int:
             f"{s.user or 'unknown user'} since {words.when(s.started)}{where} "
             f"(session {s.session_identifier}). {what_to_do}"
         )
-        return words.refused(args, message, {"created": False, "session": s.as_dict()})
+        return words.refused(
+            args, message, {"created": False, "session": s.as_dict()}, offline=outcome.queued
+        )
     if args.format == "json":
         data = {"ok": True, "created": True, "queued": outcome.queued, "session": s.as_dict()}
         if outcome.queued:
@@ -273,7 +275,14 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
     durable, inst, session = _open_or_refuse(args)
     if session is None:
         message = f"No session is open on {inst.instrument_pid}; no heartbeat recorded."
-        return words.refused(args, message, {"session_identifier": None})
+        if durable.offline_reason:  # only what this PC knows: never a claim about the database
+            message = (
+                f"The database cannot be reached, and this PC knows no session open on "
+                f"{inst.instrument_pid}; no heartbeat recorded."
+            )
+        return words.refused(
+            args, message, {"session_identifier": None}, offline=bool(durable.offline_reason)
+        )
     try:
         engine = durable.engine()
     except DatabaseUnavailable:
