@@ -87,6 +87,25 @@ def test_full_disk_start_and_end_go_straight_to_the_database(
         assert find_open_session(TEM, engine=sqlite_db) is None
 
 
+def test_offline_with_a_full_disk_the_pc_does_not_claim_it_never_reached_the_database(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """The outbox (which keeps the instrument identified last) cannot be read on a full disk:
+    the message said "This PC has not reached that database before", which was not true."""
+    with tmpfs(tmp_path / "tiny", "size=256k") as disk:
+        first = DurableLogger(fast_engine(sqlite_db), outbox_path=disk / "outbox.sqlite")
+        first.identify(instrument=TEM)
+        first.outbox.close()
+        fill(disk)
+        with moved_away(sqlite_db), pytest.raises(DatabaseUnavailable) as away:
+            # A new engine: the first one's kept connection would still read the moved file.
+            durable = DurableLogger(sqlite_db, outbox_path=disk / "outbox.sqlite", timeout=0.9)
+            durable.identify(instrument=TEM)
+    said = str(away.value)
+    assert "has not reached that database before" not in said
+    assert "cannot be read either" in said and "is full" in said
+
+
 def test_damaged_outbox_is_moved_aside_and_sessions_go_on(sqlite_db: str, tmp_path: Path) -> None:
     box = tmp_path / "outbox.sqlite"
     box.write_bytes(b"\x13garbage, not SQLite" * 500)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -124,6 +125,8 @@ _DAMAGED = ("file is not a database", "malformed", "file is encrypted", "not a d
 def _problem(path: Path, err: BaseException) -> str:
     """What is wrong with the outbox file, in one sentence, from an OS or SQLite error."""
     low = str(err).lower()
+    if "disk i/o error" in low and _nearly_full(path.parent):
+        low = "disk is full"  # how SQLite reports a full disk while writing its WAL
     if "disk is full" in low or "no space" in low or getattr(err, "errno", None) == 28:
         return (
             f"The disk holding the local outbox {path} is full. Free some space; nothing "
@@ -138,6 +141,14 @@ def _problem(path: Path, err: BaseException) -> str:
         f"The local outbox {path} cannot be used ({err}). Check that its folder exists and "
         "can be written."
     )
+
+
+def _nearly_full(folder: Path) -> bool:
+    """True when the disk holding ``folder`` has less room than one outbox write needs."""
+    try:
+        return shutil.disk_usage(folder).free < 64 * 1024
+    except OSError:
+        return False
 
 
 class OutboxFile:

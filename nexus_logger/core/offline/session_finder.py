@@ -10,7 +10,7 @@ from nexus_logger.core import timestamps
 from nexus_logger.core.db.models import Instrument
 from nexus_logger.core.errors import DatabaseUnavailable, NexusLoggerError
 from nexus_logger.core.offline.database_link import DatabaseLink
-from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxEvent
+from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxError, OutboxEvent
 from nexus_logger.core.offline.outbox_keeper import OutboxKeeper
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import OpenSession
@@ -38,15 +38,13 @@ class SessionFinder:
             )
         except DatabaseUnavailable as err:
             self._link.went_offline(err)
-            cached = self._keeper.call(
-                self._keeper.outbox.cached_instrument, self._keeper.database_key, requested
-            )
-            if cached is None and instrument is not None:
-                cached = self._keeper.call(
-                    self._keeper.outbox.cached_instrument,
-                    self._keeper.database_key,
-                    f"pid:{instrument}",
-                )
+            keys = [requested] + ([f"pid:{instrument}"] if instrument is not None else [])
+            cached, unreadable = self._cached_instrument(keys)
+            if unreadable is not None:
+                raise DatabaseUnavailable(
+                    f"{err} This PC's outbox, where it keeps the instrument it identified last, "
+                    f"cannot be read either: {unreadable}"
+                ) from err
             if cached is None:
                 raise DatabaseUnavailable(
                     f"{err} This PC has not reached that database before, so it does not know "
@@ -62,6 +60,19 @@ class SessionFinder:
             self._keeper.outbox.remember_instrument, self._keeper.database_key, requested, found
         )
         return found
+
+    def _cached_instrument(self, keys: list[str]) -> tuple[Instrument | None, OutboxError | None]:
+        """The instrument identified last under the first of ``keys`` known, or why the
+        outbox could not say (a full disk is not "never reached that database")."""
+        for key in keys:
+            try:
+                found = self._keeper.outbox.cached_instrument(self._keeper.database_key, key)
+            except OutboxError as err:
+                self._keeper.failed(err)
+                return None, err
+            if found is not None:
+                return found, None
+        return None, None
 
     def _identity_key(self, instrument: str | None, use_config: bool) -> str:
         if instrument is None and use_config:
