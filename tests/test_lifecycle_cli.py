@@ -13,7 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core.sessions.lifecycle import end_session, find_open_session, record_heartbeat
+from nexus_logger.core.sessions.lifecycle import (
+    end_session,
+    find_open_session,
+    forget_open_here,
+    record_heartbeat,
+)
 from tests.headless import run_main_in_child
 from tests.helpers_lifecycle import dump_database, raw_query, starts_on
 from tests.helpers_outbox import moved_away
@@ -555,12 +560,63 @@ def test_offline_with_no_session_known_the_refusal_claims_nothing_of_the_databas
     err = capsys.readouterr().err
     assert "The database cannot be reached, and this PC knows no session open on" in err
     assert "no heartbeat recorded" in err
+    assert "No session is open" not in err
     # A start refused by what this PC knows (a START of its own kept here), offline: 5 too.
     with moved_away(sqlite_db):
         assert main(["session", "start", *base, "--user", "alice"]) == 3  # kept on this PC
         assert main(["session", "start", *base, "--user", "alice"]) == 5
     assert "as this PC knows it; the database cannot be reached" in capsys.readouterr().err
-    assert "No session is open" not in err
+
+
+def test_offline_a_session_another_login_started_here_is_known_and_stays_its_own(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """bob started online; the share dropped. alice's start was kept on this PC (and held at
+    the next sending, never written), and bob could not end his own session offline: "not
+    yours, alice started it". The PC's record of its sessions is now one for every login."""
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    bob, alice = _as("bob", tmp_path), _as("alice", tmp_path)
+    assert run_main_in_child(["session", "start", *base], bob).rc == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    with moved_away(sqlite_db):
+        start = run_main_in_child(["session", "start", *base], alice)
+        assert start.rc == 5, start.stderr  # refused by what this PC knows; nothing kept
+        assert "bob" in start.stderr and "as this PC knows it" in start.stderr
+        end = run_main_in_child(["session", "end", *base], bob)
+        assert end.rc == 3, end.stderr  # his END, kept on this PC
+    assert run_main_in_child(["sync", "--db", sqlite_db], alice).rc == 0
+    assert find_open_session(TEM, engine=sqlite_db) is None
+    assert [
+        r[0]
+        for r in raw_query(
+            sqlite_db,
+            "SELECT event_type FROM session_log "
+            "WHERE session_identifier = ? ORDER BY id_session_log",
+            (ident,),
+        )
+    ] == ["START", "END"]
+
+
+def test_offline_a_start_another_login_sent_is_known_to_its_owner(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """bob's START was kept offline and sent by alice's sync; offline again, bob's PC said it
+    knew no session and let him start a second one (held at the next sending)."""
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    bob, alice = _as("bob", tmp_path), _as("alice", tmp_path)
+    assert run_main_in_child(["session", "status", *base], bob).rc == 0  # learns the instrument
+    with moved_away(sqlite_db):
+        assert run_main_in_child(["session", "start", *base], bob).rc == 3  # kept
+    assert run_main_in_child(["sync", "--db", sqlite_db], alice).rc == 0  # alice sends it
+    assert find_open_session(TEM, engine=sqlite_db).user == "bob"
+    with moved_away(sqlite_db):
+        status = run_main_in_child(["session", "status", *base], bob)
+        assert "bob" in "\n".join(status.output), status.output
+        again = run_main_in_child(["session", "start", *base], bob)
+        assert again.rc == 5, again.stderr  # his session is known: no second one
+        assert run_main_in_child(["session", "end", *base], bob).rc == 3  # kept, to be sent
+    assert run_main_in_child(["sync", "--db", sqlite_db], bob).rc == 0
+    assert find_open_session(TEM, engine=sqlite_db) is None
 
 
 def test_offline_this_pc_forgets_a_session_the_database_said_was_ended_elsewhere(
@@ -581,7 +637,7 @@ def test_offline_this_pc_forgets_a_session_the_database_said_was_ended_elsewhere
 
 def test_end_at_a_heartbeat_earlier_than_the_start_says_so(sqlite_db: str, tmp_path: Path) -> None:
     """A heartbeat before the START (written by a PC whose clock was behind): said as it is,
-    not as the moment the command was given. Ended from a login with no record of its own."""
+    not as the moment the command was given. Ended from a PC with no record of the session."""
     base = ["--db", sqlite_db, "--instrument", TEM]
     assert main(["session", "start", *base]) == 0
     ident = find_open_session(TEM, engine=sqlite_db).session_identifier
@@ -592,6 +648,7 @@ def test_end_at_a_heartbeat_earlier_than_the_start_says_so(sqlite_db: str, tmp_p
             "WHERE session_identifier = ?",
             (ident,),
         )
+    forget_open_here(ident)  # it ran on that other PC: this one has no record of it
     end = ["session", "end", *base, "--session", ident, "--at", "heartbeat"]
     run = run_main_in_child(end, _as("carol", tmp_path))
     assert run.rc == 4

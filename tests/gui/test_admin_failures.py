@@ -178,7 +178,7 @@ def test_typed_digits_are_the_time_written(qtbot, dialog: EndTimeDialog) -> None
     ("typed", "problem"),
     [
         ("2026-12-01 12:00", "in the future"),
-        ("2026-03-10 08:00", "before the session started (2026-03-10 08:05:31)"),
+        ("2026-03-10 08:00", "before the session started (2026-03-10 08:05:31 EDT)"),
         ("10/03/2026 12:00", "YYYY-MM-DD HH:MM"),
         ("2026-03-10 25:00", "YYYY-MM-DD HH:MM"),
     ],

@@ -21,6 +21,7 @@ from nexus_logger.core import timestamps
 from nexus_logger.core.db.models import Instrument
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import OpenSession
+from nexus_logger.core.sessions.local_heartbeat import update_local_file
 from nexus_logger.core.staff import admin_actions
 from nexus_logger.gui.dialogs import ResumeAction, ResumeChoice, ResumeDialog
 from nexus_logger.gui.main_window import MainWindow, Phase
@@ -218,6 +219,8 @@ def _roots_open_session(database: str, monkeypatch, tmp_path: Path) -> OpenSessi
             (timestamps.to_db(beat, "America/New_York"), started.session_identifier),
         )
     conn.close()
+    # This PC's record (one for every login) last saw it alive then too.
+    update_local_file(started.session_identifier, {"last_alive": beat.isoformat()})
     login_as(monkeypatch, tmp_path / "home-bob", "bob")
     found = lifecycle.find_open_session(PID, engine=database)  # as bob sees it
     assert found is not None and found.user == "root" and found.last_heartbeat == beat

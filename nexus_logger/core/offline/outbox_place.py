@@ -15,8 +15,6 @@ While the PC's outbox is used, the waiting events of the login's own file are ad
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,21 +64,10 @@ def _cannot_write(file: Path) -> str | None:
 
 
 def _share_with_every_login(file: Path) -> None:
-    """POSIX: give a new outbox file the write rights the folder gives (group, others).
-
-    SQLite creates the file's ``-wal`` and ``-shm`` with the file's rights, so other logins can
-    write them too. On Windows the folder's ACL is inherited and nothing needs doing.
-    """
-    if sys.platform == "win32":
-        return
-    try:
-        folder_mode = file.parent.stat().st_mode
-        for part in (file, Path(f"{file}.lock")):
-            if not part.exists():
-                part.touch()
-            os.chmod(part, 0o644 | (folder_mode & 0o020) | (folder_mode & 0o002))
-    except OSError as err:  # another login's file: its owner set it up already
-        _logger.debug("Could not share %s with the other logins: %s", file, err)
+    """A new outbox file and its lock, writable by every login the folder lets write (SQLite
+    creates the file's ``-wal`` and ``-shm`` with the file's rights, so those are too)."""
+    for part in (file, Path(f"{file}.lock")):
+        paths.share_with_every_login(part)
 
 
 def locate(configured: str = "") -> Place:

@@ -44,7 +44,6 @@ from nexus_logger.core.offline.sender_run import Run, hold, reject
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import SessionsOverlap, StartResult
 from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, TimeRules
-from nexus_logger.core.settings.identity import same_user
 
 __all__ = ["UNCONFIRMED_RECENT", "Run", "send_end", "send_waiting"]
 
@@ -117,9 +116,9 @@ def _send_start(
     if result.session.session_identifier == ident:
         outbox.set_state(event.id, EventState.SENT)
         run.sent += 1
-        if result.created and same_user(event.user, lifecycle.default_user()):
-            # Its user's own record, as for a START written at once: at the next outage this
-            # PC still knows the session (its heartbeat forgets it once it ends anywhere).
+        if result.created:
+            # This PC's record, as for a START written at once, whichever login sends it: at
+            # the next outage the PC still knows the session (forgotten once it ends anywhere).
             lifecycle.remember_open_here(result.session)
         if result.created and not event.confirmed:
             _logger.warning(

@@ -138,12 +138,9 @@ class SessionFinder:
         return any(e.kind is EventKind.END for e in waiting)
 
     def _known_here(self, pid: str, every: list[OutboxEvent]) -> OpenSession | None:
-        """The session this login last ran on ``pid`` (its local file), unless this PC's
-        outbox (``every``: its events in every state) holds its END, waiting, sent or held,
-        whichever login's process kept it.
-
-        The local file is this login's own: another login on this PC that ended the session
-        cannot change it, but the outbox is the PC's, so it records that END.
+        """The session this PC last ran on ``pid`` (its record, whichever login started it),
+        unless this PC's outbox (``every``: its events in every state) holds its END, waiting,
+        sent or held, whichever login's process kept it.
         """
         ended = {e.session_identifier for e in every if e.kind is EventKind.END}
         for ident, entry in reversed(lifecycle.open_here(pid)):

@@ -1,6 +1,15 @@
-"""This PC's local heartbeat file: when each of its sessions was last alive, and who started
+"""This PC's record of the sessions running on it: when each was last alive, and who started
 it when. Known even while the database is away, so a PC that lost the network can still end
-its session, at the time it was really last alive."""
+its session, at the time it was really last alive, and knows a session is open on its
+instrument whichever login started it.
+
+One file per PC (``heartbeat.json`` in the PC's folder, beside its outbox: the
+``outbox_folder`` setting, else the machine-wide data folder), read and written by every
+login's nexus-logger: a PC is shared, and a session bob started must stop alice's offline
+start and stay bob's to end offline. When this login cannot write that folder, its entries
+go to the login's own data folder (where the record was before it was one per PC), which is
+read too.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,6 +30,7 @@ from filelock import Timeout as FileLockTimeout
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.models import Instrument
+from nexus_logger.core.errors import NexusLoggerError
 from nexus_logger.core.sessions.inputs import clean_identifier, stored_in_zone
 from nexus_logger.core.sessions.outcomes import OpenSession
 from nexus_logger.core.sessions.station import this_host
@@ -40,16 +51,26 @@ __all__ = [
 
 #: Entries of the local heartbeat file older than this are dropped when it is rewritten.
 _LOCAL_HEARTBEAT_KEEP = timedelta(days=30)
+_FILE_NAME = "heartbeat.json"
 
 
 def heartbeat_file() -> Path:
-    """The local heartbeat file of this PC (JSON, rewritten atomically)."""
-    return paths.data_dir() / "heartbeat.json"
+    """This PC's record (JSON, rewritten atomically), in the PC's folder beside its outbox."""
+    from nexus_logger.core.settings.config import load_settings
+
+    try:
+        configured = load_settings().outbox_folder
+    except NexusLoggerError:  # a broken config file is reported where it is used
+        configured = ""
+    return paths.machine_outbox_dir(configured) / _FILE_NAME
 
 
-def read_local_file() -> dict[str, dict[str, Any]]:
-    """Every session's entry in the file (empty when it is missing or unreadable)."""
-    path = heartbeat_file()
+def _own_file() -> Path:
+    """This login's own record: where it was before it was one per PC, and the fallback."""
+    return paths.data_dir() / _FILE_NAME
+
+
+def _read(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -61,16 +82,25 @@ def read_local_file() -> dict[str, dict[str, Any]]:
     return sessions if isinstance(sessions, dict) else {}
 
 
+def read_local_file() -> dict[str, dict[str, Any]]:
+    """Every session's entry this PC holds (empty when there is none or it is unreadable)."""
+    pc, own = heartbeat_file(), _own_file()
+    if own == pc:
+        return _read(pc)
+    return {**_read(own), **_read(pc)}
+
+
 @contextlib.contextmanager
-def _local_file_locked() -> Iterator[None]:
-    path = heartbeat_file()
+def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock", timeout=10):
+    lock = Path(str(path) + ".lock")
+    if not lock.exists():
+        paths.share_with_every_login(lock)
+    with FileLock(str(lock), timeout=10):
         yield
 
 
-def _write_local(sessions: dict[str, dict[str, Any]]) -> None:
-    path = heartbeat_file()
+def _write(path: Path, sessions: dict[str, dict[str, Any]]) -> None:
     payload = json.dumps({"version": 1, "sessions": sessions}, indent=1, ensure_ascii=False)
     fd, tmp = tempfile.mkstemp(prefix=".heartbeat-", suffix=".tmp", dir=path.parent)
     try:
@@ -78,6 +108,8 @@ def _write_local(sessions: dict[str, dict[str, Any]]) -> None:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
+        if sys.platform != "win32":
+            os.chmod(tmp, 0o644)  # every login reads it (mkstemp makes it private)
         for attempt in range(5):  # Windows refuses to replace a file another process reads
             try:
                 os.replace(tmp, path)
@@ -91,29 +123,46 @@ def _write_local(sessions: dict[str, dict[str, Any]]) -> None:
             os.unlink(tmp)
 
 
-def update_local_file(ident: str, entry: dict[str, Any] | None) -> None:
-    """Set (or with ``None`` remove) one session's entry; old entries are pruned."""
-    try:
-        with _local_file_locked():
-            sessions = read_local_file()
-            if entry is None:
-                if sessions.pop(ident, None) is None:
-                    return
-            else:
-                # Who started it and when stay known across heartbeats (see open_here).
-                old = sessions.get(ident)
-                sessions[ident] = {**(old if isinstance(old, dict) else {}), **entry}
-            cutoff = timestamps.now_in("UTC") - _LOCAL_HEARTBEAT_KEEP
-            for key in list(sessions):
-                try:
-                    seen = sessions[key].get("last_alive") or sessions[key]["started"]
-                    if timestamps.parse(seen) < cutoff:
-                        del sessions[key]
-                except (KeyError, TypeError, timestamps.TimestampError):
+def _update(path: Path, ident: str, entry: dict[str, Any] | None) -> None:
+    """Set (or with ``None`` remove) one entry of the record at ``path``; prune old ones."""
+    with _locked(path):
+        sessions = _read(path)
+        if entry is None:
+            if sessions.pop(ident, None) is None:
+                return
+        else:
+            # Who started it and when stay known across heartbeats (see open_here), also
+            # from the login's own record of before.
+            old = sessions.get(ident) or _read(_own_file()).get(ident)
+            sessions[ident] = {**(old if isinstance(old, dict) else {}), **entry}
+        cutoff = timestamps.now_in("UTC") - _LOCAL_HEARTBEAT_KEEP
+        for key in list(sessions):
+            try:
+                seen = sessions[key].get("last_alive") or sessions[key]["started"]
+                if timestamps.parse(seen) < cutoff:
                     del sessions[key]
-            _write_local(sessions)
+            except (KeyError, TypeError, timestamps.TimestampError):
+                del sessions[key]
+        _write(path, sessions)
+
+
+def update_local_file(ident: str, entry: dict[str, Any] | None) -> None:
+    """Set (or with ``None`` remove) one session's entry in this PC's record; old entries are
+    pruned. Removing takes it out of the login's own record too. When this login cannot write
+    the PC's record, its own takes the entry."""
+    pc, own = heartbeat_file(), _own_file()
+    try:
+        _update(pc, ident, entry)
+        if entry is not None or own == pc:
+            return
     except (OSError, FileLockTimeout) as err:
-        _logger.warning("Could not update the local heartbeat file %s: %s", heartbeat_file(), err)
+        _logger.warning("Could not update this PC's heartbeat file %s: %s", pc, err)
+        if own == pc:
+            return
+    try:
+        _update(own, ident, entry)
+    except (OSError, FileLockTimeout) as err:
+        _logger.warning("Could not update the local heartbeat file %s: %s", own, err)
 
 
 def forget_open_here(session_identifier: str) -> None:

@@ -20,10 +20,14 @@ cannot write there.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
+
+_logger = logging.getLogger(__name__)
 
 APP_NAME = "nexus-logger"
 HOME_ENV = "NEXUS_LOGGER_HOME"
@@ -90,6 +94,21 @@ def machine_outbox_dir(configured: str = "") -> Path:
     if home:
         return home / "data"
     return platformdirs.site_data_path(APP_NAME, appauthor=False)
+
+
+def share_with_every_login(file: Path) -> None:
+    """POSIX: give ``file`` the write rights its folder gives (group, others), so that the
+    other logins of this PC can change it too; made empty if missing. On Windows the folder's
+    ACL is inherited and nothing needs doing. A file of another login is left as it is."""
+    if sys.platform == "win32":
+        return
+    try:
+        folder_mode = file.parent.stat().st_mode
+        if not file.exists():
+            file.touch()
+        os.chmod(file, 0o644 | (folder_mode & 0o020) | (folder_mode & 0o002))
+    except OSError as err:  # another login's file: its owner set it up already
+        _logger.debug("Could not share %s with the other logins: %s", file, err)
 
 
 def user_outbox_dir() -> Path:
