@@ -271,3 +271,21 @@ def test_a_login_that_cannot_write_the_pcs_folder_keeps_its_events_and_says_so(
     ident = started.session.session_identifier
     assert [r[0] for r in rows(sqlite_db, ident)] == ["START", "END"]
     assert check_outbox(configured=str(folder)).ok
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes (Windows: folder ACLs)")
+def test_the_record_of_sessions_running_here_is_one_every_login_can_use(
+    sqlite_db: str,
+) -> None:
+    """The PC's heartbeat.json sits beside its outbox; every login reads it, and its lock
+    takes the write rights the folder gives (a login's private file stopped the others)."""
+    folder = paths.machine_outbox_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o777)  # as IT opens the PC's folder to every login
+    started = lifecycle.start_session(instrument="TEST-TEM-001", user="alice", engine=sqlite_db)
+    lifecycle.remember_open_here(started.session)
+    record = lifecycle.heartbeat_file()
+    assert record == folder / "heartbeat.json"
+    assert record.stat().st_mode & 0o777 == 0o644
+    assert Path(f"{record}.lock").stat().st_mode & 0o777 == 0o666
+    assert started.session.session_identifier in json.loads(record.read_text())["sessions"]
