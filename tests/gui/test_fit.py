@@ -257,6 +257,20 @@ def test_admin_tab_fits_in_the_window(
     tab.files_panel.setVisible(True)
     assert_fits(qtbot, win, "sessions, one selected, its files predicted")
     tab.files_panel.clear()
+    # What an action says when done (as long as a force-end's summary with a long user name).
+    tab.action_label.setText(
+        "Done (audit entry 2): Force-end session c32da233-08dd-4dcc-ada8-0753f08e894d on "
+        "DEMO-XPS-04 (user 'bob.verylongusername@FACILITY.EXAMPLE.ORG') at "
+        "2026-12-07T05:40:00-07:00, 17 s after it started; it becomes TO_BE_BUILT."
+    )
+    assert_fits(qtbot, win, "sessions, one selected, an action done")
+    rows = tab.sessions_page.detail.events_view
+    # Not squeezed: its title row and a START and an END row still show whole.
+    assert (
+        rows.height()
+        >= rows.horizontalHeader().height() + 2 * rows.verticalHeader().defaultSectionSize()
+    )
+    tab.action_label.clear()
     for index in range(1, tab.pages.count()):
         tab.pages.setCurrentIndex(index)
         qtbot.waitUntil(lambda: not tab.busy, timeout=15_000)

@@ -43,6 +43,12 @@ class DetailPanel(QWidget):
         self.events_view = make_table_view(self.events_model, self)
         lay.addWidget(self.events_view, 1)
         lay.addLayout(self._build_buttons())
+        # Under the buttons, the panel's whole width: beside them a long "Done ..." wrapped to
+        # six lines, was cut at top and bottom and squeezed the rows table to one row.
+        self.action_label = QLabel(self)
+        self.action_label.setWordWrap(True)
+        self.action_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.action_label)
 
     def _build_buttons(self) -> QHBoxLayout:
         buttons = QHBoxLayout()
@@ -55,9 +61,6 @@ class DetailPanel(QWidget):
                 button.setToolTip("Only administrators (listed in the config file) can do this.")
             buttons.addWidget(button)
         buttons.addStretch(1)
-        self.action_label = QLabel(self)
-        self.action_label.setWordWrap(True)
-        buttons.addWidget(self.action_label, 2)
         return buttons
 
     def clear(self) -> None:
