@@ -89,3 +89,12 @@ def test_how_long_ago_counts_real_time_over_the_autumn_clock_change() -> None:
     now = datetime.fromisoformat("2026-11-01T01:10:00-05:00").astimezone(new_york)
     assert began.tzinfo is now.tzinfo and now.fold == 1
     assert text.ago(began, now) == "20 min ago"
+
+
+def test_the_admin_tab_rounds_a_duration_as_the_ended_page_does() -> None:
+    """1 min 59.7 s: "2 min" on the ended page, and "1 min" in the Admin tab's list."""
+    from nexus_logger.gui.admin.models import format_duration
+
+    assert text.duration(119.7) == "2 min" == format_duration(119.7)
+    assert format_duration(3600 + 5 * 60 + 29) == "1 h 05 min"
+    assert format_duration(-89) == "-1 min"

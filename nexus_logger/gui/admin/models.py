@@ -55,11 +55,15 @@ def format_time(value: datetime | None, tz_name: str | None, *, seconds: bool = 
 
 
 def format_duration(seconds: float | None) -> str:
-    """``45 min``, ``1 h 05 min``, ``3 d 4 h 10 min``: units named, never a bare ``0:01``."""
+    """``45 min``, ``1 h 05 min``, ``3 d 4 h 10 min``: units named, never a bare ``0:01``.
+
+    To the nearest minute, as the window's ended page and the CLI round (1 min 59.7 s is
+    ``2 min`` there and here, not ``1 min``).
+    """
     if seconds is None:
         return ""
     sign = "-" if seconds < 0 else ""
-    days, hours, minutes, _secs = duration_parts(abs(seconds))
+    days, hours, minutes, _secs = duration_parts(round(abs(seconds) / 60) * 60)
     if days:
         return f"{sign}{days} d {hours} h {minutes:02d} min"
     if hours:
