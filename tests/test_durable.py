@@ -178,9 +178,11 @@ def test_offline_start_refused_when_this_pc_runs_a_session(sqlite_db: str) -> No
 def test_identify_offline_uses_the_instrument_seen_last(sqlite_db: str) -> None:
     durable = durable_for(sqlite_db)
     with moved_away(sqlite_db):
-        with pytest.raises(DatabaseUnavailable, match="has not reached that database before") as no:
+        with pytest.raises(DatabaseUnavailable, match="has not reached the database before") as no:
             durable.identify(instrument=TEM)
     assert str(no.value).count("Check") == 1  # what to do is said once, by the cause
+    # First, what the window shows at the step that failed ("Identifying the instrument").
+    assert str(no.value).startswith("This PC does not know its instrument yet:")
     online = durable.identify(instrument=SEM)
     with moved_away(sqlite_db):
         offline = durable.identify(instrument=SEM)

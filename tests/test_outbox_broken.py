@@ -102,7 +102,7 @@ def test_offline_with_a_full_disk_the_pc_does_not_claim_it_never_reached_the_dat
             durable = DurableLogger(sqlite_db, outbox_path=disk / "outbox.sqlite", timeout=0.9)
             durable.identify(instrument=TEM)
     said = str(away.value)
-    assert "has not reached that database before" not in said
+    assert "has not reached the database before" not in said
     assert "cannot be read either" in said and "is full" in said
 
 

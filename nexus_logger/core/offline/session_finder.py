@@ -46,9 +46,11 @@ class SessionFinder:
                     f"cannot be read either: {unreadable}"
                 ) from err
             if cached is None:
+                # The first sentence is what the window shows at "Identifying the instrument".
                 raise DatabaseUnavailable(
-                    f"{err} This PC has not reached that database before, so it does not know "
-                    "its instrument yet and cannot keep sessions offline."
+                    "This PC does not know its instrument yet: it has not reached the database "
+                    f"before, and cannot reach it now. {err} Once it has reached the database, "
+                    "sessions can be kept on this PC while the database is away."
                 ) from err
             _logger.warning(
                 "Database unreachable; using the instrument identified last: %s",
