@@ -326,6 +326,10 @@ def test_a_failed_step_shows_a_sentence_retry_and_log(qtbot, make_window, sqlite
     assert diagnosis.startswith("Pre-flight check") and "What to do:" in diagnosis
     assert "'instrument'" in diagnosis.split("What to do:")[1]  # the setting to fix
     assert message not in diagnosis  # the step's own sentence is not repeated
+    # Shown whole, the page scrolled to it: not in a box scrolling inside the scrolling page.
+    whole = page.diagnosis_label.rect()
+    qtbot.waitUntil(lambda: page.diagnosis_label.visibleRegion().boundingRect() == whole)
+    assert page.detail_label.visibleRegion().boundingRect() == page.detail_label.rect()
     qtbot.mouseClick(page.log_button, Qt.MouseButton.LeftButton)
     assert window._log_window is not None and window._log_window.isVisible()
     assert "NO-SUCH-INSTRUMENT" in window._log_window.text()  # the failure is in the log

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -145,27 +145,21 @@ class StepsPage(QWidget):
         self.details_button.toggled.connect(self.show_details)
 
     def _build_details_box(self) -> None:
-        """What went wrong in full and the pre-flight check, behind "Details"."""
-        self.details_box = QScrollArea(self.error_box)
-        self.details_box.setWidgetResizable(True)
-        self.details_box.setFrameShape(QFrame.Shape.NoFrame)
-        self.details_box.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.details_box.setMinimumHeight(60)
-        self.details_box.setMaximumHeight(160)
-        inner = QWidget()
-        inner.setObjectName("detailsInner")
-        inner.setStyleSheet("#detailsInner { background: transparent; }")
-        self.details_box.viewport().setAutoFillBackground(False)
-        self.detail_label = theme.label(inner, "", theme.BASE_PT)
+        """What went wrong in full and the pre-flight check, behind "Details".
+
+        At its full height: the page scrolls when it is long. A box of its own that scrolled
+        inside the scrolling page showed seven lines, cut mid-line, and "What to do" only
+        after scrolling it.
+        """
+        self.details_box = QWidget(self.error_box)
+        self.detail_label = theme.label(self.details_box, "", theme.BASE_PT)
         self.detail_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.diagnosis_label = theme.label(inner, "", theme.BASE_PT)
+        self.diagnosis_label = theme.label(self.details_box, "", theme.BASE_PT)
         self.diagnosis_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        inner_layout = QVBoxLayout(inner)
+        inner_layout = QVBoxLayout(self.details_box)
         inner_layout.setContentsMargins(0, 0, 0, 0)
         inner_layout.addWidget(self.detail_label)
         inner_layout.addWidget(self.diagnosis_label)
-        inner_layout.addStretch(1)
-        self.details_box.setWidget(inner)
         self.details_box.hide()
 
     def reset(self) -> None:
@@ -228,11 +222,17 @@ class StepsPage(QWidget):
         """Add the pre-flight check that explains the failure (what is wrong, what to do)."""
         self.diagnosis_label.setText(text)
         self.diagnosis_label.show()
+        if self.details_box.isVisible():  # opened before the check answered: bring it in view
+            self._bring_details_into_view()
+
+    def _bring_details_into_view(self) -> None:
+        # Once the page is laid out with them (their height is known only then).
+        QTimer.singleShot(0, lambda: self.scroll.ensureWidgetVisible(self.details_box, 0, 8))
 
     def show_details(self, shown: bool = True) -> None:
         """Show or hide the staff's detail (the full message and the pre-flight check)."""
         self.details_box.setVisible(shown)
         if shown:
-            self.scroll.ensureWidgetVisible(self.details_box)
+            self._bring_details_into_view()
         if self.details_button.isChecked() != shown:
             self.details_button.setChecked(shown)
