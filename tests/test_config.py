@@ -64,9 +64,9 @@ def test_defaults_when_nothing_is_configured() -> None:
     [
         ({"file"}, "file.sqlite", "config file"),
         ({"file", "env"}, "env.sqlite", "environment (NEXUS_LOGGER_DB)"),
-        ({"file", "env", "flag"}, "flag.sqlite", "command line (--db)"),
-        ({"env", "flag"}, "flag.sqlite", "command line (--db)"),
-        ({"file", "flag"}, "flag.sqlite", "command line (--db)"),
+        ({"file", "env", "flag"}, "flag.sqlite", "command line option --db"),
+        ({"env", "flag"}, "flag.sqlite", "command line option --db"),
+        ({"file", "flag"}, "flag.sqlite", "command line option --db"),
         ({"env"}, "env.sqlite", "environment (NEXUS_LOGGER_DB)"),
     ],
 )

@@ -122,7 +122,7 @@ def test_missing_database_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
     found = by_name(checks)
     assert found["database"].status == "PROBLEM"
     assert "does not exist" in found["database"].message
-    assert "'database' setting (from the command line (--db))" in found["database"].fix
+    assert "'database' setting (from the command line option --db)" in found["database"].fix
     skipped = ("schema", "station", "account", "clock", "bridge")
     assert [found[n].status for n in skipped] == ["SKIPPED"] * 5
     assert found["outbox"].ok and found["log"].ok

@@ -48,7 +48,9 @@ def files_line(report: FileReport, zone: str | None) -> str:
     """What the session page says: ``NexusLIMS would take 12 files so far (3.4 MB); ...``."""
     tally = report.tally
     if tally is None and not report.data_root.strip():
-        return "Files are not counted: no data folder is set for this PC."
+        # Counting is off on this PC (no data_root): nothing the person at the instrument can
+        # act on, so no line for them (staff see the setting in 'nexus-logger config show').
+        return ""
     if tally is None:
         return report.problem
     if tally.unreadable:

@@ -142,7 +142,8 @@ def test_an_unreachable_data_root_is_said_quietly_and_end_is_normal(
 
 def test_without_a_data_root_the_window_ends_at_once(qtbot, make_window, sqlite_db: str) -> None:
     window = _running(qtbot, make_window, sqlite_db)
-    assert _files_text(window) == "Files are not counted: no data folder is set for this PC."
+    # Nothing the person at the instrument can act on: no line at all.
+    assert _files_text(window) == "" and not window.session_page.files_label.isVisible()
     window.end_session()
     assert window.phase is Phase.ENDING  # no count, no wait: straight to the END
 

@@ -248,7 +248,7 @@ def _from_flag_or_env(
     """``fld``'s value and source from the command line or the environment, if set there."""
     cli_value = overrides.get(fld.name)
     if cli_value is not None:
-        source = f"command line ({fld.flag})" if fld.flag else "command line"
+        source = f"command line option {fld.flag}" if fld.flag else "command line"
         return coerce(fld, cli_value, Origin.flag(fld)), source
     for var in fld.env:
         raw = env.get(var)
