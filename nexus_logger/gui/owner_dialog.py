@@ -105,12 +105,18 @@ class OtherUserDialog(QDialog):
             f"session on {session.instrument.display_name}.",
         )
         beat = session.last_heartbeat
-        self.alive = beat is not None and timestamps.seconds_between(beat, now) <= ALIVE_SECONDS
+        # A session started moments ago has no heartbeat yet (the command line writes none):
+        # its start says it is in use as well as a heartbeat would.
+        fresh = beat is None or timestamps.seconds_between(beat, session.started) > 0
+        seen = session.started if fresh else beat
+        assert seen is not None
+        self.alive = timestamps.seconds_between(seen, now) <= ALIVE_SECONDS
+        used = "started" if fresh else "in use"
         self.alive_label = theme.label(
             self,
-            f"It was in use {text.ago(beat, now)}: {owner} may still be working"
+            f"It was {used} {text.ago(seen, now)}: {owner} may still be working"
             + (f" (on {session.hostname})." if session.hostname else ".")
-            if self.alive and beat is not None
+            if self.alive
             else "",
         )
         theme.color_text(self.alive_label, theme.AMBER)

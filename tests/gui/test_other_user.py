@@ -106,6 +106,18 @@ def test_a_session_in_use_moments_ago_is_ended_now_by_default_and_said_to_be_in_
     assert dialog.choice() == ResumeChoice(ResumeAction.NEW, NOW)
 
 
+def test_a_session_started_moments_ago_without_a_heartbeat_is_said_to_be_in_use(qtbot):
+    """Started from the command line 30 s ago: no heartbeat yet, so no warning was given and
+    nothing was offered; its start says it is in use as a heartbeat would."""
+    started = NOW - timedelta(seconds=30)
+    session = replace(_session(heartbeat=False), started=started, start_text=started.isoformat())
+    dialog = OtherUserDialog(session, "bob", now=NOW)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.alive_label.isVisible() and dialog.at_now.isChecked()
+    assert dialog.alive_label.text().startswith("It was started just now: root may still be")
+
+
 def test_now_before_a_start_ahead_of_this_pcs_clock_is_refused_in_the_dialog(qtbot):
     """A session whose start is ahead of this PC's clock (another PC's clock runs fast): "now"
     would be before it; the dialog says so instead of a refusal about a time nobody typed."""
@@ -250,6 +262,8 @@ def test_bob_ends_roots_session_at_its_heartbeat_and_starts_his_own(
     assert [s.session_identifier for s in asked] == [old.session_identifier]
     assert window.session is not None and window.session.user == "bob"
     assert window.session_page.user_label.text() == "User: bob"
+    # The running page says root's session was really ended, and when.
+    assert window.session_page.message_label.text().startswith("root's session was ended at")
     old_rows = rows_of(sqlite_db, old.session_identifier)
     assert [(r["event_type"], r["record_status"], r["user"]) for r in old_rows] == [
         ("START", "TO_BE_BUILT", "root"),

@@ -4,6 +4,7 @@ then continue it, or end it and start anew."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from nexus_logger.gui.owner_dialog import OtherUserDialog, same_user
 from nexus_logger.gui.pages import Step, StepState
 
 if TYPE_CHECKING:
+    from nexus_logger.core.offline.durable import StartOutcome
     from nexus_logger.core.sessions.lifecycle import OpenSession
 
 _logger = logging.getLogger(__name__)
@@ -62,13 +64,22 @@ class OpenSessionChoice(WindowState):
             StepState.ACTIVE,
             f"Ending the open session at {end_at:%H:%M} and starting a new one.",
         )
+        whose = f"{open_session.user}'s session" if others else "The session left open"
+
+        def started(outcome: StartOutcome) -> None:
+            # Said on the running page: the other session really was ended, and when.
+            if outcome.created and not outcome.queued:
+                ended = f"{whose} was ended at {text.when(end_at)}."
+                outcome = dataclasses.replace(outcome, message=f"{ended} {outcome.message}")
+            self._on_started(outcome)
+
         self._submit_step(
             Step.START,
             logger.replace,
             open_session,
             end_at=end_at,
             user=self.connected.user,
-            on_done=self._on_started,
+            on_done=started,
         )
 
     def _log_resume_choice(
