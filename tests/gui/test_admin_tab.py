@@ -317,7 +317,10 @@ def test_admin_actions_with_confirmation_and_audit(qtbot, make_tab, sqlite_db, q
     actions = [tab.audit_model.index(r, 4).data() for r in range(3)]
     assert actions == ["fix_user", "requeue", "force_end"]
     assert tab.audit_model.index(0, 1).data() == "root"
-    assert "Before:" in tab.audit_model.index(0, 6).data(Qt.ItemDataRole.ToolTipRole)
+    tip = tab.audit_model.index(0, 6).data(Qt.ItemDataRole.ToolTipRole)
+    assert "Before:" in tip and tip.startswith("<qt>")  # rich text: Qt wraps it to the screen
+    when = tab.audit_model.index(0, 0).data()
+    assert when.endswith(datetime.now().astimezone().strftime(" %Z"))  # says which clock
     qtmodeltester.check(tab.audit_model)
     # A time edited by hand into nonsense is said to be unreadable, not shown as 1970.
     unreadable = dataclasses.replace(tab.audit_model.item(0), at=None)

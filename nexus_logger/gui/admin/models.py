@@ -8,6 +8,7 @@ and none touches the database; the sessions list has a paged model of its own
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -204,7 +205,11 @@ class AuditTableModel(ListModel):
     def cell(self, a: AuditEntry, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
-                return a.at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if a.at else "(unreadable)"
+                # On this PC's clock, which says which (the other times here are on the
+                # instruments' clocks and say theirs).
+                return (
+                    a.at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if a.at else "(unreadable)"
+                )
             if column == 1:
                 return a.login
             if column == 2:
@@ -220,7 +225,10 @@ class AuditTableModel(ListModel):
         if role == Qt.ItemDataRole.ToolTipRole and column == 6:
             before = "\n".join(_row_text(r) for r in a.before) or "(none)"
             after = "\n".join(_row_text(r) for r in a.after) or "(none)"
-            return f"{a.summary}\n\nBefore:\n{before}\n\nAfter:\n{after}"
+            # Rich text, so that Qt wraps it to the screen (plain text made one line as wide
+            # as the longest summary).
+            plain = f"{a.summary}\n\nBefore:\n{before}\n\nAfter:\n{after}"
+            return "<qt>" + html.escape(plain).replace("\n", "<br>") + "</qt>"
         return None
 
 
