@@ -412,6 +412,26 @@ def test_longer_values_of_a_later_filter_are_not_cut_off(qtbot, make_tab, sqlite
     assert view.columnWidth(dragged) == 300  # widened where needed, never narrowed
 
 
+def test_a_long_note_does_not_push_every_other_column_off_the_screen(qtbot, make_tab, sqlite_db):
+    """Sized to its whole text, one long note made a column of about 1,000 px; it is cut with
+    '...' at a fixed width and shown whole in its tooltip. Every title still shows whole."""
+    session(sqlite_db, "noted", status="WAITING_FOR_END", start_h=0.5, end_h=None)
+    long_note = "Tilt series of lamella 3 at 200 kV, " * 8
+    lifecycle.set_note("noted", long_note, engine=sqlite_db)
+    tab = make_tab(sqlite_db)
+    tab.resize(760, 640)
+    tab.set_status_filter("WAITING_FOR_END")
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1)
+    wait_idle(qtbot, tab)
+    view, keys = tab.sessions_view, [k for k, _ in tab_columns()]
+    note = keys.index("note")
+    assert view.columnWidth(note) <= 360
+    assert tab.model.index(0, note).data(Qt.ItemDataRole.ToolTipRole) == long_note.strip()
+    header = view.horizontalHeader()
+    for column in range(len(keys) - 1):  # the last one stretches
+        assert view.columnWidth(column) >= header.sectionSizeHint(column), keys[column]
+
+
 def test_the_problem_marks_do_not_cut_off_the_instrument(qtbot, make_tab, sqlite_db):
     """The warning sign comes with the problems, after the first rows were measured: the
     instrument column is widened for it ("\u26a0 TEST-TEM-0..." at first)."""

@@ -31,6 +31,12 @@ def make_table_view(model: QAbstractItemModel, parent: QWidget) -> QTableView:
     return view
 
 
+#: The widest a column is made to fit its rows (a user may drag it wider): a long note or
+#: summary is cut with "..." there and shown whole in its tooltip; at its full width one note
+#: made a column of 1,000 px and pushed every other column off the screen.
+MAX_FITTED_WIDTH = 360
+
+
 def fit_columns(view: QTableView) -> None:
     """Widen every column narrower than its title or the rows now loaded (the first 50 are
     measured); never narrow one, so a width the user dragged stays.
@@ -44,6 +50,7 @@ def fit_columns(view: QTableView) -> None:
     for column in range(model.columnCount()):
         if header.isSectionHidden(column):
             continue
-        wanted = max(view.sizeHintForColumn(column), header.sectionSizeHint(column))
+        rows = min(view.sizeHintForColumn(column), MAX_FITTED_WIDTH)
+        wanted = max(rows, header.sectionSizeHint(column))
         if header.sectionSize(column) < wanted:
             header.resizeSection(column, wanted)
