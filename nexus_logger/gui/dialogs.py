@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -71,24 +71,20 @@ class ResumeDialog(QDialog):
         self.setWindowFlag(Qt.WindowType.WindowCloseButtonHint, False)
         self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
         inst = session.instrument
-        now = now or text.now_like(session.started)
 
         title = theme.label(self, "A session is still open", theme.STATE_PT - 4)
         title.setFont(theme.font(theme.STATE_PT - 4, bold=True))
-        who = session.user or "an unknown user"
         self.instrument_label = theme.label(self, f"{inst.display_name} ({inst.instrument_pid})")
-        self.started_label = theme.label(
-            self,
-            f"Started by {who} at {text.when(session.started, now)} "
-            f"({text.ago(session.started, now)}).",
-        )
+        self.started_label = theme.label(self, "")
+        self.heartbeat_label = theme.label(self, "")
+        self._say_when(now or text.now_like(session.started))
         beat = session.last_heartbeat
-        self.heartbeat_label = theme.label(
-            self,
-            f"Last heartbeat: {text.when(beat, now)} ({text.ago(beat, now)})."
-            if beat is not None
-            else "Last heartbeat: none recorded.",
-        )
+        if now is None:
+            # "(just now)" must not stay on the screen for an hour while nobody answers.
+            self._clock = QTimer(self)
+            self._clock.setInterval(15_000)
+            self._clock.timeout.connect(lambda: self._say_when(text.now_like(session.started)))
+            self._clock.start()
 
         self.continue_button = QPushButton("&Continue this session", self)
         self.new_button = QPushButton("&End it and start a new one", self)
@@ -102,9 +98,28 @@ class ResumeDialog(QDialog):
         self._lay_out(title)
         self.continue_button.clicked.connect(self._continue)
         self.new_button.clicked.connect(self._new)
+        # Tab reaches when the old session would end before the button that ends it.
+        QWidget.setTabOrder(self.continue_button, self.at_heartbeat)
+        QWidget.setTabOrder(self.at_heartbeat, self.at_now)
+        QWidget.setTabOrder(self.at_now, self.new_button)
         self.continue_button.setFocus()
         self.setMinimumWidth(640)
         self.adjustSize()
+
+    def _say_when(self, now: datetime) -> None:
+        """When the session started and was last alive, and how long ago from ``now``."""
+        session = self.session
+        who = session.user or "an unknown user"
+        self.started_label.setText(
+            f"Started by {who} at {text.when(session.started, now)} "
+            f"({text.ago(session.started, now)})."
+        )
+        beat = session.last_heartbeat
+        self.heartbeat_label.setText(
+            f"Last heartbeat: {text.when(beat, now)} ({text.ago(beat, now)})."
+            if beat is not None
+            else "Last heartbeat: none recorded."
+        )
 
     def _build_end_time(self, beat: datetime | None) -> None:
         """When the old session ends: at its last heartbeat (default) or now."""

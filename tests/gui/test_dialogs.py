@@ -127,3 +127,20 @@ def test_close_dialog_escape_is_cancel(qtbot, close_dialog):
     qtbot.keyClick(close_dialog, Qt.Key.Key_Escape)
     assert not close_dialog.isVisible()
     assert close_dialog.choice() is CloseChoice.CANCEL
+
+
+def test_the_resume_dialog_keeps_its_times_true_and_tabs_to_the_end_time_first(qtbot):
+    """Left unanswered, "(just now)" stayed on the screen; Tab passed "End it and start a new
+    one" before reaching the choice of when the old session ends."""
+    session = _session(heartbeat=True)
+    dialog = ResumeDialog(session)  # the real clock, as in the window
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog._clock.isActive()  # its times are said again every 15 s
+    dialog._say_when(NOW + timedelta(hours=1))
+    assert "(7 h 15 min ago)" in dialog.started_label.text()
+    assert "(5 h 2 min ago)" in dialog.heartbeat_label.text()
+    order = [dialog.continue_button]
+    while len(order) < 4:
+        order.append(order[-1].nextInFocusChain())
+    assert order[1:] == [dialog.at_heartbeat, dialog.at_now, dialog.new_button]
