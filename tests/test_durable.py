@@ -294,6 +294,8 @@ def test_start_while_another_session_was_opened_is_held_then_written_whole(db: s
     [conflict] = report.conflicts
     assert conflict.kind is ConflictKind.START_WHILE_OPEN
     assert other.session.session_identifier in conflict.message
+    # Said as it is known: open in the database, not when it was opened.
+    assert "is open on the instrument in the database" in conflict.message
     assert report.pending == 1 and durable.pending_count() == 1
     assert session_events(db)[("s-offline", "START")] == 0  # never two open sessions
     # The database is the truth: the open session is bob's. The window that kept the START

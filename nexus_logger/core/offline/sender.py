@@ -167,8 +167,8 @@ def _start_while_open(outbox: Outbox, event: OutboxEvent, run: Run, result: Star
         ConflictKind.START_WHILE_OPEN,
         f"Session {event.session_identifier} was started on this PC while the database could "
         f"not be reached ({event.instrument_pid}, user {event.user}, {event.at_text}), but "
-        f"meanwhile session {other.session_identifier} (user {other.user}, since "
-        f"{other.start_text}) was opened on the instrument. Outcome: the START is kept on "
+        f"session {other.session_identifier} (user {other.user}, since {other.start_text}) "
+        "is open on the instrument in the database. Outcome: the START is kept on "
         "this PC and not written, so the instrument never has two open sessions. When its "
         "END comes, the whole session is written if nothing overlaps it, and kept here "
         "otherwise.",
