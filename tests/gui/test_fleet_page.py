@@ -35,11 +35,18 @@ def test_fleet_page_lists_every_pc_and_flags_the_ones_that_need_a_look(
     raw_execute(sqlite_db, "UPDATE nexus_logger_pc SET reported = ? WHERE hostname = 'old-tem-pc'",
                 (stale,))  # fmt: skip
     tab = make_tab(sqlite_db)
+    tab.resize(760, 640)  # the window's default size
     tab.pages.setCurrentIndex(tab.pages.indexOf(tab.fleet_page))
     page = tab.fleet_page
     qtbot.waitUntil(lambda: page.model.rowCount() == 3)
     wait_idle(qtbot, tab)
     qtmodeltester.check(page.model)
+    # What a PC is doing shows without scrolling (it was the last column, always out of sight).
+    header = page.view.horizontalHeader()
+    session_end = header.sectionViewportPosition(FleetTableModel.SESSION) + header.sectionSize(
+        FleetTableModel.SESSION
+    )
+    assert session_end <= header.viewport().width()
     rows = {page.model.index(r, FleetTableModel.PC).data(): r for r in range(page.model.rowCount())}
     assert list(rows) == ["sem-pc", "tem-pc", "old-tem-pc"]  # most recently heard first
 

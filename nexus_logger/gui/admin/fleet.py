@@ -29,17 +29,19 @@ FLAG_COLOR = "#b3261e"
 class FleetTableModel(ListModel):
     """One PC per row; column constants name what each column shows."""
 
-    PC, NEEDS, INSTRUMENT, VERSION, LAST_SEEN, WAITING, CLOCK, ACCOUNT, SESSION = range(9)
+    # What staff look for first comes first: at the window's width the last columns need
+    # the scroll bar, and "Session running" was the one always out of sight.
+    PC, NEEDS, INSTRUMENT, SESSION, LAST_SEEN, WAITING, CLOCK, VERSION, ACCOUNT = range(9)
     HEADERS = (
         "PC",
         "Needs a look",
         "Instrument",
-        "Version",
+        "Session running",
         "Last heard from",
         "Waiting",
         "Clock offset",
+        "Version",
         "Database account",
-        "Session running",
     )
 
     def __init__(self, parent: Any = None) -> None:
