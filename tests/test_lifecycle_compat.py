@@ -163,6 +163,34 @@ def test_legacy_start_end_read_back_by_core(legacy_db: str) -> None:
     assert legacy_end == "2020-02-05T10:30:00.500"
 
 
+def test_a_1x_start_in_the_future_is_closed_with_an_end_of_its_own_form(legacy_db: str) -> None:
+    """Staff close a START an older logger wrote ahead of the clock (ERROR, never built); its
+    END is written without an offset too, so that once the START is corrected and re-queued
+    NexusLIMS can subtract the two."""
+    from nexus_logger.core.staff import admin_actions
+
+    ahead = (datetime.now(NY) + timedelta(days=2)).replace(tzinfo=None, microsecond=0)
+    raw_execute(
+        legacy_db,
+        "UPDATE session_log SET timestamp = ? WHERE session_identifier = ?",
+        (ahead.isoformat(timespec="milliseconds"), LEGACY_OPEN),
+    )
+    admin_actions.force_end(
+        LEGACY_OPEN,
+        at=datetime.now(NY) - timedelta(minutes=5),
+        administrators=[admin_actions.current_login()],
+        engine=legacy_db,
+    )
+    rows = raw_query(
+        legacy_db,
+        "SELECT event_type, timestamp, record_status FROM session_log "
+        "WHERE session_identifier = ? ORDER BY id_session_log",
+        (LEGACY_OPEN,),
+    )
+    assert [(r[0], r[2]) for r in rows] == [("START", "ERROR"), ("END", "ERROR")]
+    assert datetime.fromisoformat(rows[1][1]).tzinfo is None, rows[1][1]
+
+
 def test_a_1x_session_ended_here_is_one_real_nexuslims_can_measure(
     legacy_db: str, nexuslims_python: Path
 ) -> None:

@@ -95,7 +95,8 @@ def _send_start(
     outbox: Outbox, eng: Engine, event: OutboxEvent, run: Run, rules: TimeRules
 ) -> None:
     ident = event.session_identifier
-    if not event.confirmed and event.at < timestamps.now_in(event.timezone) - UNCONFIRMED_RECENT:
+    age = timestamps.seconds_between(event.at, timestamps.now_in(event.timezone))
+    if not event.confirmed and age > UNCONFIRMED_RECENT.total_seconds():
         _drop(outbox, event, run, "it is older than 10 minutes")
         return
     try:

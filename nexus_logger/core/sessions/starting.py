@@ -186,7 +186,7 @@ def _live_start(conn: Connection, pid: str, tz: str, claimed: Any) -> str:
     """
     now = timestamps.now_in(tz)
     ended = open_rule.last_end(conn, pid, tz, claimed)
-    if ended is not None and ended > now:
+    if ended is not None and timestamps.seconds_between(now, ended) > 0:
         _logger.info(
             "START on %s at the previous session's end (%s), %.1f s after this PC's clock",
             pid,

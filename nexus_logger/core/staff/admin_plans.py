@@ -144,7 +144,7 @@ def _force_end_changes(
             f"Session {ident}'s START time {start['timestamp']!r} cannot be read; correct it first."
         ) from None
     if began > datetime.now(UTC) + CLOCK_SLACK:
-        return _close_future_start(ident, starts, start, stamp, ended, pid)
+        return _close_future_start(ident, starts, start, stamp, ended, pid, tz)
     check_end_time(ended, began, stamp=stamp, start_text=start["timestamp"])
     if ended == began:  # a typed minute that is exactly the start: a record of nothing
         raise InvalidInput(
@@ -186,13 +186,15 @@ def _close_future_start(
     stamp: str,
     ended: datetime,
     pid: str,
+    tz: str,
 ) -> tuple[tuple[RowChange, ...], str, str]:
     """A START in the future (an older logger, a hand edit) blocks the instrument for ever and
     cannot get an END after it; it is closed as ERROR, so NexusLIMS never builds it."""
     if ended > datetime.now(UTC) + CLOCK_SLACK:
         raise InvalidInput(f"The end time {stamp} is in the future. Give now at the latest.")
     changes = [RowChange(s, {**s, "record_status": ERROR}) for s in starts]
-    changes.append(_new_end(ident, pid, stamp, ERROR, start["user"]))
+    written = end_text_like_start(stamp, start["timestamp"], tz)  # a 1.x START: no offset
+    changes.append(_new_end(ident, pid, written, ERROR, start["user"]))
     summary = (
         f"Close session {ident} on {pid} (user {start['user']!r}), whose START is in the future "
         f"({start['timestamp']}): an END at {stamp} is added and the session becomes ERROR, so "
