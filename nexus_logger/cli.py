@@ -8,12 +8,13 @@ are printed as one readable sentence with a non-zero exit code; tracebacks go to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
 from nexus_logger import __version__
@@ -176,6 +177,28 @@ def _send_what_waits(args: argparse.Namespace) -> None:
         _logger.warning("Could not send the events waiting on this PC: %s", err)
 
 
+@contextlib.contextmanager
+def _config_for_the_whole_command(config: str | None) -> Iterator[None]:
+    """``--config FILE`` for everything the command does, as ``NEXUS_LOGGER_CONFIG`` would:
+    the parts that read the settings themselves (where this PC keeps the record of its running
+    sessions, beside the outbox of ``outbox_folder``) must not read another file than the
+    command's. Restored afterwards (``main`` also runs inside tests)."""
+    if not config:
+        yield
+        return
+    from nexus_logger.core.settings.config_fields import CONFIG_ENV
+
+    before = os.environ.get(CONFIG_ENV)
+    os.environ[CONFIG_ENV] = config
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CONFIG_ENV, None)
+        else:
+            os.environ[CONFIG_ENV] = before
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -193,8 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log_path = setup_logging(configured_level(getattr(args, "config", None)))
     try:
-        code = int(args.func(args) or 0)
-        _send_what_waits(args)
+        with _config_for_the_whole_command(getattr(args, "config", None)):
+            code = int(args.func(args) or 0)
+            _send_what_waits(args)
         return code
     except NexusLoggerError as err:
         _logger.error("%s", err, exc_info=_logger.isEnabledFor(logging.DEBUG))

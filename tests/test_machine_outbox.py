@@ -289,3 +289,20 @@ def test_the_record_of_sessions_running_here_is_one_every_login_can_use(
     assert record.stat().st_mode & 0o777 == 0o644
     assert Path(f"{record}.lock").stat().st_mode & 0o777 == 0o666
     assert started.session.session_identifier in json.loads(record.read_text())["sessions"]
+
+
+def test_with_config_the_record_of_running_sessions_is_beside_that_configs_outbox(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """--config naming an outbox_folder: the outbox went there, the record of the sessions
+    running on the PC to the default folder (read from the default config)."""
+    from nexus_logger.cli import main
+
+    other = tmp_path / "it-outbox"
+    config = tmp_path / "it.toml"
+    config.write_text(f"outbox_folder = {json.dumps(str(other))}\n", encoding="utf-8")
+    argv = ["--config", str(config), "session", "start", "--db", sqlite_db]
+    assert main([*argv, "--instrument", "TEST-TEM-001"]) == 0
+    assert (other / "heartbeat.json").is_file()
+    assert not (paths.machine_outbox_dir() / "heartbeat.json").exists()
+    assert os.environ.get("NEXUS_LOGGER_CONFIG") is None  # the command's alone
