@@ -27,6 +27,7 @@ from nexus_logger.core.offline.outbox import (
     OutboxEvent,
 )
 from nexus_logger.core.sessions.time_rules import TimeRules
+from nexus_logger.core.settings import paths
 from nexus_logger.core.settings.identity import recorded_login
 
 _logger = logging.getLogger(__name__)
@@ -58,7 +59,10 @@ class OutboxKeeper:
         self.database_key = database_key(database)
         #: One sender per PC: held while events are sent (another process waits or skips).
         self.file_lock = FileLock(
-            str(self.outbox.path) + ".lock", thread_local=False, is_singleton=False
+            str(self.outbox.path) + ".lock",
+            mode=paths.SHARED_LOCK_MODE,
+            thread_local=False,
+            is_singleton=False,
         )
         self._pruned = False
         #: Why nothing can be kept on this PC (the outbox cannot be written); None when it can.

@@ -96,7 +96,7 @@ def _locked(path: Path) -> Iterator[None]:
     lock = Path(str(path) + ".lock")
     if not lock.exists():
         paths.share_with_every_login(lock)
-    with FileLock(str(lock), timeout=10):
+    with FileLock(str(lock), timeout=10, mode=paths.SHARED_LOCK_MODE):
         yield
 
 

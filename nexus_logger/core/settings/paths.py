@@ -96,6 +96,11 @@ def machine_outbox_dir(configured: str = "") -> Path:
     return platformdirs.site_data_path(APP_NAME, appauthor=False)
 
 
+#: The mode of a lock file every login of the PC takes (filelock releases before 2026 set a
+#: lock to 0o644 on each acquire unless told: the other logins could then not take it).
+SHARED_LOCK_MODE = 0o666
+
+
 def share_with_every_login(file: Path) -> None:
     """POSIX: give ``file`` the write rights its folder gives (group, others), so that the
     other logins of this PC can change it too; made empty if missing. On Windows the folder's
