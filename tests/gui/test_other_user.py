@@ -348,3 +348,28 @@ def test_bob_picks_the_end_time_of_roots_session(
     old_rows = rows_of(sqlite_db, old.session_identifier)
     assert [(r["event_type"], r["user"]) for r in old_rows] == [("START", "root"), ("END", "root")]
     assert timestamps.parse(old_rows[1]["timestamp"]) == picked
+
+
+def test_a_session_ended_elsewhere_while_bob_chose_is_not_said_to_be_ended_by_him(
+    qtbot, make_window, sqlite_db, monkeypatch, tmp_path
+):
+    """Staff ended root's session (at its own time) while bob's dialog was open: the running
+    page said "root's session was ended at <bob's time>", which was not what happened."""
+    old = _roots_open_session(sqlite_db, monkeypatch, tmp_path)
+    window = make_window(sqlite_db, start=False)
+    by_staff = old.started + timedelta(hours=1)
+
+    def meanwhile(session: OpenSession) -> ResumeChoice | None:
+        lifecycle.end_session(
+            session_identifier=session.session_identifier, at=by_staff, engine=sqlite_db
+        )
+        return ResumeChoice(ResumeAction.NEW, datetime.now(TZ))
+
+    window.ask_resume_choice = meanwhile
+    window.start()
+    wait_phase(qtbot, window, Phase.RUNNING)
+    said = window.session_page.message_label.text()
+    assert said.startswith("This session had already been ended at"), said
+    assert "root's session was ended at" not in said
+    ends = [r for r in rows_of(sqlite_db, old.session_identifier) if r["event_type"] == "END"]
+    assert len(ends) == 1 and timestamps.parse(ends[0]["timestamp"]) == by_staff

@@ -22,6 +22,7 @@ soon as the database answers.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -259,5 +260,6 @@ class DurableLogger:
                 started.queued,
                 f"{ended.message} {started.message}",
                 event_id=started.event_id,
+                replaced=ended,
             )
-        return started
+        return dataclasses.replace(started, replaced=ended)

@@ -42,6 +42,9 @@ class StartOutcome:
     #: The open session that refused this START was ended on this PC; its END waits here
     #: (the database refuses writes right now) and is sent once the database accepts it.
     end_waits_here: bool = False
+    #: For "end it and start a new one": what ending the old session did (it may have been
+    #: ended already, elsewhere, at another time).
+    replaced: EndOutcome | None = None
 
 
 @dataclass(frozen=True)

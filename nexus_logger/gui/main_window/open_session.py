@@ -67,9 +67,15 @@ class OpenSessionChoice(WindowState):
         whose = f"{open_session.user}'s session" if others else "The session left open"
 
         def started(outcome: StartOutcome) -> None:
-            # Said on the running page: the other session really was ended, and when.
-            if outcome.created and not outcome.queued:
-                ended = f"{whose} was ended at {text.when(end_at)}."
+            # Said on the running page: the other session really was ended, and when (or
+            # that it had been ended already, elsewhere, at its own time).
+            old = outcome.replaced
+            if outcome.created and not outcome.queued and old is not None:
+                ended = (
+                    old.message
+                    if old.already_ended
+                    else f"{whose} was ended at {text.when(old.ended)}."
+                )
                 outcome = dataclasses.replace(outcome, message=f"{ended} {outcome.message}")
             self._on_started(outcome)
 
