@@ -172,7 +172,10 @@ def report_pc(
 
 
 def save_note(
-    logger: DurableLogger, session: OpenSession, note: str | None, expected: str | None
+    logger: DurableLogger,
+    session: OpenSession,
+    note: str | None,
+    expected: str | None | EllipsisType,
 ) -> str | None:
     """Store the session note if the stored one is still ``expected`` (what this window last
     read or wrote: :class:`~nexus_logger.core.errors.NoteChanged` otherwise); returns the

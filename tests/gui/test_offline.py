@@ -154,3 +154,30 @@ def test_a_note_saved_while_the_database_is_away_says_where_it_waits(qtbot, make
     qtbot.waitUntil(
         lambda: lifecycle.get_note(window.session.session_identifier, engine=sqlite_db) == "grid 4"
     )
+
+
+def test_a_note_typed_on_a_session_known_only_offline_is_saved_without_a_false_warning(
+    qtbot, make_window, sqlite_db
+):
+    """The window continued a session this PC knew while the database was away (its stored
+    note unread); the note typed then was refused when the database came back, the window
+    saying "someone else changed the note meanwhile", which nobody had."""
+    from nexus_logger.core.settings.identity import os_login
+    from nexus_logger.gui.dialogs import ResumeAction, ResumeChoice
+
+    _seen_before(sqlite_db)
+    started = lifecycle.start_session(instrument=PID, user=os_login(), engine=sqlite_db)
+    lifecycle.remember_open_here(started.session)  # as this PC's start of it did
+    ident = started.session.session_identifier
+    lifecycle.set_note(ident, "grid 4, from before", engine=sqlite_db)
+    with database_away(sqlite_db):
+        window = make_window(sqlite_db, start=False, auto_close_seconds=60)
+        window.ask_resume_choice = lambda session: ResumeChoice(ResumeAction.CONTINUE)
+        window.start()
+        wait_phase(qtbot, window, Phase.RUNNING)
+        assert window.session is not None and window.session.session_identifier == ident
+        window.save_note("grid 4, tilt series")
+        qtbot.waitUntil(lambda: "Note not saved yet" in window.session_page.note_status.text())
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: window.session_page.note_status.text() == "Note saved.")
+    assert lifecycle.get_note(ident, engine=sqlite_db) == "grid 4, tilt series"

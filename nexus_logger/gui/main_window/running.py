@@ -35,7 +35,9 @@ class RunningSession(WindowState):
         self.session = session
         self.session_queued = queued
         self._note_pending = None
-        self._note_in_db = session.note
+        # Known only from this PC (database away): its stored note was never read.
+        offline = self.connected is not None and not self.connected.online
+        self._note_in_db = ... if offline or session.kept_on_pc else session.note
         self.session_page.show_session(session, queued=queued)
         self.session_page.set_message(message)
         self.pages.setCurrentWidget(self.session_page)
@@ -167,13 +169,18 @@ class RunningSession(WindowState):
             typed = clean_note(self.session_page.note_edit.text())
         except InvalidInput:
             return
-        if self._note_pending is not None or typed != self._note_in_db:
+        first = self._note_in_db is ...  # the database's first answer: now the note is known
+        if first:
+            self._note_in_db = stored
+            if self._note_pending is not None or typed:
+                return  # what was typed here stays, and is saved against what is stored
+        elif self._note_pending is not None or typed != self._note_in_db:
             return
         self._note_in_db = stored
         self.session = dataclasses.replace(self.session, note=stored)
         self.session_page.note_edit.setText(stored or "")
         self.session_page.note_status.setText(
-            "The note was changed elsewhere (another window or the command line)."
+            "" if first else "The note was changed elsewhere (another window or the command line)."
         )
         self.session_page.note_status.setToolTip("")
 

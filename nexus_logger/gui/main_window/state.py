@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from types import EllipsisType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,8 +54,9 @@ class WindowState:
     #: ``time.monotonic()`` of the last heartbeat asked for (0: none yet).
     _last_heartbeat: float
     _note_pending: str | None
-    #: The note as this window last read it from the database or wrote it there.
-    _note_in_db: str | None
+    #: The note as this window last read it from the database or wrote it there (``...``:
+    #: not known, the session came from this PC's knowledge while the database was away).
+    _note_in_db: str | None | EllipsisType
     #: Closing without asking (after End, at logoff).
     _closing: bool
     _countdown_left: int

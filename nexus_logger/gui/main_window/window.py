@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from types import EllipsisType
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -94,7 +95,7 @@ class MainWindow(
         self._question: QDialog | None = None
         self._last_heartbeat = 0.0
         self._note_pending: str | None = None
-        self._note_in_db: str | None = None
+        self._note_in_db: str | None | EllipsisType = None
         self._log_window: QWidget | None = None
         self._admin_tab: QWidget | None = None
         self._countdown_left = 0
