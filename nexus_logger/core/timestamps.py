@@ -8,6 +8,7 @@ reading under which they mean anything.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -38,6 +39,9 @@ def canonical_zone(name: str) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         # Listing every zone takes tens of milliseconds: only for a name not found as written.
         return _zone_names_by_lower_case().get(name.lower())
+    if sys.platform in ("win32", "darwin"):
+        # Their file systems find 'america/new_york' as written: take the IANA spelling.
+        return _zone_names_by_lower_case().get(name.lower(), name)
     return name
 
 

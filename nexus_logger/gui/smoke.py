@@ -53,6 +53,8 @@ _ISOLATED_ENV = (
     "NEXUS_LOGGER_STARTUP_PROBE",
     "NEXUS_LOGGER_DATA_ROOT",
     "NX_INSTRUMENT_DATA_PATH",
+    # The PC's outbox and its record of running sessions live there: not the smoke test's.
+    "NEXUS_LOGGER_OUTBOX_FOLDER",
 )
 
 

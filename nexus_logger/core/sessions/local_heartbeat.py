@@ -49,6 +49,9 @@ __all__ = [
     "update_local_file",
 ]
 
+#: The files this process could not write (said once each in the log, not at every heartbeat).
+_TOLD: set[Path] = set()
+
 #: Entries of the local heartbeat file older than this are dropped when it is rewritten.
 _LOCAL_HEARTBEAT_KEEP = timedelta(days=30)
 _FILE_NAME = "heartbeat.json"
@@ -156,13 +159,21 @@ def update_local_file(ident: str, entry: dict[str, Any] | None) -> None:
         if entry is not None or own == pc:
             return
     except (OSError, FileLockTimeout) as err:
-        _logger.warning("Could not update this PC's heartbeat file %s: %s", pc, err)
+        _warn_once(pc, err)
         if own == pc:
             return
     try:
         _update(own, ident, entry)
     except (OSError, FileLockTimeout) as err:
-        _logger.warning("Could not update the local heartbeat file %s: %s", own, err)
+        _warn_once(own, err)
+
+
+def _warn_once(path: Path, err: BaseException) -> None:
+    if path not in _TOLD:
+        _TOLD.add(path)
+        _logger.warning("Could not update the heartbeat file %s: %s", path, err)
+    else:
+        _logger.debug("Could not update the heartbeat file %s: %s", path, err)
 
 
 def forget_open_here(session_identifier: str) -> None:
