@@ -545,6 +545,28 @@ def test_heartbeat_without_database_is_kept_locally(sqlite_db: str) -> None:
     assert last_heartbeat(ident, engine=sqlite_db) == offline
 
 
+def test_the_newer_heartbeat_wins_between_the_pcs_record_and_the_logins_own(
+    tmp_path: Path,
+) -> None:
+    """A login that cannot write the PC's record keeps its heartbeats in its own file: the
+    PC's older entry for the same session hid them (it ended a session too early)."""
+    from nexus_logger.core.sessions.local_heartbeat import read_local_file
+    from nexus_logger.core.settings import paths
+
+    def write(path: Path, last_alive: str) -> None:
+        entry = {"instrument": TEM, "user": "bob", "started": "2026-12-07T08:00:00-05:00"}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sessions = {"s-1": {**entry, "last_alive": last_alive}}
+        path.write_text(json.dumps({"version": 1, "sessions": sessions}), encoding="utf-8")
+
+    own = paths.data_dir() / "heartbeat.json"
+    write(lifecycle.heartbeat_file(), "2026-12-07T09:00:00-05:00")
+    write(own, "2026-12-07T11:30:00-05:00")
+    assert read_local_file()["s-1"]["last_alive"] == "2026-12-07T11:30:00-05:00"
+    write(own, "2026-12-07T08:30:00-05:00")
+    assert read_local_file()["s-1"]["last_alive"] == "2026-12-07T09:00:00-05:00"
+
+
 def test_unreadable_local_heartbeat_file_is_ignored(db: str) -> None:
     ident = start_session(instrument=TEM, user="a", engine=db).session.session_identifier
     path = lifecycle.heartbeat_file()

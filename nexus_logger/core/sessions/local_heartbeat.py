@@ -86,11 +86,31 @@ def _read(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def read_local_file() -> dict[str, dict[str, Any]]:
-    """Every session's entry this PC holds (empty when there is none or it is unreadable)."""
+    """Every session's entry this PC holds (empty when there is none or it is unreadable).
+
+    An entry in both records is the two merged, the one more recently alive winning: a login
+    that cannot write the PC's record keeps its heartbeats in its own.
+    """
     pc, own = heartbeat_file(), _own_file()
     if own == pc:
         return _read(pc)
-    return {**_read(own), **_read(pc)}
+    merged = _read(own)
+    for ident, entry in _read(pc).items():
+        mine = merged.get(ident)
+        if not isinstance(mine, dict) or not isinstance(entry, dict):
+            merged[ident] = entry
+        elif _alive(mine) > _alive(entry):
+            merged[ident] = {**entry, **mine}
+        else:
+            merged[ident] = {**mine, **entry}
+    return merged
+
+
+def _alive(entry: dict[str, Any]) -> float:
+    """When an entry was last known alive, for ordering (unknown: earliest)."""
+    seen = entry.get("last_alive") or entry.get("started")
+    key = timestamps.sort_key(str(seen)) if seen else float("-inf")
+    return key if key != float("inf") else float("-inf")
 
 
 @contextlib.contextmanager
