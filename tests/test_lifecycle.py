@@ -545,9 +545,7 @@ def test_heartbeat_without_database_is_kept_locally(sqlite_db: str) -> None:
     assert last_heartbeat(ident, engine=sqlite_db) == offline
 
 
-def test_the_newer_heartbeat_wins_between_the_pcs_record_and_the_logins_own(
-    tmp_path: Path,
-) -> None:
+def test_the_newer_heartbeat_wins_between_the_pcs_record_and_the_logins_own() -> None:
     """A login that cannot write the PC's record keeps its heartbeats in its own file: the
     PC's older entry for the same session hid them (it ended a session too early)."""
     from nexus_logger.core.sessions.local_heartbeat import read_local_file
