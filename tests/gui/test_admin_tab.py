@@ -412,6 +412,17 @@ def test_longer_values_of_a_later_filter_are_not_cut_off(qtbot, make_tab, sqlite
     assert view.columnWidth(dragged) == 300  # widened where needed, never narrowed
 
 
+def test_the_sorted_columns_title_has_room_for_its_arrow_before_any_row_comes(
+    qtbot, make_tab, tmp_path
+):
+    """With no database the list stays empty: "Start" was drawn under its sort arrow."""
+    tab = make_tab(str(tmp_path / "missing.sqlite"))
+    header = tab.sessions_view.horizontalHeader()
+    start = tab_columns().index(("start", "Start"))
+    assert header.sortIndicatorSection() == start
+    assert header.sectionSize(start) >= header.sectionSizeHint(start)
+
+
 def test_a_long_note_does_not_push_every_other_column_off_the_screen(qtbot, make_tab, sqlite_db):
     """Sized to its whole text, one long note made a column of about 1,000 px; it is cut with
     '...' at a fixed width and shown whole in its tooltip. Every title still shows whole."""

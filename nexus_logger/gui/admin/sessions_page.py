@@ -48,6 +48,9 @@ class SessionsPage(QWidget):
         header = self.sessions_view.horizontalHeader()
         header.setSortIndicator(self.model.column_of("start"), Qt.SortOrder.DescendingOrder)
         self.sessions_view.setSortingEnabled(True)
+        # Sized again with the sort arrows' room: sized before, "Start" was drawn under its
+        # arrow until rows came (and with no database, for good).
+        fit_columns(self.sessions_view)
         split.addWidget(self.sessions_view)
         self.detail = DetailPanel(split, context)
         split.addWidget(self.detail)
