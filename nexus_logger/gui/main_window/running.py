@@ -193,14 +193,17 @@ class RunningSession(WindowState):
         session = self.session
         self.session_page.note_status.setText("Saving the note\u2026")
 
+        def same_session() -> bool:
+            return (
+                self.session is not None
+                and self.session.session_identifier == session.session_identifier
+            )
+
         def saved(cleaned: str | None) -> None:
             if self._note_pending == note:
                 self._note_pending = None
-            self._note_in_db = cleaned
-            if (
-                self.session is not None
-                and self.session.session_identifier == session.session_identifier
-            ):
+            if self.session is not None and same_session():
+                self._note_in_db = cleaned
                 self.session = dataclasses.replace(self.session, note=cleaned)
             self.session_page.note_status.setText("Note saved.")
             self.session_page.note_status.setToolTip("")
@@ -209,6 +212,8 @@ class RunningSession(WindowState):
             from nexus_logger.core.errors import DatabaseUnavailable, NoteChanged, NotFound
 
             if isinstance(error.exception, NoteChanged):
+                if not same_session():
+                    return  # about a session this window no longer shows
                 # Say what is stored now; Enter again replaces it with what was typed here.
                 current = error.exception.current
                 self._note_in_db = current
