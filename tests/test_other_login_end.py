@@ -93,6 +93,8 @@ def test_an_end_of_roots_session_kept_offline_is_audited_by_whoever_sends_it(sql
     assert _users(sqlite_db, old.session_identifier) == [("START", "root"), ("END", "root")]
     (entry,) = admin_actions.list_audit(session_identifier=old.session_identifier, engine=sqlite_db)
     assert entry.action == ACTION and "by bob" in entry.summary
+    # Who did it: bob, not the login whose process sent the END (the trail named that one).
+    assert entry.login == "bob"
     assert admin_actions.check_audit_chain(sqlite_db).ok
 
 

@@ -33,7 +33,7 @@ from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import EndedSession
 from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, TimeRules
-from nexus_logger.core.settings.identity import recorded_login, same_user
+from nexus_logger.core.settings.identity import same_user
 
 __all__ = ["ACTION", "can_audit", "end_and_audit", "end_now"]
 
@@ -111,7 +111,8 @@ def end_and_audit(
         after = session_rows(conn, session_identifier)
         values: dict[str, Any] = {
             "at": datetime.now(UTC).isoformat(),
-            "login": recorded_login(),
+            # The login that ended it, not whichever login's process sends the END later.
+            "login": by,
             "db_account": db_account(conn),
             "hostname": socket.gethostname(),
             "action": ACTION,
