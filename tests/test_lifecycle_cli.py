@@ -247,7 +247,7 @@ def test_the_suggestion_works_with_the_database_away_and_a_config_file(
     assert main(["session", "start", *base, "--user", "alice"]) == 0
     capsys.readouterr()
     with moved_away(sqlite_db):
-        assert main(["session", "end", *base, "--user", "bob"]) == 4
+        assert main(["session", "end", *base, "--user", "bob"]) == 5  # as this PC knows it
         suggested = _suggested(capsys.readouterr().err)
         assert "--instrument" in suggested and suggested[-2:] == ["--config", str(config)]
         assert main(suggested) == 3  # kept on this PC, to be sent when the database is back
@@ -582,6 +582,10 @@ def test_offline_a_session_another_login_started_here_is_known_and_stays_its_own
         start = run_main_in_child(["session", "start", *base], alice)
         assert start.rc == 5, start.stderr  # refused by what this PC knows; nothing kept
         assert "bob" in start.stderr and "as this PC knows it" in start.stderr
+        # alice may not end it unnamed; said as this PC knows it (exit 5: not the database).
+        hers = run_main_in_child(["session", "end", *base], alice)
+        assert hers.rc == 5, hers.stderr
+        assert "(as this PC knows it; the database cannot be reached) is not yours" in hers.stderr
         end = run_main_in_child(["session", "end", *base], bob)
         assert end.rc == 3, end.stderr  # his END, kept on this PC
     assert run_main_in_child(["sync", "--db", sqlite_db], alice).rc == 0

@@ -74,7 +74,7 @@ def _session_to_end(args: argparse.Namespace, durable: DurableLogger) -> tuple[s
         # rule as the window's (case and a domain prefix ignored).
         who = args.user if args.user is not None else default_user()
         if not same_user(session.user, who):
-            return words.not_yours(args, session)
+            return words.not_yours(args, session, offline=bool(durable.offline_reason))
         return session.session_identifier, session
     # The session this PC has open can be ended offline too; any other goes straight to the
     # database.

@@ -53,9 +53,11 @@ def refused(
     return code
 
 
-def not_yours(args: argparse.Namespace, session: Any) -> int:
+def not_yours(args: argparse.Namespace, session: Any, *, offline: bool = False) -> int:
+    """Refuse to end another person's session unnamed; ``offline``: as this PC knows it."""
+    known = " (as this PC knows it; the database cannot be reached)" if offline else ""
     message = (
-        f"The open session on {session.instrument.instrument_pid} is not yours: "
+        f"The open session on {session.instrument.instrument_pid}{known} is not yours: "
         f"{session.user or 'an unknown user'} started it at {when(session.started)}. "
         "To end it anyway, name it: "
         + suggest(
@@ -63,7 +65,7 @@ def not_yours(args: argparse.Namespace, session: Any) -> int:
         )
         + "."
     )
-    return refused(args, message, {"ended": None, "session": session.as_dict()})
+    return refused(args, message, {"ended": None, "session": session.as_dict()}, offline=offline)
 
 
 def no_open(args: argparse.Namespace, pid: str, *, offline: bool = False) -> int:
