@@ -238,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _logger.exception("Unexpected error")
         where = f" Details are in {log_path}." if log_path else ""
         print(f"nexus-logger: unexpected error: {err}.{where}", file=sys.stderr)
+        if getattr(args, "format", None) == "json":  # one object on stdout, as for the rest
+            print(json.dumps({"ok": False, "error": f"unexpected error: {err}", "exit_code": 1}))
         return 1
 
 

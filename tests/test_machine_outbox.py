@@ -306,3 +306,21 @@ def test_with_config_the_record_of_running_sessions_is_beside_that_configs_outbo
     assert (other / "heartbeat.json").is_file()
     assert not (paths.machine_outbox_dir() / "heartbeat.json").exists()
     assert os.environ.get("NEXUS_LOGGER_CONFIG") is None  # the command's alone
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX sticky bit")
+def test_doctor_names_a_sticky_outbox_folder() -> None:
+    """A 1777 folder (like /tmp) lets only a file's owner replace it: every login but the
+    first could not take the outbox's lock or update the record of running sessions, and
+    doctor said 'OK'."""
+    from nexus_logger.core.setup.doctor import check_outbox
+
+    folder = paths.machine_outbox_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o1777)
+    try:
+        check = check_outbox()
+    finally:
+        folder.chmod(0o755)
+    assert not check.ok and "sticky bit" in check.message and "2775" in check.fix
+    assert check_outbox().ok

@@ -18,7 +18,7 @@ import pytest
 
 from nexus_logger.core.errors import DatabaseUnavailable
 from nexus_logger.core.offline.durable import DurableLogger
-from nexus_logger.core.offline.outbox import EventKind, EventState
+from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxError
 from nexus_logger.core.sessions.lifecycle import find_open_session
 from tests.helpers_outbox import TEM, assert_pairing_holds, fast_engine, moved_away
 
@@ -158,3 +158,31 @@ def test_read_only_folder_start_and_end_still_work(sqlite_db: str, tmp_path: Pat
         assert assert_pairing_holds(sqlite_db) == [
             (started.session.session_identifier, TEM, "alice")
         ]
+
+
+def test_a_lock_this_login_cannot_take_never_stops_its_own_start_and_end(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """In a folder with the sticky bit, the outbox's lock file of another login cannot be
+    taken (here: the lock's path is a folder, which fails the same way, with an OSError):
+    every command of this login failed with an unexpected error, and an END kept on this PC
+    was reported as that error. Its own START and END now go straight to the database, and
+    'sync' says in one sentence what IT must change."""
+    from tests.helpers_outbox import SEM
+
+    box = tmp_path / "outbox.sqlite"
+    durable = DurableLogger(fast_engine(sqlite_db), outbox_path=box)
+    sem = durable.identify(instrument=SEM)
+    with moved_away(sqlite_db):
+        assert durable.start(instrument=sem, user="bob").queued  # bob's, waiting here
+    (tmp_path / "outbox.sqlite.lock").unlink(missing_ok=True)
+    (tmp_path / "outbox.sqlite.lock").mkdir()
+
+    alice = DurableLogger(fast_engine(sqlite_db), outbox_path=box)
+    started = alice.start(instrument=alice.identify(instrument=TEM), user="alice")
+    assert started.created and not started.queued
+    ended = alice.end(started.session)
+    assert not ended.queued and ended.message.startswith("Session ended.")
+    with pytest.raises(OutboxError, match="cannot take the outbox's lock"):
+        alice.sync()
+    assert alice.pending_count() == 1  # bob's START still waits for a login that can send it

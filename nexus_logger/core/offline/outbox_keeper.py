@@ -101,6 +101,8 @@ class OutboxKeeper:
         except FileLockTimeout:
             _logger.info("Outbox not sent: another process is sending it")
             return SyncReport(pending=self.pending_count(), busy=True)
+        except OSError as err:
+            raise OutboxError(self._lock_refused(err)) from None
         try:
             run = self.send_locked()
         finally:
@@ -128,12 +130,26 @@ class OutboxKeeper:
             self.file_lock.acquire(timeout=0)
         except FileLockTimeout:
             return sender.Run()
+        except OSError as err:
+            # This login cannot take the lock (a folder with the sticky bit: another login's
+            # lock file): the caller's own START or END goes straight to the database.
+            self.failed(OutboxError(self._lock_refused(err)))
+            return sender.Run()
         try:
             run = self.send_locked(eng, live_id)
         finally:
             self.file_lock.release()
         self.report(run)
         return run
+
+    def _lock_refused(self, err: OSError) -> str:
+        folder = self.outbox.path.parent
+        return (
+            f"This login cannot take the outbox's lock {self.file_lock.lock_file} ({err}), so "
+            f"it does not send what other logins keep on this PC. Every login must be able to "
+            f"change every file in {folder}: ask IT to give the folder a group (2775) or an ACL "
+            "instead of the sticky bit (docs/deployment.md)."
+        )
 
     def send_locked(self, eng: Engine | None = None, live_id: int | None = None) -> sender.Run:
         """Send what waits; the caller holds :attr:`file_lock`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import uuid
 from pathlib import Path
 
@@ -39,6 +40,17 @@ def check_outbox(outbox_path: Path | None = None, configured: str = "") -> Check
             f"Let every login change {place.machine.parent} (Windows: icacls, see "
             "docs/deployment.md), or name another folder in 'outbox_folder'.",
         )
+    if place is not None and _sticky(path.parent):
+        return Check(
+            "outbox",
+            False,
+            f"This PC's outbox folder {path.parent} has the sticky bit (like /tmp): a login "
+            "cannot change the files another login made there, so its lock, and the record of "
+            "the sessions running on this PC, fail for every login but the first (events "
+            "waiting may then go unsent, an offline start may not see a running session).",
+            "Give the folder a group every microscope login is in instead, without the sticky "
+            "bit: 'chmod 2775' and that group (docs/deployment.md).",
+        )
     damaged = damaged_copies(path)
     if damaged:
         return Check(
@@ -61,6 +73,14 @@ def check_outbox(outbox_path: Path | None = None, configured: str = "") -> Check
         "conflict are not. 'nexus-logger sync --status' lists them with what to do, "
         "'nexus-logger sync' sends what waits now.",
     )
+
+
+def _sticky(folder: Path) -> bool:
+    """POSIX: True when ``folder`` has the sticky bit (files only their owner may replace)."""
+    try:
+        return bool(folder.stat().st_mode & stat.S_ISVTX)
+    except OSError:
+        return False
 
 
 def check_log() -> Check:
