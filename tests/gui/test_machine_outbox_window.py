@@ -83,3 +83,4 @@ def test_a_login_that_cannot_write_the_pcs_outbox_folder_is_told_in_the_window(
         shown = window.session_page.message_label.text()
         assert f"This PC's outbox folder {folder} cannot be written by this login" in shown
         assert "only this login sends them" in shown
+        assert "this login does not see the sessions other logins run on this PC" in shown

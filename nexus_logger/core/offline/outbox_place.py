@@ -84,7 +84,8 @@ def locate(configured: str = "") -> Place:
         machine,
         f"This PC's outbox folder {machine.parent} cannot be written by this login ({why}): "
         f"events waiting for the database are kept in this login's folder {own.parent}, and "
-        "only this login sends them. Ask IT to let every login change that folder "
+        "only this login sends them; while the database is away, this login does not see the "
+        "sessions other logins run on this PC. Ask IT to let every login change that folder "
         "(docs/deployment.md).",
     )
 
