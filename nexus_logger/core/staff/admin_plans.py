@@ -111,7 +111,7 @@ def _split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[
 
 def _force_end_changes(
     ident: str, rows: list[dict[str, Any]], at: datetime, zones: dict[str, str]
-) -> tuple[tuple[RowChange, ...], str, str]:
+) -> tuple[tuple[RowChange, ...], str, str, str]:
     starts, ends = _split(rows)
     if not starts:
         raise _no_start(ident, "there is nothing to end")
@@ -160,7 +160,7 @@ def _force_end_changes(
         f"Force-end session {ident} on {pid} (user {start['user']!r}) at {stamp}, "
         f"{in_words((ended - began).total_seconds())} after it started; it becomes TO_BE_BUILT."
     )
-    return tuple(changes), summary, pid
+    return tuple(changes), summary, pid, stamp
 
 
 def _new_end(ident: str, pid: str, stamp: str, status: str, user: str | None) -> RowChange:
@@ -187,7 +187,7 @@ def _close_future_start(
     ended: datetime,
     pid: str,
     tz: str,
-) -> tuple[tuple[RowChange, ...], str, str]:
+) -> tuple[tuple[RowChange, ...], str, str, str]:
     """A START in the future (an older logger, a hand edit) blocks the instrument for ever and
     cannot get an END after it; it is closed as ERROR, so NexusLIMS never builds it."""
     if ended > datetime.now(UTC) + CLOCK_SLACK:
@@ -201,7 +201,7 @@ def _close_future_start(
         "the instrument is free and NexusLIMS never builds it. Correct the START by hand if the "
         "session really happened, then re-queue it."
     )
-    return tuple(changes), summary, pid
+    return tuple(changes), summary, pid, stamp
 
 
 def _requeue_changes(
@@ -301,10 +301,8 @@ def plan_force_end(
 ) -> ActionPlan:
     """Preview ending an open session at ``at`` (naive means the instrument's zone)."""
     eng, ident, rows = _session_rows(engine, session_identifier)
-    zones = instrument_zones(eng)
-    changes, summary, pid = _force_end_changes(ident, rows, at, zones)
-    # The instant to end at, with its offset (the END row may be written without one).
-    stamp = timestamps.to_db(localize(at, zones[pid], "end time"), zones[pid])
+    # ``stamp``: the instant to end at, with its offset (the END row may be written without).
+    changes, summary, pid, stamp = _force_end_changes(ident, rows, at, instrument_zones(eng))
     return ActionPlan(FORCE_END, ident, pid, summary, changes, {"at": stamp})
 
 
