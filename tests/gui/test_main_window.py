@@ -558,24 +558,43 @@ def test_ctrl_e_in_the_note_field_ends_the_session_with_the_note(qtbot, make_win
 def test_end_with_a_note_the_database_would_refuse_ends_with_the_note_saved_last(
     qtbot, make_window, sqlite_db
 ):
-    """The note goes with the END, and the END must go (at logoff too): the field holds no
-    more than the database keeps, and a note it would refuse (a control character) leaves the
-    note saved last on the session, said on the ended page. (The END was refused, or kept
-    and held as a 'conflict' while the window said "Session ended".)"""
+    """The note goes with the END, and the END must go (at logoff too): a note the database
+    would refuse (a control character, more than MAX_NOTE characters) leaves the note saved
+    last on the session, said on the ended page. (The END was refused, or kept and held as a
+    'conflict' while the window said "Session ended".)"""
+    for refused, why in (("bell \x07", "control characters"), ("x" * 2001, "2001 characters")):
+        window = make_window(sqlite_db, auto_close_seconds=60)
+        wait_phase(qtbot, window, Phase.RUNNING)
+        ident = _running_identifier(window)
+        window.save_note("grid 4")
+        qtbot.waitUntil(lambda w=window: w.session_page.note_status.text() == "Note saved.")
+        window.session_page.note_edit.setText(refused)
+        window.end_session(ask_about_files=False)
+        wait_phase(qtbot, window, Phase.ENDED)
+        message = window.ended_page.message_label.text()
+        assert "The note typed last was not saved" in message and why in message
+        assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+        assert lifecycle.get_note(ident, engine=sqlite_db) == "grid 4"
+        window.close()
+
+
+def test_a_note_of_wide_characters_is_shown_whole_and_kept_whole_by_the_end(
+    qtbot, make_window, sqlite_db
+):
+    """A note as long as the database keeps, with emoji (two UTF-16 units each, which is
+    what Qt counts), set from the command line: the window shows it whole and the END leaves
+    it whole. (The field's limit of MAX_NOTE units cut it, and the END wrote it cut.)"""
     window = make_window(sqlite_db, auto_close_seconds=60)
     wait_phase(qtbot, window, Phase.RUNNING)
     ident = _running_identifier(window)
-    note = window.session_page.note_edit
-    note.setText("x" * 2100)
-    assert len(note.text()) == 2000  # as long as the database keeps, no longer
-    window.save_note("grid 4")
-    qtbot.waitUntil(lambda: window.session_page.note_status.text() == "Note saved.")
-    note.setText("bell \x07")
+    stored = ("EELS map \U0001f52c of grid 7 \u2713\n" * 100)[: lifecycle.MAX_NOTE - 4] + " end"
+    assert len(stored) == lifecycle.MAX_NOTE
+    lifecycle.set_note(ident, stored, engine=sqlite_db)  # as `nexus-logger session note` does
+    window.send_heartbeat()
+    qtbot.waitUntil(lambda: window.session_page.note_edit.text() == stored)
     window.end_session(ask_about_files=False)
     wait_phase(qtbot, window, Phase.ENDED)
-    assert "The note typed last was not saved" in window.ended_page.message_label.text()
-    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
-    assert lifecycle.get_note(ident, engine=sqlite_db) == "grid 4"
+    assert lifecycle.get_note(ident, engine=sqlite_db) == stored
 
 
 def test_a_note_changed_elsewhere_is_shown_and_never_overwritten_unseen(

@@ -73,8 +73,11 @@ class SessionPage(QWidget):
         self.note_edit = QLineEdit(self)
         self.note_edit.setPlaceholderText("Optional: what are you doing? (press Enter to save)")
         self.note_edit.setClearButtonEnabled(True)
-        # No longer than the database keeps: the END carries the note, even at logoff.
-        self.note_edit.setMaxLength(MAX_NOTE)
+        # Qt counts UTF-16 units, two for an emoji: a limit of MAX_NOTE cut a stored note of
+        # MAX_NOTE characters when it was shown, and the END then wrote it cut. The field
+        # takes any note the database keeps; clean_note's exact limit says by how much a
+        # longer one is over when it is saved.
+        self.note_edit.setMaxLength(2 * MAX_NOTE)
         theme.set_font(self.note_edit, theme.DETAIL_PT)
         self.note_edit.setMinimumHeight(38)
         self.note_caption = theme.label(self, "Note:", theme.DETAIL_PT)
