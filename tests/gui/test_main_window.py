@@ -10,7 +10,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -268,6 +268,36 @@ def test_close_and_keep_open_leaves_the_session_for_the_next_launch(qtbot, make_
     again.start()
     wait_phase(qtbot, again, Phase.RUNNING)
     assert asked == [ident]
+
+
+def test_a_quit_while_keep_open_waits_for_the_database_leaves_the_session_open(
+    qtbot, make_window, sqlite_db, sqlite_lock
+):
+    """*Keep it open and close* on a slow database: the window says it is closing while the
+    last heartbeat waits, and a quit meanwhile (a second click on the close button makes Qt
+    quit, which runs the logoff handler) leaves the session open. (The session was ended, and
+    the log said the OS session was ending.)"""
+    window = make_window(sqlite_db, db_timeout_seconds=5)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    window.ask_close_choice = lambda: CloseChoice.KEEP_OPEN
+    lock = sqlite_lock(sqlite_db).acquire()  # the heartbeat waits on it
+    during: list[tuple[str, bool, bool]] = []
+
+    def quit_meanwhile() -> None:
+        page = window.session_page
+        during.append((page.message_label.text(), page.end_button.isEnabled(), False))
+        during.append(("", False, window.end_for_shutdown(timeout_ms=2000)))  # as aboutToQuit
+        lock.release()
+
+    QTimer.singleShot(300, quit_meanwhile)
+    window.close()
+    assert not window.isVisible()
+    assert during == [("Closing: the session stays open\u2026", False, False), ("", False, False)]
+    assert [(r["event_type"], r["record_status"]) for r in rows_of(sqlite_db, ident)] == [
+        ("START", "WAITING_FOR_END")
+    ]
 
 
 def test_close_and_cancel_keeps_the_window(qtbot, make_window, sqlite_db):

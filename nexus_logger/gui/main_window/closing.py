@@ -45,13 +45,17 @@ class Closing(WindowState):
             event.ignore()
             self.end_session()
         elif choice is CloseChoice.KEEP_OPEN:
+            # Kept open from this answer on: a quit while the heartbeat below is waited for
+            # (a second click on the close button quits Qt) must not end it at "logoff".
+            self.paused = True
             # A last heartbeat, as the README says: "end at its last heartbeat" later must
             # not lose the minutes since the one before. Waited for (bounded), as at logoff
             # with on_quit = keep: a job still queued when the worker stops is not run.
+            self.session_page.set_message("Closing: the session stays open\u2026")
+            self.session_page.end_button.setEnabled(False)
             self.send_heartbeat()
             limit = float(self.settings.db_timeout_seconds) if self.settings else 30.0
             self._wait_until(lambda: "heartbeat" not in self._inflight, int((limit + 5) * 1000))
-            self.paused = True
             self._accept_close(event)
         else:
             event.ignore()
