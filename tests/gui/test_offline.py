@@ -97,6 +97,30 @@ def test_database_down_at_end_keeps_the_end_on_this_pc(qtbot, make_window, sqlit
         ("END", "TO_BE_BUILT"),
     ]
     assert [s.session_identifier for s in get_sessions_to_build(engine=sqlite_db)] == [ident]
+    # The page no longer says the end waits on this PC once it has been sent.
+    assert window.ended_page.message_label.text() == (
+        "Session ended. NexusLIMS will build its record. "
+        "Its end, kept on this PC, has now been sent."
+    )
+
+
+def test_the_status_line_claims_nothing_saved_while_an_end_is_on_its_way(
+    qtbot, make_window, sqlite_db, sqlite_lock
+):
+    """A slow database (another program holds the file): while the END waits on it, the
+    status line no longer says "everything is saved", as it did from the check before."""
+    window = make_window(sqlite_db, auto_close_seconds=60, db_timeout_seconds=5)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: window.worker.pending == 0 and window.sync_indicator.online)
+    assert "everything is saved" in window.sync_indicator.plain_text()
+    lock = sqlite_lock(sqlite_db).acquire()
+    window.end_session(ask_about_files=False)
+    assert window.phase is Phase.ENDING
+    assert "everything is saved" not in window.sync_indicator.plain_text()
+    lock.release()
+    wait_phase(qtbot, window, Phase.ENDED)
+    qtbot.waitUntil(lambda: "everything is saved" in window.sync_indicator.plain_text())
 
 
 def test_os_logoff_with_the_database_down_keeps_the_end_on_this_pc(qtbot, make_window, sqlite_db):

@@ -113,6 +113,9 @@ class EndFlow(WindowState):
         self.session_page.set_ending()
         self.session_page.set_message("")
         self._heartbeat_timer.stop()
+        # The END is on its way: "everything is saved" from the last check is not true now.
+        footer = self.sync_indicator
+        footer.set_state(None, footer.pending, footer.conflicts)
         # A session continued under another login's name is that login's: its END says who
         # ended it (audited), as when it is ended from the owner dialog or by --session.
         from nexus_logger.gui.owner_dialog import same_user
@@ -151,10 +154,16 @@ class EndFlow(WindowState):
             message += f" The note typed last was not saved: {note_problem}"
         from nexus_logger.core.offline.durable import ENDED_WILL_BUILD  # loaded by now
 
+        ended = ENDED_WILL_BUILD
         if self.settings is not None and self.settings.uses_demo:
-            message = message.replace(ENDED_WILL_BUILD, ENDED_IN_DEMO)
+            ended = ENDED_IN_DEMO
         elif without_files:
-            message = message.replace(ENDED_WILL_BUILD, ENDED_WITHOUT_FILES)
+            ended = ENDED_WITHOUT_FILES
+        message = message.replace(ENDED_WILL_BUILD, ended)
+        self._end_sent_message = None
+        if outcome.queued:
+            # Said once the status line's next run of the outbox has sent it.
+            self._end_sent_message = f"{ended} Its end, kept on this PC, has now been sent."
         if self.connected is not None:
             self.worker.submit(
                 jobs.report_pc, self.connected.logger, session.instrument.instrument_pid, None

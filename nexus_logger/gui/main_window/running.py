@@ -151,6 +151,10 @@ class RunningSession(WindowState):
 
     def _on_sync_state(self, state: jobs.SyncState) -> None:
         self.sync_indicator.set_state(state.online, state.pending, state.conflicts)
+        sent = self._end_sent_message
+        if sent is not None and self.phase is Phase.ENDED and state.online and not state.pending:
+            self._end_sent_message = None
+            self.ended_page.set_sent(sent)
         if self.phase is Phase.RUNNING and self.session_queued and state.pending == 0:
             self.session_queued = False
             self.session_page.set_running(queued=False)

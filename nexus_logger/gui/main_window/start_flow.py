@@ -34,6 +34,7 @@ class StartFlow(WindowState):
         self._generation += 1
         self.session = None
         self.end_outcome = None
+        self._end_sent_message = None
         self.paused = False
         self._set_phase(Phase.STARTING)
         self.steps_page.reset()

@@ -38,6 +38,9 @@ class WindowState:
     end_outcome: EndOutcome | None
     #: "Keep it open and close": the session stays open on purpose.
     paused: bool
+    #: What the ended page says once the END it said was kept on this PC has been sent
+    #: (``None``: nothing of this window's waits there).
+    _end_sent_message: str | None
     steps_page: StepsPage
     session_page: SessionPage
     ended_page: EndedPage

@@ -89,6 +89,7 @@ class MainWindow(
         self.session_queued = False
         self.end_outcome: EndOutcome | None = None
         self.paused = False  # "Keep it open and close": the session stays open on purpose
+        self._end_sent_message: str | None = None
         self._closing = False  # closing without asking (after End, at logoff)
         self._generation = 0
         self._inflight: set[str] = set()

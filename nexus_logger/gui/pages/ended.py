@@ -80,6 +80,11 @@ class EndedPage(QWidget):
         theme.color_text(self.message_label, theme.AMBER if queued else theme.GREY)
         self.set_countdown(None)
 
+    def set_sent(self, message: str) -> None:
+        """The END this page said was kept on this PC has reached the database."""
+        self.message_label.setText(message)
+        theme.color_text(self.message_label, theme.GREY)
+
     def set_countdown(self, seconds: int | None) -> None:
         """``seconds`` until the window closes, or None when it stays open."""
         counting = seconds is not None
