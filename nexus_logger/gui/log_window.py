@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from nexus_logger.core.settings.logsetup import log_file, tail
 from nexus_logger.gui import theme
+from nexus_logger.gui.screen_room import fitted_size
 
 _logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class LogWindow(QDialog):
         self._stamp: tuple[float, int] | None = None
         self.setWindowTitle("nexus-logger - debug log")
         self.setModal(False)
-        self.resize(900, 560)
+        self.resize(*fitted_size(self, 900, 560))
         self.path_label = QLabel(f"Log file: {self.path}", self)
         self.path_label.setWordWrap(True)
         self.path_label.setTextInteractionFlags(self.path_label.textInteractionFlags())

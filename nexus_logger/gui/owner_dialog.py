@@ -86,8 +86,7 @@ class OtherUserDialog(QDialog):
         self._lay_out()
         self._connect()
         self.new_button.setFocus()
-        self.setMinimumWidth(720)
-        self.adjustSize()
+        self._size_to_text()
 
     def _build_texts(self, now: datetime) -> None:
         """Whose session, who you are, the two answers and the place for a refusal."""
@@ -127,9 +126,7 @@ class OtherUserDialog(QDialog):
         theme.color_text(self.problem_label, theme.RED)
         # Room for a refusal kept from the start, so the dialog never has to grow.
         self.problem_label.setMinimumHeight(self.problem_label.fontMetrics().lineSpacing() * 2)
-        self.continue_button = QPushButton(
-            f"Continue {owner}'s session, &under {owner}'s name", self
-        )
+        self.continue_button = QPushButton(f"Continue it, &under {owner}'s name", self)
 
     def _style(self) -> None:
         """Fonts: the default answer bold and tall, the rest at detail size."""
@@ -178,6 +175,15 @@ class OtherUserDialog(QDialog):
         self.zone_label = theme.label(self, "")
         theme.set_font(self.zone_label, theme.DETAIL_PT - 1)
         self._show_zone(beat or now)
+
+    def _size_to_text(self) -> None:
+        """At least 720 px wide, wider when a long name makes a button wider, and as tall as
+        the wrapped lines need at that width: a fixed minimum width hid the buttons' own, and
+        the height came from a guessed width, so a long or accented name was cut."""
+        width = max(720, self.minimumSizeHint().width())
+        height = self.layout().totalHeightForWidth(width)
+        self.setMinimumSize(width, height)
+        self.resize(width, height)
 
     def _lay_out(self) -> None:
         """Whose session and who you are, then the default (end it), then continue it."""

@@ -67,7 +67,9 @@ def _label_problem(label: QLabel) -> str | None:
         needed = label.heightForWidth(label.width())
         if needed > label.height() + 1:
             return f"label {text[:60]!r} needs {needed} px of height, has {label.height()}"
-        longest = max((fm.horizontalAdvance(w) for w in text.split()), default=0)
+        # Qt breaks lines at blanks and after hyphens ("FEI-Titan-" / "TEM-635816").
+        words = re.split(r"\s+|(?<=-)", text)
+        longest = max((fm.horizontalAdvance(w) for w in words), default=0)
         if longest > room + 1:
             return f"label word in {text[:60]!r} is {longest} px wide, room {room}"
         return None

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
 from nexus_logger.core.settings.config import Settings, settings_from_args
 from nexus_logger.gui.admin.tab import AdminTab
+from nexus_logger.gui.screen_room import fitted_size
 from nexus_logger.gui.worker import DbWorker
 
 
@@ -23,16 +24,7 @@ class AdminWindow(QMainWindow):
         self.setWindowTitle(f"nexus-logger admin \u2013 {_short(settings.database_target)}")
         self.tab = AdminTab(worker, settings.database_target, settings, self)
         self.setCentralWidget(self.tab)
-        self.resize(*default_size(self))
-
-
-def default_size(widget: QWidget) -> tuple[int, int]:
-    """1280 x 820, or less on a small screen (a 1366 x 768 laptop with a taskbar)."""
-    screen = widget.screen() or QApplication.primaryScreen()
-    if screen is None:
-        return 1280, 820
-    room = screen.availableGeometry()
-    return min(1280, room.width() - 40), min(820, room.height() - 60)
+        self.resize(*fitted_size(self, 1280, 820))  # less on a small screen
 
 
 def _short(target: str) -> str:

@@ -44,6 +44,7 @@ from nexus_logger.gui.main_window.phase import Phase
 from nexus_logger.gui.main_window.running import RunningSession
 from nexus_logger.gui.main_window.start_flow import StartFlow
 from nexus_logger.gui.pages import EndedPage, SessionPage, Step, StepsPage, SyncIndicator
+from nexus_logger.gui.screen_room import fitted_size
 from nexus_logger.gui.session_files import SessionFilesWatch
 from nexus_logger.gui.worker import DbWorker
 
@@ -104,8 +105,9 @@ class MainWindow(
 
         self.setWindowTitle(TITLE)
         self.setWindowIcon(app_icon())
-        self.resize(760, 640)
-        self.setMinimumSize(560, 480)
+        self.resize(*fitted_size(self, 760, 640))
+        # Small enough for 1366 x 768 at 150 % (the pages scroll; End stays in sight).
+        self.setMinimumSize(560, 360)
         self._build()
 
         self._clock = QTimer(self)

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QPushButton, QVBoxLayout, QWidget
 
 from nexus_logger.core import timestamps
 from nexus_logger.gui import text, theme
+from nexus_logger.gui.screen_room import scrolling_content
 
 
 class EndedPage(QWidget):
@@ -35,7 +36,8 @@ class EndedPage(QWidget):
             theme.set_font(button, theme.DETAIL_PT, bold=button is self.new_button)
             button.setMinimumHeight(48)
         buttons = theme.row(self.keep_open_button, self.new_button, None, self.close_button)
-        layout = QVBoxLayout(self)
+        # The countdown and the buttons stay in sight; the rest scrolls in a small window.
+        self.scroll, layout = scrolling_content(self, "endedContent")
         layout.setSpacing(12)
         layout.addWidget(self.title)
         layout.addWidget(self.instrument_label)
@@ -43,8 +45,11 @@ class EndedPage(QWidget):
         layout.addWidget(self.times_label)
         layout.addWidget(self.message_label)
         layout.addStretch(1)
-        layout.addWidget(self.countdown_label)
-        layout.addLayout(buttons)
+        outer = QVBoxLayout(self)
+        outer.setSpacing(12)
+        outer.addWidget(self.scroll, 1)
+        outer.addWidget(self.countdown_label)
+        outer.addLayout(buttons)
         self.keep_open_button.clicked.connect(self.keep_open_requested)
         self.new_button.clicked.connect(self.new_session_requested)
         self.close_button.clicked.connect(self.close_requested)

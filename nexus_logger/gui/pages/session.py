@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from nexus_logger.core import timestamps
 from nexus_logger.core.sessions.inputs import MAX_NOTE
 from nexus_logger.gui import text, theme
+from nexus_logger.gui.screen_room import scrolling_content
 
 if TYPE_CHECKING:
     from nexus_logger.core.sessions.lifecycle import OpenSession
@@ -98,7 +99,9 @@ class SessionPage(QWidget):
         note_row.addWidget(self.note_caption)
         note_row.addWidget(self.note_edit, 1)
 
-        layout = QVBoxLayout(self)
+        # The End button stays in sight; the rest scrolls when the window is smaller than it
+        # (a small or scaled screen, a long instrument name).
+        self.scroll, layout = scrolling_content(self, "sessionContent")
         layout.setSpacing(10)
         layout.addWidget(self.state_label)
         layout.addWidget(self.instrument_label)
@@ -112,7 +115,10 @@ class SessionPage(QWidget):
         layout.addWidget(self.files_label)
         layout.addWidget(self.message_label)
         layout.addStretch(1)
-        layout.addWidget(self.end_button)
+        outer = QVBoxLayout(self)
+        outer.setSpacing(10)
+        outer.addWidget(self.scroll, 1)
+        outer.addWidget(self.end_button)
 
     def show_session(
         self, session: OpenSession, *, queued: bool, now: datetime | None = None

@@ -12,12 +12,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from nexus_logger.gui import text, theme
+from nexus_logger.gui.screen_room import scrolling_content
 
 
 class Step(enum.Enum):
@@ -58,25 +58,14 @@ class StepsPage(QWidget):
 
         self._build_error_box()
 
-        # The page scrolls rather than squeezing its text when the details (or a large font)
-        # need more room than the window has; at the default size it fits without.
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        content = QWidget()
-        content.setObjectName("stepsContent")
-        content.setStyleSheet("#stepsContent { background: transparent; }")
-        self.scroll.viewport().setAutoFillBackground(False)
-        layout = QVBoxLayout(content)
-        layout.setContentsMargins(0, 0, 0, 0)
+        # The details (or a large font) may need more room than the window has.
+        self.scroll, layout = scrolling_content(self, "stepsContent")
         layout.setSpacing(16)
         layout.addWidget(self.title)
         layout.addLayout(grid)
         layout.addWidget(self.progress)
         layout.addWidget(self.error_box)
         layout.addStretch(1)
-        self.scroll.setWidget(content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll)
