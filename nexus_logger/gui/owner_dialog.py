@@ -230,7 +230,7 @@ class OtherUserDialog(QDialog):
     def end_time(self) -> datetime | None:
         """The chosen end of the old session, or None when the typed time is not usable."""
         from nexus_logger.core.errors import InvalidInput
-        from nexus_logger.gui.admin.end_time import end_problem, parse_end
+        from nexus_logger.gui.admin.end_time import end_problem, in_start_minute, parse_end
 
         beat = self.session.last_heartbeat
         if self.at_heartbeat.isChecked() and beat is not None:
@@ -245,9 +245,7 @@ class OtherUserDialog(QDialog):
             except InvalidInput as err:
                 self.problem_label.setText(str(err))
                 return None
-        # Minutes are typed: the start's own minute means "at the start".
-        if 0 < timestamps.seconds_between(ended, self.session.started) < 60:
-            ended = self.session.started
+        ended = in_start_minute(ended, self.session.started)
         problem = end_problem(ended, self.session.started, self.now())
         if problem is not None:
             self.problem_label.setText(problem)

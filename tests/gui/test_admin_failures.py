@@ -174,6 +174,18 @@ def test_typed_digits_are_the_time_written(qtbot, dialog: EndTimeDialog) -> None
     assert dialog.result() == EndTimeDialog.DialogCode.Accepted
 
 
+def test_a_session_started_this_minute_can_be_ended_at_the_time_offered(qtbot) -> None:
+    """The field offers the current minute; for a session started within it, that minute
+    means "at the start" (it was refused as "before the session started")."""
+    started = NOW.replace(second=31)
+    dlg = EndTimeDialog(started, "America/New_York", now=NOW.replace(second=50))
+    qtbot.addWidget(dlg)
+    dlg.show()
+    assert dlg.edit.text() == "2026-03-10 14:30"
+    assert dlg.problem_label.text() == "" and _ok(dlg).isEnabled()
+    assert dlg.value() == started
+
+
 @pytest.mark.parametrize(
     ("typed", "problem"),
     [

@@ -67,6 +67,15 @@ def parse_end(text: str, zone: tzinfo) -> datetime:
     return localize(naive, timestamps.zone_name(zone) or str(zone), "end time")
 
 
+def in_start_minute(ended: datetime, started: datetime | None) -> datetime:
+    """``ended``, or ``started`` when ``ended`` falls in the start's own minute: minutes are
+    typed, so that minute (what the field offers for a session started just now) means "at
+    the start", not "before it"."""
+    if started is not None and 0 < timestamps.seconds_between(ended, started) < 60:
+        return started
+    return ended
+
+
 def end_problem(ended: datetime, started: datetime | None, now: datetime) -> str | None:
     """Why ``ended`` cannot be the end time (one sentence), or None when it can."""
     if timestamps.seconds_between(now, ended) > 0:
@@ -142,7 +151,7 @@ class EndTimeDialog(QDialog):
     def _read(self) -> tuple[datetime | None, str | None]:
         """The typed end time, or why it cannot be used."""
         try:
-            ended = parse_end(self.edit.text(), self.zone)
+            ended = in_start_minute(parse_end(self.edit.text(), self.zone), self.started)
         except InvalidInput as err:
             return None, str(err)
         return ended, end_problem(ended, self.started, self.now())
