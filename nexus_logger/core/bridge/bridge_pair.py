@@ -18,7 +18,7 @@ from typing import Any
 
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Connection, Engine, Select, insert, select, text, union
 
 from nexus_logger.core.bridge import bridge_tables as bt
 from nexus_logger.core.bridge.bridge_plan import Rows, Snapshot
@@ -99,14 +99,28 @@ def _rows_for(
     return out
 
 
+def pg_candidates_query() -> Select[Any]:
+    """Every row of the PostgreSQL sessions that are TO_BE_BUILT or in the (levelled) ledger.
+
+    A join with the union of the two identifier lists: written as ``IN (...) OR IN (...)``
+    the planner re-ran a subquery for each row once a list outgrew ``work_mem`` (about
+    70,000 sessions waiting or 150,000 in the ledger at the default 4 MB), and every run of
+    the bridge then took hours.
+    """
+    ids = union(
+        select(_T.c.session_identifier).where(_T.c.record_status == _TBB),
+        select(bt.ledger.c.session_identifier),
+    ).subquery("candidate")
+    return (
+        select(*_COLS)
+        .join_from(_T, ids, _T.c.session_identifier == ids.c.session_identifier)
+        .order_by(_T.c.id_session_log)
+    )
+
+
 def _pg_candidates(conn: Connection) -> dict[str, Rows]:
     """Rows of every PostgreSQL session that is TO_BE_BUILT or in the (levelled) ledger."""
-    queued = select(_T.c.session_identifier).where(_T.c.record_status == _TBB)
-    stmt = select(*_COLS).where(
-        _T.c.session_identifier.in_(queued)
-        | _T.c.session_identifier.in_(select(bt.ledger.c.session_identifier))
-    )
-    return _group(conn.execute(stmt.order_by(_T.c.id_session_log)).mappings())
+    return _group(conn.execute(pg_candidates_query()).mappings())
 
 
 # --------------------------------------------------------------------------------------------
