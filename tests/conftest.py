@@ -87,6 +87,22 @@ def pg_cluster() -> Iterator[PgCluster]:
 
 
 @pytest.fixture
+def own_cluster() -> Iterator[PgCluster]:
+    """A throw-away PostgreSQL server of this test only (own port and folder), for
+    tests that stop and start it."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb found)")
+    cluster = PgCluster(bin_dir).init()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        engines.dispose_engines()
+        cluster.destroy()
+
+
+@pytest.fixture
 def pg_db(pg_cluster: PgCluster) -> str:
     """URL of a new PostgreSQL database with the NexusLIMS schema and test instruments."""
     return _populate(pg_cluster.create_database())

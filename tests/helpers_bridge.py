@@ -3,9 +3,11 @@ what both databases hold, read with the plain drivers (not through the bridge's 
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from tests.rawdb import raw_execute, raw_query
 
@@ -108,3 +110,13 @@ def check_invariants(pg: str, path: str) -> None:
         "GROUP BY file_id, sqlite_id HAVING count(*) > 1",
     )
     assert dup == []
+
+
+def sessions_so_far(nx_file: str) -> int:
+    """Sessions in the file the bridge is creating (0 until its tables are committed)."""
+    if not Path(nx_file).exists():
+        return 0
+    try:
+        return len(rows_by_session(nx_file))
+    except sqlite3.OperationalError:  # the file is there, its schema not yet
+        return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from tests.helpers_bridge import (
     check_invariants,
     nexuslims_build,
     rows_by_session,
+    sessions_so_far,
 )
 from tests.nexuslims_ref import nexuslims_mark_built, nexuslims_sessions_to_build
 from tests.rawdb import dump_session_log, pg_dsn, raw_execute, raw_query
@@ -333,7 +333,7 @@ def test_watch_runs_until_sigterm_and_stops_cleanly(
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if _sessions_so_far(nx_file) == 1:
+            if sessions_so_far(nx_file) == 1:
                 break
             time.sleep(0.1)
         add_session(pg_db, 2)
@@ -347,16 +347,6 @@ def test_watch_runs_until_sigterm_and_stops_cleanly(
     assert "Bridge stopped." in out
     with bridge.open_pair(pg_db, nx_file):  # the locks were released
         pass
-
-
-def _sessions_so_far(nx_file: str) -> int:
-    """Sessions in the file the bridge is creating (0 until its tables are committed)."""
-    if not Path(nx_file).exists():
-        return 0
-    try:
-        return len(rows_by_session(nx_file))
-    except sqlite3.OperationalError:  # the file is there, its schema not yet
-        return 0
 
 
 STEPS = [

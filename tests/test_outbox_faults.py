@@ -7,14 +7,12 @@ checked with our strict ``get_sessions_to_build`` and, on SQLite, with the real 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from nexus_logger.core import timestamps
-from nexus_logger.core.db import engine as engines
 from nexus_logger.core.errors import DatabaseUnavailable
 from nexus_logger.core.offline.durable import QUEUED_END, QUEUED_START
 from nexus_logger.core.offline.outbox import ConflictKind, EventKind
@@ -32,7 +30,7 @@ from tests.helpers_outbox import (
     queue_offline,
 )
 from tests.nexuslims_ref import nexuslims_sessions_to_build
-from tests.pgcluster import PgCluster, find_pg_bin
+from tests.pgcluster import PgCluster
 
 
 def _nexuslims_agrees(python: Path, db: str, expected: list[tuple[str, str, str | None]]) -> None:
@@ -93,21 +91,6 @@ def test_file_locked_by_another_process_past_the_timeout(
     assert_exactly_once(sqlite_db, {sid: "ended"})
     assert assert_pairing_holds(sqlite_db) == [(sid, TEM, "alice")]
     _nexuslims_agrees(nexuslims_python, sqlite_db, [(sid, TEM, "alice")])
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[PgCluster]:
-    """A throw-away PostgreSQL server of this test only (own port and folder)."""
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb found)")
-    cluster = PgCluster(bin_dir).init()
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        engines.dispose_engines()
-        cluster.destroy()
 
 
 @pytest.mark.postgres

@@ -40,6 +40,7 @@ from nexus_logger.core.errors import (
     NexusLoggerError,
     NotFound,
     SchemaError,
+    translate,
 )
 
 _logger = logging.getLogger(__name__)
@@ -171,9 +172,11 @@ class Pair:
                 {"ns": ADVISORY_NAMESPACE, "key": advisory_key(LOCK_NAME)},
             ).scalar()
             conn.commit()
-        except Exception:
+        except Exception as err:
             self.unlock()
-            raise
+            # A server that is down or restarting is a database error like any other: a
+            # --watch bridge says so and tries again at its next pass instead of dying.
+            raise translate(err, describe(self.pg)) from err
         if not got:
             conn.close()
             holder = self._holder()
