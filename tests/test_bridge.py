@@ -624,3 +624,21 @@ def test_resolve_keep_postgres_sends_postgres_version_again(
     sq = {r[0]: r for r in rows_by_session(nx_file)[sid]}
     assert sq["START"][1:3] == ("TO_BE_BUILT", "bob") and sq["END"][1:3] == ("TO_BE_BUILT", "bob")
     assert sq["RECORD_GENERATION"][1] == "ERROR"  # NexusLIMS's history stays in its file
+
+
+def test_resolve_refuses_a_session_in_no_conflict(
+    pg_db: str, nx_file: str, capsys: pytest.CaptureFixture[str], nexuslims_python: Path
+) -> None:
+    """A session NexusLIMS built, with no conflict: settling it "for PostgreSQL" sent its
+    TO_BE_BUILT over the record and NexusLIMS built it a second time."""
+    sid = add_session(pg_db, 1)
+    bridged(pg_db, nx_file, capsys)
+    nexuslims_build(nx_file, sid, "COMPLETED")  # its result waits for the next run
+    code, out, err = run(
+        capsys, "--from", pg_db, "--to", nx_file, "--resolve", sid, "--keep", "postgres"
+    )
+    assert code == 4, out + err
+    assert f"No conflict waits for session {sid}" in err
+    bridged(pg_db, nx_file, capsys)
+    assert nexuslims_sessions_to_build(nexuslims_python, Path(nx_file)) == {"sessions": []}
+    assert {r[1] for r in rows_by_session(nx_file)[sid]} == {"COMPLETED"}

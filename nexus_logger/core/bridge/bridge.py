@@ -70,9 +70,9 @@ from nexus_logger.core.bridge.bridge_plan import (
     plan,
     settled,
 )
-from nexus_logger.core.db.engine import get_engine, write_transaction
+from nexus_logger.core.db.engine import get_engine, read_connection, write_transaction
 from nexus_logger.core.db.logger_tables import ADVISORY_NAMESPACE, advisory_key, ensure_tables
-from nexus_logger.core.errors import ConfigError, NexusLoggerError, NotFound
+from nexus_logger.core.errors import ConfigError, Conflict, NexusLoggerError, NotFound
 
 # The bridge's public names, wherever they are defined.
 __all__ = [
@@ -204,6 +204,19 @@ def resolve(pair: Pair, session_identifier: str, keep: str, *, by: str) -> str:
     sid = session_identifier.strip()
     if not snap.pg(sid) and not snap.sq(sid):
         raise NotFound(f"The session {sid} is not among the sessions the bridge looks at.")
+    with read_connection(pair.pg) as conn:
+        waiting = conn.execute(
+            select(bt.conflict.c.session_identifier).where(
+                bt.conflict.c.session_identifier == sid, bt.conflict.c.resolved_at.is_(None)
+            )
+        ).first()
+    if waiting is None:
+        # Settling a session in agreement would copy PostgreSQL's TO_BE_BUILT over a record
+        # NexusLIMS built, and NexusLIMS would build it a second time.
+        raise Conflict(
+            f"No conflict waits for session {sid}: there is nothing to settle, and nothing "
+            "was changed. 'nexus-logger bridge --status' lists the conflicts that wait."
+        )
     pg_fp, sq_fp = bt.fingerprint(snap.pg(sid)), bt.fingerprint(snap.sq(sid))
     # PostgreSQL's version not being a session to build, there is nothing to send: accept both.
     keep_as_is = keep == "postgres" and pg_problem(snap.pg(sid)) is not None
