@@ -642,3 +642,22 @@ def test_resolve_refuses_a_session_in_no_conflict(
     bridged(pg_db, nx_file, capsys)
     assert nexuslims_sessions_to_build(nexuslims_python, Path(nx_file)) == {"sessions": []}
     assert {r[1] for r in rows_by_session(nx_file)[sid]} == {"COMPLETED"}
+
+
+def test_a_bridge_refused_by_the_lock_leaves_the_file_binding_alone(
+    pg_db: str, nx_file: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second bridge started by mistake on another file is refused (another bridge runs):
+    it had already bound PostgreSQL to its file, so the real bridge then refused to run
+    ("bridged to another NexusLIMS file") and named the wrong file as the right one."""
+    add_session(pg_db, 1)
+    bridged(pg_db, nx_file, capsys)
+    mistake = str(tmp_path / "mistake.sqlite")
+    with bridge.open_pair(pg_db, nx_file):  # the real bridge, running
+        code, out, err = run(capsys, "--from", pg_db, "--to", mistake, "--create", "--new-file")
+        assert code == 3, out + err
+    add_session(pg_db, 2)
+    code, out, err = run(capsys, "--from", pg_db, "--to", nx_file)
+    assert code == 0, out + err
+    assert len(rows_by_session(nx_file)) == 2
+    assert read_status(pg_db).file_path == str(Path(nx_file).absolute())

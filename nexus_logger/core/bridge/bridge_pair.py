@@ -140,6 +140,8 @@ class Pair:
     sq: Engine
     path: Path
     file_id: str
+    #: ``--new-file``: this file replaces the one PostgreSQL was bridged to.
+    new_file: bool = False
     _file_lock: FileLock | None = None
     _pg_lock: Connection | None = None
 
@@ -187,8 +189,33 @@ class Pair:
                 "or scheduled task), or wait for its run to end."
             )
         self._pg_lock = conn
-        with write_transaction(self.pg) as wconn:
-            _save_state(wconn, {"host": socket.gethostname(), "pid": os.getpid()})
+        try:
+            with write_transaction(self.pg) as wconn:
+                # Bound to this file only now: a bridge refused above changed nothing.
+                self.check_file(wconn)
+                _save_state(
+                    wconn,
+                    {
+                        "host": socket.gethostname(),
+                        "pid": os.getpid(),
+                        "file_id": self.file_id,
+                        "file_path": str(self.path),
+                    },
+                )
+        except Exception:
+            self.unlock()
+            raise
+
+    def check_file(self, conn: Connection) -> None:
+        """Raise :class:`Conflict` when PostgreSQL is bridged to another file (unless
+        ``new_file``): bridging two files would copy sessions twice."""
+        row = conn.execute(select(bt.state).where(bt.state.c.name == bt.STATE_KEY)).first()
+        if row is not None and row.file_id and row.file_id != self.file_id and not self.new_file:
+            raise Conflict(
+                f"{describe(self.pg)} is bridged to another NexusLIMS file (last seen as "
+                f"{row.file_path}); bridging it to {self.path} as well would copy sessions "
+                "twice. Give that file, or add --new-file if this file really replaces it."
+            )
 
     def _holder(self) -> str:
         try:
@@ -322,19 +349,10 @@ def open_pair(
     _check_layout(sq, "NexusLIMS's file")
     ensure_tables(pg, bt.PG_TABLES, meta=bt.bridge_metadata)
     ensure_tables(sq, bt.SQLITE_TABLES, meta=bt.bridge_metadata)
-    file_id = _file_identity(sq)
-    with write_transaction(pg) as conn:
-        row = conn.execute(
-            select(bt.state).where(bt.state.c.name == bt.STATE_KEY).with_for_update()
-        ).first()
-        if row is not None and row.file_id and row.file_id != file_id and not new_file:
-            raise Conflict(
-                f"{describe(pg)} is bridged to another NexusLIMS file (last seen as "
-                f"{row.file_path}); bridging it to {path} as well would copy sessions twice. "
-                "Give that file, or add --new-file if this file really replaces it."
-            )
-        _save_state(conn, {"file_id": file_id, "file_path": str(path)})
-    return Pair(pg, sq, path, file_id)
+    pair = Pair(pg, sq, path, _file_identity(sq), new_file)
+    with read_connection(pg) as conn:
+        pair.check_file(conn)
+    return pair
 
 
 def _file_identity(sq: Engine) -> str:
