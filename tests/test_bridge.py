@@ -17,7 +17,8 @@ from nexus_logger.cli import main
 from nexus_logger.core.bridge import bridge
 from nexus_logger.core.bridge import bridge_tables as bt
 from nexus_logger.core.bridge.bridge_status import read_status
-from nexus_logger.core.db.engine import dispose_engines
+from nexus_logger.core.db.engine import dispose_engines, get_engine
+from nexus_logger.core.setup.doctor import check_bridge
 from nexus_logger.core.staff import admin_actions
 from tests.helpers_bridge import (
     PID,
@@ -203,6 +204,11 @@ def test_changed_on_both_sides_is_a_conflict_left_alone_until_resolved(
     assert raw_query(pg_db, "SELECT count(*) FROM nexus_logger_bridge_conflict") == [(1,)]
     code, out, _ = run(capsys, "--from", pg_db, "--status")
     assert code == 0 and "1 conflict(s) wait for a decision" in out and sid in out
+    # Waiting for a decision, not for a copy; and doctor says so (it said "OK, 1 waits").
+    assert read_status(pg_db).waiting_in == 0
+    check = check_bridge(get_engine(pg_db), 24)
+    assert not check.ok and "1 session(s) changed both here and in NexusLIMS" in check.message
+    assert "--resolve" in check.fix
 
     code, out, _ = run(
         capsys, "--from", pg_db, "--to", nx_file, "--resolve", sid, "--keep", "nexuslims"

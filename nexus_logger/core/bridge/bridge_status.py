@@ -117,7 +117,8 @@ def read_status(target: EngineLike = None) -> BridgeStatus | None:
                     .order_by(bt.conflict.c.id)
                 ).mappings()
             ]
-    ends = _waiting_ends(rows, base)
+    # A session in conflict is not waiting to be copied: it waits for a decision.
+    ends = _waiting_ends(rows, base, {c["session_identifier"] for c in conflicts})
     status = BridgeStatus(
         ever_ran=bool(state is not None and state.last_run_at),
         waiting_in=len(ends),
@@ -159,14 +160,17 @@ def _queued_rows(conn: Connection) -> dict[str, list[dict[str, Any]]]:
 
 
 def _waiting_ends(
-    rows: dict[str, list[dict[str, Any]]], base: dict[str, bt.LedgerEntry]
+    rows: dict[str, list[dict[str, Any]]],
+    base: dict[str, bt.LedgerEntry],
+    in_conflict: set[str],
 ) -> list[datetime | None]:
-    """The END time of each complete session not yet copied as it is (None: unreadable)."""
+    """The END time of each complete session not yet copied as it is and in no conflict
+    (None: unreadable)."""
     from nexus_logger.core.bridge.bridge_plan import pg_problem
 
     ends: list[datetime | None] = []
     for sid, srows in rows.items():
-        if pg_problem(srows) is not None:
+        if sid in in_conflict or pg_problem(srows) is not None:
             continue
         entry = base.get(sid)
         if entry is not None and entry.pg_fp == bt.fingerprint(srows):

@@ -260,6 +260,22 @@ def check_bridge(engine: Engine, hours: float) -> Check:
     if status is None:
         return Check("bridge", True, "Not needed: NexusLIMS reads this SQLite file itself.")
     late = overdue(status, hours)
+    if status.open_conflicts:
+        return Check(
+            "bridge",
+            False,
+            f"{len(status.open_conflicts)} session(s) changed both here and in NexusLIMS's "
+            "file since the bridge last copied them: the bridge copies neither side until "
+            "someone decides."
+            + (
+                f" {late} other finished session(s) have waited longer than {hours:g} h."
+                if late
+                else ""
+            ),
+            "Ask the NexusLIMS administrator to settle them: 'nexus-logger bridge --status' "
+            "lists them, 'nexus-logger bridge --resolve SESSION --keep postgres|nexuslims' "
+            "settles one (docs/deployment.md, section The bridge).",
+        )
     if not late:
         waiting = (
             f"{status.waiting_in} finished session(s) wait, none"
