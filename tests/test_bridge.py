@@ -667,3 +667,26 @@ def test_a_bridge_refused_by_the_lock_leaves_the_file_binding_alone(
     assert code == 0, out + err
     assert len(rows_by_session(nx_file)) == 2
     assert read_status(pg_db).file_path == str(Path(nx_file).absolute())
+
+
+def test_a_lock_file_it_cannot_create_is_recorded_for_status(
+    pg_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file's folder refuses new files (a read-only mount; here an immutable folder):
+    the run fails with what to do, and --status shows that error (it said no bridge had run)."""
+    import subprocess as sp
+
+    folder = tmp_path / "nexuslims"
+    folder.mkdir()
+    target = str(folder / "nexuslims.sqlite")
+    bridged(pg_db, target, capsys)  # its tables are made; then the folder turns read-only
+    (folder / "nexuslims.sqlite.nexus-logger-bridge.lock").unlink(missing_ok=True)
+    if sp.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
+    try:
+        code, out, err = run(capsys, "--from", pg_db, "--to", target)
+    finally:
+        sp.run(["chattr", "-i", str(folder)], check=True)
+    assert code == 6 and "cannot create its lock file" in err, out + err
+    status = read_status(pg_db)
+    assert status.last_error and "cannot create its lock file" in status.last_error

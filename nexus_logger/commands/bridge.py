@@ -94,7 +94,14 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     except NexusLoggerError as err:
         bridge.record_error(source, err)
         raise
-    with pair:
+    try:
+        pair.lock()
+    except bridge.BridgeBusy:
+        raise  # another bridge runs: not an error of the bridge that serves this database
+    except NexusLoggerError as err:  # a lock file it cannot create, a server going away
+        bridge.record_error(pair, err)
+        raise
+    try:
         if args.resolve:
             from nexus_logger.core.staff.admin_actions import current_login
 
@@ -108,6 +115,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         except NexusLoggerError as err:
             bridge.record_error(pair, err)
             raise
+    finally:
+        pair.unlock()
     _print(args, {"ok": True, **report.as_dict(), "message": report.message()}, _text(report))
     return 1 if report.conflicts else 0
 
