@@ -5,7 +5,9 @@ flagged, on an SQLite file and on PostgreSQL (clock offset, account, the server'
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -81,6 +83,59 @@ def test_a_clock_off_by_more_than_the_limit_is_flagged(db):
     raw_execute(db, "UPDATE nexus_logger_pc SET clock_offset_seconds = 412.0")
     (pc,) = fleet.list_fleet(clock_limit_seconds=300, engine=db)
     assert pc.flags == ("clock off by +412 s",)
+
+
+def _pc_clock_off(monkeypatch: pytest.MonkeyPatch, off: timedelta) -> None:
+    """This process writes its reports as a PC whose clock is ``off``."""
+
+    class Skewed(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return datetime.now(tz) + off
+
+    real = time.time
+    monkeypatch.setattr(fleet, "datetime", Skewed)
+    monkeypatch.setattr(fleet, "time", SimpleNamespace(time=lambda: real() + off.total_seconds()))
+
+
+def test_a_pc_clock_a_day_off_is_neither_silent_nor_seen_in_the_future(db, monkeypatch):
+    """On PostgreSQL a report is dated by the server's clock: a PC 30 h behind that reports
+    now was flagged silent for 30 h. On a file nothing measures the clock; a PC ahead shows
+    by a report in the future (it was "seen 0 s ago" for two days after going quiet)."""
+    _pc_clock_off(monkeypatch, timedelta(hours=-30))
+    _report(db, "behind")
+    _pc_clock_off(monkeypatch, timedelta(hours=48))
+    _report(db, "ahead")
+    monkeypatch.undo()
+    by_host = {pc.hostname: pc for pc in fleet.list_fleet(silent_hours=24, engine=db)}
+    if is_sqlite(get_engine(db)):
+        assert "its clock is ahead of this PC's: its last report is in the future" in (
+            by_host["ahead"].flags
+        )
+        return
+    for host in ("behind", "ahead"):
+        pc = by_host[host]
+        assert abs((pc.last_seen - datetime.now(UTC)).total_seconds()) < 60, host
+        assert not any("silent" in f or "future" in f for f in pc.flags), pc.flags
+        assert any(f.startswith("clock off by") for f in pc.flags)
+
+
+def test_a_pc_mapped_by_its_short_name_is_one_pc(db):
+    """Mapped as ``linuxpc``, reporting as ``linuxpc.lab.example.org`` (the station lookup
+    ignores the DNS domain): one row, not a second one flagged as silent. A PC mapped a
+    moment ago that never ran is not called silent either."""
+    ensure_tables(get_engine(db), [station])
+    for host in ("linuxpc", "newpc"):
+        raw_execute(
+            db, "INSERT INTO nexus_logger_station VALUES (?, ?, ?, 'it')", (host, SEM, ny(1))
+        )
+    _report(db, "LinuxPC.lab.example.org", instrument=SEM)
+    by_host = {pc.hostname: pc for pc in fleet.list_fleet(silent_hours=24, engine=db)}
+    assert set(by_host) == {"linuxpc.lab.example.org", "newpc"}
+    assert by_host["linuxpc.lab.example.org"].flags == ()
+    assert by_host["newpc"].flags == (
+        "reports nothing: an older nexus-logger, or never launched since",
+    )
 
 
 def test_the_running_session_comes_from_the_claim_row(db):

@@ -42,6 +42,7 @@ from nexus_logger.core.db.logger_tables import (
     table_exists,
 )
 from nexus_logger.core.errors import NexusLoggerError
+from nexus_logger.core.sessions.station import host_candidates
 from nexus_logger.core.settings.identity import recorded_login
 
 __all__ = ["PcStatus", "headline", "list_fleet", "measure_clock", "report_pc", "version_key"]
@@ -91,10 +92,14 @@ def report_pc(
         ensure_tables(eng, [pc_report])
         with write_transaction(eng) as conn:
             offset, account = measure_clock(conn)
+            # On the server's clock where there is one: a PC a day behind that reports now
+            # was shown as silent for a day, one a day ahead as seen for a day after it
+            # went quiet.
+            reported = datetime.now(UTC) - timedelta(seconds=offset or 0.0)
             values = {
                 "instrument": instrument,
                 "version": version,
-                "reported": datetime.now(UTC).isoformat(),
+                "reported": reported.isoformat(),
                 "clock_offset_seconds": offset,
                 "waiting_events": int(waiting_events),
                 "db_account": account,
@@ -153,6 +158,38 @@ def _aware(text_value: str | None) -> datetime | None:
         return timestamps.parse(text_value)
     except ValueError:
         return None
+
+
+def _named_as_reported(
+    reports: dict[str, dict[str, Any]],
+    stations: dict[str, str],
+    beats: dict[str, str],
+    running: dict[str, list[tuple[str, str]]] | None,
+) -> tuple[dict[str, str], dict[str, str], dict[str, list[tuple[str, str]]] | None]:
+    """Station, heartbeat and claim rows under the name the same PC reports itself by.
+
+    A PC is mapped as ``pc1`` and reports as ``pc1.lab.org`` (the station lookup ignores the
+    DNS domain): listed twice, its station row was flagged as silent while it was in use.
+    """
+    by_short: dict[str, str] = {}
+    for host in sorted(reports):
+        by_short.setdefault(host_candidates(host)[-1], host)
+
+    def name(host: str) -> str:
+        return host if host in reports else by_short.get(host_candidates(host)[-1], host)
+
+    merged_beats: dict[str, str] = {}
+    for host, last in beats.items():
+        key = name(host)
+        known = _aware(merged_beats.get(key))
+        if known is None or (_aware(last) or known) > known:
+            merged_beats[key] = last
+    merged_running = None
+    if running is not None:
+        merged_running = {}
+        for host, opens in running.items():
+            merged_running.setdefault(name(host), []).extend(opens)
+    return {name(h): pid for h, pid in stations.items()}, merged_beats, merged_running
 
 
 def _rows(conn: Any) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, str]]:
@@ -227,22 +264,29 @@ def list_fleet(
     with read_connection(get_engine(engine)) as conn:
         reports, stations, beats = _rows(conn)
         running = _open_by_host(conn)
+    stations, beats, running = _named_as_reported(reports, stations, beats, running)
     newest = max((version_key(r["version"]) for r in reports.values()), default=())
     out = []
     for host in sorted({*reports, *stations, *beats}):
         rep = reports.get(host)
-        seen = [t for t in (_aware(rep["reported"]) if rep else None, _aware(beats.get(host))) if t]
+        offset = rep["clock_offset_seconds"] if rep else None
+        beat = _aware(beats.get(host))
+        if beat is not None and offset is not None:  # written on that PC's clock
+            beat -= timedelta(seconds=offset)
+        seen = [t for t in (_aware(rep["reported"]) if rep else None, beat) if t]
         last_seen = max(seen) if seen else None
         flags = []
         if rep is None:
             flags.append("reports nothing: an older nexus-logger, or never launched since")
-        if last_seen is None or now - last_seen > timedelta(hours=silent_hours):
+        if last_seen is not None and now - last_seen > timedelta(hours=silent_hours):
             flags.append(f"silent for more than {silent_hours:g} h")
+        if last_seen is not None and last_seen - now > timedelta(seconds=clock_limit_seconds):
+            # On SQLite nothing measures a PC's clock: a time ahead of this one shows it.
+            flags.append("its clock is ahead of this PC's: its last report is in the future")
         if rep and version_key(rep["version"]) < newest:
             flags.append(f"runs {rep['version']}, older than the newest in the fleet")
         if rep and rep["waiting_events"]:
             flags.append(f"{rep['waiting_events']} event(s) waiting on that PC")
-        offset = rep["clock_offset_seconds"] if rep else None
         if offset is not None and abs(offset) > clock_limit_seconds:
             flags.append(f"clock off by {offset:+.0f} s")
         instrument, session = _instrument_and_session(
