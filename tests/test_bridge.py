@@ -690,3 +690,20 @@ def test_a_lock_file_it_cannot_create_is_recorded_for_status(
     assert code == 6 and "cannot create its lock file" in err, out + err
     status = read_status(pg_db)
     assert status.last_error and "cannot create its lock file" in status.last_error
+
+
+def test_an_error_before_the_last_success_is_said_as_past() -> None:
+    """The Admin tab shows "Last error" in red and doctor repeats it only while it is the
+    current state; an error the bridge has run well after is an earlier one."""
+    from nexus_logger.core.bridge.bridge_status import BridgeStatus
+
+    status = BridgeStatus(
+        ever_ran=True,
+        waiting_in=0,
+        last_error="NexusLIMS's file does not exist",
+        last_error_at="2026-12-07T08:00:00+00:00",
+        last_success_at="2026-12-07T09:00:00+00:00",
+        last_run_at="2026-12-07T09:00:00+00:00",
+    )
+    assert not status.error_is_current()
+    assert any(line.startswith("Earlier error") for line in status.lines())

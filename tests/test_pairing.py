@@ -46,6 +46,14 @@ ROWS_NEXUSLIMS_CAN_BUILD = [
     ("early-and-late", SEM, "2025-03-05T07:00:00+01:00", "START", "hank"),
     ("early-and-late", SEM, "2025-03-05T08:30:00+01:00", "END", "hank"),
     ("early-and-late", SEM, "2025-03-05T09:00:00+01:00", "START", "hank"),
+    # The newest END of the key is on another instrument: the START keeps its own.
+    ("other-last", SEM, "2025-03-06T09:00:00+01:00", "START", "ivan"),
+    ("other-last", SEM, "2025-03-06T10:00:00+01:00", "END", "ivan"),
+    ("other-last", TEM, "2025-03-06T09:25:00-05:00", "END", "ivan"),
+    # Two ENDs before their START: the newer of them.
+    ("two-early", TEM, "2025-03-07T08:00:00-05:00", "END", "judy"),
+    ("two-early", TEM, "2025-03-07T08:30:00-05:00", "END", "judy"),
+    ("two-early", TEM, "2025-03-07T07:00:00-05:00", "START", "judy"),
 ]
 #: Rows NexusLIMS refuses (it raises) or cannot name an instrument for.
 ROWS_ONLY_LENIENT = [
@@ -132,7 +140,7 @@ def test_every_branch_as_real_nexuslims(sqlite_db: str, nexuslims_python: Path) 
         (t["session_identifier"], t["instrument"], t["user"], t["dt_from"], t["dt_to"])
         for t in theirs["sessions"]
     ]
-    assert len(expected) == 11  # same-key, late-twin, early-and-late: two sessions each
+    assert len(expected) == 13  # same-key, late-twin, early-and-late: two sessions each
     assert _ours(sqlite_db) == (expected, [])
 
 
