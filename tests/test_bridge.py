@@ -18,6 +18,7 @@ from nexus_logger.core.bridge import bridge
 from nexus_logger.core.bridge import bridge_tables as bt
 from nexus_logger.core.bridge.bridge_status import read_status
 from nexus_logger.core.db.engine import dispose_engines, get_engine
+from nexus_logger.core.errors import NexusLoggerError
 from nexus_logger.core.setup.doctor import check_bridge
 from nexus_logger.core.staff import admin_actions
 from tests.helpers_bridge import (
@@ -707,3 +708,26 @@ def test_an_error_before_the_last_success_is_said_as_past() -> None:
     )
     assert not status.error_is_current()
     assert any(line.startswith("Earlier error") for line in status.lines())
+
+
+def test_a_file_replaced_while_the_bridge_runs_is_named_as_replaced(
+    pg_db: str, nx_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NexusLIMS's file re-created under a running bridge: each pass said the file had "no
+    NexusLIMS tables" and told to run init-db, although it had them; now it says the file was
+    replaced and copies nothing into it."""
+    add_session(pg_db, 1)
+    bridged(pg_db, nx_file, capsys)
+    with bridge.open_pair(pg_db, nx_file) as pair:
+        os.remove(nx_file)
+        assert main(["init-db", nx_file]) == 0
+        add_session(pg_db, 2)
+        with pytest.raises(NexusLoggerError, match="was replaced while the bridge ran"):
+            bridge.run_once(pair)
+    assert rows_by_session(nx_file) == {}
+    dispose_engines()  # started again: a new process
+    code, out, err = run(capsys, "--from", pg_db, "--to", nx_file)
+    assert code == 4 and "re-created or restored from a copy" in err, out + err
+    code, out, err = run(capsys, "--from", pg_db, "--to", nx_file, "--new-file")
+    assert code == 0, out + err
+    assert len(rows_by_session(nx_file)) == 2  # what waited is copied into the new file

@@ -18,7 +18,7 @@ from typing import Any
 
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
-from sqlalchemy import Connection, Engine, Select, insert, select, text, union
+from sqlalchemy import Connection, Engine, Select, insert, inspect, select, text, union
 
 from nexus_logger.core.bridge import bridge_tables as bt
 from nexus_logger.core.bridge.bridge_plan import Rows, Snapshot
@@ -206,11 +206,32 @@ class Pair:
             self.unlock()
             raise
 
+    def _check_same_file(self, conn: Connection) -> None:
+        """Raise :class:`ConfigError` when NexusLIMS's file is no longer the one this pair
+        opened (re-created or restored while a --watch bridge ran): its bridge tables are
+        gone or name another file, and copying on would send every session again."""
+        found = None
+        if inspect(conn).has_table(bt.meta.name):  # asked afresh: the answer may have changed
+            found = conn.execute(select(bt.meta.c.value).where(bt.meta.c.key == "file_id")).scalar()
+        if found != self.file_id:
+            raise ConfigError(
+                f"NexusLIMS's file {self.path} was replaced while the bridge ran: it is not "
+                "the file the bridge started with. Stop the bridge and start it again; if "
+                "this file really replaces the old one, it asks you to confirm with --new-file."
+            )
+
     def check_file(self, conn: Connection) -> None:
         """Raise :class:`Conflict` when PostgreSQL is bridged to another file (unless
         ``new_file``): bridging two files would copy sessions twice."""
         row = conn.execute(select(bt.state).where(bt.state.c.name == bt.STATE_KEY)).first()
         if row is not None and row.file_id and row.file_id != self.file_id and not self.new_file:
+            if row.file_path == str(self.path):
+                raise Conflict(
+                    f"NexusLIMS's file {self.path} is not the file {describe(self.pg)} was "
+                    "bridged to: it was re-created or restored from a copy since. Add "
+                    "--new-file if it really replaces the old one (the sessions still waiting "
+                    "are then copied into it)."
+                )
             raise Conflict(
                 f"{describe(self.pg)} is bridged to another NexusLIMS file (last seen as "
                 f"{row.file_path}); bridging it to {self.path} as well would copy sessions "
@@ -279,6 +300,7 @@ class Pair:
     def snapshot(self) -> Snapshot:
         """Both ledgers (brought level first), the candidate sessions of both sides."""
         with read_connection(self.sq) as conn:
+            self._check_same_file(conn)
             sq_ledger = bt.read_ledger(conn)
         with read_connection(self.pg) as conn:
             pg_ledger = bt.read_ledger(conn)
