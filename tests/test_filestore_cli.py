@@ -93,6 +93,30 @@ def test_check_reports_sessions_without_files(
     assert WITH_FILES not in out
 
 
+def test_counting_stops_after_its_time_in_all_and_says_so(
+    reference_db: str, data_root: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each session's scan walks its instrument's folder again: a backlog of thousands of
+    pending sessions beside a large folder made `check` run for hours. Past the command's
+    time in all, the rest are not counted, and each says so (never "no files")."""
+    from nexus_logger.core.files import filestore_pending
+
+    monkeypatch.setattr(filestore_pending, "TOTAL_SECONDS", 0.0)
+    assert main(["check", "--db", reference_db, "--format", "json"]) in (0, 1)
+    files = json.loads(capsys.readouterr().out)["files"]
+    assert files["no_files_found_count"] == 0 and len(files["sessions"]) == 6
+    assert {s["predicted"] for s in files["sessions"]} == {"UNKNOWN"}
+    assert all("counting files stops after 0 s" in s["problem"] for s in files["sessions"])
+    main(["check", "--db", reference_db])
+    out = capsys.readouterr().out
+    assert "0 TO_BE_BUILT sessions checked, 0 without files." in out
+    assert "6 more not counted: counting files stops after 0 s in all." in out
+    argv = ["sessions", "--db", reference_db, "--files", "--status", "TO_BE_BUILT"]
+    assert main([*argv, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["files"]["predicted"] for r in rows} == {"UNKNOWN"}
+
+
 def test_check_without_a_data_root_says_nothing_about_files(
     sqlite_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

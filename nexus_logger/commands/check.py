@@ -88,12 +88,16 @@ def render_files(files: dict) -> list[str]:
         return []
     if not files["checked"]:
         return [files["problem"]]
-    checked = len(files["sessions"])
+    uncounted = [s for s in files["sessions"] if s["files"] is None]
+    checked = len(files["sessions"]) - len(uncounted)
     empty = [s for s in files["sessions"] if s["predicted"] == "NO_FILES_FOUND"]
     lines = [
         f"Files under {files['data_root']}: {checked} TO_BE_BUILT session"
         f"{'' if checked == 1 else 's'} checked, {len(empty)} without files."
     ]
+    if uncounted:
+        why = uncounted[0]["problem"].removeprefix("Not counted: ")
+        lines.append(f"  {len(uncounted)} more not counted: {why}")
     for s in empty:
         lines.append(
             f"  {s['session_identifier']} on {s['instrument']} ({s['user'] or 'no user'}), "

@@ -8,6 +8,7 @@ sessions and the instruments' folders); each folder scan is bounded
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,28 @@ from nexus_logger.core.enums import RecordStatus
 from nexus_logger.core.files.filestore import FileReport, Outcome, data_root_problem, session_files
 from nexus_logger.core.files.filestore_rules import FileRules
 from nexus_logger.core.staff.summaries import SessionSummary, list_sessions
+
+#: How long one command counts the pending sessions' files in all. Each session's scan is
+#: bounded (``ScanLimits``, 10 s), but each walks its instrument's folder again: a backlog of
+#: thousands of sessions beside a large folder made ``check`` run for hours.
+TOTAL_SECONDS = 60.0
+
+
+class CountingBudget:
+    """The time one command may spend counting files, shared by all its sessions."""
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds = TOTAL_SECONDS if seconds is None else seconds
+        self.ends = time.monotonic() + self.seconds
+
+    def problem(self) -> str:
+        """ "" while time is left; else why a session's files are not counted."""
+        if time.monotonic() < self.ends:
+            return ""
+        return (
+            f"Not counted: counting files stops after {self.seconds:g} s in all. "
+            "'nexus-logger sessions --files --instrument PID' counts one instrument's sessions."
+        )
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,7 @@ def pending_files(
     *,
     instrument: str | None = None,
     engine: EngineLike = None,
+    budget: CountingBudget | None = None,
 ) -> list[PendingFiles]:
     """Every TO_BE_BUILT session (oldest first) with its files; [] when nothing can be counted.
 
@@ -75,12 +99,13 @@ def pending_files(
         return []
     sessions = list_sessions(status=RecordStatus.TO_BE_BUILT, instrument=instrument, engine=engine)
     instruments = load_instruments(engine)
+    budget = budget or CountingBudget()
     out = []
     for summary in sessions:
         inst = instruments.get(summary.instrument)
         if inst is None:
             continue
-        report = report_for(summary, inst.filestore_path, data_root, rules)
+        report = report_for(summary, inst.filestore_path, data_root, rules, budget.problem())
         if report is not None:
             out.append(PendingFiles(summary, report, inst.timezone))
     return out
