@@ -619,6 +619,7 @@ def test_a_note_of_wide_characters_is_shown_whole_and_kept_whole_by_the_end(
     ident = _running_identifier(window)
     stored = ("EELS map \U0001f52c of grid 7 \u2713\n" * 100)[: lifecycle.MAX_NOTE - 4] + " end"
     assert len(stored) == lifecycle.MAX_NOTE
+    qtbot.waitUntil(lambda: window.worker.pending == 0)  # no heartbeat already on its way
     lifecycle.set_note(ident, stored, engine=sqlite_db)  # as `nexus-logger session note` does
     window.send_heartbeat()
     qtbot.waitUntil(lambda: window.session_page.note_edit.text() == stored)
