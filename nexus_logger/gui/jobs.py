@@ -125,6 +125,13 @@ def sync_state(logger: DurableLogger) -> SyncState:
     return SyncState(True, logger.pending_count(), conflicts=_conflicts_here(logger))
 
 
+def stored_end(logger: DurableLogger, session_identifier: str) -> datetime | None:
+    """The time of the session's END as the database has it (see ``lifecycle.stored_end``)."""
+    from nexus_logger.core.sessions import lifecycle
+
+    return lifecycle.stored_end(session_identifier, engine=logger.engine())
+
+
 def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
     """Record that the session is alive; notice when staff ended it meanwhile."""
     from nexus_logger.core.sessions import lifecycle

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 from nexus_logger.core.offline.durable import DurableLogger
 from nexus_logger.core.offline.outbox import pending_events
@@ -97,11 +98,52 @@ def test_database_down_at_end_keeps_the_end_on_this_pc(qtbot, make_window, sqlit
         ("END", "TO_BE_BUILT"),
     ]
     assert [s.session_identifier for s in get_sessions_to_build(engine=sqlite_db)] == [ident]
-    # The page no longer says the end waits on this PC once it has been sent.
-    assert window.ended_page.message_label.text() == (
-        "Session ended. NexusLIMS will build its record. "
-        "Its end, kept on this PC, has now been sent."
+    # The page no longer says the end waits on this PC once the database has it.
+    qtbot.waitUntil(
+        lambda: (
+            window.ended_page.message_label.text()
+            == "Session ended. NexusLIMS will build its record. "
+            "Its end, kept on this PC, has now been sent."
+        )
     )
+
+
+def test_a_kept_end_that_met_an_end_written_elsewhere_is_not_said_sent(
+    qtbot, make_window, sqlite_db
+):
+    """Ended here while the database was away, and from another PC meanwhile: the outbox
+    keeps the stored END, and the page says so with that END's time (it said this PC's END
+    "has now been sent", with its own time)."""
+    window = make_window(sqlite_db, auto_close_seconds=600)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    ident = window.session.session_identifier
+    with database_away(sqlite_db):
+        window.end_session(ask_about_files=False)
+        wait_phase(qtbot, window, Phase.ENDED)
+        ours = window.ended_page.times_label.text()
+        elsewhere = datetime.now(UTC) + timedelta(minutes=3)
+        lifecycle.end_session(session_identifier=ident, at=elsewhere, engine=sqlite_db + ".away")
+    window.refresh_sync_state()
+    page = window.ended_page
+    qtbot.waitUntil(lambda: "already been ended elsewhere" in page.message_label.text())
+    assert "has now been sent" not in page.message_label.text()
+    assert page.times_label.text() != ours
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+
+
+def test_a_note_refused_at_an_end_kept_here_is_still_said_once_sent(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db, auto_close_seconds=600)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    with database_away(sqlite_db):
+        window.session_page.note_edit.setText("bell \x07")
+        window.end_session(ask_about_files=False)
+        wait_phase(qtbot, window, Phase.ENDED)
+    window.refresh_sync_state()
+    label = window.ended_page.message_label
+    qtbot.waitUntil(lambda: "has now been sent" in label.text())
+    assert "The note typed last was not saved" in label.text()
 
 
 def test_the_status_line_claims_nothing_saved_while_an_end_is_on_its_way(

@@ -57,6 +57,7 @@ __all__ = [
     "last_heartbeat",
     "record_heartbeat",
     "set_note",
+    "stored_end",
     "write_note_in_transaction",
 ]
 
@@ -124,6 +125,23 @@ def record_heartbeat(
         },
     )
     return now
+
+
+def stored_end(session_identifier: str, *, engine: EngineLike = None) -> datetime | None:
+    """The time of the session's END as stored (the one NexusLIMS pairs with its START);
+    ``None`` when that time cannot be read. Raises :class:`NotFound` when it has no END.
+
+    What an END kept on a PC and sent later can be compared with: the outbox skips an END
+    when the session was ended elsewhere meanwhile, and that END is the one that counts.
+    """
+    ident = clean_identifier(session_identifier)
+    eng = get_engine(engine)
+    require_usable(eng)
+    with read_connection(eng) as conn:
+        starts, ends = start_and_end_rows(conn, ident)
+    if not starts or not ends:
+        raise NotFound(f"Session {ident} has no END in the database {describe(eng)}.")
+    return _end_time(eng, starts[0], ends, None)
 
 
 def _end_time(eng: Engine, start: Any, ends: list[Any], tz: str | None) -> datetime | None:

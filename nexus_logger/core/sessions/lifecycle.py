@@ -25,6 +25,7 @@ from nexus_logger.core.sessions.heartbeat_and_note import (
     last_heartbeat,
     record_heartbeat,
     set_note,
+    stored_end,
     write_note_in_transaction,
 )
 from nexus_logger.core.sessions.inputs import CLOCK_SLACK, MAX_NOTE, clean_note, default_user
@@ -79,5 +80,6 @@ __all__ = [
     "replace_session",
     "set_note",
     "start_session",
+    "stored_end",
     "write_note_in_transaction",
 ]

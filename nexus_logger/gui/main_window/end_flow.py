@@ -162,8 +162,10 @@ class EndFlow(WindowState):
         message = message.replace(ENDED_WILL_BUILD, ended)
         self._end_sent_message = None
         if outcome.queued:
-            # Said once the status line's next run of the outbox has sent it.
+            # Said once the outbox has sent it and the database has this END (running.py).
             self._end_sent_message = f"{ended} Its end, kept on this PC, has now been sent."
+            if note_problem:
+                self._end_sent_message += f" The note typed last was not saved: {note_problem}"
         if self.connected is not None:
             self.worker.submit(
                 jobs.report_pc, self.connected.logger, session.instrument.instrument_pid, None

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.files.filestore import FileReport
-from nexus_logger.gui import jobs
+from nexus_logger.gui import jobs, text
 from nexus_logger.gui.main_window.phase import Phase
 from nexus_logger.gui.main_window.state import WindowState
 from nexus_logger.gui.session_files import files_line
@@ -151,14 +151,44 @@ class RunningSession(WindowState):
 
     def _on_sync_state(self, state: jobs.SyncState) -> None:
         self.sync_indicator.set_state(state.online, state.pending, state.conflicts)
-        sent = self._end_sent_message
-        if sent is not None and self.phase is Phase.ENDED and state.online and not state.pending:
-            self._end_sent_message = None
-            self.ended_page.set_sent(sent)
         if self.phase is Phase.RUNNING and self.session_queued and state.pending == 0:
             self.session_queued = False
             self.session_page.set_running(queued=False)
             self.session_page.set_message("The session start has been sent to the database.")
+        if (
+            self._end_sent_message is not None
+            and self.phase is Phase.ENDED
+            and state.online
+            and not state.pending
+            and self.connected is not None
+            and self.end_outcome is not None
+        ):
+            self._submit_once(
+                "stored-end",
+                jobs.stored_end,
+                self.connected.logger,
+                self.end_outcome.session_identifier,
+                on_done=self._on_stored_end,
+                on_error=lambda error: _logger.info("Reading the stored END: %s", error.message),
+            )
+
+    def _on_stored_end(self, stored: datetime | None) -> None:
+        """The kept END has left this PC: say it was sent only if the database has this END
+        (the outbox skips it when the session was ended elsewhere meanwhile)."""
+        sent, outcome = self._end_sent_message, self.end_outcome
+        if sent is None or outcome is None or self.phase is not Phase.ENDED:
+            return
+        self._end_sent_message = None
+        if stored is not None and abs(timestamps.seconds_between(stored, outcome.ended)) < 1:
+            self.ended_page.set_sent(sent)
+            return
+        when = text.when(stored) if stored is not None else "a time that cannot be read"
+        started = outcome.started or (self.session.started if self.session else None)
+        self.ended_page.set_times(started, stored)
+        self.ended_page.set_sent(
+            f"This session had already been ended elsewhere, at {when}: that end is the one "
+            "kept, and this PC's was not written."
+        )
 
     def _note_read(self, stored: str | None) -> None:
         """The database's note as a heartbeat read it: shown in place of this window's when

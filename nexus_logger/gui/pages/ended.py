@@ -68,6 +68,14 @@ class EndedPage(QWidget):
         """Fill the page for a session that ended (here or elsewhere; ``ended`` ``None``: its
         end time is not known)."""
         self.instrument_label.setText(f"{instrument}, user {user or 'unknown'}")
+        self.set_times(started, ended, now)
+        self.message_label.setText(message)
+        theme.color_text(self.message_label, theme.AMBER if queued else theme.GREY)
+
+    def set_times(
+        self, started: datetime | None, ended: datetime | None, now: datetime | None = None
+    ) -> None:
+        """The duration and the times (``ended`` ``None``: not known here, so not shown)."""
         if ended is None:  # not known here: say nothing rather than a wrong time
             self.duration_label.setText("")
             self.times_label.setText("")
@@ -81,8 +89,6 @@ class EndedPage(QWidget):
         else:
             self.duration_label.setText("")
             self.times_label.setText(f"Ended {text.when(ended, now)}")
-        self.message_label.setText(message)
-        theme.color_text(self.message_label, theme.AMBER if queued else theme.GREY)
         self.set_countdown(None)
 
     def set_sent(self, message: str) -> None:
