@@ -138,6 +138,46 @@ def test_a_pc_mapped_by_its_short_name_is_one_pc(db):
     )
 
 
+def test_the_viewers_clock_and_old_heartbeats_do_not_make_pcs_seen_or_silent(db, monkeypatch):
+    """The staff PC looking is 10 min behind: on PostgreSQL nobody is "ahead" (reports and
+    "now" are both the server's). A PC that once beat 48 h ahead and reported since with its
+    clock fixed is judged by its report: not in the future now, silent 30 h later."""
+    _report(db, "fixed")
+    ensure_tables(get_engine(db), [heartbeat])
+    ahead = (datetime.now(UTC) + timedelta(hours=48)).isoformat()
+    raw_execute(
+        db, "INSERT INTO nexus_logger_heartbeat VALUES ('s-1', ?, ?, 'fixed')", (TEM, ahead)
+    )
+    _pc_clock_off(monkeypatch, timedelta(minutes=-10))
+    (pc,) = fleet.list_fleet(silent_hours=24, engine=db)
+    monkeypatch.undo()
+    if not is_sqlite(get_engine(db)):
+        assert pc.flags == (), pc.flags
+    later = datetime.now(UTC) + timedelta(hours=30)
+    (pc,) = fleet.list_fleet(silent_hours=24, now=later, engine=db)
+    assert "silent for more than 24 h" in pc.flags
+
+
+def test_only_names_the_station_lookup_matches_are_one_pc(db):
+    """``scope1.chem`` and ``scope1.physics`` are two PCs; a station ``pc2.lab.example.org``
+    does not map a PC that calls itself ``pc2`` (the lookup tries the full name, then the
+    short one), so they are two rows too."""
+    ensure_tables(get_engine(db), [station])
+    for host in ("scope1.chem.example.edu", "pc2.lab.example.org"):
+        raw_execute(
+            db, "INSERT INTO nexus_logger_station VALUES (?, ?, ?, 'it')", (host, SEM, ny(1))
+        )
+    _report(db, "scope1.physics.example.edu", instrument=SEM)
+    _report(db, "pc2", instrument=SEM)
+    hosts = {pc.hostname for pc in fleet.list_fleet(engine=db)}
+    assert hosts == {
+        "scope1.chem.example.edu",
+        "scope1.physics.example.edu",
+        "pc2.lab.example.org",
+        "pc2",
+    }
+
+
 def test_the_running_session_comes_from_the_claim_row(db):
     from nexus_logger.core.sessions import lifecycle
 

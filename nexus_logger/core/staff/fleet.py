@@ -160,36 +160,25 @@ def _aware(text_value: str | None) -> datetime | None:
         return None
 
 
-def _named_as_reported(
-    reports: dict[str, dict[str, Any]],
-    stations: dict[str, str],
-    beats: dict[str, str],
-    running: dict[str, list[tuple[str, str]]] | None,
-) -> tuple[dict[str, str], dict[str, str], dict[str, list[tuple[str, str]]] | None]:
-    """Station, heartbeat and claim rows under the name the same PC reports itself by.
+def _stations_as_reported(
+    reports: dict[str, dict[str, Any]], stations: dict[str, str]
+) -> dict[str, str]:
+    """Station rows under the name the PC they map reports itself by.
 
-    A PC is mapped as ``pc1`` and reports as ``pc1.lab.org`` (the station lookup ignores the
-    DNS domain): listed twice, its station row was flagged as silent while it was in use.
+    The station lookup tries a PC's full name, then its short name: a PC mapped as ``pc1``
+    that reports as ``pc1.lab.org`` is one PC (it was listed twice, its station row flagged
+    as silent while in use). Nothing else is merged: ``pc1.chem.org`` is not
+    ``pc1.physics.org``, and a station ``pc2.lab.org`` does not map a PC named ``pc2``.
     """
-    by_short: dict[str, str] = {}
-    for host in sorted(reports):
-        by_short.setdefault(host_candidates(host)[-1], host)
-
-    def name(host: str) -> str:
-        return host if host in reports else by_short.get(host_candidates(host)[-1], host)
-
-    merged_beats: dict[str, str] = {}
-    for host, last in beats.items():
-        key = name(host)
-        known = _aware(merged_beats.get(key))
-        if known is None or (_aware(last) or known) > known:
-            merged_beats[key] = last
-    merged_running = None
-    if running is not None:
-        merged_running = {}
-        for host, opens in running.items():
-            merged_running.setdefault(name(host), []).extend(opens)
-    return {name(h): pid for h, pid in stations.items()}, merged_beats, merged_running
+    out: dict[str, str] = {}
+    for host, pid in stations.items():
+        out[host] = pid
+    for reported in reports:
+        full, *short = host_candidates(reported)
+        if full in stations or not short or short[0] in reports or short[0] not in stations:
+            continue
+        out[reported] = out.pop(short[0])
+    return out
 
 
 def _rows(conn: Any) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, str]]:
@@ -260,27 +249,32 @@ def list_fleet(
     engine: EngineLike = None,
 ) -> list[PcStatus]:
     """Every PC that ever logged, most recently seen first, each with what needs a look."""
-    now = now or datetime.now(UTC)
     with read_connection(get_engine(engine)) as conn:
         reports, stations, beats = _rows(conn)
         running = _open_by_host(conn)
-    stations, beats, running = _named_as_reported(reports, stations, beats, running)
+        # Reports are dated by the server's clock there: "silent" is measured on it too,
+        # not on the clock of the PC looking.
+        server_now = None if is_sqlite(conn.engine) else conn.execute(text("SELECT now()")).scalar()
+    now = now or server_now or datetime.now(UTC)
+    stations = _stations_as_reported(reports, stations)
     newest = max((version_key(r["version"]) for r in reports.values()), default=())
     out = []
     for host in sorted({*reports, *stations, *beats}):
         rep = reports.get(host)
         offset = rep["clock_offset_seconds"] if rep else None
-        beat = _aware(beats.get(host))
-        if beat is not None and offset is not None:  # written on that PC's clock
-            beat -= timedelta(seconds=offset)
-        seen = [t for t in (_aware(rep["reported"]) if rep else None, beat) if t]
-        last_seen = max(seen) if seen else None
+        # A PC that reports does so with each heartbeat, dated by the server on PostgreSQL;
+        # its heartbeats carry its own clock. Only a PC that reports nothing is seen by them.
+        last_seen = _aware(rep["reported"]) if rep else _aware(beats.get(host))
         flags = []
         if rep is None:
             flags.append("reports nothing: an older nexus-logger, or never launched since")
         if last_seen is not None and now - last_seen > timedelta(hours=silent_hours):
             flags.append(f"silent for more than {silent_hours:g} h")
-        if last_seen is not None and last_seen - now > timedelta(seconds=clock_limit_seconds):
+        if (
+            server_now is None
+            and last_seen is not None
+            and last_seen - now > timedelta(seconds=clock_limit_seconds)
+        ):
             # On SQLite nothing measures a PC's clock: a time ahead of this one shows it.
             flags.append("its clock is ahead of this PC's: its last report is in the future")
         if rep and version_key(rep["version"]) < newest:
