@@ -210,6 +210,13 @@ def test_changed_on_both_sides_is_a_conflict_left_alone_until_resolved(
     check = check_bridge(get_engine(pg_db), 24)
     assert not check.ok and "1 session(s) changed both here and in NexusLIMS" in check.message
     assert "--resolve" in check.fix
+    # Beside a conflict, late sessions and the bridge's own error are still said.
+    add_session(pg_db, 3)
+    bridge.record_error(pg_db, RuntimeError("the file is locked"))
+    check = check_bridge(get_engine(pg_db), 1e-9)
+    assert "1 finished session(s) have waited longer" in check.message
+    assert "Its last error: the file is locked" in check.message
+    assert "--resolve" in check.fix and "check the bridge" in check.fix
 
     code, out, _ = run(
         capsys, "--from", pg_db, "--to", nx_file, "--resolve", sid, "--keep", "nexuslims"

@@ -260,23 +260,8 @@ def check_bridge(engine: Engine, hours: float) -> Check:
     if status is None:
         return Check("bridge", True, "Not needed: NexusLIMS reads this SQLite file itself.")
     late = overdue(status, hours)
-    if status.open_conflicts:
-        return Check(
-            "bridge",
-            False,
-            f"{len(status.open_conflicts)} session(s) changed both here and in NexusLIMS's "
-            "file since the bridge last copied them: the bridge copies neither side until "
-            "someone decides."
-            + (
-                f" {late} other finished session(s) have waited longer than {hours:g} h."
-                if late
-                else ""
-            ),
-            "Ask the NexusLIMS administrator to settle them: 'nexus-logger bridge --status' "
-            "lists them, 'nexus-logger bridge --resolve SESSION --keep postgres|nexuslims' "
-            "settles one (docs/deployment.md, section The bridge).",
-        )
-    if not late:
+    conflicts = len(status.open_conflicts)
+    if not late and not conflicts:
         waiting = (
             f"{status.waiting_in} finished session(s) wait, none"
             if status.waiting_in
@@ -288,17 +273,32 @@ def check_bridge(engine: Engine, hours: float) -> Check:
             True,
             f"{waiting} for longer than {hours:g} h to be copied to NexusLIMS.{never}",
         )
-    ran = (
-        "no bridge has ever run for this database"
-        if not status.ever_ran
-        else f"the last successful bridge run was {status.last_success_at or 'never'}"
-    )
-    error = f" Its last error: {status.last_error}" if status.error_is_current() else ""
+    found, fixes = [], []
+    if conflicts:
+        found.append(
+            f"{conflicts} session(s) changed both here and in NexusLIMS's file since the "
+            "bridge last copied them: the bridge copies neither side until someone decides."
+        )
+        fixes.append(
+            "settle each conflict ('nexus-logger bridge --status' lists them, 'nexus-logger "
+            "bridge --resolve SESSION --keep postgres|nexuslims' settles one)"
+        )
+    if late:
+        ran = (
+            "no bridge has ever run for this database"
+            if not status.ever_ran
+            else f"the last successful bridge run was {status.last_success_at or 'never'}"
+        )
+        error = f" Its last error: {status.last_error}" if status.error_is_current() else ""
+        found.append(
+            f"{late} finished session(s) have waited longer than {hours:g} h to be copied to "
+            f"NexusLIMS's file; {ran}. NexusLIMS does not build them until then.{error}"
+        )
+        fixes.append("check the bridge next to NexusLIMS ('nexus-logger bridge --status')")
     return Check(
         "bridge",
         False,
-        f"{late} finished session(s) have waited longer than {hours:g} h to be copied to "
-        f"NexusLIMS's file; {ran}. NexusLIMS does not build them until then.{error}",
-        "Ask the NexusLIMS administrator to check the bridge next to NexusLIMS ('nexus-logger "
-        "bridge --status'; docs/deployment.md, section The bridge).",
+        " ".join(found),
+        f"Ask the NexusLIMS administrator to {' and to '.join(fixes)}; docs/deployment.md, "
+        "section The bridge.",
     )
