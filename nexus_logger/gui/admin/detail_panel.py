@@ -41,6 +41,15 @@ class DetailPanel(QWidget):
         lay.addWidget(self.files_panel)
         self.events_model = EventsTableModel(self)
         self.events_view = make_table_view(self.events_model, self)
+        # A START and an END row always show (a scroll bar below them too): on a small or
+        # scaled screen the splitter takes the room from the list of sessions instead.
+        view = self.events_view
+        view.setMinimumHeight(
+            view.horizontalHeader().sizeHint().height()
+            + 2 * view.verticalHeader().defaultSectionSize()
+            + view.horizontalScrollBar().sizeHint().height()
+            + 2 * view.frameWidth()
+        )
         lay.addWidget(self.events_view, 1)
         lay.addLayout(self._build_buttons())
         # Under the buttons, the panel's whole width: beside them a long "Done ..." wrapped to
