@@ -288,6 +288,7 @@ def test_a_quit_while_keep_open_waits_for_the_database_leaves_the_session_open(
     def quit_meanwhile() -> None:
         page = window.session_page
         during.append((page.message_label.text(), page.end_button.isEnabled(), False))
+        window.end_session()  # Ctrl+E: the End button is disabled, its shortcut is not
         during.append(("", False, window.end_for_shutdown(timeout_ms=2000)))  # as aboutToQuit
         lock.release()
 

@@ -2,7 +2,8 @@
 
 A plain text field, not a ``QDateTimeEdit``: typed digits go where they are typed (a date-time
 edit moves between its sections on its own, so "2026-12-01 12:00" became 2026-12-12 01:12),
-and the field shows exactly what will be written: minutes, seconds zero. The instrument's
+and the field shows exactly what will be written: minutes, seconds zero (the start's own
+minute means the start itself, :func:`in_start_minute`). The instrument's
 zone is named, and a future time, one before the start, or a minute the instrument's clock
 skipped or showed twice (daylight saving time; an offset such as ``+01:00`` then says which)
 is refused under the field, with OK disabled, before anything is asked of the database.

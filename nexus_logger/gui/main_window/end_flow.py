@@ -47,6 +47,8 @@ class EndFlow(WindowState):
         """
         if self.phase is not Phase.RUNNING or self.session is None or self.connected is None:
             return
+        if self.paused:
+            return  # "Keep it open and close" was chosen: the window is closing (Ctrl+E too)
         # The END is the moment of the click, even if the worker is still busy with an
         # earlier job (a heartbeat waiting on a locked file) when it gets to this one.
         clicked = datetime.now(UTC)
