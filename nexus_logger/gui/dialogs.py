@@ -188,14 +188,18 @@ class ResumeDialog(QDialog):
 class CloseDialog(QDialog):
     """The window is closing while a session runs: end it, keep it open, or stay."""
 
-    def __init__(self, instrument_name: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, instrument_name: str, parent: QWidget | None = None, *, owner: str | None = None
+    ) -> None:
+        """``owner``: the session is another login's, continued here under its name."""
         super().__init__(parent)
         self._choice = CloseChoice.CANCEL
         self.setWindowTitle("Close nexus-logger")
         self.setModal(True)
         self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
+        whose = f"{owner}'s session" if owner else "Your session"
         question = theme.label(
-            self, f"Your session on {instrument_name} is still running.", theme.STATE_PT - 6
+            self, f"{whose} on {instrument_name} is still running.", theme.STATE_PT - 6
         )
         question.setFont(theme.font(theme.STATE_PT - 6, bold=True))
         explain = theme.label(

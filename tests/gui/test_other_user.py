@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.db.models import Instrument
@@ -303,6 +304,11 @@ def test_bob_continues_roots_session_only_when_he_says_so(
     assert window.session_page.user_label.text() == "User: root"
     assert [r["event_type"] for r in rows_of(sqlite_db, old.session_identifier)] == ["START"]
     assert any("bob continues session" in r.getMessage() for r in caplog.records)
+    # Closing the window asks about root's session, not "your session".
+    question = window.close_dialog()
+    qtbot.addWidget(question)
+    texts = [label.text() for label in question.findChildren(QLabel)]
+    assert "root's session on Test TEM is still running." in texts, texts
     # Ending it later is ending root's session: it keeps root, and the trail says bob did it.
     window.end_session(ask_about_files=False)
     wait_phase(qtbot, window, Phase.ENDED)

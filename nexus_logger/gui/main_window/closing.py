@@ -21,10 +21,21 @@ class Closing(WindowState):
 
     def ask_close_choice(self) -> CloseChoice:
         """Ask whether closing ends the session (tests replace this)."""
-        name = self.session.instrument.display_name if self.session else "this instrument"
-        dialog = CloseDialog(name, self)
+        dialog = self.close_dialog()
         dialog.exec()
         return dialog.choice()
+
+    def close_dialog(self) -> CloseDialog:
+        """The question about the running session, naming its owner when it is another
+        login's session continued here (it said "Your session")."""
+        name = self.session.instrument.display_name if self.session else "this instrument"
+        owner = None
+        if self.session is not None and self.connected is not None:
+            from nexus_logger.core.settings.identity import same_user
+
+            if not same_user(self.session.user, self.connected.user):
+                owner = self.session.user or "an unknown user"
+        return CloseDialog(name, self, owner=owner)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         app = QGuiApplication.instance()
