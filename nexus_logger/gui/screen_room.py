@@ -24,11 +24,29 @@ def fitted_size(widget: QWidget, width: int, height: int) -> tuple[int, int]:
     return min(width, room.width() - FRAME_ROOM[0]), min(height, room.height() - FRAME_ROOM[1])
 
 
+class ScrollingPage(QScrollArea):
+    """A page's scroll area that brings the widget given the focus into sight (a field
+    focused by the program or by its Alt shortcut stayed below the fold, and typing went
+    into a field nobody could see); not itself a stop of the Tab key."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._follow_focus)
+
+    def _follow_focus(self, _old: QWidget | None, new: QWidget | None) -> None:
+        content = self.widget()
+        if new is not None and content is not None and content.isAncestorOf(new):
+            self.ensureWidgetVisible(new)
+
+
 def scrolling_content(parent: QWidget, name: str) -> tuple[QScrollArea, QVBoxLayout]:
     """A frameless, vertically scrolling area in ``parent`` and the layout of its content
     (margins 0): the page scrolls rather than squeezing its text when the window (or a
     large font) leaves it less room than it needs; with room enough no scroll bar shows."""
-    scroll = QScrollArea(parent)
+    scroll = ScrollingPage(parent)
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)

@@ -136,6 +136,9 @@ def test_session_pages_fit(qtbot, make_window, sqlite_db: str, size: str) -> Non
     if size == "default" and not SCALED:  # at 100 % the page shows whole without scrolling
         assert not session.scroll.verticalScrollBar().isVisible()
     assert _in_sight(session.end_button)
+    # The note field has the focus at start: in sight, scrolled to if need be.
+    qtbot.waitUntil(session.note_edit.hasFocus)
+    qtbot.waitUntil(lambda: _in_view(session.scroll, session.note_edit))
     end_at = session.end_button.geometry()
 
     session.show_session(SESSION, queued=True, now=NOW)
@@ -207,6 +210,13 @@ def _in_sight(widget: QWidget) -> bool:
     window = widget.window()
     top_left = widget.mapTo(window, widget.rect().topLeft())
     return window.rect().contains(QRect(top_left, widget.size()))
+
+
+def _in_view(scroll, widget: QWidget) -> bool:
+    """``widget`` is shown whole in ``scroll``'s viewport (not scrolled out of it)."""
+    viewport = scroll.viewport()
+    top_left = widget.mapTo(viewport, widget.rect().topLeft())
+    return viewport.rect().contains(QRect(top_left, widget.size()))
 
 
 def test_a_long_instrument_name_fits_the_running_page(qtbot, make_window, sqlite_db: str) -> None:

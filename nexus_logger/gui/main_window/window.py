@@ -107,7 +107,7 @@ class MainWindow(
         self.setWindowIcon(app_icon())
         self.resize(*fitted_size(self, 760, 640))
         # Small enough for 1366 x 768 at 150 % (the pages scroll; End stays in sight).
-        self.setMinimumSize(560, 360)
+        self.setMinimumSize(600, 360)
         self._build()
 
         self._clock = QTimer(self)

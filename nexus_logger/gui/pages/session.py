@@ -72,7 +72,7 @@ class SessionPage(QWidget):
     def _build_note(self) -> None:
         """The note field, its caption and its saved/kept line."""
         self.note_edit = QLineEdit(self)
-        self.note_edit.setPlaceholderText("Optional: what are you doing? (press Enter to save)")
+        self.note_edit.setPlaceholderText("Optional: what are you doing? (Enter saves)")
         self.note_edit.setClearButtonEnabled(True)
         # Qt counts UTF-16 units, two for an emoji: a limit of MAX_NOTE cut a stored note of
         # MAX_NOTE characters when it was shown, and the END then wrote it cut. The field
