@@ -43,7 +43,6 @@ class TimelineWidget(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMouseTracking(True)
-        self.setMinimumHeight(160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.zoom = Zoom.WEEK
         self.now = lambda: datetime.now(UTC)
@@ -123,6 +122,11 @@ class TimelineWidget(QWidget):
         height = bands_height(self._instruments, self._sessions, self.now())
         height += legend_height(QFontMetrics(self.font()), self.width())
         return QSize(800, max(160, height))
+
+    def minimumSizeHint(self) -> QSize:
+        """As tall as its bands and legend: the page scrolls instead (squeezed, the legend,
+        drawn at the bottom, covered the last instrument's band)."""
+        return QSize(200, self.sizeHint().height())
 
     def _layout(self) -> None:
         self._band_rects, self._bars = lay_out(
