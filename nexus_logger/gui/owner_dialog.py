@@ -36,6 +36,7 @@ from nexus_logger.core import timestamps
 from nexus_logger.core.settings.identity import same_user
 from nexus_logger.gui import text, theme
 from nexus_logger.gui.dialogs import ResumeAction, ResumeChoice
+from nexus_logger.gui.screen_room import fitted_size, scrolling_content
 
 if TYPE_CHECKING:
     from nexus_logger.core.sessions.lifecycle import OpenSession
@@ -178,16 +179,27 @@ class OtherUserDialog(QDialog):
 
     def _size_to_text(self) -> None:
         """At least 720 px wide, wider when a long name makes a button wider, and as tall as
-        the wrapped lines need at that width: a fixed minimum width hid the buttons' own, and
-        the height came from a guessed width, so a long or accented name was cut."""
-        width = max(720, self.minimumSizeHint().width())
-        height = self.layout().totalHeightForWidth(width)
-        self.setMinimumSize(width, height)
-        self.resize(width, height)
+        the wrapped lines need at that width, but never larger than the screen: there the
+        questions scroll (a fixed 720 px hid the buttons' own width, the height came from a
+        guessed width, and at 150 % on a 1024 x 768 screen the dialog was wider than it)."""
+        margins = self.layout().contentsMargins()
+        frame_w = margins.left() + margins.right() + 2
+        frame_h = margins.top() + margins.bottom() + 2
+        inner = max(720 - frame_w, self.content_layout.totalMinimumSize().width())
+        width = inner + frame_w
+        height = self.content_layout.totalHeightForWidth(inner) + frame_h
+        size = fitted_size(self, width, height)
+        self.setMinimumSize(min(width, size[0]), min(height, size[1]))
+        self.resize(*size)
 
     def _lay_out(self) -> None:
         """Whose session and who you are, then the default (end it), then continue it."""
-        layout = QVBoxLayout(self)
+        self.scroll, layout = scrolling_content(self, "ownerContent")
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.scroll)
+        #: The questions, in order (inside the scroll area).
+        self.content_layout = layout
         layout.setSpacing(8)
         layout.addWidget(self.owner_label)
         layout.addWidget(self.you_label)

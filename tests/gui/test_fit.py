@@ -7,6 +7,7 @@ same tests run again in a child process at 125 % scaling.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -268,6 +269,8 @@ def test_dialogs_fit(qtbot, window: MainWindow, tmp_path: Path) -> None:
         owner = OtherUserDialog(session, "a.very-long-login-name", window, now=NOW)
         qtbot.addWidget(owner)
         owner.show()
+        room = owner.screen().availableGeometry()
+        assert owner.width() <= room.width() and owner.height() <= room.height(), what
         assert_fits(qtbot, owner, what)
         owner.at_typed.setChecked(True)
         owner.time_edit.setText("2026-03-10 15:00")
@@ -369,15 +372,17 @@ def test_a_banner_does_not_move_the_pages(
 
 
 @pytest.mark.skipif(SCALED, reason="this is the parent of the scaled run")
-@pytest.mark.parametrize("scale", ["1.25", "1.5"])
-def test_everything_fits_scaled_on_a_laptop_screen(tmp_path: Path, scale: str) -> None:
+@pytest.mark.parametrize(
+    ("width", "scale"), [(1366, "1.25"), (1366, "1.5"), (1024, "1.5")], ids=str
+)
+def test_everything_fits_scaled_on_a_laptop_screen(tmp_path: Path, width: int, scale: str) -> None:
     """The tests above again on a 1366 x 768 screen at 125 % and 150 % (1093 x 614 and
-    911 x 512 in Qt's pixels), as old instrument PCs and laptops run."""
+    911 x 512 in Qt's pixels) and a 1024 x 768 one at 150 % (683 x 512), as old instrument
+    PCs and laptops run."""
     screens = tmp_path / "screen.json"
-    screens.write_text(
-        '{"screens": [{"name": "laptop", "x": 0, "y": 0, "width": 1366, "height": 768, '
-        '"logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}'
-    )
+    screen = {"name": "laptop", "x": 0, "y": 0, "width": width, "height": 768}
+    screen |= {"logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}
+    screens.write_text(json.dumps({"screens": [screen]}))
     env = {**os.environ, "QT_QPA_PLATFORM": f"offscreen:configfile={screens}"}
     env["QT_SCALE_FACTOR"] = scale
     env["NEXUS_LOGGER_HOME"] = str(tmp_path)

@@ -76,7 +76,7 @@ def test_same_user_ignores_case_and_domain():
 
 def test_the_dialog_says_whose_session_first_and_defaults_to_ending_it(owner_dialog):
     dialog = owner_dialog(heartbeat=True)
-    first = dialog.layout().itemAt(0).widget()
+    first = dialog.content_layout.itemAt(0).widget()
     assert first is dialog.owner_label
     assert dialog.owner_label.text().startswith("This session was started by root at 16:36 ")
     assert dialog.owner_label.text().endswith(", 1 day 22 h ago."), dialog.owner_label.text()
