@@ -185,6 +185,17 @@ class OtherUserDialog(QDialog):
         margins = self.layout().contentsMargins()
         frame_w = margins.left() + margins.right() + 2
         frame_h = margins.top() + margins.bottom() + 2
+        room = fitted_size(self, 10**5, 10**5)[0] - frame_w - 24  # 24: a scroll bar
+        for button, template in (
+            (self.new_button, "&End {}'s session and start mine"),
+            (self.continue_button, "Continue it, &under {}'s name"),
+        ):
+            over = button.sizeHint().width() - room
+            if over > 0:  # a long name on a small screen: shortened here, whole above
+                metrics = button.fontMetrics()
+                width = max(metrics.horizontalAdvance(self.owner) - over, 80)
+                short = metrics.elidedText(self.owner, Qt.TextElideMode.ElideMiddle, width)
+                button.setText(template.format(short))
         inner = max(720 - frame_w, self.content_layout.totalMinimumSize().width())
         width = inner + frame_w
         height = self.content_layout.totalHeightForWidth(inner) + frame_h

@@ -40,6 +40,8 @@ class ScrollingPage(QScrollArea):
         content = self.widget()
         if new is not None and content is not None and content.isAncestorOf(new):
             self.ensureWidgetVisible(new)
+            if new.width() > self.viewport().width():  # wider than the view: its start
+                self.horizontalScrollBar().setValue(new.mapTo(content, new.rect().topLeft()).x())
 
 
 def scrolling_content(parent: QWidget, name: str) -> tuple[QScrollArea, QVBoxLayout]:
