@@ -163,18 +163,23 @@ def test_only_names_the_station_lookup_matches_are_one_pc(db):
     does not map a PC that calls itself ``pc2`` (the lookup tries the full name, then the
     short one), so they are two rows too."""
     ensure_tables(get_engine(db), [station])
-    for host in ("scope1.chem.example.edu", "pc2.lab.example.org"):
+    for host in ("scope1.chem.example.edu", "pc2.lab.example.org", "scope2"):
         raw_execute(
             db, "INSERT INTO nexus_logger_station VALUES (?, ?, ?, 'it')", (host, SEM, ny(1))
         )
     _report(db, "scope1.physics.example.edu", instrument=SEM)
     _report(db, "pc2", instrument=SEM)
+    # Two PCs of one short name, both mapped by the station row of that name.
+    _report(db, "scope2.chem.example.edu", instrument=SEM)
+    _report(db, "scope2.physics.example.edu", instrument=SEM)
     hosts = {pc.hostname for pc in fleet.list_fleet(engine=db)}
     assert hosts == {
         "scope1.chem.example.edu",
         "scope1.physics.example.edu",
         "pc2.lab.example.org",
         "pc2",
+        "scope2.chem.example.edu",
+        "scope2.physics.example.edu",
     }
 
 

@@ -175,8 +175,8 @@ def _stations_as_reported(
         out[host] = pid
     for reported in reports:
         full, *short = host_candidates(reported)
-        if full in stations or not short or short[0] in reports or short[0] not in stations:
-            continue
+        if full in stations or not short or short[0] in reports or short[0] not in out:
+            continue  # (two PCs of one short name: the station row goes with the first)
         out[reported] = out.pop(short[0])
     return out
 
