@@ -23,7 +23,7 @@ from nexus_logger.core.files.filestore import (
     size_text,
 )
 from nexus_logger.core.files.filestore_rules import FileRules, session_folder
-from nexus_logger.core.files.filestore_scan import ScanLimits, scan
+from nexus_logger.core.files.filestore_scan import ScanLimits, scan, scan_windows
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -256,3 +256,26 @@ def test_a_scan_cut_short_after_finding_links_predicts_nothing(tmp_path: Path) -
     assert (cut.count, cut.complete) == (0, False)  # not the ~500 files beside the link
     report = FileReport(start, end, str(tmp_path), folder, cut)
     assert report.outcome() is Outcome.UNKNOWN
+
+
+def test_one_walk_for_many_sessions_counts_as_one_walk_each(tmp_path: Path) -> None:
+    """``check`` walks each instrument's folder once for all its pending sessions: each
+    session's count is what its own walk finds, with windows that touch, overlap, hold
+    nothing, or are given out of order."""
+    day = datetime(2025, 3, 3, 8, 0, tzinfo=NEW_YORK)
+    for minute in range(0, 300, 7):
+        put(tmp_path / f"run{minute // 60}" / f"f{minute}.dm3", day + timedelta(minutes=minute))
+    put(tmp_path / "ignored.emi", day + timedelta(minutes=30))
+    windows = [
+        (day + timedelta(minutes=120), day + timedelta(minutes=180)),
+        (day, day + timedelta(minutes=60)),
+        (day + timedelta(minutes=60), day + timedelta(minutes=120)),  # touches the one before
+        (day + timedelta(minutes=30), day + timedelta(minutes=150)),  # overlaps three
+        (day + timedelta(hours=10), day + timedelta(hours=11)),  # nothing
+        (day - timedelta(hours=1), day),  # ends at a file's time: it counts
+    ]
+    together = scan_windows(tmp_path, windows, FileRules())
+    alone = [scan(tmp_path, start, end, FileRules()) for start, end in windows]
+    key = lambda t: (t.count, t.total_bytes, t.newest_path, t.newest_mtime, t.complete)  # noqa: E731
+    assert [key(t) for t in together] == [key(t) for t in alone]
+    assert [t.count for t in together] == [8, 8, 9, 17, 0, 1]

@@ -93,6 +93,26 @@ def test_check_reports_sessions_without_files(
     assert WITH_FILES not in out
 
 
+def test_check_lists_each_folder_once_for_all_its_pending_sessions(
+    reference_db: str, data_root: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each pending session walked its instrument's folder again: a backlog of sessions
+    beside a large folder took hours. Now each folder is listed once."""
+    from nexus_logger.core.files import filestore_scan
+
+    listed: list[str] = []
+    real = filestore_scan.os.scandir
+
+    def counting(path):
+        listed.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(filestore_scan.os, "scandir", counting)
+    assert main(["check", "--db", reference_db, "--format", "json"]) == 1
+    assert len(json.loads(capsys.readouterr().out)["files"]["sessions"]) == 6
+    assert listed and len(listed) == len(set(listed)), sorted(listed)
+
+
 def test_counting_stops_after_its_time_in_all_and_says_so(
     reference_db: str, data_root: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

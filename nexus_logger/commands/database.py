@@ -174,7 +174,7 @@ def _files_of(args: argparse.Namespace, summaries: list, engine: Any) -> dict[st
     """
     from nexus_logger.core.db.schema import load_instruments
     from nexus_logger.core.files.filestore import data_root_problem
-    from nexus_logger.core.files.filestore_pending import CountingBudget, report_for
+    from nexus_logger.core.files.filestore_pending import reports_for
     from nexus_logger.core.files.filestore_rules import FileRules
 
     settings = settings_from_args(args)
@@ -182,18 +182,10 @@ def _files_of(args: argparse.Namespace, summaries: list, engine: Any) -> dict[st
     if problem:
         print(problem, file=sys.stderr)
     instruments = load_instruments(engine)
+    pending = [s for s in summaries if s.status == RecordStatus.TO_BE_BUILT.value]
     rules = FileRules.from_settings(settings)
-    budget = CountingBudget()
-    out = {}
-    for s in summaries:
-        inst = instruments.get(s.instrument)
-        if s.status != RecordStatus.TO_BE_BUILT.value or inst is None:
-            continue
-        why = problem or budget.problem()
-        report = report_for(s, inst.filestore_path, settings.data_root, rules, why)
-        if report is not None:
-            out[s.session_identifier] = {"files": report.as_dict(zone=inst.timezone)}
-    return out
+    found = reports_for(pending, instruments, settings.data_root, rules, problem)
+    return {sid: {"files": report.as_dict(zone=zone)} for sid, (report, zone) in found.items()}
 
 
 def _file_cells(files: dict[str, dict], summary: Any) -> dict[str, Any]:

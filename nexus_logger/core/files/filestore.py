@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.files.filestore_rules import FileRules, session_folder
-from nexus_logger.core.files.filestore_scan import FileTally, ScanLimits, scan
+from nexus_logger.core.files.filestore_scan import FileTally, ScanLimits, scan, scan_windows
 
 _logger = logging.getLogger(__name__)
 
@@ -190,6 +190,23 @@ def session_files(
         tally.seconds,
     )
     return FileReport(start, end, data_root, folder, tally, delay_days=rules.delay_days)
+
+
+def sessions_files(
+    data_root: str,
+    rules: FileRules,
+    filestore_path: str,
+    windows: Sequence[tuple[datetime, datetime]],
+    *,
+    limits: ScanLimits | None = None,
+) -> list[FileReport]:
+    """:func:`session_files` of several finished sessions of one instrument, in one walk."""
+    folder = session_folder(data_root, filestore_path)
+    tallies = scan_windows(folder, windows, rules, limits)
+    return [
+        FileReport(start, end, data_root, folder, tally, delay_days=rules.delay_days)
+        for (start, end), tally in zip(windows, tallies, strict=True)
+    ]
 
 
 def report_for_settings(

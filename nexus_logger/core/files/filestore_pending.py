@@ -9,6 +9,7 @@ sessions and the instruments' folders); each folder scan is bounded
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,13 +17,17 @@ from typing import Any
 from nexus_logger.core.db.engine import EngineLike
 from nexus_logger.core.db.schema import load_instruments
 from nexus_logger.core.enums import RecordStatus
-from nexus_logger.core.files.filestore import FileReport, Outcome, data_root_problem, session_files
+from nexus_logger.core.files.filestore import (
+    FileReport,
+    Outcome,
+    data_root_problem,
+    sessions_files,
+)
 from nexus_logger.core.files.filestore_rules import FileRules
 from nexus_logger.core.staff.summaries import SessionSummary, list_sessions
 
-#: How long one command counts the pending sessions' files in all. Each session's scan is
-#: bounded (``ScanLimits``, 10 s), but each walks its instrument's folder again: a backlog of
-#: thousands of sessions beside a large folder made ``check`` run for hours.
+#: How long one command counts the pending sessions' files in all. Each folder's walk is
+#: bounded (``ScanLimits``, 10 s); a facility of many instruments on a slow share is not.
 TOTAL_SECONDS = 60.0
 
 
@@ -61,25 +66,42 @@ class PendingFiles:
         }
 
 
-def report_for(
-    summary: SessionSummary,
-    filestore_path: str,
+def reports_for(
+    summaries: Sequence[SessionSummary],
+    instruments: dict[str, Any],
     data_root: str,
     rules: FileRules,
     problem: str = "",
-) -> FileReport | None:
-    """The files of one finished session (None when it lacks a readable START or END).
+    budget: CountingBudget | None = None,
+) -> dict[str, tuple[FileReport, str | None]]:
+    """The files of each finished session (by identifier, with its instrument's zone): one
+    walk of each instrument's folder serves all its sessions.
 
-    ``problem``: the data root is known to be unreachable (checked once by the caller), so
-    the report says why and no folder is touched: each look at a dead share can block.
+    Sessions of an instrument not in ``instruments`` or without a readable START and END are
+    left out. ``problem``: the data root is known to be unreachable (checked once by the
+    caller), so the reports say why and no folder is touched: each look at a dead share can
+    block. Once ``budget`` is spent, the folders left are not walked and their reports say so.
     """
-    if summary.start is None or summary.end is None:
-        return None
-    if problem:
-        return FileReport(
-            summary.start, summary.end, data_root, problem=problem, delay_days=rules.delay_days
-        )
-    return session_files(data_root, rules, filestore_path, summary.start, summary.end)
+    budget = budget or CountingBudget()
+    by_folder: dict[str, list[tuple[SessionSummary, Any]]] = {}
+    for summary in summaries:
+        inst = instruments.get(summary.instrument)
+        if inst is not None and summary.start is not None and summary.end is not None:
+            by_folder.setdefault(inst.filestore_path, []).append((summary, inst))
+    out: dict[str, tuple[FileReport, str | None]] = {}
+    for filestore_path, group in by_folder.items():
+        why = problem or budget.problem()
+        windows = [(s.start, s.end) for s, _inst in group]
+        if why:
+            reports = [
+                FileReport(start, end, data_root, problem=why, delay_days=rules.delay_days)
+                for start, end in windows
+            ]
+        else:
+            reports = sessions_files(data_root, rules, filestore_path, windows)
+        for (summary, inst), report in zip(group, reports, strict=True):
+            out[summary.session_identifier] = (report, inst.timezone)
+    return out
 
 
 def pending_files(
@@ -98,17 +120,12 @@ def pending_files(
     if data_root_problem(data_root):
         return []
     sessions = list_sessions(status=RecordStatus.TO_BE_BUILT, instrument=instrument, engine=engine)
-    instruments = load_instruments(engine)
-    budget = budget or CountingBudget()
-    out = []
-    for summary in sessions:
-        inst = instruments.get(summary.instrument)
-        if inst is None:
-            continue
-        report = report_for(summary, inst.filestore_path, data_root, rules, budget.problem())
-        if report is not None:
-            out.append(PendingFiles(summary, report, inst.timezone))
-    return out
+    found = reports_for(sessions, load_instruments(engine), data_root, rules, budget=budget)
+    return [
+        PendingFiles(s, *found[s.session_identifier])
+        for s in sessions
+        if s.session_identifier in found
+    ]
 
 
 def files_section(

@@ -9,10 +9,12 @@ False). A folder of 100,000 files takes well under a second on a local disk
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,18 +61,28 @@ class _Walk:
     def __init__(
         self,
         rules: FileRules,
-        start_ns: int,
-        end_ns: int,
+        windows: Sequence[tuple[int, int]],
         limits: ScanLimits,
         cancel: Callable[[], bool] | None,
     ) -> None:
-        self.rules, self.start_ns, self.end_ns = rules, start_ns, end_ns
-        self.limits, self.cancel = limits, cancel
+        self.rules, self.limits, self.cancel = rules, limits, cancel
+        # The windows by start, and the latest end so far: a file's windows are found by
+        # bisection, not by testing each (one walk serves every pending session of a folder).
+        self.order = sorted(range(len(windows)), key=lambda i: windows[i][0])
+        self.starts = [windows[i][0] for i in self.order]
+        self.ends = [windows[i][1] for i in self.order]
+        self.reach = list(itertools.accumulate(self.ends, max))
         self.began = time.monotonic()
-        self.count = self.total = self.entries = self.unreadable = 0
-        self.newest_ns = -1
-        self.newest_path: str | None = None
+        self.entries = self.unreadable = 0
         self.stopped = False
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was counted (the folder's links are searched instead)."""
+        n = len(self.starts)
+        self.count, self.total = [0] * n, [0] * n
+        self.newest_ns: list[int] = [-1] * n
+        self.newest_path: list[str | None] = [None] * n
 
     def over_budget(self) -> bool:
         if self.entries >= self.limits.max_entries:
@@ -114,11 +126,17 @@ class _Walk:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:  # renamed or deleted since the listing: not there
                 return
-            if in_window(info.st_mtime_ns, self.start_ns, self.end_ns):
-                self.count += 1
-                self.total += info.st_size
-                if info.st_mtime_ns > self.newest_ns:
-                    self.newest_ns, self.newest_path = info.st_mtime_ns, rel
+            mtime = info.st_mtime_ns
+            # Windows starting before the file (after START, as find -newermt), latest first,
+            # while one of them may still reach it (at or before END).
+            k = bisect.bisect_left(self.starts, mtime) - 1
+            while k >= 0 and self.reach[k] >= mtime:
+                if in_window(mtime, self.starts[k], self.ends[k]):
+                    self.count[k] += 1
+                    self.total[k] += info.st_size
+                    if mtime > self.newest_ns[k]:
+                        self.newest_ns[k], self.newest_path[k] = mtime, rel
+                k -= 1
 
 
 def scan(
@@ -134,10 +152,26 @@ def scan(
     ``start`` and ``end`` must be aware. A missing folder has no files (as for NexusLIMS);
     the caller decides first whether the data root itself can be reached.
     """
+    return scan_windows(folder, [(start, end)], rules, limits, cancel)[0]
+
+
+def scan_windows(
+    folder: Path,
+    windows: Sequence[tuple[datetime, datetime]],
+    rules: FileRules,
+    limits: ScanLimits | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> list[FileTally]:
+    """:func:`scan` for several sessions of one folder in one walk, in the order given.
+
+    Each pending session walked its instrument's folder again: a backlog of sessions beside
+    a large folder took hours. A walk stopped early leaves every count "at least".
+    """
     limits = limits or ScanLimits()
-    state = _Walk(rules, ns_since_epoch(start), ns_since_epoch(end), limits, cancel)
+    bounds = [(ns_since_epoch(start), ns_since_epoch(end)) for start, end in windows]
+    state = _Walk(rules, bounds, limits, cancel)
     if not folder.is_dir():
-        return FileTally(folder_exists=False)
+        return [FileTally(folder_exists=False) for _ in windows]
     # An instrument folder that is itself a link is searched as it is: NexusLIMS's look for
     # links (find without -H) meets only the folder link itself, then searches it with -H.
     links: list[Path] | None = None if folder.is_symlink() else []
@@ -146,20 +180,23 @@ def scan(
         # NexusLIMS then searches only the linked folders (nexusLIMS.utils.files): what was
         # counted beside them does not count. A walk cut short before it reached them says
         # nothing (count 0, not complete: "unknown", never "files found").
-        state.count = state.total = 0
-        state.newest_ns, state.newest_path = -1, None
+        state.reset()
         for link in sorted(links) if not state.stopped else ():
             state.walk(link, link.relative_to(folder).as_posix() + "/", None)
-    newest = None
-    if state.newest_path is not None:
-        newest = datetime.fromtimestamp(state.newest_ns / 1e9, UTC)
-    return FileTally(
-        count=state.count,
-        total_bytes=state.total,
-        newest_path=state.newest_path,
-        newest_mtime=newest,
-        complete=not state.stopped,
-        entries=state.entries,
-        seconds=time.monotonic() - state.began,
-        unreadable=state.unreadable,
-    )
+    seconds = time.monotonic() - state.began
+    tallies: list[FileTally] = [FileTally()] * len(windows)
+    for k, index in enumerate(state.order):
+        newest = None
+        if state.newest_path[k] is not None:
+            newest = datetime.fromtimestamp(state.newest_ns[k] / 1e9, UTC)
+        tallies[index] = FileTally(
+            count=state.count[k],
+            total_bytes=state.total[k],
+            newest_path=state.newest_path[k],
+            newest_mtime=newest,
+            complete=not state.stopped,
+            entries=state.entries,
+            seconds=seconds,
+            unreadable=state.unreadable,
+        )
+    return tallies
