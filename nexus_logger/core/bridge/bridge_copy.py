@@ -20,7 +20,7 @@ from nexus_logger.core import faults
 from nexus_logger.core.bridge import bridge_tables as bt
 from nexus_logger.core.bridge.bridge_pair import Pair, _chunks, _now, _rows_for
 from nexus_logger.core.bridge.bridge_plan import _END, _START, Rows, RunReport, Snapshot, _split
-from nexus_logger.core.db.engine import is_sqlite, write_transaction
+from nexus_logger.core.db.engine import write_transaction
 from nexus_logger.core.db.models import instruments, session_log
 
 __all__ = ["BATCH", "adopt", "copy_in", "copy_out"]
@@ -47,6 +47,12 @@ def _fault(step: str) -> None:
 #: the next batch took the lock first, again and again: a NexusLIMS-like writer waited 3.2 s
 #: during a first copy of 100,000 sessions (NexusLIMS gives up after 5 s).
 YIELD_SECONDS = 0.12
+
+
+def _yield_file() -> None:
+    """NexusLIMS's turn at its file between two batches (each batch writes the file: the
+    sessions copied in, or the ledger rows of what was copied back or adopted)."""
+    time.sleep(YIELD_SECONDS)
 
 
 def _batch() -> int:
@@ -96,8 +102,8 @@ def _in_batches(
     """Each batch of ``sids``: ``write`` and its ledger rows in one ``target`` transaction,
     then the ledger rows copied to ``other``."""
     for number, batch in enumerate(_chunks(list(sids), _batch())):
-        if number and is_sqlite(target):
-            time.sleep(YIELD_SECONDS)  # NexusLIMS's turn at its file
+        if number:
+            _yield_file()
         with write_transaction(target) as conn:
             _fault(f"{step}_begin")
             entries = write(conn, batch)
@@ -243,7 +249,9 @@ def adopt(pair: Pair, snap: Snapshot, sids: Sequence[str], report: RunReport) ->
     """Record that both sides agree (copied by hand, or a crash after both writes)."""
     at = _now()
     entries = [_entry(snap, s, snap.pg(s), snap.sq(s), at, "adopted") for s in sids]
-    for batch in _chunks(entries, _batch()):
+    for number, batch in enumerate(_chunks(entries, _batch())):
+        if number:
+            _yield_file()
         with write_transaction(pair.sq) as conn:
             bt.upsert_ledger(conn, batch)
         with write_transaction(pair.pg) as conn:
