@@ -279,3 +279,18 @@ def test_one_walk_for_many_sessions_counts_as_one_walk_each(tmp_path: Path) -> N
     key = lambda t: (t.count, t.total_bytes, t.newest_path, t.newest_mtime, t.complete)  # noqa: E731
     assert [key(t) for t in together] == [key(t) for t in alone]
     assert [t.count for t in together] == [8, 8, 9, 17, 0, 1]
+
+
+def test_one_long_session_among_many_keeps_the_walk_a_single_pass(tmp_path: Path) -> None:
+    """A session left open for days, ended now, spans every other pending session: matching
+    each file against the windows one by one made the walk files x sessions, cut short by its
+    time limit, and every session of the folder became "at least N" (the review's case)."""
+    day = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)
+    for i in range(5000):
+        put(tmp_path / f"d{i // 500}" / f"f{i}.dm3", day + timedelta(minutes=i), size=1)
+    windows = [(day + timedelta(minutes=k), day + timedelta(minutes=k + 5)) for k in range(5000)]
+    windows.append((day - timedelta(days=1), day + timedelta(days=30)))  # the long one
+    tallies = scan_windows(tmp_path, windows, FileRules(), ScanLimits(max_seconds=1.0))
+    assert all(t.complete for t in tallies)
+    assert tallies[-1].count == 5000
+    assert [t.count for t in tallies[:4995]] == [5] * 4995  # minutes k+1 .. k+5

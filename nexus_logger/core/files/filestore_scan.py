@@ -66,23 +66,20 @@ class _Walk:
         cancel: Callable[[], bool] | None,
     ) -> None:
         self.rules, self.limits, self.cancel = rules, limits, cancel
-        # The windows by start, and the latest end so far: a file's windows are found by
-        # bisection, not by testing each (one walk serves every pending session of a folder).
-        self.order = sorted(range(len(windows)), key=lambda i: windows[i][0])
-        self.starts = [windows[i][0] for i in self.order]
-        self.ends = [windows[i][1] for i in self.order]
-        self.reach = list(itertools.accumulate(self.ends, max))
+        # Files are kept when some window may take them (after the earliest START, at or
+        # before the latest END) and matched to the windows after the walk (tally_windows):
+        # one walk serves every pending session of a folder, at the cost of one sort.
+        self.earliest = min((start for start, _end in windows), default=0)
+        self.latest = max((end for _start, end in windows), default=-1)
         self.began = time.monotonic()
         self.entries = self.unreadable = 0
         self.stopped = False
         self.reset()
 
     def reset(self) -> None:
-        """Forget what was counted (the folder's links are searched instead)."""
-        n = len(self.starts)
-        self.count, self.total = [0] * n, [0] * n
-        self.newest_ns: list[int] = [-1] * n
-        self.newest_path: list[str | None] = [None] * n
+        """Forget the files kept (the folder's links are searched instead)."""
+        #: (modification time in ns, order met, size, path) of each file a window may take.
+        self.files: list[tuple[int, int, int, str]] = []
 
     def over_budget(self) -> bool:
         if self.entries >= self.limits.max_entries:
@@ -126,17 +123,37 @@ class _Walk:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:  # renamed or deleted since the listing: not there
                 return
-            mtime = info.st_mtime_ns
-            # Windows starting before the file (after START, as find -newermt), latest first,
-            # while one of them may still reach it (at or before END).
-            k = bisect.bisect_left(self.starts, mtime) - 1
-            while k >= 0 and self.reach[k] >= mtime:
-                if in_window(mtime, self.starts[k], self.ends[k]):
-                    self.count[k] += 1
-                    self.total[k] += info.st_size
-                    if mtime > self.newest_ns[k]:
-                        self.newest_ns[k], self.newest_path[k] = mtime, rel
-                k -= 1
+            if in_window(info.st_mtime_ns, self.earliest, self.latest):
+                self.files.append((info.st_mtime_ns, len(self.files), info.st_size, rel))
+
+    def tallies(self, windows: Sequence[tuple[int, int]], seconds: float) -> list[FileTally]:
+        """What each window takes of the files kept, in the order of ``windows``: by
+        bisection over the files sorted by time (after START, at or before END, as ``find
+        -newermt START -not -newermt END``); the newest is the first met of the newest time."""
+        self.files.sort()
+        times = [f[0] for f in self.files]
+        sizes = list(itertools.accumulate((f[2] for f in self.files), initial=0))
+        out = []
+        for start, end in windows:
+            lo, hi = bisect.bisect_right(times, start), bisect.bisect_right(times, end)
+            newest_path, newest = None, None
+            if hi > lo:
+                first = bisect.bisect_left(times, times[hi - 1], lo, hi)  # met first
+                newest_path = self.files[first][3]
+                newest = datetime.fromtimestamp(times[hi - 1] / 1e9, UTC)
+            out.append(
+                FileTally(
+                    count=hi - lo,
+                    total_bytes=sizes[hi] - sizes[lo],
+                    newest_path=newest_path,
+                    newest_mtime=newest,
+                    complete=not self.stopped,
+                    entries=self.entries,
+                    seconds=seconds,
+                    unreadable=self.unreadable,
+                )
+            )
+        return out
 
 
 def scan(
@@ -183,20 +200,4 @@ def scan_windows(
         state.reset()
         for link in sorted(links) if not state.stopped else ():
             state.walk(link, link.relative_to(folder).as_posix() + "/", None)
-    seconds = time.monotonic() - state.began
-    tallies: list[FileTally] = [FileTally()] * len(windows)
-    for k, index in enumerate(state.order):
-        newest = None
-        if state.newest_path[k] is not None:
-            newest = datetime.fromtimestamp(state.newest_ns[k] / 1e9, UTC)
-        tallies[index] = FileTally(
-            count=state.count[k],
-            total_bytes=state.total[k],
-            newest_path=state.newest_path[k],
-            newest_mtime=newest,
-            complete=not state.stopped,
-            entries=state.entries,
-            seconds=seconds,
-            unreadable=state.unreadable,
-        )
-    return tallies
+    return state.tallies(bounds, time.monotonic() - state.began)
