@@ -185,7 +185,9 @@ class OtherUserDialog(QDialog):
         margins = self.layout().contentsMargins()
         frame_w = margins.left() + margins.right() + 2
         frame_h = margins.top() + margins.bottom() + 2
-        room = fitted_size(self, 10**5, 10**5)[0] - frame_w - 24  # 24: a scroll bar
+        room_w, room_h = fitted_size(self, 10**5, 10**5)
+        bar = self.scroll.verticalScrollBar().sizeHint().width()
+        room = room_w - frame_w - bar
         for button, template in (
             (self.new_button, "&End {}'s session and start mine"),
             (self.continue_button, "Continue it, &under {}'s name"),
@@ -199,8 +201,10 @@ class OtherUserDialog(QDialog):
         inner = max(720 - frame_w, self.content_layout.totalMinimumSize().width())
         width = inner + frame_w
         height = self.content_layout.totalHeightForWidth(inner) + frame_h
-        size = fitted_size(self, width, height)
-        self.setMinimumSize(min(width, size[0]), min(height, size[1]))
+        if height > room_h:  # the lines scroll: their scroll bar takes room beside them
+            width += bar
+        size = (min(width, room_w), min(height, room_h))
+        self.setMinimumSize(*size)
         self.resize(*size)
 
     def _lay_out(self) -> None:
@@ -218,7 +222,9 @@ class OtherUserDialog(QDialog):
         layout.addSpacing(8)
         layout.addWidget(self.new_button)
         layout.addWidget(self.end_time_label)
-        layout.addLayout(theme.row(self.at_now, self.at_heartbeat, None, indent=24))
+        # One choice a row: side by side they made the dialog wider than a small screen.
+        layout.addLayout(theme.row(self.at_now, None, indent=24))
+        layout.addLayout(theme.row(self.at_heartbeat, None, indent=24))
         layout.addLayout(theme.row(self.at_typed, self.time_edit, None, indent=24))
         layout.addLayout(theme.row(self.zone_label, indent=48))
         layout.addWidget(self.problem_label)
