@@ -67,7 +67,7 @@ class _Walk:
     ) -> None:
         self.rules, self.limits, self.cancel = rules, limits, cancel
         # Files are kept when some window may take them (after the earliest START, at or
-        # before the latest END) and matched to the windows after the walk (tally_windows):
+        # before the latest END) and matched to the windows after the walk (:meth:`tallies`):
         # one walk serves every pending session of a folder, at the cost of one sort.
         self.earliest = min((start for start, _end in windows), default=0)
         self.latest = max((end for _start, end in windows), default=-1)
