@@ -48,6 +48,11 @@ __all__ = ["OtherUserDialog", "same_user"]
 ALIVE_SECONDS = 180
 
 
+#: The two answers, with the owner's name (shortened in them when the screen is small).
+END_THEIRS = "&End {}'s session and start mine"
+CONTINUE_THEIRS = "Continue it, &under {}'s name"
+
+
 class OtherUserDialog(QDialog):
     """Another login's session is open: end it (default) and start mine, or go on with it."""
 
@@ -121,13 +126,13 @@ class OtherUserDialog(QDialog):
         )
         theme.color_text(self.alive_label, theme.AMBER)
         self.alive_label.setVisible(self.alive)
-        self.new_button = QPushButton(f"&End {owner}'s session and start mine", self)
+        self.new_button = QPushButton(END_THEIRS.format(owner), self)
         self._build_end_time(session.last_heartbeat, now)
         self.problem_label = theme.label(self, "")
         theme.color_text(self.problem_label, theme.RED)
         # Room for a refusal kept from the start, so the dialog never has to grow.
         self.problem_label.setMinimumHeight(self.problem_label.fontMetrics().lineSpacing() * 2)
-        self.continue_button = QPushButton(f"Continue it, &under {owner}'s name", self)
+        self.continue_button = QPushButton(CONTINUE_THEIRS.format(owner), self)
 
     def _style(self) -> None:
         """Fonts: the default answer bold and tall, the rest at detail size."""
@@ -189,8 +194,8 @@ class OtherUserDialog(QDialog):
         bar = self.scroll.verticalScrollBar().sizeHint().width()
         room = room_w - frame_w - bar
         for button, template in (
-            (self.new_button, "&End {}'s session and start mine"),
-            (self.continue_button, "Continue it, &under {}'s name"),
+            (self.new_button, END_THEIRS),
+            (self.continue_button, CONTINUE_THEIRS),
         ):
             over = button.sizeHint().width() - room
             if over > 0:  # a long name on a small screen: shortened here, whole above

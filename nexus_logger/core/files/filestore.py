@@ -20,7 +20,7 @@ from typing import Any
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.files.filestore_rules import FileRules, session_folder
-from nexus_logger.core.files.filestore_scan import FileTally, ScanLimits, scan, scan_windows
+from nexus_logger.core.files.filestore_scan import FileTally, ScanLimits, scan_windows
 
 _logger = logging.getLogger(__name__)
 
@@ -178,18 +178,20 @@ def session_files(
     problem = data_root_problem(data_root)
     if problem:
         return FileReport(start, end, data_root, problem=problem, delay_days=rules.delay_days)
-    folder = session_folder(data_root, filestore_path)
-    tally = scan(folder, start, end, rules, limits, cancel)
+    (report,) = sessions_files(
+        data_root, rules, filestore_path, [(start, end)], limits=limits, cancel=cancel
+    )
+    assert report.tally is not None
     _logger.debug(
         "Files of %s from %s to %s: %d (complete %s) in %.2f s",
-        folder,
+        report.folder,
         start.isoformat(),
         end.isoformat(),
-        tally.count,
-        tally.complete,
-        tally.seconds,
+        report.tally.count,
+        report.tally.complete,
+        report.tally.seconds,
     )
-    return FileReport(start, end, data_root, folder, tally, delay_days=rules.delay_days)
+    return report
 
 
 def sessions_files(
@@ -199,10 +201,12 @@ def sessions_files(
     windows: Sequence[tuple[datetime, datetime]],
     *,
     limits: ScanLimits | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> list[FileReport]:
-    """:func:`session_files` of several finished sessions of one instrument, in one walk."""
+    """The files of several sessions of one instrument, in one walk (the data root must be
+    reachable: the caller checks it once, as :func:`session_files` does)."""
     folder = session_folder(data_root, filestore_path)
-    tallies = scan_windows(folder, windows, rules, limits)
+    tallies = scan_windows(folder, windows, rules, limits, cancel)
     return [
         FileReport(start, end, data_root, folder, tally, delay_days=rules.delay_days)
         for (start, end), tally in zip(windows, tallies, strict=True)
