@@ -170,9 +170,7 @@ def _stations_as_reported(
     as silent while in use). Nothing else is merged: ``pc1.chem.org`` is not
     ``pc1.physics.org``, and a station ``pc2.lab.org`` does not map a PC named ``pc2``.
     """
-    out: dict[str, str] = {}
-    for host, pid in stations.items():
-        out[host] = pid
+    out = dict(stations)
     for reported in reports:
         full, *short = host_candidates(reported)
         if full in stations or not short or short[0] in reports or short[0] not in out:
