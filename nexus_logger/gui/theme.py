@@ -89,6 +89,17 @@ def fit_answer(button: QPushButton, *, bold: bool) -> None:
     button.setMinimumWidth(button.fontMetrics().horizontalAdvance(words) + 56)
 
 
+def press_on_enter(*buttons: QPushButton) -> None:
+    """Let Enter press these buttons when they have the focus, as Space does.
+
+    Qt does that only for buttons in a dialog; in the main window a keyboard user who tabbed
+    to *End session* pressed Enter and nothing happened. Outside a dialog this makes no
+    button a default one: Enter in a text field still does only what the field does.
+    """
+    for button in buttons:
+        button.setAutoDefault(True)
+
+
 def row(*items: QWidget | int | None, indent: int = 0) -> QHBoxLayout:
     """Widgets side by side, ``indent`` pixels in from the left; ``None`` is the stretch that
     parts two groups of them, a number a gap of that many pixels."""

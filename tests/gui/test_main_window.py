@@ -151,6 +151,27 @@ def test_keyboard_shortcut_ends_the_session(qtbot, make_window, sqlite_db):
     assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
 
 
+def test_enter_on_the_focused_end_button_ends_the_session(qtbot, make_window, sqlite_db):
+    """A keyboard user tabs to *End session* and presses Enter (Qt presses a focused button
+    on Enter only in dialogs); Enter in the note field saves the note and ends nothing."""
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    page = window.session_page
+    qtbot.keyClicks(page.note_edit, "tilt series")
+    qtbot.keyClick(page.note_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: page.note_status.text() == "Note saved.")
+    assert window.phase is Phase.RUNNING
+    page.end_button.setFocus()
+    qtbot.keyClick(page.end_button, Qt.Key.Key_Return)
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+    # On the ended page Enter presses the focused button too: Close closes the window.
+    window.ended_page.close_button.setFocus()
+    with qtbot.waitSignal(window.ended_page.close_button.clicked):
+        qtbot.keyClick(window.ended_page.close_button, Qt.Key.Key_Enter)
+
+
 def test_note_is_saved_with_the_session(qtbot, make_window, sqlite_db):
     window = make_window(sqlite_db)
     wait_phase(qtbot, window, Phase.RUNNING)

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.staff import summaries
-from nexus_logger.gui import text
+from nexus_logger.gui import text, theme
 from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.files_panel import FilesPanel
 from nexus_logger.gui.admin.models import EventsTableModel
@@ -69,6 +69,7 @@ class DetailPanel(QWidget):
             if not self.is_admin:
                 button.setToolTip("Only administrators (listed in the config file) can do this.")
             buttons.addWidget(button)
+        theme.press_on_enter(self.force_end_button, self.requeue_button, self.fix_user_button)
         buttons.addStretch(1)
         return buttons
 

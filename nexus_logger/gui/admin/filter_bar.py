@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from nexus_logger.core.enums import RecordStatus
 from nexus_logger.core.staff import summaries
+from nexus_logger.gui import theme
 from nexus_logger.gui.flow import flow_container
 
 DEFAULT_STATUS = RecordStatus.TO_BE_BUILT.value
@@ -72,6 +73,7 @@ class FilterBar(QWidget):
         self.refresh_button = QPushButton("Refresh", self)
         self.export_button = QPushButton("Export CSV\u2026", self)
         self.export_button.setToolTip("Save the sessions of the current list (all pages) as CSV")
+        theme.press_on_enter(self.refresh_button, self.export_button)
         # Two rows, so that the 760-pixel window of an instrument PC shows every filter whole.
         bar = QHBoxLayout()
         for w in (

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from nexus_logger.core.staff import problems
+from nexus_logger.gui import theme
 from nexus_logger.gui.admin.context import TabContext
 from nexus_logger.gui.admin.models import ProblemsTableModel
 from nexus_logger.gui.admin.table_view import fit_columns, make_table_view
@@ -37,6 +38,7 @@ class ProblemsPage(QWidget):
         row = QHBoxLayout()
         self.show_problem_button = QPushButton("Show the session", self)
         self.show_problem_button.setEnabled(False)
+        theme.press_on_enter(self.show_problem_button)
         row.addWidget(self.show_problem_button)
         row.addStretch(1)
         lay.addLayout(row)

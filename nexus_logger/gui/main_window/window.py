@@ -138,6 +138,7 @@ class MainWindow(
         self.log_button = QPushButton("Show debug &log")
         theme.set_font(self.log_button, theme.BASE_PT)
         self.log_button.setToolTip("The program's log, to copy or save for support (Ctrl+L)")
+        theme.press_on_enter(self.log_button)
         footer = QHBoxLayout()
         footer.addWidget(self.sync_indicator, 1)
         footer.addWidget(self.log_button)

@@ -35,6 +35,7 @@ class EndedPage(QWidget):
         for button in (self.keep_open_button, self.new_button, self.close_button):
             theme.set_font(button, theme.DETAIL_PT, bold=button is self.new_button)
             button.setMinimumHeight(48)
+        theme.press_on_enter(self.keep_open_button, self.new_button, self.close_button)
         buttons = theme.row(self.keep_open_button, self.new_button, None, self.close_button)
         # The countdown and the buttons stay in sight; the rest scrolls in a small window.
         self.scroll, layout = scrolling_content(self, "endedContent")

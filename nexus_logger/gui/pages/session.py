@@ -62,6 +62,7 @@ class SessionPage(QWidget):
         self.end_button.setMinimumHeight(72)
         self.end_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.end_button.setToolTip("End the session now (Ctrl+E)")
+        theme.press_on_enter(self.end_button)
 
         self._lay_out()
         self.end_button.clicked.connect(self.end_requested)

@@ -118,6 +118,7 @@ class StepsPage(QWidget):
         for button in (self.retry_button, self.details_button, self.log_button):
             theme.set_font(button, theme.DETAIL_PT, bold=button is self.retry_button)
             button.setMinimumHeight(44)
+        theme.press_on_enter(self.retry_button, self.details_button, self.log_button)
         error_buttons = QHBoxLayout()
         error_buttons.addWidget(self.retry_button)
         error_buttons.addWidget(self.details_button)
