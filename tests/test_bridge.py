@@ -98,6 +98,21 @@ def test_decide_covers_each_case() -> None:
     assert d.action is bridge.Action.NOT_READY and "'not a time' is not ISO-8601" in d.reason
 
 
+def test_a_fingerprint_is_the_one_already_stored_in_ledgers() -> None:
+    """Ledgers of running bridges keep fingerprints: if their form changed, every bridged
+    session would look changed on both sides and become a conflict. The value is the one
+    the first bridge wrote for these rows (order of rows, ids and extra keys do not count)."""
+    rows = [
+        {"event_type": "START", "timestamp": "2026-03-08T01:59:00-05:00", "user": None,
+         "instrument": "TEM-1", "record_status": "TO_BE_BUILT", "id_session_log": 7},
+        {"event_type": "END", "timestamp": "2026-03-08T03:01:00-04:00", "user": "\u00fcn\u00ef",
+         "instrument": "TEM-1", "record_status": "TO_BE_BUILT", "id_session_log": 9},
+    ]  # fmt: skip
+    assert bt.fingerprint(rows) == "97c944e529e0720acf4cba6876edf75c"
+    assert bt.fingerprint([{**rows[1], "id_session_log": 1}, rows[0]]) == bt.fingerprint(rows)
+    assert bt.fingerprint([]) == ""
+
+
 # --------------------------------------------------------------------------------------------
 # end to end with the real NexusLIMS
 

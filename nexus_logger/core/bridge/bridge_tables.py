@@ -129,17 +129,17 @@ class LedgerEntry:
         }
 
 
+#: The columns a fingerprint covers, in its order (part of every stored fingerprint: keep it).
+_FP_KEYS = ("event_type", "timestamp", "user", "instrument", "record_status")
+
+
 def fingerprint(rows: Iterable[Mapping[str, Any]]) -> str:
     """A digest of a session's rows that is the same in both databases for the same content.
 
     Row ids are left out (they differ between the databases); ``""`` means no rows at all.
     """
     lines = sorted(
-        "\x1f".join(
-            str(r[k] if r[k] is not None else "\x00")
-            for k in ("event_type", "timestamp", "user", "instrument", "record_status")
-        )
-        for r in rows
+        ["\x1f".join(["\x00" if (v := r[k]) is None else str(v) for k in _FP_KEYS]) for r in rows]
     )
     if not lines:
         return ""
@@ -150,12 +150,9 @@ def read_ledger(conn: Connection) -> dict[str, LedgerEntry]:
     """Every ledger row of this database (empty when the table does not exist yet)."""
     if not table_exists(conn, ledger):
         return {}
-    return {
-        r.session_identifier: LedgerEntry(
-            r.session_identifier, int(r.gen), r.pg_fp, r.sq_fp, r.at, r.how
-        )
-        for r in conn.execute(select(ledger))
-    }
+    columns = (ledger.c.session_identifier, ledger.c.gen, ledger.c.pg_fp, ledger.c.sq_fp)
+    rows = conn.execute(select(*columns, ledger.c.at, ledger.c.how)).all()
+    return {sid: LedgerEntry(sid, int(gen), pg, sq, at, how) for sid, gen, pg, sq, at, how in rows}
 
 
 def upsert_ledger(conn: Connection, entries: Iterable[LedgerEntry]) -> None:
