@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.errors import NexusLoggerError, ServerRule
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.settings.identity import os_login
@@ -279,6 +280,36 @@ def test_instrument_account_runs_the_lifecycle_for_its_instrument(pg_cluster, se
     assert ("session_log", "INSERT") in {(r[1], r[2]) for r in trail}
     # The END freed the instrument's claim (an UPDATE of its row, see open_rule).
     assert ("nexus_logger_open_session", "UPDATE") in {(r[1], r[2]) for r in trail}
+
+
+def test_instrument_account_ends_a_session_nexuslims_1x_started(pg_cluster, server) -> None:
+    """A START without a UTC offset (a database migrated from NexusLIMS 1.x) gets its END in
+    the same form, which NexusLIMS 2.8 needs; the server allows that END and no other time
+    without an offset, and never one earlier on the clock than its START."""
+    row = (
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        "record_status, \"user\") VALUES (%s, %s, %s, %s, 'WAITING_FOR_END', 'alice')"
+    )
+    raw_execute(server["owner"], row, ("legacy", TEM, "2025-02-10T08:00:00.000", "START"))
+    with _as(pg_cluster, server, "inst") as conn:
+        before = _snapshot(server["owner"])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="earlier than its START"):
+            conn.execute(row, ("legacy", TEM, "2025-02-10T07:59:00.000", "END"))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="UTC offset"):
+            conn.execute(row, ("new-1x", TEM, "2025-02-10T09:00:00.000", "START"))
+        assert _snapshot(server["owner"]) == before
+    ended = lifecycle.end_session(instrument=TEM, engine=server["inst_url"])
+    assert ended.session_identifier == "legacy"
+    rows = [r for r in dump_session_log(server["owner"]) if r[1] == "legacy"]
+    assert [(r[4], r[5]) for r in rows] == [("START", "TO_BE_BUILT"), ("END", "TO_BE_BUILT")]
+    assert timestamps.is_naive(rows[1][3])
+    # An END without an offset for a START with one is still refused.
+    started = lifecycle.start_session(instrument=TEM, user="alice", engine=server["inst_url"])
+    with _as(pg_cluster, server, "inst") as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="only for a START"):
+            conn.execute(
+                row, (started.session.session_identifier, TEM, "2099-01-01T00:00:00.000", "END")
+            )
 
 
 def test_forged_end_of_own_open_session_with_another_user_is_refused(pg_cluster, server) -> None:

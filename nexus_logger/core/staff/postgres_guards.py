@@ -55,6 +55,19 @@ EXCEPTION WHEN others THEN
   RETURN NULL;
 END $f$;
 
+-- A NexusLIMS 1.x wall-clock time (no UTC offset, as ``2020-02-05T10:30:00.000``); NULL for
+-- anything else. Only the END of a session whose START is such a time is written that way.
+CREATE OR REPLACE FUNCTION nexus_logger_wall_time(t text) RETURNS timestamp
+LANGUAGE plpgsql IMMUTABLE AS $f$
+BEGIN
+  IF t !~ '^\\d{{4}}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d{{1,6}})?$' THEN
+    RETURN NULL;
+  END IF;
+  RETURN t::timestamp;
+EXCEPTION WHEN others THEN
+  RETURN NULL;
+END $f$;
+
 CREATE OR REPLACE FUNCTION nexus_logger_refuse(message text) RETURNS void
 LANGUAGE plpgsql AS $f$
 BEGIN
@@ -83,7 +96,8 @@ BEGIN
       IF NEW.event_type NOT IN ('START', 'END') OR NEW.record_status <> 'WAITING_FOR_END' THEN
         PERFORM nexus_logger_refuse('instrument PCs insert only START and END rows that wait for their END');
       END IF;
-      IF nexus_logger_written_time(NEW."timestamp") IS NULL THEN
+      IF nexus_logger_written_time(NEW."timestamp") IS NULL
+         AND (NEW.event_type <> 'END' OR nexus_logger_wall_time(NEW."timestamp") IS NULL) THEN
         PERFORM nexus_logger_refuse(format('%s is not an ISO-8601 time with its UTC offset',
                                            quote_literal(NEW."timestamp")));
       END IF;
@@ -102,7 +116,16 @@ BEGIN
                         AND event_type = 'END') THEN
           PERFORM nexus_logger_refuse('an END needs the open START of the same session, instrument and user');
         END IF;
-        IF nexus_logger_written_time(NEW."timestamp")
+        IF nexus_logger_written_time(NEW."timestamp") IS NULL THEN
+          -- The END of a 1.x START is written without an offset too: NexusLIMS 2.8 subtracts
+          -- the two, and a naive START with an aware END stops its build run.
+          IF nexus_logger_wall_time(s."timestamp") IS NULL THEN
+            PERFORM nexus_logger_refuse('an END without a UTC offset is written only for a START without one');
+          END IF;
+          IF nexus_logger_wall_time(NEW."timestamp") < nexus_logger_wall_time(s."timestamp") THEN
+            PERFORM nexus_logger_refuse('an END may not be earlier than its START');
+          END IF;
+        ELSIF nexus_logger_written_time(NEW."timestamp")
            < coalesce(nexus_logger_written_time(s."timestamp"), '-infinity') THEN
           PERFORM nexus_logger_refuse('an END may not be earlier than its START');
         END IF;
