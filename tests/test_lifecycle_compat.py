@@ -214,6 +214,46 @@ def test_a_1x_session_ended_here_is_one_real_nexuslims_can_measure(
     assert ended - began == timedelta(hours=3, minutes=14, seconds=59, microseconds=500000)
 
 
+def test_a_1x_start_in_the_repeated_hour_is_read_and_ended_as_nexuslims_reads_it(
+    legacy_db: str, nexuslims_python: Path
+) -> None:
+    """NexusLIMS reads a time without an offset in the hour the clock repeats as the second
+    pass (pytz, ``is_dst=False``). Read as the first pass, an END at 01:10 EST looked 20
+    minutes after a START at 01:50, was stored as ``01:10`` and NexusLIMS measured a session
+    that ends before it starts."""
+    from nexus_logger.core.errors import InvalidInput
+    from nexus_logger.core.staff import admin_actions
+
+    raw_execute(
+        legacy_db,
+        "UPDATE session_log SET timestamp = '2026-11-01T01:50:00.000' WHERE session_identifier = ?",
+        (LEGACY_OPEN,),
+    )
+    found = find_open_session(TITAN, engine=legacy_db)
+    assert found is not None
+    assert found.started.isoformat() == "2026-11-01T01:50:00-05:00"  # EST, the second pass
+    before = dump_database(legacy_db)
+    too_early = datetime.fromisoformat("2026-11-01T01:10:00-05:00")
+    with pytest.raises(InvalidInput, match="before the session started"):
+        end_session(instrument=TITAN, at=too_early, engine=legacy_db)
+    with pytest.raises(InvalidInput, match="before the session started"):
+        admin_actions.force_end(
+            LEGACY_OPEN,
+            at=too_early,
+            administrators=[admin_actions.current_login()],
+            engine=legacy_db,
+        )
+    assert dump_database(legacy_db) == before
+    end_session(
+        instrument=TITAN, at=datetime.fromisoformat("2026-11-01T02:05:00-05:00"), engine=legacy_db
+    )
+    raw_execute(legacy_db, "ALTER TABLE instruments RENAME COLUMN schema_name TO display_name")
+    theirs = nexuslims_sessions_to_build(nexuslims_python, Path(legacy_db))
+    assert "error" not in theirs, theirs
+    (legacy,) = [t for t in theirs["sessions"] if t["session_identifier"] == LEGACY_OPEN]
+    assert (legacy["dt_from"], legacy["dt_to"]) == ("2026-11-01T01:50:00", "2026-11-01T02:05:00")
+
+
 @pytest.mark.parametrize("fixture", ["reference_db", "legacy_db"])
 def test_unknown_host_gets_a_message_naming_it_and_the_instruments(
     fixture: str, request: pytest.FixtureRequest

@@ -66,3 +66,23 @@ def test_unknown_zone_falls_back_to_utc() -> None:
     assert timestamps.is_valid_zone("Europe/Berlin") and isinstance(
         timestamps.zone("Europe/Berlin"), ZoneInfo
     )
+
+
+@pytest.mark.parametrize(
+    ("zone", "wall", "as_nexuslims_reads_it"),
+    [
+        # What pytz's localize() (NexusLIMS 2.8, is_dst=False) gave for each, in its venv.
+        ("America/New_York", "2026-11-01T01:30:00", "2026-11-01T01:30:00-05:00"),  # repeated
+        ("America/New_York", "2026-03-08T02:30:00", "2026-03-08T02:30:00-05:00"),  # skipped
+        ("America/New_York", "2026-07-01T09:00:00", "2026-07-01T09:00:00-04:00"),
+        ("Australia/Lord_Howe", "2026-04-05T01:45:00", "2026-04-05T01:45:00+10:30"),
+        ("Australia/Lord_Howe", "2026-10-04T02:15:00", "2026-10-04T02:15:00+10:30"),
+        ("Europe/Berlin", "2026-10-25T02:30:00", "2026-10-25T02:30:00+01:00"),
+        ("Europe/Berlin", "2026-03-29T02:30:00", "2026-03-29T02:30:00+01:00"),
+        ("Asia/Kolkata", "2026-10-25T02:30:00", "2026-10-25T02:30:00+05:30"),
+    ],
+)
+def test_a_time_without_offset_is_read_as_nexuslims_reads_it(
+    zone: str, wall: str, as_nexuslims_reads_it: str
+) -> None:
+    assert timestamps.parse(wall, zone).isoformat() == as_nexuslims_reads_it

@@ -47,11 +47,7 @@ class InstrumentZone(ZoneInfo):
         """
         if value.tzinfo is not None:
             raise ValueError("Not naive datetime (tzinfo is already set)")
-        readings = [value.replace(tzinfo=self, fold=fold) for fold in (0, 1)]
-        for reading in readings:
-            if bool(reading.dst()) == bool(is_dst):
-                return reading
-        return readings[0]
+        return timestamps.on_wall_clock(value, self, is_dst=bool(is_dst))
 
     def normalize(self, value: datetime) -> datetime:
         """The same instant in this zone (pytz needs this after arithmetic; zoneinfo does not)."""

@@ -125,8 +125,23 @@ def parse(text: str | datetime, tz_name: str | tzinfo | None = None) -> datetime
         except (ValueError, AttributeError):
             raise TimestampError(f"{text!r} is not an ISO-8601 timestamp") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=as_zone(tz_name))
+        value = on_wall_clock(value, as_zone(tz_name))
     return value
+
+
+def on_wall_clock(naive: datetime, tz: tzinfo, *, is_dst: bool = False) -> datetime:
+    """A naive wall-clock time in ``tz``, read as NexusLIMS reads a 1.x time.
+
+    NexusLIMS localizes naive times with pytz's ``localize`` (``is_dst=False``): in the hour a
+    clock repeats in autumn that is the second pass (standard time), in the hour it skips in
+    spring the standard offset. ``replace(tzinfo=...)`` alone takes the first pass, an hour
+    away from what NexusLIMS builds for.
+    """
+    readings = [naive.replace(tzinfo=tz, fold=fold) for fold in (0, 1)]
+    for reading in readings:
+        if bool(reading.dst()) == is_dst:
+            return reading
+    return readings[0]
 
 
 def parse_or_none(text: str | None, tz_name: str | tzinfo | None = None) -> datetime | None:

@@ -103,8 +103,10 @@ def exercise(db, forms):
         for log in logs
     ]
     out["log_reprs"] = [repr(log) for log in logs]
-    naive = api.SessionLog(IDENT, PID, NAIVE[1].isoformat(), "START", "grace")
-    out["naive_read_in_zone"] = naive.datetime(forms.zone(PID)).isoformat()
+    summer = api.SessionLog(IDENT, PID, "2025-07-01T09:15:00", "START", "grace")
+    out["naive_read_in_zone"] = summer.datetime(forms.zone(PID)).isoformat()
+    repeated = api.SessionLog(IDENT, PID, NAIVE[1].isoformat(), "START", "grace")
+    out["naive_repeated_read_in_zone"] = repeated.datetime(forms.zone(PID)).isoformat()
     out["default_status"] = api.SessionLog(
         IDENT, PID, forms.stamp(START), forms.event("START"), "grace"
     ).record_status

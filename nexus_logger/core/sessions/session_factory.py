@@ -52,8 +52,8 @@ class SessionFactory:
                 self.unreadable += 1
                 return text
         tz = value.tzinfo
-        if tz is None:
-            return value.replace(tzinfo=zone)
+        if tz is None:  # a 1.x time, read as NexusLIMS reads it
+            return timestamps.on_wall_clock(value, zone)
         shared = self.shared_tz.get(tz)
         if shared is None:  # the first time of this UTC offset: its tzinfo is the shared one
             self.shared_tz[tz] = tz
