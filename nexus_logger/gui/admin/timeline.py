@@ -14,10 +14,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QRectF, QSize, Qt, QTimeZone, Signal
 from PySide6.QtGui import QFontMetrics, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.staff.summaries import SessionSummary
 from nexus_logger.gui.admin.models import format_duration, format_time
 from nexus_logger.gui.admin.timeline_layout import (
@@ -33,6 +34,20 @@ from nexus_logger.gui.admin.timeline_layout import (
 from nexus_logger.gui.admin.timeline_paint import paint_timeline
 
 
+def pc_zone() -> tuple[tzinfo, str]:
+    """This PC's time zone with its rules, and how the axis names it.
+
+    Qt knows the zone's IANA name on every system (Windows' own names too). The offset of
+    the moment of launch, used before, drew a July session an hour off on a PC started in
+    December.
+    """
+    name = bytes(QTimeZone.systemTimeZoneId().data()).decode("ascii", "replace")
+    if timestamps.is_valid_zone(name):
+        return timestamps.zone(name), f"this PC's zone ({name})"
+    now = datetime.now().astimezone()
+    return now.tzinfo or UTC, f"this PC's zone ({now.tzname()})"
+
+
 class TimelineWidget(QWidget):
     """Bars per instrument over a time window; click a bar to select its session."""
 
@@ -46,8 +61,7 @@ class TimelineWidget(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.zoom = Zoom.WEEK
         self.now = lambda: datetime.now(UTC)
-        self.local_zone: tzinfo = datetime.now().astimezone().tzinfo or UTC
-        self.zone_name = f"this PC's zone ({datetime.now().astimezone().tzname()})"
+        self.local_zone, self.zone_name = pc_zone()
         self._day = self.now().astimezone(self.local_zone).date()
         self._sessions: list[SessionSummary] = []
         self._instruments: list[str] = []
@@ -66,8 +80,12 @@ class TimelineWidget(QWidget):
         return f"{describe_window(self.zoom, self.window[0])}, times in {self.zone_name}"
 
     def set_zone(self, zone: tzinfo, name: str) -> None:
-        """Draw in ``zone`` (``name`` is shown on the axis), keeping the shown day."""
+        """Draw in ``zone`` (``name`` is shown on the axis), keeping the shown day; "today"
+        stays today, in the new zone (the PC's date was shown for instruments a day behind)."""
+        showed_today = self._day == self.now().astimezone(self.local_zone).date()
         self.local_zone, self.zone_name = zone, name
+        if showed_today:
+            self._day = self.now().astimezone(zone).date()
         self._window_changed()
 
     def set_zoom(self, zoom: Zoom) -> None:

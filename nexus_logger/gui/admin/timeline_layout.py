@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QFontMetrics
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.staff.summaries import SessionSummary
 from nexus_logger.gui.admin.models import STATUS_COLORS
 
@@ -147,7 +148,9 @@ def x_of(moment: datetime, window: Window, width: int) -> float:
     """The x of ``moment`` in a picture ``width`` wide (clamped to the window)."""
     start, end = window
     span = max(1.0, width - LABEL_WIDTH - 10)
-    frac = (moment - start) / (end - start)  # (timedelta / timedelta: a float)
+    # Real seconds: the window's ends share one zone, and Python subtracts two such times by
+    # their wall clocks (24 h for the 25-h day the clocks go back: bars an hour off).
+    frac = timestamps.seconds_between(start, moment) / timestamps.seconds_between(start, end)
     return LABEL_WIDTH + max(0.0, min(1.0, frac)) * span
 
 
