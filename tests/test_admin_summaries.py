@@ -22,7 +22,7 @@ from nexus_logger.core.staff.summaries import (
     session_events,
     timeline_sessions,
 )
-from tests.helpers_admin import NOW, insert_rows, ny, session
+from tests.helpers_admin import NOW, SEM, TEM, insert_rows, ny, session
 
 PENDING = frozenset({"TO_BE_BUILT"})
 
@@ -47,6 +47,47 @@ def _build(db: str) -> None:
 
 def _ids(rows) -> list[str]:
     return [r.session_identifier for r in rows]
+
+
+def test_a_day_filter_is_the_instruments_day_whatever_offset_a_time_was_written_with(
+    db: str,
+) -> None:
+    """Listed under the day it shows: a Berlin session written with a UTC offset (another
+    writer) late on 6 Feb UTC began on 7 Feb in Berlin; a 1.x time without an offset is on
+    its own date; an instrument not in the table keeps its text's date."""
+    insert_rows(
+        db,
+        [
+            ("utc-text", SEM, "2025-02-06T23:30:00+00:00", "START", "TO_BE_BUILT", "u"),
+            ("utc-text", SEM, "2025-02-07T01:00:00+00:00", "END", "TO_BE_BUILT", "u"),
+            ("wall-1x", TEM, "2025-02-06T23:30:00.000", "START", "TO_BE_BUILT", "w"),
+            ("wall-1x", TEM, "2025-02-07T01:00:00.000", "END", "TO_BE_BUILT", "w"),
+        ],
+    )
+    unknown = not db.startswith("postgresql")  # (PostgreSQL's foreign key refuses the row)
+    if unknown:
+        insert_rows(
+            db, [("nowhere", "GONE-9", "2025-02-06T23:30:00+09:00", "START", "TO_BE_BUILT", "n")]
+        )
+    q = SessionQuery()
+    on_6th = set(
+        _ids(
+            query_sessions(q.with_(date_from=date(2025, 2, 6), date_to=date(2025, 2, 6)), engine=db)
+        )
+    )
+    on_7th = set(
+        _ids(
+            query_sessions(q.with_(date_from=date(2025, 2, 7), date_to=date(2025, 2, 7)), engine=db)
+        )
+    )
+    assert on_6th == ({"wall-1x", "nowhere"} if unknown else {"wall-1x"})
+    assert on_7th == {"utc-text"}
+    assert set(_ids(query_sessions(q.with_(date_to=date(2025, 2, 6)), engine=db))) == on_6th
+    assert "utc-text" in _ids(query_sessions(q.with_(date_from=date(2025, 2, 7)), engine=db))
+    counts = count_by_status(
+        q.with_(date_from=date(2025, 2, 7), date_to=date(2025, 2, 7)), engine=db
+    )
+    assert matching_count(counts, None) == 1
 
 
 def test_default_pending_view_counts_and_order(db: str) -> None:

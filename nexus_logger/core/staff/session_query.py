@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, null, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, false, func, not_, null, or_, select
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.db.logger_tables import note as note_table
 from nexus_logger.core.db.logger_tables import table_exists
 from nexus_logger.core.db.models import session_log
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.errors import InvalidInput
-from nexus_logger.core.staff.session_summary import SessionSummary, parse_stored
+from nexus_logger.core.staff.session_summary import SessionSummary, instrument_zones, parse_stored
 from nexus_logger.core.staff.sql_instant import instant
 
 __all__ = [
@@ -52,9 +53,8 @@ SORT_KEYS = (
 class SessionQuery:
     """What the admin list shows: filters and order. ``statuses=None`` means every status.
 
-    ``date_from``/``date_to`` are calendar days as the instrument saw them: they are compared
-    with the date written at the start of the stored START timestamp, which is in the
-    instrument's own time zone. ``text`` is searched (case-insensitively) in the session
+    ``date_from``/``date_to`` are calendar days as the instrument saw them (in its own time
+    zone, as the list shows the times: :meth:`QueryParts.started_on_days`). ``text`` is searched (case-insensitively) in the session
     identifier, instrument, START and END users and the note; with ``people=False`` only in
     the identifier and instrument (a viewer who may not see names must not find them by
     searching: core/staff/privacy.py).
@@ -100,6 +100,7 @@ class QueryParts:
     """The aliased tables and expressions one admin query is built from."""
 
     def __init__(self, conn: Connection, *, now: datetime | None, prefix: str = "") -> None:
+        self.conn = conn
         self.s = _T.alias(prefix + "s")
         self.e = _T.alias(prefix + "e")
         x = _T.alias(prefix + "x")
@@ -157,11 +158,9 @@ class QueryParts:
             cond.append(s.c.record_status.in_(sorted(query.statuses)))
         if query.instrument:
             cond.append(s.c.instrument == query.instrument)
-        day = func.substr(s.c.timestamp, 1, 10)
-        if query.date_from:
-            cond.append(day >= query.date_from.isoformat())
-        if query.date_to:
-            cond.append(day <= query.date_to.isoformat())
+        if query.date_from or query.date_to:
+            zones = instrument_zones(self.conn.engine)
+            cond.append(self.started_on_days(query.date_from, query.date_to, zones))
         if query.text and query.text.strip():
             needle = query.text.strip()
             fields = [s.c.session_identifier, s.c.instrument]
@@ -171,6 +170,50 @@ class QueryParts:
                 fields.append(self.note)
             cond.append(or_(*(f.icontains(needle, autoescape=True) for f in fields)))
         return cond
+
+    def started_on_days(
+        self, first: date | None, last: date | None, zones: dict[str, str]
+    ) -> ColumnElement[bool]:
+        """The START falls on the days ``first``..``last`` of its instrument's calendar.
+
+        nexus-logger and NexusLIMS write times in the instrument's zone, so the date the text
+        begins with is usually that day; a time written with another offset (another writer,
+        a zone changed since) is placed by its instant, which SQL can only compare with the
+        bounds of each instrument's days, given here. A time without an offset (1.x) is the
+        instrument's wall clock: its own date. The text's date first narrows the rows cheaply
+        (no offset moves a date by more than two days).
+        """
+        ts = self.s.c.timestamp
+        day = func.substr(ts, 1, 10)
+        on_days: list[ColumnElement[bool]] = []
+        near: list[ColumnElement[bool]] = []
+        if first:
+            on_days.append(day >= first.isoformat())
+            near.append(day >= (first - timedelta(days=2)).isoformat())
+        if last:
+            on_days.append(day <= last.isoformat())
+            near.append(day <= (last + timedelta(days=2)).isoformat())
+        with_offset = or_(ts.endswith("Z"), func.substr(ts, func.length(ts) - 5, 1).in_(("+", "-")))
+        at = instant(ts)
+        in_zone = []
+        for pid, tz in sorted(zones.items()):
+            zone = timestamps.zone(tz)
+            bounds = [self.s.c.instrument == pid]
+            if first:
+                bounds.append(at >= datetime.combine(first, time(), zone).timestamp())
+            if last:
+                bounds.append(
+                    at < datetime.combine(last + timedelta(days=1), time(), zone).timestamp()
+                )
+            in_zone.append(and_(*bounds))
+        return and_(
+            *near,
+            or_(
+                and_(not_(with_offset), *on_days),
+                and_(with_offset, or_(*in_zone)) if in_zone else false(),
+                and_(self.s.c.instrument.not_in(sorted(zones)), *on_days),
+            ),
+        )
 
 
 def needs_joins(query: SessionQuery) -> bool:
