@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 
 from nexus_logger.gui.main_window import Phase
 from nexus_logger.gui.pages import Step, StepState
-from tests.gui.helpers_gui import Ticker, rows_of, wait_phase
+from tests.gui.helpers_gui import PID, Ticker, rows_of, wait_phase
 
 #: The app waits this long for the lock: far longer than the test holds it.
 PATIENT = 60
@@ -117,3 +117,26 @@ def test_a_lock_held_past_the_timeout_keeps_the_end_on_this_pc(
         ("START", "TO_BE_BUILT"),
         ("END", "TO_BE_BUILT"),
     ]
+
+
+def test_a_start_kept_on_this_pc_counts_as_soon_as_it_is_shown(
+    qtbot, make_window, sqlite_db, sqlite_lock
+):
+    """The database does not answer within its timeout: the window shows the START kept on
+    this PC, and the outbox records at once that the user was told. It waited behind the
+    running page's heartbeat and sync jobs (one timeout each); killed meanwhile, the window
+    left a START the next login was never asked about."""
+    from nexus_logger.core.offline.durable import DurableLogger
+
+    DurableLogger(sqlite_db).identify(instrument=PID)  # this PC reached the database before
+    lock = sqlite_lock(sqlite_db).acquire()
+    try:
+        window = make_window(sqlite_db, db_timeout_seconds=4, auto_close_seconds=60)
+        wait_phase(qtbot, window, Phase.RUNNING, timeout=30_000)
+        assert window.session_queued
+        assert "saved on this PC" in window.session_page.message_label.text()
+        shown = time.monotonic()
+        qtbot.waitUntil(lambda: window.connected.logger.pending_events()[0].confirmed)
+        assert time.monotonic() - shown < 2, "confirmed only after another database timeout"
+    finally:
+        lock.release()

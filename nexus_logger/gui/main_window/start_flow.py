@@ -164,10 +164,13 @@ class StartFlow(WindowState):
                 f"(waiting since {kept:%H:%M}) and will be sent when the database answers."
             )
         self.steps_page.set_step(Step.START, state, message)
-        self._show_running(outcome.session, queued=outcome.queued, message=message)
         if outcome.event_id is not None and self.connected is not None:
-            # Shown to the user now: the START kept on this PC counts (see DurableLogger.confirm).
+            # Shown to the user in this same turn of the event loop: the START kept on this PC
+            # counts (see DurableLogger.confirm). Queued before the running page's heartbeat
+            # and sync jobs, which wait a whole database timeout when it does not answer: a
+            # crash meanwhile left a START the user had seen counted as one nobody was told of.
             self.worker.submit(self.connected.logger.confirm, outcome)
+        self._show_running(outcome.session, queued=outcome.queued, message=message)
         if not outcome.queued and self.connected is not None:
             self.worker.submit(
                 jobs.report_pc,
