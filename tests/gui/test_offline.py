@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+from PySide6.QtCore import Qt
+
 from nexus_logger.core.offline.durable import DurableLogger
 from nexus_logger.core.offline.outbox import pending_events
 from nexus_logger.core.session_handler import get_sessions_to_build
@@ -247,3 +249,50 @@ def test_a_note_typed_on_a_session_known_only_offline_is_saved_without_a_false_w
     window.refresh_sync_state()
     qtbot.waitUntil(lambda: window.session_page.note_status.text() == "Note saved.")
     assert lifecycle.get_note(ident, engine=sqlite_db) == "grid 4, tilt series"
+
+
+def test_a_start_waits_for_an_end_kept_here_and_never_asks_about_that_session(
+    qtbot, make_window, sqlite_db, tmp_path
+):
+    """The database answers but refuses writes (a read-only share, here an immutable folder
+    and file): alice's END is kept on this PC. The next launch must not offer alice's session
+    as open (ending or continuing it looped, or ran a session the database had ended); it
+    says the END waits, and Retry starts once the database takes writes again."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    folder = tmp_path / "share"
+    folder.mkdir()
+    path = folder / "nexuslims.sqlite"
+    shutil.copyfile(sqlite_db, path)
+    alice = DurableLogger(str(path), timeout=1.0)
+    inst = alice.identify(instrument=PID)
+    session = alice.start(instrument=inst, user="alice").session
+
+    def immutable(target: Path, on: bool) -> bool:
+        flag = "+i" if on else "-i"
+        return subprocess.run(["chattr", flag, str(target)], capture_output=True).returncode == 0
+
+    if not (immutable(path, True) and immutable(folder, True)):
+        immutable(path, False)
+        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
+    try:
+        assert alice.end(session).queued
+        window = make_window(str(path), db_timeout_seconds=1, auto_close_seconds=60)
+        wait_phase(qtbot, window, Phase.FAILED)
+        assert "has not taken its END yet" in window.steps_page.error_label.text()
+        assert window.session is None
+    finally:
+        immutable(folder, False)
+        immutable(path, False)
+    qtbot.mouseClick(window.steps_page.retry_button, Qt.MouseButton.LeftButton)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = session.session_identifier
+    assert [(r["event_type"], r["record_status"]) for r in rows_of(str(path), ident)] == [
+        ("START", "TO_BE_BUILT"),
+        ("END", "TO_BE_BUILT"),
+    ]
+    assert window.session is not None and window.session.session_identifier != ident

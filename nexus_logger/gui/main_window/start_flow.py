@@ -150,6 +150,13 @@ class StartFlow(WindowState):
         self._resume(open_session)
 
     def _on_started(self, outcome: StartOutcome) -> None:
+        if outcome.end_waits_here:
+            # The open session in the database was ended on this PC; its END waits for the
+            # database to take writes. Not a session to ask about (ending it again finds it
+            # ended here, continuing it runs a session that is over): the step says so, and
+            # Retry starts once the END has gone.
+            self._fail(Step.START, outcome.message)
+            return
         if not outcome.created:
             # Another session was opened between the check and the start (another PC, a
             # second window): the database refused ours. Ask about that session, as at launch.
