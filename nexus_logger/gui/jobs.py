@@ -54,6 +54,8 @@ class HeartbeatResult:
     ended_at: datetime | None = None
     #: The session's note as stored now (``None``: none); ``...`` when it was not read.
     note: str | None | EllipsisType = ...
+    #: The database could not be reached: the heartbeat was kept on this PC.
+    unreachable: bool = False
 
 
 def connect(settings: Settings) -> Connected:
@@ -143,7 +145,7 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
         # heartbeat" should use if this session is never ended properly.
         _logger.info("Heartbeat of %s kept on this PC: %s", session.session_identifier, err)
         at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)
-        return HeartbeatResult(at)
+        return HeartbeatResult(at, unreachable=True)
     try:
         at = lifecycle.record_heartbeat(
             session.session_identifier, engine=engine, instrument=session.instrument

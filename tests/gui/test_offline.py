@@ -296,3 +296,35 @@ def test_a_start_waits_for_an_end_kept_here_and_never_asks_about_that_session(
         ("END", "TO_BE_BUILT"),
     ]
     assert window.session is not None and window.session.session_identifier != ident
+
+
+def test_a_heartbeat_that_finds_the_database_gone_turns_the_status_line_offline(
+    qtbot, make_window, sqlite_db
+):
+    """The status line said "Online: everything is saved in the database" for up to a sync
+    interval (30 s) after the heartbeats had found the database gone."""
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0 and window.sync_indicator.online is True)
+    with database_away(sqlite_db):
+        window.send_heartbeat()
+        qtbot.waitUntil(lambda: window.sync_indicator.online is False)
+        assert "Online" not in window.sync_indicator.plain_text()
+        qtbot.waitUntil(lambda: window.worker.pending == 0)
+
+
+def test_a_status_check_asked_for_while_one_runs_is_run_after_it(qtbot, make_window, sqlite_db):
+    """The check running looked while the database was away; the one asked for once it was
+    back was dropped as a duplicate, and the window said "Offline" until the next tick."""
+    import threading
+
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0 and window.sync_indicator.online is True)
+    looked = threading.Event()
+    with database_away(sqlite_db):
+        window.refresh_sync_state()
+        window.worker.submit(looked.set)  # runs after that check, on the same thread
+        assert looked.wait(10)  # the check has looked (its answer is not delivered yet)
+    window.refresh_sync_state()  # the database is back
+    qtbot.waitUntil(lambda: window.sync_indicator.online is True and window.worker.pending == 0)

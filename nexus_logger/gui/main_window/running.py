@@ -116,6 +116,10 @@ class RunningSession(WindowState):
             self.send_heartbeat()
 
     def _on_heartbeat(self, session: OpenSession, result: jobs.HeartbeatResult) -> None:
+        if result.unreachable and self.sync_indicator.online:
+            # The status line must not say "Online" until the next sync tick (30 s): the sync
+            # job says what is waiting and why.
+            self.refresh_sync_state()
         if result.note is not ... and self.phase is Phase.RUNNING and self.session == session:
             self._note_read(result.note)
         if result.ended_elsewhere and self.phase is Phase.RUNNING and self.session == session:
@@ -142,7 +146,9 @@ class RunningSession(WindowState):
             return
         if self._note_pending is not None:
             self.save_note(self._note_pending)
-        self._submit_once(
+        # One asked for while another runs is run once more after it: the one running may
+        # have looked before what the new request is about (a database that came back).
+        self._sync_again = not self._submit_once(
             "sync",
             jobs.sync_state,
             self.connected.logger,
@@ -151,6 +157,9 @@ class RunningSession(WindowState):
 
     def _on_sync_state(self, state: jobs.SyncState) -> None:
         self.sync_indicator.set_state(state.online, state.pending, state.conflicts)
+        if self._sync_again:
+            self._sync_again = False
+            self.refresh_sync_state()
         if self.phase is Phase.RUNNING and self.session_queued and state.pending == 0:
             self.session_queued = False
             self.session_page.set_running(queued=False)

@@ -52,6 +52,8 @@ class WindowState:
     _settings_loader: Callable[[], Settings]
     _generation: int
     _inflight: set[str]
+    #: A status check was asked for while one ran: it runs once more after it.
+    _sync_again: bool
     #: The question about a session found open, while it waits for the user.
     _question: QDialog | None
     #: ``time.monotonic()`` of the last heartbeat asked for (0: none yet).

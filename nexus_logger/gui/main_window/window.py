@@ -94,6 +94,7 @@ class MainWindow(
         self._closing = False  # closing without asking (after End, at logoff)
         self._generation = 0
         self._inflight: set[str] = set()
+        self._sync_again = False
         self._question: QDialog | None = None
         self._last_heartbeat = 0.0
         self._note_pending: str | None = None
