@@ -163,13 +163,23 @@ def _ok(dlg: EndTimeDialog):
     return dlg.buttons.button(QDialogButtonBox.StandardButton.Ok)
 
 
+def test_the_start_line_says_which_pass_of_a_repeated_hour(qtbot) -> None:
+    """Started at 01:30 EDT on the day New York's clocks go back: the line says EDT (the
+    zone line above it names today's EST), or "01:30" would read as the second pass."""
+    started = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT, the first pass
+    dlg = EndTimeDialog(started, "America/New_York", now=datetime(2026, 11, 1, 9, tzinfo=UTC))
+    qtbot.addWidget(dlg)
+    assert dlg.start_label.text() == "Started: 2026-11-01 01:30:00 EDT"
+    assert "(EST, UTC-05:00)" in dlg.zone_label.text()
+
+
 def test_typed_digits_are_the_time_written(qtbot, dialog: EndTimeDialog) -> None:
     assert dialog.edit.text() == "2026-03-10 14:30"  # now, in the zone, to the minute
     _type(qtbot, dialog, "2026-03-10 12:00")
     assert dialog.value() == datetime(2026, 3, 10, 12, 0, tzinfo=NY)
     assert dialog.value().second == 0 and _ok(dialog).isEnabled()
     assert "America/New_York (EDT, UTC-04:00)" in dialog.zone_label.text()
-    assert "2026-03-10 08:05:31" in dialog.start_label.text()
+    assert dialog.start_label.text() == "Started: 2026-03-10 08:05:31 EDT"
     qtbot.keyClick(dialog.edit, Qt.Key.Key_Return)
     assert dialog.result() == EndTimeDialog.DialogCode.Accepted
 

@@ -113,8 +113,12 @@ class EndTimeDialog(QDialog):
         self.start_label = QLabel(self)
         self.start_label.setWordWrap(True)
         if started is not None:
+            # With its abbreviation: on the day clocks go back, 01:30 EDT and 01:30 EST are an
+            # hour apart, and the zone line above names the zone of today, not of this time.
             local = started.astimezone(self.zone)
-            self.start_label.setText(f"Started: {local.strftime('%Y-%m-%d %H:%M:%S')}")
+            self.start_label.setText(
+                f"Started: {local.strftime('%Y-%m-%d %H:%M:%S')} {local.tzname() or ''}".rstrip()
+            )
         self.start_label.setVisible(started is not None)
         self.edit = QLineEdit(current.strftime(FORMAT), self)
         self.edit.setPlaceholderText(PLACEHOLDER)
