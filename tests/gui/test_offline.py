@@ -284,6 +284,7 @@ def test_a_start_waits_for_an_end_kept_here_and_never_asks_about_that_session(
         window = make_window(str(path), db_timeout_seconds=1, auto_close_seconds=60)
         wait_phase(qtbot, window, Phase.FAILED)
         assert "has not taken its END yet" in window.steps_page.error_label.text()
+        assert window.steps_page.state(Step.CHECK) is StepState.WARNING
         assert window.session is None
     finally:
         immutable(folder, False)

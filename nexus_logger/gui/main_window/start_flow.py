@@ -154,7 +154,11 @@ class StartFlow(WindowState):
             # The open session in the database was ended on this PC; its END waits for the
             # database to take writes. Not a session to ask about (ending it again finds it
             # ended here, continuing it runs a session that is over): the step says so, and
-            # Retry starts once the END has gone.
+            # Retry starts once the END has gone. (The check above said "no open session":
+            # none that runs, but the database still shows this one open.)
+            self.steps_page.set_step(
+                Step.CHECK, StepState.WARNING, "One was ended on this PC; its END waits to be sent."
+            )
             self._fail(Step.START, outcome.message)
             return
         if not outcome.created:
