@@ -42,6 +42,8 @@ class SyncState:
     pending: int
     detail: str | None = None
     conflicts: int = 0  # outbox conflicts not yet marked handled (docs/outbox.md)
+    #: The database answers but refuses writes (a read-only share): not "offline".
+    refusing: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,8 @@ def sync_state(logger: DurableLogger) -> SyncState:
     if pending:
         report = logger.sync()
         online = report.error is None and not report.busy
-        return SyncState(online, report.pending, report.error, _conflicts_here(logger))
+        conflicts = _conflicts_here(logger)
+        return SyncState(online, report.pending, report.error, conflicts, report.refused_writes)
     try:
         logger.check_reachable()
     except DatabaseUnavailable as err:

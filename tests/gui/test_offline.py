@@ -329,3 +329,43 @@ def test_a_status_check_asked_for_while_one_runs_is_run_after_it(qtbot, make_win
         assert looked.wait(10)  # the check has looked (its answer is not delivered yet)
     window.refresh_sync_state()  # the database is back
     qtbot.waitUntil(lambda: window.sync_indicator.online is True and window.worker.pending == 0)
+
+
+def test_events_waiting_for_a_read_only_database_are_not_said_offline(
+    qtbot, make_window, sqlite_db, tmp_path
+):
+    """A share that takes reads but not writes: the END waits on this PC, and the status line
+    says the database refuses changes (it said "Offline", a network fault to look for)."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    folder = tmp_path / "share"
+    folder.mkdir()
+    path = folder / "nexuslims.sqlite"
+    shutil.copyfile(sqlite_db, path)
+    window = make_window(str(path), db_timeout_seconds=1, auto_close_seconds=600)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+
+    def immutable(on: bool) -> bool:
+        flag = "+i" if on else "-i"
+        done = [
+            subprocess.run(["chattr", flag, str(p)], capture_output=True) for p in (path, folder)
+        ]
+        return all(d.returncode == 0 for d in done)
+
+    if not immutable(True):
+        immutable(False)
+        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
+    try:
+        window.end_session(ask_about_files=False)
+        wait_phase(qtbot, window, Phase.ENDED)
+        window.refresh_sync_state()
+        qtbot.waitUntil(lambda: window.sync_indicator.pending == 1 and window.worker.pending == 0)
+        words = window.sync_indicator.plain_text()
+        assert words.startswith("The database refuses changes: 1 event waiting"), words
+        assert "Offline" not in words
+    finally:
+        immutable(False)

@@ -70,6 +70,7 @@ class SyncReport:
     busy: bool = False  # another process was sending this outbox; nothing was done
     held: int = 0  # of ``pending``: events held because of a conflict (not sent by themselves)
     dropped: int = 0  # STARTs given up because their user was never told about them
+    refused_writes: bool = False  # ``error`` is the database refusing writes, not unreachable
 
     @property
     def complete(self) -> bool:

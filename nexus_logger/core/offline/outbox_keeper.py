@@ -182,6 +182,7 @@ class OutboxKeeper:
             error=run.error,
             held=held,
             dropped=run.dropped,
+            refused_writes=run.refused_writes,
         )
         if run.sent or run.conflicts or run.dropped or run.error:
             _logger.info("Outbox: %s", report.message)

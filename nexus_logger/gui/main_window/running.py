@@ -156,7 +156,9 @@ class RunningSession(WindowState):
         )
 
     def _on_sync_state(self, state: jobs.SyncState) -> None:
-        self.sync_indicator.set_state(state.online, state.pending, state.conflicts)
+        self.sync_indicator.set_state(
+            state.online, state.pending, state.conflicts, refusing=state.refusing
+        )
         if self._sync_again:
             self._sync_again = False
             self.refresh_sync_state()

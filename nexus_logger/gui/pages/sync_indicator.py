@@ -26,8 +26,14 @@ class SyncIndicator(QLabel):
         self.database_words: str | None = "database"
         self.set_state(None, 0)
 
-    def set_state(self, online: bool | None, pending: int, conflicts: int = 0) -> None:
-        """Show the database's reachability, the events kept on this PC and open conflicts."""
+    def set_state(
+        self, online: bool | None, pending: int, conflicts: int = 0, *, refusing: bool = False
+    ) -> None:
+        """Show the database's reachability, the events kept on this PC and open conflicts.
+
+        ``refusing``: the database answers but refuses writes (a read-only share); the events
+        wait for that, and "Offline" would send the user looking for a network fault.
+        """
         self.online, self.pending, self.conflicts = online, pending, conflicts
         if self.database_words is None:
             color, words = theme.RED, "Not set up: nothing is logged on this PC"
@@ -38,7 +44,9 @@ class SyncIndicator(QLabel):
             words = f"{text.plural(pending, 'event')} {how} on this PC"
             if not conflicts:
                 words += ", sent automatically"
-            if online is False:
+            if refusing:
+                words = "The database refuses changes: " + words
+            elif online is False:
                 words = "Offline: " + words
         elif online is None:
             color, words = theme.GREY, "Checking the database\u2026"
