@@ -218,8 +218,9 @@ def test_a_1x_start_in_the_repeated_hour_is_read_and_ended_as_nexuslims_reads_it
     legacy_db: str, nexuslims_python: Path
 ) -> None:
     """NexusLIMS reads a time without an offset in the hour the clock repeats as the second
-    pass (pytz, ``is_dst=False``). Read as the first pass, an END at 01:10 EST looked 20
-    minutes after a START at 01:50, was stored as ``01:10`` and NexusLIMS measured a session
+    pass (pytz, ``is_dst=False``), and compares a 1.x START with its END (written without an
+    offset too) by wall clock. Compared by real time, an END at 01:10 EST looked 20 minutes
+    after a START stored as 01:50, was stored as ``01:10`` and NexusLIMS measured a session
     that ends before it starts."""
     from nexus_logger.core.errors import InvalidInput
     from nexus_logger.core.staff import admin_actions
@@ -244,14 +245,46 @@ def test_a_1x_start_in_the_repeated_hour_is_read_and_ended_as_nexuslims_reads_it
             engine=legacy_db,
         )
     assert dump_database(legacy_db) == before
-    end_session(
-        instrument=TITAN, at=datetime.fromisoformat("2026-11-01T02:05:00-05:00"), engine=legacy_db
+    # NexusLIMS compares a 1.x pair by wall clock: an END at 01:55 EDT, in the first pass and
+    # so an hour before the START's own reading, is five minutes after it there.
+    ended = end_session(
+        instrument=TITAN, at=datetime.fromisoformat("2026-11-01T01:55:00-04:00"), engine=legacy_db
     )
+    assert (ended.ended - ended.started).total_seconds() == 300
     raw_execute(legacy_db, "ALTER TABLE instruments RENAME COLUMN schema_name TO display_name")
     theirs = nexuslims_sessions_to_build(nexuslims_python, Path(legacy_db))
     assert "error" not in theirs, theirs
     (legacy,) = [t for t in theirs["sessions"] if t["session_identifier"] == LEGACY_OPEN]
-    assert (legacy["dt_from"], legacy["dt_to"]) == ("2026-11-01T01:50:00", "2026-11-01T02:05:00")
+    assert (legacy["dt_from"], legacy["dt_to"]) == ("2026-11-01T01:50:00", "2026-11-01T01:55:00")
+
+
+def test_the_command_line_ends_a_1x_session_by_the_wall_clock_in_the_repeated_hour(
+    legacy_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``session end --at`` checks the time before keeping anything (the path the window
+    takes too): 01:40 EDT after a 1.x START stored as 01:30 is accepted and stored as 01:40;
+    01:20 EST is refused, with nothing kept or written."""
+    from nexus_logger.cli import main
+
+    monkeypatch.setenv("NEXUS_LOGGER_BACKFILL_DAYS", "3650")
+    raw_execute(
+        legacy_db,
+        "UPDATE session_log SET timestamp = '2026-11-01T01:30:00.000' WHERE session_identifier = ?",
+        (LEGACY_OPEN,),
+    )
+    common = ["session", "end", "--db", legacy_db, "--instrument", TITAN, "--user", "supervisor"]
+    before = dump_database(legacy_db)
+    assert main([*common, "--at", "2026-11-01T01:20-05:00"]) != 0
+    assert "before the session started" in capsys.readouterr().err
+    assert dump_database(legacy_db) == before
+    assert main([*common, "--at", "2026-11-01T01:40-04:00"]) == 0, capsys.readouterr()
+    rows = raw_query(
+        legacy_db,
+        "SELECT event_type, timestamp FROM session_log WHERE session_identifier = ? "
+        "ORDER BY id_session_log",
+        (LEGACY_OPEN,),
+    )
+    assert rows == [("START", "2026-11-01T01:30:00.000"), ("END", "2026-11-01T01:40:00.000")]
 
 
 @pytest.mark.parametrize("fixture", ["reference_db", "legacy_db"])

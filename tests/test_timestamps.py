@@ -80,6 +80,9 @@ def test_unknown_zone_falls_back_to_utc() -> None:
         ("Europe/Berlin", "2026-10-25T02:30:00", "2026-10-25T02:30:00+01:00"),
         ("Europe/Berlin", "2026-03-29T02:30:00", "2026-03-29T02:30:00+01:00"),
         ("Asia/Kolkata", "2026-10-25T02:30:00", "2026-10-25T02:30:00+05:30"),
+        ("Europe/Dublin", "2026-03-29T01:30:00", "2026-03-29T01:30:00+00:00"),  # skipped
+        ("Europe/Dublin", "2026-10-25T01:30:00", "2026-10-25T01:30:00+01:00"),  # repeated
+        ("Africa/Casablanca", "2026-03-22T02:30:00", "2026-03-22T02:30:00+00:00"),
     ],
 )
 def test_a_time_without_offset_is_read_as_nexuslims_reads_it(

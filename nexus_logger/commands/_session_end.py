@@ -19,6 +19,7 @@ from nexus_logger.commands.session import EXIT_HELD, _report_this_pc, _resolve_i
 from nexus_logger.core import timestamps
 from nexus_logger.core.durations import in_words
 from nexus_logger.core.errors import Conflict, NotFound
+from nexus_logger.core.sessions.inputs import ends_before_start
 
 if TYPE_CHECKING:
     from nexus_logger.core.offline.durable import DurableLogger
@@ -37,7 +38,11 @@ def cmd_end(args: argparse.Namespace) -> int:
         return target  # refused: nothing open, or not this user's
     ident, session = target
     at, typed = _end_time(args, ident, durable, invoked)
-    if session is not None and not typed and timestamps.seconds_between(session.started, at) < 0:
+    if (
+        session is not None
+        and not typed
+        and ends_before_start(at, session.started, session.start_text)
+    ):
         if args.at is not None:  # --at heartbeat: the last heartbeat, not the command's time
             raise Conflict(
                 f"The last heartbeat of session {ident} ({words.when(at)}) is earlier than its "

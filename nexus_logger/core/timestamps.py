@@ -138,6 +138,13 @@ def on_wall_clock(naive: datetime, tz: tzinfo, *, is_dst: bool = False) -> datet
     away from what NexusLIMS builds for.
     """
     readings = [naive.replace(tzinfo=tz, fold=fold) for fold in (0, 1)]
+    if readings[0].utcoffset() == readings[1].utcoffset():
+        return readings[0]
+    if readings[0].astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
+        # Skipped by the clock: pytz takes the offset from before the change (after it with
+        # is_dst), whatever the zone calls daylight time (Dublin's winter time is "negative
+        # DST" in the zone database).
+        return readings[1] if is_dst else readings[0]
     for reading in readings:
         if bool(reading.dst()) == is_dst:
             return reading

@@ -20,6 +20,7 @@ from nexus_logger.core.offline.durable_outcomes import (
 from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxError, OutboxEvent
 from nexus_logger.core.offline.outbox_keeper import OutboxKeeper
 from nexus_logger.core.sessions import lifecycle
+from nexus_logger.core.sessions.inputs import ends_before_start
 from nexus_logger.core.sessions.lifecycle import EndedSession, OpenSession
 from nexus_logger.core.sessions.time_rules import TimeRules, localize
 
@@ -54,7 +55,7 @@ class SessionEnder:
         session = replace(session, note=lifecycle.clean_note(session.note))
         tz = session.instrument.timezone
         when = timestamps.now_in(tz) if at is None else localize(at, tz, "end time")
-        if timestamps.seconds_between(session.started, when) < 0:
+        if ends_before_start(when, session.started, session.start_text):
             raise InvalidInput(
                 f"The end time {timestamps.to_db(when, tz)} is before the session started "
                 f"({session.start_text}). Give a later end time."

@@ -35,6 +35,7 @@ from nexus_logger.core.sessions.inputs import (
     clean_identifier,
     clean_note,
     end_text_like_start,
+    ends_before_start,
     session_user,
     stored_in_zone,
     stored_time,
@@ -123,16 +124,18 @@ def end_in_transaction(
     check_end_time(ended, started, stamp=stamp, start_text=start.timestamp, rules=rules)
     if typed:
         rules.check(ended, "end time", typed=True)
+    written = end_text_like_start(stamp, start.timestamp, tz)
     _write_end(
         conn,
         ident,
         pid,
-        stamp=end_text_like_start(stamp, start.timestamp, tz),
+        stamp=written,
         last_end=stamp,
         user=start.user,
         waiting_starts=waiting_starts,
     )
-    return EndedSession(ident, inst, start.user, started, ended)
+    # As stored and as NexusLIMS reads it (a 1.x pair by its wall clocks).
+    return EndedSession(ident, inst, start.user, started, stored_in_zone(written, tz))
 
 
 def _rows_under_lock(
@@ -232,7 +235,7 @@ def check_end_time(
     :func:`end_in_transaction` and by the admin force-end's preview. (The back-fill limit is
     for times a person types; the caller checks it where it has one.)
     """
-    if timestamps.seconds_between(started, ended) < 0:  # real time, not wall clocks
+    if ends_before_start(ended, started, start_text):
         raise InvalidInput(
             f"The end time {stamp} is before the session started ({start_text}). "
             "Give a later end time."

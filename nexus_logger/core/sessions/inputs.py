@@ -19,6 +19,7 @@ __all__ = [
     "clean_note",
     "default_user",
     "end_text_like_start",
+    "ends_before_start",
     "stored_in_zone",
     "session_user",
     "stored_time",
@@ -104,6 +105,22 @@ def end_text_like_start(stamp: str, start_text: str, tz: str) -> str:
         return stamp
     wall = stored_in_zone(stamp, tz).replace(tzinfo=None)
     return wall.isoformat(timespec="milliseconds")
+
+
+def ends_before_start(ended: datetime, started: datetime, start_text: str) -> bool:
+    """True when an END at ``ended`` would come before its START as NexusLIMS compares them.
+
+    ``started`` is the START read on the instrument's clock (:func:`stored_in_zone` or
+    ``timestamps.parse`` with the instrument's zone), ``start_text`` the START as stored. A
+    START with its UTC offset is compared by real time. A START NexusLIMS 1.x wrote without
+    one gets an END without one (:func:`end_text_like_start`), and NexusLIMS compares the two
+    wall clocks: in the hour a clock repeats, an END at 01:40 EDT follows a START stored as
+    01:30 (which reads as EST), and one at 01:10 EST comes before a START stored as 01:50.
+    """
+    if timestamps.is_naive(start_text):
+        wall_end = ended.astimezone(started.tzinfo).replace(tzinfo=None)
+        return wall_end < datetime.fromisoformat(start_text.strip())
+    return timestamps.seconds_between(started, ended) < 0
 
 
 def stored_in_zone(text: str, tz: str | None) -> datetime:

@@ -146,6 +146,10 @@ def _force_end_changes(
     if began > datetime.now(UTC) + CLOCK_SLACK:
         return _close_future_start(ident, starts, start, stamp, ended, pid, tz)
     check_end_time(ended, began, stamp=stamp, start_text=start["timestamp"])
+    # The END in its START's form (naive for a 1.x START), as a session's own END is written,
+    # and read back as NexusLIMS will read it.
+    written = end_text_like_start(stamp, start["timestamp"], tz)
+    ended = timestamps.parse(written, tz)
     if ended == began:  # a typed minute that is exactly the start: a record of nothing
         raise InvalidInput(
             f"The end time {stamp} is the moment session {ident} started; NexusLIMS would "
@@ -153,8 +157,6 @@ def _force_end_changes(
         )
     waiting_starts = [s for s in starts if s["record_status"] == _WAITING]
     changes = [RowChange(s, {**s, "record_status": _TO_BE_BUILT}) for s in waiting_starts]
-    # The END in its START's form (naive for a 1.x START), as a session's own END is written.
-    written = end_text_like_start(stamp, start["timestamp"], tz)
     changes.append(_new_end(ident, pid, written, _TO_BE_BUILT, start["user"]))
     summary = (
         f"Force-end session {ident} on {pid} (user {start['user']!r}) at {stamp}, "
