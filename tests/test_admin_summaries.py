@@ -62,6 +62,13 @@ def test_a_day_filter_is_the_instruments_day_whatever_offset_a_time_was_written_
             ("utc-text", SEM, "2025-02-07T01:00:00+00:00", "END", "TO_BE_BUILT", "u"),
             ("wall-1x", TEM, "2025-02-06T23:30:00.000", "START", "TO_BE_BUILT", "w"),
             ("wall-1x", TEM, "2025-02-07T01:00:00.000", "END", "TO_BE_BUILT", "w"),
+            # At midnight exactly (SQLite's float instant fell microseconds before it), a
+            # date alone, an hour alone (the date's hyphens are no offset), seven digits of
+            # a second (PostgreSQL cannot cast it; Python reads it): each on its own day.
+            ("midnight", SEM, "2025-07-01T00:00:00+02:00", "START", "TO_BE_BUILT", "m"),
+            ("date-only", TEM, "2025-02-06", "START", "TO_BE_BUILT", "d"),
+            ("hour-only", TEM, "2025-02-06T23", "START", "TO_BE_BUILT", "h"),
+            ("seven", SEM, "2025-02-07T09:30:00.1234567+01:00", "START", "TO_BE_BUILT", "s"),
         ],
     )
     unknown = not db.startswith("postgresql")  # (PostgreSQL's foreign key refuses the row)
@@ -80,14 +87,17 @@ def test_a_day_filter_is_the_instruments_day_whatever_offset_a_time_was_written_
             query_sessions(q.with_(date_from=date(2025, 2, 7), date_to=date(2025, 2, 7)), engine=db)
         )
     )
-    assert on_6th == ({"wall-1x", "nowhere"} if unknown else {"wall-1x"})
-    assert on_7th == {"utc-text"}
+    sixth = {"wall-1x", "date-only", "hour-only"}
+    assert on_6th == ((sixth | {"nowhere"}) if unknown else sixth)
+    assert on_7th == {"utc-text", "seven"}
+    july_1st = q.with_(date_from=date(2025, 7, 1), date_to=date(2025, 7, 1))
+    assert _ids(query_sessions(july_1st, engine=db)) == ["midnight"]
     assert set(_ids(query_sessions(q.with_(date_to=date(2025, 2, 6)), engine=db))) == on_6th
     assert "utc-text" in _ids(query_sessions(q.with_(date_from=date(2025, 2, 7)), engine=db))
     counts = count_by_status(
         q.with_(date_from=date(2025, 2, 7), date_to=date(2025, 2, 7)), engine=db
     )
-    assert matching_count(counts, None) == 1
+    assert matching_count(counts, None) == 2
 
 
 def test_default_pending_view_counts_and_order(db: str) -> None:

@@ -179,9 +179,12 @@ class QueryParts:
         nexus-logger and NexusLIMS write times in the instrument's zone, so the date the text
         begins with is usually that day; a time written with another offset (another writer,
         a zone changed since) is placed by its instant, which SQL can only compare with the
-        bounds of each instrument's days, given here. A time without an offset (1.x) is the
-        instrument's wall clock: its own date. The text's date first narrows the rows cheaply
-        (no offset moves a date by more than two days).
+        bounds of each instrument's days, given here. The text's own date is kept for a time
+        without an offset (1.x: the instrument's wall clock), one SQL cannot read (PostgreSQL
+        refuses forms Python reads, such as seven digits of a second) and one of an instrument
+        not in the table. The text's date first narrows the rows cheaply (no offset moves a
+        date by more than two days). SQLite's instant is a float some microseconds off: the
+        bounds allow a millisecond, so that a START at midnight stays on its own day.
         """
         ts = self.s.c.timestamp
         day = func.substr(ts, 1, 10)
@@ -193,27 +196,35 @@ class QueryParts:
         if last:
             on_days.append(day <= last.isoformat())
             near.append(day <= (last + timedelta(days=2)).isoformat())
-        with_offset = or_(ts.endswith("Z"), func.substr(ts, func.length(ts) - 5, 1).in_(("+", "-")))
+        after_date = func.substr(ts, 11)  # the date's own hyphens are no offset
+        with_offset = or_(ts.endswith("Z"), after_date.contains("+"), after_date.contains("-"))
         at = instant(ts)
         in_zone = []
         for pid, tz in sorted(zones.items()):
-            zone = timestamps.zone(tz)
             bounds = [self.s.c.instrument == pid]
             if first:
-                bounds.append(at >= datetime.combine(first, time(), zone).timestamp())
+                bounds.append(at >= _midnight(first, tz) - _SLACK)
             if last:
-                bounds.append(
-                    at < datetime.combine(last + timedelta(days=1), time(), zone).timestamp()
-                )
+                bounds.append(at < _midnight(last + timedelta(days=1), tz) - _SLACK)
             in_zone.append(and_(*bounds))
         return and_(
             *near,
             or_(
                 and_(not_(with_offset), *on_days),
+                and_(with_offset, at.is_(None), *on_days),
                 and_(with_offset, or_(*in_zone)) if in_zone else false(),
                 and_(self.s.c.instrument.not_in(sorted(zones)), *on_days),
             ),
         )
+
+
+#: Seconds the day bounds allow for SQLite's floating-point instant.
+_SLACK = 0.001
+
+
+def _midnight(day: date, tz: str) -> float:
+    """The instant (epoch seconds) a day begins on an instrument's clock."""
+    return datetime.combine(day, time(), timestamps.zone(tz)).timestamp()
 
 
 def needs_joins(query: SessionQuery) -> bool:
