@@ -34,6 +34,21 @@ def test_set_and_lookup(db: str) -> None:
     assert lookup_station("PC-1.lab.example.org", engine=db) == "TEST-TEM-001"  # short name
     assert lookup_station("PC-2.LAB.example.org", engine=db) == "TEST-SEM-002"
     assert lookup_station("pc-3", engine=db) is None
+    # Mapped by its DNS name, found by the short name Windows reports, or by another domain.
+    assert lookup_station("PC-2", engine=db) == "TEST-SEM-002"
+    assert lookup_station("pc-2.other.example.org", engine=db) == "TEST-SEM-002"
+    # Two DNS names of one short name for different instruments: which one is meant is unknown.
+    set_station("TEST-TEM-001", hostname="pc-4.lab-a.org", engine=db)
+    set_station("TEST-SEM-002", hostname="pc-4.lab-b.org", engine=db)
+    assert lookup_station("PC-4", engine=db) is None
+    assert lookup_station("pc-4.lab-b.org", engine=db) == "TEST-SEM-002"
+    remove_station("pc-4.lab-a.org", engine=db)
+    remove_station("pc-4.lab-b.org", engine=db)
+    # A short name with a LIKE wildcard matches only itself.
+    set_station("TEST-FIB-003", hostname="pc_5.lab.org", engine=db)
+    assert lookup_station("pcx5", engine=db) is None
+    assert lookup_station("PC_5", engine=db) == "TEST-FIB-003"
+    remove_station("pc_5.lab.org", engine=db)
     # Re-pointing a PC replaces its link.
     set_station("TEST-FIB-003", hostname="pc-1", engine=db)
     assert lookup_station("PC-1", engine=db) == "TEST-FIB-003"

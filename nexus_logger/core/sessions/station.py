@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, or_, select
 
 from nexus_logger.core.db.engine import (
     EngineLike,
@@ -109,23 +109,30 @@ def remove_station(hostname: str | None = None, *, engine: EngineLike = None) ->
 def lookup_station(hostname: str | None = None, *, engine: EngineLike = None) -> str | None:
     """The instrument PID mapped to ``hostname`` (default: this PC), or None.
 
-    The full name is tried first, then the short name without the DNS domain.
+    The full name is tried first, then the short name without the DNS domain, then a stored
+    full name of the same short name: IT often maps the name DNS gives (``pc-sem.lab.org``)
+    while Windows reports ``PC-SEM``. Two stored names of that short name for different
+    instruments match neither (which PC is meant cannot be told).
     """
     candidates = host_candidates(hostname if hostname is not None else this_host())
+    short = candidates[-1]
     with _station_table(engine) as conn:
         if conn is None:
             return None
-        rows = dict(
-            conn.execute(
-                select(station.c.hostname, station.c.instrument_pid).where(
-                    station.c.hostname.in_(candidates)
+        rows = conn.execute(
+            select(station.c.hostname, station.c.instrument_pid).where(
+                or_(
+                    station.c.hostname.in_(candidates),
+                    station.c.hostname.startswith(short + ".", autoescape=True),
                 )
-            ).all()
-        )
+            )
+        ).all()
+    found = dict(rows)
     for host in candidates:
-        if host in rows:
-            return rows[host]
-    return None
+        if host in found:
+            return found[host]
+    same_short = {pid for host, pid in rows if host.split(".", 1)[0] == short}
+    return same_short.pop() if len(same_short) == 1 else None
 
 
 def list_stations(*, engine: EngineLike = None) -> list[StationMapping]:
