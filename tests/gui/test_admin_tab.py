@@ -718,8 +718,25 @@ def test_run_admin_window_from_the_cli(qtbot, reference_db, monkeypatch):
 
     monkeypatch.setattr(QApplication, "exec", event_loop)
     monkeypatch.setattr("nexus_logger.gui.qtlog.install", lambda: None)  # keep pytest-qt's handler
+    monkeypatch.setenv("NEXUS_LOGGER_ADMINISTRATORS", admin_actions.current_login())
     assert main(["admin", "--db", reference_db]) == 0
     assert seen == [6]
+
+
+def test_the_admin_view_is_refused_to_whom_the_admin_tab_is_hidden(
+    qtbot, reference_db, monkeypatch, capsys
+):
+    """``nexus-logger admin`` lists everyone's sessions, as the Admin tab does: a login not
+    among the administrators is refused (it opened, with names hidden) unless the facility
+    shows the tab to everyone."""
+    from nexus_logger.cli import main
+
+    monkeypatch.setenv("NEXUS_LOGGER_ADMINISTRATORS", "someone-else")
+    monkeypatch.setattr(QApplication, "exec", lambda _app: pytest.fail("a window was opened"))
+    assert main(["admin", "--db", reference_db]) == 4
+    said = capsys.readouterr().err
+    assert "may not open the admin view" in said and "administrators" in said
+    assert not [w for w in QApplication.topLevelWidgets() if w.isVisible()]
 
 
 # --------------------------------------------------------------------------------------------

@@ -113,6 +113,17 @@ def is_administrator(login: str | None = None, administrators: Sequence[str] | N
     return any(mine & _login_forms(a) for a in admins if a and a.strip())
 
 
+def may_see_admin_view(settings: Any) -> bool:
+    """Whether this login may see the admin view (the window's Admin tab, ``nexus-logger
+    admin``): it lists everyone's sessions. The demo's made-up sessions are nobody's data;
+    otherwise administrators, or everyone when ``admin_tab_for_everyone`` is set."""
+    return bool(
+        getattr(settings, "uses_demo", False)
+        or getattr(settings, "admin_tab_for_everyone", False)
+        or is_administrator(administrators=settings.administrators)
+    )
+
+
 def require_administrator(
     login: str | None = None, administrators: Sequence[str] | None = None
 ) -> str:

@@ -21,15 +21,11 @@ class AdminTabAccess(WindowState):
     def _show_admin_tab_only_to_whom_it_may_concern(self) -> None:
         """The Admin tab lists everyone's sessions: hidden unless the settings allow it (or the
         database is the demo's)."""
-        from nexus_logger.core.staff.admin_actions import is_administrator
+        from nexus_logger.core.staff.admin_actions import may_see_admin_view
 
         assert self.settings is not None
         index = self.tabs.indexOf(self._admin_placeholder)
-        wanted = self.settings.set_up and (
-            self.settings.uses_demo  # made-up sessions: nobody's personal data
-            or bool(getattr(self.settings, "admin_tab_for_everyone", False))
-            or is_administrator(administrators=self.settings.administrators)
-        )
+        wanted = self.settings.set_up and may_see_admin_view(self.settings)
         if index >= 0:
             self.tabs.setTabVisible(index, wanted)
 
