@@ -83,8 +83,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         parents=[quiet],
         help_text="create the logger-owned tables now (before granting rights on them)",
         description="Create nexus-logger's own tables (prefix nexus_logger_) in the database "
-        "now; they are otherwise made on first use. On PostgreSQL, run this as the owner "
-        "before the GRANT script of 'postgres-roles'. NexusLIMS's tables are not touched.",
+        "now; they are otherwise made on first use. The script of 'postgres-roles' creates "
+        "them itself; this is for granting rights on them by hand. NexusLIMS's tables are "
+        "not touched.",
     )
     _add_postgres_roles(actions)
 

@@ -23,9 +23,9 @@ EXIT_WAITING = 3
 
 _EPILOG = """\
 Without an option, sends every event kept on this PC to its database now, in order (the
-window also does this by itself). Exit code 0: nothing is waiting for the database (events
-held for a conflict do not count: see --status); 3: some events could not be sent now (they
-stay saved and are sent later).
+window also does this by itself). Exit code 0: nothing is waiting for the database; 3: some
+events could not be sent now (they stay saved and are sent later), or are held for a
+conflict that staff must look at (see --status).
 
 Conflicts (a START while another session was opened meanwhile, a late START overlapping a
 session logged meanwhile, an END whose START is missing, an END for a session staff had
