@@ -324,3 +324,25 @@ def test_doctor_names_a_sticky_outbox_folder() -> None:
         folder.chmod(0o755)
     assert not check.ok and "sticky bit" in check.message and "2775" in check.fix
     assert check_outbox().ok
+
+
+def test_the_command_line_says_once_that_the_pcs_folder_cannot_be_written(
+    sqlite_db, tmp_path, monkeypatch, capsys
+):
+    """A START and an END that reach the database print only their own line: the warning
+    that this login keeps its events elsewhere (part of the core's message) was never shown,
+    though the docs promise the CLI's next message adds it. Said once, on stderr."""
+    from nexus_logger.cli import main
+
+    folder = tmp_path / "pc-outbox"
+    monkeypatch.setenv("NEXUS_LOGGER_OUTBOX_FOLDER", str(folder))
+    common = ["--db", sqlite_db, "--instrument", TEM]
+    with read_only(folder):
+        assert main(["session", "start", *common, "--user", "alice"]) == 0
+        said = capsys.readouterr()
+        assert "Started session" in said.out
+        assert said.err.count(f"This PC's outbox folder {folder} cannot be written") == 1
+        assert main(["session", "end", *common, "--user", "alice"]) == 0
+        said = capsys.readouterr()
+        assert "Ended session" in said.out
+        assert f"This PC's outbox folder {folder} cannot be written" in said.err  # another command

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from nexus_logger.commands import _session_words as words
 from nexus_logger.commands._common import durable_from_args, render_json, settings_from_args
-from nexus_logger.commands.session import EXIT_HELD, _report_this_pc, _resolve_instrument
+from nexus_logger.commands.session import (
+    EXIT_HELD,
+    _report_this_pc,
+    _resolve_instrument,
+    print_notes,
+)
 from nexus_logger.core import timestamps
 from nexus_logger.core.durations import in_words
 from nexus_logger.core.errors import Conflict, NotFound
@@ -55,6 +60,8 @@ def cmd_end(args: argparse.Namespace) -> int:
     else:
         result, queued, message = _end_kept(session, at, typed, durable)
     _print_ended(args, ident, result, queued, message)
+    if not queued:
+        print_notes(durable)
     if session is not None and not queued:  # this PC's own session: its row says it ended
         sys.stdout.flush()
         _report_this_pc(durable, session.instrument.instrument_pid, None)

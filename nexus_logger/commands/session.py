@@ -154,11 +154,20 @@ def cmd_start(args: argparse.Namespace) -> int:
             f"Started session {s.session_identifier} on {inst.instrument_pid} "
             f"({inst.display_name}) for {s.user} at {words.when(s.started)}."
         )
+    if not outcome.queued:
+        print_notes(durable)
     sys.stdout.flush()
     durable.confirm(outcome)  # the user has been told: a START kept on this PC now counts
     if not outcome.queued:
         _report_this_pc(durable, inst.instrument_pid, s.session_identifier)
     return EXIT_HELD if outcome.queued else 0
+
+
+def print_notes(durable: DurableLogger) -> None:
+    """On stderr, what the user must know about this PC's outbox (its folder cannot be
+    written, it was damaged): part of the core's message, which a success does not print."""
+    for note in durable.keeper.notes_told:
+        print(note, file=sys.stderr)
 
 
 def _report_this_pc(durable: DurableLogger, pid: str, session_identifier: str | None) -> None:

@@ -70,6 +70,9 @@ class OutboxKeeper:
         self._problem_told = False
         self._moved_told = False
         self._place_told = False
+        #: Every note :meth:`with_warning` added to a message in this process, in order (for
+        #: a caller that prints its own words instead of the message: the CLI on success).
+        self.notes_told: list[str] = []
 
     # -- what waits -----------------------------------------------------------------------
 
@@ -229,4 +232,5 @@ class OutboxKeeper:
             notes.append(
                 f"Warning: nothing can be kept on this PC if the database goes away: {self.problem}"
             )
+        self.notes_told.extend(notes)
         return " ".join([message, *notes])
