@@ -220,7 +220,7 @@ def test_demo_command_refuses_an_instrument_that_is_not_a_demo_one(
     err = capsys.readouterr().err
     assert "'FEI-Titan-TEM-635816' is not a demo instrument" in err and DEMO_STATION in err
     assert main(["demo", "--no-window", "--instrument", DEMO_INSTRUMENTS[2].pid]) == 0
-    assert f"is {DEMO_INSTRUMENTS[2].pid} in the demo" in capsys.readouterr().out
+    assert f"This run uses {DEMO_INSTRUMENTS[2].pid};" in capsys.readouterr().out
 
 
 def test_demo_without_window_needs_no_qt(isolated_home: Path) -> None:
@@ -267,3 +267,15 @@ def test_later_calls_are_cheap_no_sqlalchemy(isolated_home: Path) -> None:
         timeout=120,
     )
     assert json.loads(out.stdout) == [str(paths.demo_database()), False]
+
+
+def test_the_instrument_chosen_for_a_run_is_not_said_to_be_this_pcs(capsys) -> None:
+    """``demo --instrument OTHER`` is for that run's window; the PC stays mapped to its own
+    demo instrument, and the command said the PC *was* the other one."""
+    from nexus_logger.cli import main
+    from nexus_logger.core.setup import demo
+
+    other = next(pid for pid in demo.demo_pids() if pid != demo.DEMO_STATION)
+    assert main(["demo", "--no-window", "--instrument", other]) == 0
+    said = capsys.readouterr().out
+    assert f"This run uses {other};" in said and f"is {demo.DEMO_STATION} in the demo" in said

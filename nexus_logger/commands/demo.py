@@ -70,7 +70,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         instrument = mapped
     print(f"Demo database: {path}")
     print(f"Demo instruments: {', '.join(pids)}")
-    print(f"This PC ({this_host()}) is {instrument or mapped} in the demo.")
+    if args.instrument is not None and args.instrument != mapped:
+        # --instrument is for this run's window; the PC's own demo instrument stays as it is.
+        print(f"This run uses {args.instrument}; this PC ({this_host()}) is {mapped} in the demo.")
+    else:
+        print(f"This PC ({this_host()}) is {instrument or mapped} in the demo.")
     if not settings.using_default_database or getattr(args, "db", None):
         print("The configured database is not used by the demo.")
     if args.no_window:
