@@ -346,3 +346,38 @@ def test_the_command_line_says_once_that_the_pcs_folder_cannot_be_written(
         said = capsys.readouterr()
         assert "Ended session" in said.out
         assert f"This PC's outbox folder {folder} cannot be written" in said.err  # another command
+
+
+def test_checking_the_outbox_again_keeps_this_process_locks_on_it(tmp_path) -> None:
+    """The window checks where its outbox is at every start and in the doctor, while it has
+    the outbox open. Opening and closing the outbox's files for that dropped this process's
+    SQLite locks (POSIX drops them at any close): another process then took the file as
+    unused and deleted its WAL, with the window's kept ENDs in it."""
+    import sqlite3
+
+    from nexus_logger.core.offline.outbox_place import locate
+
+    folder = tmp_path / "pc-outbox"
+    place = locate(str(folder))
+    assert place.shared
+    holder = sqlite3.connect(place.path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode = WAL")
+    holder.execute("CREATE TABLE IF NOT EXISTS t (x)")
+    holder.execute("BEGIN IMMEDIATE")  # this process writes the outbox now
+    try:
+        assert locate(str(folder)).shared  # the check again, in the same process
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0, "
+                "isolation_level=None); c.execute('BEGIN IMMEDIATE')",
+                str(place.path),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert other.returncode != 0 and "database is locked" in other.stderr, other.stderr
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -14,7 +14,9 @@ While the PC's outbox is used, the waiting events of the login's own file are ad
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,11 +58,28 @@ def _cannot_write(file: Path) -> str | None:
         probe.unlink()
         for part in (file, Path(f"{file}-wal"), Path(f"{file}-shm"), Path(f"{file}.lock")):
             if part.exists():
-                with part.open("r+b"):
-                    pass
+                _check_writable(part)
     except OSError as err:
         return err.strerror or str(err)
     return None
+
+
+def _check_writable(part: Path) -> None:
+    """Raise :class:`OSError` when this login cannot write ``part``.
+
+    Outside Windows the file is never opened: closing any descriptor of a file drops every
+    POSIX lock the process holds on it, SQLite's included. A window that checked its outbox
+    again (Retry, a new session, the doctor after a failed step) lost its locks on the
+    outbox it had open; the next process to close the outbox then deleted its WAL, and the
+    ENDs the window kept there were lost. ``access`` asks the same question (mode bits,
+    ACLs, a read-only mount) without opening. Windows' locks belong to a handle, and its
+    ACLs are what ``access`` does not read: there the file is opened.
+    """
+    if os.name == "nt":
+        with part.open("r+b"):
+            pass
+    elif not os.access(part, os.W_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(part))
 
 
 def _share_with_every_login(file: Path) -> None:
