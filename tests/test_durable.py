@@ -718,3 +718,33 @@ def test_the_command_line_says_a_new_start_waits_for_the_end_kept_here(
     finally:
         _immutable(folder, False)
         _immutable(path, False)
+
+
+def test_a_share_remounted_read_only_is_read_only_not_away(sqlite_db: str, tmp_path: Path) -> None:
+    """A write on a share remounted read-only under an open connection fails as "unable to
+    open database file" (its journal cannot be made), the words SQLite uses for a share that
+    went away too. The folder then refuses new files with EROFS, not EACCES: it was taken for
+    unreachable, and the window said "The database cannot be reached" about a share it could
+    read. (The remount itself needs no file of it open for writing, so the error is given
+    to the check here as SQLite gives it.)"""
+    import sqlite3
+
+    from nexus_logger.core.db.engine import _folder_refusal, get_engine
+    from nexus_logger.core.errors import DatabaseReadOnly
+
+    share, view = tmp_path / "share", tmp_path / "view"
+    share.mkdir()
+    view.mkdir()
+    shutil.copyfile(sqlite_db, share / "nexuslims.sqlite")
+    if subprocess.run(["mount", "--bind", str(share), str(view)], capture_output=True).returncode:
+        pytest.skip("cannot bind-mount here (not root, or no mount namespace)")
+    try:
+        remount = ["mount", "-o", "remount,ro,bind", str(view)]
+        done = subprocess.run(remount, capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot remount read-only here: {done.stderr.strip()}")
+        engine = get_engine(str(view / "nexuslims.sqlite"))
+        said = _folder_refusal(engine, sqlite3.OperationalError("unable to open database file"))
+        assert isinstance(said, DatabaseReadOnly), said
+    finally:
+        subprocess.run(["umount", "-l", str(view)], capture_output=True)

@@ -10,6 +10,7 @@ as text: :mod:`~nexus_logger.core.db.database_url`.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sqlite3
@@ -255,8 +256,9 @@ def _folder_refusal(engine: Engine, err: BaseException) -> DatabaseReadOnly | No
             return None
     except PermissionError:
         pass
-    except OSError:
-        return None
+    except OSError as refused:
+        if refused.errno != errno.EROFS:  # a share mounted read-only refuses too
+            return None
     if exists:
         return ReadOnlyFolder.of(describe(engine))
     return DatabaseReadOnly(
