@@ -140,3 +140,33 @@ def test_a_start_kept_on_this_pc_counts_as_soon_as_it_is_shown(
         assert time.monotonic() - shown < 2, "confirmed only after another database timeout"
     finally:
         lock.release()
+
+
+def test_closing_while_starting_waits_for_the_start_then_asks(
+    qtbot, make_window, sqlite_db, sqlite_lock
+):
+    """The close button while "Starting your session" closed the window at once, and the
+    START on its way still committed: an open session nobody was shown or would end. The
+    window now closes once the steps have answered, asking about the session that started."""
+    from nexus_logger.gui.dialogs import CloseChoice
+
+    lock = sqlite_lock(sqlite_db).acquire()
+    window = make_window(sqlite_db, db_timeout_seconds=PATIENT, auto_close_seconds=60)
+    asked: list[str] = []
+
+    def ask() -> CloseChoice:
+        asked.append(window.phase.value)
+        return CloseChoice.END
+
+    window.ask_close_choice = ask  # type: ignore[method-assign]
+    try:
+        assert window.phase is Phase.STARTING
+        window.close()
+        assert window.isVisible() and window.phase is Phase.STARTING
+        assert "Closing once the database has answered" in window.steps_page.title.text()
+    finally:
+        lock.release()
+    qtbot.waitUntil(lambda: asked == ["running"], timeout=20_000)
+    wait_phase(qtbot, window, Phase.ENDED)
+    ident = window.end_outcome.session_identifier
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]

@@ -42,6 +42,15 @@ class Closing(WindowState):
         if isinstance(app, QGuiApplication) and app.isSavingSession() and not self._closing:
             # The OS session is ending and Qt closes the windows: nobody can answer a question.
             self.end_for_shutdown()
+        starting = self.phase is Phase.STARTING and self.worker.pending > 0
+        if starting and not self._closing and not self._close_after_start:
+            # A START may be on its way: closing now left it to commit, a session nobody was
+            # shown and nobody ends. Close once the steps have answered (a session that
+            # started then gets the usual question); a second click closes at once.
+            self._close_after_start = True
+            self.steps_page.title.setText("Closing once the database has answered\u2026")
+            event.ignore()
+            return
         if self._closing or self.phase in (Phase.FAILED, Phase.ENDED, Phase.STARTING):
             self._accept_close(event)
             return

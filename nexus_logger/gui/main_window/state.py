@@ -54,6 +54,8 @@ class WindowState:
     _inflight: set[str]
     #: A status check was asked for while one ran: it runs once more after it.
     _sync_again: bool
+    #: The window was closed while starting: it closes once the steps have answered.
+    _close_after_start: bool
     #: The question about a session found open, while it waits for the user.
     _question: QDialog | None
     #: ``time.monotonic()`` of the last heartbeat asked for (0: none yet).

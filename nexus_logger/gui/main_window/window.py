@@ -95,6 +95,7 @@ class MainWindow(
         self._generation = 0
         self._inflight: set[str] = set()
         self._sync_again = False
+        self._close_after_start = False
         self._question: QDialog | None = None
         self._last_heartbeat = 0.0
         self._note_pending: str | None = None
@@ -240,6 +241,9 @@ class MainWindow(
         if phase is not self.phase:
             _logger.debug("Window phase: %s -> %s", self.phase.value, phase.value)
         self.phase = phase
+        if self._close_after_start and phase is not Phase.STARTING:
+            self._close_after_start = False
+            QTimer.singleShot(0, self.close)  # asked for while starting (closing.py)
         self.end_shortcut.setEnabled(phase is Phase.RUNNING)
         # The failure box has its own "Show log" where the person is looking: one button
         # (and one Alt+L) for it, not two.
