@@ -170,3 +170,32 @@ def test_closing_while_starting_waits_for_the_start_then_asks(
     wait_phase(qtbot, window, Phase.ENDED)
     ident = window.end_outcome.session_identifier
     assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+
+
+def test_a_stop_signal_after_a_close_put_off_while_starting_asks_nothing(
+    qtbot, make_window, sqlite_db, sqlite_lock
+):
+    """Closed while starting (the close waits for the steps), then stopped (logoff, SIGTERM):
+    the put-off close ran inside the stop's wait and asked its modal question, which nobody
+    answers at logoff. The stop ends the session and asks nothing."""
+    from nexus_logger.gui.dialogs import CloseChoice
+
+    lock = sqlite_lock(sqlite_db).acquire()
+    window = make_window(sqlite_db, db_timeout_seconds=PATIENT, auto_close_seconds=60)
+    asked: list[str] = []
+
+    def ask() -> CloseChoice:
+        asked.append(window.phase.value)
+        return CloseChoice.CANCEL
+
+    window.ask_close_choice = ask  # type: ignore[method-assign]
+    try:
+        window.close()
+        assert window.phase is Phase.STARTING
+    finally:
+        lock.release()
+    window.quit_for_signal("SIGTERM")
+    assert asked == []
+    wait_phase(qtbot, window, Phase.ENDED)
+    ident = window.end_outcome.session_identifier
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]

@@ -101,6 +101,9 @@ class Closing(WindowState):
         if self._closing and self.phase is not Phase.RUNNING:
             _logger.info("Stopped again by %s: already quitting", description)
             return
+        # A close put off while starting must not ask its question now: nobody answers at
+        # logoff, and the quit below ends (or keeps) the session itself.
+        self._close_after_start = False
         if self._question is not None:
             # Nothing is on its way while the user is asked: close the question, change nothing.
             _logger.info(
@@ -147,6 +150,7 @@ class Closing(WindowState):
         only a last heartbeat is written.
         """
         self._closing = True
+        self._close_after_start = False  # (see quit_for_signal)
         if timeout_ms is None:
             limit = float(self.settings.db_timeout_seconds) if self.settings else 30.0
             timeout_ms = int((limit + 5) * 1000)

@@ -241,7 +241,7 @@ class MainWindow(
         if phase is not self.phase:
             _logger.debug("Window phase: %s -> %s", self.phase.value, phase.value)
         self.phase = phase
-        if self._close_after_start and phase is not Phase.STARTING:
+        if self._close_after_start and phase is not Phase.STARTING and not self._closing:
             self._close_after_start = False
             QTimer.singleShot(0, self.close)  # asked for while starting (closing.py)
         self.end_shortcut.setEnabled(phase is Phase.RUNNING)
