@@ -66,6 +66,8 @@ def test_a_day_filter_is_the_instruments_day_whatever_offset_a_time_was_written_
             # date alone, an hour alone (the date's hyphens are no offset), seven digits of
             # a second (PostgreSQL cannot cast it; Python reads it): each on its own day.
             ("midnight", SEM, "2025-07-01T00:00:00+02:00", "START", "TO_BE_BUILT", "m"),
+            # ...and one in its day's last millisecond stays on it.
+            ("last-ms", SEM, "2025-07-01T23:59:59.999+02:00", "START", "TO_BE_BUILT", "l"),
             ("date-only", TEM, "2025-02-06", "START", "TO_BE_BUILT", "d"),
             ("hour-only", TEM, "2025-02-06T23", "START", "TO_BE_BUILT", "h"),
             ("seven", SEM, "2025-02-07T09:30:00.1234567+01:00", "START", "TO_BE_BUILT", "s"),
@@ -91,7 +93,7 @@ def test_a_day_filter_is_the_instruments_day_whatever_offset_a_time_was_written_
     assert on_6th == ((sixth | {"nowhere"}) if unknown else sixth)
     assert on_7th == {"utc-text", "seven"}
     july_1st = q.with_(date_from=date(2025, 7, 1), date_to=date(2025, 7, 1))
-    assert _ids(query_sessions(july_1st, engine=db)) == ["midnight"]
+    assert sorted(_ids(query_sessions(july_1st, engine=db))) == ["last-ms", "midnight"]
     assert set(_ids(query_sessions(q.with_(date_to=date(2025, 2, 6)), engine=db))) == on_6th
     assert "utc-text" in _ids(query_sessions(q.with_(date_from=date(2025, 2, 7)), engine=db))
     counts = count_by_status(

@@ -184,7 +184,7 @@ class QueryParts:
         refuses forms Python reads, such as seven digits of a second) and one of an instrument
         not in the table. The text's date first narrows the rows cheaply (no offset moves a
         date by more than two days). SQLite's instant is a float some microseconds off: the
-        bounds allow a millisecond, so that a START at midnight stays on its own day.
+        bounds allow a tenth of a millisecond, so that a START at midnight stays on its day.
         """
         ts = self.s.c.timestamp
         day = func.substr(ts, 1, 10)
@@ -218,8 +218,9 @@ class QueryParts:
         )
 
 
-#: Seconds the day bounds allow for SQLite's floating-point instant.
-_SLACK = 0.001
+#: Seconds the day bounds allow for SQLite's floating-point instant (off by some 10 us):
+#: under the millisecond times are written with, so that 23:59:59.999 stays on its day.
+_SLACK = 0.0001
 
 
 def _midnight(day: date, tz: str) -> float:
