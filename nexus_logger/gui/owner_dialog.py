@@ -280,7 +280,7 @@ class OtherUserDialog(QDialog):
                 self.problem_label.setText(str(err))
                 return None
         ended = in_start_minute(ended, self.session.started)
-        problem = end_problem(ended, self.session.started, self.now())
+        problem = end_problem(ended, self.session.started, self.now(), self.session.start_text)
         if problem is not None:
             self.problem_label.setText(problem)
             return None

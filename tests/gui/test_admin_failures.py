@@ -239,3 +239,19 @@ def test_a_minute_the_clock_skipped_or_showed_twice_is_refused_until_its_offset_
     assert dlg.value().isoformat() == "2026-11-01T01:30:00-05:00"
     _type(qtbot, dlg, "2026-07-01 12:00")  # the zone line follows the day typed
     assert "(EDT, UTC-04:00)" in dlg.zone_label.text()
+
+
+def test_the_dialogs_judge_a_1x_start_as_the_core_does() -> None:
+    """A START NexusLIMS 1.x wrote without an offset is compared by wall clock (its END is
+    written without one too): 01:50 EDT follows a START stored as 01:10, which reads as EST.
+    The dialogs compared by real time and kept OK disabled for an end the core accepts."""
+    from nexus_logger.core import timestamps
+    from nexus_logger.gui.admin.end_time import end_problem
+
+    stored = "2025-11-02T01:10:00.000"
+    started = timestamps.parse(stored, "America/New_York")
+    ended = datetime.fromisoformat("2025-11-02T01:50:00-04:00")
+    now = datetime(2025, 11, 2, 12, tzinfo=UTC)
+    assert end_problem(ended, started, now, stored) is None
+    earlier = datetime.fromisoformat("2025-11-02T01:05:00-05:00")
+    assert "before the session started" in (end_problem(earlier, started, now, stored) or "")

@@ -55,7 +55,12 @@ class TabActions(QWidget):
         """Ask when the session really ended (in the instrument's zone); None to cancel."""
         start = next((e for e in events if e.event_type == EventType.START.value), None)
         tz_name = self.zones.get(start.instrument) if start else None
-        dialog = EndTimeDialog(start.timestamp if start else None, tz_name, self)
+        dialog = EndTimeDialog(
+            start.timestamp if start else None,
+            tz_name,
+            self,
+            start_text=start.timestamp_text if start else None,
+        )
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.value()

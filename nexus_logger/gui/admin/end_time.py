@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.errors import InvalidInput
+from nexus_logger.core.sessions.inputs import ends_before_start
 from nexus_logger.core.sessions.time_rules import localize
 from nexus_logger.gui import theme
 
@@ -77,11 +78,19 @@ def in_start_minute(ended: datetime, started: datetime | None) -> datetime:
     return ended
 
 
-def end_problem(ended: datetime, started: datetime | None, now: datetime) -> str | None:
-    """Why ``ended`` cannot be the end time (one sentence), or None when it can."""
+def end_problem(
+    ended: datetime, started: datetime | None, now: datetime, start_text: str | None = None
+) -> str | None:
+    """Why ``ended`` cannot be the end time (one sentence), or None when it can.
+
+    ``start_text`` is the START as stored: the core's rule (``ends_before_start``) compares a
+    1.x START without an offset by wall clock, as NexusLIMS does, and so does this.
+    """
     if timestamps.seconds_between(now, ended) > 0:
         return "That time is in the future. Give the time the session really ended."
-    if started is not None and timestamps.seconds_between(started, ended) < 0:
+    if started is None:
+        return None
+    if ends_before_start(ended, started, start_text or started.isoformat()):
         shown = started.astimezone(ended.tzinfo).strftime("%Y-%m-%d %H:%M:%S %Z")
         return f"That is before the session started ({shown}). Give a later time."
     return None
@@ -97,12 +106,14 @@ class EndTimeDialog(QDialog):
         parent: QWidget | None = None,
         *,
         now: datetime | None = None,
+        start_text: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Force end")
         self.zone = timestamps.zone(zone_name)
         self.zone_name = zone_name
         self.started = started
+        self.start_text = start_text
         self._now = now
         current = self.now().astimezone(self.zone)
 
@@ -159,7 +170,7 @@ class EndTimeDialog(QDialog):
             ended = in_start_minute(parse_end(self.edit.text(), self.zone), self.started)
         except InvalidInput as err:
             return None, str(err)
-        return ended, end_problem(ended, self.started, self.now())
+        return ended, end_problem(ended, self.started, self.now(), self.start_text)
 
     def value(self) -> datetime | None:
         """The typed end time, aware in the instrument's zone, or None if it is not valid."""
