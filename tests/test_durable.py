@@ -746,5 +746,7 @@ def test_a_share_remounted_read_only_is_read_only_not_away(sqlite_db: str, tmp_p
         engine = get_engine(str(view / "nexuslims.sqlite"))
         said = _folder_refusal(engine, sqlite3.OperationalError("unable to open database file"))
         assert isinstance(said, DatabaseReadOnly), said
+        # No right on the folder would help: the sentence says what would.
+        assert "mounted read-only" in str(said) and "permission" not in str(said).lower()
     finally:
         subprocess.run(["umount", "-l", str(view)], capture_output=True)

@@ -257,8 +257,13 @@ def _folder_refusal(engine: Engine, err: BaseException) -> DatabaseReadOnly | No
     except PermissionError:
         pass
     except OSError as refused:
-        if refused.errno != errno.EROFS:  # a share mounted read-only refuses too
+        if refused.errno != errno.EROFS:
             return None
+        # Mounted read-only: no right on the folder would help (FOLDER_FIX asks for one).
+        return DatabaseReadOnly(
+            f"The database {describe(engine)} is on a share or disk mounted read-only: it can "
+            "be read, but nothing can be written there. Ask IT to mount it for writing."
+        )
     if exists:
         return ReadOnlyFolder.of(describe(engine))
     return DatabaseReadOnly(
