@@ -142,21 +142,16 @@ def test_a_start_kept_on_this_pc_counts_as_soon_as_it_is_shown(
         lock.release()
 
 
-def test_closing_while_starting_waits_for_the_start_then_asks(
-    qtbot, make_window, sqlite_db, sqlite_lock
-):
-    """The close button while "Starting your session" closed the window at once, and the
-    START on its way still committed: an open session nobody was shown or would end. The
-    window now closes once the steps have answered, asking about the session that started."""
-    from nexus_logger.gui.dialogs import CloseChoice
-
+def _closed_while_starting(make_window, sqlite_db, sqlite_lock, answer):
+    """A window closed while its START waits on a locked database (the lock is then
+    released); the phases in which it asked its close question, each answered ``answer``."""
     lock = sqlite_lock(sqlite_db).acquire()
     window = make_window(sqlite_db, db_timeout_seconds=PATIENT, auto_close_seconds=60)
     asked: list[str] = []
 
-    def ask() -> CloseChoice:
+    def ask():
         asked.append(window.phase.value)
-        return CloseChoice.END
+        return answer
 
     window.ask_close_choice = ask  # type: ignore[method-assign]
     try:
@@ -166,6 +161,18 @@ def test_closing_while_starting_waits_for_the_start_then_asks(
         assert "Closing once the database has answered" in window.steps_page.title.text()
     finally:
         lock.release()
+    return window, asked
+
+
+def test_closing_while_starting_waits_for_the_start_then_asks(
+    qtbot, make_window, sqlite_db, sqlite_lock
+):
+    """The close button while "Starting your session" closed the window at once, and the
+    START on its way still committed: an open session nobody was shown or would end. The
+    window now closes once the steps have answered, asking about the session that started."""
+    from nexus_logger.gui.dialogs import CloseChoice
+
+    window, asked = _closed_while_starting(make_window, sqlite_db, sqlite_lock, CloseChoice.END)
     qtbot.waitUntil(lambda: asked == ["running"], timeout=20_000)
     wait_phase(qtbot, window, Phase.ENDED)
     ident = window.end_outcome.session_identifier
@@ -180,20 +187,7 @@ def test_a_stop_signal_after_a_close_put_off_while_starting_asks_nothing(
     answers at logoff. The stop ends the session and asks nothing."""
     from nexus_logger.gui.dialogs import CloseChoice
 
-    lock = sqlite_lock(sqlite_db).acquire()
-    window = make_window(sqlite_db, db_timeout_seconds=PATIENT, auto_close_seconds=60)
-    asked: list[str] = []
-
-    def ask() -> CloseChoice:
-        asked.append(window.phase.value)
-        return CloseChoice.CANCEL
-
-    window.ask_close_choice = ask  # type: ignore[method-assign]
-    try:
-        window.close()
-        assert window.phase is Phase.STARTING
-    finally:
-        lock.release()
+    window, asked = _closed_while_starting(make_window, sqlite_db, sqlite_lock, CloseChoice.CANCEL)
     window.quit_for_signal("SIGTERM")
     assert asked == []
     wait_phase(qtbot, window, Phase.ENDED)

@@ -82,12 +82,8 @@ _COLS = (
 
 
 def _group(result: Result[Any], into: dict[str, Rows] | None = None) -> dict[str, Rows]:
-    """The rows of ``result`` as dictionaries, by session identifier.
-
-    Fetched all at once as plain tuples: a run reads every row of every bridged session, and
-    a mapping per row (``.mappings()``, one at a time) took most of a run with nothing to
-    do.
-    """
+    """The rows of ``result`` as dictionaries, by session identifier: fetched at once as
+    tuples (a mapping per row, one at a time, was most of a run with nothing to do)."""
     out: dict[str, Rows] = {} if into is None else into
     keys = tuple(result.keys())
     sid = keys.index("session_identifier")
