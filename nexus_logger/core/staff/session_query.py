@@ -54,10 +54,10 @@ class SessionQuery:
     """What the admin list shows: filters and order. ``statuses=None`` means every status.
 
     ``date_from``/``date_to`` are calendar days as the instrument saw them (in its own time
-    zone, as the list shows the times: :meth:`QueryParts.started_on_days`). ``text`` is searched (case-insensitively) in the session
-    identifier, instrument, START and END users and the note; with ``people=False`` only in
-    the identifier and instrument (a viewer who may not see names must not find them by
-    searching: core/staff/privacy.py).
+    zone, as the list shows the times: :meth:`QueryParts.started_on_days`). ``text`` is
+    searched (case-insensitively) in the session identifier, instrument, START and END users
+    and the note; with ``people=False`` only in the identifier and instrument (a viewer who
+    may not see names must not find them by searching: core/staff/privacy.py).
     """
 
     statuses: frozenset[str] | None = None
