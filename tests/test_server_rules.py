@@ -312,6 +312,23 @@ def test_instrument_account_ends_a_session_nexuslims_1x_started(pg_cluster, serv
             )
 
 
+def test_an_end_the_server_refuses_is_said_with_its_reason(pg_cluster, server, capsys) -> None:
+    """An instrument account ends a session on an instrument it is not mapped to: the END is
+    held on this PC (never lost), and the sentence gives the server's reason; it said the END
+    "conflicts with what the database holds", which it does not."""
+    from nexus_logger.cli import main
+
+    before = _snapshot(server["owner"])
+    code = main(
+        ["session", "end", "--db", server["inst_url"], "--instrument", SEM, "--user", "alice"]
+    )
+    said = capsys.readouterr()
+    assert code == 3
+    assert "not mapped to instrument TEST-SEM-002" in said.out, said.out
+    assert "conflicts with what the database holds" not in said.out
+    assert _snapshot(server["owner"]) == before
+
+
 def test_forged_end_of_own_open_session_with_another_user_is_refused(pg_cluster, server) -> None:
     started = lifecycle.start_session(instrument=TEM, user="alice", engine=server["inst_url"])
     ident = started.session.session_identifier

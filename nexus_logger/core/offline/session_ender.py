@@ -19,6 +19,7 @@ from nexus_logger.core.offline.durable_outcomes import (
 )
 from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxError, OutboxEvent
 from nexus_logger.core.offline.outbox_keeper import OutboxKeeper
+from nexus_logger.core.offline.outbox_records import ConflictKind
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.inputs import ends_before_start
 from nexus_logger.core.sessions.lifecycle import EndedSession, OpenSession
@@ -162,14 +163,19 @@ class SessionEnder:
             )
         self._link.came_online()
         if event.state is EventState.HELD:
+            # The database's own reason (a server rule, a missing right, an overlap), not a
+            # "conflict" it may not be. Not in the database, so no Admin tab shows it: the
+            # person is the way to staff.
+            why = event.last_error or ""
+            if why in {kind.value for kind in ConflictKind} or not why:  # a conflict's kind
+                why = f"it conflicts with what the database holds ({why or 'see the log'})"
             return EndOutcome(
                 ident,
                 session.started,
                 event.at,
                 True,
-                # Not in the database, so no Admin tab shows it: the person is the way to staff.
-                "The session end is kept on this PC, not written: it conflicts with what the "
-                "database holds. Tell facility staff (the details are in the debug log).",
+                f"The session end is kept on this PC, not written: {why.rstrip('. ')}. Tell "
+                f"facility staff (it is event {event.id} of 'nexus-logger sync --status').",
             )
         ended = run.ended.get(event.id) if run is not None else None
         if ended is None:  # sent by another process meanwhile
