@@ -245,6 +245,17 @@ def test_problems_panel_lists_every_problem(qtbot, make_tab, sqlite_db, qtmodelt
     assert tab.fix_user_button.isEnabled()
     assert not tab.requeue_button.isEnabled() and not tab.force_end_button.isEnabled()
 
+    # Fixed meanwhile (here by hand): on the next load its text and its button go with it.
+    raw_execute(
+        sqlite_db, "UPDATE session_log SET user = 'frank' WHERE session_identifier = ?", ("p-user",)
+    )
+    tab.pages.setCurrentIndex(1)
+    tab.problems_page.load()
+    wait_idle(qtbot, tab)
+    assert "p-user" not in {p.session_identifier for p in tab.problems_model.items()}
+    assert tab.problem_text.text().startswith("Select a problem")
+    assert not tab.show_problem_button.isEnabled()
+
 
 def test_admin_actions_with_confirmation_and_audit(qtbot, make_tab, sqlite_db, qtmodeltester):
     session(sqlite_db, "open", user="dave", status="WAITING_FOR_END", start_h=30, end_h=None)

@@ -60,18 +60,24 @@ class ProblemsPage(QWidget):
         self.problems_model.set_items(found)
         if found:
             fit_columns(self.problems_view)
-        if not found:
+        # The one selected before, if it is still there (a fixed problem is gone: its text and
+        # its button must go too; the model's reset says nothing about the selection).
+        same = [
+            row
+            for row, p in enumerate(found)
+            if selected is not None
+            and (p.kind, p.session_identifier) == (selected.kind, selected.session_identifier)
+        ]
+        if not same:
+            self.show_problem_button.setEnabled(False)
             self.problem_text.setText(
-                "No problems found: nothing here stops NexusLIMS from building the sessions."
+                "Select a problem to see what it means and what to do."
+                if found
+                else "No problems found: nothing here stops NexusLIMS from building the sessions."
             )
-        elif selected is None:
-            self.problem_text.setText("Select a problem to see what it means and what to do.")
         self.loaded.emit(found)
-        if selected is not None:
-            for row, p in enumerate(found):
-                if (p.kind, p.session_identifier) == (selected.kind, selected.session_identifier):
-                    self.problems_view.selectRow(row)
-                    break
+        if same:
+            self.problems_view.selectRow(same[0])
 
     def _selected_problem(self) -> problems.Problem | None:
         rows = self.problems_view.selectionModel().selectedRows()
