@@ -71,7 +71,7 @@ def test_the_pcs_zone_keeps_its_rules_all_year(tmp_path) -> None:
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
     )
     name, january, july = json.loads(out.stdout.splitlines()[-1])
-    assert name == "this PC's zone (America/New_York)"
+    assert name == "America/New_York"
     assert (january, july) == ("-1 day, 19:00:00", "-1 day, 20:00:00")
 
 
@@ -96,3 +96,19 @@ def test_today_stays_today_when_the_timeline_takes_the_instruments_zone(qtbot) -
     timeline.step(-1)
     timeline.set_zone(timestamps.zone("Pacific/Kiritimati"), "Pacific/Kiritimati")
     assert timeline.window[0].date() == date(2026, 12, 6)
+
+
+def test_a_cut_instrument_name_is_whole_in_its_tooltip(qtbot) -> None:
+    """Band labels are cut to their column; the whole name is under the pointer."""
+    from PySide6.QtCore import QPoint
+
+    name = "FEI-Titan-STEM-630901_n-with-a-long-tail"
+    timeline = TimelineWidget()
+    qtbot.addWidget(timeline)
+    timeline.set_instruments([name, "TEST-SEM-002"])
+    timeline.resize(900, 300)
+    timeline.show()
+    qtbot.waitExposed(timeline)
+    (rect,) = [r for n, r in timeline.band_rects if n == name]
+    assert timeline.band_name_at(QPoint(20, int(rect.center().y()))) == name
+    assert timeline.band_name_at(QPoint(400, int(rect.center().y()))) is None  # the bars' area

@@ -22,6 +22,7 @@ from nexus_logger.core import timestamps
 from nexus_logger.core.staff.summaries import SessionSummary
 from nexus_logger.gui.admin.models import format_duration, format_time
 from nexus_logger.gui.admin.timeline_layout import (
+    LABEL_WIDTH,
     Bar,
     Zoom,
     bands_height,
@@ -35,7 +36,7 @@ from nexus_logger.gui.admin.timeline_paint import paint_timeline
 
 
 def pc_zone() -> tuple[tzinfo, str]:
-    """This PC's time zone with its rules, and how the axis names it.
+    """This PC's time zone with its rules, and its name (IANA, else its abbreviation).
 
     Qt knows the zone's IANA name on every system (Windows' own names too). The offset of
     the moment of launch, used before, drew a July session an hour off on a PC started in
@@ -43,9 +44,9 @@ def pc_zone() -> tuple[tzinfo, str]:
     """
     name = bytes(QTimeZone.systemTimeZoneId().data()).decode("ascii", "replace")
     if timestamps.is_valid_zone(name):
-        return timestamps.zone(name), f"this PC's zone ({name})"
+        return timestamps.zone(name), name
     now = datetime.now().astimezone()
-    return now.tzinfo or UTC, f"this PC's zone ({now.tzname()})"
+    return now.tzinfo or UTC, now.tzname() or "UTC"
 
 
 class TimelineWidget(QWidget):
@@ -61,7 +62,9 @@ class TimelineWidget(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.zoom = Zoom.WEEK
         self.now = lambda: datetime.now(UTC)
-        self.local_zone, self.zone_name = pc_zone()
+        self.local_zone, self.zone_short = pc_zone()
+        #: The zone in the sentence above the timeline; ``zone_short`` in its narrow corner.
+        self.zone_name = f"this PC's zone ({self.zone_short})"
         self._day = self.now().astimezone(self.local_zone).date()
         self._sessions: list[SessionSummary] = []
         self._instruments: list[str] = []
@@ -83,7 +86,7 @@ class TimelineWidget(QWidget):
         """Draw in ``zone`` (``name`` is shown on the axis), keeping the shown day; "today"
         stays today, in the new zone (the PC's date was shown for instruments a day behind)."""
         showed_today = self._day == self.now().astimezone(self.local_zone).date()
-        self.local_zone, self.zone_name = zone, name
+        self.local_zone, self.zone_name, self.zone_short = zone, name, name
         if showed_today:
             self._day = self.now().astimezone(zone).date()
         self._window_changed()
@@ -183,12 +186,21 @@ class TimelineWidget(QWidget):
         return "\n".join(lines)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        bar = self.bar_at(event.position().toPoint())
-        if bar is not None:
-            QToolTip.showText(event.globalPosition().toPoint(), self.describe(bar.summary), self)
+        point = event.position().toPoint()
+        bar = self.bar_at(point)
+        tip = self.describe(bar.summary) if bar is not None else self.band_name_at(point)
+        if tip:
+            QToolTip.showText(event.globalPosition().toPoint(), tip, self)
         else:
             QToolTip.hideText()
         super().mouseMoveEvent(event)
+
+    def band_name_at(self, point: QPoint) -> str | None:
+        """The whole instrument name of the band label under ``point`` (the label may be cut
+        with an ellipsis in its narrow column)."""
+        if point.x() >= LABEL_WIDTH:
+            return None
+        return next((name for name, rect in self._band_rects if rect.contains(point)), None)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         bar = self.bar_at(event.position().toPoint())

@@ -63,7 +63,7 @@ def _paint_axis(
     labels start) and a dashed line at "now" when it is in the window."""
     window, width = view.window, view.width()
     p.setPen(text_pen)
-    zone = fm.elidedText(view.zone_name, Qt.TextElideMode.ElideMiddle, LABEL_WIDTH - 12)
+    zone = fm.elidedText(view.zone_short, Qt.TextElideMode.ElideMiddle, LABEL_WIDTH - 12)
     p.drawText(6, AXIS_HEIGHT - 10, zone)
     grid_pen = QPen(QColor(0, 0, 0, 40))
     for moment, label in ticks(view.zoom, window, view.local_zone):
