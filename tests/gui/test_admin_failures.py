@@ -255,3 +255,18 @@ def test_the_dialogs_judge_a_1x_start_as_the_core_does() -> None:
     assert end_problem(ended, started, now, stored) is None
     earlier = datetime.fromisoformat("2025-11-02T01:05:00-05:00")
     assert "before the session started" in (end_problem(earlier, started, now, stored) or "")
+
+
+def test_a_refusal_that_says_nothing_was_changed_is_not_prefixed_again(
+    qtbot, make_tab, open_session_db: str
+) -> None:
+    """The server's refusal of an admin action ends "...; nothing was changed." and the tab
+    put "Nothing was changed:" before it (found by the staff trial); other errors get it."""
+    from nexus_logger.gui.worker import JobError
+
+    tab = make_tab(open_session_db)
+    refusal = "The database account 'pc' may not run admin actions; nothing was changed."
+    tab._action_failed(JobError(refusal, RuntimeError(refusal)))
+    assert tab.action_label.text().lower().count("nothing was changed") == 1
+    tab._action_failed(JobError("The database file is locked.", RuntimeError()))
+    assert tab.action_label.text() == "Nothing was changed: The database file is locked."

@@ -187,7 +187,9 @@ class TabActions(QWidget):
         self.session_changed.emit(entry.session_identifier)
 
     def _action_failed(self, error: JobError) -> None:
-        self._say(f"Nothing was changed: {error.message}")
+        # Most refusals say so themselves ("...; nothing was changed."): not twice.
+        said = error.message
+        self._say(said if "nothing was changed" in said.lower() else f"Nothing was changed: {said}")
 
     # -- export ---------------------------------------------------------------------------
 
