@@ -68,6 +68,25 @@ def test_file_in_the_log_folder_one_line_per_event() -> None:
     assert second.message.endswith("ValueError: boom")
 
 
+def test_the_database_drivers_warnings_go_to_the_log_not_the_screen() -> None:
+    """psycopg warns "error ignored terminating <psycopg.Pipeline ...>" when the server
+    refuses a statement of a pipeline; with no handler of its own that went to Python's
+    last-resort handler, on the user's screen before the one sentence saying what is wrong.
+    Run in a process of its own: pytest's capture gives every logger a handler."""
+    probe = (
+        "import logging\n"
+        "from nexus_logger.core.settings.logsetup import setup_logging, log_file\n"
+        "setup_logging('INFO')\n"
+        "logging.getLogger('psycopg').warning('error ignored terminating pipeline')\n"
+        "print(log_file())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    logged = Path(done.stdout.strip()).read_text(encoding="utf-8")
+    assert "psycopg: error ignored terminating pipeline" in logged
+
+
 def test_setup_is_idempotent_and_changes_the_level() -> None:
     setup_logging("WARNING")
     setup_logging("WARNING")

@@ -30,6 +30,8 @@ from nexus_logger.core.settings import paths
 from nexus_logger.core.settings.config import mask_secret
 
 _logger = logging.getLogger(__name__)
+#: The PostgreSQL driver's logger: its warnings go to the log file too (setup_logging).
+_DRIVER_LOGGER = "psycopg"
 
 LOG_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
 _HANDLER_NAME = "nexus-logger-file"
@@ -169,6 +171,13 @@ def setup_logging(level: str = "INFO") -> Path | None:
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(OneLineFormatter())
     root.addHandler(handler)
+    # The database driver's own warnings ("error ignored terminating <psycopg.Pipeline ...>"
+    # when the server refuses a statement of a pipeline) went to Python's last-resort handler,
+    # on the user's screen before the one sentence that says what is wrong: into the log.
+    driver = logging.getLogger(_DRIVER_LOGGER)
+    for old in [h for h in driver.handlers if h.get_name() == _HANDLER_NAME]:
+        driver.removeHandler(old)
+    driver.addHandler(handler)
     return path
 
 
@@ -189,11 +198,12 @@ def configured_level(config_file: str | os.PathLike[str] | None = None) -> str:
 
 def remove_logging() -> None:
     """Detach and close the file handler (tests, and before a portable install is unplugged)."""
-    root = logging.getLogger("nexus_logger")
-    for handler in list(root.handlers):
-        if handler.get_name() == _HANDLER_NAME:
-            root.removeHandler(handler)
-            handler.close()
+    for name in ("nexus_logger", _DRIVER_LOGGER):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if handler.get_name() == _HANDLER_NAME:
+                logger.removeHandler(handler)
+                handler.close()
 
 
 _LINE = re.compile(
