@@ -48,13 +48,19 @@ def query_sessions(
         # The page is chosen first, joining only what the order and filters need (sorting
         # 100,000 STARTs by their own columns is cheap; looking up every END first is not);
         # then only the rows of the page get their END, RECORD_GENERATION count and note.
-        page = _page(conn, query, offset=offset, limit=limit, now=now)
+        page = _page(conn, query, offset=offset, limit=limit, now=now, zones=zones)
         rows = conn.execute(_page_rows(conn, query, page, now=now)).all()
     return [summary_from_row(row, zones, note=row[9]) for row in rows]
 
 
 def _page(
-    conn: Connection, query: SessionQuery, *, offset: int, limit: int | None, now: datetime | None
+    conn: Connection,
+    query: SessionQuery,
+    *,
+    offset: int,
+    limit: int | None,
+    now: datetime | None,
+    zones: dict[str, str],
 ) -> Subquery:
     """The START ids of the page and their sort keys, joined only with what the order needs."""
     needs_end = query.sort in ("end", "duration") or needs_joins(query)
@@ -64,7 +70,7 @@ def _page(
     inner = (
         select(pi.s.c.id_session_log.label("sid"), key)
         .select_from(pi.from_(with_end=needs_end, with_note=needs_note))
-        .where(*pi.where(query))
+        .where(*pi.where(query, zones=zones))
     )
     if query.descending:
         inner = inner.order_by(key.desc().nulls_last(), pi.s.c.id_session_log.desc())

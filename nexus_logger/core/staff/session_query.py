@@ -151,7 +151,11 @@ class QueryParts:
             src = src.outerjoin(self.n, self.n.c.session_identifier == self.s.c.session_identifier)
         return src
 
-    def where(self, query: SessionQuery, *, statuses: bool = True) -> list[Any]:
+    def where(
+        self, query: SessionQuery, *, statuses: bool = True, zones: dict[str, str] | None = None
+    ) -> list[Any]:
+        """The conditions of ``query``; ``zones`` (each instrument's, read here when a day
+        filter needs them and the caller has not read them already)."""
         s = self.s
         cond: list[Any] = [s.c.event_type == EventType.START.value]
         if statuses and query.statuses is not None:
@@ -159,7 +163,8 @@ class QueryParts:
         if query.instrument:
             cond.append(s.c.instrument == query.instrument)
         if query.date_from or query.date_to:
-            zones = instrument_zones(self.conn.engine)
+            if zones is None:
+                zones = instrument_zones(self.conn.engine)
             cond.append(self.started_on_days(query.date_from, query.date_to, zones))
         if query.text and query.text.strip():
             needle = query.text.strip()
