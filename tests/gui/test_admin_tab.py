@@ -503,6 +503,28 @@ def test_the_filters_are_greyed_out_on_pages_they_do_not_filter(qtbot, make_tab,
     wait_idle(qtbot, tab)
 
 
+def test_a_reversed_day_range_moves_the_other_day_on_screen(qtbot, make_tab, sqlite_db):
+    # The days shown are the range listed: a first day after the last moves the last day to
+    # it (and the other way round), rather than the list quietly using the swapped range.
+    session(sqlite_db, "d1", start_h=90, end_h=89)  # 2025-02-06 in New York (as above)
+    tab = make_tab(sqlite_db)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1)
+    bar = tab.filter_bar
+    bar.date_from.setDate(datetime(2025, 2, 1).date())
+    bar.date_to.setDate(datetime(2025, 2, 3).date())
+    bar.dates_check.setChecked(True)
+    qtbot.waitUntil(lambda: _sids(tab) == [])
+    bar.date_from.setDate(datetime(2025, 2, 6).date())  # after the last day shown
+    assert bar.date_to.date().toPython() == datetime(2025, 2, 6).date()
+    qtbot.waitUntil(lambda: _sids(tab) == ["d1"])
+    bar.date_to.setDate(datetime(2025, 2, 5).date())  # before the first day shown
+    assert bar.date_from.date().toPython() == datetime(2025, 2, 5).date()
+    query = bar.query(None, people=True)
+    assert (query.date_from, query.date_to) == (datetime(2025, 2, 5).date(),) * 2
+    qtbot.waitUntil(lambda: _sids(tab) == [])
+    wait_idle(qtbot, tab)
+
+
 def test_tampered_audit_trail_is_shown(qtbot, make_tab, sqlite_db):
     session(sqlite_db, "err", status="ERROR")
     admin_actions.requeue(

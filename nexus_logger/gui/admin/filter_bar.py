@@ -134,8 +134,8 @@ class FilterBar(QWidget):
         self.status_combo.currentIndexChanged.connect(lambda _i: self.changed.emit())
         self.instrument_combo.currentIndexChanged.connect(lambda _i: self.changed.emit())
         self.dates_check.toggled.connect(self._dates_toggled)
-        self.date_from.dateChanged.connect(lambda _d: self.changed.emit())
-        self.date_to.dateChanged.connect(lambda _d: self.changed.emit())
+        self.date_from.dateChanged.connect(lambda _d: self._keep_range(moved=self.date_from))
+        self.date_to.dateChanged.connect(lambda _d: self._keep_range(moved=self.date_to))
         self.search_edit.textChanged.connect(lambda _t: self.search_timer.start())
         self.search_edit.returnPressed.connect(self.changed)
 
@@ -156,6 +156,17 @@ class FilterBar(QWidget):
         for edit in (self.date_from, self.date_to):
             edit.setEnabled(applies and self.dates_check.isChecked())
 
+    def _keep_range(self, *, moved: QDateEdit) -> None:
+        """A first day after the last one moves the other day with it, on screen, so the
+        two days shown are always the range listed (never a range swapped out of sight)."""
+        first, last = self.date_from.date(), self.date_to.date()
+        if first > last:
+            other = self.date_to if moved is self.date_from else self.date_from
+            other.blockSignals(True)
+            other.setDate(moved.date())
+            other.blockSignals(False)
+        self.changed.emit()
+
     def _dates_toggled(self, on: bool) -> None:
         self.date_from.setEnabled(on)
         self.date_to.setEnabled(on)
@@ -168,8 +179,6 @@ class FilterBar(QWidget):
         if self.dates_check.isChecked():
             date_from = self.date_from.date().toPython()
             date_to = self.date_to.date().toPython()
-            if date_from > date_to:
-                date_from, date_to = date_to, date_from
         return summaries.SessionQuery(
             statuses=frozenset({status}) if status else None,
             instrument=self.instrument_combo.currentData(),
