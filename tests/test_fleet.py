@@ -16,6 +16,7 @@ from nexus_logger import __version__
 from nexus_logger.cli import main
 from nexus_logger.core.db.engine import get_engine, is_sqlite
 from nexus_logger.core.db.logger_tables import ensure_tables, heartbeat, station
+from nexus_logger.core.sessions.station import set_station
 from nexus_logger.core.staff import fleet
 from tests.helpers_admin import SEM, TEM, ny, raw_execute, raw_query
 from tests.test_server_rules import _as, server  # noqa: F401 - the fixture, reused
@@ -285,3 +286,34 @@ def test_an_instrument_pc_reports_only_for_its_own_instrument(pg_cluster, server
         os_login="tech",
         engine=server["inst_url"],
     )  # refused by the server: reported as not written
+
+
+def test_relinking_a_pc_drops_its_report_of_the_old_instrument(db):
+    """``station set`` to another instrument: the PC's report of the old one goes (the PC
+    reports again at its next heartbeat); a report of the same instrument stays, and so do
+    other PCs' reports."""
+    _report(db, "moved.lab.org", instrument=SEM)
+    _report(db, "stays", instrument=SEM)
+    set_station(SEM, hostname="stays", engine=db)  # the same instrument: nothing to drop
+    set_station(TEM, hostname="MOVED", engine=db)  # linked by its short name, as IT may
+    rows = raw_query(db, "SELECT hostname, instrument FROM nexus_logger_pc ORDER BY 1")
+    assert rows == [("stays", SEM)]
+    (moved,) = [pc for pc in fleet.list_fleet(engine=db) if pc.hostname == "moved"]
+    assert moved.instrument == TEM
+
+
+def test_a_pc_moved_to_another_instrument_reports_under_its_new_account(
+    pg_cluster,
+    server,  # noqa: F811
+):
+    """With the roles script, the moved PC's account may not overwrite its old instrument's
+    report: before, that refusal (only in the PC's log) left the Fleet page showing the old
+    instrument for good. Staff re-linking the PC clears the old row."""
+    owner, inst = server["owner"], server["inst_url"]
+    moved = {"hostname": "moved-pc", "waiting_events": 0, "session_identifier": None}
+    assert fleet.report_pc(instrument=SEM, os_login="tech", engine=owner, **moved)
+    assert not fleet.report_pc(instrument=TEM, os_login="tech", engine=inst, **moved)
+    set_station(TEM, hostname="moved-pc", engine=owner)  # staff re-link it
+    assert fleet.report_pc(instrument=TEM, os_login="tech", engine=inst, **moved)
+    (pc,) = [pc for pc in fleet.list_fleet(engine=owner) if pc.hostname == "moved-pc"]
+    assert (pc.instrument, pc.db_account) == (TEM, server["inst"])

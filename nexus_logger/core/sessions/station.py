@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, or_, select
+from sqlalchemy import ColumnElement, Connection, delete, or_, select
 
 from nexus_logger.core.db.engine import (
     EngineLike,
@@ -25,7 +25,7 @@ from nexus_logger.core.db.engine import (
     read_connection,
     write_transaction,
 )
-from nexus_logger.core.db.logger_tables import ensure_tables, station, table_exists
+from nexus_logger.core.db.logger_tables import ensure_tables, pc_report, station, table_exists
 from nexus_logger.core.db.schema import load_instruments, require_usable
 from nexus_logger.core.errors import UnknownInstrument
 from nexus_logger.core.validation import clean_instrument, clean_text
@@ -74,7 +74,11 @@ def set_station(
 ) -> None:
     """Map ``hostname`` (default: this PC) to ``instrument_pid``, replacing an earlier mapping.
 
-    The instrument must exist, so a typo cannot silently point a PC at nothing.
+    The instrument must exist, so a typo cannot silently point a PC at nothing. The PC's
+    fleet report of another instrument goes with the old mapping: on PostgreSQL with the roles
+    script, the moved PC's account may not overwrite a row of its old instrument, so the
+    Fleet page kept showing the old instrument and in time called a working PC silent.
+    (The PC writes a new report at its next launch or heartbeat.)
     """
     eng = get_engine(engine)
     require_usable(eng)
@@ -93,6 +97,9 @@ def set_station(
     with write_transaction(eng) as conn:
         conn.execute(delete(station).where(station.c.hostname == host))
         conn.execute(station.insert().values(**values))
+        if table_exists(conn, pc_report):
+            reported_as = _names_of(pc_report.c.hostname, host_candidates(host))
+            conn.execute(delete(pc_report).where(reported_as, pc_report.c.instrument != pid))
     _logger.info("Station %s -> %s in %s", host, pid, describe(eng))
 
 
@@ -121,10 +128,7 @@ def lookup_station(hostname: str | None = None, *, engine: EngineLike = None) ->
             return None
         rows = conn.execute(
             select(station.c.hostname, station.c.instrument_pid).where(
-                or_(
-                    station.c.hostname.in_(candidates),
-                    station.c.hostname.startswith(short + ".", autoescape=True),
-                )
+                _names_of(station.c.hostname, candidates)
             )
         ).all()
     found = dict(rows)
@@ -133,6 +137,12 @@ def lookup_station(hostname: str | None = None, *, engine: EngineLike = None) ->
             return found[host]
     same_short = {pid for host, pid in rows if host.split(".", 1)[0] == short}
     return same_short.pop() if len(same_short) == 1 else None
+
+
+def _names_of(column: ColumnElement[str], candidates: list[str]) -> ColumnElement[bool]:
+    """``column`` holds one of a PC's names (:func:`host_candidates`), or a full name of its
+    short one."""
+    return or_(column.in_(candidates), column.startswith(candidates[-1] + ".", autoescape=True))
 
 
 def list_stations(*, engine: EngineLike = None) -> list[StationMapping]:
