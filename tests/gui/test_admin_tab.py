@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QTableView
 
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.settings.config import load_settings
@@ -522,6 +522,26 @@ def test_a_reversed_day_range_moves_the_other_day_on_screen(qtbot, make_tab, sql
     query = bar.query(None, people=True)
     assert (query.date_from, query.date_to) == (datetime(2025, 2, 5).date(),) * 2
     qtbot.waitUntil(lambda: _sids(tab) == [])
+    wait_idle(qtbot, tab)
+
+
+def test_tab_leaves_every_table_so_the_buttons_under_it_can_be_reached(qtbot, make_tab, sqlite_db):
+    # Qt's tables move from cell to cell on Tab and never let go: Force end... and the other
+    # actions under the list could not be reached without a mouse.
+    session(sqlite_db, "pending")
+    tab = make_tab(sqlite_db)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1)
+    tables = tab.findChildren(QTableView)
+    assert len(tables) >= 5  # sessions, one session's rows, problems, audit, fleet
+    assert not any(t.tabKeyNavigation() for t in tables)
+    view = tab.sessions_view
+    tab.activateWindow()
+    view.setFocus()
+    qtbot.waitUntil(view.hasFocus)
+    view.selectRow(0)
+    qtbot.keyClick(view, Qt.Key.Key_Tab)
+    qtbot.waitUntil(lambda: not view.hasFocus())
+    assert QApplication.focusWidget() not in (None, view)
     wait_idle(qtbot, tab)
 
 

@@ -1,7 +1,8 @@
 """The one way the Admin tab's pages build a read-only table view.
 
-Every page's table selects whole rows, alternates row colours and sizes its columns from the
-header titles at once, so a title never shows cut off before the first rows arrive.
+Every page's table selects whole rows, alternates row colours, lets Tab move on to the next
+control and sizes its columns from the header titles at once, so a title never shows cut off
+before the first rows arrive.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ def make_table_view(model: QAbstractItemModel, parent: QWidget) -> QTableView:
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     view.setAlternatingRowColors(True)
     view.setWordWrap(False)
+    # Tab leaves the table (the arrow keys move between rows): with Qt's default it went from
+    # cell to cell for ever, and the buttons under a table could not be reached by keyboard.
+    view.setTabKeyNavigation(False)
     view.verticalHeader().setVisible(False)
     header = view.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
