@@ -151,6 +151,33 @@ def test_keyboard_shortcut_ends_the_session(qtbot, make_window, sqlite_db):
     assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
 
 
+def test_ctrl_e_on_the_admin_tab_shows_the_end_on_the_session_tab(qtbot, make_window, sqlite_db):
+    """The shortcut works on the Admin tab too; the END was then written out of sight and
+    the window closed a few seconds later without having said so."""
+    window = make_window(sqlite_db, administrators=[os_login()], auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    window.tabs.setCurrentIndex(1)
+    window.activateWindow()
+    qtbot.keyClick(window.tabs.currentWidget(), Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]
+    assert window.tabs.currentIndex() == 0
+    assert window.pages.currentWidget() is window.ended_page
+
+
+def test_turning_to_the_admin_tab_after_end_keeps_the_window_open(qtbot, make_window, sqlite_db):
+    window = make_window(sqlite_db, administrators=[os_login()], auto_close_seconds=2)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    window.end_session()
+    wait_phase(qtbot, window, Phase.ENDED)
+    assert window._countdown.isActive()
+    window.tabs.setCurrentIndex(1)  # staff look something up right after their END
+    assert not window._countdown.isActive()
+    assert window.ended_page.countdown_label.text() == ""
+    assert window.isVisible()
+
+
 def test_enter_on_the_focused_end_button_ends_the_session(qtbot, make_window, sqlite_db):
     """A keyboard user tabs to *End session* and presses Enter (Qt presses a focused button
     on Enter only in dialogs); Enter in the note field saves the note and ends nothing."""

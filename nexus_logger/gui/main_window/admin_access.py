@@ -15,6 +15,10 @@ class AdminTabAccess(WindowState):
     """Mixin of :class:`~nexus_logger.gui.main_window.MainWindow`: its Admin tab."""
 
     def _on_tab_changed(self, index: int) -> None:
+        if index != 0 and self._countdown.isActive():
+            # Turned to the Admin tab after End: the window stays open for that work (it
+            # closed under the person a few seconds later).
+            self._stop_countdown()
         if self.tabs.widget(index) is self._admin_placeholder and self._admin_tab is None:
             self._create_admin_tab()
 

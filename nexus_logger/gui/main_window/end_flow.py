@@ -49,6 +49,9 @@ class EndFlow(WindowState):
             return
         if self.paused:
             return  # "Keep it open and close" was chosen: the window is closing (Ctrl+E too)
+        # Ctrl+E works on the Admin tab too: the person sees the END and the ended page
+        # (and its countdown) rather than a window that closes a few seconds later.
+        self.tabs.setCurrentIndex(0)
         # The END is the moment of the click, even if the worker is still busy with an
         # earlier job (a heartbeat waiting on a locked file) when it gets to this one.
         clicked = datetime.now(UTC)
@@ -227,10 +230,13 @@ class EndFlow(WindowState):
 
     def keep_window_open(self) -> None:
         """Cancel the countdown after End."""
-        self._countdown.stop()
-        self.ended_page.set_countdown(None)
+        self._stop_countdown()
         # Not "Start a new session": a second key press must not start one.
         self.ended_page.close_button.setFocus()
+
+    def _stop_countdown(self) -> None:
+        self._countdown.stop()
+        self.ended_page.set_countdown(None)
 
     def _close_after_end(self) -> None:
         self._closing = True
