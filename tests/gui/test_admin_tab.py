@@ -257,6 +257,25 @@ def test_problems_panel_lists_every_problem(qtbot, make_tab, sqlite_db, qtmodelt
     assert not tab.show_problem_button.isEnabled()
 
 
+def test_enter_on_a_problem_shows_its_session(qtbot, make_tab, sqlite_db):
+    build_problem_db(sqlite_db)
+    tab = make_tab(sqlite_db)
+    tab.pages.setCurrentIndex(1)
+    view = tab.problems_view
+    row = next(
+        i for i, p in enumerate(tab.problems_model.items()) if p.session_identifier == "p-user"
+    )
+    tab.activateWindow()
+    view.setFocus()
+    view.selectRow(row)
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert tab.pages.currentIndex() == 0
+    qtbot.waitUntil(
+        lambda: (s := tab.selected_summary()) is not None and s.session_identifier == "p-user"
+    )
+    wait_idle(qtbot, tab)
+
+
 def test_admin_actions_with_confirmation_and_audit(qtbot, make_tab, sqlite_db, qtmodeltester):
     session(sqlite_db, "open", user="dave", status="WAITING_FOR_END", start_h=30, end_h=None)
     session(sqlite_db, "err", user="victor", status="ERROR", generations=1)

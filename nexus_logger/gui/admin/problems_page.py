@@ -44,7 +44,8 @@ class ProblemsPage(QWidget):
         lay.addLayout(row)
         self.problems_view.selectionModel().selectionChanged.connect(self._problem_selected)
         self.show_problem_button.clicked.connect(self._show_problem_session)
-        self.problems_view.doubleClicked.connect(lambda _i: self._show_problem_session())
+        # Enter on a problem opens its session, as a double-click does (Qt's "activated").
+        self.problems_view.activated.connect(lambda _i: self._show_problem_session())
 
     def load(self) -> None:
         """Run the same checks as ``nexus-logger check``."""
