@@ -90,6 +90,7 @@ def example_database() -> Path:
 
     from nexus_logger.core.db.engine import get_engine, write_transaction
     from nexus_logger.core.db.instruments import add_instrument
+    from nexus_logger.core.db.logger_tables import ensure_tables, note
     from nexus_logger.core.db.models import session_log
     from nexus_logger.core.db.schema import init_db
 
@@ -193,8 +194,17 @@ def example_database() -> Path:
                     "user": who,
                 }
             )
-    with write_transaction(get_engine(str(path))) as conn:
+    engine = get_engine(str(path))
+    ensure_tables(engine, [note])
+    with write_transaction(engine) as conn:
         conn.execute(insert(session_log), rows)
+        conn.execute(
+            insert(note).values(
+                session_identifier="3f9c2a10-5b7e-4d61-9a0c-1e2f3a4b5c03",
+                note="Lamella 3, tilt series at 200 kV.\nSwitched to the second holder at 10:40.",
+                updated="2026-03-09T10:41:00-04:00",
+            )
+        )
     return path
 
 

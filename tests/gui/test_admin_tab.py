@@ -457,7 +457,7 @@ def test_a_long_note_does_not_push_every_other_column_off_the_screen(qtbot, make
     """Sized to its whole text, one long note made a column of about 1,000 px; it is cut with
     '...' at a fixed width and shown whole in its tooltip. Every title still shows whole."""
     session(sqlite_db, "noted", status="WAITING_FOR_END", start_h=0.5, end_h=None)
-    long_note = "Tilt series of lamella 3 at 200 kV, " * 8
+    long_note = "Tilt series of lamella 3 at 200 kV, " * 8 + "\nsecond line"
     lifecycle.set_note("noted", long_note, engine=sqlite_db)
     tab = make_tab(sqlite_db)
     tab.resize(760, 640)
@@ -471,6 +471,15 @@ def test_a_long_note_does_not_push_every_other_column_off_the_screen(qtbot, make
     header = view.horizontalHeader()
     for column in range(len(keys) - 1):  # the last one stretches
         assert view.columnWidth(column) >= header.sectionSizeHint(column), keys[column]
+    # Whole, with its lines, under the list once selected: readable without a mouse.
+    detail = tab.detail
+    assert not detail.note_view.isVisible()
+    tab.select_row(0)
+    qtbot.waitUntil(detail.note_view.isVisible)
+    assert detail.note_view.toPlainText() == long_note.strip()
+    assert detail.note_view.height() >= 2 * detail.note_view.fontMetrics().lineSpacing()
+    tab.sessions_page.clear_detail()
+    assert not detail.note_view.isVisible()
 
 
 def test_the_problem_marks_do_not_cut_off_the_instrument(qtbot, make_tab, sqlite_db):

@@ -4,7 +4,14 @@ would find for it, and the admin action buttons that apply to it."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from nexus_logger.core.enums import EventType, RecordStatus
 from nexus_logger.core.staff import summaries
@@ -15,6 +22,8 @@ from nexus_logger.gui.admin.models import EventsTableModel
 from nexus_logger.gui.admin.table_view import make_table_view
 
 NOTHING_SELECTED = "Select a session to see all its rows."
+#: The most lines of a note shown at once under the list (a longer one scrolls).
+NOTE_LINES = 4
 
 
 class DetailPanel(QWidget):
@@ -37,6 +46,7 @@ class DetailPanel(QWidget):
         self.detail_title.setWordWrap(True)
         self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.detail_title)
+        lay.addLayout(self._build_note())
         self.files_panel = FilesPanel(context.settings, self, hide_names=context.hide_people)
         lay.addWidget(self.files_panel)
         self.events_model = EventsTableModel(self)
@@ -59,6 +69,32 @@ class DetailPanel(QWidget):
         self.action_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.action_label)
 
+    def _build_note(self) -> QHBoxLayout:
+        # The whole note, readable and scrollable by keyboard: the list cuts a long one and
+        # shows it whole only in a tooltip, which needs a mouse.
+        row = QHBoxLayout()
+        self.note_caption = QLabel("Note:", self)
+        row.addWidget(self.note_caption, 0, Qt.AlignmentFlag.AlignTop)
+        self.note_view = QPlainTextEdit(self)
+        self.note_view.setReadOnly(True)
+        self.note_view.setTabChangesFocus(True)
+        row.addWidget(self.note_view, 1)
+        self.show_note(None)
+        return row
+
+    def show_note(self, note: str | None) -> None:
+        """Show the selected session's note (as the list has it); none hides the field."""
+        self.note_view.setPlainText(note or "")
+        # As high as its lines, up to four (a longer one scrolls): room taken from the list.
+        view = self.note_view
+        lines = min(max(view.document().blockCount(), 1), NOTE_LINES)
+        spacing = view.fontMetrics().lineSpacing()
+        # (plus a quarter line: Qt's layout rounds, and one pixel short scrolled two lines)
+        margin = 2 * (view.frameWidth() + int(view.document().documentMargin())) + spacing // 4
+        view.setFixedHeight(lines * spacing + margin)
+        self.note_caption.setVisible(bool(note))
+        self.note_view.setVisible(bool(note))
+
     def _build_buttons(self) -> QHBoxLayout:
         buttons = QHBoxLayout()
         self.force_end_button = QPushButton("Force end\u2026", self)
@@ -79,6 +115,7 @@ class DetailPanel(QWidget):
         self.events = []
         self.events_model.set_items([])
         self.detail_title.setText(NOTHING_SELECTED)
+        self.show_note(None)
         self.files_panel.clear()
         self.action_label.clear()
         self.update_action_buttons()
@@ -87,6 +124,7 @@ class DetailPanel(QWidget):
         """Load every row of a session into the detail table."""
         if session_identifier != self.session_identifier:
             self.action_label.clear()  # "Done ..." was about the session shown before
+            self.show_note(None)  # (the list's selection shows the new one's, if any)
         self.session_identifier = session_identifier
         self._jobs.submit(
             summaries.session_events,

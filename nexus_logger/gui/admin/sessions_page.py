@@ -164,6 +164,7 @@ class SessionsPage(QWidget):
         self._selected_key = summary.start_id
         if summary.session_identifier != self.detail.session_identifier:
             self.detail.load(summary.session_identifier)
+        self.detail.show_note(summary.note)
 
     def select_row(self, row: int) -> None:
         """Select ``row`` of the list (and show its detail)."""
