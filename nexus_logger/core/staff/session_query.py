@@ -197,10 +197,12 @@ class QueryParts:
         near: list[ColumnElement[bool]] = []
         if first:
             on_days.append(day >= first.isoformat())
-            near.append(day >= (first - timedelta(days=2)).isoformat())
+            if (lowest := _moved(first, -2)) is not None:
+                near.append(day >= lowest.isoformat())
         if last:
             on_days.append(day <= last.isoformat())
-            near.append(day <= (last + timedelta(days=2)).isoformat())
+            if (highest := _moved(last, 2)) is not None:
+                near.append(day <= highest.isoformat())
         after_date = func.substr(ts, 11)  # the date's own hyphens are no offset
         with_offset = or_(ts.endswith("Z"), after_date.contains("+"), after_date.contains("-"))
         at = instant(ts)
@@ -209,8 +211,8 @@ class QueryParts:
             bounds = [self.s.c.instrument == pid]
             if first:
                 bounds.append(at >= _midnight(first, tz) - _SLACK)
-            if last:
-                bounds.append(at < _midnight(last + timedelta(days=1), tz) - _SLACK)
+            if last and (after := _moved(last, 1)) is not None:
+                bounds.append(at < _midnight(after, tz) - _SLACK)
             in_zone.append(and_(*bounds))
         return and_(
             *near,
@@ -226,6 +228,15 @@ class QueryParts:
 #: Seconds the day bounds allow for SQLite's floating-point instant (off by some 10 us):
 #: under the millisecond times are written with, so that 23:59:59.999 stays on its day.
 _SLACK = 0.0001
+
+
+def _moved(day: date, days: int) -> date | None:
+    """``day`` moved by ``days``; None past either end of the calendar (year 1 or 9999),
+    where the bound it would give leaves nothing out."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return None
 
 
 def _midnight(day: date, tz: str) -> float:
