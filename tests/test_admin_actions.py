@@ -359,4 +359,4 @@ def test_audit_limit_must_be_a_whole_number_above_zero(
     with pytest.raises(SystemExit) as stopped:
         main(["admin", "--db", sqlite_db, "audit", "--limit", limit])
     assert stopped.value.code == 2
-    assert "is not a whole number above zero" in capsys.readouterr().err
+    assert "is not a whole number from 1 to" in capsys.readouterr().err

@@ -182,11 +182,18 @@ def test_json_format_gets_one_object_on_failure_too(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["sessions", "--format", "json", "--limit", "0"], "'0' is not a whole number above zero"),
-        (["admin", "audit", "--format=json", "--limit", "0"], "above zero"),
+        (["sessions", "--format", "json", "--limit", "0"], "'0' is not a whole number from 1 to"),
+        (["admin", "audit", "--format=json", "--limit", "0"], "from 1 to 1,000,000,000"),
+        (["sessions", "--format", "json", "--limit", "9" * 23], "from 1 to 1,000,000,000"),
         (["sessions", "--format", "json", "--from", "2025-13-01"], "'2025-13-01' is not a date"),
+        (["check", "--format", "json", "--long-hours", "nan"], "'nan' is not a number above 0"),
+        (["check", "--format", "json", "--long-hours", "inf"], "'inf' is not a number above 0"),
+        (
+            ["bridge", "--format", "json", "--to", "x.sqlite", "--watch", "--interval", "nan"],
+            "'nan' is not a number above 0 and up to 86400",
+        ),
     ],
-    ids=["limit", "sub-command", "date"],
+    ids=["limit", "sub-command", "huge", "date", "nan", "inf", "interval"],
 )
 def test_json_format_gets_one_object_for_a_bad_option_too(
     sqlite_db: str, argv: list[str], words: str, capsys: pytest.CaptureFixture[str]

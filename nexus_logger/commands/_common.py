@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -137,12 +138,34 @@ def render_json(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, default=str)
 
 
+#: The largest ``--limit``: far above any history, far below what SQL's integers hold (a
+#: larger number ended in "unexpected error: Python int too large to convert").
+MAX_COUNT = 1_000_000_000
+
+
 def positive_int(text: str) -> int:
-    """An argument such as ``--limit``: a whole number above zero (else a usage error)."""
+    """An argument such as ``--limit``: a whole number from 1 to :data:`MAX_COUNT`."""
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above zero")
+    if not 0 < value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_COUNT:,}")
     return value
+
+
+def positive_number(most: float) -> Callable[[str], float]:
+    """The type of an argument such as ``--interval``: a number above zero and at most
+    ``most`` (``nan`` and ``inf`` are numbers to Python, and ``nan`` passed every check: a
+    ``--watch`` with ``--interval nan`` never waited)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 < value <= most):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0 and up to {most:g}")
+        return value
+
+    return parse

@@ -8,7 +8,15 @@ import sys
 import threading
 from typing import Any
 
-from nexus_logger.commands._common import add_format_option, render_json, settings_from_args
+from nexus_logger.commands._common import (
+    add_format_option,
+    positive_number,
+    render_json,
+    settings_from_args,
+)
+
+#: The longest pause between two ``--watch`` passes (longer ones are a scheduler's job).
+WATCH_MOST_SECONDS = 86_400.0
 
 _EPILOG = """\
 Run it next to NexusLIMS, with NexusLIMS's own file (its NX_DB_PATH) as --to. Without
@@ -51,7 +59,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument(
         "--interval",
-        type=float,
+        type=positive_number(WATCH_MOST_SECONDS),
         default=60.0,
         metavar="SECONDS",
         help="with --watch: seconds between passes (default 60)",
@@ -85,8 +93,6 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         raise ConfigError("Give NexusLIMS's SQLite file with --to FILE (its NX_DB_PATH).")
     if args.resolve and not args.keep:
         raise ConfigError("--resolve needs --keep postgres or --keep nexuslims.")
-    if args.interval <= 0:
-        raise ConfigError("--interval must be a positive number of seconds.")
     try:
         pair = bridge.open_pair(
             source, args.target, create=args.create, new_file=args.new_file, timeout=timeout

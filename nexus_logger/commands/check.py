@@ -7,11 +7,15 @@ import argparse
 from nexus_logger.commands._common import (
     add_format_option,
     engine_from_args,
+    positive_number,
     render_json,
     render_table,
     settings_from_args,
 )
 from nexus_logger.core.errors import EXIT_PROBLEMS
+
+#: The largest --long-hours (a thousand years: every session is shorter).
+LONG_HOURS_MOST = 10_000_000.0
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -31,7 +35,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_format_option(p, ("table", "json"))
     p.add_argument(
         "--long-hours",
-        type=float,
+        type=positive_number(LONG_HOURS_MOST),
         metavar="HOURS",
         help="report open sessions older than this (default: the long_session_hours setting)",
     )
