@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -325,6 +326,30 @@ def test_cli_actions_confirmation_and_audit(
     monkeypatch.setattr(aa, "current_login", lambda: "mallory")
     assert main(["admin", "--db", sqlite_db, "requeue", "mm", "--yes"]) == 4
     assert "not an administrator" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_end_of_input_at_the_question_is_a_no(sqlite_db: str) -> None:
+    """Ctrl-D at "Apply these changes? [y/N]" printed "unexpected error: ." (exit 1): input()
+    raises EOFError. It is a no: "Nothing was changed.", as for any other answer but yes."""
+    import pty
+
+    session(sqlite_db, "err", status="ERROR")
+    before = dump_session_log(sqlite_db)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "NEXUS_LOGGER_ADMINISTRATORS": aa.current_login()}
+    command = [sys.executable, "-m", "nexus_logger", "admin", "--db", sqlite_db, "requeue", "err"]
+    with subprocess.Popen(
+        command, stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    ) as child:
+        os.close(terminal)
+        os.write(controller, b"\x04")  # end of input, as the terminal's Ctrl-D sends it
+        out, err = child.communicate(timeout=120)
+    os.close(controller)
+    assert child.returncode == 1, err
+    assert out.decode().rstrip().endswith("Nothing was changed.")
+    assert err.decode() == ""
+    assert dump_session_log(sqlite_db) == before
 
 
 def test_postgres_roles_sql_refuses_odd_names(capsys: pytest.CaptureFixture[str]) -> None:

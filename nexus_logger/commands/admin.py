@@ -198,7 +198,11 @@ def _confirm(plan: Any, assume_yes: bool) -> bool:
             "Nothing was changed: confirmation needs a terminal. Add --yes to apply the "
             "changes listed above."
         )
-    answer = input("Apply these changes? [y/N] ").strip().lower()
+    try:
+        answer = input("Apply these changes? [y/N] ").strip().lower()
+    except EOFError:  # Ctrl-D (Ctrl-Z, Enter on Windows): no answer is a no
+        print()
+        return False
     return answer in {"y", "yes"}
 
 
