@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from nexus_logger.core.settings.logsetup import (
     tail,
 )
 
+_HANDLER = "nexus-logger-file"
 LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+"
     r"[\w.]+: .*$"
@@ -85,6 +87,35 @@ def test_the_database_drivers_warnings_go_to_the_log_not_the_screen() -> None:
     assert done.stderr == ""
     logged = Path(done.stdout.strip()).read_text(encoding="utf-8")
     assert "psycopg: error ignored terminating pipeline" in logged
+
+
+def test_a_log_folder_that_cannot_be_made_prints_nothing_more_on_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no handler at all, Python's last-resort handler printed every error a second time
+    (and an unexpected one's traceback) on the screen. Now: the one sentence, once."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "logs").write_text("a file where the log folder should be")
+    env = {**os.environ, "NEXUS_LOGGER_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-m", "nexus_logger", "--db", str(tmp_path / "none.sqlite"), "sessions"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 6
+    assert done.stderr.count("does not exist") == 1, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+    # In one process (the window): once the folder can be made, the file takes over.
+    monkeypatch.setenv("NEXUS_LOGGER_HOME", str(home))
+    assert setup_logging("INFO") is None
+    (home / "logs").unlink()
+    assert setup_logging("INFO") == log_file()
+    ours = [h for h in logging.getLogger("nexus_logger").handlers if h.get_name() == _HANDLER]
+    assert len(ours) == 1 and isinstance(ours[0], SharedRotatingFileHandler)
 
 
 def test_setup_is_idempotent_and_changes_the_level() -> None:

@@ -158,16 +158,20 @@ def setup_logging(level: str = "INFO") -> Path | None:
     path = log_file()
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:
-            if handler.baseFilename == os.path.abspath(path):  # type: ignore[attr-defined]
+            if getattr(handler, "baseFilename", None) == os.path.abspath(path):
                 return path
             # The log folder moved (NEXUS_LOGGER_HOME changed in this process): follow it.
             root.removeHandler(handler)
             handler.close()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = SharedRotatingFileHandler(path, max_bytes=MAX_BYTES, backup_count=BACKUP_COUNT)
+        handler: logging.Handler = SharedRotatingFileHandler(
+            path, max_bytes=MAX_BYTES, backup_count=BACKUP_COUNT
+        )
     except OSError:
-        return None
+        # Nowhere, really: with no handler at all Python's last-resort handler printed every
+        # error a second time, and an unexpected one's whole traceback, on the user's screen.
+        handler, path = logging.NullHandler(), None
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(OneLineFormatter())
     root.addHandler(handler)
