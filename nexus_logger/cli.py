@@ -201,7 +201,15 @@ def _config_for_the_whole_command(config: str | None) -> Iterator[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        # Ctrl-C while the parser imports the command's modules (the first half second):
+        # it printed Python's traceback. Nothing has been done yet.
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     args = _window_launch_args(argv)
     if args is None:
         try:

@@ -259,3 +259,19 @@ def test_read_only_database_is_reported_and_untouched(tmp_path: Path, reference_
     assert "read-only" in message and "write permission" in message
     assert path.read_bytes() == before
     shutil.rmtree(outer)
+
+
+def test_ctrl_c_while_the_command_is_being_read_exits_130_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C in the first half second, while the parser imports the command's modules, came
+    before main's error handling and printed Python's traceback. (The interrupt is raised
+    where the real one lands: importing the command's module.)"""
+    import nexus_logger.cli as cli
+
+    def interrupted(name: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.importlib, "import_module", interrupted)
+    assert cli.main(["sessions"]) == 130
+    assert capsys.readouterr() == ("", "")
