@@ -465,6 +465,45 @@ def test_config_init_writes_a_template_that_loads(capsys: pytest.CaptureFixture[
     assert load_settings().values["database"] == ""
 
 
+def test_config_init_writes_a_relative_database_path_as_an_absolute_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Written as given, 'nexuslims.sqlite' meant another file in every other working folder
+    (the window's, a scheduled task's): "does not exist" for every other login."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["config", "init", "--db", "shared/nexuslims.sqlite"]) == 0
+    assert load_settings().values["database"] == str(tmp_path / "shared" / "nexuslims.sqlite")
+    assert str(tmp_path / "shared" / "nexuslims.sqlite") in capsys.readouterr().out
+
+
+def test_the_global_instrument_option_reaches_the_config_commands(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``nexus-logger --instrument PID config init`` (the top-level option, in --help) was
+    dropped by sub-commands with an --instrument of their own."""
+    pid = "FEI-Titan-TEM-635816"
+    assert main(["--instrument", pid, "config", "init"]) == 0
+    assert load_settings().values["instrument"] == pid
+    capsys.readouterr()
+    assert main(["--instrument", "Other-PID", "config", "show", "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert "Other-PID" in json.dumps(shown)
+
+
+def test_config_init_says_what_is_in_the_way_of_its_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file where a folder of the path should be: its error was hidden behind "unexpected
+    error: Not a directory" (the clean-up failed too), and permission would not help."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    target = blocker / "nexus" / "config.toml"
+    assert main(["config", "init", "--config", str(target)]) == ConfigError.exit_code
+    err = capsys.readouterr().err
+    assert "a file stands where one of the folders of that path should be" in err
+    assert "unexpected" not in err
+
+
 def test_config_init_refuses_a_bad_value_and_writes_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

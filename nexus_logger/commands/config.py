@@ -7,6 +7,8 @@ why?"): each key, its effective value and the place it came from, with passwords
 from __future__ import annotations
 
 import argparse
+import contextlib
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from nexus_logger.commands._common import (
     add_action,
@@ -48,7 +50,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "from (flag, environment variable, config file or default); passwords in database "
         "URLs are masked.",
     )
-    p.add_argument("--instrument", metavar="PID", help="as if given on the command line")
+    p.add_argument(
+        "--instrument",
+        metavar="PID",
+        default=argparse.SUPPRESS,
+        help="as if given on the command line",
+    )
     add_format_option(p, ("table", "json"))
 
     p = add_action(
@@ -74,7 +81,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         description="Write a config file listing every key with its meaning. Values given "
         "with --db and --instrument are written active; the others stay commented out.",
     )
-    p.add_argument("--instrument", metavar="PID", help="instrument of this PC")
+    p.add_argument(
+        "--instrument", metavar="PID", default=argparse.SUPPRESS, help="instrument of this PC"
+    )
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.add_argument(
         "--machine",
@@ -148,6 +157,20 @@ def cmd_path(args: argparse.Namespace) -> int:
     return 0
 
 
+def _absolute(database: str) -> str:
+    """A database file named relative to the folder the command ran in, as an absolute
+    path: written as given, every login whose working folder differs (the window's, a
+    scheduled task's) was told the file does not exist. URLs, absolute and UNC paths stay."""
+    from nexus_logger.core.db.database_url import is_url
+
+    text = database.strip()
+    if not text or is_url(text):
+        return database
+    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute():
+        return database
+    return str(Path(text).expanduser().resolve())
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     if args.machine:
         if getattr(args, "config", None):
@@ -165,7 +188,11 @@ def cmd_init(args: argparse.Namespace) -> int:
             f"'nexus-logger config init {again}' to replace it."
         )
     values = {}
-    for key, raw in (("database", getattr(args, "db", None)), ("instrument", args.instrument)):
+    database = getattr(args, "db", None)
+    for key, raw in (
+        ("database", database and _absolute(database)),
+        ("instrument", args.instrument),
+    ):
         if raw is not None:
             values[key] = parse_flag(key, raw)
     text = render_template(values)
@@ -181,6 +208,13 @@ def cmd_init(args: argparse.Namespace) -> int:
         tmp.write_text(text, encoding="utf-8")
         read_config_file(tmp)  # what we write must load: prove it before it replaces anything
         tmp.replace(path)
+    except (NotADirectoryError, FileExistsError):
+        # Permission would not help: something that is not a folder is in the way.
+        raise ConfigError(
+            f"The config file {path} cannot be written: a file stands where one of the "
+            f"folders of that path should be. Move that file away, or choose another "
+            "location with --config."
+        ) from None
     except OSError as err:
         if args.machine:
             raise ConfigError(
@@ -192,7 +226,10 @@ def cmd_init(args: argparse.Namespace) -> int:
             "location with --config, or ask IT for write permission on the folder."
         ) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        # (quietly: with a file where the folder should be, this fails too, and its error
+        # hid the sentence above behind 'unexpected error: Not a directory')
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     shown = ", ".join(f"{k} = {mask_secret(str(v))}" for k, v in values.items())
     print(f"Wrote {path}" + (f" ({shown})." if shown else "."))
     if args.machine:

@@ -89,7 +89,12 @@ def _add_sessions(sub: argparse._SubParsersAction, common: argparse.ArgumentPars
         metavar="STATUS",
         help="only sessions with this status: " + ", ".join(s.value for s in RecordStatus),
     )
-    p.add_argument("--instrument", metavar="PID", help="only sessions on this instrument")
+    p.add_argument(
+        "--instrument",
+        metavar="PID",
+        default=argparse.SUPPRESS,
+        help="only sessions on this instrument",
+    )
     p.add_argument(
         "--from",
         dest="date_from",

@@ -27,7 +27,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "database is never used or changed.",
     )
     p.add_argument("--config", metavar="FILE", help="config file for the other settings")
-    p.add_argument("--instrument", metavar="PID", help="demo instrument to use for this PC")
+    p.add_argument(
+        "--instrument",
+        metavar="PID",
+        default=argparse.SUPPRESS,
+        help="demo instrument to use for this PC",
+    )
     p.add_argument(
         "--no-window",
         action="store_true",

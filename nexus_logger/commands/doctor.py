@@ -18,7 +18,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "bridge to NexusLIMS, no event waits in the outbox, and the log folder can be written. Each check prints OK, or the problem and what to do. Exits with 1 if any "
         "check is not OK.",
     )
-    p.add_argument("--instrument", metavar="PID", help="check as if this PC were this instrument")
+    p.add_argument(
+        "--instrument",
+        metavar="PID",
+        default=argparse.SUPPRESS,
+        help="check as if this PC were this instrument",
+    )
     add_format_option(p, ("text", "json"))
     p.set_defaults(func=cmd_doctor)
 
