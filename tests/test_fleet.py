@@ -253,6 +253,19 @@ def test_fleet_command_text_json_and_exit_codes(sqlite_db, capsys):
     assert {p["hostname"]: p["waiting_events"] for p in data["pcs"]} == {"pc-a": 0, "pc-b": 3}
 
 
+def test_fleet_refuses_a_file_that_is_not_a_nexuslims_database(tmp_path, capsys):
+    """An empty file, or another program's: "No instrument PC has logged yet" (exit 0) was
+    untrue; every other command refuses such a file."""
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    other = tmp_path / "other.sqlite"
+    raw_execute(str(other), "CREATE TABLE moz_places (id INTEGER)")
+    for target in (empty, other):
+        assert main(["--db", str(target), "fleet"]) == 6
+        out = capsys.readouterr()
+        assert "No instrument PC" not in out.out and "NexusLIMS" in out.err
+
+
 @pytest.mark.postgres
 def test_an_instrument_pc_reports_only_for_its_own_instrument(pg_cluster, server):  # noqa: F811
     """With the roles script: the PC's account writes its instrument's row; by hand in SQL it

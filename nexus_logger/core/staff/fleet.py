@@ -41,6 +41,7 @@ from nexus_logger.core.db.logger_tables import (
     station,
     table_exists,
 )
+from nexus_logger.core.db.schema import require_usable
 from nexus_logger.core.errors import NexusLoggerError
 from nexus_logger.core.sessions.station import host_candidates
 from nexus_logger.core.settings.identity import recorded_login
@@ -247,7 +248,11 @@ def list_fleet(
     engine: EngineLike = None,
 ) -> list[PcStatus]:
     """Every PC that ever logged, most recently seen first, each with what needs a look."""
-    with read_connection(get_engine(engine)) as conn:
+    eng = get_engine(engine)
+    # A file of another program, or an empty one, has no PCs for a reason other than "none
+    # has logged yet": said as every other command says it.
+    require_usable(eng)
+    with read_connection(eng) as conn:
         reports, stations, beats = _rows(conn)
         running = _open_by_host(conn)
         # Reports are dated by the server's clock there: "silent" is measured on it too,
