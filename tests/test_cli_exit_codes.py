@@ -17,6 +17,7 @@ from nexus_logger.commands.sync import EXIT_WAITING
 from nexus_logger.core import errors
 from nexus_logger.core.staff.admin_actions import current_login
 from nexus_logger.core.staff.summaries import CSV_COLUMNS, SessionQuery, export_csv
+from tests.helpers_admin import insert_rows
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TEM = "TEST-TEM-001"
@@ -192,6 +193,25 @@ def test_sessions_from_to_limit_and_the_admin_csv_columns(
     assert csv_rows("--to", "2025-01-05") == []
     with pytest.raises(SystemExit):
         main(["sessions", "--db", reference_db, "--limit", "0"])
+
+
+def test_sessions_of_an_unknown_instrument_are_refused_not_none(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt instrument (or one in another case) said "No sessions." with exit 0, as if
+    the instrument had been idle; one that exists and was idle still says so. An instrument
+    gone from the table whose sessions remain is listed."""
+    for pid in (TEM.lower(), "NOPE"):
+        assert main(["sessions", "--db", sqlite_db, "--instrument", pid]) == 6
+        err = capsys.readouterr().err
+        assert f"The instrument {pid!r} is not in the database" in err and TEM in err
+    assert main(["sessions", "--db", sqlite_db, "--instrument", TEM]) == 0
+    assert capsys.readouterr().out == "No sessions.\n"
+    insert_rows(
+        sqlite_db, [("gone", "OLD-TEM", "2025-01-06T10:00:00-05:00", "START", "TO_BE_BUILT", "al")]
+    )
+    assert main(["sessions", "--db", sqlite_db, "--instrument", "OLD-TEM"]) == 0
+    assert "gone" in capsys.readouterr().out
 
 
 def _utc(text: str):

@@ -150,6 +150,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     engine = engine_from_args(args)
     now = datetime.now(UTC)
     summaries = query_sessions(query, limit=args.limit, now=now, engine=engine)
+    if not summaries and args.instrument:
+        _require_known(args.instrument, engine)
     if args.limit is not None:
         summaries.reverse()
     files = _files_of(args, summaries, engine) if args.files else {}
@@ -165,6 +167,20 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         columns = SESSION_COLUMNS + (FILE_COLUMNS if args.files else ())
         print(render_table(rows, columns) if rows else "No sessions.")
     return 0
+
+
+def _require_known(pid: str, engine: Any) -> None:
+    """An instrument with no sessions listed must at least exist: a misspelt one (or one in
+    another case) said "No sessions." as if the instrument had been idle. One missing from
+    ``instruments`` that has sessions is listed all the same (NexusLIMS's staff may have
+    removed it since)."""
+    from nexus_logger.core.db.engine import describe
+    from nexus_logger.core.db.schema import load_instruments
+    from nexus_logger.core.errors import UnknownInstrument
+
+    known = load_instruments(engine)
+    if pid not in known:
+        raise UnknownInstrument.named(pid, describe(engine), known)
 
 
 #: The columns ``--files`` adds to the table and the CSV.
