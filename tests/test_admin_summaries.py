@@ -243,6 +243,28 @@ def test_csv_export(sqlite_db: str, tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.part"))
 
 
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_stay_text(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """A user name or note typed as a formula ran when staff opened the export in Excel
+    (the file is made for it). Such cells start with an apostrophe; other text, the times and
+    numbers are as before."""
+    insert_rows(
+        sqlite_db,
+        [
+            ("f1", "TEST-TEM-001", ny(3), "START", "WAITING_FOR_END", '=HYPERLINK("http://x")'),
+        ],
+    )
+    lifecycle.set_note("f1", "@SUM(1+1)", engine=sqlite_db)
+    target = tmp_path / "sessions.csv"
+    assert export_csv(SessionQuery(), target, now=NOW, engine=sqlite_db) == 1
+    with target.open(encoding="utf-8-sig", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["user"] == '\'=HYPERLINK("http://x")' and row["note"] == "'@SUM(1+1)"
+    assert row["start"] == ny(3) and row["duration_seconds"] == "10800"
+    assert row["session_identifier"] == "f1"
+
+
 def test_sessions_shows_times_as_stored_even_without_an_offset(
     sqlite_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -31,10 +31,28 @@ CSV_COLUMNS = (
 )
 
 
+#: First characters that make a spreadsheet read a cell as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, with an apostrophe before it.
+
+    Anyone can type a note or a user name such as ``=HYPERLINK(...)``; the file is made for
+    Excel (its byte-order mark), which would run it when staff open the export. The apostrophe
+    is what Excel itself shows for text typed that way; scripts that need the exact text read
+    ``--format json``.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_row(summary: SessionSummary, now: datetime | None = None) -> dict[str, Any]:
-    """One CSV line: times as stored, the duration in whole seconds (live for open ones)."""
+    """One CSV line: times as stored, the duration in whole seconds (live for open ones);
+    text that a spreadsheet would take for a formula is kept as text (:func:`_as_text`)."""
     seconds = summary.duration_seconds(now or datetime.now(UTC))
-    return {
+    row = {
         "session_identifier": summary.session_identifier,
         "instrument": summary.instrument,
         "user": summary.user,
@@ -45,6 +63,7 @@ def csv_row(summary: SessionSummary, now: datetime | None = None) -> dict[str, A
         "record_generation_events": summary.record_generation_events,
         "note": summary.note,
     }
+    return {key: _as_text(value) for key, value in row.items()}
 
 
 def write_csv(
