@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -989,3 +990,17 @@ def test_hidden_names_are_hidden_on_every_page(qtbot, make_tab, sqlite_db, tmp_p
     tab.apply_filters()
     wait_idle(qtbot, tab)
     assert [s.session_identifier for s in tab.model.summaries()] == ["err"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Qt reads the home folder from HOME on POSIX")
+def test_the_export_is_offered_in_documents_or_else_the_home_folder(qtbot, tmp_path, monkeypatch):
+    """Qt names ~/Documents even where it does not exist; the save dialog then opened in the
+    program's working folder."""
+    from nexus_logger.gui.admin.actions import export_folder
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DOCUMENTS_DIR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".config"))  # no user-dirs.dirs
+    assert export_folder() == tmp_path
+    (tmp_path / "Documents").mkdir()
+    assert export_folder() == tmp_path / "Documents"

@@ -28,6 +28,16 @@ from nexus_logger.gui.admin.sessions_page import SessionsPage
 from nexus_logger.gui.worker import JobError
 
 
+def export_folder() -> Path:
+    """Where the CSV export is offered: Documents, or the home folder where there is none
+    (Qt names a Documents folder that may not exist; the dialog then opened in the program's
+    working folder)."""
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    if documents and Path(documents).is_dir():
+        return Path(documents)
+    return Path.home()
+
+
 class TabActions(QWidget):
     """The admin actions and the export, run on the session the detail panel shows."""
 
@@ -94,8 +104,7 @@ class TabActions(QWidget):
 
     def ask_csv_path(self) -> str | None:
         """Ask where to save the CSV file; None to cancel."""
-        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
-        default = str(Path(folder or Path.home()) / f"sessions-{date.today().isoformat()}.csv")
+        default = str(export_folder() / f"sessions-{date.today().isoformat()}.csv")
         path, _filter = QFileDialog.getSaveFileName(
             self, "Export sessions as CSV", default, "CSV files (*.csv)"
         )
