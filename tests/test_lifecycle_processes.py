@@ -209,6 +209,42 @@ def test_end_killed_at_any_step_is_never_lost(db: str, tmp_path: Path, fault: st
     assert [e.state for e in box.outbox.items(states=tuple(EventState))] == [EventState.SENT]
 
 
+@pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child process is POSIX")
+def test_ctrl_c_while_the_end_waits_for_a_locked_file_says_it_is_kept(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """The END is in the outbox before it is sent; a Ctrl-C while the send waits on a file
+    another program holds left exit 130 and nothing printed, yet the next command sent that
+    END. Now it says so (exit 3, as for any END kept on this PC), and the END is sent."""
+    import signal
+    import sqlite3
+    import time
+
+    pc = tmp_path / "pc"
+    assert run(pc, "session", "start", "--db", sqlite_db, "--instrument", TEM).returncode == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    holder = sqlite3.connect(sqlite_db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another program writing: the END must wait
+    try:
+        child = spawn(pc, "session", "end", "--db", sqlite_db, "--instrument", TEM)
+        box = DurableLogger(sqlite_db, outbox_path=outbox_of(pc))
+        deadline = time.monotonic() + 30
+        while not box.pending_events() and time.monotonic() < deadline:
+            time.sleep(0.05)  # (another process: no event loop to wait on)
+        assert box.pending_events(), "the END never reached the outbox"
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert child.returncode == 3, err
+    assert "Interrupted before the database answered" in out
+    assert f"Session {ident} on {TEM}" in out and "is kept on this PC" in out
+    assert "Traceback" not in err
+    assert run(pc, "sync", "--db", sqlite_db).returncode == 0
+    assert assert_pairing_holds(sqlite_db) == [(ident, TEM, _login())]
+
+
 def _login() -> str:
     import getpass
 

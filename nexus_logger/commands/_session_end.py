@@ -179,19 +179,52 @@ def _end_kept(
 
     me = default_user()
     by = None if same_user(session.user, me) else me
-    outcome = durable.end(session, at=at, typed=typed, ended_by=by)
+    try:
+        outcome = durable.end(session, at=at, typed=typed, ended_by=by)
+    except KeyboardInterrupt:
+        return _interrupted(session, durable)
     started = outcome.started or session.started
-    result = {
+    result = _result(session, started, outcome.ended, already_ended=outcome.already_ended)
+    return result, outcome.queued, outcome.message
+
+
+def _result(
+    session: Any, started: datetime, ended: datetime, *, already_ended: bool
+) -> dict[str, Any]:
+    return {
         "session_identifier": session.session_identifier,
         "instrument": session.instrument.instrument_pid,
         "instrument_name": session.instrument.display_name,
         "user": session.user,
         "started": started.isoformat(),
-        "ended": outcome.ended.isoformat(),
-        "duration_seconds": round(timestamps.seconds_between(started, outcome.ended), 3),
-        "already_ended": outcome.already_ended,
+        "ended": ended.isoformat(),
+        "duration_seconds": round(timestamps.seconds_between(started, ended), 3),
+        "already_ended": already_ended,
     }
-    return result, outcome.queued, outcome.message
+
+
+def _interrupted(session: Any, durable: DurableLogger) -> tuple[dict[str, Any], bool, str]:
+    """Ctrl-C while the END was being sent (a locked file, a slow server): the END is kept
+    on this PC already and the next command sends it, so the session ends at that moment. It
+    was left unsaid (exit 130, nothing printed). Said now as for any END kept here; without a
+    kept END the interrupt goes on."""
+    from nexus_logger.core.offline.outbox import EventKind
+
+    ident = session.session_identifier
+    kept = [
+        e
+        for e in durable.pending_events()
+        if e.kind is EventKind.END and e.session_identifier == ident
+    ]
+    if not kept:
+        raise KeyboardInterrupt
+    ended = timestamps.parse(kept[0].at_text)
+    result = _result(session, session.started, ended, already_ended=False)
+    message = (
+        "Interrupted before the database answered: the session end is saved on this PC and "
+        "is sent by the next nexus-logger command here (or 'nexus-logger sync')."
+    )
+    return result, True, message
 
 
 def _print_ended(
