@@ -520,7 +520,7 @@ def test_sync_report_says_what_waits_and_what_is_held(sqlite_db: str) -> None:
     assert durable.outbox.get(held.id).state is EventState.SKIPPED
     report = durable.sync()
     assert report.message == "Sent 1 saved event." and report.complete
-    assert durable.sync().message == "Nothing to send: every event is in the database."
+    assert durable.sync().message == "Nothing waits to be sent to this database."
 
 
 def test_note_typed_while_offline_is_written_with_the_replayed_end(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ refused before anything is written, and what the user is told is what the databa
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -304,11 +305,29 @@ def test_sync_exits_3_while_another_process_is_sending(sqlite_db: str) -> None:
     finally:
         durable.keeper.file_lock.release()
     assert proc.returncode == 3
-    assert "every event is in the database" not in proc.stdout
+    assert "Nothing waits" not in proc.stdout
     assert "sending saved events right now" in proc.stdout
     assert session_events(sqlite_db)[("s-1", "START")] == 0
     assert main(["sync", "--db", sqlite_db]) == 0
     assert_exactly_once(sqlite_db, {"s-1": "open"})
+
+
+def test_sync_says_what_waits_for_another_database(
+    sqlite_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An END kept for the database of yesterday's setting: a sync of today's said "Nothing
+    to send: every event is in the database." It cannot send that END; it says it waits."""
+    other = tmp_path / "other.sqlite"
+    shutil.copyfile(sqlite_db, other)
+    queue_offline(
+        durable_for(str(other)), EventKind.START, "s-1", timestamps.to_db(timestamps.now_in(NY), NY)
+    )
+    assert main(["sync", "--db", sqlite_db]) == 0  # nothing waits for this one
+    out = capsys.readouterr().out
+    assert out.startswith("Nothing waits to be sent to this database.")
+    assert "1 more event waits on this PC for another database" in out
+    assert main(["sync", "--db", str(other)]) == 0
+    assert "another database" not in capsys.readouterr().out
 
 
 def test_start_answer_names_who_since_when_and_which_pc(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexus_logger.commands._common import (
     add_format_option,
@@ -14,6 +15,9 @@ from nexus_logger.commands._common import (
     settings_from_args,
 )
 from nexus_logger.core.offline.outbox import Outbox
+
+if TYPE_CHECKING:
+    from nexus_logger.core.offline.durable import DurableLogger
 
 EVENT_COLUMNS = ("id", "kind", "state", "session_identifier", "instrument", "user", "time")
 CONFLICT_COLUMNS = ("id", "kind", "session_identifier", "instrument", "found", "handled_by")
@@ -94,10 +98,25 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(report.message)
         for record in report.conflicts:
             print(f"  conflict {record.id} ({record.kind}): {record.message}")
+        _tell_elsewhere(durable)
     damaged = _tell_damaged(durable.outbox.path)
     # 0 only when nothing waits (held events count: they are not in the database; so may a
     # damaged outbox kept aside) and no other process is still sending (docs/outbox.md).
     return 0 if report.complete and not damaged else EXIT_WAITING
+
+
+def _tell_elsewhere(durable: DurableLogger) -> None:
+    """Events this PC keeps for another database (kept while ``--db`` or the setting named
+    another one) are not this command's to send; the summary above is about this database
+    only, and these would otherwise go unmentioned."""
+    outbox = durable.outbox
+    elsewhere = outbox.pending_count() - outbox.pending_count(durable.database_key)
+    if elsewhere:
+        print(
+            f"{elsewhere} more event{'s wait' if elsewhere != 1 else ' waits'} on this PC for "
+            "another database: 'nexus-logger sync --status' names it; 'nexus-logger sync --db "
+            "THAT-DATABASE' sends them."
+        )
 
 
 def _tell_damaged(path: Path) -> list[Path]:

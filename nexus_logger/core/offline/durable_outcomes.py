@@ -108,5 +108,5 @@ class SyncReport:
                 "a conflict; see 'nexus-logger sync --status'."
             )
         if not parts:
-            parts.append("Nothing to send: every event is in the database.")
+            parts.append("Nothing waits to be sent to this database.")
         return " ".join(parts)

@@ -70,8 +70,8 @@ def check_outbox(outbox_path: Path | None = None, configured: str = "") -> Check
         f"{waiting} session {events} in this PC's outbox {path} for the database (kept while "
         "it could not be reached or written, or held by a conflict).",
         "Waiting events are sent automatically once the database takes them; events held by a "
-        "conflict are not. 'nexus-logger sync --status' lists them with what to do, "
-        "'nexus-logger sync' sends what waits now.",
+        "conflict are not. 'nexus-logger sync --status' lists them, the database each waits "
+        "for and what to do; 'nexus-logger sync --db THAT-DATABASE' sends them now.",
     )
 
 
