@@ -13,7 +13,7 @@ from nexus_logger.core.db.engine import is_url
 from nexus_logger.core.errors import Conflict
 from nexus_logger.core.staff import admin_actions
 from nexus_logger.core.staff.problems import ProblemKind, find_problems
-from tests.helpers_admin import NOW, build_problem_db, insert_rows, ny, session
+from tests.helpers_admin import NOW, build_problem_db, insert_rows, ny, raw_execute, session
 from tests.nexuslims_ref import nexuslims_sessions_to_build, run_in_nexuslims
 
 
@@ -107,6 +107,25 @@ def test_check_long_hours_option(sqlite_db: str, capsys: pytest.CaptureFixture[s
     capsys.readouterr()
     assert main(["check", "--db", sqlite_db, "--long-hours", "1", "--format", "json"]) == 1
     assert json.loads(capsys.readouterr().out)["problems"][0]["kind"] == "long_open_session"
+
+
+def test_check_names_an_instrument_whose_time_zone_nobody_can_read(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'Mars/Olympus': nexus-logger writes that instrument's times in UTC and NexusLIMS's
+    pytz refuses the name; check said nothing, session status showed the name as a zone."""
+    raw_execute(
+        sqlite_db,
+        "UPDATE instruments SET timezone = 'Mars/Olympus' WHERE instrument_pid = 'TEST-SEM-002'",
+    )
+    assert main(["check", "--db", sqlite_db]) == 1
+    out = capsys.readouterr().out
+    assert "Instrument TEST-SEM-002" in out and "'Mars/Olympus', which is not a time zone" in out
+    assert main(["check", "--db", sqlite_db, "--format", "json"]) == 1
+    (sentence,) = json.loads(capsys.readouterr().out)["instrument_problems"]
+    assert "IANA name" in sentence
+    assert main(["session", "status", "--db", sqlite_db, "--instrument", "TEST-SEM-002"]) == 0
+    assert "not a time zone name: times in UTC" in capsys.readouterr().out
 
 
 def test_blocking_problems_agree_with_real_nexuslims(

@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "fail or skip a session: TO_BE_BUILT STARTs without END, START/END user or instrument "
         "mismatches, duplicate ENDs, ENDs without START, END before START, timestamps without "
         "time zone, unknown instruments, sessions open too long, sessions stuck in ERROR or "
-        "NO_FILES_FOUND; and an audit trail whose hash chain is broken or shorter than this PC "
-        "last saw. With a data root set (data_root, NX_INSTRUMENT_DATA_PATH), also the "
+        "NO_FILES_FOUND; instruments whose time zone is not a zone name; and an audit trail "
+        "whose hash chain is broken or shorter than this PC last saw. With a data root set (data_root, NX_INSTRUMENT_DATA_PATH), also the "
         "TO_BE_BUILT sessions NexusLIMS will find no files for (NO_FILES_FOUND). Exits 0 when "
         "there is none, 1 when there are problems.",
     )
@@ -47,7 +47,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from nexus_logger.core.errors import InvalidInput
     from nexus_logger.core.files.filestore_pending import files_section
     from nexus_logger.core.files.filestore_rules import FileRules
-    from nexus_logger.core.staff.problems import audit_trail_problems, find_problems
+    from nexus_logger.core.staff.problems import (
+        audit_trail_problems,
+        find_problems,
+        instrument_problems,
+    )
 
     settings = settings_from_args(args)
     hours = args.long_hours if args.long_hours is not None else settings.long_session_hours
@@ -56,6 +60,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     engine = engine_from_args(args)
     problems = find_problems(long_session_hours=hours, engine=engine)
     trail = audit_trail_problems(engine=engine)
+    zones = instrument_problems(engine=engine)
     files = files_section(settings.data_root, FileRules.from_settings(settings), engine=engine)
     empty = files["no_files_found_count"]
     if args.format == "json":
@@ -67,17 +72,20 @@ def cmd_check(args: argparse.Namespace) -> int:
                     "blocking_count": sum(p.blocks_build for p in problems),
                     "problems": [p.as_dict() for p in problems],
                     "audit_trail_problems": trail,
+                    "instrument_problems": zones,
                     "files": files,
                 }
             )
         )
-        return EXIT_PROBLEMS if problems or trail or empty else 0
+        return EXIT_PROBLEMS if problems or trail or zones or empty else 0
     for sentence in trail:
         print(f"Audit trail: {sentence}")
+    for sentence in zones:
+        print(sentence)
     for line in render_files(files):
         print(line)
     if not problems:
-        if trail or empty:
+        if trail or zones or empty:
             return EXIT_PROBLEMS
         print(f"No problems found in {describe(engine)}.")
         return 0

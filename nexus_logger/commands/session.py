@@ -235,7 +235,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     if offline is not None:
         print(f"{offline} Showing what this PC knows.")
-    print(f"Instrument: {inst.instrument_pid} ({inst.display_name}), zone {inst.timezone}")
+    zone = inst.timezone
+    if not timestamps.is_valid_zone(zone or ""):
+        zone = f"{zone!r}, not a time zone name: times in UTC (see 'nexus-logger check')"
+    print(f"Instrument: {inst.instrument_pid} ({inst.display_name}), zone {zone}")
     if session is None:
         print("No session is open." if offline is None else "No session is known to this PC.")
         for end in _ends_waiting(durable, inst.instrument_pid):

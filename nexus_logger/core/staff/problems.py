@@ -28,6 +28,7 @@ __all__ = [
     "ProblemKind",
     "audit_trail_problems",
     "find_problems",
+    "instrument_problems",
     "problems_by_session",
 ]
 
@@ -119,3 +120,23 @@ def audit_trail_problems(*, engine: EngineLike = None) -> list[str]:
     from nexus_logger.core.staff.admin_actions import check_audit_chain
 
     return list(check_audit_chain(engine).problems)
+
+
+def instrument_problems(*, engine: EngineLike = None) -> list[str]:
+    """Sentences about instruments whose time zone no program can read (empty when all can).
+
+    nexus-logger writes such an instrument's times in UTC, and NexusLIMS's ``pytz.timezone``
+    refuses the name (its preflight says "Unknown timezone"). Not a session problem, so not
+    part of :func:`find_problems`; ``check`` reports it beside them, as ``doctor`` does for
+    the PC's own instrument.
+    """
+    from nexus_logger.core.timestamps import is_valid_zone
+
+    return [
+        f"Instrument {pid} ({inst.display_name}) has the time zone {inst.timezone!r}, which "
+        "is not a time zone name: nexus-logger writes its session times in UTC, and NexusLIMS "
+        "cannot read it. What to do: have NexusLIMS's staff set its 'timezone' in the "
+        "instruments table to an IANA name, for example America/New_York."
+        for pid, inst in load_instruments(engine).items()
+        if not is_valid_zone(inst.timezone or "")
+    ]
