@@ -525,7 +525,8 @@ def test_an_ended_session_names_the_end_nexuslims_pairs_with_it(db: str) -> None
 
 def test_heartbeat_without_database_is_kept_locally(sqlite_db: str) -> None:
     """The network share is gone (here: the file stays locked): the local file still learns."""
-    ident = start_session(instrument=SEM, user="a", engine=sqlite_db).session.session_identifier
+    started = start_session(instrument=SEM, user="a", engine=sqlite_db).session
+    ident = started.session_identifier
     first = record_heartbeat(ident, engine=sqlite_db)
     locker = sqlite3.connect(sqlite_db, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
@@ -533,7 +534,9 @@ def test_heartbeat_without_database_is_kept_locally(sqlite_db: str) -> None:
         short = get_engine(sqlite_db, timeout=0.2)
         with pytest.raises(DatabaseUnavailable):
             find_open_session(SEM, engine=short)
-        offline = record_heartbeat(ident, engine=short)
+        with pytest.raises(DatabaseUnavailable):  # the caller says where the time went
+            record_heartbeat(ident, engine=short)
+        offline = lifecycle.record_local_heartbeat(ident, started.instrument)
         assert offline > first and offline.tzinfo == ZoneInfo(ZONES[SEM])
         assert last_heartbeat(ident, engine=short) == offline
     finally:

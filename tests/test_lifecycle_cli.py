@@ -330,11 +330,37 @@ def test_heartbeat_command_with_the_database_away(
         data, _ = _json(capsys)
     finally:
         _os.rename(sqlite_db + ".away", sqlite_db)
-    assert data["session_identifier"] == ident
+    assert data["session_identifier"] == ident and data["in_database"] is False
     assert last_heartbeat(ident, engine=sqlite_db) == datetime.fromisoformat(data["last_heartbeat"])
     assert raw_query(
         sqlite_db, "SELECT COUNT(*) FROM sqlite_master WHERE name = ?", ("nexus_logger_heartbeat",)
     ) == [(0,)]
+
+
+def test_heartbeat_command_on_a_locked_file_says_it_is_kept_here(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file answers but another program holds it: the heartbeat could not be written
+    there, and the command said "is alive at ..." as if it had been."""
+    import sqlite3
+
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base]) == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    capsys.readouterr()
+    monkeypatch.setenv("NEXUS_LOGGER_DB_TIMEOUT_SECONDS", "1")
+    holder = sqlite3.connect(sqlite_db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        assert main(["session", "heartbeat", *base]) == 0
+    finally:
+        holder.rollback()
+        holder.close()
+    out = capsys.readouterr().out
+    assert out.startswith(f"Session {ident} is alive at ")
+    assert "kept on this PC only, as the database cannot take it now" in out
+    assert main(["session", "heartbeat", *base]) == 0
+    assert "kept on this PC" not in capsys.readouterr().out
 
 
 def test_a_json_refusal_carries_its_exit_code(

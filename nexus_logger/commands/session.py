@@ -295,14 +295,14 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
         return words.refused(
             args, message, {"session_identifier": None}, offline=bool(durable.offline_reason)
         )
+    away: str | None = None
     try:
         engine = durable.engine()
-    except DatabaseUnavailable:
-        engine = None
-    if engine is None:  # the database is away: this PC's local file keeps the time
+        when = record_heartbeat(session.session_identifier, engine=engine, instrument=inst)
+    except DatabaseUnavailable as err:  # this PC's local file keeps the time
+        away = str(err)
         when = record_local_heartbeat(session.session_identifier, inst)
     else:
-        when = record_heartbeat(session.session_identifier, engine=engine, instrument=inst)
         _report_this_pc(durable, inst.instrument_pid, session.session_identifier)
     if args.format == "json":
         print(
@@ -311,11 +311,17 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
                     "ok": True,
                     "session_identifier": session.session_identifier,
                     "last_heartbeat": when.isoformat(),
+                    "in_database": away is None,
                 }
             )
         )
-    else:
+    elif away is None:
         print(f"Session {session.session_identifier} is alive at {words.when(when)}.")
+    else:
+        print(
+            f"Session {session.session_identifier} is alive at {words.when(when)}; kept on "
+            f"this PC only, as the database cannot take it now: {away}"
+        )
     return 0
 
 

@@ -143,16 +143,15 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
 
     try:
         engine = logger.engine()
+        at = lifecycle.record_heartbeat(
+            session.session_identifier, engine=engine, instrument=session.instrument
+        )
     except DatabaseUnavailable as err:
         # Keep the real last-alive time on this PC; it is what a later "End it at its last
         # heartbeat" should use if this session is never ended properly.
         _logger.info("Heartbeat of %s kept on this PC: %s", session.session_identifier, err)
         at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)
         return HeartbeatResult(at, unreachable=True)
-    try:
-        at = lifecycle.record_heartbeat(
-            session.session_identifier, engine=engine, instrument=session.instrument
-        )
     except Conflict as err:
         if logger.pending_count():
             # This PC still holds an END (or START) for it; the database is simply behind.

@@ -71,15 +71,17 @@ def record_heartbeat(
     """Record that the session is alive now; returns that time (aware, instrument's zone).
 
     Written to ``nexus_logger_heartbeat`` and to this PC's local heartbeat file. When the
-    database cannot be reached, the local file alone is updated (the time is still returned,
-    and a warning logged): it is what lets a PC that lost the network know when its session
-    was really last alive. ``instrument`` gives the time zone in that case for a session the
-    local file does not know yet. A session that has ended is refused with
-    :class:`~nexus_logger.core.errors.SessionEnded`, which carries its END time.
+    database cannot be reached, :class:`~nexus_logger.core.errors.DatabaseUnavailable` is
+    raised and the caller keeps the time with
+    :func:`~nexus_logger.core.sessions.local_heartbeat.record_local_heartbeat` (the local file
+    is what lets a PC that lost the network know when its session was really last alive);
+    keeping it here and returning said "alive" as if the database had it. A session that has
+    ended is refused with :class:`~nexus_logger.core.errors.SessionEnded`, which carries its
+    END time.
     """
     ident = clean_identifier(session_identifier)
     known = read_local_file().get(ident) or {}
-    pid: str | None = instrument.instrument_pid if instrument else known.get("instrument")
+    # (the zone a refusal's END time is told in, should the database not say)
     tz: str | None = instrument.timezone if instrument else known.get("timezone")
     try:
         eng = get_engine(engine)
@@ -105,12 +107,6 @@ def record_heartbeat(
             }
             owner = {"user": starts[0].user, "started": starts[0].timestamp}
             conn.execute(_upsert(conn, heartbeat_table, values, "session_identifier"))
-    except DatabaseUnavailable as err:
-        if pid is None:
-            raise
-        now = timestamps.now_in(tz)
-        owner = {}
-        _logger.warning("Heartbeat of %s kept on this PC only: %s", ident, err)
     except Conflict:
         forget_open_here(ident)
         raise
