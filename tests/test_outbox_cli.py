@@ -138,6 +138,13 @@ def test_conflict_listed_until_resolved(sqlite_db: str, capsys: pytest.CaptureFi
     [handled] = _json(capsys)["conflicts"]
     assert handled["handled_note"] == "end time fixed by hand" and handled["handled_by"]
     assert_exactly_once(sqlite_db, {sid: "ended"})
+    # Again, with another note: said to be done already, and the note not taken for kept.
+    assert main(["sync", "--resolve", cid, "--note", "second thoughts"]) == 0
+    out = capsys.readouterr().out
+    assert f"Conflict {cid} was already marked handled" in out
+    assert "nothing was changed, and the note was not added." in out
+    assert main(["sync", "--status", "--all", "--format", "json"]) == 0
+    assert _json(capsys)["conflicts"][0]["handled_note"] == "end time fixed by hand"
 
 
 def test_retry_of_a_held_event(sqlite_db: str, capsys: pytest.CaptureFixture[str]) -> None:

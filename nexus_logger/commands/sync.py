@@ -71,9 +71,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if args.resolve is not None:
         from nexus_logger.core.offline.durable import os_login
 
-        record = _outbox(args).resolve(args.resolve, by=os_login(), note=args.note)
+        outbox = _outbox(args)
+        before = {c.id: c for c in outbox.conflicts(include_handled=True)}.get(args.resolve)
+        record = outbox.resolve(args.resolve, by=os_login(), note=args.note)
         if args.format == "json":
             print(render_json(record.as_dict()))
+        elif before is not None and before.handled:
+            # Handled before: nothing changes, and a note given now is not kept (it read as
+            # if this call had marked it, the note silently dropped).
+            print(
+                f"Conflict {record.id} was already marked handled (by {record.handled_by}, "
+                f"{record.handled_at}); nothing was changed"
+                + (", and the note was not added." if args.note else ".")
+            )
         else:
             print(f"Conflict {record.id} is marked handled (by {record.handled_by}).")
         return 0
