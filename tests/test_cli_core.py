@@ -160,6 +160,9 @@ def test_bad_inputs_give_one_clear_sentence(tmp_path: Path, reference_db: str) -
     _assert_clean_error(
         run_cli("sessions", "--db", "mysql://x@y/z"), "neither an SQLite file nor PostgreSQL"
     )
+    result = run_cli("sessions", "--db", "postgres://bob:hunter2@db.lab/nexus")  # libpq's form
+    _assert_clean_error(result, "write it postgresql+psycopg://")
+    assert "hunter2" not in result.stderr
 
     # A server socket that is not there: "No such file or directory", but not a file problem.
     socket = "postgresql+psycopg://bob@/nexus?host=/nonexistent-socket-dir"

@@ -130,6 +130,11 @@ def _build_engine(target: str | os.PathLike[str], *, create: bool, timeout: floa
             return _sqlite(Path(url.database), create, timeout)
         if backend == "postgresql":
             return postgres_engine(url, timeout)
+        if backend == "postgres":  # Heroku's and libpq's spelling; SQLAlchemy wants the full one
+            raise ConfigError(
+                f"The database URL '{describe(text)}' starts with postgres://; write it "
+                "postgresql+psycopg:// (the same URL otherwise)."
+            )
         raise ConfigError(
             f"The database '{describe(text)}' is neither an SQLite file nor PostgreSQL; "
             "nexus-logger supports only those two."
