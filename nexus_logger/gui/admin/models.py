@@ -174,9 +174,10 @@ class EventsTableModel(ListModel):
 
 
 class ProblemsTableModel(ListModel):
-    """Problems, most harmful first."""
+    """Problems, most harmful first. The instrument comes before the session's identifier:
+    in a narrow window it is the identifier that needs the horizontal scroll bar."""
 
-    HEADERS = ("Stops build", "Problem", "Session", "Instrument", "Rows")
+    HEADERS = ("Stops build", "Problem", "Instrument", "Session", "Rows")
 
     def cell(self, p: Problem, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
@@ -185,9 +186,9 @@ class ProblemsTableModel(ListModel):
             if column == 1:
                 return p.title
             if column == 2:
-                return p.session_identifier
-            if column == 3:
                 return p.instrument or ""
+            if column == 3:
+                return p.session_identifier
             if column == 4:
                 return ", ".join(map(str, p.row_ids))
         if role == Qt.ItemDataRole.ToolTipRole:
