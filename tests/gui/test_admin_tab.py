@@ -277,6 +277,25 @@ def test_enter_on_a_problem_shows_its_session(qtbot, make_tab, sqlite_db):
     wait_idle(qtbot, tab)
 
 
+def test_after_an_action_the_keyboard_focus_is_back_on_the_list(qtbot, make_tab, sqlite_db):
+    # The pressed button is disabled once the session changed; Qt then handed the focus to
+    # the window's tab bar, and Shift+Tab from there went into another table.
+    session(sqlite_db, "open", user="dave", status="WAITING_FOR_END", start_h=30, end_h=None)
+    tab = make_tab(sqlite_db)
+    tab.confirm_plan = lambda plan: True
+    tab.ask_end_time = lambda events: datetime(2025, 2, 9, 15, 0, tzinfo=UTC)
+    tab.show_session("open")
+    qtbot.waitUntil(tab.force_end_button.isEnabled)
+    tab.activateWindow()
+    tab.force_end_button.setFocus()
+    qtbot.waitUntil(tab.force_end_button.hasFocus)
+    qtbot.keyClick(tab.force_end_button, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: tab.action_label.text().startswith("Done (audit entry 1)"))
+    wait_idle(qtbot, tab)
+    qtbot.waitUntil(lambda: not tab.force_end_button.isEnabled())
+    assert QApplication.focusWidget() is tab.sessions_view
+
+
 def test_admin_actions_with_confirmation_and_audit(qtbot, make_tab, sqlite_db, qtmodeltester):
     session(sqlite_db, "open", user="dave", status="WAITING_FOR_END", start_h=30, end_h=None)
     session(sqlite_db, "err", user="victor", status="ERROR", generations=1)

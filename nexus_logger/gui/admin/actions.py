@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QStandardPaths, Signal
-from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QFileDialog,
+    QInputDialog,
+    QMessageBox,
+    QWidget,
+)
 
 from nexus_logger.core.enums import EventType
 from nexus_logger.core.settings.config import Settings
@@ -191,6 +198,12 @@ class TabActions(QWidget):
 
     def _action_done(self, entry: admin_actions.AuditEntry) -> None:
         self._say(f"Done (audit entry {entry.id}): {entry.summary}")
+        focus = QApplication.focusWidget()
+        if focus is not None and self.isAncestorOf(focus):
+            # The button pressed is about to be disabled (the session changed), and Qt then
+            # gave the focus to the window's tab bar: back to the list instead, where a
+            # keyboard user goes on.
+            self.sessions_page.sessions_view.setFocus()
         self.refresh()
         self.load_audit()
         self.session_changed.emit(entry.session_identifier)
