@@ -196,3 +196,15 @@ def test_unable_to_open_is_read_only_only_when_the_folder_refuses(
         assert "Ask IT for write (Modify) permission on the folder" in str(said)
     if expected == "DatabaseReadOnly":
         assert "does not let this account create files" in str(said) and "new.sqlite" in str(said)
+
+
+@pytest.mark.postgres
+def test_postgres_connections_notice_a_cut_network(pg_db: str) -> None:
+    """Without TCP keepalives and a user timeout, a query on a pooled connection over a cut
+    network waited for the operating system's limit (minutes to hours), holding the window's
+    database worker. The connection asks for both."""
+    with engines.get_engine(pg_db).connect() as conn:
+        params = conn.connection.dbapi_connection.info.get_parameters()
+    assert params["keepalives"] == "1" and int(params["keepalives_idle"]) <= 10
+    assert int(params["tcp_user_timeout"]) >= 10_000
+    assert params["application_name"] == "nexus-logger"

@@ -5,12 +5,16 @@ never waits on a locked file or a slow server, and calls never overlap each othe
 ``submit`` a plain function (from :mod:`nexus_logger.core`) and get its result back on the GUI
 thread through a callback; errors come back as the readable message of a
 :class:`~nexus_logger.core.errors.NexusLoggerError`, never as a traceback.
+
+One exception, :func:`run_aside`: keeping a clicked END in this PC's outbox (local work, no
+database) does not queue behind a database job that may hang.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -123,3 +127,64 @@ class DbWorker(QObject):
         if not stopped:
             _logger.warning("The database worker did not stop within %d ms", wait_ms)
         return stopped
+
+
+class _AsideRelay(QObject):
+    """Brings the result of one :func:`run_aside` job back to the GUI thread (its slot runs
+    there: the relay lives in the GUI thread, the signal comes from the job's thread)."""
+
+    finished = Signal(object, object)
+
+    def __init__(
+        self,
+        on_done: Callable[[Any], None] | None,
+        on_error: Callable[[JobError], None] | None,
+    ) -> None:
+        super().__init__()
+        self._on_done, self._on_error = on_done, on_error
+        self.finished.connect(self._deliver)
+
+    @Slot(object, object)
+    def _deliver(self, result: Any, error: JobError | None) -> None:
+        _relays.discard(self)
+        if error is not None:
+            if self._on_error is not None:
+                self._on_error(error)
+        elif self._on_done is not None:
+            self._on_done(result)
+
+
+#: Relays whose job has not answered yet (kept alive until then).
+_relays: set[_AsideRelay] = set()
+
+
+def run_aside(
+    fn: Callable[..., Any],
+    *args: Any,
+    on_done: Callable[[Any], None] | None = None,
+    on_error: Callable[[JobError], None] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Run ``fn`` at once on a short-lived thread of its own, not in the worker's queue.
+
+    Only for work on this PC that must not wait behind a database job: keeping the END in the
+    outbox at the End click, while a heartbeat may hang on a server that stopped answering
+    (the END then never reached the outbox, and was lost at logoff). A daemon thread: a
+    process that exits does not wait for it. Results and errors come back on the GUI thread,
+    as the worker's do.
+    """
+    relay = _AsideRelay(on_done, on_error)
+    _relays.add(relay)
+
+    def body() -> None:
+        try:
+            result = fn(*args, **kwargs)
+        except NexusLoggerError as err:
+            relay.finished.emit(None, JobError(str(err), err))
+        except Exception as err:  # shown as a sentence; the traceback goes to the log
+            _logger.exception("Job beside the database worker failed unexpectedly")
+            relay.finished.emit(None, JobError(f"Unexpected error: {err}.", err))
+        else:
+            relay.finished.emit(result, None)
+
+    threading.Thread(target=body, name="nexus-logger-aside", daemon=True).start()

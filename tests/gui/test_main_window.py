@@ -6,6 +6,8 @@ checks the database itself: the rows NexusLIMS will read, not only what the wind
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 from datetime import timedelta
 
@@ -757,3 +759,47 @@ def test_note_saved_goes_when_the_note_changes_again(qtbot, make_window, sqlite_
     qtbot.waitUntil(lambda: page.note_status.text() == "Note saved.")
     qtbot.keyClicks(page.note_edit, " and more")
     assert page.note_status.text() == ""
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(os.name == "nt", reason="freezes a server process with SIGSTOP")
+def test_end_is_kept_on_this_pc_at_once_while_the_server_hangs(qtbot, make_window, pg_db):
+    """A server that stops answering without closing anything (a paused machine, a cut
+    network): the worker's heartbeat waits on it. The END clicked meanwhile was queued behind
+    that heartbeat and never reached the outbox, so a logoff lost it. Now it is kept at once,
+    and sent once the server answers again, at the time of the click."""
+    window = make_window(pg_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    ident = _running_identifier(window)
+    qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=15_000)
+    backends = [
+        pid
+        for (pid,) in raw_query(
+            pg_db,
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'nexus-logger' "
+            "AND datname = current_database()",
+        )
+    ]
+    assert backends, "the window keeps no connection to the server"
+    for pid in backends:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        window.send_heartbeat()  # waits on a frozen connection, holding the worker
+        clicked = timestamps.now_in("UTC")
+        window.end_session(ask_about_files=False)
+        logger = window.connected.logger
+        qtbot.waitUntil(
+            lambda: [e.kind.value for e in logger.pending_events()] == ["END"], timeout=10_000
+        )
+        assert window.phase is Phase.ENDING and window.worker.pending  # the server hangs still
+    finally:
+        for pid in backends:
+            os.kill(pid, signal.SIGCONT)
+    wait_phase(qtbot, window, Phase.ENDED, timeout=60_000)
+    ((end_text,),) = raw_query(
+        pg_db,
+        "SELECT timestamp FROM session_log WHERE session_identifier = ? AND event_type = 'END'",
+        (ident,),
+    )
+    assert abs((timestamps.parse(end_text) - clicked).total_seconds()) < 2
+    assert logger.pending_count() == 0

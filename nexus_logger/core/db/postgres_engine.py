@@ -38,6 +38,16 @@ def postgres_engine(url: URL, timeout: float) -> Engine:
             "connect_timeout": max(1, int(min(timeout, 10))),
             "options": f"-c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms * 4}",
             "application_name": "nexus-logger",
+            # A cut network sends nothing: without these a query on a pooled connection waited
+            # for the operating system's own limit (minutes to hours). Data not acknowledged
+            # within the timeout (Linux), or an idle peer that stops answering probes, fails the
+            # query as unreachable. (A server that is paused but whose machine still answers
+            # is not noticed; the window keeps a clicked END on the PC first for that.)
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": max(ms, 10_000),
         },
     )
     _ping_after_idle(engine)

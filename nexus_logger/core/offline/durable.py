@@ -174,6 +174,13 @@ class DurableLogger:
         with self._lock:
             return self.ender.end(session, at=at, typed=typed, ended_by=ended_by)
 
+    def keep_end(
+        self, session: OpenSession, *, at: datetime | None = None, ended_by: str | None = None
+    ) -> OutboxEvent | None:
+        """Keep the END in this PC's outbox only (see :meth:`SessionEnder.keep`). Not behind
+        the lock of the database work: a database that hangs must not hold it up."""
+        return self.ender.keep(session, at=at, ended_by=ended_by)
+
     def sync(self) -> SyncReport:
         """Send every waiting event of this database, in order; safe to call at any time.
 

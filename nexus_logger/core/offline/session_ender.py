@@ -4,6 +4,7 @@ user clicked is never lost; the user reads the database's answer when it can be 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 from datetime import datetime
 
@@ -35,6 +36,7 @@ class SessionEnder:
         self._link = link
         self._keeper = keeper
         self._rules = rules
+        self._keeping = threading.Lock()
 
     def end(
         self,
@@ -51,23 +53,8 @@ class SessionEnder:
         ``at`` was given by a person (the back-fill limit applies). ``ended_by``: the login
         that ends another login's session (audited, :mod:`other_login`).
         """
-        # The note goes with the END: a note the database would refuse is refused here, with
-        # its reason, before anything is kept (a kept END could never be sent).
-        session = replace(session, note=lifecycle.clean_note(session.note))
-        tz = session.instrument.timezone
-        when = timestamps.now_in(tz) if at is None else localize(at, tz, "end time")
-        if ends_before_start(when, session.started, session.start_text):
-            raise InvalidInput(
-                f"The end time {timestamps.to_db(when, tz)} is before the session started "
-                f"({session.start_text}). Give a later end time."
-            )
-        self._rules.check(when, "end time", typed=typed)
-        ident = session.session_identifier
-        earlier = self._keeper.call(
-            self._keeper.outbox.items, database=self._keeper.database_key, session_identifier=ident
-        )
-        waiting = [e for e in earlier or () if e.kind is EventKind.END]
-        event = waiting[0] if waiting else self._keep_end(session, when, ended_by)
+        session, when = self._checked(session, at, typed)
+        event = self._kept(session, when, ended_by)
         if event is None:  # nothing can be kept here: straight to the database
             return self._end_directly(session, when, ended_by)
         faults.point("end:kept")
@@ -88,6 +75,55 @@ class SessionEnder:
         faults.point("end:sent")
         error = DatabaseUnavailable(run.error) if run.error else None
         return self._end_outcome(session, self._keeper.outbox.get(event.id), run, error)
+
+    def keep(
+        self,
+        session: OpenSession,
+        *,
+        at: datetime | None = None,
+        typed: bool = False,
+        ended_by: str | None = None,
+    ) -> OutboxEvent | None:
+        """The END in this PC's outbox only, checked as :meth:`end` checks it; no database
+        work at all. :meth:`end` then sends this END (an END already waiting is reused).
+
+        For the window: its End click keeps the END at once, on a thread of its own, so that
+        a database that hangs (a paused server, a cut network) holding the database worker
+        cannot keep the END from being saved; at logoff it was lost. ``None`` when the outbox
+        cannot be used (:meth:`end` then writes to the database directly).
+        """
+        session, when = self._checked(session, at, typed)
+        return self._kept(session, when, ended_by)
+
+    def _checked(
+        self, session: OpenSession, at: datetime | None, typed: bool
+    ) -> tuple[OpenSession, datetime]:
+        """The session with its note checked, and the END's time (aware), or InvalidInput."""
+        # The note goes with the END: a note the database would refuse is refused here, with
+        # its reason, before anything is kept (a kept END could never be sent).
+        session = replace(session, note=lifecycle.clean_note(session.note))
+        tz = session.instrument.timezone
+        when = timestamps.now_in(tz) if at is None else localize(at, tz, "end time")
+        if ends_before_start(when, session.started, session.start_text):
+            raise InvalidInput(
+                f"The end time {timestamps.to_db(when, tz)} is before the session started "
+                f"({session.start_text}). Give a later end time."
+            )
+        self._rules.check(when, "end time", typed=typed)
+        return session, when
+
+    def _kept(
+        self, session: OpenSession, when: datetime, ended_by: str | None
+    ) -> OutboxEvent | None:
+        """The session's END waiting in the outbox, kept now if there is none yet."""
+        with self._keeping:  # (the window's keep and its end run on two threads)
+            earlier = self._keeper.call(
+                self._keeper.outbox.items,
+                database=self._keeper.database_key,
+                session_identifier=session.session_identifier,
+            )
+            waiting = [e for e in earlier or () if e.kind is EventKind.END]
+            return waiting[0] if waiting else self._keep_end(session, when, ended_by)
 
     def _keep_end(
         self, session: OpenSession, when: datetime, ended_by: str | None

@@ -172,7 +172,12 @@ class Closing(WindowState):
         if self.phase is Phase.ENDING:
             self._wait_until(lambda: self.phase is not Phase.ENDING, timeout_ms)
         ended = self.phase is Phase.ENDED
-        if not ended:
+        if not ended and self._end_kept:
+            _logger.error(
+                "The database did not answer before the OS session ended; the session's END is "
+                "kept on this PC and the next nexus-logger here sends it"
+            )
+        elif not ended:
             _logger.error("The session could not be ended before the OS session ended")
         return ended
 

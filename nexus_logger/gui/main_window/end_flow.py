@@ -16,7 +16,7 @@ from nexus_logger.gui import jobs, text
 from nexus_logger.gui.main_window.phase import Phase
 from nexus_logger.gui.main_window.state import WindowState
 from nexus_logger.gui.no_files_dialog import EndChoice, NoFilesDialog
-from nexus_logger.gui.worker import JobError
+from nexus_logger.gui.worker import JobError, run_aside
 
 if TYPE_CHECKING:
     from nexus_logger.core.db.models import Instrument
@@ -126,13 +126,35 @@ class EndFlow(WindowState):
         from nexus_logger.gui.owner_dialog import same_user
 
         me = self.connected.user
-        self.worker.submit(
-            self.connected.logger.end,
+        logger = self.connected.logger
+        by = None if same_user(session.user, me) else me
+
+        def send(kept: bool) -> None:
+            # Kept or not (the outbox cannot be used, the time is refused): the database
+            # work below says the outcome, and the same refusal, as before.
+            self._end_kept = kept
+            self.worker.submit(
+                logger.end,
+                carried,
+                at=clicked,
+                ended_by=by,
+                on_done=lambda outcome: self._on_ended(
+                    session, outcome, without_files, note_problem
+                ),
+                on_error=self._on_end_failed,
+            )
+
+        # The END goes into this PC's outbox first, at once: not queued behind a database job
+        # that may hang (a heartbeat on a server that stopped answering), which kept the END
+        # from ever being saved; at logoff it was then lost.
+        self._end_kept = False
+        run_aside(
+            logger.keep_end,
             carried,
             at=clicked,
-            ended_by=None if same_user(session.user, me) else me,
-            on_done=lambda outcome: self._on_ended(session, outcome, without_files, note_problem),
-            on_error=self._on_end_failed,
+            ended_by=by,
+            on_done=lambda event: send(event is not None),
+            on_error=lambda _error: send(False),
         )
 
     def _on_end_failed(self, error: JobError) -> None:

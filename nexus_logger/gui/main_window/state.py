@@ -67,6 +67,8 @@ class WindowState:
     #: Closing without asking (after End, at logoff).
     _closing: bool
     _countdown_left: int
+    #: The END asked for is in this PC's outbox (so not lost if the database never answers).
+    _end_kept: bool
     #: The End click whose files are being counted.
     _end_check: datetime | None
     _log_window: QWidget | None

@@ -103,6 +103,7 @@ class MainWindow(
         self._log_window: QWidget | None = None
         self._admin_tab: QWidget | None = None
         self._countdown_left = 0
+        self._end_kept = False
         self._end_check: datetime | None = None  # the End click whose files are counted
 
         self.setWindowTitle(TITLE)
