@@ -6,6 +6,7 @@ functions, so that none of it is loaded before the window is on screen.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,7 @@ from types import EllipsisType
 from typing import TYPE_CHECKING
 
 from nexus_logger.core.errors import Conflict, DatabaseUnavailable, NotFound, SessionEnded
+from nexus_logger.gui import text
 
 if TYPE_CHECKING:
     from nexus_logger.core.offline.durable import DurableLogger
@@ -44,6 +46,11 @@ class SyncState:
     conflicts: int = 0  # outbox conflicts not yet marked handled (docs/outbox.md)
     #: The database answers but refuses writes (a read-only share): not "offline".
     refusing: bool = False
+    #: The running session's START kept on this PC: True once it is in the database, False
+    #: while it is not, None when this PC kept none (or was not asked).
+    start_sent: bool | None = None
+    #: Why that START is held and not sent by itself (for its user), or None.
+    start_held: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,19 +122,68 @@ def _conflicts_here(logger: DurableLogger) -> int:
     return sum(c.database == logger.database_key for c in logger.conflicts())
 
 
-def sync_state(logger: DurableLogger) -> SyncState:
-    """Send what waits on this PC (if anything) and say whether the database answers."""
+def sync_state(logger: DurableLogger, session: OpenSession | None = None) -> SyncState:
+    """Send what waits on this PC (if anything) and say whether the database answers; with
+    ``session`` (one whose START was kept here), also where that START is now."""
     pending = logger.pending_count()
     if pending:
         report = logger.sync()
         online = report.error is None and not report.busy
         conflicts = _conflicts_here(logger)
-        return SyncState(online, report.pending, report.error, conflicts, report.refused_writes)
+        state = SyncState(online, report.pending, report.error, conflicts, report.refused_writes)
+    else:
+        try:
+            logger.check_reachable()
+        except DatabaseUnavailable as err:
+            state = SyncState(False, logger.pending_count(), str(err), _conflicts_here(logger))
+        else:
+            state = SyncState(True, logger.pending_count(), conflicts=_conflicts_here(logger))
+    if session is None:
+        return state
+    sent, held = _kept_start(logger, session)
+    return dataclasses.replace(state, start_sent=sent, start_held=held)
+
+
+def _kept_start(logger: DurableLogger, session: OpenSession) -> tuple[bool | None, str | None]:
+    """(in the database yet, why it is held) of the session's START kept on this PC.
+
+    "The session start has been sent" waited for nothing at all to wait on this PC: an
+    older conflict of another session kept that from ever being said. And a START held
+    because another session is open on the instrument was still shown as "will be sent when
+    the database answers", which it will not be.
+    """
+    from nexus_logger.core.offline.outbox import EventKind, EventState
+    from nexus_logger.core.sessions import lifecycle
+
+    ident = session.session_identifier
+    kept = [
+        e
+        for e in logger.outbox.items(
+            database=logger.database_key, states=tuple(EventState), session_identifier=ident
+        )
+        if e.kind is EventKind.START
+    ]
+    if not kept:
+        return None, None
+    if kept[-1].state is EventState.SENT:
+        return True, None
+    if kept[-1].state is not EventState.HELD:
+        return False, None
+    holder = None
     try:
-        logger.check_reachable()
-    except DatabaseUnavailable as err:
-        return SyncState(False, logger.pending_count(), str(err), _conflicts_here(logger))
-    return SyncState(True, logger.pending_count(), conflicts=_conflicts_here(logger))
+        holder = lifecycle.find_open_session(
+            session.instrument.instrument_pid, engine=logger.engine()
+        )
+    except DatabaseUnavailable:
+        pass
+    who = ""
+    if holder is not None and holder.session_identifier != ident:
+        who = f" ({holder.user or 'no user'}'s, since {text.when(holder.started)})"
+    return False, (
+        f"Your session's start could not be written: the database has another session open "
+        f"on this instrument{who}. It stays on this PC and is not sent by itself; please "
+        "tell facility staff."
+    )
 
 
 def stored_end(logger: DurableLogger, session_identifier: str) -> datetime | None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from PySide6.QtCore import Qt
 
 from nexus_logger.core.offline.durable import DurableLogger
-from nexus_logger.core.offline.outbox import pending_events
+from nexus_logger.core.offline.outbox import EventKind, EventState, pending_events
 from nexus_logger.core.session_handler import get_sessions_to_build
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.gui.main_window import Phase
@@ -369,3 +369,51 @@ def test_events_waiting_for_a_read_only_database_are_not_said_offline(
         assert "Offline" not in words
     finally:
         immutable(False)
+
+
+def test_a_start_held_because_another_session_opened_says_so(qtbot, make_window, sqlite_db):
+    """Two PCs start while the database is away; this one's START arrives second and is held
+    (another session is open). Its page kept saying the start "will be sent when the database
+    answers", which it will not be; the user is now told, with whose session holds it."""
+    _seen_before(sqlite_db)
+    with database_away(sqlite_db):
+        window = make_window(sqlite_db, auto_close_seconds=60)
+        wait_phase(qtbot, window, Phase.RUNNING)
+        assert window.session_queued
+        qtbot.waitUntil(lambda: window.connected.logger.pending_events()[0].confirmed)
+        # Meanwhile the other PC reached the database and opened its session there.
+        lifecycle.start_session(instrument=PID, user="alice", engine=sqlite_db + ".away")
+    window.refresh_sync_state()
+    page = window.session_page
+    qtbot.waitUntil(lambda: "could not be written" in page.message_label.text())
+    assert "another session open on this instrument (alice's, since" in page.message_label.text()
+    assert "tell facility staff" in page.message_label.text()
+    assert window.session_queued and page.state_label.text() == "Session running (kept on this PC)"
+
+
+def test_the_start_sent_is_said_although_an_older_conflict_waits(qtbot, make_window, sqlite_db):
+    """ "The session start has been sent" waited for nothing at all to wait on this PC: an
+    older, unrelated conflict kept the page saying "kept on this PC" for good."""
+    _seen_before(sqlite_db)
+    logger = DurableLogger(sqlite_db)
+    old = logger.outbox.add(
+        EventKind.START,
+        database=logger.database_key,
+        session_identifier="older-one",
+        instrument_pid=PID,
+        timezone="America/New_York",
+        at_text="2025-03-04T09:00:00-05:00",
+        user="zoe",
+    )
+    logger.outbox.set_state(old.id, EventState.HELD)
+    with database_away(sqlite_db):
+        window = make_window(sqlite_db, auto_close_seconds=60)
+        wait_phase(qtbot, window, Phase.RUNNING)
+        assert window.session_queued
+        qtbot.waitUntil(lambda: window.worker.pending == 0)
+    window.refresh_sync_state()
+    page = window.session_page
+    qtbot.waitUntil(lambda: not window.session_queued)
+    assert page.state_label.text() == "Session running"
+    assert page.message_label.text() == "The session start has been sent to the database."
+    assert window.sync_indicator.pending == 1  # the older one still waits, as before

@@ -148,10 +148,13 @@ class RunningSession(WindowState):
             self.save_note(self._note_pending)
         # One asked for while another runs is run once more after it: the one running may
         # have looked before what the new request is about (a database that came back).
+        # (a START kept on this PC: where it is now, said on the session page)
+        kept_start = self.session if self.session_queued else None
         self._sync_again = not self._submit_once(
             "sync",
             jobs.sync_state,
             self.connected.logger,
+            kept_start,
             on_done=self._on_sync_state,
         )
 
@@ -162,10 +165,13 @@ class RunningSession(WindowState):
         if self._sync_again:
             self._sync_again = False
             self.refresh_sync_state()
-        if self.phase is Phase.RUNNING and self.session_queued and state.pending == 0:
-            self.session_queued = False
-            self.session_page.set_running(queued=False)
-            self.session_page.set_message("The session start has been sent to the database.")
+        if self.phase is Phase.RUNNING and self.session_queued:
+            if state.start_held:
+                self.session_page.set_message(state.start_held, error=True)
+            elif state.start_sent or (state.start_sent is None and state.pending == 0):
+                self.session_queued = False
+                self.session_page.set_running(queued=False)
+                self.session_page.set_message("The session start has been sent to the database.")
         if (
             self._end_sent_message is not None
             and self.phase is Phase.ENDED
