@@ -34,6 +34,9 @@ class Connected:
     online: bool
     offline_reason: str | None
     pending: int
+    #: Open conflicts (events held, not sent by themselves): the status line must not promise
+    #: "sent automatically" for those.
+    conflicts: int = 0
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def connect(settings: Settings) -> Connected:
     where = engines.describe(target)
     if settings.uses_demo:
         where = f"The demo database {where}: sessions are not sent to NexusLIMS."
-    return Connected(logger, user, where, online, reason, pending)
+    return Connected(logger, user, where, online, reason, pending, _conflicts_here(logger))
 
 
 def _conflicts_here(logger: DurableLogger) -> int:

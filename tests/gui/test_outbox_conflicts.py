@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from nexus_logger.core import timestamps
 from nexus_logger.core.offline.durable import DurableLogger
-from nexus_logger.core.offline.outbox import ConflictKind, EventKind
+from nexus_logger.core.offline.outbox import ConflictKind, EventKind, EventState
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.gui.main_window import Phase
 from tests.gui.helpers_gui import PID, wait_phase
@@ -65,3 +65,36 @@ def test_a_conflict_of_another_database_is_not_shown(qtbot, make_window, sqlite_
     qtbot.waitUntil(lambda: window.worker.pending == 0)
     assert window.sync_indicator.conflicts == 0
     assert window.sync_indicator.plain_text().startswith("Online")
+
+
+def test_held_events_are_never_promised_to_be_sent_automatically(qtbot, make_window, sqlite_db):
+    """At launch the status line said "1 event waiting on this PC, sent automatically" for an
+    event held by a conflict (it is not sent by itself) until the first status check."""
+    durable = DurableLogger(sqlite_db)
+    inst = durable.identify(instrument=PID)
+    event = durable.outbox.add(
+        EventKind.START,
+        database=durable.database_key,
+        session_identifier="held-one",
+        instrument_pid=PID,
+        timezone=inst.timezone,
+        at_text="2025-03-04T09:00:00-05:00",
+        user="zoe",
+    )
+    durable.outbox.set_state(event.id, EventState.HELD)
+    durable.outbox.add_conflict(event, ConflictKind.REJECTED, "refused by the database")
+    window = make_window(sqlite_db, start=False, auto_close_seconds=60)
+    shown: list[str] = []
+    indicator = window.sync_indicator
+    real = indicator.set_state
+
+    def record(*args, **kwargs):
+        real(*args, **kwargs)
+        shown.append(indicator.plain_text())
+
+    indicator.set_state = record
+    window.start()
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    assert shown and all("sent automatically" not in words for words in shown), shown
+    assert "1 event kept on this PC" in shown[0]

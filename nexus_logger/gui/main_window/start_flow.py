@@ -106,7 +106,7 @@ class StartFlow(WindowState):
                 # knows its instrument (the next step says which).
                 "The database cannot be reached right now.",
             )
-        self.sync_indicator.set_state(connected.online, connected.pending)
+        self.sync_indicator.set_state(connected.online, connected.pending, connected.conflicts)
         self.steps_page.set_step(Step.IDENTIFY, StepState.ACTIVE)
         assert self.settings is not None
         self._submit_step(
