@@ -582,6 +582,7 @@ def test_offline_start_overlapping_a_session_logged_meanwhile_is_held(tmp_path: 
     assert outcome.queued and "conflicts" in outcome.message
     # Not in the database: no Admin tab shows it, and the sentence does not promise one.
     assert "Tell facility staff" in outcome.message and "Admin tab" not in outcome.message
+    assert "nexus-logger" not in outcome.message  # shown in the window too: no command line
     assert [c.kind for c in logger.conflicts()] == [ConflictKind.OVERLAP, ConflictKind.OVERLAP]
     assert logger.pending_count() == 2
     assert {s[0] for s in assert_pairing_holds(db)} == {other.session_identifier}

@@ -210,8 +210,9 @@ class SessionEnder:
                 session.started,
                 event.at,
                 True,
+                # (no command line: the person at the instrument reads this too)
                 f"The session end is kept on this PC, not written: {why.rstrip('. ')}. Tell "
-                f"facility staff (it is event {event.id} of 'nexus-logger sync --status').",
+                f"facility staff: it is event {event.id} in this PC's outbox.",
             )
         ended = run.ended.get(event.id) if run is not None else None
         if ended is None:  # sent by another process meanwhile
