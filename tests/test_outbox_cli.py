@@ -73,7 +73,7 @@ def test_session_commands_offline_then_sync(
     assert main(["sync", "--db", sqlite_db]) == 0
     assert "Sent 2 saved events." in capsys.readouterr().out
     assert main(["sync", "--db", sqlite_db]) == 0
-    assert "Nothing to send" in capsys.readouterr().out
+    assert "Nothing waits to be sent to this database." in capsys.readouterr().out
     assert main(["session", "status", *common, "--format", "json"]) == 0
     status = _json(capsys)
     assert status["pending_events"] == 0 and status["session"]["user"] == "bob"
