@@ -8,7 +8,7 @@ with the End button below its edge.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFrame, QScrollArea, QVBoxLayout, QWidget
 
 #: Left for the window frame and title bar (width, height), and for a taskbar beside it.
@@ -36,6 +36,12 @@ class ScrollingPage(QScrollArea):
         if isinstance(app, QApplication):
             app.focusChanged.connect(self._follow_focus)
 
+    def bring_into_sight(self, widget: QWidget) -> None:
+        """Scroll ``widget`` (a sentence just shown) into sight once the page is laid out: below
+        the fold it was seen by nobody, and the keyboard cannot scroll a page that takes no
+        focus."""
+        QTimer.singleShot(0, self, lambda: self.ensureWidgetVisible(widget))
+
     def _follow_focus(self, _old: QWidget | None, new: QWidget | None) -> None:
         content = self.widget()
         if new is not None and content is not None and content.isAncestorOf(new):
@@ -44,7 +50,7 @@ class ScrollingPage(QScrollArea):
                 self.horizontalScrollBar().setValue(new.mapTo(content, new.rect().topLeft()).x())
 
 
-def scrolling_content(parent: QWidget, name: str) -> tuple[QScrollArea, QVBoxLayout]:
+def scrolling_content(parent: QWidget, name: str) -> tuple[ScrollingPage, QVBoxLayout]:
     """A frameless, vertically scrolling area in ``parent`` and the layout of its content
     (margins 0): the page scrolls rather than squeezing its text when the window (or a
     large font) leaves it less room than it needs; with room enough no scroll bar shows."""

@@ -235,6 +235,14 @@ def test_a_long_instrument_name_fits_the_running_page(qtbot, make_window, sqlite
     win.session_page.set_files(FILES_LINES[0][0], empty=False)
     assert_fits(qtbot, win, "running, 60-character instrument, files line")
     assert _in_sight(win.session_page.end_button)
+    # A sentence shown under the note comes into sight: below the fold nobody saw it, and a
+    # keyboard cannot scroll the page.
+    page = win.session_page
+    win.resize(760, 480)
+    qtbot.waitUntil(lambda: page.scroll.verticalScrollBar().maximum() > 0)
+    page.scroll.verticalScrollBar().setValue(0)
+    page.set_message("Zoë's session was ended at 14:47 today. " * 3)
+    qtbot.waitUntil(lambda: _in_view(page.scroll, page.message_label))
 
 
 def test_the_debug_log_window_fits_its_screen(qtbot, tmp_path: Path) -> None:

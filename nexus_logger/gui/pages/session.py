@@ -159,9 +159,12 @@ class SessionPage(QWidget):
 
     def set_files(self, line: str, *, empty: bool = False) -> None:
         """The files line: grey, amber when NexusLIMS would take no file so far."""
+        changed = line != self.files_label.text()
         self.files_label.setText(line)
         theme.color_text(self.files_label, theme.AMBER if empty else theme.GREY)
         self.files_label.setVisible(bool(line))
+        if empty and changed:  # a warning: in sight (not each time the same line is counted)
+            self.scroll.bring_into_sight(self.files_label)
 
     def set_elapsed(self, seconds: float) -> None:
         """Show the time since the session started."""
@@ -169,6 +172,9 @@ class SessionPage(QWidget):
 
     def set_message(self, message: str, *, error: bool = False) -> None:
         """A sentence under the note (an outcome, or why the last action failed)."""
+        changed = message != self.message_label.text()
         self.message_label.setText(message)
         theme.color_text(self.message_label, theme.RED if error else theme.GREY)
         self.message_label.setVisible(bool(message))
+        if message and changed:
+            self.scroll.bring_into_sight(self.message_label)
