@@ -369,6 +369,12 @@ def test_admin_actions_with_confirmation_and_audit(qtbot, make_tab, sqlite_db, q
     assert tab.audit_model.index(0, 1).data() == "root"
     tip = tab.audit_model.index(0, 6).data(Qt.ItemDataRole.ToolTipRole)
     assert "Before:" in tip and tip.startswith("<qt>")  # rich text: Qt wraps it to the screen
+    # The same, under the list, for the row selected (the keyboard cannot show a tooltip).
+    detail = tab.audit_page.audit_detail
+    assert detail.toPlainText() == ""
+    tab.audit_page.audit_view.selectRow(0)
+    shown = detail.toPlainText()
+    assert "Before:" in shown and "After:" in shown and "frank" in shown
     when = tab.audit_model.index(0, 0).data()
     assert when.endswith(datetime.now().astimezone().strftime(" %Z"))  # says which clock
     qtmodeltester.check(tab.audit_model)

@@ -224,13 +224,18 @@ class AuditTableModel(ListModel):
             if column == 6:
                 return a.summary
         if role == Qt.ItemDataRole.ToolTipRole and column == 6:
-            before = "\n".join(_row_text(r) for r in a.before) or "(none)"
-            after = "\n".join(_row_text(r) for r in a.after) or "(none)"
             # Rich text, so that Qt wraps it to the screen (plain text made one line as wide
             # as the longest summary).
-            plain = f"{a.summary}\n\nBefore:\n{before}\n\nAfter:\n{after}"
-            return "<qt>" + html.escape(plain).replace("\n", "<br>") + "</qt>"
+            return "<qt>" + html.escape(audit_details(a)).replace("\n", "<br>") + "</qt>"
         return None
+
+
+def audit_details(a: AuditEntry) -> str:
+    """What an admin action changed, in plain text: its summary, then the rows before and
+    after (the Audit page's tooltip, and the field under the list for the keyboard)."""
+    before = "\n".join(_row_text(r) for r in a.before) or "(none)"
+    after = "\n".join(_row_text(r) for r in a.after) or "(none)"
+    return f"{a.summary}\n\nBefore:\n{before}\n\nAfter:\n{after}"
 
 
 def _row_text(row: dict[str, Any]) -> str:
