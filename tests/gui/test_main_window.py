@@ -803,3 +803,42 @@ def test_end_is_kept_on_this_pc_at_once_while_the_server_hangs(qtbot, make_windo
     )
     assert abs((timestamps.parse(end_text) - clicked).total_seconds()) < 2
     assert logger.pending_count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(os.name == "nt", reason="freezes a server process with SIGSTOP")
+def test_the_status_line_stops_saying_online_when_the_server_stops_answering(
+    qtbot, make_window, pg_db
+):
+    """While a heartbeat waited on a server that answered nothing, the status line kept
+    "Online: everything is saved" from the last answer (over 90 s in the outage trial)."""
+    window = make_window(pg_db, auto_close_seconds=60, db_timeout_seconds=1)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=15_000)
+    assert window.sync_indicator.online is True
+    backends = [
+        pid
+        for (pid,) in raw_query(
+            pg_db,
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'nexus-logger' "
+            "AND datname = current_database()",
+        )
+    ]
+    for pid in backends:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        window.send_heartbeat()
+        assert window.sync_indicator.online is True  # nothing known yet
+
+        def said() -> None:
+            window.refresh_sync_state()  # what the status line's timer does
+            assert window.sync_indicator.online is False
+
+        qtbot.waitUntil(said, timeout=15_000)  # the timeout (1 s) and its margin (5 s)
+        assert window.sync_indicator.plain_text().startswith("Database not reachable")
+    finally:
+        for pid in backends:
+            os.kill(pid, signal.SIGCONT)
+    qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=30_000)
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: window.sync_indicator.online is True, timeout=15_000)

@@ -78,15 +78,15 @@ class RunningSession(WindowState):
         must not pile up heartbeats behind each other)."""
         if key in self._inflight:
             return False
-        self._inflight.add(key)
+        self._inflight[key] = time.monotonic()
 
         def done(result: Any) -> None:
-            self._inflight.discard(key)
+            self._inflight.pop(key, None)
             if on_done is not None:
                 on_done(result)
 
         def failed(error: JobError) -> None:
-            self._inflight.discard(key)
+            self._inflight.pop(key, None)
             if on_error is not None:
                 on_error(error)
             else:
@@ -148,6 +148,7 @@ class RunningSession(WindowState):
             self.save_note(self._note_pending)
         # One asked for while another runs is run once more after it: the one running may
         # have looked before what the new request is about (a database that came back).
+        self._say_if_not_answering()
         # (a START kept on this PC: where it is now, said on the session page)
         kept_start = self.session if self.session_queued else None
         self._sync_again = not self._submit_once(
@@ -157,6 +158,20 @@ class RunningSession(WindowState):
             kept_start,
             on_done=self._on_sync_state,
         )
+
+    def _say_if_not_answering(self) -> None:
+        """A job has waited on the database longer than its timeout allows (a server that
+        stopped answering without closing anything): the status line said "Online" from the
+        last answer for as long as that lasted. Now it says the database is not reachable
+        until an answer comes."""
+        if not self._inflight or self.settings is None:
+            return
+        waited = time.monotonic() - min(self._inflight.values())
+        if waited > float(self.settings.db_timeout_seconds) + 5:
+            footer = self.sync_indicator
+            if footer.online is not False:
+                _logger.warning("The database has not answered for %.0f s", waited)
+            footer.set_state(False, footer.pending, footer.conflicts)
 
     def _on_sync_state(self, state: jobs.SyncState) -> None:
         self.sync_indicator.set_state(
