@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from nexus_logger.cli import main
-from nexus_logger.core.errors import InvalidInput, NotFound
+from nexus_logger.core.errors import InvalidInput, NotFound, UnknownInstrument
 from nexus_logger.core.sessions.lifecycle import identify_instrument
 from nexus_logger.core.sessions.station import (
     list_stations,
@@ -42,6 +42,11 @@ def test_set_and_lookup(db: str) -> None:
     set_station("TEST-SEM-002", hostname="pc-4.lab-b.org", engine=db)
     assert lookup_station("PC-4", engine=db) is None
     assert lookup_station("pc-4.lab-b.org", engine=db) == "TEST-SEM-002"
+    # Said as that, not as "not linked" (which sent IT to link a PC that has two links).
+    with pytest.raises(UnknownInstrument, match="could be several linked PCs") as refused:
+        identify_instrument(hostname="PC-4", engine=db, use_config=False)
+    assert "pc-4.lab-a.org \u2192 TEST-TEM-001" in str(refused.value)
+    assert "station set PID --hostname PC-4" in str(refused.value)
     remove_station("pc-4.lab-a.org", engine=db)
     remove_station("pc-4.lab-b.org", engine=db)
     # A short name with a LIKE wildcard matches only itself.

@@ -12,7 +12,12 @@ from nexus_logger.core.db.engine import EngineLike, describe, engine_info, get_e
 from nexus_logger.core.db.models import Instrument
 from nexus_logger.core.db.schema import legacy_computer_names, load_instruments, require_usable
 from nexus_logger.core.errors import NotFound, UnknownInstrument, known_pids
-from nexus_logger.core.sessions.station import host_candidates, lookup_station, this_host
+from nexus_logger.core.sessions.station import (
+    host_candidates,
+    lookup_station,
+    station_links,
+    this_host,
+)
 from nexus_logger.core.validation import clean_instrument
 
 _logger = logging.getLogger(__name__)
@@ -88,6 +93,14 @@ def identify_instrument(
             if candidate in names:
                 pid, how = names[candidate], "instruments.computer_name"
                 break
+    if pid is None and len(set((links := station_links(host, engine=eng)).values())) > 1:
+        listed = ", ".join(f"{name} \u2192 {p}" for name, p in sorted(links.items()))
+        raise UnknownInstrument(
+            f"This PC (host name {host!r}) could be several linked PCs of different "
+            f"instruments ({listed}), so which instrument it is cannot be told. Link this PC "
+            f"by the name it reports: 'nexus-logger station set PID --hostname {host}', or "
+            "pass --instrument PID."
+        )
     if pid is None:
         known = _instruments(eng, refresh=True)
         what_to_do = (

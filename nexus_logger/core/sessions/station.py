@@ -122,21 +122,28 @@ def lookup_station(hostname: str | None = None, *, engine: EngineLike = None) ->
     instruments match neither (which PC is meant cannot be told).
     """
     candidates = host_candidates(hostname if hostname is not None else this_host())
-    short = candidates[-1]
+    found = station_links(hostname, engine=engine)
+    for host in candidates:
+        if host in found:
+            return found[host]
+    same_short = set(found.values())
+    return same_short.pop() if len(same_short) == 1 else None
+
+
+def station_links(hostname: str | None = None, *, engine: EngineLike = None) -> dict[str, str]:
+    """Every stored name that may be ``hostname`` (default: this PC), with its instrument:
+    its full and short name, and full names of its short name (see :func:`lookup_station`;
+    several of those for different instruments is why a PC is not found)."""
+    candidates = host_candidates(hostname if hostname is not None else this_host())
     with _station_table(engine) as conn:
         if conn is None:
-            return None
+            return {}
         rows = conn.execute(
             select(station.c.hostname, station.c.instrument_pid).where(
                 _names_of(station.c.hostname, candidates)
             )
         ).all()
-    found = dict(rows)
-    for host in candidates:
-        if host in found:
-            return found[host]
-    same_short = {pid for host, pid in rows if host.split(".", 1)[0] == short}
-    return same_short.pop() if len(same_short) == 1 else None
+    return dict(rows)
 
 
 def _names_of(column: ColumnElement[str], candidates: list[str]) -> ColumnElement[bool]:
