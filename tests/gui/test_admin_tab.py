@@ -712,6 +712,27 @@ def test_timeline_bars_zoom_and_click(qtbot, make_tab, sqlite_db):
     )
     assert "t3" in tab.timeline.describe(bar.summary)
 
+    # By keyboard: Tab reaches the picture, arrows go from bar to bar in time order (the
+    # chosen one outlined), Enter shows its session. It answered only the mouse.
+    tab.pages.setCurrentIndex(2)
+    timeline = tab.timeline
+    tab.activateWindow()
+    timeline.setFocus()
+    qtbot.waitUntil(timeline.hasFocus)
+    assert timeline.focusPolicy() & Qt.FocusPolicy.TabFocus
+    qtbot.keyClick(timeline, Qt.Key.Key_Right)
+    assert timeline.current_bar().summary.session_identifier == "t1"
+    qtbot.keyClick(timeline, Qt.Key.Key_Right)
+    assert timeline.current_bar().summary.session_identifier == "t2"
+    qtbot.keyClick(timeline, Qt.Key.Key_Left)
+    qtbot.keyClick(timeline, Qt.Key.Key_Return)
+    assert tab.pages.currentIndex() == 0
+    qtbot.waitUntil(
+        lambda: (s := tab.selected_summary()) is not None and s.session_identifier == "t1"
+    )
+    timeline.grab()  # paints the outline without error
+    wait_idle(qtbot, tab)
+
 
 def test_lanes_and_overlaps() -> None:
     from nexus_logger.core.staff.summaries import SessionSummary

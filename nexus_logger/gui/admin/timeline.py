@@ -5,7 +5,8 @@ to "now" and end in a hatched tip), coloured by status. Sessions that overlap on
 instrument are stacked in separate lanes and outlined in black, so gaps, overlaps and very long
 sessions show at a glance. The window is a calendar day, a week (Monday to Sunday, the default)
 or a calendar month, in one time zone named on the axis: the instruments' zone when they share
-one, else this PC's. This widget holds what is shown and answers the mouse;
+one, else this PC's. This widget holds what is shown and answers the mouse and the keyboard
+(arrows from bar to bar, Enter to show its session);
 ``timeline_layout`` says where things go and ``timeline_paint`` draws them.
 """
 
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from PySide6.QtCore import QPoint, QRectF, QSize, Qt, QTimeZone, Signal
-from PySide6.QtGui import QFontMetrics, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QFontMetrics, QKeyEvent, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from nexus_logger.core import timestamps
@@ -50,7 +51,8 @@ def pc_zone() -> tuple[tzinfo, str]:
 
 
 class TimelineWidget(QWidget):
-    """Bars per instrument over a time window; click a bar to select its session."""
+    """Bars per instrument over a time window; click a bar (or Enter on the one the arrow
+    keys chose) to select its session."""
 
     session_clicked = Signal(str)
     #: The window changed (start, end); the owner loads the sessions for it.
@@ -70,6 +72,11 @@ class TimelineWidget(QWidget):
         self._instruments: list[str] = []
         self._bars: list[Bar] = []
         self._band_rects: list[tuple[str, QRectF]] = []
+        #: The bar the keyboard is on (an index into ``bars`` in time order), if any.
+        self.current: int | None = None
+        # Tab reaches the picture; arrows go from bar to bar, Enter shows the session (it
+        # answered only the mouse).
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     # -- the window -----------------------------------------------------------------------
 
@@ -124,8 +131,14 @@ class TimelineWidget(QWidget):
 
     def set_sessions(self, sessions: list[SessionSummary]) -> None:
         """The sessions to draw (those overlapping the window)."""
+        chosen = self.current_bar()
         self._sessions = list(sessions)
+        self.current = None
         self._layout()
+        if chosen is not None:  # the same session stays chosen after a reload
+            ident = chosen.summary.session_identifier
+            same = [i for i, b in enumerate(self._bars) if b.summary.session_identifier == ident]
+            self.current = same[0] if same else None
         self.updateGeometry()
         self.update()
 
@@ -150,9 +163,11 @@ class TimelineWidget(QWidget):
         return QSize(200, self.sizeHint().height())
 
     def _layout(self) -> None:
-        self._band_rects, self._bars = lay_out(
+        self._band_rects, bars = lay_out(
             self._instruments, self._sessions, self.window, self.width(), self.now()
         )
+        # In time order (then top to bottom): the order the arrow keys follow.
+        self._bars = sorted(bars, key=lambda b: (b.rect.left(), b.rect.top()))
 
     def resizeEvent(self, event: Any) -> None:
         self._layout()
@@ -201,6 +216,41 @@ class TimelineWidget(QWidget):
         if point.x() >= LABEL_WIDTH:
             return None
         return next((name for name, rect in self._band_rects if rect.contains(point)), None)
+
+    def current_bar(self) -> Bar | None:
+        """The bar the keyboard is on (outlined when the picture has the focus)."""
+        if self.current is None or self.current >= len(self._bars):
+            return None
+        return self._bars[self.current]
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        moves = {Qt.Key.Key_Right: 1, Qt.Key.Key_Down: 1, Qt.Key.Key_Left: -1, Qt.Key.Key_Up: -1}
+        if key in moves and self._bars:
+            if self.current_bar() is None:
+                self.current = 0 if moves[key] > 0 else len(self._bars) - 1
+            else:
+                self.current = max(0, min(len(self._bars) - 1, self.current + moves[key]))
+            bar = self._bars[self.current]
+            # What a mouse user reads on hovering, said where the bar is.
+            where = self.mapToGlobal(bar.rect.center().toPoint())
+            QToolTip.showText(where, self.describe(bar.summary), self)
+            self.update()
+            return
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            bar = self.current_bar()
+            if bar is not None:
+                self.session_clicked.emit(bar.summary.session_identifier)
+                return
+        super().keyPressEvent(event)
+
+    def focusInEvent(self, event: Any) -> None:
+        self.update()  # the current bar's outline
+        super().focusInEvent(event)
+
+    def focusOutEvent(self, event: Any) -> None:
+        self.update()
+        super().focusOutEvent(event)
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         bar = self.bar_at(event.position().toPoint())

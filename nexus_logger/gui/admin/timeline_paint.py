@@ -34,6 +34,11 @@ def paint_timeline(p: QPainter, view: TimelineWidget) -> None:
     bottom = view.height() - legend_height(fm, view.width())
     _paint_axis(p, view, fm, text_pen, bottom)
     _paint_bars(p, view.bars)
+    current = view.current_bar()
+    if current is not None and view.hasFocus():
+        p.setPen(QPen(palette.highlight().color(), 2, Qt.PenStyle.DashLine))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(current.rect.adjusted(-3, -3, 3, 3))
     for (x, y), status, hex_color in legend_items(fm, view.width(), bottom):
         p.fillRect(x, y + 6, 10, 10, QColor(hex_color))
         p.setPen(text_pen)
