@@ -6,9 +6,11 @@ checks the database itself: the rows NexusLIMS will read, not only what the wind
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -761,6 +763,28 @@ def test_note_saved_goes_when_the_note_changes_again(qtbot, make_window, sqlite_
     assert page.note_status.text() == ""
 
 
+@contextlib.contextmanager
+def _server_frozen(database: str) -> Iterator[None]:
+    """The server processes of this test's window stop answering (SIGSTOP), without closing
+    anything, as a paused machine or a cut network leave them; they go on afterwards."""
+    backends = [
+        pid
+        for (pid,) in raw_query(
+            database,
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'nexus-logger' "
+            "AND datname = current_database()",
+        )
+    ]
+    assert backends, "the window keeps no connection to the server"
+    for pid in backends:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in backends:
+            os.kill(pid, signal.SIGCONT)
+
+
 @pytest.mark.postgres
 @pytest.mark.skipif(os.name == "nt", reason="freezes a server process with SIGSTOP")
 def test_end_is_kept_on_this_pc_at_once_while_the_server_hangs(qtbot, make_window, pg_db):
@@ -772,29 +796,15 @@ def test_end_is_kept_on_this_pc_at_once_while_the_server_hangs(qtbot, make_windo
     wait_phase(qtbot, window, Phase.RUNNING)
     ident = _running_identifier(window)
     qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=15_000)
-    backends = [
-        pid
-        for (pid,) in raw_query(
-            pg_db,
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'nexus-logger' "
-            "AND datname = current_database()",
-        )
-    ]
-    assert backends, "the window keeps no connection to the server"
-    for pid in backends:
-        os.kill(pid, signal.SIGSTOP)
-    try:
+    logger = window.connected.logger
+    with _server_frozen(pg_db):
         window.send_heartbeat()  # waits on a frozen connection, holding the worker
         clicked = timestamps.now_in("UTC")
         window.end_session(ask_about_files=False)
-        logger = window.connected.logger
         qtbot.waitUntil(
             lambda: [e.kind.value for e in logger.pending_events()] == ["END"], timeout=10_000
         )
         assert window.phase is Phase.ENDING and window.worker.pending  # the server hangs still
-    finally:
-        for pid in backends:
-            os.kill(pid, signal.SIGCONT)
     wait_phase(qtbot, window, Phase.ENDED, timeout=60_000)
     ((end_text,),) = raw_query(
         pg_db,
@@ -816,17 +826,7 @@ def test_the_status_line_stops_saying_online_when_the_server_stops_answering(
     wait_phase(qtbot, window, Phase.RUNNING)
     qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=15_000)
     assert window.sync_indicator.online is True
-    backends = [
-        pid
-        for (pid,) in raw_query(
-            pg_db,
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'nexus-logger' "
-            "AND datname = current_database()",
-        )
-    ]
-    for pid in backends:
-        os.kill(pid, signal.SIGSTOP)
-    try:
+    with _server_frozen(pg_db):
         window.send_heartbeat()
         assert window.sync_indicator.online is True  # nothing known yet
 
@@ -836,9 +836,6 @@ def test_the_status_line_stops_saying_online_when_the_server_stops_answering(
 
         qtbot.waitUntil(said, timeout=15_000)  # the timeout (1 s) and its margin (5 s)
         assert window.sync_indicator.plain_text().startswith("Database not reachable")
-    finally:
-        for pid in backends:
-            os.kill(pid, signal.SIGCONT)
     qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=30_000)
     window.refresh_sync_state()
     qtbot.waitUntil(lambda: window.sync_indicator.online is True, timeout=15_000)

@@ -21,6 +21,7 @@ from nexus_logger.core.sessions import lifecycle
 from nexus_logger.gui.main_window import Phase
 from nexus_logger.gui.pages import Step, StepState
 from tests.gui.helpers_gui import PID, rows_of, session_rows, wait_phase
+from tests.helpers_outbox import queue_offline
 
 
 @contextmanager
@@ -396,15 +397,7 @@ def test_the_start_sent_is_said_although_an_older_conflict_waits(qtbot, make_win
     older, unrelated conflict kept the page saying "kept on this PC" for good."""
     _seen_before(sqlite_db)
     logger = DurableLogger(sqlite_db)
-    old = logger.outbox.add(
-        EventKind.START,
-        database=logger.database_key,
-        session_identifier="older-one",
-        instrument_pid=PID,
-        timezone="America/New_York",
-        at_text="2025-03-04T09:00:00-05:00",
-        user="zoe",
-    )
+    old = queue_offline(logger, EventKind.START, "older-one", "2025-03-04T09:00:00-05:00")
     logger.outbox.set_state(old.id, EventState.HELD)
     with database_away(sqlite_db):
         window = make_window(sqlite_db, auto_close_seconds=60)

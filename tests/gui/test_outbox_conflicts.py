@@ -10,6 +10,7 @@ from nexus_logger.core.offline.outbox import ConflictKind, EventKind, EventState
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.gui.main_window import Phase
 from tests.gui.helpers_gui import PID, wait_phase
+from tests.helpers_outbox import queue_offline
 
 
 def _end_kept_for_a_force_ended_session(db: str) -> DurableLogger:
@@ -71,16 +72,8 @@ def test_held_events_are_never_promised_to_be_sent_automatically(qtbot, make_win
     """At launch the status line said "1 event waiting on this PC, sent automatically" for an
     event held by a conflict (it is not sent by itself) until the first status check."""
     durable = DurableLogger(sqlite_db)
-    inst = durable.identify(instrument=PID)
-    event = durable.outbox.add(
-        EventKind.START,
-        database=durable.database_key,
-        session_identifier="held-one",
-        instrument_pid=PID,
-        timezone=inst.timezone,
-        at_text="2025-03-04T09:00:00-05:00",
-        user="zoe",
-    )
+    durable.identify(instrument=PID)
+    event = queue_offline(durable, EventKind.START, "held-one", "2025-03-04T09:00:00-05:00")
     durable.outbox.set_state(event.id, EventState.HELD)
     durable.outbox.add_conflict(event, ConflictKind.REJECTED, "refused by the database")
     window = make_window(sqlite_db, start=False, auto_close_seconds=60)
