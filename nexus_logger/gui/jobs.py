@@ -179,13 +179,17 @@ def _kept_start(logger: DurableLogger, session: OpenSession) -> tuple[bool | Non
         )
     except DatabaseUnavailable:
         pass
-    who = ""
+    why = (
+        "the database does not take it as it is (another session overlaps it, or a rule refuses it)"
+    )
     if holder is not None and holder.session_identifier != ident:
-        who = f" ({holder.user or 'no user'}'s, since {text.when(holder.started)})"
+        why = (
+            "the database has another session open on this instrument "
+            f"({holder.user or 'no user'}'s, since {text.when(holder.started)})"
+        )
     return False, (
-        f"Your session's start could not be written: the database has another session open "
-        f"on this instrument{who}. It stays on this PC and is not sent by itself; please "
-        "tell facility staff."
+        f"Your session's start could not be written: {why}. It stays on this PC and is not "
+        "sent by itself; please tell facility staff."
     )
 
 
