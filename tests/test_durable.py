@@ -751,3 +751,39 @@ def test_a_share_remounted_read_only_is_read_only_not_away(sqlite_db: str, tmp_p
         assert "mounted read-only" in str(said) and "permission" not in str(said).lower()
     finally:
         subprocess.run(["umount", "-l", str(view)], capture_output=True)
+
+
+def test_a_status_check_between_the_windows_keep_and_end_leaves_that_end_to_the_window(
+    tmp_path: Path,
+) -> None:
+    """The window keeps the END at the click, then queues its sending behind jobs already
+    queued, such as a status check. That check sent the END as one nobody watches: a session
+    staff had ended got a staff conflict besides the user's answer, and the window's end()
+    then kept and sent a second END. It now stops at that END and leaves it to end()."""
+    db = populate(str(tmp_path / "db.sqlite"))
+    for staff_ended in (False, True):
+        durable = durable_for(db, outbox_path=tmp_path / f"outbox-{staff_ended}.sqlite")
+        inst = durable.identify(instrument=TEM)
+        session = durable.start(instrument=inst, user="alice").session
+        if staff_ended:
+            lifecycle.end_session(
+                session_identifier=session.session_identifier,
+                at=session.started + timedelta(seconds=1),
+                engine=db,
+            )
+        kept = durable.keep_end(session)  # at the click, beside the worker
+        assert kept is not None
+        report = durable.sync()  # the status check queued before the END's job
+        assert report.sent == 0 and durable.pending_count() == 1
+        outcome = durable.end(session, at=kept.at)  # the END's job
+        ends = [
+            e
+            for e in durable.outbox.items(
+                states=tuple(EventState), session_identifier=session.session_identifier
+            )
+            if e.kind is EventKind.END
+        ]
+        assert [e.id for e in ends] == [kept.id], staff_ended
+        assert durable.conflicts() == [], staff_ended
+        assert ("already been ended" in outcome.message) is staff_ended
+        assert durable.pending_count() == 0

@@ -65,6 +65,9 @@ class OutboxKeeper:
             is_singleton=False,
         )
         self._pruned = False
+        #: ENDs kept by a window of this process that it sends itself next (see
+        #: :func:`sender.send_waiting`): a status check does not send them first.
+        self.awaited: set[int] = set()
         #: Why nothing can be kept on this PC (the outbox cannot be written); None when it can.
         self.problem: str | None = None
         self._problem_told = False
@@ -161,7 +164,9 @@ class OutboxKeeper:
         except DatabaseUnavailable as err:
             return sender.Run(error=str(err))
         try:
-            run = sender.send_waiting(self.outbox, eng, self.database_key, self._rules, live_id)
+            run = sender.send_waiting(
+                self.outbox, eng, self.database_key, self._rules, live_id, frozenset(self.awaited)
+            )
         except OutboxError as err:
             # What waits cannot be read: the caller's own event goes straight to the database
             # (offline protection is off, and said so) rather than nothing being logged at all.

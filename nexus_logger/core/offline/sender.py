@@ -59,11 +59,16 @@ def send_waiting(
     database_key: str,
     rules: TimeRules = DEFAULT_RULES,
     live_id: int | None = None,
+    awaited: frozenset[int] = frozenset(),
 ) -> Run:
     """Send every pending event of ``database_key`` in order; stop at an unreachable database.
 
     The caller holds the outbox's file lock (one sender per PC at a time). ``live_id``: the
-    END the user just clicked, if it is among them (see :attr:`Run.live_id`).
+    END the user just clicked, if it is among them (see :attr:`Run.live_id`). ``awaited``:
+    ENDs kept by a window of this process that sends them itself next; a run stops there
+    (the ones after them keep their order). Sent by a status check queued before it, such an
+    END was taken for one nobody watches: a session staff had ended got a staff conflict as
+    well as the user's answer, and the window then kept a second END.
     """
     run = Run(live_id=live_id)
     events = outbox.items(database=database_key, states=(EventState.PENDING,))
@@ -71,6 +76,8 @@ def send_waiting(
         return run
     run.attempted = True
     for event in events:
+        if event.id in awaited and event.id != live_id:
+            break
         try:
             if event.kind is EventKind.START:
                 _send_start(outbox, eng, event, run, rules)

@@ -57,6 +57,13 @@ class SessionEnder:
         event = self._kept(session, when, ended_by)
         if event is None:  # nothing can be kept here: straight to the database
             return self._end_directly(session, when, ended_by)
+        try:
+            return self._send_kept(session, event)
+        finally:
+            self._keeper.awaited.discard(event.id)  # (kept by keep(): sent or waiting now)
+
+    def _send_kept(self, session: OpenSession, event: OutboxEvent) -> EndOutcome:
+        """Send the END kept in the outbox now, and say what came of it."""
         faults.point("end:kept")
         try:
             eng = self._link.engine()
@@ -93,7 +100,10 @@ class SessionEnder:
         cannot be used (:meth:`end` then writes to the database directly).
         """
         session, when = self._checked(session, at, typed)
-        return self._kept(session, when, ended_by)
+        event = self._kept(session, when, ended_by)
+        if event is not None:
+            self._keeper.awaited.add(event.id)  # end() sends it; until then nobody else
+        return event
 
     def _checked(
         self, session: OpenSession, at: datetime | None, typed: bool
