@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +41,12 @@ class _Runner(QObject):
     done = Signal(int, object)
     failed = Signal(int, object)
 
+    #: (job id, time.monotonic() it started) of the job running now, or None.
+    running: tuple[int, float] | None = None
+
     @Slot(int, object)
     def run(self, job_id: int, call: Callable[[], Any]) -> None:
+        self.running = (job_id, time.monotonic())
         try:
             result = call()
         except NexusLoggerError as err:
@@ -54,6 +59,8 @@ class _Runner(QObject):
             )
         else:
             self.done.emit(job_id, result)
+        finally:
+            self.running = None
 
 
 class DbWorker(QObject):
@@ -77,6 +84,12 @@ class DbWorker(QObject):
         self._runner.done.connect(self._on_done)
         self._runner.failed.connect(self._on_failed)
         self._thread.start()
+
+    def running(self) -> tuple[int, float] | None:
+        """(id, seconds so far) of the job running now, or None (read from the GUI thread: one
+        attribute, replaced whole by the worker)."""
+        now = self._runner.running
+        return None if now is None else (now[0], time.monotonic() - now[1])
 
     @property
     def pending(self) -> int:

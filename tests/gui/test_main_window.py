@@ -839,3 +839,24 @@ def test_the_status_line_stops_saying_online_when_the_server_stops_answering(
     qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=30_000)
     window.refresh_sync_state()
     qtbot.waitUntil(lambda: window.sync_indicator.online is True, timeout=15_000)
+
+
+def test_a_long_job_of_the_admin_tab_is_not_taken_for_a_database_that_stopped_answering(
+    qtbot, make_window, sqlite_db
+):
+    """Only the window's own jobs (each bounded by the database timeout) count: a long list
+    of the Admin tab, answered all along, on the same worker, said "not reachable"."""
+    import time as _time
+
+    window = make_window(sqlite_db, auto_close_seconds=60, db_timeout_seconds=1)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    qtbot.waitUntil(lambda: window.sync_indicator.online is True)
+    window.worker.submit(_time.sleep, 7)  # a long Admin job (its queries are answered)
+    window.send_heartbeat()  # queued behind it
+    qtbot.waitUntil(
+        lambda: (r := window.worker.running()) is not None and r[1] > 6.2, timeout=10_000
+    )
+    window.refresh_sync_state()
+    assert window.sync_indicator.online is True
+    qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=15_000)

@@ -78,7 +78,7 @@ class RunningSession(WindowState):
         must not pile up heartbeats behind each other)."""
         if key in self._inflight:
             return False
-        self._inflight[key] = time.monotonic()
+        self._inflight[key] = -1  # (its job id, once submitted below)
 
         def done(result: Any) -> None:
             self._inflight.pop(key, None)
@@ -92,7 +92,7 @@ class RunningSession(WindowState):
             else:
                 _logger.info("Background job %s failed: %s", key, error.message)
 
-        self.worker.submit(fn, *args, on_done=done, on_error=failed)
+        self._inflight[key] = self.worker.submit(fn, *args, on_done=done, on_error=failed)
         return True
 
     def send_heartbeat(self) -> None:
@@ -160,13 +160,16 @@ class RunningSession(WindowState):
         )
 
     def _say_if_not_answering(self) -> None:
-        """A job has waited on the database longer than its timeout allows (a server that
-        stopped answering without closing anything): the status line said "Online" from the
-        last answer for as long as that lasted. Now it says the database is not reachable
-        until an answer comes."""
-        if not self._inflight or self.settings is None:
+        """One of the window's own jobs (a heartbeat, a status check: each bounded by the
+        database timeout) has run longer than that timeout allows, as on a server that stopped
+        answering without closing anything: the status line said "Online" from the last
+        answer for as long as that lasted. Now it says the database is not reachable until an
+        answer comes. (Timed from when the job started, not when it was queued: the Admin
+        tab's long lists share the worker and are answered all along.)"""
+        running = self.worker.running()
+        if running is None or self.settings is None or running[0] not in self._inflight.values():
             return
-        waited = time.monotonic() - min(self._inflight.values())
+        waited = running[1]
         if waited > float(self.settings.db_timeout_seconds) + 5:
             footer = self.sync_indicator
             if footer.online is not False:

@@ -51,8 +51,8 @@ class WindowState:
     files_watch: SessionFilesWatch
     _settings_loader: Callable[[], Settings]
     _generation: int
-    #: Background jobs queued or running, by kind, with when each was asked for.
-    _inflight: dict[str, float]
+    #: Background jobs queued or running, by kind, with their job ids.
+    _inflight: dict[str, int]
     #: A status check was asked for while one ran: it runs once more after it.
     _sync_again: bool
     #: The window was closed while starting: it closes once the steps have answered.

@@ -93,7 +93,7 @@ class MainWindow(
         self._end_sent_message: str | None = None
         self._closing = False  # closing without asking (after End, at logoff)
         self._generation = 0
-        self._inflight: dict[str, float] = {}
+        self._inflight: dict[str, int] = {}
         self._sync_again = False
         self._close_after_start = False
         self._question: QDialog | None = None
