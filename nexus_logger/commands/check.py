@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "mismatches, duplicate ENDs, ENDs without START, END before START, timestamps without "
         "time zone, unknown instruments, sessions open too long, sessions stuck in ERROR or "
         "NO_FILES_FOUND; instruments whose time zone is not a zone name; and an audit trail "
-        "whose hash chain is broken or shorter than this PC last saw. With a data root set (data_root, NX_INSTRUMENT_DATA_PATH), also the "
+        "whose hash chain is broken or shorter than this PC last saw. With a data root set "
+        "(data_root, NX_INSTRUMENT_DATA_PATH), also the "
         "TO_BE_BUILT sessions NexusLIMS will find no files for (NO_FILES_FOUND). Exits 0 when "
         "there is none, 1 when there are problems.",
     )
