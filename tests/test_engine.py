@@ -143,6 +143,9 @@ def test_password_never_shown() -> None:
             "port .54x2. is not a number",
         ),
         ("postgresql+psycopg://nexus:s3c@ret@db.example.org/nexuslims", "as %40"),
+        # libpq would take port 0 for 5432, and call 99999 unreachable (exit 5, not 6)
+        ("postgresql+psycopg://nexus:s3cret@db.example.org:0/nexuslims", "port 0 is not between"),
+        ("postgresql+psycopg://nexus:s3cret@db.example.org:99999/nexuslims", "port 99999 is not"),
     ],
 )
 def test_a_malformed_url_is_a_clear_config_error_that_hides_the_password(

@@ -46,17 +46,26 @@ def parse_url(text: str) -> URL:
             "the host. Write an '@' in the user name or password as %40."
         )
     try:
-        return make_url(text)
+        url = make_url(text)
     except (ArgumentError, ValueError) as err:
         if isinstance(err, ValueError):  # "invalid literal for int() with base 10: 'x'"
             port = str(err).rpartition(": ")[2]
             detail = f"the port {port} is not a number"
         else:
             detail = "unreadable"
-        raise ConfigError(
-            f"'{masked(text)}' is not a valid database URL ({detail}). Use a file path or "
-            "postgresql+psycopg://user:password@host[:port]/dbname."
-        ) from None
+        raise _invalid(text, detail) from None
+    if url.port is not None and not 1 <= url.port <= 65535:
+        # libpq takes port 0 for its default (5432) and calls 99999 a bad connection, which
+        # would be reported as a database that cannot be reached.
+        raise _invalid(text, f"the port {url.port} is not between 1 and 65535")
+    return url
+
+
+def _invalid(text: str, detail: str) -> ConfigError:
+    return ConfigError(
+        f"'{masked(text)}' is not a valid database URL ({detail}). Use a file path or "
+        "postgresql+psycopg://user:password@host[:port]/dbname."
+    )
 
 
 def masked(text: str) -> str:
