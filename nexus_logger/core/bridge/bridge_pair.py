@@ -37,8 +37,8 @@ from nexus_logger.core.errors import (
     EXIT_HELD,
     ConfigError,
     Conflict,
+    DatabaseMissing,
     NexusLoggerError,
-    NotFound,
     SchemaError,
     translate,
 )
@@ -363,7 +363,7 @@ def open_pair(
     path = Path(os.fspath(target)).expanduser().absolute()
     if not path.exists():
         if not create:
-            raise NotFound(
+            raise DatabaseMissing(
                 f"NexusLIMS's file {path} does not exist. Check the path (NX_DB_PATH), or let "
                 "the bridge create it with --create (or 'nexus-logger init-db FILE')."
             )
