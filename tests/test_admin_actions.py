@@ -313,6 +313,8 @@ def test_cli_actions_confirmation_and_audit(
     ) == [("2025-02-09T10:00:00-05:00", "dave")]
     assert main(["admin", "--db", sqlite_db, "force-end", "open", "--at", "soon", "--yes"]) == 2
     assert "not an ISO-8601 time" in capsys.readouterr().err
+    assert main(["admin", "--db", sqlite_db, "force-end", "x", "--at", "2025-02-09", "--yes"]) == 2
+    assert "a date without a time of day" in capsys.readouterr().err  # not midnight
 
     assert main(["admin", "audit", "--db", sqlite_db, "--format", "json"]) == 0
     entries = json.loads(capsys.readouterr().out)

@@ -155,6 +155,7 @@ def test_end_at_heartbeat(sqlite_db: str, capsys: pytest.CaptureFixture[str]) ->
         (["--at", "yesterday"], "not an ISO-8601 time"),
         (["--at", ""], "--at was given no time"),
         (["--at", "  "], "--at was given no time"),
+        (["--at", "2025-01-06"], "a date without a time of day"),  # not read as midnight
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(
@@ -166,6 +167,17 @@ def test_bad_input_exits_2_and_writes_nothing(
     err = capsys.readouterr().err
     assert err.startswith("nexus-logger: ") and message in err and "Traceback" not in err
     assert dump_database(sqlite_db) == before
+
+
+@pytest.mark.parametrize("command", ["start", "end"])
+def test_a_bad_time_is_said_before_the_database_is_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A typo in --at is the user's to fix first, whatever the database's state."""
+    missing = str(tmp_path / "not-there.sqlite")
+    args = ["session", command, "--db", missing, "--instrument", TEM, "--at", "9:00"]
+    assert main(args) == 2
+    assert "'9:00' is not an ISO-8601 time" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["start", "status", "end"])

@@ -8,6 +8,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from nexus_logger.core.settings.config import settings_from_args
@@ -141,6 +142,30 @@ def render_json(data: Any) -> str:
 #: The largest ``--limit``: far above any history, far below what SQL's integers hold (a
 #: larger number ended in "unexpected error: Python int too large to convert").
 MAX_COUNT = 1_000_000_000
+
+
+def parse_time(text: str) -> datetime:
+    """``--at`` text as a datetime; naive values are later read in the instrument's zone.
+
+    A date alone is refused: Python would read it as midnight, and a session moved to
+    midnight by a forgotten time of day is worse than one more question.
+    """
+    from nexus_logger.core.errors import InvalidInput
+
+    value = text.strip()
+    example = "2025-01-06T08:06:34 (the instrument's zone) or 2025-01-06T08:06:34-05:00"
+    if not value:
+        raise InvalidInput(f"--at was given no time; give one like {example}.")
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        pass
+    else:
+        raise InvalidInput(f"{text!r} is a date without a time of day; give one like {example}.")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not an ISO-8601 time; use e.g. {example}.") from None
 
 
 def positive_int(text: str) -> int:

@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from nexus_logger.commands import _session_words as words
-from nexus_logger.commands._common import durable_from_args, render_json, settings_from_args
+from nexus_logger.commands._common import (
+    durable_from_args,
+    parse_time,
+    render_json,
+    settings_from_args,
+)
 from nexus_logger.commands.session import (
     EXIT_HELD,
     _report_this_pc,
@@ -36,7 +41,7 @@ def cmd_end(args: argparse.Namespace) -> int:
     # unreachable database.
     invoked = datetime.now(UTC)
     if args.at is not None and args.at.strip().lower() != "heartbeat":
-        words.parse_time(args.at)  # bad input is said first, whatever the database holds
+        parse_time(args.at)  # bad input is said first, whatever the database holds
     durable = durable_from_args(args)
     target = _session_to_end(args, durable)
     if isinstance(target, int):
@@ -144,7 +149,7 @@ def _end_time(
             )
         return at, False
     if args.at is not None:  # an empty --at is a mistake, not "now"
-        return words.parse_time(args.at), True
+        return parse_time(args.at), True
     return invoked, False
 
 

@@ -1,4 +1,4 @@
-"""What the session commands say: ``--at`` read, times as they print them, and
+"""What the session commands say: times as they print them, and
 a refusal with the command it suggests (one the reader can copy and run as it is)."""
 
 from __future__ import annotations
@@ -10,26 +10,9 @@ from typing import Any
 
 from nexus_logger.commands._common import render_json
 from nexus_logger.core import errors
-from nexus_logger.core.errors import InvalidInput
 
 #: Exit code when the instrument's state refuses the action (already open / nothing open).
 EXIT_REFUSED = errors.EXIT_REFUSED
-
-
-def parse_time(text: str) -> datetime:
-    """``--at`` text as a datetime; naive values are later read in the instrument's zone."""
-    if not text.strip():
-        raise InvalidInput(
-            "--at was given no time; give one like 2025-01-06T08:06:34 (the instrument's "
-            "zone), or leave --at out for now."
-        )
-    try:
-        return datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(
-            f"{text!r} is not an ISO-8601 time; use e.g. 2025-01-06T08:06:34 "
-            "(the instrument's zone) or 2025-01-06T08:06:34-05:00."
-        ) from None
 
 
 def when(value: datetime) -> str:

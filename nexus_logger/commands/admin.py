@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from typing import Any
 
 from nexus_logger.commands._common import (
     add_action,
     add_format_option,
     engine_from_args,
+    parse_time,
     positive_int,
     render_json,
     render_table,
@@ -225,16 +225,9 @@ def _run(args: argparse.Namespace, make_plan: Any) -> int:
 
 
 def cmd_force_end(args: argparse.Namespace) -> int:
-    from nexus_logger.core.errors import InvalidInput
     from nexus_logger.core.staff import admin_actions
 
-    try:
-        at = datetime.fromisoformat(args.at.strip())  # naive: the instrument's local time
-    except ValueError:
-        raise InvalidInput(
-            f"{args.at!r} is not an ISO-8601 time; write it like 2025-01-06T17:30 "
-            "(the instrument's local time) or 2025-01-06T17:30-05:00."
-        ) from None
+    at = parse_time(args.at)  # naive: the instrument's local time
     return _run(args, lambda eng: admin_actions.plan_force_end(args.session, at, engine=eng))
 
 

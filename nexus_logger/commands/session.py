@@ -18,6 +18,7 @@ from nexus_logger.commands._common import (
     add_action,
     add_format_option,
     durable_from_args,
+    parse_time,
     render_json,
     settings_from_args,
 )
@@ -106,9 +107,9 @@ def _resolve_instrument(args: argparse.Namespace, durable: Any) -> Any:
 def cmd_start(args: argparse.Namespace) -> int:
     from nexus_logger.core.sessions.lifecycle import default_user
 
+    at = parse_time(args.at) if args.at is not None else None  # bad input is said first
     durable = durable_from_args(args)
     inst = _resolve_instrument(args, durable)
-    at = words.parse_time(args.at) if args.at is not None else None
     user = args.user if args.user is not None else default_user()
     outcome = durable.start(
         instrument=inst, user=user, note=args.note, at=at, confirm=False, typed=at is not None
