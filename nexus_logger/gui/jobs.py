@@ -54,6 +54,8 @@ class SyncState:
     start_sent: bool | None = None
     #: Why that START is held and not sent by itself (for its user), or None.
     start_held: str | None = None
+    #: What happens now that staff marked that held START's conflict handled, or None.
+    start_handled: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,17 +145,21 @@ def sync_state(logger: DurableLogger, session: OpenSession | None = None) -> Syn
             state = SyncState(True, logger.pending_count(), conflicts=_conflicts_here(logger))
     if session is None:
         return state
-    sent, held = _kept_start(logger, session)
-    return dataclasses.replace(state, start_sent=sent, start_held=held)
+    sent, held, handled = _kept_start(logger, session)
+    return dataclasses.replace(state, start_sent=sent, start_held=held, start_handled=handled)
 
 
-def _kept_start(logger: DurableLogger, session: OpenSession) -> tuple[bool | None, str | None]:
-    """(in the database yet, why it is held) of the session's START kept on this PC.
+def _kept_start(
+    logger: DurableLogger, session: OpenSession
+) -> tuple[bool | None, str | None, str | None]:
+    """(in the database yet, why it is held, what now that staff handled it) of the session's
+    START kept on this PC.
 
     "The session start has been sent" waited for nothing at all to wait on this PC: an
     older conflict of another session kept that from ever being said. And a START held
     because another session is open on the instrument was still shown as "will be sent when
-    the database answers", which it will not be.
+    the database answers", which it will not be. Once staff marked the hold handled (which
+    gives the START up), the page still told its user to tell staff.
     """
     from nexus_logger.core.offline.outbox import EventKind, EventState
     from nexus_logger.core.sessions import lifecycle
@@ -167,11 +173,13 @@ def _kept_start(logger: DurableLogger, session: OpenSession) -> tuple[bool | Non
         if e.kind is EventKind.START
     ]
     if not kept:
-        return None, None
+        return None, None, None
     if kept[-1].state is EventState.SENT:
-        return True, None
+        return True, None, None
+    if kept[-1].state is EventState.SKIPPED:  # its conflict marked handled: given up alone
+        return False, None, _WRITTEN_AT_END
     if kept[-1].state is not EventState.HELD:
-        return False, None
+        return False, None, None
     holder = None
     try:
         holder = lifecycle.find_open_session(
@@ -187,10 +195,21 @@ def _kept_start(logger: DurableLogger, session: OpenSession) -> tuple[bool | Non
             "the database has another session open on this instrument "
             f"({holder.user or 'no user'}'s, since {text.when(holder.started)})"
         )
-    return False, (
+    return (
+        False,
         f"Your session's start could not be written: {why}. It stays on this PC and is not "
-        "sent by itself; please tell facility staff."
+        "sent by itself; please tell facility staff.",
+        None,
     )
+
+
+#: A START whose hold staff marked handled: the END writes the whole session (docs/outbox.md,
+#: start_while_open), or keeps it here if another session overlaps it.
+_WRITTEN_AT_END = (
+    "Facility staff have seen why your session's start could not be written. It stays on "
+    "this PC: when you end the session, its start and end are written together, unless "
+    "another session overlaps it."
+)
 
 
 def stored_end(logger: DurableLogger, session_identifier: str) -> datetime | None:

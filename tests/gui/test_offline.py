@@ -391,6 +391,24 @@ def test_a_start_held_because_another_session_opened_says_so(qtbot, make_window,
     assert "tell facility staff" in page.message_label.text()
     assert window.session_queued and page.state_label.text() == "Session running (kept on this PC)"
 
+    # Staff mark the hold handled (sync --resolve, which gives the START up alone): the page
+    # no longer asks its user to tell them, and says what the END will do.
+    staff = DurableLogger(sqlite_db)
+    [conflict] = staff.conflicts()
+    staff.resolve_conflict(conflict.id, by="staff", note="checked with alice")
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: "Facility staff have seen" in page.message_label.text())
+    assert "tell facility staff" not in page.message_label.text()
+    assert "when you end the session, its start and end are written together" in (
+        page.message_label.text()
+    )
+    assert window.session_queued and page.state_label.text() == "Session running (kept on this PC)"
+    # alice's session, still open, overlaps this one: its END is kept too, and the user told.
+    window.end_session(ask_about_files=False)
+    wait_phase(qtbot, window, Phase.ENDED)
+    qtbot.waitUntil(lambda: "(overlap)" in window.ended_page.message_label.text())
+    assert "kept on this PC, not written" in window.ended_page.message_label.text()
+
 
 def test_the_start_sent_is_said_although_an_older_conflict_waits(qtbot, make_window, sqlite_db):
     """ "The session start has been sent" waited for nothing at all to wait on this PC: an

@@ -186,6 +186,8 @@ class RunningSession(WindowState):
         if self.phase is Phase.RUNNING and self.session_queued:
             if state.start_held:
                 self.session_page.set_message(state.start_held, error=True)
+            elif state.start_handled:
+                self.session_page.set_message(state.start_handled)
             elif state.start_sent or (state.start_sent is None and state.pending == 0):
                 self.session_queued = False
                 self.session_page.set_running(queued=False)
