@@ -523,6 +523,49 @@ def test_a_start_held_by_a_conflict_can_still_be_ended_from_the_command_line(
     assert raw_query(sqlite_db, "SELECT COUNT(*) FROM session_log WHERE user = 'alice'") == [(0,)]
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["plain", "by-session"])
+def test_a_held_start_staff_marked_handled_is_still_its_users_to_end(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str], named: bool
+) -> None:
+    """bob's session was left open before an outage; alice started offline, and her START was
+    held (start_while_open). Staff end bob's session at its real time and mark the conflict
+    handled, which gives the START event up. Her END still writes her whole session (as the
+    window's does); the command said "There is no session" and her session was lost."""
+    from nexus_logger.core.offline.durable import DurableLogger
+    from nexus_logger.core.sessions.lifecycle import end_session, start_session
+
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    now = datetime.now(ZoneInfo("America/New_York")).replace(microsecond=0)
+    bob = start_session(instrument=TEM, user="bob", at=now - timedelta(hours=5), engine=sqlite_db)
+    assert main(["session", "status", *base]) == 0  # this PC learns its instrument
+    with moved_away(sqlite_db):
+        at = (now - timedelta(hours=2)).isoformat()
+        assert main(["session", "start", *base, "--user", "alice", "--at", at]) == 3
+    assert main(["sync", "--db", sqlite_db]) != 0  # held: bob's session is open
+    staff = DurableLogger(sqlite_db)
+    [conflict] = staff.conflicts()
+    end_session(
+        session_identifier=bob.session.session_identifier,
+        at=now - timedelta(hours=4),
+        engine=sqlite_db,
+    )
+    assert main(["sync", "--db", sqlite_db, "--resolve", str(conflict.id)]) == 0
+    capsys.readouterr()
+    end = ["session", "end", *base, "--user", "alice"]
+    if named:
+        end += ["--session", conflict.session_identifier]
+    assert main(end) == 0, capsys.readouterr().err
+    rows = raw_query(
+        sqlite_db, "SELECT event_type, record_status FROM session_log WHERE user = 'alice'"
+    )
+    assert sorted(rows) == [("END", "TO_BE_BUILT"), ("START", "TO_BE_BUILT")]
+    capsys.readouterr()
+    main(end)  # ended once: not written again
+    said = capsys.readouterr()
+    assert ("had already ended" if named else "No session is open") in said.out + said.err
+    assert raw_query(sqlite_db, "SELECT COUNT(*) FROM session_log WHERE user = 'alice'") == [(2,)]
+
+
 def test_a_session_ended_by_its_identifier_is_no_longer_open_as_this_pc_knows_it(
     sqlite_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

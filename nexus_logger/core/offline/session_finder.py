@@ -190,16 +190,31 @@ class SessionFinder:
     ) -> OpenSession | None:
         """This PC's session whose START a conflict holds here (never written), without END:
         the newest on ``pid``, or the one named. Its user must still be able to end it: the
-        END is then kept with the START (written together, or held too), never refused."""
-        events = self._events((EventState.PENDING, EventState.HELD))
-        ended = {e.session_identifier for e in events if e.kind is EventKind.END}
+        END is then kept with the START (written together, or held too), never refused.
+
+        A START whose conflict staff marked handled is given up as an event of its own, not as
+        a session: its END still writes the whole session (``sender_end``), so its user can
+        end it as before (the window could; ``session end`` said there was no such session).
+        """
+        events = self._events(tuple(EventState))
+        waiting = (EventState.PENDING, EventState.HELD)
+        ends = [e for e in events if e.kind is EventKind.END]
+        ended_waiting = {e.session_identifier for e in ends if e.state in waiting}
+        ended_at_all = {e.session_identifier for e in ends}
+
+        def unended(e: OutboxEvent) -> bool:
+            if e.state is EventState.HELD:
+                return e.session_identifier not in ended_waiting
+            # Skipped and confirmed: given up by a resolved conflict (an unconfirmed START
+            # dropped at replay was never shown to anyone, and is not confirmed).
+            return e.state is EventState.SKIPPED and e.session_identifier not in ended_at_all
+
         held = [
             e
             for e in events
             if e.kind is EventKind.START
-            and e.state is EventState.HELD
             and e.confirmed
-            and e.session_identifier not in ended
+            and unended(e)
             and (pid is None or e.instrument_pid == pid)
             and (session_identifier is None or e.session_identifier == session_identifier)
         ]
