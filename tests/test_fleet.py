@@ -291,6 +291,15 @@ def test_an_instrument_pc_reports_only_for_its_own_instrument(pg_cluster, server
             with pytest.raises(psycopg.Error):
                 conn.execute(sql)
     assert raw_query(server["owner"], "SELECT * FROM nexus_logger_pc ORDER BY 1") == before
+    # Its own row: the account and the date are stamped by the server, whatever it writes.
+    with _as(pg_cluster, server, "inst") as conn:
+        conn.execute(
+            "UPDATE nexus_logger_pc SET db_account = 'staff_jsmith', "
+            "reported = '2099-01-01T00:00:00+00:00' WHERE hostname = 'tem-pc'"
+        )
+    (tem,) = [pc for pc in fleet.list_fleet(engine=server["owner"]) if pc.hostname == "tem-pc"]
+    assert tem.db_account == server["inst"]
+    assert abs((tem.last_seen - datetime.now(UTC)).total_seconds()) < 60
     assert not fleet.report_pc(
         hostname="tem-pc",
         instrument=SEM,

@@ -260,6 +260,17 @@ BEGIN
   RETURN NEW;
 END $f$;
 
+-- A PC's fleet report names the account and the time the server knows: a PC could write
+-- any account or date into its own row (it says what it likes about the rest).
+CREATE OR REPLACE FUNCTION nexus_logger_stamp_pc_report() RETURNS trigger
+LANGUAGE plpgsql {fn} AS $f$
+BEGIN
+  NEW.db_account := session_user;
+  NEW.reported := to_char(clock_timestamp() AT TIME ZONE 'UTC',
+                          'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"');
+  RETURN NEW;
+END $f$;
+
 -- The trail: one row per change, whoever makes it.
 CREATE OR REPLACE FUNCTION nexus_logger_record_change() RETURNS trigger
 LANGUAGE plpgsql {fn} AS $f$

@@ -187,6 +187,9 @@ CREATE CONSTRAINT TRIGGER nexus_logger_pair AFTER UPDATE ON "{sch}".session_log
 DROP TRIGGER IF EXISTS nexus_logger_stamp ON "{sch}".{audit};
 CREATE TRIGGER nexus_logger_stamp BEFORE INSERT ON "{sch}".{audit}
   FOR EACH ROW EXECUTE FUNCTION nexus_logger_stamp_audit();
+DROP TRIGGER IF EXISTS nexus_logger_stamp ON "{sch}".{prefix}pc;
+CREATE TRIGGER nexus_logger_stamp BEFORE INSERT OR UPDATE ON "{sch}".{prefix}pc
+  FOR EACH ROW EXECUTE FUNCTION nexus_logger_stamp_pc_report();
 {trail_triggers}
 DROP TRIGGER IF EXISTS nexus_logger_append_only ON "{sch}".{trail_table};
 CREATE TRIGGER nexus_logger_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
