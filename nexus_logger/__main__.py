@@ -2,6 +2,6 @@
 
 import sys
 
-from nexus_logger.cli import main
+from nexus_logger.cli import run
 
-sys.exit(main())
+sys.exit(run())

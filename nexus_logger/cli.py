@@ -199,8 +199,26 @@ def _config_for_the_whole_command(config: str | None) -> Iterator[None]:
             os.environ[CONFIG_ENV] = before
 
 
+def run() -> int:
+    """The process entry (the console script, ``python -m nexus_logger``, the packaged app):
+    :func:`main` with Python's cycle collector paused while the process starts
+    (``core/cycle_collector.py``). Tests call :func:`main`, which leaves the collector alone.
+    """
+    from nexus_logger.core import cycle_collector
+
+    cycle_collector.pause()
+    try:
+        return main()
+    finally:
+        if "nexus_logger.core.db.engine" in sys.modules:  # (never imported for --help)
+            from nexus_logger.core.db.engine import dispose_engines
+
+            dispose_engines()  # closed here, not left to the collector, which is frozen next
+        cycle_collector.freeze_for_exit()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
+    """The command line's work; returns the process exit code."""
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
@@ -252,4 +270,4 @@ def _main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

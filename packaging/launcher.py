@@ -1,8 +1,8 @@
-"""Entry script of the frozen app: the same ``main()`` as the ``nexus-logger`` console script."""
+"""Entry script of the frozen app: the same ``run()`` as the ``nexus-logger`` console script."""
 
 import sys
 
-from nexus_logger.cli import main
+from nexus_logger.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import and_, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from nexus_logger.core import NEXUSLIMS_API, coercion, timestamps
+from nexus_logger.core import NEXUSLIMS_API, coercion, cycle_collector, timestamps
 from nexus_logger.core.db.engine import (
     EngineLike,
     describe,
@@ -298,7 +298,7 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
     eng = get_engine(engine)
     require_usable(eng)
     factory = session_factory(Session, load_instruments(eng), engine)
-    with read_connection(eng) as conn, pairing.no_cyclic_gc(), pairing.small_page_cache(conn):
+    with read_connection(eng) as conn, cycle_collector.paused(), pairing.small_page_cache(conn):
         if is_sqlite(eng):
             rows = pairing.driver_rows(conn, pairing.rows_in_id_order_statement())
             order, ids = pairing.pair_in_id_order(rows, factory)

@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # Qt and the window are imported when run_app runs, not with 
 
 _logger = logging.getLogger(__name__)
 
+#: The longest the launch keeps Python's cycle collector paused when no START is answered.
+COLLECTOR_PAUSED_AT_MOST_MS = 10_000
+
 #: Set to 1 to print "window shown" on stdout and quit at once (``bench/bench_startup.py``).
 STARTUP_PROBE_ENV = "NEXUS_LOGGER_STARTUP_PROBE"
 
@@ -61,6 +64,7 @@ def run_app(args: argparse.Namespace) -> int:
     stop_signals.install()
     window.show()
     QTimer.singleShot(0, lambda: _after_show(app, window, started))
+    collect_again_after_start(window)
     code = 1
     try:
         code = int(app.exec())
@@ -79,6 +83,17 @@ def run_app(args: argparse.Namespace) -> int:
         logging.shutdown()
         os._exit(code)
     return code
+
+
+def collect_again_after_start(window: MainWindow) -> None:
+    """Past its START (or, should that wait on a question, some seconds later), the window
+    is a long-running process: Python collects cycles again (``core/cycle_collector.py``)."""
+    from PySide6.QtCore import QTimer
+
+    from nexus_logger.core import cycle_collector
+
+    window.session_started.connect(lambda _queued: cycle_collector.resume())
+    QTimer.singleShot(COLLECTOR_PAUSED_AT_MOST_MS, window, cycle_collector.resume)
 
 
 def _application() -> QApplication:

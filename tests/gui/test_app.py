@@ -78,6 +78,37 @@ def test_the_database_stack_is_imported_on_the_worker_never_on_the_gui_thread(sq
     assert "START" in {row["event_type"] for row in session_rows(sqlite_db)}  # really written
 
 
+def test_the_window_collects_cycles_again_once_its_start_is_answered(sqlite_db):
+    # The process entry pauses Python's cycle collector for the launch (core/cycle_collector.py);
+    # the window runs all day, so it must not stay paused past the START.
+    before = "from nexus_logger.core import cycle_collector\ncycle_collector.pause()\n"
+    after = "import gc\nprint('collecting:', gc.isenabled())\n"
+    out = _launch_in_python(sqlite_db, "start", before, after)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["window shown", "START committed", "collecting: True"]
+
+
+def test_the_window_collects_cycles_again_when_no_start_is_answered(
+    qtbot, make_window, sqlite_db, monkeypatch
+):
+    """A launch that waits on a question (or fails) gets the collector back some seconds on."""
+    import gc
+
+    from nexus_logger.core import cycle_collector
+    from nexus_logger.gui import app
+
+    monkeypatch.setattr(app, "COLLECTOR_PAUSED_AT_MOST_MS", 50)
+    window = make_window(sqlite_db, start=False)
+    cycle_collector.pause()
+    try:
+        app.collect_again_after_start(window)
+        assert not gc.isenabled()
+        qtbot.waitUntil(gc.isenabled)
+    finally:
+        cycle_collector.resume()
+        gc.unfreeze()
+
+
 def test_qt_speaking_while_the_process_shuts_down_does_not_crash_it(sqlite_db):
     # Qt unloads its plug-ins as the interpreter finalises and, with QT_DEBUG_PLUGINS, says so;
     # routed into Python's logging at that point it crashed the process (exit code 139).

@@ -49,7 +49,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import select, update
 
-from nexus_logger.core import faults
+from nexus_logger.core import cycle_collector, faults
 from nexus_logger.core.bridge import bridge_tables as bt
 from nexus_logger.core.bridge.bridge_copy import BATCH, adopt, copy_in, copy_out, next_gen
 from nexus_logger.core.bridge.bridge_pair import (
@@ -253,6 +253,7 @@ def watch(
     on_report: Callable[[RunReport | None, BaseException | None], None] | None = None,
 ) -> None:
     """Run every ``interval`` seconds until ``stop`` is set (the caller holds the lock)."""
+    cycle_collector.resume()  # a service that runs for days: past its start (cli.run paused it)
     while not stop.is_set():
         try:
             if not pair.lock_alive():

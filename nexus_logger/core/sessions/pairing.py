@@ -24,7 +24,6 @@ share one tzinfo per UTC offset (a ``datetime.fromisoformat`` result carries its
 
 from __future__ import annotations
 
-import gc
 from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -46,7 +45,6 @@ __all__ = [
     "BadSession",
     "bad_sessions",
     "driver_rows",
-    "no_cyclic_gc",
     "pair_in_id_order",
     "pair_joined",
     "rows_in_id_order_statement",
@@ -345,20 +343,3 @@ def small_page_cache(conn: Connection) -> Iterator[None]:
         yield
     finally:
         raw.execute(f"PRAGMA cache_size = {before}")
-
-
-@contextmanager
-def no_cyclic_gc() -> Iterator[None]:
-    """Pause Python's cycle collector while a million objects are made.
-
-    Every 700 new container objects trigger a collection, and the older generations are
-    re-scanned as they grow: at 1,000,000 sessions that was about a third of the time. The
-    objects made here hold no reference cycles; reference counting frees them as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
