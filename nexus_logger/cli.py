@@ -207,6 +207,7 @@ def run() -> int:
     from nexus_logger.core import cycle_collector
 
     cycle_collector.pause()
+    _writable_streams()
     try:
         return main()
     finally:
@@ -215,6 +216,23 @@ def run() -> int:
 
             dispose_engines()  # closed here, not left to the collector, which is frozen next
         cycle_collector.freeze_for_exit()
+
+
+def _writable_streams() -> None:
+    """Streams that ``print`` can always write to, so that an answer never fails a command
+    after its work was done (a START committed, then exit 1 and the START left unconfirmed).
+
+    The windowed Windows build has no console: its ``sys.stdout`` and ``sys.stderr`` are None
+    (the exit code and the log file tell the result there). And Windows gives output sent
+    to a file or a pipe its ANSI code page, which cannot write 'Ł' or '→'; a script reading
+    the output gets UTF-8, as JSON is meant to be.
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+        elif (stream.encoding or "").lower().replace("-", "") != "utf8" and not stream.isatty():
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
