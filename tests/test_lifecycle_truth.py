@@ -78,7 +78,9 @@ def test_absurd_years_are_refused_cleanly(
 def test_start_in_the_future_is_refused_like_a_future_end(
     sqlite_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["session", "start", "--db", sqlite_db, "--instrument", TEM, "--at", "2999-01-01"])
+    code = main(
+        ["session", "start", "--db", sqlite_db, "--instrument", TEM, "--at", "2999-01-01T09:00"]
+    )
     assert code == 2 and "is in the future" in capsys.readouterr().err
     assert dump_session_log(sqlite_db) == []
     soon = datetime.now(UTC) + timedelta(minutes=3)  # within the clock-skew tolerance
