@@ -26,7 +26,13 @@ def test_every_problem_type_is_found_with_its_rows(db: str) -> None:
     for ident, exp in expected.items():
         problem = found[(ident, exp.kind)]
         assert problem.row_ids == exp.row_ids, ident
-        assert problem.blocks_build is exp.blocks_build, ident
+        # On PostgreSQL NexusLIMS builds from the bridge's copy, which leaves such a session
+        # out: it is not built, but it stops nothing (the Admin tab said it stopped the run).
+        assert problem.blocks_build is (exp.blocks_build and not is_url(db)), ident
+        if exp.blocks_build:
+            said = problem.explanation
+            assert ("stops the whole build run" in said) is not is_url(db), ident
+            assert ("the bridge leaves such a session out" in said) is is_url(db), ident
         assert problem.fix == exp.fix, ident
         assert problem.explanation and problem.action, ident
         assert problem.explanation.endswith(".") and problem.action.endswith("."), ident

@@ -118,8 +118,7 @@ def user_mismatch(s: SessionRows) -> list[Problem]:
             f"Session {s.ident}: START was written for {fmt_user(start.user)} but END for "
             f"{', '.join(fmt_user(r.user) for r in differ) or fmt_user(start.user)}. "
             + (
-                "NexusLIMS pairs START and END by user, finds no END, and stops the whole "
-                "build run."
+                "NexusLIMS pairs START and END by user, finds no END," + s.harm()
                 if s.blocking
                 else "NexusLIMS pairs START and END by user; it will fail on this session "
                 "when it is to be built."
@@ -145,7 +144,7 @@ def instrument_mismatch(s: SessionRows) -> list[Problem]:
             f"{', '.join(sorted({repr(r.instrument) for r in differ}))}. NexusLIMS pairs "
             "START and END by instrument"
             + (
-                ", finds no END, and stops the whole build run."
+                ", finds no END," + s.harm()
                 if s.blocking
                 else " and will fail on this session when it is to be built."
             ),
@@ -174,8 +173,7 @@ def start_without_end(s: SessionRows) -> list[Problem]:
         s.problem(
             ProblemKind.START_WITHOUT_END,
             f"Session {s.ident} on {start.instrument} ({fmt_user(start.user)}) is TO_BE_BUILT "
-            f"but {why}. NexusLIMS raises an error on such a START and stops the whole build "
-            "run, so no session gets built.",
+            f"but {why}. NexusLIMS raises an error on such a START" + s.harm(),
             todo,
             [start, *ends],
             blocks_build=True,

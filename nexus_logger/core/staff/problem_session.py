@@ -53,6 +53,19 @@ class SessionRows:
     zones: dict[str, str]
     long_limit: timedelta
     now: datetime
+    #: PostgreSQL: NexusLIMS builds from the bridge's copy in its own file, and the bridge
+    #: leaves out a session NexusLIMS cannot pair or read, so no such session stops the run.
+    bridged: bool = False
+
+    def harm(self) -> str:
+        """What a session NexusLIMS cannot pair or read does to the build, after "NexusLIMS
+        ... fails on it" (the run stops, or, bridged, this session alone is left out)."""
+        if self.bridged:
+            return (
+                "; the bridge leaves such a session out of NexusLIMS's file, so it is not "
+                "built until this is fixed (the other sessions are)."
+            )
+        return " and stops the whole build run, so no session gets built."
 
     @cached_property
     def starts(self) -> list[Row]:
@@ -123,6 +136,8 @@ class SessionRows:
         self, kind: ProblemKind, explanation: str, action: str, affected: Iterable[Row], **kw: Any
     ) -> Problem:
         """A problem of this session naming the ``affected`` rows."""
+        if self.bridged:
+            kw["blocks_build"] = False  # the bridge holds the session back (see ``harm``)
         return Problem(
             kind=kind,
             session_identifier=self.ident,

@@ -28,11 +28,11 @@ def bad_timestamp(s: SessionRows) -> list[Problem]:
             ProblemKind.BAD_TIMESTAMP,
             f"{len(bad)} row(s) of session {s.ident} hold a timestamp that is not an ISO-8601 "
             f"time ({', '.join(repr(r.timestamp) for r in bad[:3])}). NexusLIMS parses every "
-            "TO_BE_BUILT row with datetime.fromisoformat and "
+            "TO_BE_BUILT row with datetime.fromisoformat, "
             + (
-                "stops the whole build run on this one."
+                "fails on this one" + s.harm()
                 if blocking
-                else "would stop the build run if this session were re-queued."
+                else "and would fail on this one if the session were re-queued."
             ),
             "Correct the timestamp in the database (for example to 2025-01-06T08:06:34-05:00) "
             "with a database tool, then re-check.",

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from nexus_logger.core.db.engine import EngineLike, get_engine, read_connection
+from nexus_logger.core.db.engine import EngineLike, get_engine, is_sqlite, read_connection
 from nexus_logger.core.db.schema import load_instruments, require_usable
 from nexus_logger.core.staff.overlaps import Overlap, find_overlaps
 from nexus_logger.core.staff.problem_checks import SessionRows, examine
@@ -61,9 +61,11 @@ def find_problems(
         rows = rows_of(conn, suspicious)
         overlapping = find_overlaps(conn, now.timestamp())
     zones = {pid: inst.timezone for pid, inst in instruments.items()}
+    bridged = not is_sqlite(eng)  # NexusLIMS 2.x reads only its SQLite file: the bridge's copy
     problems: list[Problem] = []
     for ident in suspicious:
-        problems.extend(examine(SessionRows(ident, rows.get(ident, []), zones, limit, now)))
+        found = SessionRows(ident, rows.get(ident, []), zones, limit, now, bridged=bridged)
+        problems.extend(examine(found))
     problems.extend(_overlap_problem(o) for o in overlapping)
     problems.sort(key=lambda p: (not p.blocks_build, KIND_ORDER[p.kind], p.row_ids[:1] or (0,)))
     _logger.info("Found %d problem(s) in %d suspicious session(s)", len(problems), len(suspicious))
