@@ -468,6 +468,33 @@ def test_longer_values_of_a_later_filter_are_not_cut_off(qtbot, make_tab, sqlite
     assert view.columnWidth(dragged) == 300  # widened where needed, never narrowed
 
 
+def test_an_action_result_never_pushes_the_buttons_over_the_rows(qtbot, make_tab, sqlite_db):
+    """At the main window's default size, a two-line result under the buttons squeezed the
+    detail panel: the buttons were drawn over the END row (staff trial, 760 x 640)."""
+    session(sqlite_db, "with-generations", status="TO_BE_BUILT", generations=1)
+    tab = make_tab(sqlite_db)
+    tab.resize(760, 500)  # its room in the 760 x 640 window, less a two-line note
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1)
+    tab.select_row(0)
+    wait_idle(qtbot, tab)
+    detail = tab.detail
+    detail.action_label.setText(
+        "Nothing was changed: session with-generations changed after the preview was made "
+        "(its END was written by its PC meanwhile). Look at it again and repeat the action "
+        "if it is still needed."
+    )
+
+    label = detail.action_label
+
+    def laid_out_whole() -> bool:
+        rows = detail.events_view.geometry()
+        buttons = detail.force_end_button.geometry()
+        every_line = label.height() >= label.heightForWidth(label.width()) > 20
+        return every_line and rows.bottom() < buttons.top() and buttons.bottom() < label.y()
+
+    qtbot.waitUntil(laid_out_whole)
+
+
 def test_the_sorted_columns_title_has_room_for_its_arrow_before_any_row_comes(
     qtbot, make_tab, tmp_path
 ):

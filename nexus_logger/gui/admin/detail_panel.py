@@ -3,7 +3,7 @@ would find for it, and the admin action buttons that apply to it."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -68,6 +68,20 @@ class DetailPanel(QWidget):
         self.action_label.setWordWrap(True)
         self.action_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.action_label)
+
+    def minimumSizeHint(self) -> QSize:
+        """As high as the wrapped title and action result need at the panel's width.
+
+        Qt's layouts count a word-wrapped label at the height of a wide one, so the splitter
+        squeezed the panel below what it shows: a two-line "Nothing was changed ..." pushed
+        the buttons over the END row (staff trial, 760 x 640)."""
+        hint = super().minimumSizeHint()
+        width = self.contentsRect().width()
+        extra = 0
+        for label in (self.detail_title, self.action_label):
+            if label.text() and not label.isHidden():
+                extra += max(0, label.heightForWidth(width) - label.minimumSizeHint().height())
+        return QSize(hint.width(), hint.height() + extra)
 
     def _build_note(self) -> QHBoxLayout:
         # The whole note, readable and scrollable by keyboard: the list cuts a long one and
