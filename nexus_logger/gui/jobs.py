@@ -13,7 +13,13 @@ from datetime import datetime
 from types import EllipsisType
 from typing import TYPE_CHECKING
 
-from nexus_logger.core.errors import Conflict, DatabaseUnavailable, NotFound, SessionEnded
+from nexus_logger.core.errors import (
+    Conflict,
+    DatabaseReadOnly,
+    DatabaseUnavailable,
+    NotFound,
+    SessionEnded,
+)
 from nexus_logger.gui import text
 
 if TYPE_CHECKING:
@@ -70,6 +76,8 @@ class HeartbeatResult:
     note: str | None | EllipsisType = ...
     #: The database could not be reached: the heartbeat was kept on this PC.
     unreachable: bool = False
+    #: The database answered but refused the write (read-only): kept on this PC too.
+    refused: bool = False
 
 
 def connect(settings: Settings) -> Connected:
@@ -141,6 +149,9 @@ def sync_state(logger: DurableLogger, session: OpenSession | None = None) -> Syn
             logger.check_reachable()
         except DatabaseUnavailable as err:
             state = SyncState(False, logger.pending_count(), str(err), _conflicts_here(logger))
+        except DatabaseReadOnly as err:  # it answers: not "offline" (and not a failed job)
+            pending, conflicts = logger.pending_count(), _conflicts_here(logger)
+            state = SyncState(True, pending, str(err), conflicts, refusing=True)
         else:
             state = SyncState(True, logger.pending_count(), conflicts=_conflicts_here(logger))
     if session is None:
@@ -234,6 +245,12 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
         _logger.info("Heartbeat of %s kept on this PC: %s", session.session_identifier, err)
         at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)
         return HeartbeatResult(at, unreachable=True)
+    except DatabaseReadOnly as err:
+        _logger.info(
+            "Heartbeat of %s refused, kept on this PC: %s", session.session_identifier, err
+        )
+        at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)
+        return HeartbeatResult(at, refused=True)
     except Conflict as err:
         if logger.pending_count():
             # This PC still holds an END (or START) for it; the database is simply behind.

@@ -372,6 +372,48 @@ def test_events_waiting_for_a_read_only_database_are_not_said_offline(
         immutable(False)
 
 
+def test_a_read_only_database_is_said_as_soon_as_a_heartbeat_is_refused(
+    qtbot, make_window, sqlite_db, tmp_path
+):
+    """A read-only share answers every status check: the status line said "Online: everything
+    is saved in the database" while heartbeats and the note were refused (user trial)."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    folder = tmp_path / "share"
+    folder.mkdir()
+    path = folder / "nexuslims.sqlite"
+    shutil.copyfile(sqlite_db, path)
+    window = make_window(str(path), db_timeout_seconds=1, auto_close_seconds=600)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.sync_indicator.plain_text().startswith("Online"))
+
+    def immutable(on: bool) -> bool:  # the file only: it opens and reads as before
+        flag = "+i" if on else "-i"
+        return subprocess.run(["chattr", flag, str(path)], capture_output=True).returncode == 0
+
+    if not immutable(True):
+        immutable(False)
+        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
+    try:
+        window.send_heartbeat()
+        footer = window.sync_indicator
+        qtbot.waitUntil(lambda: "refuses changes" in footer.plain_text())
+        window.refresh_sync_state()  # the next status check reads fine: it must not undo it
+        qtbot.waitUntil(lambda: window.worker.pending == 0)
+        assert "refuses changes" in footer.plain_text() and "Online" not in footer.plain_text()
+        window.save_note("grid 7")
+        status = window.session_page.note_status
+        qtbot.waitUntil(lambda: "refuses changes right now" in status.text())
+        assert "Ask IT" not in status.text()  # a user's sentence, not staff's
+    finally:
+        immutable(False)
+    window.send_heartbeat()  # the share takes writes again
+    qtbot.waitUntil(lambda: footer.plain_text().startswith("Online"))
+
+
 def test_a_start_held_because_another_session_opened_says_so(qtbot, make_window, sqlite_db):
     """Two PCs start while the database is away; this one's START arrives second and is held
     (another session is open). Its page kept saying the start "will be sent when the database

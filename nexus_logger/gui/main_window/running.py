@@ -120,6 +120,10 @@ class RunningSession(WindowState):
             # The status line must not say "Online" until the next sync tick (30 s): the sync
             # job says what is waiting and why.
             self.refresh_sync_state()
+        elif result.refused:
+            self._say_writes_refused(True)
+        elif result.at is not None and not result.unreachable:
+            self._say_writes_refused(False)  # written: the database takes changes again
         if result.note is not ... and self.phase is Phase.RUNNING and self.session == session:
             self._note_read(result.note)
         if result.ended_elsewhere and self.phase is Phase.RUNNING and self.session == session:
@@ -139,6 +143,17 @@ class RunningSession(WindowState):
                 queued=False,
                 countdown=False,
             )
+
+    def _say_writes_refused(self, refused: bool) -> None:
+        """A read-only database answers every status check, so only a refused write tells:
+        the status line said "Online: everything is saved" while heartbeats and notes were
+        refused (user trial, a read-only share)."""
+        if refused == self._writes_refused:
+            return
+        self._writes_refused = refused
+        footer = self.sync_indicator
+        if footer.online is not False:
+            footer.set_state(True, footer.pending, footer.conflicts, refusing=refused)
 
     def refresh_sync_state(self) -> None:
         """Send events waiting on this PC and update the status line (in the background)."""
@@ -178,7 +193,10 @@ class RunningSession(WindowState):
 
     def _on_sync_state(self, state: jobs.SyncState) -> None:
         self.sync_indicator.set_state(
-            state.online, state.pending, state.conflicts, refusing=state.refusing
+            state.online,
+            state.pending,
+            state.conflicts,
+            refusing=state.refusing or (bool(state.online) and self._writes_refused),
         )
         if self._sync_again:
             self._sync_again = False
@@ -278,9 +296,15 @@ class RunningSession(WindowState):
                 self.session = dataclasses.replace(self.session, note=cleaned)
             self.session_page.note_status.setText("Note saved.")
             self.session_page.note_status.setToolTip("")
+            self._say_writes_refused(False)
 
         def failed(error: JobError) -> None:
-            from nexus_logger.core.errors import DatabaseUnavailable, NoteChanged, NotFound
+            from nexus_logger.core.errors import (
+                DatabaseReadOnly,
+                DatabaseUnavailable,
+                NoteChanged,
+                NotFound,
+            )
 
             if isinstance(error.exception, NoteChanged):
                 if not same_session():
@@ -300,16 +324,22 @@ class RunningSession(WindowState):
                     "Press Enter again to replace it with your text."
                 )
                 self.session_page.note_status.setToolTip(current or "")
-            elif isinstance(error.exception, DatabaseUnavailable | NotFound):
+            elif isinstance(error.exception, DatabaseUnavailable | DatabaseReadOnly | NotFound):
                 # Not in the database yet: keep it here, retried with the next status check,
                 # and carried by the END in any case.
                 self._note_pending = note
                 if self.session is not None:
                     self.session = dataclasses.replace(self.session, note=note or None)
                 # Held by this window only (the END carries it): say so, not "on this PC".
+                refused = isinstance(error.exception, DatabaseReadOnly)
                 self.session_page.note_status.setText(
-                    "Note not saved yet: this window saves it when the database answers."
+                    "Note not saved yet: the database refuses changes right now. This window "
+                    "saves it when the database takes them again."
+                    if refused
+                    else "Note not saved yet: this window saves it when the database answers."
                 )
+                if refused:
+                    self._say_writes_refused(True)
                 if isinstance(error.exception, DatabaseUnavailable):
                     # The footer must not go on saying "Online" until the next heartbeat.
                     footer = self.sync_indicator

@@ -55,6 +55,9 @@ class WindowState:
     _inflight: dict[str, int]
     #: A status check was asked for while one ran: it runs once more after it.
     _sync_again: bool
+    #: The database answered a heartbeat or note of this window with "read-only" (and no
+    #: write has been taken since): the status line says it refuses changes.
+    _writes_refused: bool
     #: The window was closed while starting: it closes once the steps have answered.
     _close_after_start: bool
     #: The question about a session found open, while it waits for the user.

@@ -95,6 +95,7 @@ class MainWindow(
         self._generation = 0
         self._inflight: dict[str, int] = {}
         self._sync_again = False
+        self._writes_refused = False
         self._close_after_start = False
         self._question: QDialog | None = None
         self._last_heartbeat = 0.0

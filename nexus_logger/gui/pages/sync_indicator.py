@@ -50,6 +50,8 @@ class SyncIndicator(QLabel):
                 words = "Offline: " + words
         elif online is None:
             color, words = theme.GREY, "Checking the database\u2026"
+        elif online and refusing:
+            color, words = theme.AMBER, "The database answers but refuses changes right now"
         elif online:
             color = theme.GREEN
             words = f"Online: everything is saved in the {self.database_words}"
