@@ -465,6 +465,10 @@ def test_session_ended_by_staff_is_noticed_at_the_next_heartbeat(qtbot, make_win
     page = window.ended_page
     assert "ended elsewhere" in page.message_label.text()
     assert page.countdown_label.text() == ""  # stays open to say so
+    # Enter there must not start a session (whose question's default, for another login's
+    # open session, ends that one): the focus is on Close.
+    qtbot.waitUntil(lambda: page.close_button.hasFocus())
+    assert not page.new_button.hasFocus()
     assert page.duration_label.text() == "Duration: 3 min 20 s"
     end_time = ended.ended.strftime("%H:%M")
     assert page.times_label.text().split(" to ")[1].startswith(end_time)

@@ -251,10 +251,8 @@ class EndFlow(WindowState):
             self.ended_page.set_countdown(self._countdown_left)
 
     def keep_window_open(self) -> None:
-        """Cancel the countdown after End."""
+        """Cancel the countdown after End (the page then puts the focus on Close)."""
         self._stop_countdown()
-        # Not "Start a new session": a second key press must not start one.
-        self.ended_page.close_button.setFocus()
 
     def _stop_countdown(self) -> None:
         self._countdown.stop()

@@ -108,3 +108,7 @@ class EndedPage(QWidget):
             self.keep_open_button.setFocus()
         else:
             self.countdown_label.setText("")
+            # Not "Start a new session": a second Enter must not start one. On the page that
+            # says the session was ended elsewhere, the next Enter took the default of the
+            # question about another login's open session: two Enters ended it (user trial).
+            self.close_button.setFocus()
