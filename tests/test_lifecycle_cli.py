@@ -130,6 +130,32 @@ def test_end_at_naive_time_is_instrument_zone(
     assert rows == [("START", "2025-01-06T08:00:00-05:00"), ("END", "2025-01-06T09:30:00-05:00")]
 
 
+def test_another_login_may_not_change_the_note_or_keep_the_session_alive(
+    sqlite_db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PC is shared: quinn's 'session note' replaced pat's note, and quinn's 'session
+    heartbeat' made pat's abandoned session look in use (user trial). Both are refused, as
+    'session end' is; reading the note stays open to anyone."""
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base, "--user", "pat", "--note", "grid 4"]) == 0
+    ident = find_open_session(TEM, engine=sqlite_db).session_identifier
+    capsys.readouterr()
+    from nexus_logger.core.sessions import lifecycle
+
+    monkeypatch.setattr(lifecycle, "default_user", lambda: "quinn")
+    assert main(["session", "note", *base, "quinn was here"]) == 4
+    assert "is not yours: pat started it" in capsys.readouterr().err
+    assert main(["session", "heartbeat", *base]) == 4
+    assert "no heartbeat was recorded" in capsys.readouterr().err
+    assert lifecycle.get_note(ident, engine=sqlite_db) == "grid 4"
+    tables = raw_query(sqlite_db, "SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert ("nexus_logger_heartbeat",) not in tables  # no heartbeat was ever written
+    assert main(["session", "note", *base]) == 0  # reading it is not changing it
+    assert capsys.readouterr().out.strip() == "grid 4"
+    monkeypatch.setattr(lifecycle, "default_user", lambda: "PAT")  # the owner, any spelling
+    assert main(["session", "heartbeat", *base]) == 0
+
+
 def test_end_at_heartbeat(sqlite_db: str, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["--db", sqlite_db, "--instrument", TEM]
     assert main(["session", "start", *base]) == 0

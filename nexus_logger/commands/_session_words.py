@@ -51,6 +51,24 @@ def not_yours(args: argparse.Namespace, session: Any, *, offline: bool = False) 
     return refused(args, message, {"ended": None, "session": session.as_dict()}, offline=offline)
 
 
+def someone_elses(args: argparse.Namespace, session: Any, what: str) -> int | None:
+    """Refuse ``what`` (a heartbeat, a new note) on another person's open session, or None
+    when it is the caller's (``--user`` or the login). A PC is shared: another login's
+    heartbeat made an abandoned session look in use, and its note replaced the owner's."""
+    from nexus_logger.core.sessions.lifecycle import default_user
+    from nexus_logger.core.settings.identity import same_user
+
+    who = getattr(args, "user", None) or default_user()
+    if same_user(session.user, who):
+        return None
+    message = (
+        f"The open session on {session.instrument.instrument_pid} is not yours: "
+        f"{session.user or 'an unknown user'} started it at {when(session.started)}; "
+        f"{what}. Only its user can do this."
+    )
+    return refused(args, message, {"session": session.as_dict()})
+
+
 def no_open(args: argparse.Namespace, pid: str, *, offline: bool = False) -> int:
     if offline:  # only what this PC knows: never a claim about the database
         message = (

@@ -296,6 +296,9 @@ def cmd_heartbeat(args: argparse.Namespace) -> int:
         return words.refused(
             args, message, {"session_identifier": None}, offline=bool(durable.offline_reason)
         )
+    refusal = words.someone_elses(args, session, "no heartbeat was recorded")
+    if refusal is not None:
+        return refusal
     away: str | None = None
     try:
         engine = durable.engine()
@@ -336,6 +339,9 @@ def cmd_note(args: argparse.Namespace) -> int:
         return words.refused(args, message, {"session_identifier": None, "note": None})
     ident = session.session_identifier
     if args.text is not None:
+        refusal = words.someone_elses(args, session, "its note was not changed")
+        if refusal is not None:
+            return refusal
         set_note(ident, args.text, engine=engine)
     note = get_note(ident, engine=engine)
     if args.format == "json":
