@@ -17,8 +17,10 @@ ADMINS = ["root", aa.current_login()]
 
 
 @pytest.fixture
-def trail(sqlite_db: str) -> str:
-    """Three admin actions written by nexus-logger: an intact chain of three rows."""
+def trail(sqlite_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Three admin actions written by nexus-logger: an intact chain of three rows (listed by
+    an administrator)."""
+    monkeypatch.setenv("NEXUS_LOGGER_ADMINISTRATORS", aa.current_login())
     for ident in ("a", "b", "c"):
         session(sqlite_db, ident, status="ERROR")
         aa.requeue(ident, administrators=ADMINS, engine=sqlite_db)
@@ -42,6 +44,20 @@ def test_intact_chain_is_quiet_and_rows_chain(trail: str, capsys) -> None:
     assert report.ok and report.chained_rows == 3
     assert main(["admin", "audit", "--db", trail]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_the_trail_is_listed_to_whom_the_admin_view_is_shown(
+    trail: str, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It names every session and staff's logins: 'admin audit' follows the admin view's rule
+    (it listed everything to anyone while 'nexus-logger admin' refused them)."""
+    monkeypatch.setenv("NEXUS_LOGGER_ADMINISTRATORS", "someone-else")
+    assert main(["admin", "audit", "--db", trail, "--format", "json"]) == 4
+    assert "may not list the audit trail" in capsys.readouterr().err
+    monkeypatch.setenv("NEXUS_LOGGER_ADMIN_TAB_FOR_EVERYONE", "true")
+    assert main(["admin", "audit", "--db", trail, "--format", "json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert len(entries) == 3 and aa.current_login() not in {e["login"] for e in entries}
 
 
 def test_edited_row_is_reported(trail: str, capsys) -> None:

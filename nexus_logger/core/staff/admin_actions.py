@@ -124,6 +124,16 @@ def may_see_admin_view(settings: Any) -> bool:
     )
 
 
+def hides_people(settings: Any, is_admin: bool) -> bool:
+    """Whether this viewer sees the admin view's names and notes hidden: not an administrator,
+    and ``admin_tab_shows_people`` off. The demo's sessions are made up: nobody's to hide."""
+    return (
+        not is_admin
+        and not bool(getattr(settings, "admin_tab_shows_people", False))
+        and not bool(getattr(settings, "uses_demo", False))
+    )
+
+
 def require_administrator(
     login: str | None = None, administrators: Sequence[str] | None = None
 ) -> str:

@@ -70,11 +70,7 @@ class AdminTab(TabActions, TabPages):
         #: True when this viewer may not see who used an instrument: every result the tab
         #: loads then passes through core/staff/privacy.py (``admin_tab_shows_people``). The
         #: demo's sessions are made up (and the viewer's own): nobody's to hide.
-        self.hide_people = (
-            not self.is_admin
-            and not bool(getattr(settings, "admin_tab_shows_people", False))
-            and not bool(getattr(settings, "uses_demo", False))
-        )
+        self.hide_people = admin_actions.hides_people(settings, self.is_admin)
         self.zones: dict[str, str] = {}
         self._started = False
         self._refreshing = False
