@@ -184,16 +184,23 @@ def test_typed_digits_are_the_time_written(qtbot, dialog: EndTimeDialog) -> None
     assert dialog.result() == EndTimeDialog.DialogCode.Accepted
 
 
-def test_a_session_started_this_minute_can_be_ended_at_the_time_offered(qtbot) -> None:
+def test_the_start_s_own_minute_is_refused_before_ok_as_the_action_refuses_it(qtbot) -> None:
     """The field offers the current minute; for a session started within it, that minute
-    means "at the start" (it was refused as "before the session started")."""
+    means "at the start" (it was refused as "before the session started"), which the action
+    then refuses: a record of no time at all. OK let it through, and after the dialog the
+    user read "Nothing was changed" (staff trial); it is said under the field now."""
     started = NOW.replace(second=31)
     dlg = EndTimeDialog(started, "America/New_York", now=NOW.replace(second=50))
     qtbot.addWidget(dlg)
     dlg.show()
     assert dlg.edit.text() == "2026-03-10 14:30"
-    assert dlg.problem_label.text() == "" and _ok(dlg).isEnabled()
-    assert dlg.value() == started
+    assert "the minute the session started" in dlg.problem_label.text()
+    assert "before the session started" not in dlg.problem_label.text()
+    assert not _ok(dlg).isEnabled() and dlg.value() is None
+    exact = EndTimeDialog(STARTED.replace(second=0), "America/New_York", now=NOW)
+    qtbot.addWidget(exact)
+    _type(qtbot, exact, "2026-03-10 08:05")  # a start on the minute: the same
+    assert "the minute the session started" in exact.problem_label.text()
 
 
 @pytest.mark.parametrize(

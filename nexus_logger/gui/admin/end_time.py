@@ -93,6 +93,12 @@ def end_problem(
     if ends_before_start(ended, started, start_text or started.isoformat()):
         shown = started.astimezone(ended.tzinfo).strftime("%Y-%m-%d %H:%M:%S %Z")
         return f"That is before the session started ({shown}). Give a later time."
+    if abs(timestamps.seconds_between(started, ended)) < 1e-3:
+        # (as the action itself refuses it; OK let it through, then "Nothing was changed")
+        return (
+            "That is the minute the session started: NexusLIMS would build a record of no "
+            "time at all. Give the time it really ended."
+        )
     return None
 
 
