@@ -184,6 +184,20 @@ def test_pc_not_mapped(db: str) -> None:
     assert relevant_check(checks, NotFound("x")) is check
 
 
+def test_a_staff_pc_without_an_instrument_is_a_warning_not_a_problem(db: str) -> None:
+    """postgres-roles.md asks for 'doctor' on each PC: on a staff PC it said PROBLEM and
+    advised mapping it to an instrument, which would make its window log sessions."""
+    from nexus_logger.core.staff.admin_actions import current_login
+
+    settings = settings_for(db, administrators=[current_login()])
+    found = by_name(run_checks(settings, hostname="STAFF-PC"))
+    station = found["station"]
+    assert station.status == "WARNING", station
+    assert "That is right for a staff PC" in station.message
+    assert station.fix.startswith("On an instrument PC: map this PC once")
+    assert [c.name for c in found.values() if c.status == "PROBLEM"] == []
+
+
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "EST+5"])
 def test_an_instrument_whose_time_zone_is_no_zone_is_a_problem(mapped_db: str, zone: str) -> None:
     """Its times would silently be written in UTC (the zone falls back), and NexusLIMS cannot

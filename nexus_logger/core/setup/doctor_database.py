@@ -222,6 +222,18 @@ def check_station(settings: Settings, engine: Engine, hostname: str | None = Non
                 "Map this PC once with 'nexus-logger station set PID' (it is stored in the "
                 "database for every user of this PC), or set 'instrument' in the config file."
             )
+            from nexus_logger.core.staff.admin_actions import is_administrator
+
+            if is_administrator(administrators=settings.administrators):
+                # A staff PC logs no sessions: mapping it would make its window log them.
+                return Check(
+                    "station",
+                    True,
+                    f"{err} That is right for a staff PC (the Admin tab and the commands need "
+                    "no instrument); an instrument PC must be mapped.",
+                    f"On an instrument PC: {fix[0].lower()}{fix[1:]}",
+                    warning=True,
+                )
         return Check("station", False, str(err), fix)
     from nexus_logger.core.timestamps import is_valid_zone
 
