@@ -90,6 +90,22 @@ def test_precedence_of_database(
     assert settings.values["database"] == expected_value
 
 
+def test_the_outbox_folder_is_a_whole_path_with_its_variables_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative outbox_folder was found from the working folder, which differs between the
+    shortcut, a scheduled task and a console: each kept its own outbox, and events one kept were
+    never sent by the others (Windows review). IT writes %ProgramData% (or $VAR) in paths."""
+    from nexus_logger.core.errors import ConfigError
+    from nexus_logger.core.settings import paths
+
+    with pytest.raises(ConfigError, match="outbox_folder.*must be a whole path"):
+        load_settings(overrides={"outbox_folder": "nexus-outbox"})
+    monkeypatch.setenv("NEXUS_TEST_SHARE", str(tmp_path))
+    settings = load_settings(overrides={"outbox_folder": "$NEXUS_TEST_SHARE/outbox"})
+    assert paths.machine_outbox_dir(settings.outbox_folder) == tmp_path / "outbox"
+
+
 def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each key: file beats default, environment beats file, command line beats environment."""
     samples = {
@@ -97,7 +113,7 @@ def test_precedence_for_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         "instrument": ("FILE-PID", "ENV-PID", "CLI-PID"),
         "demo": (True, "false", None),
         "on_quit": ("keep", "end", None),
-        "outbox_folder": ("D:/nexus-outbox", "E:/outbox", None),
+        "outbox_folder": ("/srv/nexus-outbox", "/var/outbox", None),
         "administrators": (["file"], "env1, env2", None),
         "facility_contact": ("Jane, +1 555 0100", "help@example.org", None),
         "auto_close_seconds": (7, "8", None),

@@ -6,8 +6,10 @@ from it (``python -m nexus_logger.core.settings.config --write-readme``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 #: The environment variable naming another config file.
@@ -46,6 +48,24 @@ class Field:
         if self.maximum is not None:
             parts.append(f"≤ {num_text(self.maximum)}")
         return ", ".join(parts)
+
+
+def folder_path(value: str) -> Path:
+    """A folder setting as a path: ``~`` and the platform's variables expanded (``%ProgramData%``
+    on Windows, ``$HOME`` on POSIX), as IT writes them."""
+    return Path(os.path.expandvars(value.strip())).expanduser()
+
+
+def _whole_path(value: str) -> str | None:
+    """Why a folder setting is no whole path, or None. A relative folder is found from the
+    working folder, which differs by how the program was started (the shortcut, a scheduled
+    task, a console): each would keep its own outbox, and events kept by one were never sent
+    by the others."""
+    if value.strip() and not folder_path(value).is_absolute():
+        return (
+            "must be a whole path, such as C:\\ProgramData\\nexus-outbox or /var/lib/nexus-outbox"
+        )
+    return None
 
 
 def num_text(value: float) -> str:
@@ -217,9 +237,11 @@ FIELDS: tuple[Field, ...] = (
         "",
         "Folder of this PC's one outbox (events waiting for the database), which every login "
         "must be able to write. Empty: the machine-wide data folder (Windows "
-        "%ProgramData%\\nexus-logger, Linux the first folder of XDG_DATA_DIRS). Set it in the "
-        "machine-wide config file.",
+        "%ProgramData%\\nexus-logger, Linux the first folder of XDG_DATA_DIRS). A whole path; "
+        "%VARIABLES% (Windows) or $VARIABLES are expanded. Set it in the machine-wide config "
+        "file.",
         env=("NEXUS_LOGGER_OUTBOX_FOLDER",),
+        check=_whole_path,
     ),
     Field(
         "on_quit",

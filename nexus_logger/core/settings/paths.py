@@ -27,6 +27,8 @@ from pathlib import Path
 
 import platformdirs
 
+from nexus_logger.core.settings.config_fields import folder_path
+
 _logger = logging.getLogger(__name__)
 
 APP_NAME = "nexus-logger"
@@ -89,7 +91,7 @@ def machine_outbox_dir(configured: str = "") -> Path:
     """Folder of this PC's one outbox: ``configured`` (the ``outbox_folder`` setting) if given,
     else ``$NEXUS_LOGGER_MACHINE_DIR/data``, else platformdirs' site data folder."""
     if configured.strip():
-        return Path(configured.strip()).expanduser()
+        return folder_path(configured)
     home = _machine_home()
     if home:
         return home / "data"
