@@ -821,6 +821,29 @@ def test_end_is_kept_on_this_pc_at_once_while_the_server_hangs(qtbot, make_windo
 
 @pytest.mark.postgres
 @pytest.mark.skipif(os.name == "nt", reason="freezes a server process with SIGSTOP")
+def test_while_the_end_waits_on_the_database_the_clock_stops_and_the_end_is_said_kept(
+    qtbot, make_window, pg_db
+):
+    """The END waited behind a heartbeat stuck on the database: the page said "Ending the
+    session..." all the while and the elapsed clock ran on past the click (user trial, a
+    locked file). The clock stops at the click; after the timeout the page says the END is
+    saved on this PC."""
+    window = make_window(pg_db, auto_close_seconds=60, db_timeout_seconds=1)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=15_000)
+    page = window.session_page
+    with _server_frozen(pg_db):
+        window.send_heartbeat()
+        window.end_session(ask_about_files=False)
+        shown = page.elapsed_label.text()
+        qtbot.waitUntil(lambda: "has not answered yet" in page.message_label.text(), timeout=15_000)
+        assert "saved on this PC" in page.message_label.text()
+        assert window.phase is Phase.ENDING and page.elapsed_label.text() == shown
+    wait_phase(qtbot, window, Phase.ENDED, timeout=60_000)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(os.name == "nt", reason="freezes a server process with SIGSTOP")
 def test_the_status_line_stops_saying_online_when_the_server_stops_answering(
     qtbot, make_window, pg_db
 ):

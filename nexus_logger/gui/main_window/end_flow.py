@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.files.filestore import FileReport, Outcome
 from nexus_logger.gui import jobs, text
 from nexus_logger.gui.main_window.phase import Phase
@@ -117,6 +118,7 @@ class EndFlow(WindowState):
         self._set_phase(Phase.ENDING)
         self.session_page.set_ending()
         self.session_page.set_message("")
+        self.session_page.set_elapsed(timestamps.seconds_between(session.started, clicked))
         self._heartbeat_timer.stop()
         # The END is on its way: "everything is saved" from the last check is not true now.
         footer = self.sync_indicator
@@ -133,6 +135,9 @@ class EndFlow(WindowState):
             # Kept or not (the outbox cannot be used, the time is refused): the database
             # work below says the outcome, and the same refusal, as before.
             self._end_kept = kept
+            if kept and self.settings is not None:
+                wait_ms = int((float(self.settings.db_timeout_seconds) + 5) * 1000)
+                QTimer.singleShot(wait_ms, self, lambda: self._say_end_kept_while_waiting(session))
             self.worker.submit(
                 logger.end,
                 carried,
@@ -156,6 +161,16 @@ class EndFlow(WindowState):
             on_done=lambda event: send(event is not None),
             on_error=lambda _error: send(False),
         )
+
+    def _say_end_kept_while_waiting(self, session: OpenSession) -> None:
+        """The database has not answered the END in its timeout (a job ahead of it waits on a
+        locked file or a hung server): say that the END is safe on this PC meanwhile, rather
+        than "Ending the session..." for as long as that lasts."""
+        if self.phase is Phase.ENDING and self._end_kept and self.session == session:
+            self.session_page.set_message(
+                "The database has not answered yet. The session end is saved on this PC and is "
+                "sent as soon as the database answers."
+            )
 
     def _on_end_failed(self, error: JobError) -> None:
         if self.phase is not Phase.ENDING:

@@ -62,7 +62,9 @@ class RunningSession(WindowState):
         )
 
     def _update_elapsed(self) -> None:
-        if self.session is not None and self.phase in (Phase.RUNNING, Phase.ENDING):
+        # Not while ending: the session ended at the click (a database slow to answer kept
+        # the clock counting past it, for a minute in the user trial).
+        if self.session is not None and self.phase is Phase.RUNNING:
             seconds = timestamps.seconds_between(self.session.started, datetime.now(UTC))
             self.session_page.set_elapsed(seconds)
 
