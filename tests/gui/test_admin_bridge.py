@@ -54,7 +54,7 @@ def test_bridge_status_line_on_postgres(
     assert tab.bridge_label.styleSheet() == ""
 
     # The last error is shown where staff look.
-    assert main(["bridge", "--from", pg_db, "--to", str(tmp_path / "gone.sqlite")]) == 2
+    assert main(["bridge", "--from", pg_db, "--to", str(tmp_path / "gone.sqlite")]) == 6
     capsys.readouterr()
     qtbot.waitUntil(lambda: tab.last_refresh is not None and not tab.busy, timeout=15_000)
     tab.refresh()
