@@ -633,9 +633,13 @@ def test_tampered_audit_trail_is_shown(qtbot, make_tab, sqlite_db):
     )
     raw_execute(sqlite_db, "UPDATE nexus_logger_audit SET login = 'nobody'")
     tab = make_tab(sqlite_db)
+    # Said at the tab's first load, on the Sessions page: it waited for someone to open the
+    # Audit page (staff trial).
+    qtbot.waitUntil(lambda: tab.trail_label.isVisible())
+    assert tab.pages.currentWidget() is not tab.audit_page
+    assert "Audit row 1 was changed after it was written." in tab.trail_label.text()
     tab.load_audit()
     qtbot.waitUntil(lambda: tab.trail_label.isVisible())
-    assert "Audit row 1 was changed after it was written." in tab.trail_label.text()
 
 
 def test_real_confirmation_dialog(qtbot, make_tab, sqlite_db):

@@ -51,6 +51,12 @@ class AuditPage(QWidget):
         self._jobs.submit(
             admin_actions.list_audit, engine=self._database, on_done=self.audit_model.set_items
         )
+        self.check_trail()
+
+    def check_trail(self) -> None:
+        """Check the trail's chain (the tab's red line says what was edited by hand); also
+        at the tab's first load and each refresh: seen only on this page, it waited for
+        someone to open it."""
         self._jobs.submit(
             problems.audit_trail_problems,
             engine=self._database,

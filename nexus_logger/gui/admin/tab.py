@@ -166,6 +166,7 @@ class AdminTab(TabActions, TabPages):
         self.apply_filters()
         self.load_bridge_status()
         self.jobs.after_idle(self.problems_page.load)
+        self.jobs.after_idle(self.audit_page.check_trail)
 
     def refresh(self) -> None:
         """Reload what is shown, keeping the selection (also run by the auto-refresh timer)."""
@@ -186,6 +187,8 @@ class AdminTab(TabActions, TabPages):
 
         def then_problems() -> None:
             self.problems_page.load()
+            if self.pages.currentWidget() is not self.audit_page:  # (its load checks it)
+                self.audit_page.check_trail()
             self.jobs.after_idle(self._refresh_done)
 
         self.jobs.after_idle(then_problems)
