@@ -60,6 +60,24 @@ def test_the_trail_is_listed_to_whom_the_admin_view_is_shown(
     assert len(entries) == 3 and aa.current_login() not in {e["login"] for e in entries}
 
 
+def test_a_row_added_by_hand_is_blamed_alone_not_the_next_real_one(trail: str) -> None:
+    """A row inserted by hand without a hash, then a real admin action: the new row chained to
+    nothing and was itself reported as not following the row before it (staff trial)."""
+    _sql(
+        trail,
+        "INSERT INTO nexus_logger_audit (at, login, hostname, action, session_identifier, "
+        "summary, before, after) VALUES ('2026-01-01T00:00:00+00:00', 'alice', 'pc', "
+        "'force_end', 'x', 'forged', '[]', '[]')",
+    )
+    session(trail, "d", status="ERROR")
+    aa.requeue("d", administrators=ADMINS, engine=trail)
+    problems = audit_trail_problems(engine=trail)
+    assert problems == [
+        "Audit row 4 has no hash although earlier rows do: it was added or edited by hand, "
+        "not by nexus-logger."
+    ]
+
+
 def test_edited_row_is_reported(trail: str, capsys) -> None:
     _sql(trail, "UPDATE nexus_logger_audit SET login = 'someone else' WHERE id = 2")
     problems = audit_trail_problems(engine=trail)

@@ -151,8 +151,15 @@ def append_audit_row(conn: Connection, values: dict[str, Any]) -> int:
     transaction makes the row commit with the change it describes.
     """
     advisory_lock(conn, "nexus_logger:audit")  # one chain: its writers take turns
+    # Chained to the newest row nexus-logger wrote (one with a hash): after a row added by
+    # hand without one, a new row chained to nothing was itself blamed as "does not follow
+    # the row before it" (staff trial); the check names the hand-made row alone then.
+    hashed = audit_table.c.row_hash.is_not(None) & (audit_table.c.row_hash != "")
     last = conn.execute(
-        select(audit_table.c.id, audit_table.c.row_hash).order_by(audit_table.c.id.desc()).limit(1)
+        select(audit_table.c.id, audit_table.c.row_hash)
+        .where(hashed)
+        .order_by(audit_table.c.id.desc())
+        .limit(1)
     ).first()
     values["prev_hash"] = last.row_hash if last is not None else None
     values["row_hash"] = audit_chain.row_hash(values)
