@@ -24,6 +24,7 @@ from nexus_logger.gui import text
 
 if TYPE_CHECKING:
     from nexus_logger.core.offline.durable import DurableLogger
+    from nexus_logger.core.offline.outbox import OutboxEvent
     from nexus_logger.core.sessions.lifecycle import OpenSession
     from nexus_logger.core.settings.config import Settings
 
@@ -240,6 +241,14 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
             session.session_identifier, engine=engine, instrument=session.instrument
         )
     except DatabaseUnavailable as err:
+        ended = _ended_here_by_another_login(logger, session)
+        if ended is not None:
+            # Another login of this PC ended it ("End their session and start mine") while the
+            # database was away: that END waits in this PC's outbox. The window went on
+            # showing the session running, and its End was then folded into that END.
+            return HeartbeatResult(
+                None, f"ended by {ended.ended_by} on this PC", ended.at, unreachable=True
+            )
         # Keep the real last-alive time on this PC; it is what a later "End it at its last
         # heartbeat" should use if this session is never ended properly.
         _logger.info("Heartbeat of %s kept on this PC: %s", session.session_identifier, err)
@@ -270,6 +279,20 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
     except DatabaseUnavailable:
         return HeartbeatResult(at)
     return HeartbeatResult(at, note=note)
+
+
+def _ended_here_by_another_login(logger: DurableLogger, session: OpenSession) -> OutboxEvent | None:
+    """The END another login of this PC kept for ``session`` (not sent yet), or None."""
+    from nexus_logger.core.offline.outbox import WAITING_STATES, EventKind
+
+    kept = logger.keeper.call(
+        logger.outbox.items,
+        database=logger.database_key,
+        states=WAITING_STATES,
+        session_identifier=session.session_identifier,
+    )
+    ends = [e for e in kept or [] if e.kind is EventKind.END and e.ended_by]
+    return ends[-1] if ends else None
 
 
 def report_pc(

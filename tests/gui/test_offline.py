@@ -414,6 +414,33 @@ def test_a_read_only_database_is_said_as_soon_as_a_heartbeat_is_refused(
     qtbot.waitUntil(lambda: footer.plain_text().startswith("Online"))
 
 
+def test_a_session_another_login_ended_here_while_offline_is_shown_ended(
+    qtbot, make_window, sqlite_db
+):
+    """The database away, frank's launch ended eve's session ("End their session and start
+    mine"): that END waited in this PC's outbox, while eve's window showed the session running
+    and its heartbeats re-recorded it alive; her End click was then folded into frank's END
+    unseen (user trial). Her window now says it was ended, at frank's time."""
+    window = make_window(sqlite_db, auto_close_seconds=60)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    session = window.session
+    with database_away(sqlite_db):
+        frank = DurableLogger(sqlite_db, timeout=1)
+        at = session.started + timedelta(seconds=1)
+        kept = frank.end(session, at=at, ended_by="frank")
+        assert kept.queued
+        window.send_heartbeat()
+        wait_phase(qtbot, window, Phase.ENDED)
+        page = window.ended_page
+        assert "ended elsewhere" in page.message_label.text()
+        assert (
+            page.times_label.text()
+            .split(" to ")[1]
+            .startswith(at.astimezone(session.started.tzinfo).strftime("%H:%M"))
+        )
+
+
 def test_a_start_held_because_another_session_opened_says_so(qtbot, make_window, sqlite_db):
     """Two PCs start while the database is away; this one's START arrives second and is held
     (another session is open). Its page kept saying the start "will be sent when the database
