@@ -244,7 +244,7 @@ _RULES: tuple[_Rule, ...] = (
         lambda s: s.says("readonly database", "read-only", "read only"),
         DatabaseReadOnly,
         "The database {where} is read-only for this account. "
-        "Ask IT for write permission on the file (and its folder) or use another database.",
+        "Ask IT for write permission on the file and its folder.",
     ),
     _Rule(
         lambda s: s.says("file is not a database", "file is encrypted"),

@@ -23,7 +23,9 @@ def test_an_unconfigured_login_sees_this_pc_is_not_set_up(qtbot, make_window, db
     assert window.windowTitle().endswith("NexusLIMS session logger")  # Qt adds no second name
     assert not window.demo_banner.isVisible()
     assert window.steps_page.title.text() == "This PC is not set up"
-    assert "nexus-logger demo" in window.steps_page.contact_label.text()
+    contact = window.steps_page.contact_label.text()
+    assert "set the database once for this PC" in contact and "demo" in contact
+    assert "nexus-logger" not in contact  # no command lines for the person at the instrument
     assert window.sync_indicator.plain_text() == "Not set up: nothing is logged on this PC"
     assert window.session is None
     assert not window.tabs.isTabVisible(1)  # nothing to administer: no Admin tab

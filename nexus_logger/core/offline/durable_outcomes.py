@@ -25,7 +25,7 @@ QUEUED_END = (
 def queued_end_refused(reason: str) -> str:
     """What the user reads when the database answers but refuses to be written to."""
     return (
-        f"The database refuses changes right now: {reason} The session end is saved on this "
+        f"The database refuses changes right now. {reason} The session end is saved on this "
         "PC and will be sent automatically once the database accepts it."
     )
 

@@ -233,8 +233,8 @@ class MainWindow(
         contact = str(getattr(self.settings, "facility_contact", "") or "")
         who = contact.strip() or "the facility staff or IT"
         self.steps_page.contact_label.setText(
-            f"Ask {who} to set the database once for this PC. To try the program without "
-            "it, run 'nexus-logger demo'."
+            f"Ask {who} to set the database once for this PC (they can also start a demo, "
+            "to try the program without it)."
         )
         self.sync_indicator.database_words = None
         self.sync_indicator.set_state(None, 0)
