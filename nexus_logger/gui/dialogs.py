@@ -134,9 +134,14 @@ class ResumeDialog(QDialog):
         group = QButtonGroup(self)
         group.addButton(self.at_heartbeat)
         group.addButton(self.at_now)
-        # The old session most likely stopped when it stopped sending heartbeats.
+        # The old session most likely stopped when it stopped sending heartbeats, unless it
+        # sent none after its start (the program died in its first minute): ending there would
+        # make a session of no time, and NexusLIMS a record of none of its files.
         self.at_heartbeat.setEnabled(beat is not None)
-        (self.at_heartbeat if beat is not None else self.at_now).setChecked(True)
+        started_only = beat is not None and (beat - self.session.started).total_seconds() < 60
+        (self.at_heartbeat if beat is not None and not started_only else self.at_now).setChecked(
+            True
+        )
 
     def _lay_out(self, title: QLabel) -> None:
         """The session found, then Continue, then End with its time."""

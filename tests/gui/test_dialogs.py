@@ -56,6 +56,18 @@ def test_resume_dialog_says_who_when_and_last_heartbeat(resume_dialog):
     assert dialog.choice() is None
 
 
+def test_a_heartbeat_at_the_start_only_is_not_offered_first_as_the_end(qtbot) -> None:
+    """The program died in its first minute: its only heartbeat is its start, and ending
+    there by default made a session of no time (user trial, kill -9 then relaunch)."""
+    from dataclasses import replace
+
+    session = _session(heartbeat=False)
+    dialog = ResumeDialog(replace(session, last_heartbeat=session.started), now=NOW)
+    qtbot.addWidget(dialog)
+    assert dialog.at_heartbeat.isEnabled() and not dialog.at_heartbeat.isChecked()
+    assert dialog.at_now.isChecked()
+
+
 def test_escape_or_closing_the_resume_dialog_continues_and_ends_nothing(qtbot, resume_dialog):
     dialog = resume_dialog(heartbeat=True)
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)
