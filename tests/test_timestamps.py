@@ -89,3 +89,15 @@ def test_a_time_without_offset_is_read_as_nexuslims_reads_it(
     zone: str, wall: str, as_nexuslims_reads_it: str
 ) -> None:
     assert timestamps.parse(wall, zone).isoformat() == as_nexuslims_reads_it
+
+
+def test_this_pc_s_time_names_a_zone_windows_spells_out_by_its_offset() -> None:
+    """Windows names zones in words ("W. Europe Standard Time", or German on a German PC):
+    the Audit page, the Fleet page and the bridge line showed that whole in a table cell."""
+    from datetime import timezone
+
+    at = datetime(2026, 3, 10, 13, 30, 12, tzinfo=UTC)
+    words = timezone(timedelta(hours=1), "W. Europe Standard Time")
+    assert timestamps.on_this_pc(at, words) == "2026-03-10 14:30:12 UTC+01:00"
+    short = timezone(timedelta(hours=-4), "EDT")
+    assert timestamps.on_this_pc(at, short) == "2026-03-10 09:30:12 EDT"

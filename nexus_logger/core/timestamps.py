@@ -77,6 +77,21 @@ def as_zone(tz: str | tzinfo | None) -> tzinfo:
     return zone(tz)
 
 
+def on_this_pc(value: datetime, local: tzinfo | None = None) -> str:
+    """``value`` on this PC's clock, as ``2026-03-10 14:30:12 CET``.
+
+    Windows names its zones in words ("W. Europe Standard Time", or in the PC's language):
+    too long for a table cell, so such a name is given as its offset (``UTC+01:00``).
+    ``local`` stands in for this PC's zone (tests).
+    """
+    shown = value.astimezone(local) if local is not None else value.astimezone()
+    name = shown.tzname() or ""
+    if not name or " " in name or len(name) > 6:
+        offset = shown.strftime("%z")
+        name = f"UTC{offset[:3]}:{offset[3:5]}" if offset else "UTC"
+    return f"{shown:%Y-%m-%d %H:%M:%S} {name}"
+
+
 def seconds_between(earlier: datetime, later: datetime) -> float:
     """Real seconds from ``earlier`` to ``later`` (negative when ``later`` is earlier).
 

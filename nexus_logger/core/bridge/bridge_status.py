@@ -91,7 +91,7 @@ def _short(value: str | None) -> str:
     if not value:
         return ""
     try:
-        return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+        return timestamps.on_this_pc(datetime.fromisoformat(value))
     except ValueError:
         return value
 

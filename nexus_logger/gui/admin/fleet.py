@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.staff import fleet
 from nexus_logger.core.staff.fleet import PcStatus
 from nexus_logger.gui.admin.models import ListModel, format_duration
@@ -57,7 +58,7 @@ class FleetTableModel(ListModel):
             if column == self.NEEDS and pc.flags:
                 return "\n".join(pc.flags)
             if column == self.LAST_SEEN and pc.last_seen:
-                return pc.last_seen.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+                return timestamps.on_this_pc(pc.last_seen)
             if column == self.ACCOUNT and pc.os_login:
                 return f"OS login: {pc.os_login}"
         return None

@@ -208,9 +208,7 @@ class AuditTableModel(ListModel):
             if column == 0:
                 # On this PC's clock, which says which (the other times here are on the
                 # instruments' clocks and say theirs).
-                return (
-                    a.at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if a.at else "(unreadable)"
-                )
+                return timestamps.on_this_pc(a.at) if a.at else "(unreadable)"
             if column == 1:
                 return a.login
             if column == 2:
