@@ -14,6 +14,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import logging
+import sys
 
 from PySide6.QtCore import QLockFile, QObject, Signal
 from PySide6.QtNetwork import QAbstractSocket, QLocalServer, QLocalSocket
@@ -43,6 +44,20 @@ def server_name(user: str | None = None, *, demo: bool = False) -> str:
     """
     key = f"{user or current_user()}|{paths.data_dir()}" + ("|demo" if demo else "")
     return "nexus-logger-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def _let_the_running_window_come_forward() -> None:
+    """On Windows, let the running instance take the foreground: Windows refuses it to a
+    process in the background (its taskbar button only flashes, the window stays behind the
+    microscope's software) unless the process the user just started allows it."""
+    if sys.platform != "win32":
+        return
+    try:
+        import ctypes
+
+        ctypes.windll.user32.AllowSetForegroundWindow(-1)  # ASFW_ANY  # type: ignore[attr-defined]
+    except (AttributeError, OSError) as err:  # a missing user32 must not stop the launch
+        _logger.info("AllowSetForegroundWindow failed: %s", err)
 
 
 class SingleInstance(QObject):
@@ -85,6 +100,7 @@ class SingleInstance(QObject):
                     "No running instance answered on %s: %s", self.name, socket.errorString()
                 )
             return False
+        _let_the_running_window_come_forward()
         socket.write(RAISE_MESSAGE)
         socket.flush()
         answered = socket.waitForReadyRead(timeout_ms) and bytes(socket.readAll().data()) == ACK
