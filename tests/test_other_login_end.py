@@ -24,6 +24,14 @@ TEM = "TEST-TEM-001"
 TZ = "America/New_York"
 
 
+def _os_login(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """This process runs as the OS account ``name`` (the trail records the real account, not
+    the name LOGNAME/USER/USERNAME give)."""
+    from nexus_logger.core.settings import identity
+
+    monkeypatch.setattr(identity, "os_login", lambda: name)
+
+
 def _roots_session_46_hours_ago(database: str) -> lifecycle.OpenSession:
     started = timestamps.now_in(TZ) - timedelta(hours=46)
     return lifecycle.start_session(instrument=TEM, user="root", at=started, engine=database).session
@@ -45,8 +53,9 @@ def _users(database: str, ident: str) -> list[tuple[str, str | None]]:
         return [tuple(r) for r in found]
 
 
-def test_bob_ends_roots_session_it_keeps_root_and_is_audited_and_checked(db, tmp_path):
+def test_bob_ends_roots_session_it_keeps_root_and_is_audited_and_checked(db, tmp_path, monkeypatch):
     old = _roots_session_46_hours_ago(db)
+    _os_login(monkeypatch, "bob")
     durable = DurableLogger(db, outbox_path=tmp_path / "outbox.sqlite")
     end_at = old.started + timedelta(hours=44)  # root's last heartbeat, say
     new = durable.replace(old, end_at=end_at, user="bob")
@@ -70,6 +79,19 @@ def test_bob_ends_roots_session_it_keeps_root_and_is_audited_and_checked(db, tmp
     assert "44.0 h" in long[0].explanation and "'root'" in long[0].explanation
 
 
+def test_the_trail_names_the_real_account_not_the_name_the_environment_gives(
+    sqlite_db, tmp_path, monkeypatch
+):
+    """The ender's name came from LOGNAME/USER/USERNAME, which anyone can set: the Audit page
+    named whoever the environment said (user trial). It names the process's real account."""
+    old = _roots_session_46_hours_ago(sqlite_db)
+    _os_login(monkeypatch, "carol")
+    durable = DurableLogger(sqlite_db, outbox_path=tmp_path / "outbox.sqlite")
+    durable.replace(old, end_at=old.started + timedelta(hours=1), user="bob")  # "bob" typed
+    (entry,) = admin_actions.list_audit(session_identifier=old.session_identifier, engine=sqlite_db)
+    assert entry.login == "carol" and "by carol, another login" in entry.summary
+
+
 def test_an_own_session_ended_the_same_way_is_not_audited(sqlite_db, tmp_path):
     started = lifecycle.start_session(instrument=TEM, user="Bob", engine=sqlite_db).session
     durable = DurableLogger(sqlite_db, outbox_path=tmp_path / "outbox.sqlite")
@@ -77,8 +99,11 @@ def test_an_own_session_ended_the_same_way_is_not_audited(sqlite_db, tmp_path):
     assert admin_actions.list_audit(engine=sqlite_db) == []
 
 
-def test_an_end_of_roots_session_kept_offline_is_audited_by_whoever_sends_it(sqlite_db, tmp_path):
+def test_an_end_of_roots_session_kept_offline_is_audited_by_whoever_sends_it(
+    sqlite_db, tmp_path, monkeypatch
+):
     old = _roots_session_46_hours_ago(sqlite_db)
+    _os_login(monkeypatch, "bob")
     box = tmp_path / "outbox.sqlite"
     bobs = DurableLogger(sqlite_db, outbox_path=box, timeout=1.0)
     bobs.identify(instrument=TEM)  # the PC knows its instrument
@@ -88,6 +113,7 @@ def test_an_end_of_roots_session_kept_offline_is_audited_by_whoever_sends_it(sql
     assert admin_actions.list_audit(engine=sqlite_db) == []
 
     # The next nexus-logger on the PC (another login's, the scheduled sync) sends it.
+    _os_login(monkeypatch, "svc-sync")
     report = DurableLogger(sqlite_db, outbox_path=box).sync()
     assert report.pending == 0 and not report.conflicts
     assert _users(sqlite_db, old.session_identifier) == [("START", "root"), ("END", "root")]

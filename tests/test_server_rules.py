@@ -524,7 +524,7 @@ def test_doctor_warns_when_the_server_enforces_nothing(pg_db) -> None:
 
 
 def test_another_logins_session_ended_by_the_instrument_account_is_in_the_trail(
-    pg_cluster, server, tmp_path, caplog
+    pg_cluster, server, tmp_path, caplog, monkeypatch
 ) -> None:
     """The instrument account may not write audit rows (that is the admin role's right): the
     END of root's session by bob still commits, the server's trail records it, the log says why
@@ -534,7 +534,9 @@ def test_another_logins_session_ended_by_the_instrument_account_is_in_the_trail(
 
     from nexus_logger.core import timestamps
     from nexus_logger.core.offline.durable import DurableLogger
+    from nexus_logger.core.settings import identity
 
+    monkeypatch.setattr(identity, "os_login", lambda: "bob")  # bob's process ends it
     url = server["inst_url"]
     old = lifecycle.start_session(
         instrument=TEM, user="root", at=timestamps.now_in("UTC") - timedelta(hours=30), engine=url

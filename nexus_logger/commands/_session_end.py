@@ -180,10 +180,9 @@ def _end_kept(
     """End this PC's open session through the outbox: (result, queued, message); when it is
     another login's (named with ``--session``), its END says who ended it (audited)."""
     from nexus_logger.core.sessions.lifecycle import default_user
-    from nexus_logger.core.settings.identity import same_user
+    from nexus_logger.core.settings.identity import ending_login
 
-    me = default_user()
-    by = None if same_user(session.user, me) else me
+    by = ending_login(session.user, default_user())
     try:
         outcome = durable.end(session, at=at, typed=typed, ended_by=by)
     except KeyboardInterrupt:

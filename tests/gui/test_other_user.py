@@ -61,10 +61,13 @@ def owner_dialog(qtbot):
 
 def login_as(monkeypatch: pytest.MonkeyPatch, home: Path, name: str) -> None:
     """Be the OS login ``name`` with its own home folder (config, outbox, log)."""
+    from nexus_logger.core.settings import identity
+
     home.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("NEXUS_LOGGER_HOME", str(home))
     for var in ("USER", "LOGNAME", "USERNAME", "LNAME"):
         monkeypatch.setenv(var, name)
+    monkeypatch.setattr(identity, "os_login", lambda: name)  # the real account, as the OS says
 
 
 def test_same_user_ignores_case_and_domain():

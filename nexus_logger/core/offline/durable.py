@@ -54,8 +54,8 @@ from nexus_logger.core.offline.session_starter import SessionStarter
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.sessions.lifecycle import OpenSession
 from nexus_logger.core.sessions.time_rules import DEFAULT_RULES, TimeRules
+from nexus_logger.core.settings.identity import ending_login
 from nexus_logger.core.settings.identity import recorded_login as os_login
-from nexus_logger.core.settings.identity import same_user
 from nexus_logger.core.validation import clean_user
 
 __all__ = [
@@ -248,7 +248,7 @@ class DurableLogger:
         """ "End it and start a new one": end ``old`` at ``end_at``, then start for ``user``."""
         name = clean_user(user)
         lifecycle.clean_note(note)
-        by = None if same_user(old.user, name) else name
+        by = ending_login(old.user, name)
         with self._lock:
             ended = self.end(old, at=end_at, ended_by=by)
             started = self.start(instrument=old.instrument, user=name, note=note)

@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 
-__all__ = ["os_login", "recorded_login", "same_user"]
+__all__ = ["ending_login", "os_login", "recorded_login", "same_user"]
 
 _logger = logging.getLogger(__name__)
 
@@ -76,6 +76,14 @@ def recorded_login() -> str:
         return os_login() or "unknown"
     except Exception:
         return "unknown"
+
+
+def ending_login(owner: str | None, user: str) -> str | None:
+    """Who an END of ``owner``'s session names as the login that ended it (its audit row):
+    None when ``user`` (the login's name, or the name typed for the new session) is the
+    owner; else the real account of this process. The name ``user`` came from LOGNAME,
+    USER or USERNAME, which anyone can set: the trail named whoever the environment said."""
+    return None if same_user(owner, user) else recorded_login()
 
 
 def same_user(owner: str | None, current: str) -> bool:

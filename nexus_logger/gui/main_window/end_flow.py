@@ -125,11 +125,10 @@ class EndFlow(WindowState):
         footer.set_state(None, footer.pending, footer.conflicts)
         # A session continued under another login's name is that login's: its END says who
         # ended it (audited), as when it is ended from the owner dialog or by --session.
-        from nexus_logger.gui.owner_dialog import same_user
+        from nexus_logger.core.settings.identity import ending_login
 
-        me = self.connected.user
         logger = self.connected.logger
-        by = None if same_user(session.user, me) else me
+        by = ending_login(session.user, self.connected.user)
 
         def send(kept: bool) -> None:
             # Kept or not (the outbox cannot be used, the time is refused): the database
