@@ -235,6 +235,35 @@ def test_rotation_that_cannot_happen_keeps_every_line(tmp_path: Path) -> None:
     ]
 
 
+def test_a_log_that_cannot_be_moved_keeps_every_old_log(tmp_path: Path) -> None:
+    """On Windows a log another process has open cannot be renamed: the standard rotation had
+    already shifted the old logs, so each failed try dropped the oldest one (Windows review).
+    Here the log is append-only (chattr +a): written to, never renamed."""
+    import subprocess
+
+    path = tmp_path / "nexus-logger.log"
+    handler = _handler(path, 500)
+    olds = {i: f"old log {i}\n" for i in range(1, 4)}
+    for i, text in olds.items():
+        (tmp_path / f"nexus-logger.log.{i}").write_text(text, encoding="utf-8")
+    path.write_text("z" * 600, encoding="utf-8")  # over the limit already
+    if subprocess.run(["chattr", "+a", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +a is refused here (not root, or no such flag on this file system)")
+    try:
+        for i in range(40):  # several tries to rotate, each one refused
+            handler.emit(_record(f"held {i:02d} " + "y" * 30))
+        for i, text in olds.items():
+            assert (tmp_path / f"nexus-logger.log.{i}").read_text(encoding="utf-8") == text
+        assert not (tmp_path / "nexus-logger.log.4").exists()
+    finally:
+        subprocess.run(["chattr", "-a", str(path)], check=True)
+    handler.emit(_record("free " + "z" * 500))  # now it can move: the old logs move one on
+    handler.close()
+    moved = [(tmp_path / f"nexus-logger.log.{i}").read_text(encoding="utf-8") for i in (2, 3)]
+    assert moved == [olds[1], olds[2]]  # (the third of three kept was the oldest: dropped)
+    assert (tmp_path / "nexus-logger.log.1").read_text(encoding="utf-8").startswith("z" * 600)
+
+
 def test_unwritable_log_folder_does_not_break_commands(
     isolated_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

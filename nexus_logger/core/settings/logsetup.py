@@ -129,13 +129,27 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
                 except OSError:
                     size = 0
                 if size >= self.maxBytes:  # not already rotated by another process
-                    super().doRollover()
+                    self._rotate()
                 self._retry_at = 0
         except (OSError, Timeout):
             # Rotation is impossible now: keep writing to the same file, try again later.
             self._retry_at = self._current_size() + max(self.maxBytes // 10, 1)
         if self.stream is None:
             self.stream = self._open()
+
+    def _rotate(self) -> None:
+        """log -> log.1 -> log.2 ..., the oldest dropped; nothing moves unless the log itself
+        can be moved first. (The standard rotation shifts the old logs before it renames the
+        log: where that rename fails, as on Windows while another process has the file open,
+        each retry dropped one more old log.)"""
+        base = self.baseFilename
+        moving = base + ".rotating"
+        os.replace(base, moving)  # the step that can fail: nothing has moved yet
+        for i in range(self.backupCount - 1, 0, -1):
+            older = f"{base}.{i}"
+            if os.path.exists(older):
+                os.replace(older, f"{base}.{i + 1}")
+        os.replace(moving, f"{base}.1")
 
     def _current_size(self) -> int:
         try:
