@@ -168,6 +168,8 @@ FORBIDDEN_FOR_INSTRUMENT = {
     "truncate session_log": "TRUNCATE session_log",
     "drop the guard": "DROP TRIGGER nexus_logger_guard ON session_log",
     "create a table": "CREATE TABLE nexus_logger_mine (x int)",
+    # (PostgreSQL lets every role make temporary tables unless told: the docs say "no")
+    "create a temporary table": "CREATE TEMP TABLE mine (x int)",
 }
 
 

@@ -153,6 +153,7 @@ _GRANTS = """\
 GRANT CONNECT ON DATABASE "{db}" TO "{inst}", "{adm}", "{bridge}";
 GRANT USAGE ON SCHEMA "{sch}" TO "{inst}", "{adm}", "{bridge}";
 REVOKE CREATE ON SCHEMA "{sch}" FROM PUBLIC;
+REVOKE TEMPORARY ON DATABASE "{db}" FROM PUBLIC;
 GRANT SELECT ON "{sch}".instruments, "{sch}".alembic_version TO "{inst}", "{adm}", "{bridge}";
 GRANT SELECT, INSERT, UPDATE ON "{sch}".session_log TO "{inst}", "{adm}", "{bridge}";
 REVOKE DELETE, TRUNCATE ON "{sch}".session_log FROM "{inst}", "{adm}", "{bridge}";
