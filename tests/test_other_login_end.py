@@ -92,6 +92,22 @@ def test_the_trail_names_the_real_account_not_the_name_the_environment_gives(
     assert entry.login == "carol" and "by carol, another login" in entry.summary
 
 
+def test_a_session_ended_by_its_identifier_names_the_real_account(sqlite_db, monkeypatch, capsys):
+    """'session end --session ID' of a session this PC does not have open ended it in the
+    database with the name LOGNAME/USER gave: the trail said 'mallory' (review)."""
+    from nexus_logger.cli import main
+
+    sem = lifecycle.start_session(instrument="TEST-SEM-002", user="alice", engine=sqlite_db)
+    ident = sem.session.session_identifier
+    for var in ("LOGNAME", "USER", "USERNAME"):
+        monkeypatch.setenv(var, "mallory")
+    _os_login(monkeypatch, "carol")
+    args = ["session", "end", "--db", sqlite_db, "--instrument", TEM, "--session", ident]
+    assert main(args) == 0, capsys.readouterr().err
+    (entry,) = admin_actions.list_audit(session_identifier=ident, engine=sqlite_db)
+    assert entry.login == "carol" and "mallory" not in entry.summary
+
+
 def test_an_own_session_ended_the_same_way_is_not_audited(sqlite_db, tmp_path):
     started = lifecycle.start_session(instrument=TEM, user="Bob", engine=sqlite_db).session
     durable = DurableLogger(sqlite_db, outbox_path=tmp_path / "outbox.sqlite")

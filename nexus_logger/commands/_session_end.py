@@ -162,12 +162,14 @@ def _end_in_database(
     the audit trail with who ended it, as the window's "End X's session" does."""
     from nexus_logger.core.offline.other_login import end_now
     from nexus_logger.core.sessions.lifecycle import default_user
+    from nexus_logger.core.settings.identity import recorded_login
 
     ended = end_now(
         durable.engine(),
         session_identifier=ident,
         at=at,
-        by=default_user(),
+        by=default_user(),  # whether it is someone else's session: by the login's name
+        login=recorded_login(),  # who the audit row names: the real account
         rules=durable.rules,
         typed=typed,
     )

@@ -76,9 +76,12 @@ def end_and_audit(
     audit: bool,
     rules: TimeRules = DEFAULT_RULES,
     typed: bool = False,
+    login: str | None = None,
 ) -> EndedSession:
     """End the session (:func:`lifecycle.end_in_transaction`) and, when ``audit``, write the
     audit row saying that login ``by`` ended it; both commit with the caller's transaction.
+    ``login`` (default ``by``) is the account the row names, when ``by`` is only the name the
+    environment gives (:func:`~nexus_logger.core.settings.identity.ending_login`).
 
     Nothing is marked when the session turns out to be ``by``'s own (the same person under
     another spelling of the login): ending one's own session is no event for the trail."""
@@ -100,9 +103,10 @@ def end_and_audit(
         )
         return ended
     owner = ended.user or "an unknown user"
+    who = login or by
     summary = (
         f"Session of {owner} on {ended.instrument.instrument_pid} (started "
-        f"{ended.started.isoformat()}) ended at {ended.ended.isoformat()} by {by}, another "
+        f"{ended.started.isoformat()}) ended at {ended.ended.isoformat()} by {who}, another "
         f"login; it keeps its user {owner}."
     )
     _logger.warning("%s", summary)
@@ -112,7 +116,7 @@ def end_and_audit(
         values: dict[str, Any] = {
             "at": datetime.now(UTC).isoformat(),
             # The login that ended it, not whichever login's process sends the END later.
-            "login": by,
+            "login": who,
             "db_account": db_account(conn),
             "hostname": socket.gethostname(),
             "action": ACTION,
@@ -135,6 +139,7 @@ def end_now(
     by: str,
     rules: TimeRules = DEFAULT_RULES,
     typed: bool = False,
+    login: str | None = None,
 ) -> EndedSession:
     """:func:`end_and_audit` in a transaction of its own (when no outbox keeps the END)."""
     require_usable(eng)
@@ -148,6 +153,7 @@ def end_now(
             audit=audit,
             rules=rules,
             typed=typed,
+            login=login,
         )
     lifecycle.forget_open_here(session_identifier)  # this PC no longer counts it as open
     return ended
