@@ -211,10 +211,12 @@ def run() -> int:
     try:
         return main()
     finally:
-        if "nexus_logger.core.db.engine" in sys.modules:  # (never imported for --help)
+        # Closed here, not left to the collector, which is frozen next (the module is not
+        # imported for --help). The outbox's connections close at exit by themselves.
+        if "nexus_logger.core.db.engine" in sys.modules:
             from nexus_logger.core.db.engine import dispose_engines
 
-            dispose_engines()  # closed here, not left to the collector, which is frozen next
+            dispose_engines()
         cycle_collector.freeze_for_exit()
 
 

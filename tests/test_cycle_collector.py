@@ -29,7 +29,9 @@ def test_pause_and_resume(restored: None) -> None:
     assert not gc.isenabled()
     cycle_collector.resume()
     assert gc.isenabled()
-    assert gc.get_freeze_count() > 0  # what the start made is not walked again
+    # Nothing frozen: the start's garbage cycles (a first try's connections to a locked
+    # database, say) must still be collected, or they hold the shared file open.
+    assert gc.get_freeze_count() == 0
     cycle_collector.resume()  # a second resume is nothing
     assert gc.isenabled()
 
@@ -52,9 +54,9 @@ def test_paused_restores_the_state_before(restored: None) -> None:
     assert not gc.isenabled()  # not turned on by a helper that found it off
 
 
-def test_a_command_process_prints_everything_and_leaves_clean(tmp_path: Path) -> None:
-    """The console entry (``cli.run``) freezes the heap before the interpreter exits: what a
-    command printed is still all there, and its database file is left closed and whole."""
+@pytest.fixture
+def setup_db(tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A database with one instrument, and a home and PC folder of this test's own."""
     from nexus_logger.core.db.instruments import add_instrument
     from nexus_logger.core.db.schema import init_db
 
@@ -66,7 +68,14 @@ def test_a_command_process_prints_everything_and_leaves_clean(tmp_path: Path) ->
         NEXUS_LOGGER_HOME=str(tmp_path / "home"),
         NEXUS_LOGGER_MACHINE_DIR=str(tmp_path / "pc"),
     )
-    base = [sys.executable, "-m", "nexus_logger", "--db", str(db), "--instrument", "PROBE-TEM-01"]
+    return str(db), env
+
+
+def test_a_command_process_prints_everything_and_leaves_clean(setup_db, tmp_path: Path) -> None:
+    """The console entry (``cli.run``) freezes the heap before the interpreter exits: what a
+    command printed is still all there, and its database file is left closed and whole."""
+    db, env = setup_db
+    base = [sys.executable, "-m", "nexus_logger", "--db", db, "--instrument", "PROBE-TEM-01"]
     for action in ("start", "end"):
         done = subprocess.run(
             [*base, "session", action, "--format", "json"],
@@ -83,6 +92,22 @@ def test_a_command_process_prints_everything_and_leaves_clean(tmp_path: Path) ->
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT event_type, record_status FROM session_log").fetchall()
     assert sorted(rows) == [("END", "TO_BE_BUILT"), ("START", "TO_BE_BUILT")]
+
+
+def test_a_command_leaves_its_outbox_closed_at_exit(setup_db, tmp_path: Path) -> None:
+    """The heap is frozen at exit, so nothing is finalized by the collector: the outbox's WAL
+    connection was left open, and its -wal and -shm files with the events stayed beside it
+    (review). The process entry closes every outbox first."""
+    db, env = setup_db
+    base = [sys.executable, "-m", "nexus_logger", "--db", db, "--instrument", "PROBE-TEM-01"]
+    done = subprocess.run(
+        [*base, "sync", "--status"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    outboxes = list(tmp_path.rglob("outbox.sqlite"))
+    assert outboxes, "the command opened no outbox"
+    left = [p.name for o in outboxes for p in o.parent.glob("outbox.sqlite-*")]
+    assert left == []
 
 
 def test_the_bridge_service_collects_again_past_its_start(

@@ -8,8 +8,8 @@ long as the process. On the 2-CPU machine of docs/performance.md this was about 
 session command's start, 50 ms of its exit, and 55 ms of the window's launch to START.
 
 So the process entry (``cli.run``) pauses the collector, a long-running part resumes it once it
-is past its start (the window after its START, ``bridge --watch`` before its loop), and a
-process freezes what it holds before it exits. Objects still free themselves by reference
+is past its start (the window after its START, the admin window once shown, ``bridge --watch``
+before its loop), and a process freezes what it holds before it exits. Objects still free themselves by reference
 counting all along; only cycles wait, and a short command makes few.
 """
 
@@ -34,22 +34,24 @@ def resume() -> None:
     """Collect automatically again, if :func:`pause` stopped it (else nothing: a host that
     turned the collector off itself keeps it off).
 
-    What the start made is frozen first, so that later collections of a long-running process
-    do not walk it again each time.
+    Nothing is frozen here: the start's garbage cycles, such as the connections of a first try
+    that met a locked database, must still be collected, or the shared file stays open for as
+    long as the window runs.
     """
     global _paused
     if _paused:
         _paused = False
-        gc.freeze()
         gc.enable()
 
 
 def freeze_for_exit() -> None:
     """Spare the interpreter's last collection over everything: the process ends now.
 
-    Call this only after every file and connection that needs closing was closed
-    (``cli.run`` disposes the database engines first): what is frozen is not finalized by
-    the collector, only released by the operating system.
+    What is frozen is not finalized by the collector, only released by the operating system:
+    what needs closing must be closed before (``cli.run`` disposes the database engines) or
+    by an exit hook (the outbox's connections: ``weakref.finalize``; log handlers:
+    ``logging.shutdown``). An sqlite3 connection in particular sits in a cycle with its
+    statement cache, so dropping it does not close it.
     """
     gc.freeze()
 

@@ -878,7 +878,18 @@ def test_run_admin_window_from_the_cli(qtbot, reference_db, monkeypatch):
     monkeypatch.setattr(QApplication, "exec", event_loop)
     monkeypatch.setattr("nexus_logger.gui.qtlog.install", lambda: None)  # keep pytest-qt's handler
     monkeypatch.setenv("NEXUS_LOGGER_ADMINISTRATORS", admin_actions.current_login())
-    assert main(["admin", "--db", reference_db]) == 0
+    import gc
+
+    from nexus_logger.core import cycle_collector
+
+    # As from the console script (cli.run): the collector paused for the start. Staff leave
+    # this window open for days; it stayed paused, and each refresh's cycles piled up (review).
+    cycle_collector.pause()
+    try:
+        assert main(["admin", "--db", reference_db]) == 0
+        assert gc.isenabled()
+    finally:
+        cycle_collector.resume()
     assert seen == [6]
 
 

@@ -8,6 +8,7 @@ import logging
 import shutil
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -151,6 +152,11 @@ def _nearly_full(folder: Path) -> bool:
         return False
 
 
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        conn.close()
+
+
 class OutboxFile:
     """The outbox file; what its tables hold is :class:`~nexus_logger.core.offline.outbox.Outbox`'s.
 
@@ -169,6 +175,7 @@ class OutboxFile:
         self._lock = threading.RLock()
         #: Where a damaged file was moved, once this object did it (for the user's warning).
         self.moved_aside: Path | None = None
+        self._closer: weakref.finalize | None = None
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -242,14 +249,20 @@ class OutboxFile:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = self._open()
+            # Closed when this object goes, or at the latest at the interpreter's exit: an
+            # sqlite3 connection sits in a reference cycle with its statement cache, so only
+            # the cycle collector would close it, and a command's process exits without
+            # collecting (core/cycle_collector.py). Left open, the WAL file kept its -wal and
+            # -shm beside it, and a copy of outbox.sqlite alone missed the events in them.
+            self._closer = weakref.finalize(self, _close_quietly, self._conn)
         return self._conn
 
     def _drop(self) -> None:
         """Forget the connection after an error, so the next call opens the file afresh."""
-        if self._conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.close()
-            self._conn = None
+        if self._closer is not None:
+            self._closer()  # closes it (once)
+            self._closer = None
+        self._conn = None
 
     def close(self) -> None:
         """Close the file (it is opened again on the next call)."""

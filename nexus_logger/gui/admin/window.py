@@ -9,6 +9,7 @@ import sys
 
 from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
+from nexus_logger.core import cycle_collector
 from nexus_logger.core.settings.config import Settings, settings_from_args
 from nexus_logger.core.staff.admin_actions import current_login, may_see_admin_view
 from nexus_logger.core.staff.admin_apply import NotAdministrator
@@ -56,6 +57,9 @@ def run_admin_window(args: argparse.Namespace) -> int:
     worker = DbWorker()
     window = AdminWindow(worker, settings)
     window.show()
+    # Staff leave this window open for days: Python collects cycles again once it is shown
+    # (cli.run paused the collector for the start; core/cycle_collector.py).
+    cycle_collector.resume()
     code = 1
     try:
         code = int(app.exec())
