@@ -255,6 +255,11 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
         at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)
         return HeartbeatResult(at, unreachable=True)
     except DatabaseReadOnly as err:
+        ended = _ended_here_by_another_login(logger, session)
+        if ended is not None:  # (as with the database away, above)
+            return HeartbeatResult(
+                None, f"ended by {ended.ended_by} on this PC", ended.at, refused=True
+            )
         _logger.info(
             "Heartbeat of %s refused, kept on this PC: %s", session.session_identifier, err
         )

@@ -410,8 +410,45 @@ def test_a_read_only_database_is_said_as_soon_as_a_heartbeat_is_refused(
         assert "Ask IT" not in status.text()  # a user's sentence, not staff's
     finally:
         immutable(False)
-    window.send_heartbeat()  # the share takes writes again
+    # The share takes writes again: the END (with the note) is written, and the status line no
+    # longer says the database refuses changes (it did on the ended page, with nothing waiting).
+    window.end_session(ask_about_files=False)
+    wait_phase(qtbot, window, Phase.ENDED)
+    qtbot.waitUntil(lambda: window.end_outcome is not None)
+    assert not window.end_outcome.queued
+    window.refresh_sync_state()
     qtbot.waitUntil(lambda: footer.plain_text().startswith("Online"))
+
+
+def test_a_session_another_login_ended_while_the_database_refused_writes_is_shown_ended(
+    qtbot, make_window, sqlite_db, tmp_path
+):
+    """As with the database away: another login's END kept on this PC while the file was
+    read-only; the window went on running, and its End was folded into that END (review)."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    folder = tmp_path / "share"
+    folder.mkdir()
+    path = folder / "nexuslims.sqlite"
+    shutil.copyfile(sqlite_db, path)
+    window = make_window(str(path), db_timeout_seconds=1, auto_close_seconds=600)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    qtbot.waitUntil(lambda: window.worker.pending == 0)
+    session = window.session
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
+    try:
+        frank = DurableLogger(str(path), timeout=1)
+        kept = frank.end(session, at=session.started + timedelta(seconds=1), ended_by="frank")
+        assert kept.queued
+        window.send_heartbeat()
+        wait_phase(qtbot, window, Phase.ENDED)
+        assert "ended elsewhere" in window.ended_page.message_label.text()
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def test_a_session_another_login_ended_here_while_offline_is_shown_ended(

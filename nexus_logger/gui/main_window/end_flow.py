@@ -202,6 +202,8 @@ class EndFlow(WindowState):
             ended = ENDED_WITHOUT_FILES
         message = message.replace(ENDED_WILL_BUILD, ended)
         self._end_sent_message = None
+        if not outcome.queued:
+            self._say_writes_refused(False)  # the END was written: the database takes changes
         if outcome.queued:
             # Said once the outbox has sent it and the database has this END (running.py).
             self._end_sent_message = f"{ended} Its end, kept on this PC, has now been sent."
