@@ -92,7 +92,11 @@ def collect_again_after_start(window: MainWindow) -> None:
 
     from nexus_logger.core import cycle_collector
 
-    window.session_started.connect(lambda _queued: cycle_collector.resume())
+    # After this event: the first collection (of all the start made) then comes once the
+    # page says the session runs, not before.
+    window.session_started.connect(
+        lambda _queued: QTimer.singleShot(0, window, cycle_collector.resume)
+    )
     QTimer.singleShot(COLLECTOR_PAUSED_AT_MOST_MS, window, cycle_collector.resume)
 
 
