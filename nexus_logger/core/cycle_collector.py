@@ -9,8 +9,8 @@ session command's start, 50 ms of its exit, and 55 ms of the window's launch to 
 
 So the process entry (``cli.run``) pauses the collector, a long-running part resumes it once it
 is past its start (the window after its START, the admin window once shown, ``bridge --watch``
-before its loop), and a process freezes what it holds before it exits. Objects still free themselves by reference
-counting all along; only cycles wait, and a short command makes few.
+before its loop), and a process freezes what it holds before it exits. Objects still free
+themselves by reference counting all along; only cycles wait, and a short command makes few.
 """
 
 from __future__ import annotations
