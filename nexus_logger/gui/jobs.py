@@ -240,31 +240,20 @@ def heartbeat(logger: DurableLogger, session: OpenSession) -> HeartbeatResult:
         at = lifecycle.record_heartbeat(
             session.session_identifier, engine=engine, instrument=session.instrument
         )
-    except DatabaseUnavailable as err:
+    except (DatabaseUnavailable, DatabaseReadOnly) as err:
+        # Away, or answering but refusing writes (a read-only share): kept on this PC.
+        how = {"unreachable": True} if isinstance(err, DatabaseUnavailable) else {"refused": True}
         ended = _ended_here_by_another_login(logger, session)
         if ended is not None:
-            # Another login of this PC ended it ("End their session and start mine") while the
-            # database was away: that END waits in this PC's outbox. The window went on
-            # showing the session running, and its End was then folded into that END.
-            return HeartbeatResult(
-                None, f"ended by {ended.ended_by} on this PC", ended.at, unreachable=True
-            )
+            # Another login of this PC ended it ("End their session and start mine") and that
+            # END waits in this PC's outbox. The window went on showing the session running,
+            # and its End was then folded into that END.
+            return HeartbeatResult(None, f"ended by {ended.ended_by} on this PC", ended.at, **how)
         # Keep the real last-alive time on this PC; it is what a later "End it at its last
         # heartbeat" should use if this session is never ended properly.
         _logger.info("Heartbeat of %s kept on this PC: %s", session.session_identifier, err)
         at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)
-        return HeartbeatResult(at, unreachable=True)
-    except DatabaseReadOnly as err:
-        ended = _ended_here_by_another_login(logger, session)
-        if ended is not None:  # (as with the database away, above)
-            return HeartbeatResult(
-                None, f"ended by {ended.ended_by} on this PC", ended.at, refused=True
-            )
-        _logger.info(
-            "Heartbeat of %s refused, kept on this PC: %s", session.session_identifier, err
-        )
-        at = lifecycle.record_local_heartbeat(session.session_identifier, session.instrument)
-        return HeartbeatResult(at, refused=True)
+        return HeartbeatResult(at, **how)
     except Conflict as err:
         if logger.pending_count():
             # This PC still holds an END (or START) for it; the database is simply behind.
