@@ -33,6 +33,8 @@ def test_status_of_an_empty_outbox(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sync", "--status"]) == 0
     out = capsys.readouterr().out
     assert "No events waiting" in out and "No open conflicts" in out
+    # No database is asked: said of what this PC kept, not of the database (user trial).
+    assert "everything this PC kept has been sent to the database" in out
     assert main(["sync", "--status", "--format", "json"]) == 0
     data = _json(capsys)
     assert (data["pending"], data["events"], data["conflicts"]) == (0, [], [])
@@ -100,7 +102,7 @@ def test_sync_says_so_when_a_damaged_outbox_was_kept_aside(
 
     assert main(["sync", "--status"]) == 0
     shown = capsys.readouterr()
-    assert "everything is in the database" not in shown.out
+    assert "has been sent to the database" not in shown.out
     assert "This PC's outbox was damaged and is kept as" in shown.err
     assert main(["sync", "--db", sqlite_db]) == 3
     shown = capsys.readouterr()

@@ -175,7 +175,7 @@ def _status(args: argparse.Namespace) -> int:
         print(
             "No events waiting in the outbox."
             if damaged
-            else "No events waiting: everything is in the database."
+            else "No events waiting: everything this PC kept has been sent to the database."
         )
     else:
         print(f"{len(events)} event{'s' if len(events) != 1 else ''} waiting:")
