@@ -105,7 +105,22 @@ def test_a_session_ended_by_its_identifier_names_the_real_account(sqlite_db, mon
     args = ["session", "end", "--db", sqlite_db, "--instrument", TEM, "--session", ident]
     assert main(args) == 0, capsys.readouterr().err
     (entry,) = admin_actions.list_audit(session_identifier=ident, engine=sqlite_db)
-    assert entry.login == "carol" and "mallory" not in entry.summary
+    assert entry.login == "carol" and "by mallory (OS account carol)" in entry.summary
+
+
+def test_a_session_started_and_ended_with_the_same_user_option_is_not_audited(
+    sqlite_db, monkeypatch, capsys
+):
+    """One shared OS account, the user named with --user: 'session end --user alice' of the
+    session 'session start --user alice' made was audited as ended by another login (review)."""
+    from nexus_logger.cli import main
+
+    _os_login(monkeypatch, "lab-account")
+    base = ["--db", sqlite_db, "--instrument", TEM]
+    assert main(["session", "start", *base, "--user", "alice"]) == 0
+    ident = lifecycle.find_open_session(TEM, engine=sqlite_db).session_identifier
+    assert main(["session", "end", *base, "--user", "alice"]) == 0, capsys.readouterr().err
+    assert admin_actions.list_audit(session_identifier=ident, engine=sqlite_db) == []
 
 
 def test_an_own_session_ended_the_same_way_is_not_audited(sqlite_db, tmp_path):

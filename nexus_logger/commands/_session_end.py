@@ -60,10 +60,11 @@ def cmd_end(args: argparse.Namespace) -> int:
                 "with --at TIME."
             )
         raise end_before_its_start(session, at, named=args.session is not None)
+    acting = _acting_as(args)
     if session is None:
-        result, queued, message = _end_in_database(ident, at, typed, durable)
+        result, queued, message = _end_in_database(ident, at, typed, durable, acting)
     else:
-        result, queued, message = _end_kept(session, at, typed, durable)
+        result, queued, message = _end_kept(session, at, typed, durable, acting)
     _print_ended(args, ident, result, queued, message)
     if not queued:
         print_notes(durable)
@@ -153,22 +154,33 @@ def _end_time(
     return invoked, False
 
 
+def _acting_as(args: argparse.Namespace) -> str:
+    """The name this command ends a session as: ``--user`` (which the check that the session
+    is the caller's own took too; ignored with ``--session``), else the login. An END of a
+    session of another name is audited; a session started with ``--user alice`` and ended
+    with it was audited as another login's."""
+    from nexus_logger.core.sessions.lifecycle import default_user
+
+    if args.user is not None and args.session is None:
+        return str(args.user)
+    return default_user()
+
+
 def _end_in_database(
-    ident: str, at: datetime, typed: bool, durable: DurableLogger
+    ident: str, at: datetime, typed: bool, durable: DurableLogger, acting: str
 ) -> tuple[dict[str, Any], bool, str]:
     """End a session this PC does not have open, in the database: (result, queued, message).
 
     Named with ``--session``, it may be another login's: then the END is marked in the log and
     the audit trail with who ended it, as the window's "End X's session" does."""
     from nexus_logger.core.offline.other_login import end_now
-    from nexus_logger.core.sessions.lifecycle import default_user
     from nexus_logger.core.settings.identity import recorded_login
 
     ended = end_now(
         durable.engine(),
         session_identifier=ident,
         at=at,
-        by=default_user(),  # whether it is someone else's session: by the login's name
+        by=acting,  # whether it is someone else's session: by the name it acts as
         login=recorded_login(),  # who the audit row names: the real account
         rules=durable.rules,
         typed=typed,
@@ -177,14 +189,13 @@ def _end_in_database(
 
 
 def _end_kept(
-    session: Any, at: datetime, typed: bool, durable: DurableLogger
+    session: Any, at: datetime, typed: bool, durable: DurableLogger, acting: str
 ) -> tuple[dict[str, Any], bool, str]:
     """End this PC's open session through the outbox: (result, queued, message); when it is
     another login's (named with ``--session``), its END says who ended it (audited)."""
-    from nexus_logger.core.sessions.lifecycle import default_user
     from nexus_logger.core.settings.identity import ending_login
 
-    by = ending_login(session.user, default_user())
+    by = ending_login(session.user, acting)
     try:
         outcome = durable.end(session, at=at, typed=typed, ended_by=by)
     except KeyboardInterrupt:

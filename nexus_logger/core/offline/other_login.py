@@ -104,9 +104,10 @@ def end_and_audit(
         return ended
     owner = ended.user or "an unknown user"
     who = login or by
+    named = who if same_user(who, by) else f"{by} (OS account {who})"
     summary = (
         f"Session of {owner} on {ended.instrument.instrument_pid} (started "
-        f"{ended.started.isoformat()}) ended at {ended.ended.isoformat()} by {who}, another "
+        f"{ended.started.isoformat()}) ended at {ended.ended.isoformat()} by {named}, another "
         f"login; it keeps its user {owner}."
     )
     _logger.warning("%s", summary)
