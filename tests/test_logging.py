@@ -264,6 +264,22 @@ def test_a_log_that_cannot_be_moved_keeps_every_old_log(tmp_path: Path) -> None:
     assert (tmp_path / "nexus-logger.log.1").read_text(encoding="utf-8").startswith("z" * 600)
 
 
+def test_a_rotation_stopped_half_way_loses_no_line(tmp_path: Path) -> None:
+    """The log was moved aside, then the rest failed (a backup held open, the process
+    killed): the next rotation moved the new log onto the one set aside, and its lines were
+    in no file any more (review)."""
+    path = tmp_path / "nexus-logger.log"
+    aside = tmp_path / "nexus-logger.log.rotating"
+    aside.write_text("set aside line\n", encoding="utf-8")  # left by the rotation that stopped
+    handler = _handler(path, 200)
+    for i in range(4):  # (one rotation: of three old logs kept, nothing is dropped yet)
+        handler.emit(_record(f"line {i:02d} " + "y" * 30))
+    handler.close()
+    kept = "".join(p.read_text(encoding="utf-8") for p in tmp_path.glob("nexus-logger.log*"))
+    assert "set aside line" in kept and not aside.exists()
+    assert all(f"line {i:02d}" in kept for i in range(4))
+
+
 def test_unwritable_log_folder_does_not_break_commands(
     isolated_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

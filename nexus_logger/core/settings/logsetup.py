@@ -144,7 +144,16 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
         each retry dropped one more old log.)"""
         base = self.baseFilename
         moving = base + ".rotating"
+        if os.path.exists(moving):
+            # A rotation that stopped half-way (a shift refused, the process killed): those
+            # lines become log.1 now, not overwritten by the next log moved aside.
+            self._shift_and_place(moving)
         os.replace(base, moving)  # the step that can fail: nothing has moved yet
+        self._shift_and_place(moving)
+
+    def _shift_and_place(self, moving: str) -> None:
+        """log.1 -> log.2 ... (the oldest dropped), then ``moving`` -> log.1."""
+        base = self.baseFilename
         for i in range(self.backupCount - 1, 0, -1):
             older = f"{base}.{i}"
             if os.path.exists(older):
