@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
 from nexus_logger.core import cycle_collector
@@ -58,8 +59,9 @@ def run_admin_window(args: argparse.Namespace) -> int:
     window = AdminWindow(worker, settings)
     window.show()
     # Staff leave this window open for days: Python collects cycles again once it is shown
-    # (cli.run paused the collector for the start; core/cycle_collector.py).
-    cycle_collector.resume()
+    # (cli.run paused the collector for the start; core/cycle_collector.py), on the event
+    # loop's first turn, so that its first collection (25-40 ms) does not delay the paint.
+    QTimer.singleShot(0, window, cycle_collector.resume)
     code = 1
     try:
         code = int(app.exec())
