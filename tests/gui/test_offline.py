@@ -8,10 +8,14 @@ the local outbox (:class:`~nexus_logger.core.offline.durable.DurableLogger`).
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
 from nexus_logger.core.offline.durable import DurableLogger
@@ -32,6 +36,29 @@ def database_away(path: str) -> Iterator[None]:
         yield
     finally:
         os.rename(path + ".away", path)
+
+
+def _on_a_share(database: str, tmp_path: Path) -> Path:
+    """A copy of the database in a folder of its own (a share a test makes read-only)."""
+    folder = tmp_path / "share"
+    folder.mkdir()
+    path = folder / "nexuslims.sqlite"
+    shutil.copyfile(database, path)
+    return path
+
+
+@contextmanager
+def _immutable(*targets: Path) -> Iterator[None]:
+    """``targets`` immutable (chattr +i) inside the block: a share that takes reads, not
+    writes. The test is skipped where that is refused (not root, no such flag)."""
+    done = [subprocess.run(["chattr", "+i", str(t)], capture_output=True) for t in targets]
+    try:
+        if any(d.returncode != 0 for d in done):
+            pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
+        yield
+    finally:
+        for target in reversed(targets):
+            subprocess.run(["chattr", "-i", str(target)], capture_output=True)
 
 
 def _seen_before(database: str) -> None:
@@ -259,37 +286,17 @@ def test_a_start_waits_for_an_end_kept_here_and_never_asks_about_that_session(
     and file): alice's END is kept on this PC. The next launch must not offer alice's session
     as open (ending or continuing it looped, or ran a session the database had ended); it
     says the END waits, and Retry starts once the database takes writes again."""
-    import shutil
-    import subprocess
-    from pathlib import Path
-
-    import pytest
-
-    folder = tmp_path / "share"
-    folder.mkdir()
-    path = folder / "nexuslims.sqlite"
-    shutil.copyfile(sqlite_db, path)
+    path = _on_a_share(sqlite_db, tmp_path)
     alice = DurableLogger(str(path), timeout=1.0)
     inst = alice.identify(instrument=PID)
     session = alice.start(instrument=inst, user="alice").session
-
-    def immutable(target: Path, on: bool) -> bool:
-        flag = "+i" if on else "-i"
-        return subprocess.run(["chattr", flag, str(target)], capture_output=True).returncode == 0
-
-    if not (immutable(path, True) and immutable(folder, True)):
-        immutable(path, False)
-        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
-    try:
+    with _immutable(path, path.parent):
         assert alice.end(session).queued
         window = make_window(str(path), db_timeout_seconds=1, auto_close_seconds=60)
         wait_phase(qtbot, window, Phase.FAILED)
         assert "has not taken its END yet" in window.steps_page.error_label.text()
         assert window.steps_page.state(Step.CHECK) is StepState.WARNING
         assert window.session is None
-    finally:
-        immutable(folder, False)
-        immutable(path, False)
     qtbot.mouseClick(window.steps_page.retry_button, Qt.MouseButton.LeftButton)
     wait_phase(qtbot, window, Phase.RUNNING)
     ident = session.session_identifier
@@ -337,30 +344,11 @@ def test_events_waiting_for_a_read_only_database_are_not_said_offline(
 ):
     """A share that takes reads but not writes: the END waits on this PC, and the status line
     says the database refuses changes (it said "Offline", a network fault to look for)."""
-    import shutil
-    import subprocess
-
-    import pytest
-
-    folder = tmp_path / "share"
-    folder.mkdir()
-    path = folder / "nexuslims.sqlite"
-    shutil.copyfile(sqlite_db, path)
+    path = _on_a_share(sqlite_db, tmp_path)
     window = make_window(str(path), db_timeout_seconds=1, auto_close_seconds=600)
     wait_phase(qtbot, window, Phase.RUNNING)
     qtbot.waitUntil(lambda: window.worker.pending == 0)
-
-    def immutable(on: bool) -> bool:
-        flag = "+i" if on else "-i"
-        done = [
-            subprocess.run(["chattr", flag, str(p)], capture_output=True) for p in (path, folder)
-        ]
-        return all(d.returncode == 0 for d in done)
-
-    if not immutable(True):
-        immutable(False)
-        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
-    try:
+    with _immutable(path, path.parent):
         window.end_session(ask_about_files=False)
         wait_phase(qtbot, window, Phase.ENDED)
         window.refresh_sync_state()
@@ -368,8 +356,6 @@ def test_events_waiting_for_a_read_only_database_are_not_said_offline(
         words = window.sync_indicator.plain_text()
         assert words.startswith("The database refuses changes: 1 event waiting"), words
         assert "Offline" not in words
-    finally:
-        immutable(False)
 
 
 def test_a_read_only_database_is_said_as_soon_as_a_heartbeat_is_refused(
@@ -377,27 +363,11 @@ def test_a_read_only_database_is_said_as_soon_as_a_heartbeat_is_refused(
 ):
     """A read-only share answers every status check: the status line said "Online: everything
     is saved in the database" while heartbeats and the note were refused (user trial)."""
-    import shutil
-    import subprocess
-
-    import pytest
-
-    folder = tmp_path / "share"
-    folder.mkdir()
-    path = folder / "nexuslims.sqlite"
-    shutil.copyfile(sqlite_db, path)
+    path = _on_a_share(sqlite_db, tmp_path)
     window = make_window(str(path), db_timeout_seconds=1, auto_close_seconds=600)
     wait_phase(qtbot, window, Phase.RUNNING)
     qtbot.waitUntil(lambda: window.sync_indicator.plain_text().startswith("Online"))
-
-    def immutable(on: bool) -> bool:  # the file only: it opens and reads as before
-        flag = "+i" if on else "-i"
-        return subprocess.run(["chattr", flag, str(path)], capture_output=True).returncode == 0
-
-    if not immutable(True):
-        immutable(False)
-        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
-    try:
+    with _immutable(path):  # the file only: it opens and reads as before
         window.send_heartbeat()
         footer = window.sync_indicator
         qtbot.waitUntil(lambda: "refuses changes" in footer.plain_text())
@@ -408,8 +378,6 @@ def test_a_read_only_database_is_said_as_soon_as_a_heartbeat_is_refused(
         status = window.session_page.note_status
         qtbot.waitUntil(lambda: "refuses changes right now" in status.text())
         assert "Ask IT" not in status.text()  # a user's sentence, not staff's
-    finally:
-        immutable(False)
     # The share takes writes again: the END (with the note) is written, and the status line no
     # longer says the database refuses changes (it did on the ended page, with nothing waiting).
     window.end_session(ask_about_files=False)
@@ -425,30 +393,18 @@ def test_a_session_another_login_ended_while_the_database_refused_writes_is_show
 ):
     """As with the database away: another login's END kept on this PC while the file was
     read-only; the window went on running, and its End was folded into that END (review)."""
-    import shutil
-    import subprocess
-
-    import pytest
-
-    folder = tmp_path / "share"
-    folder.mkdir()
-    path = folder / "nexuslims.sqlite"
-    shutil.copyfile(sqlite_db, path)
+    path = _on_a_share(sqlite_db, tmp_path)
     window = make_window(str(path), db_timeout_seconds=1, auto_close_seconds=600)
     wait_phase(qtbot, window, Phase.RUNNING)
     qtbot.waitUntil(lambda: window.worker.pending == 0)
     session = window.session
-    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
-        pytest.skip("chattr +i is refused here (not root, or the file system has no such flag)")
-    try:
+    with _immutable(path):
         frank = DurableLogger(str(path), timeout=1)
         kept = frank.end(session, at=session.started + timedelta(seconds=1), ended_by="frank")
         assert kept.queued
         window.send_heartbeat()
         wait_phase(qtbot, window, Phase.ENDED)
         assert "ended elsewhere" in window.ended_page.message_label.text()
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def test_a_session_another_login_ended_here_while_offline_is_shown_ended(
