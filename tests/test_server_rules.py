@@ -168,6 +168,11 @@ FORBIDDEN_FOR_INSTRUMENT = {
     "truncate session_log": "TRUNCATE session_log",
     "drop the guard": "DROP TRIGGER nexus_logger_guard ON session_log",
     "create a table": "CREATE TABLE nexus_logger_mine (x int)",
+    "START years ahead": (
+        "INSERT INTO session_log (session_identifier, instrument, timestamp, event_type, "
+        "record_status, \"user\") VALUES ('x9', 'TEST-TEM-001', '2031-01-01T12:00:00+00:00', "
+        "'START', 'WAITING_FOR_END', 'alice')"
+    ),
     # (PostgreSQL lets every role make temporary tables unless told: the docs say "no")
     "create a temporary table": "CREATE TEMP TABLE mine (x int)",
 }

@@ -101,6 +101,12 @@ BEGIN
         PERFORM nexus_logger_refuse(format('%s is not an ISO-8601 time with its UTC offset',
                                            quote_literal(NEW."timestamp")));
       END IF;
+      -- (the program refuses a time minutes ahead of the PC's clock; this is the backstop
+      -- for a hand-made row or a PC whose clock is days off)
+      IF nexus_logger_written_time(NEW."timestamp") > clock_timestamp() + interval '1 day' THEN
+        PERFORM nexus_logger_refuse(format('%s is more than a day ahead of the server''s clock',
+                                           quote_literal(NEW."timestamp")));
+      END IF;
       IF NEW.event_type = 'START' THEN
         IF EXISTS (SELECT 1 FROM session_log WHERE session_identifier = NEW.session_identifier) THEN
           PERFORM nexus_logger_refuse(format('session %s exists already', NEW.session_identifier));
