@@ -245,19 +245,13 @@ def cmd_fix_user(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from nexus_logger.core.staff import admin_actions, privacy
-    from nexus_logger.core.staff.admin_apply import NotAdministrator
     from nexus_logger.core.staff.problems import audit_trail_problems
 
     settings = settings_from_args(args)
-    if not admin_actions.may_see_admin_view(settings):
-        # The same rule as 'nexus-logger admin' and the Admin tab: the trail names the
-        # sessions of every instrument and the logins of staff.
-        login = admin_actions.current_login()
-        raise NotAdministrator(
-            f"{repr(login) if login else 'This account'} may not list the audit trail: it "
-            "names everyone's sessions. Ask for the login to be added to 'administrators' in "
-            "the config file (or for 'admin_tab_for_everyone' to be set)."
-        )
+    # The same rule as 'nexus-logger admin' and the Admin tab.
+    admin_actions.require_admin_view(
+        settings, "list the audit trail", "it names everyone's sessions"
+    )
     engine = engine_from_args(args)
     entries = admin_actions.list_audit(
         session_identifier=args.session, limit=args.limit, engine=engine

@@ -124,6 +124,21 @@ def may_see_admin_view(settings: Any) -> bool:
     )
 
 
+def require_admin_view(settings: Any, doing: str, why: str) -> None:
+    """Refuse ``doing`` (NotAdministrator, exit 4) to a login :func:`may_see_admin_view`
+    does not allow; ``why`` says what it would show."""
+    if may_see_admin_view(settings):
+        return
+    from nexus_logger.core.staff.admin_apply import NotAdministrator
+
+    login = current_login()
+    raise NotAdministrator(
+        f"{repr(login) if login else 'This account'} may not {doing}: {why}. Ask for the "
+        "login to be added to 'administrators' in the config file (or for "
+        "'admin_tab_for_everyone' to be set)."
+    )
+
+
 def hides_people(settings: Any, is_admin: bool) -> bool:
     """Whether this viewer sees the admin view's names and notes hidden: not an administrator,
     and ``admin_tab_shows_people`` off. The demo's sessions are made up: nobody's to hide."""

@@ -12,8 +12,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QWidget
 
 from nexus_logger.core import cycle_collector
 from nexus_logger.core.settings.config import Settings, settings_from_args
-from nexus_logger.core.staff.admin_actions import current_login, may_see_admin_view
-from nexus_logger.core.staff.admin_apply import NotAdministrator
+from nexus_logger.core.staff.admin_actions import require_admin_view
 from nexus_logger.gui.admin.tab import AdminTab
 from nexus_logger.gui.screen_room import fitted_size
 from nexus_logger.gui.worker import DbWorker
@@ -43,14 +42,8 @@ def run_admin_window(args: argparse.Namespace) -> int:
     from nexus_logger.gui.icons import app_icon
 
     settings = settings_from_args(args)
-    if settings.set_up and not may_see_admin_view(settings):
-        # It lists everyone's sessions: the same rule as the window's Admin tab.
-        login = current_login()
-        raise NotAdministrator(
-            f"{repr(login) if login else 'This account'} may not open the admin view: it lists "
-            "everyone's sessions. Ask for the login to be added to 'administrators' in the "
-            "config file (or for 'admin_tab_for_everyone' to be set)."
-        )
+    if settings.set_up:  # the same rule as the window's Admin tab
+        require_admin_view(settings, "open the admin view", "it lists everyone's sessions")
     qtlog.install()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("nexus-logger")
