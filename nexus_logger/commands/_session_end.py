@@ -60,7 +60,7 @@ def cmd_end(args: argparse.Namespace) -> int:
                 "with --at TIME."
             )
         raise end_before_its_start(session, at, named=args.session is not None)
-    acting = _acting_as(args)
+    acting = words.acting_as(args)
     if session is None:
         result, queued, message = _end_in_database(ident, at, typed, durable, acting)
     else:
@@ -78,7 +78,6 @@ def _session_to_end(args: argparse.Namespace, durable: DurableLogger) -> tuple[s
     """The identifier to end and this PC's open session when it is that one (else None), or
     the exit code of a refusal (already printed)."""
     from nexus_logger.core.errors import NexusLoggerError
-    from nexus_logger.core.sessions.lifecycle import default_user
     from nexus_logger.core.settings.identity import same_user
 
     if args.session is None:
@@ -90,8 +89,7 @@ def _session_to_end(args: argparse.Namespace, durable: DurableLogger) -> tuple[s
             return words.no_open(args, inst.instrument_pid, offline=bool(durable.offline_reason))
         # A PC is shared: nobody ends another person's session without naming it. The same
         # rule as the window's (case and a domain prefix ignored).
-        who = args.user if args.user is not None else default_user()
-        if not same_user(session.user, who):
+        if not same_user(session.user, words.acting_as(args)):
             return words.not_yours(args, session, offline=bool(durable.offline_reason))
         return session.session_identifier, session
     # The session this PC has open can be ended offline too; any other goes straight to the
@@ -152,18 +150,6 @@ def _end_time(
     if args.at is not None:  # an empty --at is a mistake, not "now"
         return parse_time(args.at), True
     return invoked, False
-
-
-def _acting_as(args: argparse.Namespace) -> str:
-    """The name this command ends a session as: ``--user`` (which the check that the session
-    is the caller's own took too; ignored with ``--session``), else the login. An END of a
-    session of another name is audited; a session started with ``--user alice`` and ended
-    with it was audited as another login's."""
-    from nexus_logger.core.sessions.lifecycle import default_user
-
-    if args.user is not None and args.session is None:
-        return str(args.user)
-    return default_user()
 
 
 def _end_in_database(

@@ -51,15 +51,25 @@ def not_yours(args: argparse.Namespace, session: Any, *, offline: bool = False) 
     return refused(args, message, {"ended": None, "session": session.as_dict()}, offline=offline)
 
 
+def acting_as(args: argparse.Namespace) -> str:
+    """The name a session command acts as: ``--user`` (where the command has it; ignored with
+    ``--session``), else the login. Whether a session is the caller's own, and whether ending
+    it is audited as another login's, are both decided with this name."""
+    from nexus_logger.core.sessions.lifecycle import default_user
+
+    user = getattr(args, "user", None)
+    if user is not None and getattr(args, "session", None) is None:
+        return str(user)
+    return default_user()
+
+
 def someone_elses(args: argparse.Namespace, session: Any, what: str) -> int | None:
     """Refuse ``what`` (a heartbeat, a new note) on another person's open session, or None
-    when it is the caller's (``--user`` or the login). A PC is shared: another login's
-    heartbeat made an abandoned session look in use, and its note replaced the owner's."""
-    from nexus_logger.core.sessions.lifecycle import default_user
+    when it is the caller's (:func:`acting_as`). A PC is shared: another login's heartbeat
+    made an abandoned session look in use, and its note replaced the owner's."""
     from nexus_logger.core.settings.identity import same_user
 
-    who = getattr(args, "user", None) or default_user()
-    if same_user(session.user, who):
+    if same_user(session.user, acting_as(args)):
         return None
     message = (
         f"The open session on {session.instrument.instrument_pid} is not yours: "

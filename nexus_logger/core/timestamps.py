@@ -84,7 +84,7 @@ def on_this_pc(value: datetime, local: tzinfo | None = None) -> str:
     too long for a table cell, so such a name is given as its offset (``UTC+01:00``).
     ``local`` stands in for this PC's zone (tests).
     """
-    shown = value.astimezone(local) if local is not None else value.astimezone()
+    shown = value.astimezone(local)  # (None: this PC's zone)
     name = shown.tzname() or ""
     if not name or " " in name or len(name) > 6:
         offset = shown.strftime("%z")
