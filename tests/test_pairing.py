@@ -201,3 +201,54 @@ def test_joined_rows_in_any_order_come_out_in_start_order(start_ids: list[int]) 
     if start_ids.count(2) == 2:  # the later row of START 2 carries the newer END (id 103)
         (two,) = [s for s in order if s.session_identifier == "s2"]
         assert two.dt_to.second == 3
+
+
+#: Times as NexusLIMS 2.x writes them (32 characters) and every other shape a database may
+#: hold, mixed so that texts of each shape come after an offset has been seen.
+PARSE_TEXTS = [
+    "2025-03-01T09:00:00.123456-05:00",
+    "2025-03-01T09:00:01.000001-05:00",
+    "2025-03-09T03:00:00.500000-04:00",  # daylight saving time: another offset
+    "2025-03-01T09:00:00-05:00",  # no microseconds (isoformat drops zeros): 25 characters
+    "2025-03-01T14:00:00.654321+00:00",  # UTC
+    "2025-03-01T14:00:00.654321-00:00",
+    "2025-03-01T19:30:00.000100+05:30",
+    "2025-03-01T19:30:00.000200+05:30",
+    "2025-03-01T14:00:00.654321Z00000",  # 32 characters, no offset
+    "2025-03-01T09:00:00.1+01:00-05:00",  # an offset inside the first 26 characters
+    "2025-03-01T09:00:00+01:0-05:00",
+    "xxxx-03-01T09:00:00.123456-05:00",  # 32 characters, the offset of an anchor, unreadable
+    "2025-03-01T09:00:00.123456",  # 1.x: naive, read in the instrument's zone
+    "2025-03-01 09:00:00.123456-05:00",  # a space for the T
+    "9999-12-31T23:59:59.999999-05:00",  # the last moment a datetime can hold
+    "0001-01-01T00:00:00.000000-05:00",
+]
+
+
+def test_factory_reads_every_text_as_a_full_parse_does() -> None:
+    """The shortcut for NexusLIMS's own shape gives what reading each text in full gives."""
+    from zoneinfo import ZoneInfo
+
+    from nexus_logger.core.session_handler import Session
+    from nexus_logger.core.sessions_to_build import session_factory
+
+    zone = ZoneInfo("America/New_York")
+    shared = session_factory(Session, {}, None)  # reads texts after it has seen their offset
+    for text in PARSE_TEXTS * 2:
+        fresh = session_factory(Session, {}, None).parse(text, zone)  # nothing seen before
+        got = shared.parse(text, zone)
+        assert type(got) is type(fresh), text
+        if isinstance(fresh, str):
+            assert got == fresh == text
+        else:
+            assert (got, got.isoformat(), got.utcoffset()) == (
+                fresh,
+                fresh.isoformat(),
+                fresh.utcoffset(),
+            ), text
+    assert set(shared.anchors) == {"-05:00", "-04:00", "+00:00", "+05:30"}  # the shortcut ran
+    # One tzinfo object per UTC offset, whichever way a time was read (a 1.x time has the
+    # instrument's zone, as NexusLIMS reads it).
+    aware = [shared.parse(t, zone) for t in PARSE_TEXTS]
+    kinds = {(type(v.tzinfo), v.utcoffset()) for v in aware if not isinstance(v, str)}
+    assert len({id(v.tzinfo) for v in aware if not isinstance(v, str)}) == len(kinds)
