@@ -9,6 +9,7 @@ an END of another instrument, an instrument missing from ``instruments``.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,72 @@ def test_every_branch_as_nexuslims_loop(db: str) -> None:
         )
     with pytest.raises(ValueError, match="null-vs-empty"):
         get_sessions_to_build(engine=db)
+
+
+def _mixed_rows(seed: int, sessions: int) -> list[tuple[str, str, str, str, str | None]]:
+    """Usual sessions (a START, then its END) interleaved with every unusual kind."""
+    rng = random.Random(seed)
+    minute = iter(range(10**6))
+
+    def stamp() -> str:  # NexusLIMS's shape: microseconds and an offset
+        return f"2025-03-{1 + next(minute) // 1440 % 28:02d}T{rng.randrange(24):02d}:00:00.{rng.randrange(10**6):06d}-05:00"
+
+    streams: list[list[tuple[str, str, str, str, str | None]]] = []
+    idents: list[str] = []
+    for n in range(sessions):
+        ident, pid, user = f"s{n}", rng.choice([TEM, SEM]), rng.choice(["ann", "bo", None, ""])
+        if idents and rng.random() < 0.1:
+            ident = rng.choice(idents)  # an identifier used before (by anyone)
+        idents.append(ident)
+        start, end = (ident, pid, stamp(), "START", user), (ident, pid, stamp(), "END", user)
+        other = (ident, pid, stamp(), "END", "eve")
+        kind = rng.choice(["usual"] * 6 + ["end first", "two ends", "no end", "other user"])
+        streams.append(
+            {
+                "usual": [start, end],
+                "end first": [end, start],
+                "two ends": [start, end, (ident, pid, stamp(), "END", user)],
+                "no end": [start],
+                "other user": [start, other, end] if rng.random() < 0.5 else [start, other],
+            }[kind]
+        )
+    rows: list[tuple[str, str, str, str, str | None]] = []
+    while streams:  # sessions overlap in time, each one's rows in their own order
+        stream = rng.choice(streams[:4])
+        rows.append(stream.pop(0))
+        if not stream:
+            streams.remove(stream)
+    return rows
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_usual_and_unusual_sessions_mixed_as_nexuslims_loop(db: str, seed: int) -> None:
+    """The scan's shortcut for the usual session and the full rule for the others agree with
+    NexusLIMS's loop; more than 500 unusual identifiers are read again in several batches."""
+    from sqlalchemy import insert
+
+    from nexus_logger.core.db.engine import get_engine
+    from nexus_logger.core.db.models import session_log
+
+    rows = _mixed_rows(seed, 1500)
+    with get_engine(db).begin() as conn:
+        conn.execute(
+            insert(session_log),
+            [
+                {
+                    "session_identifier": i,
+                    "instrument": p,
+                    "timestamp": t,
+                    "event_type": e,
+                    "record_status": "TO_BE_BUILT",
+                    "user": u,
+                }
+                for i, p, t, e, u in rows
+            ],
+        )
+    built, unpaired = _nexuslims_loop(rows)
+    assert len(built) > 1000 and unpaired
+    assert _ours(db) == (built, unpaired)
 
 
 def test_every_branch_as_real_nexuslims(sqlite_db: str, nexuslims_python: Path) -> None:

@@ -300,8 +300,7 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
     factory = session_factory(Session, load_instruments(eng), engine)
     with read_connection(eng) as conn, cycle_collector.paused(), pairing.small_page_cache(conn):
         if is_sqlite(eng):
-            rows = pairing.driver_rows(conn, pairing.rows_in_id_order_statement())
-            order, ids = pairing.pair_in_id_order(rows, factory)
+            order, ids = pairing.pair_in_id_order(conn, factory)
         else:
             rows = pairing.driver_rows(conn, pairing.sessions_to_build_statement())
             order, ids = pairing.pair_joined(rows, factory)

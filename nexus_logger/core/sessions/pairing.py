@@ -11,7 +11,12 @@ The way to the pairs depends on the backend, because NexusLIMS gives ``session_l
 * **SQLite** runs in this process and has no hash join. A join finds each END through that
   index, which reads the table in random order: 9.5 s for 1,000,000 sessions on the benchmark
   machine, a third of it system time. So the rows are read in one scan in id order (2.6 s) and
-  paired here as they go by (:func:`pair_in_id_order`).
+  paired here as they go by (:func:`pair_in_id_order`). The usual session (one START, then
+  its one END) is paired through a dictionary of the STARTs still waiting for their END,
+  which stays small: a dictionary of every identifier cost 0.6 s more at a million sessions,
+  in cache misses as it grew. Every identifier with anything else (an END first, two ENDs,
+  two STARTs, another user) is read again through the index and paired by the full rule
+  (:func:`pair_every_case`), in the same read transaction.
 * **PostgreSQL** hash-joins STARTs and ENDs in one pass over the table (parallel workers where
   the server allows), and the result is streamed in chunks (:func:`pair_joined`), never held
   whole in the client's memory.
@@ -30,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from itertools import compress
-from operator import is_not
+from operator import attrgetter, is_not
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, func, select
@@ -45,6 +50,7 @@ __all__ = [
     "BadSession",
     "bad_sessions",
     "driver_rows",
+    "pair_every_case",
     "pair_in_id_order",
     "pair_joined",
     "rows_in_id_order_statement",
@@ -154,7 +160,77 @@ def _stream(raw: Any, sql: str, params: Any, where: str) -> Iterator[tuple[Any, 
         raise translate(err, where) from err
 
 
-def pair_in_id_order(
+def pair_in_id_order(conn: Connection, factory: SessionFactory) -> tuple[list[Any], array]:
+    """The SQLite path: every TO_BE_BUILT session in START order, and the START ids.
+
+    One scan in id order pairs each START with the END that follows it under the same key
+    while no other row of its identifier comes between. The identifiers where that is not the
+    whole story (``_pair_usual`` says which, and two STARTs of one identifier are looked for
+    afterwards) are paired again from all their rows by :func:`pair_every_case`. ``conn``'s
+    transaction keeps both reads on the same state of the table.
+    """
+    rows = driver_rows(conn, rows_in_id_order_statement())
+    order, ids, unusual = _pair_usual(rows, factory)
+    if len(set(map(_identifier, order))) != len(order):  # one pass in C over cached hashes
+        seen: set[str] = set()
+        unusual.update(i for i in map(_identifier, order) if i in seen or seen.add(i))
+    if unusual:
+        _pair_again(conn, order, ids, unusual, factory)
+    return order, ids
+
+
+_identifier = attrgetter("session_identifier")
+
+
+def _pair_usual(
+    rows: Iterable[tuple[Any, ...]], factory: SessionFactory
+) -> tuple[list[Any], array, set[str]]:
+    """Sessions of a START followed by its END, and the identifiers that need the full rule.
+
+    An END takes the waiting START of its identifier if the key matches; any END that finds
+    none (written first, a second END, another user or instrument) and any START whose
+    identifier is already waiting marks its identifier as unusual.
+    """
+    waiting: dict[str, Any] = {}  # identifier -> START without an END yet: a few entries
+    unusual: set[str] = set()
+    order: list[Any] = []
+    ids = array("q")
+    put_first, take = waiting.setdefault, waiting.pop
+    parse, per_pid, make = factory.parse, factory.per_pid, factory.session
+    for row_id, event, ident, pid, user, text in rows:
+        instrument, zone = per_pid.get(pid) or factory.instrument_and_zone(pid)
+        value = parse(text, zone)
+        if event == _START:
+            session = make(ident, instrument, user, value, None)
+            if put_first(ident, session) is not session:
+                unusual.add(ident)
+            order.append(session)
+            ids.append(row_id)
+            continue
+        session = take(ident, None)
+        if session is not None and session.user == user and session.instrument is instrument:
+            session.dt_to = value
+        else:
+            unusual.add(ident)
+    return order, ids, unusual
+
+
+def _pair_again(
+    conn: Connection, order: list[Any], ids: array, unusual: set[str], factory: SessionFactory
+) -> None:
+    """Replace the sessions of ``unusual`` identifiers by the full rule over all their rows."""
+    by_start: dict[int, Any] = {}
+    wanted = list(unusual)
+    for n in range(0, len(wanted), 500):
+        stmt = rows_in_id_order_statement().where(_T.c.session_identifier.in_(wanted[n : n + 500]))
+        again, again_ids = pair_every_case(driver_rows(conn, stmt), factory)
+        by_start.update(zip(again_ids, again, strict=True))
+    for i, session in enumerate(order):
+        if session.session_identifier in unusual:
+            order[i] = by_start[ids[i]]
+
+
+def pair_every_case(
     rows: Iterable[tuple[Any, ...]], factory: SessionFactory
 ) -> tuple[list[Any], array]:
     """Pair rows given as (id, event, identifier, instrument, user, time), in id order.
