@@ -535,6 +535,28 @@ def test_a_long_note_does_not_push_every_other_column_off_the_screen(qtbot, make
     assert not detail.note_view.isVisible()
 
 
+def test_at_the_windows_width_instrument_to_end_show_whole(qtbot, make_tab, sqlite_db):
+    """In the 760 px window the Status column was cut to its first letters, behind the
+    horizontal scroll bar. Status now comes after the instrument, and an end on the start's
+    day shows its time only, so instrument, status, user, start and end all show whole."""
+    session(sqlite_db, "same-day", user="mgarcia", start_h=50, end_h=49)
+    session(sqlite_db, "overnight", user="pnguyen", start_h=20, end_h=8)
+    tab = make_tab(sqlite_db)
+    tab.resize(740, 640)  # the Admin tab's page inside the 760 px window
+    tab.set_status_filter("TO_BE_BUILT")
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 2)
+    wait_idle(qtbot, tab)
+    ends = {_cell(tab, r, "session_identifier"): _cell(tab, r, "end") for r in range(2)}
+    assert ends == {"same-day": "11:00 EST", "overnight": "2025-02-10 04:00 EST"}
+    view = tab.sessions_view
+    assert view.horizontalScrollBar().value() == 0
+    for key in ("instrument", "status", "user", "start", "end"):
+        column = tab.model.column_of(key)
+        right = view.columnViewportPosition(column) + view.columnWidth(column)
+        assert right <= view.viewport().width(), key
+        assert view.columnWidth(column) >= view.sizeHintForColumn(column), key
+
+
 def test_the_problem_marks_do_not_cut_off_the_instrument(qtbot, make_tab, sqlite_db):
     """The warning sign comes with the problems, after the first rows were measured: the
     instrument column is widened for it ("\u26a0 TEST-TEM-0..." at first)."""

@@ -55,6 +55,20 @@ def format_time(value: datetime | None, tz_name: str | None, *, seconds: bool = 
     return f"{text} {abbrev}".strip()
 
 
+def format_end(start: datetime | None, end: datetime | None, tz_name: str | None) -> str:
+    """The end as :func:`format_time` gives it, without the date on the start's own day
+    (``12:58 EDT``): most sessions end the day they start, and the column is narrower."""
+    text = format_time(end, tz_name)
+    if start is None or end is None or not text:
+        return text
+    zone = timestamps.zone(tz_name) if tz_name else end.tzinfo
+    return (
+        text[len("2025-01-06 ") :]
+        if start.astimezone(zone).date() == end.astimezone(zone).date()
+        else text
+    )
+
+
 def format_duration(seconds: float | None) -> str:
     """``45 min``, ``1 h 05 min``, ``3 d 4 h 10 min``: units named, never a bare ``0:01``.
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from nexus_logger.core.enums import RecordStatus
 from nexus_logger.core.staff.problems import Problem
 from nexus_logger.core.staff.summaries import SessionSummary
-from nexus_logger.gui.admin.models import format_duration, format_time
+from nexus_logger.gui.admin.models import format_duration, format_end, format_time
 
 
 def cell_text(
@@ -29,7 +29,7 @@ def cell_text(
         if s.end_text is None:
             # Only a START waiting for its END is a session in use; any other has lost its END.
             return "open" if _waiting(s) else "no END"
-        return format_time(s.end, s.timezone) or s.end_text
+        return format_end(s.start, s.end, s.timezone) or s.end_text
     if key == "duration":
         if s.is_open and not _waiting(s):
             return ""  # no END, and not running either: no length to give

@@ -27,14 +27,16 @@ class SessionTableModel(QAbstractTableModel):
     dropped. Sorting (``sort``) becomes a new query, done by the database.
     """
 
-    #: (column key, header) in display order; the keys are ``summaries.SORT_KEYS``.
+    #: (column key, header) in display order; the keys are ``summaries.SORT_KEYS``. What staff
+    #: look for first comes first: at the window's 760 px, instrument to end show whole and
+    #: the rest is a scroll away.
     COLUMNS: tuple[tuple[str, str], ...] = (
         ("instrument", "Instrument"),
+        ("status", "Status"),
         ("user", "User"),
         ("start", "Start"),
         ("end", "End"),
         ("duration", "Duration"),
-        ("status", "Status"),
         ("record_generation_events", "Record generations"),
         ("note", "Note"),
         ("session_identifier", "Session"),
