@@ -100,6 +100,38 @@ def test_end_without_files_asks_and_each_answer_is_kept(
     assert window.ended_page.message_label.text() == ENDED_WITHOUT_FILES
 
 
+def test_the_clock_stays_at_the_click_while_the_person_is_asked(
+    qtbot, make_window, sqlite_db: str, tmp_path: Path, monkeypatch
+) -> None:
+    """The clock ran on while the files were counted and the question was open, then jumped
+    back to the click when the session ended. It now stays at the click, and runs again only
+    if the person keeps the session running."""
+    from nexus_logger.gui.main_window import running
+
+    (tmp_path / "data" / PID).mkdir(parents=True)
+    window = _running(qtbot, make_window, sqlite_db, data_root=str(tmp_path / "data"))
+    label = window.session_page.elapsed_label
+
+    class HourLater(datetime):  # the clock's "now", an hour after the click
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return datetime.now(tz) + timedelta(hours=1)
+
+    shown: list[str] = []
+
+    def ask(_report: FileReport) -> EndChoice:
+        monkeypatch.setattr(running, "datetime", HourLater)
+        window._update_elapsed()  # a tick of the clock while the question is open
+        shown.append(label.text())
+        return EndChoice.KEEP_RUNNING
+
+    window.ask_end_without_files = ask  # type: ignore[method-assign]
+    window.end_session()
+    qtbot.waitUntil(lambda: len(shown) == 1)
+    assert shown[0].startswith("0:00:"), shown  # the time at the click, not an hour on
+    assert label.text().startswith("1:00:")  # kept running: the clock runs again
+
+
 def test_end_with_files_ends_without_asking(
     qtbot, make_window, sqlite_db: str, tmp_path: Path
 ) -> None:

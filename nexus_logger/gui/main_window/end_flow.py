@@ -58,7 +58,7 @@ class EndFlow(WindowState):
         clicked = datetime.now(UTC)
         if ask_about_files and self.files_watch.counting:
             if self._end_check is None:
-                self._end_check = clicked
+                self._end_check = self._clock_held_at = clicked
                 self.session_page.set_checking_files()
                 self.files_watch.report_at(clicked, lambda r: self._files_checked(clicked, r))
                 QTimer.singleShot(
@@ -84,6 +84,8 @@ class EndFlow(WindowState):
             if self.phase is not Phase.RUNNING:
                 return  # ended elsewhere while the question was open
             if choice is not EndChoice.END_ANYWAY:
+                self._clock_held_at = None
+                self._update_elapsed()
                 self.session_page.set_running(queued=self.session_queued)
                 self.session_page.set_message("The session is still running.")
                 return
@@ -176,6 +178,7 @@ class EndFlow(WindowState):
             return
         _logger.warning("Ending the session failed: %s", error.message)
         self._set_phase(Phase.RUNNING)
+        self._clock_held_at = None
         self.session_page.set_running(queued=self.session_queued)
         # One sentence for the person at the instrument; the whole message is in the log.
         sentence, _staff = text.for_user(error.message)

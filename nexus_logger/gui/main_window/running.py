@@ -42,6 +42,7 @@ class RunningSession(WindowState):
         self.session_page.set_message(message)
         self.pages.setCurrentWidget(self.session_page)
         self._set_phase(Phase.RUNNING)
+        self._clock_held_at = None
         self._clock.start()
         self._heartbeat_timer.start()
         self._sync_timer.start()
@@ -63,9 +64,12 @@ class RunningSession(WindowState):
 
     def _update_elapsed(self) -> None:
         # Not while ending: the session ended at the click (a database slow to answer kept
-        # the clock counting past it, for a minute in the user trial).
+        # the clock counting past it, for a minute in the user trial). Nor while the files up
+        # to the click are counted, or the person is asked about them: the clock stays at the
+        # click (it ran on and then jumped back to it).
         if self.session is not None and self.phase is Phase.RUNNING:
-            seconds = timestamps.seconds_between(self.session.started, datetime.now(UTC))
+            until = self._clock_held_at or datetime.now(UTC)
+            seconds = timestamps.seconds_between(self.session.started, until)
             self.session_page.set_elapsed(seconds)
 
     def _submit_once(

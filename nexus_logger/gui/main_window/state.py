@@ -75,6 +75,9 @@ class WindowState:
     _end_kept: bool
     #: The End click whose files are being counted.
     _end_check: datetime | None
+    #: The End click the clock stopped at while the files are counted or the person is asked
+    #: about a record without files (None: the clock runs).
+    _clock_held_at: datetime | None
     _log_window: QWidget | None
     _admin_placeholder: QLabel
     _admin_tab: QWidget | None

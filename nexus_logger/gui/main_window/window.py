@@ -106,6 +106,7 @@ class MainWindow(
         self._countdown_left = 0
         self._end_kept = False
         self._end_check: datetime | None = None  # the End click whose files are counted
+        self._clock_held_at: datetime | None = None
 
         self.setWindowTitle(TITLE)
         self.setWindowIcon(app_icon())
