@@ -16,7 +16,8 @@ The way to the pairs depends on the backend, because NexusLIMS gives ``session_l
   which stays small: a dictionary of every identifier cost 0.6 s more at a million sessions,
   in cache misses as it grew. Every identifier with anything else (an END first, two ENDs,
   two STARTs, another user) is read again through the index and paired by the full rule
-  (:func:`pair_every_case`), in the same read transaction.
+  (:func:`pair_every_case`), in the same read transaction. Those are a handful in a real
+  database; were most sessions unusual, the second read would cost what the join costs.
 * **PostgreSQL** hash-joins STARTs and ENDs in one pass over the table (parallel workers where
   the server allows), and the result is streamed in chunks (:func:`pair_joined`), never held
   whole in the client's memory.
