@@ -17,7 +17,7 @@ from nexus_logger.core.db import open_start_index
 from nexus_logger.core.errors import NexusLoggerError
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.staff import admin_actions as aa
-from tests.helpers_admin import audit_count, dump_session_log, session
+from tests.helpers_admin import audit_count, dump_session_log, raw_query, session
 
 pytestmark = pytest.mark.postgres
 
@@ -28,28 +28,38 @@ def _connect(pg_cluster, dbname: str, user: str) -> psycopg.Connection:
     )
 
 
+def _script(dbname: str, groups: dict[str, str], instrument_login: str) -> str:
+    return aa.postgres_roles_sql(
+        database=dbname,
+        instrument_role=groups["instrument_group"],
+        admin_role=groups["admin_group"],
+        bridge_role=groups["bridge_group"],
+        instrument_map=[(instrument_login, "TEST-TEM-001")],
+    )
+
+
 @pytest.fixture
 def roles(pg_cluster, pg_db: str) -> dict[str, str]:
-    """The script applied to a new database; URLs for the owner and both roles."""
+    """The script applied to a new database; URLs for the owner and a login in each role.
+
+    The script's roles are groups (``*_group``) that cannot log in; ``instrument_role`` and
+    the others are a login in each, as docs/postgres-roles.md says to make them.
+    """
     dbname = make_url(pg_db).database
     suffix = uuid.uuid4().hex[:8]
     inst, admin = f"instr_{suffix}", f"admin_{suffix}"
-    pg_cluster.execute(
-        aa.postgres_roles_sql(
-            database=dbname,
-            instrument_role=inst,
-            admin_role=admin,
-            bridge_role=f"bridge_{suffix}",
-            instrument_map=[(inst, "TEST-TEM-001")],
-        ),
-        dbname=dbname,
-    )
+    logins = {"instrument_role": inst, "admin_role": admin, "bridge_role": f"bridge_{suffix}"}
+    groups = {key.replace("_role", "_group"): f"{name}_group" for key, name in logins.items()}
+    pg_cluster.execute(_script(dbname, groups, inst), dbname=dbname)
+    for key, login in logins.items():
+        pg_cluster.execute(
+            f'CREATE ROLE "{login}" LOGIN IN ROLE "{groups[key.replace("_role", "_group")]}"'
+        )
     return {
         "owner": pg_db,
         "dbname": dbname,
-        "instrument_role": inst,
-        "admin_role": admin,
-        "bridge_role": f"bridge_{suffix}",
+        **logins,
+        **groups,
         "instrument": pg_cluster.url(dbname, user=inst),
         "bridge": pg_cluster.url(dbname, user=f"bridge_{suffix}"),
         "admin": pg_cluster.url(dbname, user=admin),
@@ -103,13 +113,7 @@ def test_only_the_admin_role_can_run_admin_actions(pg_cluster, roles) -> None:
 
 
 def test_script_can_be_run_twice(pg_cluster, roles) -> None:
-    sql = aa.postgres_roles_sql(
-        database=roles["dbname"],
-        instrument_role=roles["instrument_role"],
-        admin_role=roles["admin_role"],
-        bridge_role=roles["bridge_role"],
-        instrument_map=[(roles["instrument_role"], "TEST-TEM-001")],
-    )
+    sql = _script(roles["dbname"], roles, roles["instrument_role"])
     pg_cluster.execute(sql, dbname=roles["dbname"])
     with pytest.raises(NexusLoggerError):
         aa.requeue("nothing", login="root", administrators=["root"], engine=roles["instrument"])
@@ -135,3 +139,40 @@ def test_script_adds_the_open_start_index_to_a_server_without_it(pg_cluster, pg_
         ).fetchall()
     assert len(found) == 1
     assert "WHERE" in found[0][0] and "(instrument)" in found[0][0]
+
+
+def test_the_roles_are_groups_that_cannot_log_in(pg_cluster, roles) -> None:
+    """The script made its roles able to log in (without a password, so under trust or peer
+    authentication anyone could connect as one). They are groups now; a login of its own per
+    PC or person is a member. A group an older script made is left as it is, with a warning
+    that says what to do: turning its login off could lock out PCs that use it."""
+    groups = [roles["instrument_group"], roles["admin_group"], roles["bridge_group"]]
+    found = raw_query(
+        roles["owner"],
+        "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY(%s)",
+        (groups,),
+    )
+    assert sorted(found) == sorted((g, False) for g in groups)
+    with pytest.raises(psycopg.OperationalError, match="not permitted to log in"):
+        _connect(pg_cluster, roles["dbname"], roles["instrument_group"])
+
+    old = f"old_{uuid.uuid4().hex[:8]}"
+    pg_cluster.execute(f'CREATE ROLE "{old}" LOGIN')
+    warnings: list[str] = []
+    with _connect(pg_cluster, roles["dbname"], "postgres") as conn:
+        conn.add_notice_handler(lambda diag: warnings.append(diag.message_primary or ""))
+        conn.execute(
+            aa.postgres_roles_sql(
+                database=roles["dbname"],
+                instrument_role=old,
+                admin_role=roles["admin_group"],
+                bridge_role=roles["bridge_group"],
+            )
+        )
+    assert warnings == [
+        f"The role {old} can log in itself, but it is a group: give each PC or person a login "
+        f'of its own IN ROLE {old}, then run ALTER ROLE "{old}" NOLOGIN.'
+    ]
+    assert raw_query(roles["owner"], "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (old,))[
+        0
+    ][0]

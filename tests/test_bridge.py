@@ -553,13 +553,20 @@ def test_the_documented_grants_are_enough_for_the_bridge(
     assert second in rows_by_session(nx_file)
     assert {r[1] for r in rows_by_session(pg_db)[first]} == {"NO_FILES_FOUND"}
     check_invariants(pg_db, nx_file)
-    # The instrument role (session_log rights from docs/postgres-roles.md's script) can read
-    # the bridge's state for the Admin tab and doctor; the bridge's role can never delete.
+    # A login in the instrument role (session_log rights from docs/postgres-roles.md's
+    # script) can read the bridge's state for the Admin tab and doctor; the bridge's login can
+    # never delete. The roles themselves are groups that cannot log in.
     pg_cluster.execute("GRANT SELECT ON session_log TO nexus_instrument", dbname=dbname)
-    status = read_status(pg_db.replace("//postgres@", "//nexus_instrument@"))
+    pg_cluster.execute(
+        "DO $$ BEGIN CREATE ROLE pc_bridge_test LOGIN IN ROLE nexus_instrument; "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    status = read_status(pg_db.replace("//postgres@", "//pc_bridge_test@"))
     assert status is not None and status.ever_ran
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        raw_execute(pg_db.replace("//postgres@", "//nexus_bridge@"), "DELETE FROM session_log")
+        raw_execute(as_bridge, "DELETE FROM session_log")
+    with pytest.raises(psycopg.OperationalError, match="not permitted to log in"):
+        raw_execute(pg_db.replace("//postgres@", "//nexus_bridge@"), "SELECT 1")
 
 
 # --------------------------------------------------------------------------------------------

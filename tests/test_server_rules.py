@@ -38,22 +38,18 @@ _TABLES = (
 def server(pg_cluster, pg_db: str) -> dict[str, str]:
     """A database with the script applied (no create-tables before) and rows of both kinds.
 
-    The instrument account is mapped to TEST-TEM-001 only; TEST-SEM-002 has an open session,
-    a heartbeat, a note and a station row written by the owner (another PC's rows).
+    The script's three roles are groups (``inst_group``...); ``inst``, ``admin`` and
+    ``bridge`` are a login in each, as docs/postgres-roles.md says to make them. The instrument
+    login is mapped to TEST-TEM-001 only; TEST-SEM-002 has an open session, a heartbeat, a
+    note and a station row written by the owner (another PC's rows).
     """
     dbname = make_url(pg_db).database
     suffix = uuid.uuid4().hex[:8]
     names = {"inst": f"pc_{suffix}", "admin": f"staff_{suffix}", "bridge": f"bridge_{suffix}"}
-    pg_cluster.execute(
-        aa.postgres_roles_sql(
-            database=dbname,
-            instrument_role=names["inst"],
-            admin_role=names["admin"],
-            bridge_role=names["bridge"],
-            instrument_map=[(names["inst"], TEM)],
-        ),
-        dbname=dbname,
-    )
+    groups = {f"{k}_group": f"{v}_group" for k, v in names.items()}
+    pg_cluster.execute(roles_sql(dbname, names, groups), dbname=dbname)
+    for key, login in names.items():
+        pg_cluster.execute(f'CREATE ROLE "{login}" LOGIN IN ROLE "{groups[key + "_group"]}"')
     session(pg_db, "sem-open", instrument=SEM, status="WAITING_FOR_END", end_h=None)
     session(pg_db, "tem-err", status="ERROR", generations=1)
     session(pg_db, "tem-built", status="TO_BE_BUILT")
@@ -70,10 +66,22 @@ def server(pg_cluster, pg_db: str) -> dict[str, str]:
         "owner": pg_db,
         "dbname": dbname,
         **names,
+        **groups,
         "inst_url": pg_cluster.url(dbname, user=names["inst"]),
         "admin_url": pg_cluster.url(dbname, user=names["admin"]),
         "bridge_url": pg_cluster.url(dbname, user=names["bridge"]),
     }
+
+
+def roles_sql(dbname: str, logins: dict[str, str], groups: dict[str, str]) -> str:
+    """The roles script for ``groups``, with the instrument login mapped to TEST-TEM-001."""
+    return aa.postgres_roles_sql(
+        database=dbname,
+        instrument_role=groups["inst_group"],
+        admin_role=groups["admin_group"],
+        bridge_role=groups["bridge_group"],
+        instrument_map=[(logins["inst"], TEM)],
+    )
 
 
 def _snapshot(owner: str) -> dict[str, list]:
@@ -465,13 +473,7 @@ def test_script_run_by_an_owner_who_may_not_create_roles_stops_before_anything(
 
 
 def test_script_is_idempotent_and_keeps_the_rules(pg_cluster, server) -> None:
-    sql = aa.postgres_roles_sql(
-        database=server["dbname"],
-        instrument_role=server["inst"],
-        admin_role=server["admin"],
-        bridge_role=server["bridge"],
-        instrument_map=[(server["inst"], TEM)],
-    )
+    sql = roles_sql(server["dbname"], server, server)
     pg_cluster.execute(sql, dbname=server["dbname"])
     pg_cluster.execute(sql, dbname=server["dbname"])
     before = _snapshot(server["owner"])

@@ -95,7 +95,9 @@ def _sql_list(values: Sequence[str]) -> str:
 #: Refuse a database without session_log; create the three roles once.
 _PREAMBLE = """\
 -- nexus-logger: server-enforced rules for {db} (run as the owner of session_log).
--- Safe to run again. Afterwards give each role a password or another login method.
+-- Safe to run again. The three roles are groups that cannot log in: give each instrument PC,
+-- each member of staff and the bridge a login of its own IN ROLE one of them (with a password
+-- or another login method), and map each PC's login to its instruments.
 SET client_min_messages = warning;
 DO $$
 BEGIN
@@ -218,9 +220,17 @@ def _checked_names(
 
 
 def _roles(names: dict[str, str]) -> str:
+    """Create each group role that is missing, unable to log in: a login of its own per PC
+    (or person) is a member, so the server's ``session_user`` says which one wrote a row.
+    An existing group that can log in (made by a script before 2026-12-08) is left as it is,
+    with a warning: turning its login off here could lock out PCs that use it. (The names are
+    checked by ``_name``: letters, digits and underscores only.)"""
     return "\n".join(
-        f"  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{r}') THEN\n"
-        f'    CREATE ROLE "{r}" LOGIN;\n'
+        f"  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{r}') THEN\n"  # noqa: S608
+        f'    CREATE ROLE "{r}" NOLOGIN;\n'
+        f"  ELSIF (SELECT rolcanlogin FROM pg_roles WHERE rolname = '{r}') THEN\n"
+        f"    RAISE WARNING 'The role {r} can log in itself, but it is a group: give each PC or "
+        f'person a login of its own IN ROLE {r}, then run ALTER ROLE "{r}" NOLOGIN.\';\n'
         "  END IF;"
         for r in (names["inst"], names["adm"], names["bridge"])
     )
