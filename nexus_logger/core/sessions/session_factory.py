@@ -66,7 +66,7 @@ class SessionFactory:
         except (TypeError, ValueError):
             try:
                 return timestamps.parse(text, zone)  # also takes surrounding blanks
-            except timestamps.TimestampError:
+            except (timestamps.TimestampError, TypeError):  # TypeError: not text (a BLOB)
                 self.unreadable += 1
                 return text
         tz = value.tzinfo
@@ -75,10 +75,19 @@ class SessionFactory:
         shared = self.shared_tz.get(tz)
         if shared is None:  # the first time of this UTC offset: its tzinfo is the shared one
             self.shared_tz[tz] = shared = tz
-        else:  # same offset, so the same wall time; cheaper than replace(tzinfo=...)
-            value = value.astimezone(shared)
-        if len(text) == _NEXUSLIMS_LENGTH and text[-6:] == value.isoformat()[-6:]:
-            self.anchors.setdefault(text[-6:], (value.replace(tzinfo=None), value))
+        else:  # same offset, so the same wall time
+            try:
+                value = value.astimezone(shared)  # cheaper than replace(tzinfo=...)
+            except OverflowError:  # at the ends of the range (year 1 or 9999) via UTC
+                value = value.replace(tzinfo=shared)
+        # An anchor only from a text exactly as isoformat() writes it: 26 characters of wall
+        # time, then an offset of whole minutes ("+hh:mm"), nothing else.
+        if (
+            len(text) == _NEXUSLIMS_LENGTH
+            and text[-6:] not in self.anchors
+            and value.isoformat() == text
+        ):
+            self.anchors[text[-6:]] = (value.replace(tzinfo=None), value)
         return value
 
     def session(self, ident: str, instrument: Any, user: Any, start: Any, end: Any) -> Any:
