@@ -118,11 +118,12 @@ def test_reference_fixture_pending_and_completed(qtbot, make_tab, reference_db, 
         [tab.events_model.index(r, c).data() for c in range(tab.events_model.columnCount())]
         for r in range(3)
     ]
-    assert [c[1] for c in cells] == ["START", "END", "RECORD_GENERATION"]
-    assert cells[2][3] == "2025-01-07T08:54:31.861169-05:00"  # as stored
-    assert cells[2][2] == "2025-01-07 08:54:31 EST"  # in the instrument's zone
-    assert [c[4] for c in cells] == ["COMPLETED"] * 3
-    assert [c[5] for c in cells] == ["alice", "alice", "nexuslims"]
+    m = tab.events_model
+    assert [c[m.EVENT] for c in cells] == ["START", "END", "RECORD_GENERATION"]
+    assert cells[2][m.STORED] == "2025-01-07T08:54:31.861169-05:00"  # as stored
+    assert cells[2][m.TIME] == "2025-01-07 08:54:31 EST"  # in the instrument's zone
+    assert [c[m.STATUS] for c in cells] == ["COMPLETED"] * 3
+    assert [c[m.USER] for c in cells] == ["alice", "alice", "nexuslims"]
     assert "1 RECORD_GENERATION event." in tab.detail_title.text()
     qtmodeltester.check(tab.events_model)
     # The open session is visible with its live duration.
@@ -537,24 +538,63 @@ def test_a_long_note_does_not_push_every_other_column_off_the_screen(qtbot, make
 
 def test_at_the_windows_width_instrument_to_end_show_whole(qtbot, make_tab, sqlite_db):
     """In the 760 px window the Status column was cut to its first letters, behind the
-    horizontal scroll bar. Status now comes after the instrument, and an end on the start's
-    day shows its time only, so instrument, status, user, start and end all show whole."""
-    session(sqlite_db, "same-day", user="mgarcia", start_h=50, end_h=49)
+    horizontal scroll bar, and once a long user name had been listed the End column was too,
+    until a restart (columns were only ever widened). Status now comes after the instrument,
+    an end on the start's day shows its time only (with its date when the list is sorted by
+    end), the user column is fitted to at most 150 px (the whole name in its tooltip and in
+    the rows under the list), and columns nobody resized by hand narrow again."""
+    long_name = "maria.gonzalez-fernandez"
+    session(sqlite_db, "same-day", user=long_name, start_h=50, end_h=49)
     session(sqlite_db, "overnight", user="pnguyen", start_h=20, end_h=8)
+    session(sqlite_db, "short", user="bo", status="COMPLETED", start_h=70, end_h=69)
     tab = make_tab(sqlite_db)
     tab.resize(740, 640)  # the Admin tab's page inside the 760 px window
     tab.set_status_filter("TO_BE_BUILT")
     qtbot.waitUntil(lambda: tab.model.rowCount() == 2)
     wait_idle(qtbot, tab)
-    ends = {_cell(tab, r, "session_identifier"): _cell(tab, r, "end") for r in range(2)}
+    rows = {_cell(tab, r, "session_identifier"): r for r in range(2)}
+    ends = {sid: _cell(tab, r, "end") for sid, r in rows.items()}
     assert ends == {"same-day": "11:00 EST", "overnight": "2025-02-10 04:00 EST"}
-    view = tab.sessions_view
-    assert view.horizontalScrollBar().value() == 0
-    for key in ("instrument", "status", "user", "start", "end"):
-        column = tab.model.column_of(key)
-        right = view.columnViewportPosition(column) + view.columnWidth(column)
-        assert right <= view.viewport().width(), key
-        assert view.columnWidth(column) >= view.sizeHintForColumn(column), key
+    user = tab.model.index(rows["same-day"], tab.model.column_of("user"))
+    assert user.data(Qt.ItemDataRole.ToolTipRole) == long_name
+
+    def key_columns_whole() -> None:
+        view = tab.sessions_view
+        assert view.horizontalScrollBar().value() == 0
+        for key in ("instrument", "status", "user", "start", "end"):
+            column = tab.model.column_of(key)
+            right = view.columnViewportPosition(column) + view.columnWidth(column)
+            assert right <= view.viewport().width(), key
+            if key != "user":
+                assert view.columnWidth(column) >= view.sizeHintForColumn(column), key
+
+    key_columns_whole()
+    # The rows under the list show the user whole: it is what a mismatch fix compares.
+    tab.select_row(rows["same-day"])
+    events = tab.sessions_page.detail.events_view
+    qtbot.waitUntil(lambda: tab.events_model.rowCount() == 2)
+    user_col = tab.events_model.USER
+    assert events.columnWidth(user_col) >= events.sizeHintForColumn(user_col)
+    right = events.columnViewportPosition(user_col) + events.columnWidth(user_col)
+    assert right <= events.viewport().width()
+
+    # Sorted by end, every end shows its date: times alone would not show the order.
+    tab.sessions_view.sortByColumn(tab.model.column_of("end"), Qt.SortOrder.DescendingOrder)
+    wait_idle(qtbot, tab)
+    assert [_cell(tab, r, "end") for r in range(2)] == [
+        "2025-02-10 04:00 EST",
+        "2025-02-08 11:00 EST",
+    ]
+    # A list of short names narrows the user column again; a column resized by hand stays.
+    view, user_column = tab.sessions_view, tab.model.column_of("user")
+    wide = view.columnWidth(user_column)
+    note_column = tab.model.column_of("note")
+    view.horizontalHeader().resizeSection(note_column, 333)  # as a person drags it
+    tab.set_status_filter("COMPLETED")
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1)
+    wait_idle(qtbot, tab)
+    assert view.columnWidth(user_column) < wide
+    assert view.columnWidth(note_column) == 333
 
 
 def test_the_problem_marks_do_not_cut_off_the_instrument(qtbot, make_tab, sqlite_db):

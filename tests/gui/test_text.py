@@ -98,3 +98,34 @@ def test_the_admin_tab_rounds_a_duration_as_the_ended_page_does() -> None:
     assert text.duration(119.7) == "2 min" == format_duration(119.7)
     assert format_duration(3600 + 5 * 60 + 29) == "1 h 05 min"
     assert format_duration(-89) == "-1 min"
+
+
+def test_an_end_on_its_starts_day_as_shown_is_its_time_only() -> None:
+    from datetime import datetime
+
+    from nexus_logger.gui.admin.models import format_end
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text)
+
+    ny = "America/New_York"
+    assert format_end(at("2025-03-01T09:00-05:00"), at("2025-03-01T12:58-05:00"), ny) == "12:58 EST"
+    # 05:40 UTC is 00:40 in New York, the next day there: the date stays.
+    assert (
+        format_end(at("2025-03-01T23:30-05:00"), at("2025-03-02T05:40+00:00"), ny)
+        == "2025-03-02 00:40 EST"
+    )
+    # No zone (an instrument missing from instruments): each time in its stored offset, as
+    # the Start and End columns show them; 23:30 on 03-01 and 05:40 on 03-02 are two days.
+    assert (
+        format_end(at("2025-03-01T23:30-05:00"), at("2025-03-02T05:40+00:00"), None)
+        == "2025-03-02 05:40 UTC"
+    )
+    assert format_end(at("0001-01-01T09:00+00:00"), at("0001-01-01T10:00+00:00"), "UTC") == (
+        "10:00 UTC"
+    )
+    # Sorted by end, every end keeps its date.
+    assert (
+        format_end(at("2025-03-01T09:00-05:00"), at("2025-03-01T12:58-05:00"), ny, with_date=True)
+        == "2025-03-01 12:58 EST"
+    )

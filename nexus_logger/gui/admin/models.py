@@ -49,24 +49,29 @@ def format_time(value: datetime | None, tz_name: str | None, *, seconds: bool = 
     """A time in the instrument's zone with the zone's abbreviation: ``2025-01-06 08:05 EST``."""
     if value is None:
         return ""
-    local = value.astimezone(timestamps.zone(tz_name)) if tz_name else value
+    local = _as_shown(value, tz_name)
     text = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
     abbrev = local.tzname() or ""
     return f"{text} {abbrev}".strip()
 
 
-def format_end(start: datetime | None, end: datetime | None, tz_name: str | None) -> str:
-    """The end as :func:`format_time` gives it, without the date on the start's own day
-    (``12:58 EDT``): most sessions end the day they start, and the column is narrower."""
-    text = format_time(end, tz_name)
-    if start is None or end is None or not text:
-        return text
-    zone = timestamps.zone(tz_name) if tz_name else end.tzinfo
-    return (
-        text[len("2025-01-06 ") :]
-        if start.astimezone(zone).date() == end.astimezone(zone).date()
-        else text
-    )
+def format_end(
+    start: datetime | None, end: datetime | None, tz_name: str | None, *, with_date: bool = False
+) -> str:
+    """The end as :func:`format_time` gives it, without the date when it is the start's day
+    as the two are shown (``12:58 EDT``): most sessions end the day they start, and the
+    column is narrower. ``with_date``: always with it (a list sorted by its end)."""
+    if end is None or start is None or with_date:
+        return format_time(end, tz_name)
+    shown = _as_shown(end, tz_name)
+    if _as_shown(start, tz_name).date() != shown.date():
+        return format_time(end, tz_name)
+    return f"{shown:%H:%M} {shown.tzname() or ''}".strip()
+
+
+def _as_shown(value: datetime, tz_name: str | None) -> datetime:
+    """``value`` in the instrument's zone; without a zone, in the offset it was stored with."""
+    return value.astimezone(timestamps.zone(tz_name)) if tz_name else value
 
 
 def format_duration(seconds: float | None) -> str:
@@ -155,9 +160,15 @@ class ListModel(QAbstractTableModel):
 
 
 class EventsTableModel(ListModel):
-    """The rows of one session exactly as stored, with the time in the instrument's zone."""
+    """The rows of one session exactly as stored, with the time in the instrument's zone.
 
-    HEADERS = ("Row", "Event", "Time (instrument zone)", "Stored timestamp", "Status", "User")
+    The user comes third: it is what staff compare between START and END before fixing a
+    mismatch, and the stored timestamp (the widest column) last, so that in the 760 px
+    window it is the one behind the horizontal scroll bar.
+    """
+
+    ROW, EVENT, USER, TIME, STATUS, STORED = range(6)
+    HEADERS = ("Row", "Event", "User", "Time (instrument zone)", "Status", "Stored timestamp")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -165,24 +176,24 @@ class EventsTableModel(ListModel):
 
     def cell(self, e: SessionEvent, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
-            if column == 0:
+            if column == self.ROW:
                 return str(e.id_session_log)
-            if column == 1:
+            if column == self.EVENT:
                 return e.event_type
-            if column == 2:
+            if column == self.USER:
+                return e.user or ""
+            if column == self.TIME:
                 if e.timestamp is None:
                     return "unreadable"
                 text = format_time(e.timestamp, self.zones.get(e.instrument), seconds=True)
                 return text + (" (no zone stored)" if e.naive else "")
-            if column == 3:
-                return e.timestamp_text
-            if column == 4:
+            if column == self.STATUS:
                 return e.record_status
-            if column == 5:
-                return e.user or ""
-        if role == Qt.ItemDataRole.DecorationRole and column == 4:
+            if column == self.STORED:
+                return e.timestamp_text
+        if role == Qt.ItemDataRole.DecorationRole and column == self.STATUS:
             return status_color(e.record_status)
-        if role == Qt.ItemDataRole.ToolTipRole and column == 2:
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.TIME:
             return f"Instrument {e.instrument}, zone {self.zones.get(e.instrument, 'unknown')}"
         return None
 

@@ -90,7 +90,8 @@ class SessionTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.UserRole:
             return s
         if role == Qt.ItemDataRole.DisplayRole:
-            return cell_text(s, key, self._problems, self.now)
+            by_end = self._query is not None and self._query.sort == "end"
+            return cell_text(s, key, self._problems, self.now, end_with_date=by_end)
         if role == Qt.ItemDataRole.ToolTipRole:
             return cell_tooltip(s, key, self._problems)
         if role == Qt.ItemDataRole.DecorationRole:

@@ -20,6 +20,11 @@ from nexus_logger.gui.admin.session_model import SessionTableModel
 from nexus_logger.gui.admin.table_view import fit_columns, make_table_view
 from nexus_logger.gui.worker import JobError
 
+#: The widest the list's user column is made to fit its names (a person may drag it wider; a
+#: longer name ends in "..." there, whole in its tooltip and in the rows under the list): with
+#: it, instrument, status, user, start and end show whole in the 760 px window.
+USER_WIDEST = 150
+
 
 class SessionsPage(QWidget):
     """The sessions list and its detail; keeps the selection across reloads."""
@@ -50,7 +55,7 @@ class SessionsPage(QWidget):
         self.sessions_view.setSortingEnabled(True)
         # Sized again with the sort arrows' room: sized before, "Start" was drawn under its
         # arrow until rows came (and with no database, for good).
-        fit_columns(self.sessions_view)
+        self._fit_columns()
         split.addWidget(self.sessions_view)
         self.detail = DetailPanel(split, context)
         split.addWidget(self.detail)
@@ -76,10 +81,15 @@ class SessionsPage(QWidget):
         self.model.set_query(query)
         self.load_counts(query)
 
+    def _fit_columns(self) -> None:
+        # The user column at most USER_WIDEST: one long name (or a START/END mismatch, "a /
+        # END: b") pushed the end of every session behind the scroll bar.
+        fit_columns(self.sessions_view, {self.model.column_of("user"): USER_WIDEST})
+
     def mark_problems(self, by_session: dict[str, list[Problem]]) -> None:
         """Mark the sessions that have problems; the marks widen the instrument column."""
         self.model.set_problems(by_session)
-        fit_columns(self.sessions_view)
+        self._fit_columns()
 
     def _load_page(
         self, query: summaries.SessionQuery, offset: int, limit: int, token: int
@@ -94,7 +104,7 @@ class SessionsPage(QWidget):
             self._messages.clear_error()
             self.model.add_page(token, offset, limit, rows)
             if rows and offset == 0:  # the first rows of a new list
-                fit_columns(self.sessions_view)
+                self._fit_columns()
 
         wanted = self._page_wanted
         wanted[0] = token
