@@ -184,6 +184,8 @@ def test_without_a_heartbeat_enter_alone_ends_nothing_at_now(qtbot, owner_dialog
     qtbot.keyClick(dialog, Qt.Key.Key_Return)
     assert dialog.choice() is None and dialog.isVisible()
     assert dialog.problem_label.text().startswith("Type the date and time as")
+    # The example never breaks between its date and its time in the wrapped label.
+    assert dialog.problem_label.text().endswith("for example 2026-03-10\u00a017:30.")
 
 
 def test_typing_a_time_selects_it_even_with_a_heartbeat(qtbot, owner_dialog):

@@ -33,6 +33,7 @@ from nexus_logger.gui import theme
 #: How the end time is typed and shown (what is written: these minutes, 0 seconds).
 FORMAT = "%Y-%m-%d %H:%M"
 PLACEHOLDER = "YYYY-MM-DD HH:MM"
+NBSP = "\u00a0"
 
 
 def zone_text(zone_name: str | None, at: datetime) -> str:
@@ -63,7 +64,9 @@ def parse_end(text: str, zone: tzinfo) -> datetime:
             given = None
         if given is None or given.tzinfo is None or given.second or given.microsecond:
             raise InvalidInput(
-                f"Type the date and time as {PLACEHOLDER}, for example 2026-03-10 17:30."
+                # No-break spaces: a wrapped line split "2026-03-10" from "17:30."
+                f"Type the date and time as {PLACEHOLDER.replace(' ', NBSP)}, for example "
+                f"2026-03-10{NBSP}17:30."
             ) from None
         return given.astimezone(zone)
     return localize(naive, timestamps.zone_name(zone) or str(zone), "end time")
