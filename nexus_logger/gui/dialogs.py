@@ -91,8 +91,10 @@ class ResumeDialog(QDialog):
         for button in (self.continue_button, self.new_button):
             theme.set_font(button, theme.DETAIL_PT, bold=True)
             button.setStyleSheet(theme.PRIMARY_BUTTON_STYLE)
-            button.setAutoDefault(False)
             button.setMinimumHeight(48)
+        # Enter continues (the answer that ends nothing), or presses the button Tab moved to:
+        # with no default button the focused one was drawn as default and Enter did nothing.
+        self.continue_button.setDefault(True)
 
         self._build_end_time(beat)
         self._lay_out(title)
