@@ -106,6 +106,19 @@ def test_requeue_sets_start_and_end_only(db: str) -> None:
     assert [r["id_session_log"] for r in entry.before] == ids[:2]
     assert [r["record_status"] for r in entry.after] == ["TO_BE_BUILT", "TO_BE_BUILT"]
     assert [s.session_identifier for s in get_sessions_to_build(engine=db)] == ["err"]
+    assert plan.summary.endswith("Its 2 RECORD_GENERATION row(s) stay as they are.")
+
+
+def test_requeue_says_what_a_session_without_files_will_become(sqlite_db: str) -> None:
+    """Re-queuing a NO_FILES_FOUND session spoke of RECORD_GENERATION rows it did not have,
+    and not of the likely outcome."""
+    session(sqlite_db, "empty", status="NO_FILES_FOUND")
+    summary = aa.plan_requeue("empty", engine=sqlite_db).summary
+    assert "RECORD_GENERATION" not in summary
+    assert summary.endswith(
+        "NexusLIMS found no files for it last time: unless files were added to its folder "
+        "since, it will be NO_FILES_FOUND again."
+    )
 
 
 def test_requeue_refusals(sqlite_db: str) -> None:

@@ -234,17 +234,23 @@ def _requeue_changes(
     if not targets:
         raise Conflict(f"Session {ident} is already TO_BE_BUILT; there is nothing to re-queue.")
     changes = tuple(RowChange(r, {**r, "record_status": _TO_BE_BUILT}) for r in targets)
-    built = start["record_status"] == RecordStatus.COMPLETED.value
+    was = start["record_status"]
+    generations = sum(r["event_type"] == EventType.RECORD_GENERATION.value for r in rows)
     summary = (
         f"Re-queue session {ident} on {start['instrument']} (user {start['user']!r}, was "
-        f"{start['record_status']}): the back-end builds it on its next run"
+        f"{was}): the back-end builds it on its next run."
         + (
-            ". NexusLIMS already built a record of this session: it builds and uploads a "
-            "second one."
-            if built
-            else "."
+            " NexusLIMS already built a record of this session: it builds and uploads a second one."
+            if was == RecordStatus.COMPLETED.value
+            else ""
         )
-        + " Its RECORD_GENERATION rows stay as they are."
+        + (
+            " NexusLIMS found no files for it last time: unless files were added to its "
+            "folder since, it will be NO_FILES_FOUND again."
+            if was == RecordStatus.NO_FILES_FOUND.value
+            else ""
+        )
+        + (f" Its {generations} RECORD_GENERATION row(s) stay as they are." if generations else "")
     )
     return changes, summary, start["instrument"]
 
