@@ -15,6 +15,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QTableView
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.sessions import lifecycle
 from nexus_logger.core.settings.config import load_settings
 from nexus_logger.core.staff import admin_actions
@@ -104,6 +105,9 @@ def test_reference_fixture_pending_and_completed(qtbot, make_tab, reference_db, 
     assert tab.count_buttons[None].text() == "All: 9"
     assert tab.count_buttons["TO_BE_BUILT"].isChecked()
     assert "Showing 6 sessions of 6 matching" in tab.status_label.text()
+    # The refresh time with this PC's zone: every other time on the tab is an instrument's.
+    clock = timestamps.on_this_pc(tab.sessions_page.last_refresh).split(" ", 1)[1]
+    assert tab.status_label.text().endswith(f". Updated {clock}.")
     qtmodeltester.check(tab.model)
 
     # The two completed ones, with their RECORD_GENERATION rows in the detail.

@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
+from nexus_logger.core import timestamps
 from nexus_logger.core.staff import summaries
 from nexus_logger.core.staff.problems import Problem
 from nexus_logger.gui import text
@@ -157,7 +158,9 @@ class SessionsPage(QWidget):
         elif self.model.canFetchMore():
             words += " \u2013 scroll down for more"
         if self.last_refresh is not None:
-            words += f". Updated {self.last_refresh.astimezone().strftime('%H:%M:%S')}."
+            # With this PC's zone: the times in the list are in each instrument's.
+            clock = timestamps.on_this_pc(self.last_refresh).split(" ", 1)[1]
+            words += f". Updated {clock}."
         self.status_label.setText(words)
 
     # -- selection ------------------------------------------------------------------------
