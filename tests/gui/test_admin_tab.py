@@ -105,8 +105,11 @@ def test_reference_fixture_pending_and_completed(qtbot, make_tab, reference_db, 
     assert tab.count_buttons[None].text() == "All: 9"
     assert tab.count_buttons["TO_BE_BUILT"].isChecked()
     assert "Showing 6 sessions of 6 matching" in tab.status_label.text()
-    # The refresh time with this PC's zone: every other time on the tab is an instrument's.
-    clock = timestamps.on_this_pc(tab.sessions_page.last_refresh).split(" ", 1)[1]
+    # After a refresh, its time with this PC's zone: every other time on the tab is an
+    # instrument's.
+    tab.refresh()
+    wait_idle(qtbot, tab)
+    clock = timestamps.on_this_pc(tab.last_refresh).split(" ", 1)[1]
     assert tab.status_label.text().endswith(f". Updated {clock}.")
     qtmodeltester.check(tab.model)
 
