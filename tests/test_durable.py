@@ -787,3 +787,36 @@ def test_a_status_check_between_the_windows_keep_and_end_leaves_that_end_to_the_
         assert durable.conflicts() == [], staff_ended
         assert ("already been ended" in outcome.message) is staff_ended
         assert durable.pending_count() == 0
+
+
+@pytest.mark.parametrize("stand_in", [b"", b"\x8f random bytes, no SQLite header" * 200])
+def test_an_end_while_the_file_is_no_database_waits_and_goes_once_it_is_back(
+    sqlite_db: str, stand_in: bytes
+) -> None:
+    """The database file was replaced (empty, or not SQLite at all: a copy half-done, a restore)
+    when End was clicked. The END was held as a conflict for staff, so nobody could start or
+    end a session on the instrument until `sync --retry`. It now waits on this PC, as for a
+    database that cannot be reached, and goes at the next sending once the file is back."""
+    durable = durable_for(sqlite_db)
+    inst = durable.identify(instrument=TEM)
+    session = durable.start(instrument=inst, user="alice").session
+    real = Path(sqlite_db).with_suffix(".real")
+    Path(sqlite_db).rename(real)
+    Path(sqlite_db).write_bytes(stand_in)
+    try:
+        outcome = durable.end(session)
+        assert outcome.queued
+        assert outcome.message.startswith("The database cannot be used right now: ")
+        assert outcome.message.endswith(
+            "The session end is saved on this PC and will be sent automatically once it can be."
+        )
+        assert "init-db" not in outcome.message  # no command line for the person at the PC
+        report = durable.sync()
+        assert (report.sent, report.held, list(report.conflicts)) == (0, 0, [])
+        assert not durable.outbox.conflicts()
+    finally:
+        Path(sqlite_db).unlink()
+        real.rename(sqlite_db)
+    assert durable.sync().sent == 1
+    assert durable.pending_count() == 0 and not durable.outbox.conflicts()
+    assert [r[0] for r in _rows(sqlite_db, session.session_identifier)] == ["START", "END"]

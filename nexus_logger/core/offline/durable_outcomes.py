@@ -30,6 +30,17 @@ def queued_end_refused(reason: str) -> str:
     )
 
 
+def queued_end_unusable(reason: str) -> str:
+    """What the user reads when the database file is there but no usable NexusLIMS database
+    right now (empty, replaced): its first sentence only, which says what is wrong; the rest
+    is a command for IT, not for the person at the instrument."""
+    first = reason.split(". ", 1)[0].rstrip(".")
+    return (
+        f"The database cannot be used right now: {first}. The session end is saved on this "
+        "PC and will be sent automatically once it can be."
+    )
+
+
 @dataclass(frozen=True)
 class StartOutcome:
     """What :meth:`DurableLogger.start` did."""

@@ -31,7 +31,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from nexus_logger.core import faults, timestamps
-from nexus_logger.core.errors import DatabaseReadOnly, DatabaseUnavailable, NexusLoggerError
+from nexus_logger.core.errors import (
+    DatabaseReadOnly,
+    DatabaseUnavailable,
+    NexusLoggerError,
+    SchemaError,
+)
 from nexus_logger.core.offline.outbox import (
     ConflictKind,
     EventKind,
@@ -83,12 +88,14 @@ def send_waiting(
                 _send_start(outbox, eng, event, run, rules)
             else:
                 send_end(outbox, eng, event, run, rules)
-        except (DatabaseUnavailable, DatabaseReadOnly) as err:
-            # Both pass: the same write is expected to succeed later (a read-only file or
-            # share is made writable again), so the event waits in order, as it is.
+        except (DatabaseUnavailable, DatabaseReadOnly, SchemaError) as err:
+            # All pass: the same write is expected to succeed later (a read-only file or
+            # share is made writable again, the file replaced by an empty one is put back),
+            # so the event waits in order, as it is.
             outbox.note_attempt(event.id, str(err))
             run.error = str(err)
-            run.refused_writes = isinstance(err, DatabaseReadOnly)
+            run.unusable = isinstance(err, SchemaError)
+            run.refused_writes = isinstance(err, DatabaseReadOnly) or run.unusable
             break
         except NexusLoggerError as err:
             reject(outbox, event, err, run)

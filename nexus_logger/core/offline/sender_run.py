@@ -31,6 +31,11 @@ class Run:
     #: The run stopped because the database refused writes (read-only): it answers, and the
     #: events wait to be sent once it takes them (not a conflict: nothing to decide).
     refused_writes: bool = False
+    #: Of those: the file is not a usable NexusLIMS database right now (empty, replaced, no
+    #: tables). For a path the sessions were logged in, that passes (a copy half-done, a
+    #: restore), so its events wait in order too: held for staff, the instrument stayed
+    #: blocked for everyone until `sync --retry`.
+    unusable: bool = False
     #: The result of each END written in this run, by event id (for the live END's outcome).
     ended: dict[int, EndedSession] = field(default_factory=dict)
     #: The END the user just clicked: the user is told its outcome, so it makes no conflict.

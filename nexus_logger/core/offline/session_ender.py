@@ -9,7 +9,12 @@ from dataclasses import replace
 from datetime import datetime
 
 from nexus_logger.core import faults, timestamps
-from nexus_logger.core.errors import DatabaseReadOnly, DatabaseUnavailable, InvalidInput
+from nexus_logger.core.errors import (
+    DatabaseReadOnly,
+    DatabaseUnavailable,
+    InvalidInput,
+    SchemaError,
+)
 from nexus_logger.core.offline import other_login, sender
 from nexus_logger.core.offline.database_link import DatabaseLink
 from nexus_logger.core.offline.durable_outcomes import (
@@ -17,6 +22,7 @@ from nexus_logger.core.offline.durable_outcomes import (
     QUEUED_END,
     EndOutcome,
     queued_end_refused,
+    queued_end_unusable,
 )
 from nexus_logger.core.offline.outbox import EventKind, EventState, OutboxError, OutboxEvent
 from nexus_logger.core.offline.outbox_keeper import OutboxKeeper
@@ -76,9 +82,10 @@ class SessionEnder:
             run = sender.Run(attempted=True, live_id=event.id)
             try:
                 sender.send_end(self._keeper.outbox, eng, current, run, self._rules)
-            except (DatabaseUnavailable, DatabaseReadOnly) as err:
+            except (DatabaseUnavailable, DatabaseReadOnly, SchemaError) as err:
                 run.error = str(err)
-                run.refused_writes = isinstance(err, DatabaseReadOnly)
+                run.unusable = isinstance(err, SchemaError)
+                run.refused_writes = isinstance(err, DatabaseReadOnly) or run.unusable
         faults.point("end:sent")
         error = DatabaseUnavailable(run.error) if run.error else None
         return self._end_outcome(session, self._keeper.outbox.get(event.id), run, error)
@@ -199,7 +206,9 @@ class SessionEnder:
         ident = session.session_identifier
         if event.state is EventState.PENDING:
             message = QUEUED_END
-            if run is not None and run.refused_writes and run.error:
+            if run is not None and run.unusable and run.error:
+                message = queued_end_unusable(run.error)  # it is there: not "offline"
+            elif run is not None and run.refused_writes and run.error:
                 message = queued_end_refused(run.error)  # it answers: not "offline"
             elif error is not None:
                 self._link.went_offline(error)
