@@ -104,6 +104,10 @@ def test_offline_with_a_full_disk_the_pc_does_not_claim_it_never_reached_the_dat
     said = str(away.value)
     assert "has not reached the database before" not in said
     assert "cannot be read either" in said and "is full" in said
+    # Not "nothing else needs doing": nothing was recorded, and the person must try again.
+    assert said.endswith(
+        "Nothing was recorded: try again once the database can be reached or the outbox used."
+    )
 
 
 def test_damaged_outbox_is_moved_aside_and_sessions_go_on(sqlite_db: str, tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ def connect(settings: Settings) -> Connected:
     except DatabaseUnavailable as err:
         online, reason = False, str(err)
         _logger.warning("Starting offline: %s", err)
-    pending = logger.pending_count()
+    pending = _waiting_here(logger)[0]
     if online and pending:
         report = logger.sync()
         _logger.info("Sent saved events at start-up: %s", report.message)
@@ -128,7 +128,7 @@ def connect(settings: Settings) -> Connected:
     where = engines.describe(target)
     if settings.uses_demo:
         where = f"The demo database {where}: sessions are not sent to NexusLIMS."
-    return Connected(logger, user, where, online, reason, pending, _conflicts_here(logger))
+    return Connected(logger, user, where, online, reason, pending, _waiting_here(logger)[1])
 
 
 def _conflicts_here(logger: DurableLogger) -> int:
@@ -136,25 +136,41 @@ def _conflicts_here(logger: DurableLogger) -> int:
     return sum(c.database == logger.database_key for c in logger.conflicts())
 
 
+def _waiting_here(logger: DurableLogger) -> tuple[int, int]:
+    """(events waiting on this PC, open conflicts) for this window's database.
+
+    (0, 0) when the outbox cannot be read (a full disk, a folder it may not write): the
+    session still goes to the database, and the logger tells the person once that nothing
+    can be kept on this PC meanwhile. Raised, it stopped the window at "Connecting", with
+    the database there, so no session was logged at all.
+    """
+    from nexus_logger.core.offline.outbox import OutboxError
+
+    try:
+        return logger.pending_count(), _conflicts_here(logger)
+    except OutboxError as err:
+        logger.keeper.failed(err)
+        return 0, 0
+
+
 def sync_state(logger: DurableLogger, session: OpenSession | None = None) -> SyncState:
     """Send what waits on this PC (if anything) and say whether the database answers; with
     ``session`` (one whose START was kept here), also where that START is now."""
-    pending = logger.pending_count()
-    if pending:
+    if _waiting_here(logger)[0]:
         report = logger.sync()
         online = report.error is None and not report.busy
-        conflicts = _conflicts_here(logger)
+        conflicts = _waiting_here(logger)[1]
         state = SyncState(online, report.pending, report.error, conflicts, report.refused_writes)
     else:
+        online, error, refusing = True, None, False
         try:
             logger.check_reachable()
         except DatabaseUnavailable as err:
-            state = SyncState(False, logger.pending_count(), str(err), _conflicts_here(logger))
+            online, error = False, str(err)
         except DatabaseReadOnly as err:  # it answers: not "offline" (and not a failed job)
-            pending, conflicts = logger.pending_count(), _conflicts_here(logger)
-            state = SyncState(True, pending, str(err), conflicts, refusing=True)
-        else:
-            state = SyncState(True, logger.pending_count(), conflicts=_conflicts_here(logger))
+            error, refusing = str(err), True
+        pending, conflicts = _waiting_here(logger)
+        state = SyncState(online, pending, error, conflicts, refusing=refusing)
     if session is None:
         return state
     sent, held, handled = _kept_start(logger, session)

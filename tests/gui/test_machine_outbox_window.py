@@ -84,3 +84,28 @@ def test_a_login_that_cannot_write_the_pcs_outbox_folder_is_told_in_the_window(
         assert f"This PC's outbox folder {folder} cannot be written by this login" in shown
         assert "only this login sends them" in shown
         assert "this login does not see the sessions other logins run on this PC" in shown
+
+
+def test_a_full_disk_under_the_outbox_does_not_stop_the_window_from_starting(
+    qtbot, make_window, sqlite_db, tmp_path
+):
+    """A full local drive (common on acquisition PCs) stopped the window at "Connecting to
+    the database" with the database there: counting what waits in the outbox failed, and no
+    session was logged at all. The session now goes to the database, the person is told once
+    that nothing can be kept on this PC, and the status line keeps checking."""
+    from tests.test_outbox_broken import fill, tmpfs
+
+    with tmpfs(tmp_path / "tiny", "size=256k") as disk:
+        DurableLogger(sqlite_db, outbox_path=disk / "outbox.sqlite").identify(instrument=PID)
+        fill(disk)
+        window = make_window(sqlite_db, outbox_folder=str(disk))
+        wait_phase(qtbot, window, Phase.RUNNING)
+        shown = window.session_page.message_label.text()
+        assert "nothing can be kept on this PC" in shown and "is full" in shown
+        ident = window.session.session_identifier
+        assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START"]
+        window.refresh_sync_state()
+        qtbot.waitUntil(lambda: window.sync_indicator.online is True)
+        window.end_session()
+        wait_phase(qtbot, window, Phase.ENDED)
+        assert [r["event_type"] for r in rows_of(sqlite_db, ident)] == ["START", "END"]

@@ -126,12 +126,14 @@ _DAMAGED = ("file is not a database", "malformed", "file is encrypted", "not a d
 def _problem(path: Path, err: BaseException) -> str:
     """What is wrong with the outbox file, in one sentence, from an OS or SQLite error."""
     low = str(err).lower()
-    if "disk i/o error" in low and _nearly_full(path.parent):
-        low = "disk is full"  # how SQLite reports a full disk while writing its WAL
+    if _nearly_full(path.parent):
+        # However SQLite words it: "disk I/O error" while writing its WAL, "cannot rollback -
+        # no transaction is active" when the new file's first transaction could not begin.
+        low = "disk is full"
     if "disk is full" in low or "no space" in low or getattr(err, "errno", None) == 28:
         return (
-            f"The disk holding the local outbox {path} is full. Free some space; nothing "
-            "else needs doing."
+            f"The disk holding the local outbox {path} is full. Free some space: the outbox "
+            "then works again by itself."
         )
     if "readonly" in low or "read-only" in low or isinstance(err, PermissionError):
         return (

@@ -43,7 +43,8 @@ class SessionFinder:
             if unreadable is not None:
                 raise DatabaseUnavailable(
                     f"{err} This PC's outbox, where it keeps the instrument it identified last, "
-                    f"cannot be read either: {unreadable}"
+                    f"cannot be read either: {unreadable} Nothing was recorded: try again once "
+                    "the database can be reached or the outbox used."
                 ) from err
             if cached is None:
                 # The first sentence is what the window shows at "Identifying the instrument".
