@@ -820,3 +820,35 @@ def test_an_end_while_the_file_is_no_database_waits_and_goes_once_it_is_back(
     assert durable.sync().sent == 1
     assert durable.pending_count() == 0 and not durable.outbox.conflicts()
     assert [r[0] for r in _rows(sqlite_db, session.session_identifier)] == ["START", "END"]
+
+
+@pytest.mark.parametrize("lock_for", [1.5, 6.0])
+def test_a_start_that_waited_on_a_locked_database_is_at_the_moment_asked(
+    sqlite_db: str, lock_for: float
+) -> None:
+    """Another program held the file locked: the START was read once the lock was had (or,
+    past the timeout, once kept on this PC), so the session began that much later than the
+    person asked, and NexusLIMS would not take the files of those first seconds. Written
+    (1.5 s lock, 4 s timeout) or kept here (6 s lock), it is now the moment asked."""
+    from datetime import UTC, datetime
+
+    durable = durable_for(sqlite_db, timeout=4.0)
+    inst = durable.identify(instrument=TEM)
+    locker = sqlite3.connect(sqlite_db, check_same_thread=False, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(lock_for, locker.rollback)
+    release.start()
+    try:
+        asked = datetime.now(UTC)
+        outcome = durable.start(instrument=inst, user="alice")
+        answered = datetime.now(UTC)
+    finally:
+        release.join()
+        locker.close()
+    assert outcome.queued is (lock_for > 4.0) and (outcome.created or outcome.queued)
+    assert (answered - asked).total_seconds() >= min(lock_for, 4.0) - 0.1  # it did wait
+    assert abs((outcome.session.started - asked).total_seconds()) < 0.5
+    if outcome.queued:
+        assert durable.sync().sent == 1
+    (row,) = [r for r in _rows(sqlite_db, outcome.session.session_identifier) if r[0] == "START"]
+    assert row[3] == outcome.session.start_text  # (event, status, user, timestamp)

@@ -10,6 +10,7 @@ is possible. The test never sleeps: it waits on states, then releases the lock.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from PySide6.QtCore import Qt
 
@@ -34,6 +35,7 @@ def test_start_on_a_locked_database_keeps_the_window_responsive(
 ):
     lock = sqlite_lock(sqlite_db).acquire()
     ticker = Ticker(20)
+    launched = datetime.now(UTC)
     window = make_window(sqlite_db, db_timeout_seconds=PATIENT)
     try:
         assert window.phase is Phase.STARTING
@@ -51,9 +53,14 @@ def test_start_on_a_locked_database_keeps_the_window_responsive(
         window._log_window.close()
     finally:
         lock.release()
+        released = datetime.now(UTC)
         ticker.stop()
     wait_phase(qtbot, window, Phase.RUNNING, timeout=20_000)
     assert window.session_page.end_button.isEnabled()
+    # The session began at the launch, not when the lock let go: NexusLIMS would not have
+    # taken the files of the seconds the window waited.
+    assert (released - launched).total_seconds() >= 0.6
+    assert abs((window.session.started - launched).total_seconds()) < 0.3
 
 
 def test_end_on_a_locked_database_keeps_the_window_responsive(

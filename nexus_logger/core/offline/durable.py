@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -228,12 +228,23 @@ class DurableLogger:
         at: datetime | None = None,
         confirm: bool = True,
         typed: bool = False,
+        asked_at: datetime | None = None,
     ) -> StartOutcome:
         """Start a session for ``user`` (see :meth:`SessionStarter.start`); ``queued=True`` when
-        it is kept on this PC, ``created=False`` (with the open session) when one is open."""
+        it is kept on this PC, ``created=False`` (with the open session) when one is open.
+
+        Without ``at``, the START is when the person asked (``asked_at``, or this call: read
+        before waiting for another thread's job or a locked database)."""
+        asked = asked_at or datetime.now(UTC)
         with self._lock:
             return self.starter.start(
-                instrument=instrument, user=user, note=note, at=at, confirm=confirm, typed=typed
+                instrument=instrument,
+                user=user,
+                note=note,
+                at=at,
+                confirm=confirm,
+                typed=typed,
+                asked_at=asked,
             )
 
     def confirm(self, outcome: StartOutcome) -> None:

@@ -43,8 +43,12 @@ class SessionStarter:
         at: datetime | None = None,
         confirm: bool = True,
         typed: bool = False,
+        asked_at: datetime | None = None,
     ) -> StartOutcome:
         """Start a session for ``user`` now (or at ``at``, naive: the instrument's zone).
+
+        "Now" is ``asked_at`` when given (when the person asked: a locked or slow database
+        does not move the START later), else the moment of this call.
 
         With the database reachable this is one transaction there: ``created=False`` (with the
         open session) when a session is already open. Otherwise the START is kept on this PC
@@ -55,7 +59,12 @@ class SessionStarter:
         name = clean_user(user)
         text = lifecycle.clean_note(note)
         tz = instrument.timezone
-        when = timestamps.now_in(tz) if at is None else localize(at, tz, "start time")
+        if at is not None:
+            when = localize(at, tz, "start time")
+        elif asked_at is not None:
+            when = min(asked_at, timestamps.now_in(tz)).astimezone(timestamps.zone(tz))
+        else:
+            when = timestamps.now_in(tz)
         self._rules.check(when, "start time", typed=typed)
         pid = instrument.instrument_pid
         try:
@@ -68,6 +77,7 @@ class SessionStarter:
                 at=at,
                 engine=eng,
                 rules=self._rules,
+                asked_at=when if at is None else None,
             )
             faults.point("start:committed")
         except DatabaseUnavailable as err:

@@ -65,11 +65,13 @@ def start_in_transaction(
     explicit_identifier: bool,
     ends_at: datetime | None = None,
     live: bool = False,
+    asked_at: datetime | None = None,
 ) -> StartResult:
     """Check the instrument is free and write START and its claim (see :mod:`open_rule`).
 
-    ``live``: the START is "now", read here under the lock (so after any END that committed
-    before it), and never before the instrument's last recorded END.
+    ``live``: the START is "now" (or ``asked_at``, when the person asked for it), read here
+    under the lock, and never before the instrument's last recorded END (so after any END
+    that committed before it).
     """
     pid = inst.instrument_pid
     if explicit_identifier:  # (a START sent again from the outbox: rare)
@@ -83,7 +85,7 @@ def start_in_transaction(
     if rows:
         return StartResult(open_session_of(conn, rows[0], inst), created=False)
     if live:
-        stamp = _live_start(conn, pid, inst.timezone, claimed)
+        stamp = _live_start(conn, pid, inst.timezone, claimed, asked_at)
     started = stored_in_zone(stamp, inst.timezone)
     if not live:  # a given time (a START kept on a PC, --at) may lie before sessions since
         _refuse_overlap(conn, inst, started, ends_at, ident=ident, stamp=stamp)
@@ -179,12 +181,20 @@ def _write_start(
     return StartResult(session, created=True)
 
 
-def _live_start(conn: Connection, pid: str, tz: str, claimed: Any) -> str:
-    """Now, or the instrument's last END if that is later (a clock behind another PC's).
+def _live_start(
+    conn: Connection, pid: str, tz: str, claimed: Any, asked_at: datetime | None
+) -> str:
+    """Now (or ``asked_at``), or the instrument's last END if that is later (a clock behind
+    another PC's, or a session that ended while this START waited for the lock).
 
     ``claimed``: the instrument's claim row, read under the lock in this transaction.
+    ``asked_at``: when the person asked (the window's launch, the command's start): a START
+    read only once a locked database let go began that much later than the session, and
+    NexusLIMS would not have taken the files of those first seconds.
     """
     now = timestamps.now_in(tz)
+    if asked_at is not None and asked_at < now:
+        now = asked_at.astimezone(timestamps.zone(tz))
     ended = open_rule.last_end(conn, pid, tz, claimed)
     if ended is not None and timestamps.seconds_between(now, ended) > 0:
         _logger.info(
@@ -207,6 +217,7 @@ def start_session(
     engine: EngineLike = None,
     rules: TimeRules = DEFAULT_RULES,
     ends_at: datetime | None = None,
+    asked_at: datetime | None = None,
 ) -> StartResult:
     """Write a START (WAITING_FOR_END) unless a session is already open on the instrument.
 
@@ -222,6 +233,8 @@ def start_session(
     returns ``created=False``. ``ends_at``: the session's END when it is already known (it
     waits on this PC too), which bounds the overlap check. (The back-fill limit is for times a person types: the CLI and
     the window check it, through :class:`~nexus_logger.core.offline.durable.DurableLogger`.)
+    ``asked_at`` (without ``at``): when the person asked for the START, used instead of the
+    moment the lock was had (see ``_live_start``).
     """
     eng = get_engine(engine)
     require_usable(eng)
@@ -247,6 +260,7 @@ def start_session(
             explicit_identifier=explicit,
             ends_at=ends_at,
             live=at is None,
+            asked_at=asked_at if at is None else None,
         )
     _log_start(result, pid=pid, user=name, stamp=stamp)
     return result

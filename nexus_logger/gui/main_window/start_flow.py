@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from nexus_logger.core.errors import NexusLoggerError
@@ -37,6 +38,7 @@ class StartFlow(WindowState):
         self._end_sent_message = None
         self.paused = False
         self._set_phase(Phase.STARTING)
+        self._start_asked_at = datetime.now(UTC)
         self.steps_page.reset()
         self.pages.setCurrentWidget(self.steps_page)
         try:
@@ -144,6 +146,9 @@ class StartFlow(WindowState):
                 instrument=self.instrument,
                 user=self.connected.user,
                 confirm=False,  # confirmed below, once the window shows it
+                # The launch (or Retry): the steps before may each have waited on a locked
+                # or slow database, and the session began when the person asked.
+                asked_at=self._start_asked_at,
                 on_done=self._on_started,
             )
             return

@@ -73,6 +73,8 @@ class WindowState:
     _countdown_left: int
     #: The END asked for is in this PC's outbox (so not lost if the database never answers).
     _end_kept: bool
+    #: When the start-up steps began (the launch, or Retry): the START's time.
+    _start_asked_at: datetime | None
     #: The End click whose files are being counted.
     _end_check: datetime | None
     #: The End click the clock stopped at while the files are counted or the person is asked

@@ -107,6 +107,7 @@ class MainWindow(
         self._end_kept = False
         self._end_check: datetime | None = None  # the End click whose files are counted
         self._clock_held_at: datetime | None = None
+        self._start_asked_at: datetime | None = None
 
         self.setWindowTitle(TITLE)
         self.setWindowIcon(app_icon())
