@@ -405,6 +405,12 @@ def test_event_the_database_refuses_is_held_and_can_be_retried(sqlite_db: str) -
     add_instrument("TEST-XXX-404", display_name="new", timezone="UTC", engine=sqlite_db)
     assert durable.retry(event.id).sent == 1
     assert_exactly_once(sqlite_db, {"s-gone": "open", "s-fine": "open"})
+    # Sent: its conflict is handled (windows said "Staff attention needed" for good).
+    assert durable.conflicts() == []
+    (handled,) = durable.conflicts(include_handled=True)
+    assert (
+        handled.id == conflict.id and handled.handled_note == f"sent by a retry of event {event.id}"
+    )
 
 
 # --- concurrency --------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from nexus_logger.core.offline.durable_outcomes import (
 )
 from nexus_logger.core.offline.outbox import (
     ConflictRecord,
+    EventState,
     Outbox,
     OutboxEvent,
 )
@@ -192,9 +193,18 @@ class DurableLogger:
             return self.keeper.sync(self._lock_wait)
 
     def retry(self, event_id: int) -> SyncReport:
-        """Put a held event back in line and send at once."""
+        """Put a held event back in line and send at once.
+
+        Once it is sent, its conflicts are marked handled (the retry was staff's answer to
+        them): left open, every window on the PC went on saying "Staff attention needed".
+        """
         self.outbox.retry(event_id)
-        return self.sync()
+        report = self.sync()
+        if self.outbox.get(event_id).state is EventState.SENT:
+            for conflict in self.conflicts():
+                if conflict.event_id == event_id:
+                    self.resolve_conflict(conflict.id, note=f"sent by a retry of event {event_id}")
+        return report
 
     def check_reachable(self) -> None:
         """Ask the database now (``SELECT 1``); :class:`DatabaseUnavailable` if it does not answer."""
