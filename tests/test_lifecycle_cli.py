@@ -538,6 +538,12 @@ def test_a_start_held_by_a_conflict_can_still_be_ended_from_the_command_line(
     box = Outbox(default_path())
     [start] = [e for e in box.items() if e.kind.value == "START"]
     capsys.readouterr()
+    # 'status' shows it too ("No session is open." alone, while 'end' found it).
+    assert main(["session", "status", *base]) == 0
+    said = capsys.readouterr().out
+    assert "No session is open." in said
+    assert f"Session {start.session_identifier} (alice), started on this PC at" in said
+    assert "is held here by a conflict and was never written to the database" in said
     end = ["session", "end", *base, "--user", "alice"]
     if named:
         end += ["--session", start.session_identifier]

@@ -204,6 +204,15 @@ def _ends_waiting(durable: DurableLogger, pid: str) -> list[Any]:
     return [e for e in events if e.kind is EventKind.END and e.instrument_pid == pid]
 
 
+def _held_here(durable: DurableLogger, pid: str) -> Any:
+    """This PC's session on ``pid`` whose START a conflict holds (None if none, or if the
+    outbox cannot be read: 'status' must still show)."""
+    try:
+        return durable.held_session(pid)
+    except Exception:
+        return None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from nexus_logger.core import timestamps
     from nexus_logger.core.offline.outbox_file import damaged_copies, damaged_notice
@@ -218,6 +227,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     except Exception:  # as above: the status must still show
         conflicts = None
     damaged = damaged_copies(durable.outbox.path)
+    held = _held_here(durable, inst.instrument_pid) if session is None else None
     if args.format == "json":
         data = {
             "instrument": {
@@ -230,6 +240,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "pending_events": pending,
             "open_conflicts": conflicts,
             "damaged_outboxes": [str(copy) for copy in damaged],
+            "held_session": held.as_dict() if held else None,
             "database_reachable": offline is None,
         }
         print(render_json(data))
@@ -242,6 +253,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Instrument: {inst.instrument_pid} ({inst.display_name}), zone {zone}")
     if session is None:
         print("No session is open." if offline is None else "No session is known to this PC.")
+        if held is not None:
+            # 'session end' finds it (its user must be able to end it): status must show it.
+            print(
+                f"Session {held.session_identifier} ({held.user or 'no user'}), started on this "
+                f"PC at {words.when(held.started)}, is held here by a conflict and was never "
+                "written to the database; its user ends it with 'nexus-logger session end' "
+                "(staff: 'nexus-logger sync --status')."
+            )
         for end in _ends_waiting(durable, inst.instrument_pid):
             print(
                 f"Session {end.session_identifier} ({end.user or 'no user'}) was ended on this "
