@@ -126,8 +126,12 @@ class ResumeDialog(QDialog):
     def _build_end_time(self, beat: datetime | None) -> None:
         """When the old session ends: at its last heartbeat (default) or now."""
         self.end_time_label = theme.label(self, "End the old session at:")
+        # With the length it gives: a heartbeat at the start makes a session of no time.
+        length = text.duration((beat - self.session.started).total_seconds()) if beat else ""
         self.at_heartbeat = QRadioButton(
-            f"its last heartbeat ({beat.strftime('%H:%M')})" if beat else "its last heartbeat",
+            f"its last heartbeat ({beat.strftime('%H:%M')}; {length} long)"
+            if beat
+            else "its last heartbeat",
             self,
         )
         self.at_now = QRadioButton("now", self)

@@ -53,6 +53,8 @@ def test_resume_dialog_says_who_when_and_last_heartbeat(resume_dialog):
     assert dialog.heartbeat_label.text().startswith("Last heartbeat: 11:28 ")
     assert "(4 h 2 min ago)" in dialog.heartbeat_label.text()
     assert dialog.at_heartbeat.isEnabled() and dialog.at_heartbeat.isChecked()
+    # With the length that end gives the session (a heartbeat at the start gives none).
+    assert dialog.at_heartbeat.text() == "its last heartbeat (11:28; 2 h 13 min long)"
     assert dialog.choice() is None
 
 
@@ -65,6 +67,7 @@ def test_a_heartbeat_at_the_start_only_is_not_offered_first_as_the_end(qtbot) ->
     dialog = ResumeDialog(replace(session, last_heartbeat=session.started), now=NOW)
     qtbot.addWidget(dialog)
     assert dialog.at_heartbeat.isEnabled() and not dialog.at_heartbeat.isChecked()
+    assert dialog.at_heartbeat.text().endswith("; 0 s long)")
     assert dialog.at_now.isChecked()
 
 
