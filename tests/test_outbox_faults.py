@@ -79,16 +79,24 @@ def test_file_locked_by_another_process_past_the_timeout(
         t = time.monotonic()
         ended = durable.end(session)
         waited = time.monotonic() - t
-        assert ended.queued and ended.message == QUEUED_END
+        assert ended.queued and ended.message == (
+            # The lock, not "cannot be reached": IT looks for the program holding it.
+            "The database is locked by another program right now. The session end is saved "
+            "on this PC and will be sent automatically."
+        )
         assert 0.9 <= waited < 10, waited  # it waited for the lock, then gave up and kept it
+        kept = durable.start(instrument=inst, user="bob")  # (alice's END waits: bob's START)
+        assert kept.queued and kept.message.startswith(
+            "The database is locked by another program right now. The session start is saved"
+        )
         report = durable.sync()
-        assert report.pending == 1 and "locked" in report.error
+        assert report.pending == 2 and "locked" in report.error
         holder.release()
 
     report = durable.sync()
-    assert (report.sent, report.pending) == (1, 0)
+    assert (report.sent, report.pending) == (2, 0)
     sid = session.session_identifier
-    assert_exactly_once(sqlite_db, {sid: "ended"})
+    assert_exactly_once(sqlite_db, {sid: "ended", kept.session.session_identifier: "open"})
     assert assert_pairing_holds(sqlite_db) == [(sid, TEM, "alice")]
     _nexuslims_agrees(nexuslims_python, sqlite_db, [(sid, TEM, "alice")])
 

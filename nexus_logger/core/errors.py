@@ -221,6 +221,17 @@ def _unreachable(s: _Seen) -> bool:
     return isinstance(s.err, s.sa_exc.OperationalError | s.sa_exc.InterfaceError)
 
 
+#: How a database that stayed locked past the timeout is said (one place: the message is made
+#: here, and :func:`said_locked` recognises it where only the text travels on).
+STAYED_LOCKED = "stayed locked by another program past the timeout"
+
+
+def said_locked(message: str | None) -> bool:
+    """True when ``message`` says the database stayed locked (not unreachable): what the person
+    is told then names the lock, so that IT looks for the program holding it, not the network."""
+    return bool(message) and STAYED_LOCKED in message
+
+
 #: The rules :func:`translate` tries, in order; the first that matches decides. The message's
 #: words come first, then the error's class.
 _RULES: tuple[_Rule, ...] = (
@@ -229,7 +240,7 @@ _RULES: tuple[_Rule, ...] = (
         # instrument's lock)
         lambda s: s.says("database is locked", "database table is locked", "busy", "lock timeout"),
         DatabaseUnavailable,
-        "The database {where} stayed locked by another program past the timeout. "
+        "The database {where} " + STAYED_LOCKED + ". "
         "Try again in a minute; if it persists, close the program holding it.",
     ),
     # SQLite refuses to write to a file renamed or replaced since it was opened: the share

@@ -490,3 +490,23 @@ def test_the_start_sent_is_said_although_an_older_conflict_waits(qtbot, make_win
     assert page.state_label.text() == "Session running"
     assert page.message_label.text() == "The session start has been sent to the database."
     assert window.sync_indicator.pending == 1  # the older one still waits, as before
+
+
+def test_a_database_locked_past_the_timeout_at_launch_is_said_locked(
+    qtbot, make_window, sqlite_db, sqlite_lock
+):
+    """Another program holds the file past the timeout: the window said "The database cannot
+    be reached right now", which sends IT to the network instead of to that program."""
+    DurableLogger(sqlite_db).identify(instrument=PID)  # this PC knows its instrument
+    lock = sqlite_lock(sqlite_db).acquire()
+    try:
+        window = make_window(sqlite_db, db_timeout_seconds=1)
+        wait_phase(qtbot, window, Phase.RUNNING, timeout=20_000)
+        assert window.steps_page.details[Step.CONNECT].text() == (
+            "The database is locked by another program right now."
+        )
+        assert window.session_page.message_label.text().startswith(
+            "The database is locked by another program: the session start is saved on this PC"
+        )
+    finally:
+        lock.release()

@@ -6,20 +6,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from nexus_logger.core.errors import said_locked
 from nexus_logger.core.offline.outbox import ConflictRecord
 from nexus_logger.core.sessions.lifecycle import OpenSession
 
 #: What the user reads after an END the database took (the window may say more about files).
 ENDED_WILL_BUILD = "Session ended. NexusLIMS will build its record."
 
-QUEUED_START = (
-    "The database cannot be reached right now. The session start is saved on this PC and will "
-    "be sent automatically."
-)
-QUEUED_END = (
-    "The database cannot be reached right now. The session end is saved on this PC and will "
-    "be sent automatically."
-)
+
+def queued(what: str, reason: str | None = None) -> str:
+    """What the user reads when the session's ``what`` ("start", "end") is kept on this PC
+    because the database did not answer: it names a lock when ``reason`` says the database
+    stayed locked (IT then looks for the program holding it, not at the network)."""
+    cause = (
+        "The database is locked by another program right now"
+        if said_locked(reason)
+        else "The database cannot be reached right now"
+    )
+    return f"{cause}. The session {what} is saved on this PC and will be sent automatically."
+
+
+QUEUED_START = queued("start")
+QUEUED_END = queued("end")
 
 
 def queued_end_refused(reason: str) -> str:
@@ -56,6 +64,8 @@ class StartOutcome:
     #: For "end it and start a new one": what ending the old session did (it may have been
     #: ended already, elsewhere, at another time).
     replaced: EndOutcome | None = None
+    #: Kept on this PC because the database stayed locked by another program (not away).
+    locked: bool = False
 
 
 @dataclass(frozen=True)

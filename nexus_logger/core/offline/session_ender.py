@@ -19,8 +19,8 @@ from nexus_logger.core.offline import other_login, sender
 from nexus_logger.core.offline.database_link import DatabaseLink
 from nexus_logger.core.offline.durable_outcomes import (
     ENDED_WILL_BUILD,
-    QUEUED_END,
     EndOutcome,
+    queued,
     queued_end_refused,
     queued_end_unusable,
 )
@@ -205,7 +205,7 @@ class SessionEnder:
     ) -> EndOutcome:
         ident = session.session_identifier
         if event.state is EventState.PENDING:
-            message = QUEUED_END
+            message = queued("end", run.error if run is not None else str(error or ""))
             if run is not None and run.unusable and run.error:
                 message = queued_end_unusable(run.error)  # it is there: not "offline"
             elif run is not None and run.refused_writes and run.error:

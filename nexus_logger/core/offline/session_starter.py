@@ -9,9 +9,9 @@ from datetime import datetime
 
 from nexus_logger.core import faults, timestamps
 from nexus_logger.core.db.models import Instrument
-from nexus_logger.core.errors import DatabaseUnavailable
+from nexus_logger.core.errors import DatabaseUnavailable, said_locked
 from nexus_logger.core.offline.database_link import DatabaseLink
-from nexus_logger.core.offline.durable_outcomes import QUEUED_START, StartOutcome
+from nexus_logger.core.offline.durable_outcomes import StartOutcome, queued
 from nexus_logger.core.offline.outbox import EventKind, OutboxError
 from nexus_logger.core.offline.outbox_keeper import OutboxKeeper
 from nexus_logger.core.offline.session_finder import SessionFinder
@@ -154,8 +154,9 @@ class SessionStarter:
             self._finder.session_from_event(event),
             True,
             True,
-            self._keeper.with_warning(QUEUED_START),
+            self._keeper.with_warning(queued("start", str(err))),
             event_id=event.id,
+            locked=said_locked(str(err)),
         )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from nexus_logger.core.errors import NexusLoggerError
+from nexus_logger.core.errors import NexusLoggerError, said_locked
 from nexus_logger.gui import jobs
 from nexus_logger.gui.main_window.phase import Phase
 from nexus_logger.gui.main_window.state import WindowState
@@ -106,7 +106,9 @@ class StartFlow(WindowState):
                 StepState.WARNING,
                 # No promise yet: whether this PC can keep the session depends on whether it
                 # knows its instrument (the next step says which).
-                "The database cannot be reached right now.",
+                "The database is locked by another program right now."
+                if said_locked(connected.offline_reason)
+                else "The database cannot be reached right now.",
             )
         self.sync_indicator.set_state(connected.online, connected.pending, connected.conflicts)
         self.steps_page.set_step(Step.IDENTIFY, StepState.ACTIVE)
@@ -175,9 +177,14 @@ class StartFlow(WindowState):
         message = outcome.message
         kept = outcome.session.kept_since
         if outcome.queued and kept is not None:
+            cause = (
+                "The database is locked by another program"
+                if outcome.locked
+                else "The database cannot be reached"
+            )
             message = (
-                f"The database cannot be reached: the session start is saved on this PC "
-                f"(waiting since {kept:%H:%M}) and will be sent when the database answers."
+                f"{cause}: the session start is saved on this PC (waiting since {kept:%H:%M}) "
+                "and will be sent when the database answers."
             )
         self.steps_page.set_step(Step.START, state, message)
         if outcome.event_id is not None and self.connected is not None:
