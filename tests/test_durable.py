@@ -341,6 +341,25 @@ def test_end_whose_start_is_missing_recreates_the_start(db: str) -> None:
     assert_exactly_once(db, {"s-lost": "ended"})
 
 
+def test_a_retry_leaves_open_a_conflict_its_own_sending_found(sqlite_db: str) -> None:
+    """A retried END held for an unknown instrument was sent, and its START re-created (a
+    conflict of its own): the retry marked that new conflict handled too, hiding the
+    re-created session from staff."""
+    durable = durable_for(sqlite_db)
+    durable.identify(instrument=TEM)
+    event = queue_offline(
+        durable, EventKind.END, "s-late", T1, user="dana", start_text=T0, pid="TEST-XXX-405"
+    )
+    [held] = durable.sync().conflicts
+    assert held.kind is ConflictKind.REJECTED
+    add_instrument("TEST-XXX-405", display_name="new", timezone="UTC", engine=sqlite_db)
+    report = durable.retry(event.id)
+    [found] = report.conflicts
+    assert found.kind is ConflictKind.END_WITHOUT_START and report.sent == 1
+    assert [c.id for c in durable.conflicts()] == [found.id]  # the new one stays open
+    assert {c.id for c in durable.conflicts(include_handled=True)} == {held.id, found.id}
+
+
 def test_end_without_start_and_without_start_time_is_held(db: str) -> None:
     durable = durable_for(db)
     event = queue_offline(durable, EventKind.END, "s-unknown", T1, start_text=None)

@@ -195,15 +195,16 @@ class DurableLogger:
     def retry(self, event_id: int) -> SyncReport:
         """Put a held event back in line and send at once.
 
-        Once it is sent, its conflicts are marked handled (the retry was staff's answer to
-        them): left open, every window on the PC went on saying "Staff attention needed".
+        Once it is sent, the conflicts it had before are marked handled (the retry was staff's
+        answer to them): left open, every window on the PC went on saying "Staff attention
+        needed". A conflict the sending itself found (a START re-created) stays open.
         """
+        answered = [c.id for c in self.conflicts() if c.event_id == event_id]
         self.outbox.retry(event_id)
         report = self.sync()
         if self.outbox.get(event_id).state is EventState.SENT:
-            for conflict in self.conflicts():
-                if conflict.event_id == event_id:
-                    self.resolve_conflict(conflict.id, note=f"sent by a retry of event {event_id}")
+            for conflict_id in answered:
+                self.resolve_conflict(conflict_id, note=f"sent by a retry of event {event_id}")
         return report
 
     def check_reachable(self) -> None:
