@@ -847,6 +847,33 @@ def test_an_end_while_the_file_is_no_database_waits_and_goes_once_it_is_back(
     assert [r[0] for r in _rows(sqlite_db, session.session_identifier)] == ["START", "END"]
 
 
+def test_a_start_at_the_moment_asked_comes_after_sessions_that_finished_meanwhile(
+    sqlite_db: str,
+) -> None:
+    """The START now takes the moment asked, which may lie seconds back: a session another
+    writer logged whole meanwhile (from its PC's outbox, a force-end: no claim row says its
+    END) ended after that moment, and the START overlapped it."""
+    from datetime import UTC, datetime
+
+    from tests.helpers_admin import insert_rows
+
+    inst = lifecycle.identify_instrument(instrument=TEM, engine=sqlite_db)
+    asked = datetime.now(UTC) - timedelta(seconds=5)
+    ended = asked + timedelta(seconds=2)
+    insert_rows(
+        sqlite_db,
+        [
+            ("bobs", TEM, (asked - timedelta(hours=1)).isoformat(), "START", "TO_BE_BUILT", "bob"),
+            ("bobs", TEM, ended.isoformat(), "END", "TO_BE_BUILT", "bob"),
+        ],
+    )
+    result = lifecycle.start_session(
+        instrument=inst.instrument_pid, user="alice", engine=sqlite_db, asked_at=asked
+    )
+    assert result.created
+    assert result.session.started == ended  # after bob's END, not at the moment asked
+
+
 @pytest.mark.parametrize("lock_for", [1.5, 6.0])
 def test_a_start_that_waited_on_a_locked_database_is_at_the_moment_asked(
     sqlite_db: str, lock_for: float

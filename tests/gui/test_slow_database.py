@@ -39,7 +39,7 @@ def test_start_on_a_locked_database_keeps_the_window_responsive(
     window = make_window(sqlite_db, db_timeout_seconds=PATIENT)
     try:
         assert window.phase is Phase.STARTING
-        _event_loop_keeps_running(qtbot, ticker)
+        _event_loop_keeps_running(qtbot, ticker, seconds=2.0)  # (a wait NexusLIMS would feel)
         # Still waiting on the first step, and saying so; nothing to retry, nothing to end.
         assert window.phase is Phase.STARTING
         assert window.steps_page.state(Step.CONNECT) is StepState.ACTIVE
@@ -59,7 +59,7 @@ def test_start_on_a_locked_database_keeps_the_window_responsive(
     assert window.session_page.end_button.isEnabled()
     # The session began at the launch, not when the lock let go: NexusLIMS would not have
     # taken the files of the seconds the window waited.
-    assert (released - launched).total_seconds() >= 0.6
+    assert (released - launched).total_seconds() >= 2.0
     assert abs((window.session.started - launched).total_seconds()) < 0.3
 
 

@@ -181,6 +181,12 @@ def _write_start(
     return StartResult(session, created=True)
 
 
+#: Seconds a START "now" may have waited (for the lock, or the steps before it) and still take
+#: the moment the lock was had: below that, the moment asked changes nothing for NexusLIMS's
+#: file search, and the START costs no extra query.
+WAITED = 1.0
+
+
 def _live_start(
     conn: Connection, pid: str, tz: str, claimed: Any, asked_at: datetime | None
 ) -> str:
@@ -190,11 +196,17 @@ def _live_start(
     ``claimed``: the instrument's claim row, read under the lock in this transaction.
     ``asked_at``: when the person asked (the window's launch, the command's start): a START
     read only once a locked database let go began that much later than the session, and
-    NexusLIMS would not have taken the files of those first seconds.
+    NexusLIMS would not have taken the files of those first seconds. Used when the wait was
+    longer than :data:`WAITED`; then also never before the END of any session that finished
+    since (the claim's last END misses some: a whole session sent from a PC's outbox, a
+    force-end, another program), so that the START overlaps none.
     """
     now = timestamps.now_in(tz)
-    if asked_at is not None and asked_at < now:
-        now = asked_at.astimezone(timestamps.zone(tz))
+    if asked_at is not None and timestamps.seconds_between(asked_at, now) > WAITED:
+        asked = asked_at.astimezone(timestamps.zone(tz))
+        since = open_rule.overlapping_sessions(conn, pid, tz, asked, now, exclude="")
+        ends = [timestamps.parse_or_none(s.end_text, tz) for s in since]
+        now = max([asked, *(e for e in ends if e is not None and e < now)])
     ended = open_rule.last_end(conn, pid, tz, claimed)
     if ended is not None and timestamps.seconds_between(now, ended) > 0:
         _logger.info(
