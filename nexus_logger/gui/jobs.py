@@ -18,6 +18,7 @@ from nexus_logger.core.errors import (
     DatabaseReadOnly,
     DatabaseUnavailable,
     NotFound,
+    SchemaError,
     SessionEnded,
 )
 from nexus_logger.gui import text
@@ -40,7 +41,7 @@ class Connected:
     database: str
     online: bool
     offline_reason: str | None
-    pending: int
+    pending: int | None  # None: this PC's outbox cannot be read
     #: Open conflicts (events held, not sent by themselves): the status line must not promise
     #: "sent automatically" for those.
     conflicts: int = 0
@@ -51,11 +52,13 @@ class SyncState:
     """What the status line says: reachable or not, and how many events wait on this PC."""
 
     online: bool
-    pending: int
+    pending: int | None  # None: this PC's outbox cannot be read
     detail: str | None = None
     conflicts: int = 0  # outbox conflicts not yet marked handled (docs/outbox.md)
     #: The database answers but refuses writes (a read-only share): not "offline".
     refusing: bool = False
+    #: Of those: the file is there but no usable NexusLIMS database (empty, replaced).
+    unusable: bool = False
     #: The running session's START kept on this PC: True once it is in the database, False
     #: while it is not, None when this PC kept none (or was not asked).
     start_sent: bool | None = None
@@ -136,13 +139,14 @@ def _conflicts_here(logger: DurableLogger) -> int:
     return sum(c.database == logger.database_key for c in logger.conflicts())
 
 
-def _waiting_here(logger: DurableLogger) -> tuple[int, int]:
+def _waiting_here(logger: DurableLogger) -> tuple[int | None, int]:
     """(events waiting on this PC, open conflicts) for this window's database.
 
-    (0, 0) when the outbox cannot be read (a full disk, a folder it may not write): the
-    session still goes to the database, and the logger tells the person once that nothing
-    can be kept on this PC meanwhile. Raised, it stopped the window at "Connecting", with
-    the database there, so no session was logged at all.
+    (None, 0) when the outbox cannot be read (a full disk, a folder it may not write): the
+    session still goes to the database, the logger tells the person once that nothing can
+    be kept on this PC meanwhile, and the status line says what it cannot know (not
+    "everything is saved"). Raised, it stopped the window at "Connecting", with the
+    database there, so no session was logged at all.
     """
     from nexus_logger.core.offline.outbox import OutboxError
 
@@ -150,7 +154,7 @@ def _waiting_here(logger: DurableLogger) -> tuple[int, int]:
         return logger.pending_count(), _conflicts_here(logger)
     except OutboxError as err:
         logger.keeper.failed(err)
-        return 0, 0
+        return None, 0
 
 
 def sync_state(logger: DurableLogger, session: OpenSession | None = None) -> SyncState:
@@ -160,17 +164,24 @@ def sync_state(logger: DurableLogger, session: OpenSession | None = None) -> Syn
         report = logger.sync()
         online = report.error is None and not report.busy
         conflicts = _waiting_here(logger)[1]
-        state = SyncState(online, report.pending, report.error, conflicts, report.refused_writes)
+        state = SyncState(
+            online,
+            report.pending,
+            report.error,
+            conflicts,
+            report.refused_writes,
+            unusable=report.unusable,
+        )
     else:
-        online, error, refusing = True, None, False
+        online, error, refusing, unusable = True, None, False, False
         try:
             logger.check_reachable()
         except DatabaseUnavailable as err:
             online, error = False, str(err)
-        except DatabaseReadOnly as err:  # it answers: not "offline" (and not a failed job)
-            error, refusing = str(err), True
+        except (DatabaseReadOnly, SchemaError) as err:  # it answers: not "offline"
+            error, refusing, unusable = str(err), True, isinstance(err, SchemaError)
         pending, conflicts = _waiting_here(logger)
-        state = SyncState(online, pending, error, conflicts, refusing=refusing)
+        state = SyncState(online, pending, error, conflicts, refusing=refusing, unusable=unusable)
     if session is None:
         return state
     sent, held, handled = _kept_start(logger, session)

@@ -510,3 +510,32 @@ def test_a_database_locked_past_the_timeout_at_launch_is_said_locked(
         )
     finally:
         lock.release()
+
+
+def test_the_status_line_never_guesses_what_it_cannot_read(qtbot, sqlite_db, tmp_path: Path):
+    """Two states the status line said "Online: everything is saved" in, though it could not
+    know: this PC's outbox unreadable (a full disk: sessions kept there wait unsent), and the
+    database file replaced by something that is no database (the status check failed and the
+    line kept its last words)."""
+    from nexus_logger.gui import jobs
+    from nexus_logger.gui.pages.sync_indicator import SyncIndicator
+
+    indicator = SyncIndicator()
+    qtbot.addWidget(indicator)
+    box = tmp_path / "box"
+    box.mkdir()  # a folder where the outbox file should be: it cannot be opened
+    state = jobs.sync_state(DurableLogger(sqlite_db, outbox_path=box))
+    assert (state.online, state.pending) == (True, None)
+    indicator.set_state(state.online, state.pending, state.conflicts)
+    assert "everything is saved" not in indicator.plain_text()
+    assert "This PC's outbox cannot be read" in indicator.plain_text()
+
+    logger = DurableLogger(sqlite_db, outbox_path=tmp_path / "outbox.sqlite")
+    logger.identify(instrument=PID)
+    Path(sqlite_db).write_bytes(b"\x8f not SQLite" * 500)
+    state = jobs.sync_state(logger)  # raised SchemaError: a failed job, the line unchanged
+    assert (state.online, state.refusing, state.unusable) == (True, True, True)
+    indicator.set_state(
+        state.online, state.pending, state.conflicts, refusing=state.refusing, unusable=True
+    )
+    assert indicator.plain_text().endswith("The database answers but cannot be used right now")

@@ -65,13 +65,18 @@ class DatabaseLink:
         self._down_until = 0.0
 
     def check_reachable(self) -> None:
-        """Ask the database now (``SELECT 1``); :class:`DatabaseUnavailable` if it does not answer."""
+        """Ask the database now; :class:`DatabaseUnavailable` if it does not answer.
+
+        The question names ``session_log`` (and reads no row of it): a bare ``SELECT 1``
+        was answered by a file replaced with an empty one or with garbage, and the window
+        said "everything is saved"; this one raises :class:`SchemaError` for those.
+        """
         from nexus_logger.core.db.engine import read_connection
 
         self.ask_again()
         try:
             with read_connection(self.engine()) as conn:
-                conn.exec_driver_sql("SELECT 1")
+                conn.exec_driver_sql("SELECT 1 FROM session_log WHERE 1 = 0")
         except DatabaseUnavailable as err:
             self.went_offline(err)
             raise

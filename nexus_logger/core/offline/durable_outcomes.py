@@ -92,6 +92,7 @@ class SyncReport:
     held: int = 0  # of ``pending``: events held because of a conflict (not sent by themselves)
     dropped: int = 0  # STARTs given up because their user was never told about them
     refused_writes: bool = False  # ``error`` is the database refusing writes, not unreachable
+    unusable: bool = False  # of those: the file is no usable NexusLIMS database right now
 
     @property
     def complete(self) -> bool:

@@ -191,6 +191,7 @@ class OutboxKeeper:
             held=held,
             dropped=run.dropped,
             refused_writes=run.refused_writes,
+            unusable=run.unusable,
         )
         if run.sent or run.conflicts or run.dropped or run.error:
             _logger.info("Outbox: %s", report.message)

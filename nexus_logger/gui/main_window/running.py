@@ -203,6 +203,7 @@ class RunningSession(WindowState):
             state.pending,
             state.conflicts,
             refusing=state.refusing or (bool(state.online) and self._writes_refused),
+            unusable=state.unusable,
         )
         if self._sync_again:
             self._sync_again = False

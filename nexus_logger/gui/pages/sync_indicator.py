@@ -19,7 +19,7 @@ class SyncIndicator(QLabel):
         # Two lines' room from the start: a longer status never moves the End button.
         self.setMinimumHeight(self.fontMetrics().lineSpacing() * 2 + 8)
         self.online: bool | None = None
-        self.pending = 0
+        self.pending: int | None = 0
         self.conflicts = 0
         #: "demo database" while the demo is in use, so "saved in the database" is not read
         #: as NexusLIMS's database; None when there is no database at all (not set up).
@@ -27,16 +27,29 @@ class SyncIndicator(QLabel):
         self.set_state(None, 0)
 
     def set_state(
-        self, online: bool | None, pending: int, conflicts: int = 0, *, refusing: bool = False
+        self,
+        online: bool | None,
+        pending: int | None,
+        conflicts: int = 0,
+        *,
+        refusing: bool = False,
+        unusable: bool = False,
     ) -> None:
         """Show the database's reachability, the events kept on this PC and open conflicts.
 
         ``refusing``: the database answers but refuses writes (a read-only share); the events
         wait for that, and "Offline" would send the user looking for a network fault.
+        ``unusable``: of those, the file is there but no usable NexusLIMS database right now
+        (empty, replaced). ``pending`` None: this PC's outbox cannot be read (a full disk), so
+        whether anything waits there is not known, and "everything is saved" would be a guess.
         """
         self.online, self.pending, self.conflicts = online, pending, conflicts
+        refuses = "cannot be used" if unusable else "refuses changes"
         if self.database_words is None:
             color, words = theme.RED, "Not set up: nothing is logged on this PC"
+        elif pending is None:
+            color = theme.AMBER
+            words = "This PC's outbox cannot be read: what it keeps is not sent (see the log)"
         elif pending:
             color = theme.AMBER
             # Events held by a conflict are not sent by themselves: no promise then.
@@ -45,13 +58,13 @@ class SyncIndicator(QLabel):
             if not conflicts:
                 words += ", sent automatically"
             if refusing:
-                words = "The database refuses changes: " + words
+                words = f"The database {refuses}: " + words
             elif online is False:
                 words = "Offline: " + words
         elif online is None:
             color, words = theme.GREY, "Checking the database\u2026"
         elif online and refusing:
-            color, words = theme.AMBER, "The database answers but refuses changes right now"
+            color, words = theme.AMBER, f"The database answers but {refuses} right now"
         elif online:
             color = theme.GREEN
             words = f"Online: everything is saved in the {self.database_words}"
