@@ -176,3 +176,18 @@ def test_the_roles_are_groups_that_cannot_log_in(pg_cluster, roles) -> None:
     assert raw_query(roles["owner"], "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (old,))[
         0
     ][0]
+
+
+def test_a_group_role_login_is_refused_not_unreachable(pg_cluster, roles, capsys) -> None:
+    """A PC still set up with the group role itself (after 'ALTER ROLE ... NOLOGIN', as
+    postgres-roles.md says to do): the server's "is not permitted to log in" was read as an
+    unreachable server, so sessions were "saved on this PC" and never sent."""
+    from nexus_logger.cli import main
+    from nexus_logger.core.offline.outbox import pending_events
+
+    url = pg_cluster.url(roles["dbname"], user=roles["instrument_group"])
+    start = ["session", "start", "--db", url, "--instrument", "TEST-TEM-001", "--user", "alice"]
+    assert main(start) == 6  # a refused login, as for a wrong password
+    err = capsys.readouterr().err
+    assert "refused the login" in err and "cannot be reached" not in err
+    assert pending_events() == 0  # nothing kept on this PC

@@ -366,4 +366,7 @@ def _login_refused(low: str) -> bool:
         or "no pg_hba.conf entry" in low
         or ("role" in low and "does not exist" in low)
         or "authentication failed" in low
+        # A group role (the roles script's, NOLOGIN): the server answered, and waiting does
+        # not help. Taken for "unreachable", its sessions were kept on the PC for good.
+        or "is not permitted to log in" in low
     )
