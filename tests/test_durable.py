@@ -360,6 +360,23 @@ def test_a_retry_leaves_open_a_conflict_its_own_sending_found(sqlite_db: str) ->
     assert {c.id for c in durable.conflicts(include_handled=True)} == {held.id, found.id}
 
 
+def test_retrying_a_held_start_sends_its_held_end_too(sqlite_db: str) -> None:
+    """A START refused (here: its instrument unknown) holds its END behind it. Retried as its
+    conflict said, the START alone was written: the session stayed open in the database and
+    blocked the instrument until someone retried the END as well."""
+    durable = durable_for(sqlite_db)
+    durable.identify(instrument=TEM)
+    start = queue_offline(durable, EventKind.START, "s-both", T0, pid="TEST-XXX-406")
+    end = queue_offline(durable, EventKind.END, "s-both", T1, start_text=T0, pid="TEST-XXX-406")
+    durable.sync()
+    assert durable.outbox.get(start.id).state is EventState.HELD
+    assert durable.outbox.get(end.id).state is EventState.HELD
+    add_instrument("TEST-XXX-406", display_name="new", timezone="UTC", engine=sqlite_db)
+    assert durable.retry(start.id).sent == 2
+    assert_exactly_once(sqlite_db, {"s-both": "ended"})
+    assert durable.pending_count() == 0 and durable.conflicts() == []
+
+
 def test_end_without_start_and_without_start_time_is_held(db: str) -> None:
     durable = durable_for(db)
     event = queue_offline(durable, EventKind.END, "s-unknown", T1, start_text=None)

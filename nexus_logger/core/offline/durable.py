@@ -44,6 +44,7 @@ from nexus_logger.core.offline.durable_outcomes import (
 )
 from nexus_logger.core.offline.outbox import (
     ConflictRecord,
+    EventKind,
     EventState,
     Outbox,
     OutboxEvent,
@@ -198,13 +199,27 @@ class DurableLogger:
         Once it is sent, the conflicts it had before are marked handled (the retry was staff's
         answer to them): left open, every window on the PC went on saying "Staff attention
         needed". A conflict the sending itself found (a START re-created) stays open.
+
+        A START's held END (held because its START was) goes back in line with it: retried
+        alone, the START was written and the session stayed open in the database, blocking
+        the instrument, until someone retried the END too.
         """
-        answered = [c.id for c in self.conflicts() if c.event_id == event_id]
-        self.outbox.retry(event_id)
+        event = self.outbox.get(event_id)
+        retried = [event_id]
+        if event.kind is EventKind.START:
+            retried += [
+                e.id
+                for e in self.outbox.items(states=(EventState.HELD,))
+                if e.kind is EventKind.END and e.session_identifier == event.session_identifier
+            ]
+        answered = {i: [c.id for c in self.conflicts() if c.event_id == i] for i in retried}
+        for i in retried:
+            self.outbox.retry(i)
         report = self.sync()
-        if self.outbox.get(event_id).state is EventState.SENT:
-            for conflict_id in answered:
-                self.resolve_conflict(conflict_id, note=f"sent by a retry of event {event_id}")
+        for i, conflict_ids in answered.items():
+            if self.outbox.get(i).state is EventState.SENT:
+                for conflict_id in conflict_ids:
+                    self.resolve_conflict(conflict_id, note=f"sent by a retry of event {event_id}")
         return report
 
     def check_reachable(self) -> None:
