@@ -893,7 +893,7 @@ def test_a_start_at_the_moment_asked_comes_after_sessions_that_finished_meanwhil
 
 @pytest.mark.parametrize("lock_for", [1.5, 6.0])
 def test_a_start_that_waited_on_a_locked_database_is_at_the_moment_asked(
-    sqlite_db: str, lock_for: float
+    sqlite_db: str, lock_for: float, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Another program held the file locked: the START was read once the lock was had (or,
     past the timeout, once kept on this PC), so the session began that much later than the
@@ -901,6 +901,7 @@ def test_a_start_that_waited_on_a_locked_database_is_at_the_moment_asked(
     (1.5 s lock, 4 s timeout) or kept here (6 s lock), it is now the moment asked."""
     from datetime import UTC, datetime
 
+    caplog.set_level("INFO", logger="nexus_logger.core.sessions.starting")
     durable = durable_for(sqlite_db, timeout=4.0)
     inst = durable.identify(instrument=TEM)
     locker = sqlite3.connect(sqlite_db, check_same_thread=False, isolation_level=None)
@@ -921,3 +922,5 @@ def test_a_start_that_waited_on_a_locked_database_is_at_the_moment_asked(
         assert durable.sync().sent == 1
     (row,) = [r for r in _rows(sqlite_db, outcome.session.session_identifier) if r[0] == "START"]
     assert row[3] == outcome.session.start_text  # (event, status, user, timestamp)
+    if not outcome.queued:  # the log says the stored time (it said the moment of the commit)
+        assert f"for alice at {row[3]}" in caplog.text

@@ -274,19 +274,20 @@ def start_session(
             live=at is None,
             asked_at=asked_at if at is None else None,
         )
-    _log_start(result, pid=pid, user=name, stamp=stamp)
+    _log_start(result, pid=pid, user=name)
     return result
 
 
-def _log_start(result: StartResult, *, pid: str, user: str, stamp: str) -> None:
-    """One log line: the START written, or the open session that stopped it."""
+def _log_start(result: StartResult, *, pid: str, user: str) -> None:
+    """One log line: the START written (its stored time: a START "now" takes its time under
+    the lock), or the open session that stopped it."""
     if result.created:
         _logger.info(
             "Started session %s on %s for %s at %s",
             result.session.session_identifier,
             pid,
             user,
-            stamp,
+            result.session.start_text,
         )
     else:
         s = result.session
