@@ -138,7 +138,11 @@ class EndFlow(WindowState):
             self._end_kept = kept
             if kept and self.settings is not None:
                 wait_ms = int((float(self.settings.db_timeout_seconds) + 5) * 1000)
-                QTimer.singleShot(wait_ms, self, lambda: self._say_end_kept_while_waiting(session))
+                QTimer.singleShot(
+                    wait_ms,
+                    self,
+                    lambda: self._end_kept_while_waiting(session, clicked, without_files),
+                )
             self.worker.submit(
                 logger.end,
                 carried,
@@ -163,15 +167,27 @@ class EndFlow(WindowState):
             on_error=lambda _error: send(False),
         )
 
-    def _say_end_kept_while_waiting(self, session: OpenSession) -> None:
+    def _end_kept_while_waiting(
+        self, session: OpenSession, clicked: datetime, without_files: bool
+    ) -> None:
         """The database has not answered the END in its timeout (a job ahead of it waits on a
-        locked file or a hung server): say that the END is safe on this PC meanwhile, rather
-        than "Ending the session..." for as long as that lasts."""
+        locked file, a server paused or cut off without closing the connection): the END is
+        safe in this PC's outbox, so the session has ended as far as the person is concerned.
+        The ended page says so, rather than "Ending the session..." for as long as the server
+        stays silent (minutes in a trial, with no new session possible meanwhile). If the
+        database answers later, the page shows its answer instead."""
         if self.phase is Phase.ENDING and self._end_kept and self.session == session:
-            self.session_page.set_message(
+            from nexus_logger.core.offline.durable_outcomes import EndOutcome  # loaded by now
+
+            waiting = EndOutcome(
+                session.session_identifier,
+                session.started,
+                clicked,
+                True,
                 "The database has not answered yet. The session end is saved on this PC and is "
-                "sent as soon as the database answers."
+                "sent as soon as the database answers.",
             )
+            self._on_ended(session, waiting, without_files)
 
     def _on_end_failed(self, error: JobError) -> None:
         if self.phase is not Phase.ENDING:
