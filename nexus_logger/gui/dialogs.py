@@ -92,9 +92,11 @@ class ResumeDialog(QDialog):
             theme.set_font(button, theme.DETAIL_PT, bold=True)
             button.setStyleSheet(theme.PRIMARY_BUTTON_STYLE)
             button.setMinimumHeight(48)
-        # Enter continues (the answer that ends nothing), or presses the button Tab moved to:
-        # with no default button the focused one was drawn as default and Enter did nothing.
-        self.continue_button.setDefault(True)
+            # Enter presses the focused button (Continue at first): with neither button
+            # auto-default, the focused one was drawn as default and Enter did nothing. On an
+            # end-time choice Enter does nothing (keyPressEvent): Qt's default there was the
+            # last button focused, Continue, keeping the session the person meant to end.
+            button.setAutoDefault(True)
 
         self._build_end_time(beat)
         self._lay_out(title)
@@ -189,6 +191,13 @@ class ResumeDialog(QDialog):
             self._continue()  # ends nothing; the session can still be ended afterwards
         else:
             super().reject()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if enter and not isinstance(self.focusWidget(), QPushButton):
+            event.accept()  # on an end-time choice: choose with the buttons, not Enter
+            return
+        super().keyPressEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._choice is None:

@@ -71,13 +71,14 @@ def test_a_heartbeat_at_the_start_only_is_not_offered_first_as_the_end(qtbot) ->
     assert dialog.at_now.isChecked()
 
 
-def test_enter_continues_or_presses_the_button_tab_reached(qtbot, resume_dialog):
+def test_enter_presses_the_focused_button_and_nothing_else(qtbot, resume_dialog):
     dialog = resume_dialog(heartbeat=True)
     qtbot.keyClick(dialog.continue_button, Qt.Key.Key_Return)
     assert not dialog.isVisible() and dialog.choice().action is ResumeAction.CONTINUE
     dialog = resume_dialog(heartbeat=True)
-    qtbot.keyClick(dialog.at_now, Qt.Key.Key_Return)  # on a radio button: the default
-    assert dialog.choice().action is ResumeAction.CONTINUE
+    dialog.at_now.setFocus()
+    qtbot.keyClick(dialog.at_now, Qt.Key.Key_Return)  # on an end-time choice: nothing
+    assert dialog.choice() is None and dialog.isVisible()
     dialog = resume_dialog(heartbeat=True)
     dialog.new_button.setFocus()
     qtbot.keyClick(dialog.new_button, Qt.Key.Key_Return)
