@@ -924,3 +924,26 @@ def test_a_start_that_waited_on_a_locked_database_is_at_the_moment_asked(
     assert row[3] == outcome.session.start_text  # (event, status, user, timestamp)
     if not outcome.queued:  # the log says the stored time (it said the moment of the commit)
         assert f"for alice at {row[3]}" in caplog.text
+
+
+def test_a_session_open_in_another_database_is_not_this_ones(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    """A PC logs to a test database and to the real one. The real one is away: the offline
+    start found the test database's open session ("this PC knows a session open on TEM"),
+    and ending it wrote that session into the real database."""
+    test_db = str(tmp_path / "test.sqlite")
+    shutil.copyfile(sqlite_db, test_db)
+    trial = durable_for(test_db)
+    trainer = trial.start(instrument=trial.identify(instrument=TEM), user="trainer")
+    assert trainer.created
+    real = durable_for(sqlite_db)
+    inst = real.identify(instrument=TEM)
+    with moved_away(sqlite_db):
+        alice = real.start(instrument=inst, user="alice")
+    assert alice.queued and alice.session.user == "alice"
+    assert alice.session.session_identifier != trainer.session.session_identifier
+    # The test database's session is still known to this PC for the test database.
+    with moved_away(test_db):
+        known = trial.find_open(TEM)
+    assert known is not None and known.session_identifier == trainer.session.session_identifier

@@ -134,7 +134,7 @@ def _send_start(
         if result.created:
             # This PC's record, as for a START written at once, whichever login sends it: at
             # the next outage the PC still knows the session (forgotten once it ends anywhere).
-            lifecycle.remember_open_here(result.session)
+            lifecycle.remember_open_here(result.session, event.database)
         if result.created and not event.confirmed:
             _logger.warning(
                 "START %s (%s, user %s, %s) was written although its user was never told about "

@@ -115,7 +115,7 @@ class SessionFinder:
         self._link.came_online()
         # The database has answered: what this login's record says runs here and is not that
         # answer ended elsewhere (staff, another PC); it must not come back at the next outage.
-        for ident, _entry in lifecycle.open_here(instrument_pid):
+        for ident, _entry in lifecycle.open_here(instrument_pid, self._keeper.database_key):
             if found is None or ident != found.session_identifier:
                 lifecycle.forget_open_here(ident)
         if found is not None and self.end_waits_here(found.session_identifier):
@@ -146,7 +146,7 @@ class SessionFinder:
         sent or held, whichever login's process kept it.
         """
         ended = {e.session_identifier for e in every if e.kind is EventKind.END}
-        for ident, entry in reversed(lifecycle.open_here(pid)):
+        for ident, entry in reversed(lifecycle.open_here(pid, self._keeper.database_key)):
             if ident in ended:
                 continue
             tz = str(entry.get("timezone") or "UTC")

@@ -85,7 +85,7 @@ class SessionStarter:
             return self._keep_start(instrument, name, text, when, err, confirm)
         self._link.came_online()
         if result.created:
-            lifecycle.remember_open_here(result.session)
+            lifecycle.remember_open_here(result.session, self._keeper.database_key)
             message = f"Session started on {instrument.display_name} for {name}."
         elif self._finder.end_waits_here(result.session.session_identifier):
             # Ended here, but the database has not taken the END yet: not "end it first".

@@ -205,14 +205,17 @@ def forget_open_here(session_identifier: str) -> None:
         update_local_file(session_identifier, None)
 
 
-def remember_open_here(session: OpenSession) -> None:
+def remember_open_here(session: OpenSession, database: str | None = None) -> None:
     """Note in this PC's local file that ``session`` runs here (its user, start and zone).
 
     What lets this PC end its own session while the database cannot be reached: the window
     and ``session end`` then find it with :func:`open_here`. Removed when the session ends.
+    ``database``: the key of the database it runs in (the outbox's), so that a PC that
+    logs to a test database and to the real one never takes one's session for the other's.
     """
     inst = session.instrument
     entry = {
+        "database": database,
         "instrument": inst.instrument_pid,
         "timezone": inst.timezone,
         "hostname": this_host(),
@@ -224,10 +227,12 @@ def remember_open_here(session: OpenSession) -> None:
     update_local_file(session.session_identifier, entry)
 
 
-def open_here(instrument_pid: str) -> list[tuple[str, dict[str, Any]]]:
+def open_here(instrument_pid: str, database: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """Sessions this PC's local file says run here on the instrument, latest alive last.
 
-    Only entries written by :func:`remember_open_here` (they know the user and the start).
+    Only entries written by :func:`remember_open_here` (they know the user and the start);
+    with ``database``, only those of that database (an entry written before entries named
+    their database counts for any).
     """
     found = [
         (ident, entry)
@@ -235,6 +240,7 @@ def open_here(instrument_pid: str) -> list[tuple[str, dict[str, Any]]]:
         if isinstance(entry, dict)
         and entry.get("instrument") == instrument_pid
         and entry.get("started")
+        and (database is None or entry.get("database") in (None, database))
     ]
     return sorted(found, key=lambda item: str(item[1].get("last_alive") or item[1]["started"]))
 
