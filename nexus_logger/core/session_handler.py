@@ -55,7 +55,7 @@ from nexus_logger.core.session_handler_values import (
     validated_values,
 )
 from nexus_logger.core.session_instrument import SessionInstrument
-from nexus_logger.core.sessions import pairing
+from nexus_logger.core.sessions import pairing, pairing_scan
 from nexus_logger.core.sessions_to_build import session_factory, set_apart
 
 _logger = logging.getLogger(__name__)
@@ -300,7 +300,7 @@ def get_sessions_to_build(*, strict: bool = True, engine: EngineLike = None) -> 
     factory = session_factory(Session, load_instruments(eng), engine)
     with read_connection(eng) as conn, cycle_collector.paused(), pairing.small_page_cache(conn):
         if is_sqlite(eng):
-            order, ids = pairing.pair_in_id_order(conn, factory)
+            order, ids = pairing_scan.pair_in_id_order(conn, factory)
         else:
             rows = pairing.driver_rows(conn, pairing.sessions_to_build_statement())
             order, ids = pairing.pair_joined(rows, factory)
