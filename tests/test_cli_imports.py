@@ -87,6 +87,8 @@ def test_a_session_command_imports_its_own_module_only_and_no_qt(tmp_path, actio
     own = {"_common", "_session_words", "session"}  # its own module and words
     if action == "end":
         own.add("_session_end")  # the end's own half, loaded for it only
+    if action == "status":
+        own.add("_session_status")  # the status's own half, likewise
     assert _commands_of(modules) == own
     assert not {m for m in modules if m.split(".")[0] in ("PySide6", "shiboken6")}
     assert "nexus_logger.gui" not in modules
