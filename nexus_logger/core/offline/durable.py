@@ -223,7 +223,9 @@ class DurableLogger:
         return report
 
     def check_reachable(self) -> None:
-        """Ask the database now (``SELECT 1``); :class:`DatabaseUnavailable` if it does not answer."""
+        """Ask the database now (a question naming ``session_log``, see
+        :meth:`DatabaseLink.check_reachable`); :class:`DatabaseUnavailable` if it does not
+        answer, :class:`SchemaError` if the file is no NexusLIMS database right now."""
         with self._lock:
             self.link.check_reachable()
 
