@@ -221,6 +221,15 @@ def _unreachable(s: _Seen) -> bool:
     return isinstance(s.err, s.sa_exc.OperationalError | s.sa_exc.InterfaceError)
 
 
+#: A database file or server with no NexusLIMS tables (``{where}``: which). Not only "create
+#: one": a file that held them until now was emptied or replaced, and a new empty database
+#: in its place would take the sessions kept on PCs and lose the real ones.
+NO_TABLES = (
+    "The database {where} has no NexusLIMS tables. If it held them until now, it was emptied "
+    "or replaced: put the file back (from a backup). For a new facility, point nexus-logger "
+    "at the NexusLIMS database or create one with 'nexus-logger init-db'."
+)
+
 #: How a database that stayed locked past the timeout is said (one place: the message is made
 #: here, and :func:`said_locked` recognises it where only the text travels on).
 STAYED_LOCKED = "stayed locked by another program past the timeout"
@@ -275,9 +284,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         lambda s: s.says("no such table") or (s.says("relation") and s.says("does not exist")),
         SchemaError,
-        "The database {where} has no NexusLIMS tables. "
-        "Point nexus-logger at the NexusLIMS database, or create one with "
-        "'nexus-logger init-db'.",
+        NO_TABLES,
     ),
     _Rule(
         lambda s: s.says("nexus-logger rule:"),

@@ -34,7 +34,13 @@ from nexus_logger.core.db.models import (
     session_log,
 )
 from nexus_logger.core.enums import LEGACY_STATUSES, RecordStatus
-from nexus_logger.core.errors import AccessDenied, DatabaseUnavailable, SchemaError, translate
+from nexus_logger.core.errors import (
+    NO_TABLES,
+    AccessDenied,
+    DatabaseUnavailable,
+    SchemaError,
+    translate,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -135,10 +141,7 @@ def require_usable(target: EngineLike = None) -> SchemaInfo:
         return info
     where = describe(engine)
     if info.layout is Layout.EMPTY:
-        raise SchemaError(
-            f"The database {where} has no NexusLIMS tables. Point nexus-logger at the "
-            "NexusLIMS database, or create one with 'nexus-logger init-db'."
-        )
+        raise SchemaError(NO_TABLES.format(where=where))
     detail = "; ".join(info.problems) or "its tables are not the NexusLIMS ones"
     raise SchemaError(
         f"The database {where} is not a NexusLIMS database nexus-logger understands ({detail}). "
