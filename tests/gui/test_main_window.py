@@ -893,3 +893,39 @@ def test_a_long_job_of_the_admin_tab_is_not_taken_for_a_database_that_stopped_an
     window.refresh_sync_state()
     assert window.sync_indicator.online is True
     qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=15_000)
+
+
+def test_a_late_answer_to_an_end_never_ends_the_page_of_a_new_session(
+    qtbot, make_window, sqlite_db
+):
+    """The END's answer came after the timeout had shown the session ended (kept on this
+    PC): it turned the window back to the old session's ended page and restarted its
+    countdown, which closed the window with the new session the person had started running,
+    and undid "keep the window open". Now it only replaces the old page's sentence, while that
+    page is still up."""
+    import threading
+
+    window = make_window(sqlite_db, auto_close_seconds=3, db_timeout_seconds=1)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    first = window.session.session_identifier
+    logger = window.connected.logger
+    answer = threading.Event()
+    real_end = logger.end
+
+    def slow_end(*args, **kwargs):  # a database that answers the END late
+        answer.wait(60)
+        return real_end(*args, **kwargs)
+
+    logger.end = slow_end
+    window.end_session(ask_about_files=False)
+    wait_phase(qtbot, window, Phase.ENDED, timeout=15_000)
+    assert "has not answered yet" in window.ended_page.message_label.text()
+    window.keep_window_open()
+    window.ended_page.new_session_requested.emit()
+    answer.set()
+    wait_phase(qtbot, window, Phase.RUNNING, timeout=15_000)
+    assert window.session.session_identifier != first
+    qtbot.waitUntil(lambda: window.worker.pending == 0, timeout=15_000)
+    assert window.phase is Phase.RUNNING and window.isVisible()
+    assert not window._countdown.isActive()  # nothing will close the window
+    assert [r["event_type"] for r in rows_of(sqlite_db, first)] == ["START", "END"]

@@ -148,7 +148,7 @@ class EndFlow(WindowState):
                 carried,
                 at=clicked,
                 ended_by=by,
-                on_done=lambda outcome: self._on_ended(
+                on_done=lambda outcome: self._on_end_answered(
                     session, outcome, without_files, note_problem
                 ),
                 on_error=self._on_end_failed,
@@ -201,6 +201,58 @@ class EndFlow(WindowState):
         self.session_page.set_message(f"The session was not ended: {sentence}", error=True)
         self._heartbeat_timer.start()
 
+    def _on_end_answered(
+        self,
+        session: OpenSession,
+        outcome: EndOutcome,
+        without_files: bool,
+        note_problem: str | None,
+    ) -> None:
+        """The database's answer to the END. Usually the page still says "Ending...": show it.
+        Late, after the timeout showed the session ended (``_end_kept_while_waiting``), it
+        only replaces the sentence while that page still shows this session: the person may
+        have kept the window open (the countdown stays off) or started a new session, which
+        the old answer must not turn back into an ended page (its countdown then closed the
+        window with the new session running)."""
+        if self.phase is Phase.ENDING:
+            self._on_ended(session, outcome, without_files, note_problem)
+            return
+        shown = self.end_outcome
+        if (
+            self.phase is Phase.ENDED
+            and shown is not None
+            and shown.queued
+            and shown.session_identifier == session.session_identifier
+        ):
+            self.end_outcome = outcome
+            words = self._ended_words(outcome, without_files, note_problem)
+            self.ended_page.say(words, queued=outcome.queued)
+            if not outcome.queued:
+                self._end_sent_message = None
+            return
+        _logger.info(
+            "The database answered the END of %s late: %s", session.session_identifier, outcome
+        )
+
+    def _ended_words(
+        self, outcome: EndOutcome, without_files: bool, note_problem: str | None
+    ) -> str:
+        """The ended page's sentence for ``outcome`` (what NexusLIMS will do, the note)."""
+        from nexus_logger.core.offline.durable import ENDED_WILL_BUILD  # loaded by now
+
+        message = outcome.message
+        if note_problem:
+            message += f" The note typed last was not saved: {note_problem}"
+        return message.replace(ENDED_WILL_BUILD, self._ended_sentence(without_files))
+
+    def _ended_sentence(self, without_files: bool) -> str:
+        """What NexusLIMS will do with the session (demo: nothing; no files: no record)."""
+        from nexus_logger.core.offline.durable import ENDED_WILL_BUILD  # loaded by now
+
+        if self.settings is not None and self.settings.uses_demo:
+            return ENDED_IN_DEMO
+        return ENDED_WITHOUT_FILES if without_files else ENDED_WILL_BUILD
+
     def _on_ended(
         self,
         session: OpenSession,
@@ -209,17 +261,8 @@ class EndFlow(WindowState):
         note_problem: str | None = None,
     ) -> None:
         self.end_outcome = outcome
-        message = outcome.message
-        if note_problem:
-            message += f" The note typed last was not saved: {note_problem}"
-        from nexus_logger.core.offline.durable import ENDED_WILL_BUILD  # loaded by now
-
-        ended = ENDED_WILL_BUILD
-        if self.settings is not None and self.settings.uses_demo:
-            ended = ENDED_IN_DEMO
-        elif without_files:
-            ended = ENDED_WITHOUT_FILES
-        message = message.replace(ENDED_WILL_BUILD, ended)
+        message = self._ended_words(outcome, without_files, note_problem)
+        ended = self._ended_sentence(without_files)
         self._end_sent_message = None
         if not outcome.queued:
             self._say_writes_refused(False)  # the END was written: the database takes changes

@@ -94,8 +94,13 @@ class EndedPage(QWidget):
 
     def set_sent(self, message: str) -> None:
         """The END this page said was kept on this PC has reached the database."""
+        self.say(message, queued=False)
+
+    def say(self, message: str, *, queued: bool) -> None:
+        """Replace the page's sentence (amber while the END is kept on this PC), nothing else:
+        the times and the countdown stay as they are."""
         self.message_label.setText(message)
-        theme.color_text(self.message_label, theme.GREY)
+        theme.color_text(self.message_label, theme.AMBER if queued else theme.GREY)
 
     def set_countdown(self, seconds: int | None) -> None:
         """``seconds`` until the window closes, or None when it stays open."""
