@@ -14,6 +14,7 @@ from types import EllipsisType
 from typing import TYPE_CHECKING
 
 from nexus_logger.core.errors import (
+    AccessDenied,
     Conflict,
     DatabaseReadOnly,
     DatabaseUnavailable,
@@ -178,7 +179,9 @@ def sync_state(logger: DurableLogger, session: OpenSession | None = None) -> Syn
             logger.check_reachable()
         except DatabaseUnavailable as err:
             online, error = False, str(err)
-        except (DatabaseReadOnly, SchemaError) as err:  # it answers: not "offline"
+        except (DatabaseReadOnly, SchemaError, AccessDenied) as err:  # it answers: not offline
+            # (AccessDenied: a login or right withdrawn while the window runs; a failed job
+            # here left the line saying "Online: everything is saved".)
             error, refusing, unusable = str(err), True, isinstance(err, SchemaError)
         pending, conflicts = _waiting_here(logger)
         state = SyncState(online, pending, error, conflicts, refusing=refusing, unusable=unusable)

@@ -539,3 +539,23 @@ def test_the_status_line_never_guesses_what_it_cannot_read(qtbot, sqlite_db, tmp
         state.online, state.pending, state.conflicts, refusing=state.refusing, unusable=True
     )
     assert indicator.plain_text().endswith("The database answers but cannot be used right now")
+
+
+def test_a_refused_login_while_running_is_not_said_online(qtbot, make_window, sqlite_db):
+    """A login or a right withdrawn while the window runs (a role made NOLOGIN, SELECT on
+    session_log revoked): the status check's error was only logged, and the line went on
+    saying "Online: everything is saved in the database"."""
+    from nexus_logger.core.errors import AccessDenied
+
+    window = make_window(sqlite_db)
+    wait_phase(qtbot, window, Phase.RUNNING)
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: "everything is saved" in window.sync_indicator.plain_text())
+
+    def refused() -> None:
+        raise AccessDenied("The database server x refused the login.")
+
+    window.connected.logger.check_reachable = refused
+    window.refresh_sync_state()
+    qtbot.waitUntil(lambda: "refuses changes" in window.sync_indicator.plain_text())
+    assert "everything is saved" not in window.sync_indicator.plain_text()
