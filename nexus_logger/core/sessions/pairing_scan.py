@@ -84,9 +84,9 @@ def _pair_again(
     """Replace the sessions of ``unusual`` identifiers by the full rule over all their rows.
 
     A few identifiers are read through the index in one query. Many are read by a second
-    scan in id order, filtered here: as many index reads cost more than the scan (at 100,000
-    sessions, half of them unusual, 1.5 s against 0.7 s), and NexusLIMS 1.x's table has no
-    index at all, so each query of a batch would have been a scan of its own.
+    scan in id order, filtered here: batches of index reads cost more than that scan, and on
+    NexusLIMS 1.x's table, which has no index, each batch was a scan of its own (46 s at
+    200,000 sessions all unusual; docs/performance.md).
     """
     if len(unusual) <= _READ_AGAIN_THROUGH_INDEX:
         stmt = rows_in_id_order_statement().where(_T.c.session_identifier.in_(list(unusual)))
@@ -119,8 +119,8 @@ def pair_every_case(
     early: dict[str, list[tuple[str, Any, Any]]] = {}
     order: list[Any] = []
     ids = array("q")
-    # Locals: this loop runs twice per session, a million times on a large database. Each
-    # row's instrument and time are looked up and parsed once, before the START/END branch.
+    # Each row's instrument and time are looked up and parsed once, before the START/END
+    # branch (an END's time was parsed again for each session it matched).
     get, put_first = by_ident.get, by_ident.setdefault
     parse, per_pid, make = factory.parse, factory.per_pid, factory.session
     for row_id, event, ident, pid, user, text in rows:
